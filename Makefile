@@ -1,0 +1,51 @@
+# Two commands for a newcomer: `make run` and `make test`.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.requirements-installed
+HOST ?= 127.0.0.1
+PORT ?= 8000
+# PostgreSQL for the second pass of the suite (trust auth on the local server).
+TEST_POSTGRES_URL ?= postgres://postgres@127.0.0.1:5432/omen
+
+.PHONY: run test test-sqlite test-postgres setup migrate demo bench clean
+
+$(PY):
+	$(PYTHON) -m venv $(VENV)
+
+$(STAMP): requirements.txt | $(PY)
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.txt
+	touch $(STAMP)
+
+setup: $(STAMP)
+
+migrate: setup
+	$(PY) manage.py migrate --no-input
+
+demo: migrate
+	$(PY) manage.py load_demo
+
+run: migrate
+	$(PY) manage.py ensure_admin --url http://$(HOST):$(PORT)/admin/
+	$(PY) manage.py load_demo
+	$(PY) manage.py storage_report
+	$(PY) manage.py runserver $(HOST):$(PORT)
+
+test: test-sqlite test-postgres
+
+# The suite never reads a developer's .env: OMEN_ENV_FILE points nowhere.
+test-sqlite: setup
+	@echo "==> test suite on SQLite"
+	env -u DATABASE_URL OMEN_ENV_FILE=/dev/null $(PY) -m pytest -q
+
+test-postgres: setup
+	@echo "==> test suite on PostgreSQL ($(TEST_POSTGRES_URL))"
+	@$(PY) -c "import psycopg,sys; psycopg.connect('$(TEST_POSTGRES_URL)'.replace('/omen','/postgres'), connect_timeout=5).close()" \
+	  || { echo "PostgreSQL is not reachable at 127.0.0.1:5432; start it: pg_ctlcluster --skip-systemctl-redirect \$$(ls /etc/postgresql) main start"; exit 1; }
+	DATABASE_URL=$(TEST_POSTGRES_URL) OMEN_ENV_FILE=/dev/null $(PY) -m pytest -q
+
+bench: setup
+	$(PY) bench/ingest.py
+
+clean:
+	rm -rf $(VENV) var

@@ -1,0 +1,237 @@
+"""OMEN settings: one module, driven by the environment.
+
+Development (the default) needs nothing set: SQLite under ``var/``, no broker
+server, local-memory cache. ``OMEN_ENV=production`` refuses to start unless
+the configuration can keep the durability promise (PostgreSQL, a real secret,
+DEBUG off); every refusal names the variable and the fix.
+"""
+
+from pathlib import Path
+
+import environ
+from django.core.exceptions import ImproperlyConfigured
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+env = environ.Env()
+# An env file is optional; real environment variables always win over it.
+_env_file = Path(env.str("OMEN_ENV_FILE", default=str(BASE_DIR / ".env")))
+if _env_file.is_file():
+    environ.Env.read_env(_env_file, overwrite=False)
+
+OMEN_ENV = env.str("OMEN_ENV", default="development")
+if OMEN_ENV not in {"development", "production"}:
+    raise ImproperlyConfigured(
+        f"OMEN_ENV={OMEN_ENV!r} is not a known mode: set OMEN_ENV to 'development' or 'production'."
+    )
+IS_PRODUCTION = OMEN_ENV == "production"
+
+VAR_DIR = Path(env.str("OMEN_VAR_DIR", default=str(BASE_DIR / "var")))
+
+# --- Core -------------------------------------------------------------------
+
+DEBUG = env.bool("DEBUG", default=not IS_PRODUCTION)
+# Development gets a fixed, visibly insecure key; production has no default.
+SECRET_KEY = env.str("SECRET_KEY", default="" if IS_PRODUCTION else "django-insecure-omen-development-only")
+ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=[] if IS_PRODUCTION else ["localhost", "127.0.0.1", "[::1]"])
+CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "django_filters",
+    "omen_site.apps.OmenSiteConfig",
+    "signals.apps.SignalsConfig",
+    "ledger.apps.LedgerConfig",
+    "retention.apps.RetentionConfig",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    # Serves the admin's static files in production without a separate server.
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "omen_site.urls"
+WSGI_APPLICATION = "omen_site.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATIC_ROOT = VAR_DIR / "static"
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {
+        "BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"
+        if IS_PRODUCTION
+        else "django.contrib.staticfiles.storage.StaticFilesStorage"
+    },
+}
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# --- Database ---------------------------------------------------------------
+
+DATABASES = {"default": env.db("DATABASE_URL", default=f"sqlite:///{VAR_DIR / 'omen.sqlite3'}")}
+_db = DATABASES["default"]
+if _db["ENGINE"] == "django.db.backends.sqlite3":
+    _db["OPTIONS"] = {
+        # WAL lets the admin read while a worker writes; synchronous stays at
+        # SQLite's default FULL so an acknowledged commit survives power loss.
+        "init_command": "PRAGMA journal_mode=WAL;",
+        # IMMEDIATE takes the write lock at BEGIN, so concurrent writers wait
+        # for the busy timeout instead of failing with "database is locked".
+        "transaction_mode": "IMMEDIATE",
+        "timeout": env.int("SQLITE_BUSY_TIMEOUT_SECONDS", default=20),
+    }
+elif _db["ENGINE"] == "django.db.backends.postgresql":
+    _db["OPTIONS"] = {
+        # psycopg 3 connection pool; it replaces persistent connections.
+        "pool": {
+            "min_size": env.int("DATABASE_POOL_MIN_SIZE", default=1),
+            "max_size": env.int("DATABASE_POOL_MAX_SIZE", default=10),
+            "timeout": env.int("DATABASE_POOL_TIMEOUT_SECONDS", default=10),
+        },
+    }
+    _db["CONN_MAX_AGE"] = 0
+
+# --- Cache, broker, ledger ----------------------------------------------------
+
+REDIS_URL = env.str("REDIS_URL", default="")
+OMEN_CACHE_BACKEND = env.str("OMEN_CACHE_BACKEND", default="memory")
+if OMEN_CACHE_BACKEND == "memory":
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+elif OMEN_CACHE_BACKEND == "redis":
+    if not REDIS_URL:
+        raise ImproperlyConfigured(
+            "OMEN_CACHE_BACKEND=redis needs REDIS_URL: set REDIS_URL=redis://host:6379/0 "
+            "or set OMEN_CACHE_BACKEND=memory."
+        )
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
+else:
+    raise ImproperlyConfigured(
+        f"OMEN_CACHE_BACKEND={OMEN_CACHE_BACKEND!r} is not known: set it to 'memory' or 'redis'."
+    )
+
+# --- Celery: every setting in one block ----------------------------------------
+# Without a broker server, Celery uses kombu's filesystem transport under var/.
+CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default=REDIS_URL or "filesystem://")
+CELERY_BROKER_DIR = VAR_DIR / "celery-broker"
+if CELERY_BROKER_URL.startswith("filesystem://"):
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        "data_folder_in": str(CELERY_BROKER_DIR / "queue"),
+        "data_folder_out": str(CELERY_BROKER_DIR / "queue"),
+        "processed_folder": str(CELERY_BROKER_DIR / "processed"),
+        "store_processed": False,
+    }
+CELERY_TASK_ACKS_LATE = True  # a task killed mid-run is redelivered; tasks are idempotent
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_TASK_TIME_LIMIT = env.int("CELERY_TASK_TIME_LIMIT", default=300)
+CELERY_TASK_SOFT_TIME_LIMIT = env.int("CELERY_TASK_SOFT_TIME_LIMIT", default=240)
+CELERY_TIMEZONE = "UTC"
+
+LEDGER_DIR = Path(env.str("LEDGER_DIR", default=str(VAR_DIR / "ledger")))
+
+# --- Production hardening -----------------------------------------------------
+
+if IS_PRODUCTION:
+    SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=True)
+    SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=31_536_000)
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = True
+    SECURE_HSTS_PRELOAD = True
+    SESSION_COOKIE_SECURE = True
+    CSRF_COOKIE_SECURE = True
+    if env.bool("SECURE_PROXY_SSL_HEADER_ENABLED", default=False):
+        SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+X_FRAME_OPTIONS = "DENY"
+SECURE_CONTENT_TYPE_NOSNIFF = True
+
+
+def production_problems(*, debug, secret_key, database, allowed_hosts):
+    """Return one sentence per setting that breaks the production promise."""
+    problems = []
+    if "DATABASE_URL" not in env.ENVIRON:
+        problems.append("DATABASE_URL is not set: set DATABASE_URL=postgres://USER:PASSWORD@HOST:5432/NAME.")
+    elif database["ENGINE"] != "django.db.backends.postgresql":
+        problems.append(
+            f"DATABASE_URL points at {database['ENGINE'].rsplit('.', 1)[-1]}, not PostgreSQL: "
+            "set DATABASE_URL=postgres://USER:PASSWORD@HOST:5432/NAME."
+        )
+    if not secret_key:
+        problems.append(
+            "SECRET_KEY is not set: set SECRET_KEY to a random string of 50+ characters "
+            "(python -c 'import secrets; print(secrets.token_urlsafe(50))')."
+        )
+    elif secret_key.startswith("django-insecure") or len(secret_key) < 50 or len(set(secret_key)) < 5:
+        problems.append(
+            "SECRET_KEY is insecure (shorter than 50 characters, too few distinct characters, or a "
+            "'django-insecure' key): set SECRET_KEY to a random string of 50+ characters."
+        )
+    if debug:
+        problems.append("DEBUG is on: unset DEBUG or set DEBUG=false.")
+    if not allowed_hosts:
+        problems.append("ALLOWED_HOSTS is empty: set ALLOWED_HOSTS=omen.example.com (comma-separated).")
+    return problems
+
+
+if IS_PRODUCTION:
+    _problems = production_problems(
+        debug=DEBUG, secret_key=SECRET_KEY, database=_db, allowed_hosts=ALLOWED_HOSTS
+    )
+    if _problems:
+        raise ImproperlyConfigured(
+            "OMEN_ENV=production refuses to start:\n" + "\n".join(f"  - {p}" for p in _problems)
+        )
+
+# --- API ------------------------------------------------------------------------
+
+REST_FRAMEWORK = {
+    "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
+}
+
+# --- Logging ----------------------------------------------------------------------
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
+    "loggers": {"django.db.backends": {"level": "WARNING"}},
+}

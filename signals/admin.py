@@ -1,0 +1,150 @@
+import orjson
+from django.contrib import admin
+from django.core.paginator import Paginator
+from django.utils.functional import cached_property
+from django.utils.html import format_html
+
+from signals.models import ProbabilityPoint, Rejection, Signal, SourceEvent
+
+COUNT_CAP = 10_000
+
+
+class CappedCountPaginator(Paginator):
+    """Counts at most COUNT_CAP rows, so a page view never scans a whole big table."""
+
+    @cached_property
+    def count(self):
+        return self.object_list[: COUNT_CAP + 1].count()
+
+
+def pretty_json(value):
+    text = orjson.dumps(value, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS).decode()
+    return format_html('<pre style="white-space: pre-wrap; max-width: 70em">{}</pre>', text)
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """Rows written by ingest are evidence: analysts inspect, never edit them."""
+
+    paginator = CappedCountPaginator
+    show_full_result_count = False
+    list_per_page = 50
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(Signal)
+class SignalAdmin(ReadOnlyAdmin):
+    list_display = (
+        "signal_id",
+        "title",
+        "source",
+        "signal_type",
+        "status",
+        "confidence_level",
+        "probability",
+        "confidence",
+        "generated_at",
+    )
+    list_filter = ("source", "signal_type", "status", "confidence_level", "category", "generated_at")
+    search_fields = ("title", "=signal_id", "=source_event_id", "=trace_id")
+    date_hierarchy = None  # a per-year/month COUNT over the whole table on every view
+    ordering = ("-generated_at", "-id")
+    list_select_related = False
+    fields = (
+        "signal_id",
+        "event_link",
+        "source",
+        "source_event_id",
+        "signal_type",
+        "category",
+        "status",
+        "confidence_level",
+        "probability",
+        "confidence",
+        "observed_at",
+        "generated_at",
+        "created_at",
+        "input_event_hash",
+        "trace_id",
+        "ruleset_version",
+        "contract_pretty",
+    )
+    readonly_fields = fields
+
+    @admin.display(description="source event")
+    def event_link(self, obj):
+        return format_html('<a href="../../sourceevent/{}/change/">{}</a>', obj.event_id, obj.event)
+
+    @admin.display(description="contract")
+    def contract_pretty(self, obj):
+        return pretty_json(obj.contract)
+
+
+class ProbabilityPointInline(admin.TabularInline):
+    model = ProbabilityPoint
+    fields = ("observed_at", "probability", "volume", "liquidity")
+    readonly_fields = fields
+    ordering = ("-observed_at",)
+    extra = 0
+    max_num = 0
+    can_delete = False
+
+
+@admin.register(SourceEvent)
+class SourceEventAdmin(ReadOnlyAdmin):
+    list_display = ("source", "external_id", "title", "last_probability", "last_seen_at", "latest_signal")
+    list_filter = ("source",)
+    search_fields = ("title", "=external_id")
+    ordering = ("-last_seen_at",)
+    list_select_related = ("latest_signal",)
+    readonly_fields = (
+        "source",
+        "external_id",
+        "title",
+        "url",
+        "first_seen_at",
+        "last_seen_at",
+        "last_probability",
+        "latest_signal",
+    )
+    fields = readonly_fields
+    inlines = [ProbabilityPointInline]
+
+    def has_change_permission(self, request, obj=None):
+        # The inline needs view access only; nothing here is editable.
+        return False
+
+
+@admin.register(Rejection)
+class RejectionAdmin(ReadOnlyAdmin):
+    list_display = ("created_at", "source", "external_id", "stage", "rule", "status", "short_reason")
+    list_filter = ("source", "stage", "rule", "status")
+    search_fields = ("=external_id", "reason")
+    ordering = ("-created_at", "-id")
+    fields = (
+        "source",
+        "external_id",
+        "stage",
+        "rule",
+        "rule_version",
+        "status",
+        "field",
+        "score",
+        "reason",
+        "excerpt",
+        "input_hash",
+        "observed_at",
+        "created_at",
+    )
+    readonly_fields = fields
+
+    @admin.display(description="reason")
+    def short_reason(self, obj):
+        return obj.reason if len(obj.reason) <= 120 else obj.reason[:117] + "..."

@@ -1,0 +1,51 @@
+from datetime import UTC, datetime
+from pathlib import Path
+
+import orjson
+from django.core.management.base import BaseCommand, CommandError
+from tqdm import tqdm
+
+from signals.services.ingest import signals_ingest
+from signals.sources import PARSERS
+
+
+class Command(BaseCommand):
+    help = "Ingest a saved source reply (JSON) into signals and rejections: the offline way to load real data."
+
+    def add_arguments(self, parser):
+        parser.add_argument("path", type=Path, help="a reply saved from the source's API")
+        parser.add_argument("--source", required=True, choices=sorted(PARSERS), help="which source sent the reply")
+        parser.add_argument(
+            "--fetched-at",
+            type=datetime.fromisoformat,
+            help="when the reply was fetched (ISO 8601); default: the file's modification time",
+        )
+        parser.add_argument("--batch-size", type=int, default=1000)
+
+    def handle(self, *args, path, source, fetched_at, batch_size, **options):
+        try:
+            raw = path.read_bytes()
+        except OSError as exc:
+            raise CommandError(f"cannot read {path}: {exc.strerror}") from exc
+        try:
+            payload = orjson.loads(raw)
+        except orjson.JSONDecodeError as exc:
+            raise CommandError(f"{path} is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from exc
+        if fetched_at is None:
+            fetched_at = datetime.fromtimestamp(path.stat().st_mtime, tz=UTC)
+        elif fetched_at.tzinfo is None:
+            fetched_at = fetched_at.replace(tzinfo=UTC)
+        try:
+            records = PARSERS[source](payload, fetched_at=fetched_at)
+        except ValueError as exc:
+            raise CommandError(f"{path} is not a {source} reply: {exc}") from exc
+
+        with tqdm(total=len(records), unit="record", desc=f"ingest {path.name}", disable=None) as bar:
+            summary = signals_ingest(records=records, batch_size=batch_size, on_batch=lambda s: bar.update(s.fetched))
+
+        self.stdout.write(
+            f"{path}: {summary.fetched} records -> {summary.created} new signals, "
+            f"{summary.unchanged} unchanged, {summary.rejected} rejected"
+        )
+        for status, count in sorted(summary.rejected_by_status.items(), key=lambda kv: (-kv[1], kv[0])):
+            self.stdout.write(f"  {status}: {count}")

@@ -1,0 +1,6 @@
+from signals.models.probability_point import ProbabilityPoint
+from signals.models.rejection import Rejection
+from signals.models.signal import Signal
+from signals.models.source_event import SourceEvent
+
+__all__ = ["ProbabilityPoint", "Rejection", "Signal", "SourceEvent"]

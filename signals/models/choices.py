@@ -1,0 +1,30 @@
+"""Django choices for the contract's value sets; the pipeline owns the values."""
+
+from django.db import models
+
+from signals.pipeline import types as pipeline_types
+
+
+def _choices(name, enum):
+    return models.TextChoices(name, [(member.name, member.value) for member in enum])
+
+
+class Source(models.TextChoices):
+    POLYMARKET = "polymarket", "Polymarket"
+    OPENMETEO = "openmeteo", "Open-Meteo"
+    NEWSAPI = "newsapi", "NewsAPI"
+    NEWSDATA = "newsdata", "NewsData.io"
+    YAHOO = "yahoo", "Yahoo Finance"
+
+
+SignalType = _choices("SignalType", pipeline_types.SignalType)
+SignalStatus = _choices("SignalStatus", pipeline_types.SignalStatus)
+Category = _choices("Category", pipeline_types.Category)
+ConfidenceLevel = _choices("ConfidenceLevel", pipeline_types.ConfidenceLevel)
+RuleStatus = _choices("RuleStatus", pipeline_types.RuleStatus)
+
+
+class RejectionStage(models.TextChoices):
+    PARSE = "parse", "Parse"
+    VALIDATION = "validation", "Validation"
+    GENERATION = "generation", "Generation"

@@ -1,0 +1,42 @@
+from django.db import models
+
+from signals.models.choices import RejectionStage, Source
+
+EXCERPT_MAX_CHARS = 2000
+
+
+class Rejection(models.Model):
+    """An input that did not become a signal, with the rule and the reason."""
+
+    source = models.CharField(max_length=32, choices=Source.choices)
+    external_id = models.CharField(max_length=128, blank=True)
+    # Identifies the rejected input: the event's input hash, or for a record
+    # that did not parse, the SHA-256 of its raw JSON.
+    input_hash = models.CharField(max_length=64)
+    stage = models.CharField(max_length=16, choices=RejectionStage.choices)
+    rule = models.CharField(max_length=64)
+    rule_version = models.CharField(max_length=16, blank=True)
+    status = models.CharField(max_length=48)
+    reason = models.TextField()
+    field = models.CharField(max_length=64, blank=True)
+    score = models.FloatField(null=True, blank=True)
+    excerpt = models.TextField(blank=True)
+    observed_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [
+            # The same input rejected again writes nothing new.
+            models.UniqueConstraint(
+                fields=["source", "external_id", "input_hash", "stage"], name="rejection_input_uniq"
+            ),
+        ]
+        indexes = [
+            # Admin list and stats, newest first.
+            models.Index(fields=["-created_at"], name="rejection_created_idx"),
+            # "Top reasons": counts by rule within a recent window.
+            models.Index(fields=["rule", "-created_at"], name="rejection_rule_created_idx"),
+        ]
+
+    def __str__(self):
+        return f"{self.source}:{self.external_id or '?'} {self.status}"

@@ -1,0 +1,72 @@
+from django.db import models
+
+from signals.fields import ContractJSONField
+from signals.models.choices import Category, ConfidenceLevel, SignalStatus, SignalType, Source
+
+
+class SignalQuerySet(models.QuerySet):
+    def newest_first(self):
+        return self.order_by("-generated_at", "-id")
+
+    def for_source(self, source):
+        return self.filter(source=source)
+
+
+class Signal(models.Model):
+    """An immutable probability signal: the OMEN contract plus queried columns.
+
+    ``contract`` holds the full contract exactly as the pipeline built it; the
+    columns beside it copy the fields that lists, filters and lookups use.
+    """
+
+    signal_id = models.CharField(max_length=32)
+    # Named "event", not "source_event": its column would clash with the
+    # contract's source_event_id ("polymarket-517310") below.
+    event = models.ForeignKey(
+        "signals.SourceEvent",
+        on_delete=models.PROTECT,
+        related_name="signals",
+        verbose_name="source event",
+        db_index=False,  # served by signal_event_generated_idx
+    )
+    source = models.CharField(max_length=32, choices=Source.choices)
+    source_event_id = models.CharField(max_length=128)
+    input_event_hash = models.CharField(max_length=64)
+    trace_id = models.CharField(max_length=16)
+    ruleset_version = models.CharField(max_length=32)
+    signal_type = models.CharField(max_length=32, choices=SignalType.choices)
+    status = models.CharField(max_length=16, choices=SignalStatus.choices)
+    category = models.CharField(max_length=16, choices=Category.choices)
+    confidence_level = models.CharField(max_length=8, choices=ConfidenceLevel.choices)
+    title = models.CharField(max_length=500)
+    probability = models.FloatField()
+    confidence = models.FloatField()
+    observed_at = models.DateTimeField()
+    generated_at = models.DateTimeField()
+    created_at = models.DateTimeField(help_text="When this row was written (not part of the contract).")
+    contract = ContractJSONField()
+
+    objects = SignalQuerySet.as_manager()
+
+    class Meta:
+        constraints = [
+            # The idempotency key: ingest skips ids that exist; ON CONFLICT covers races.
+            models.UniqueConstraint(fields=["signal_id"], name="signal_signal_id_uniq"),
+        ]
+        indexes = [
+            # Every list (admin, API) is newest first and keyset-paginated on this.
+            models.Index(fields=["-generated_at", "-id"], name="signal_generated_idx"),
+            # A SourceEvent's signals, newest first (admin detail, latest_per_event).
+            models.Index(fields=["event", "-generated_at"], name="signal_event_generated_idx"),
+            # The admin's and API's filters, each with the list order.
+            models.Index(fields=["source", "-generated_at"], name="signal_source_generated_idx"),
+            models.Index(fields=["status", "-generated_at"], name="signal_status_generated_idx"),
+            models.Index(fields=["signal_type", "-generated_at"], name="signal_type_generated_idx"),
+            # Exact lookups by the contract's other identities (search, ledger reconcile).
+            models.Index(fields=["input_event_hash"], name="signal_input_hash_idx"),
+            models.Index(fields=["source_event_id"], name="signal_source_event_id_idx"),
+            models.Index(fields=["trace_id"], name="signal_trace_id_idx"),
+        ]
+
+    def __str__(self):
+        return f"{self.signal_id} {self.title[:60]}"

@@ -1,0 +1,49 @@
+from django.db import models
+
+from signals.models.choices import Source
+
+
+class SourceEventQuerySet(models.QuerySet):
+    def for_keys(self, source, external_ids):
+        return self.filter(source=source, external_id__in=external_ids)
+
+
+class SourceEvent(models.Model):
+    """One external thing OMEN watches: a market, an article, a ticker."""
+
+    source = models.CharField(max_length=32, choices=Source.choices)
+    external_id = models.CharField(max_length=128)
+    title = models.CharField(max_length=500)
+    url = models.URLField(max_length=1000, blank=True)
+    first_seen_at = models.DateTimeField()
+    last_seen_at = models.DateTimeField()
+    last_probability = models.FloatField(null=True, blank=True)
+    latest_signal = models.ForeignKey(
+        "signals.Signal",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        # Served by the unique signal id index on the other side; no index here.
+        db_index=False,
+    )
+
+    objects = SourceEventQuerySet.as_manager()
+
+    class Meta:
+        constraints = [
+            # Ingest upserts on this pair; it is also the admin's lookup key.
+            models.UniqueConstraint(fields=["source", "external_id"], name="sourceevent_source_ext_uniq"),
+        ]
+        indexes = [
+            # Admin list, newest activity first.
+            models.Index(fields=["-last_seen_at"], name="sourceevent_last_seen_idx"),
+        ]
+
+    def __str__(self):
+        return f"{self.source}:{self.external_id} {self.title[:60]}"
+
+    @property
+    def source_event_id(self):
+        """The contract's name for this thing, e.g. polymarket-517310."""
+        return f"{self.source}-{self.external_id}"

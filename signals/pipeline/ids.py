@@ -1,0 +1,40 @@
+"""Deterministic identity of a signal: input hash, trace id, signal id."""
+
+from __future__ import annotations
+
+from hashlib import sha256
+
+from .events import RawEvent
+
+# The one ruleset version. Bump it whenever a rule, a vocabulary or a formula
+# changes, so that the same input under new rules gets a new trace id.
+RULESET_VERSION = "2026.11.0"
+
+
+def input_event_hash(event: RawEvent) -> str:
+    """Full SHA-256 hex of the event's content fields; ``observed_at`` excluded."""
+    movement = "" if event.movement is None else f"{event.movement:.10f}"
+    content = "|".join(
+        (
+            event.event_id,
+            event.title,
+            event.description,
+            f"{event.probability:.10f}",
+            movement,
+            ",".join(sorted(event.keywords)),
+            event.source,
+            event.market_id,
+            f"{event.volume:.2f}",
+            f"{event.liquidity:.2f}",
+        )
+    )
+    return sha256(content.encode("utf-8")).hexdigest()
+
+
+def trace_id(input_hash: str, ruleset_version: str = RULESET_VERSION) -> str:
+    """First 16 hex of SHA-256 over hash, ruleset version and outcome."""
+    return sha256(f"{input_hash}|{ruleset_version}|validated".encode()).hexdigest()[:16]
+
+
+def signal_id(trace: str) -> str:
+    return "OMEN-" + trace[:12].upper()

@@ -1,0 +1,13 @@
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+RECORDED_DIR = ROOT.parent / "shared" / "fixtures" / "recorded"
+
+
+@pytest.fixture(scope="session")
+def recorded_dir() -> Path:
+    """Replies the real services sent; read in place, never copied into the repository."""
+    assert RECORDED_DIR.is_dir(), f"recorded replies are missing: expected them in {RECORDED_DIR}"
+    return RECORDED_DIR

@@ -1,0 +1,35 @@
+"""manage.py storage_report answers: is my data persisted, where, how much, how old."""
+
+import json
+from io import StringIO
+
+import pytest
+from django.core.management import call_command
+
+pytestmark = pytest.mark.django_db
+
+
+def report(*args):
+    out = StringIO()
+    call_command("storage_report", *args, stdout=out)
+    return out.getvalue()
+
+
+def test_report_counts_signals_by_source_and_status_after_demo_load():
+    call_command("load_demo", stdout=StringIO(), stderr=StringIO())
+
+    data = json.loads(report("--json"))
+
+    assert data["totals"]["signals"] > 0
+    assert sum(row["count"] for row in data["signals_by_source_and_status"]) == data["totals"]["signals"]
+    assert {row["source"] for row in data["signals_by_source_and_status"]} == {"polymarket"}
+    assert data["oldest_signal_at"] <= data["newest_signal_at"]
+    assert data["ledger_dir"]
+
+
+def test_text_report_names_the_database_and_the_persistence():
+    text = report()
+
+    assert "Database:" in text
+    assert "Persistence:" in text
+    assert "Signals by source and status:" in text

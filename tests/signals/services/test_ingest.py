@@ -1,0 +1,173 @@
+"""signals_ingest: every record ends as a signal or a rejection, idempotently, in bulk."""
+
+import json
+from dataclasses import replace
+from datetime import UTC, datetime
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+
+from signals.bulk import signals_bulk_created
+from signals.models import ProbabilityPoint, Rejection, Signal, SourceEvent
+from signals.services import ingest as ingest_module
+from signals.services.ingest import signals_ingest
+from signals.sources.polymarket import parse_markets
+from tests.factories import ParseFailureFactory, RawEventFactory
+
+pytestmark = pytest.mark.django_db(transaction=False)
+FETCHED_AT = datetime(2026, 2, 8, tzinfo=UTC)
+
+
+@pytest.fixture
+def recorded_markets(recorded_dir):
+    payload = json.loads((recorded_dir / "polymarket_gamma_markets_active_part1.json").read_text())
+    return parse_markets(payload, fetched_at=FETCHED_AT)
+
+
+def table_counts():
+    return (
+        Signal.objects.count(),
+        Rejection.objects.count(),
+        ProbabilityPoint.objects.count(),
+        SourceEvent.objects.count(),
+    )
+
+
+def test_each_recorded_market_ends_as_a_signal_or_a_rejection(recorded_markets):
+    summary = signals_ingest(records=recorded_markets)
+
+    assert summary.fetched == 250
+    assert summary.created + summary.rejected == 250
+    assert summary.unchanged == 0
+    signal_markets = set(Signal.objects.values_list("event__external_id", flat=True))
+    rejected_markets = set(Rejection.objects.values_list("external_id", flat=True))
+    assert len(signal_markets) + len(rejected_markets) == 250
+    assert not signal_markets & rejected_markets
+    assert not Rejection.objects.filter(rule="").exists()
+    assert not Rejection.objects.filter(reason="").exists()
+
+
+def test_second_ingest_of_the_same_records_writes_nothing_new(recorded_markets):
+    signals_ingest(records=recorded_markets)
+    before = table_counts()
+
+    summary = signals_ingest(records=recorded_markets)
+
+    assert summary.created == 0
+    assert summary.unchanged == before[0]
+    assert table_counts() == before
+
+
+def test_changed_price_makes_a_new_signal_for_the_same_source_event_and_a_history_point():
+    first = RawEventFactory(probability=0.30)
+    later = replace(first, probability=0.42, observed_at=first.observed_at.replace(hour=5))
+
+    signals_ingest(records=[first])
+    summary = signals_ingest(records=[later])
+
+    assert summary.created == 1
+    source_event = SourceEvent.objects.get()
+    assert source_event.signals.count() == 2
+    assert list(source_event.probability_points.values_list("probability", flat=True)) == [0.30, 0.42]
+    newest = Signal.objects.newest_first().first()
+    assert source_event.latest_signal == newest
+    assert newest.probability == 0.42
+    assert source_event.last_probability == 0.42
+
+
+def test_batch_costs_the_same_number_of_queries_whatever_its_size():
+    def queries_for(n):
+        records = RawEventFactory.build_batch(n)
+        with CaptureQueriesContext(connection) as captured:
+            signals_ingest(records=records, batch_size=1000)
+        return len(captured)
+
+    assert queries_for(5) == queries_for(200)
+
+
+def test_parse_failures_become_rejections_naming_the_field_and_the_rest_goes_on():
+    failure = ParseFailureFactory(field="liquidity", reason="liquidity is negative: -5.0")
+    good = RawEventFactory()
+
+    summary = signals_ingest(records=[failure, good])
+
+    assert summary.created == 1 and summary.rejected == 1
+    rejection = Rejection.objects.get()
+    assert (rejection.stage, rejection.field) == ("parse", "liquidity")
+    assert "liquidity is negative: -5.0" in rejection.reason
+
+
+def test_pipeline_crash_on_one_event_rejects_that_event_only(monkeypatch):
+    real_evaluate = ingest_module.evaluate
+    bad = RawEventFactory(title="Will the Red Sea shipping lanes reopen? (explodes)")
+
+    def evaluate(event, context):
+        if event is bad:
+            raise ZeroDivisionError("boom")
+        return real_evaluate(event, context)
+
+    monkeypatch.setattr(ingest_module, "evaluate", evaluate)
+    summary = signals_ingest(records=[RawEventFactory(), bad, RawEventFactory()])
+
+    assert summary.created == 2
+    rejection = Rejection.objects.get()
+    assert rejection.status == "REJECTED_RULE_ERROR"
+    assert "ZeroDivisionError: boom" in rejection.reason
+
+
+def test_an_id_too_long_for_the_database_is_rejected_not_crashed():
+    summary = signals_ingest(records=[RawEventFactory(external_id="9" * 500)])
+
+    assert summary.rejected == 1
+    assert Rejection.objects.get().field == "id"
+
+
+def test_a_failing_batch_leaves_nothing_of_itself_behind():
+    def fail(**kwargs):
+        raise RuntimeError("listener failed mid-batch")
+
+    signals_bulk_created.connect(fail, dispatch_uid="test-fail")
+    try:
+        with pytest.raises(RuntimeError):
+            signals_ingest(records=[RawEventFactory(), ParseFailureFactory()])
+    finally:
+        signals_bulk_created.disconnect(dispatch_uid="test-fail")
+
+    assert table_counts() == (0, 0, 0, 0)
+
+
+def test_bulk_insert_announces_every_created_signal_in_the_same_transaction():
+    received = []
+
+    def listener(sender, pks, **kwargs):
+        received.append((pks, connection.in_atomic_block))
+
+    signals_bulk_created.connect(listener, dispatch_uid="test-listen")
+    try:
+        signals_ingest(records=RawEventFactory.build_batch(3))
+    finally:
+        signals_bulk_created.disconnect(dispatch_uid="test-listen")
+
+    (pks, in_transaction), = received
+    assert sorted(pks) == sorted(Signal.objects.values_list("pk", flat=True))
+    assert in_transaction
+
+
+def test_record_order_does_not_change_the_outcome():
+    """History is built in time order, so shuffled input gives the same signals."""
+    base = RawEventFactory()
+    records = [
+        replace(base, probability=p, observed_at=base.observed_at.replace(hour=h))
+        for h, p in enumerate([0.30, 0.31, 0.33, 0.32, 0.35])
+    ]
+
+    def ingest_and_dump(batch):
+        signals_ingest(records=batch)
+        dump = sorted(Signal.objects.values_list("signal_id", "contract"))
+        Signal.objects.all().delete()
+        ProbabilityPoint.objects.all().delete()
+        SourceEvent.objects.all().delete()
+        return dump
+
+    assert ingest_and_dump(records) == ingest_and_dump(list(reversed(records)))
