@@ -18,6 +18,12 @@ class SourceEvent(models.Model):
     first_seen_at = models.DateTimeField()
     last_seen_at = models.DateTimeField()
     last_probability = models.FloatField(null=True, blank=True)
+    # The newest observations as compact JSON [[epoch_seconds, probability,
+    # volume], ...] for the anomaly rule: reading it with the row it belongs to
+    # costs nothing, where re-reading ProbabilityPoint would cost a query over
+    # up to 1000 points per market on every poll. ProbabilityPoint stays the
+    # durable, complete history.
+    recent_history = models.TextField(default="[]", editable=False)
     latest_signal = models.ForeignKey(
         "signals.Signal",
         on_delete=models.SET_NULL,

@@ -38,3 +38,16 @@ def trace_id(input_hash: str, ruleset_version: str = RULESET_VERSION) -> str:
 
 def signal_id(trace: str) -> str:
     return "OMEN-" + trace[:12].upper()
+
+
+def news_fingerprint(title: str, domain: str) -> str:
+    """SHA-256 of the normalised title (lower-case words) and the bare domain."""
+    from .text import words  # local: text.py compiles the vocabularies
+
+    normalised = " ".join(words(title))
+    return sha256(f"{normalised}|{normalise_domain(domain)}".encode()).hexdigest()
+
+
+def normalise_domain(domain: str) -> str:
+    domain = domain.strip().lower().rstrip(".")
+    return domain[4:] if domain.startswith("www.") else domain

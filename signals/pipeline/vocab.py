@@ -307,20 +307,13 @@ NEUTRAL_NAMES: tuple[str, ...] = (
     "grand theft auto", "call of duty",
 )
 
-# --- Polymarket resolution boilerplate. Phrases are ignored where they stand;
-# a description sentence holding one of the sentence markers is dropped whole.
-BOILERPLATE_PHRASES: tuple[str, ...] = (
-    "this market will resolve to yes if", "this market will resolve to no if",
-    "this market will resolve to yes", "this market will resolve to no",
-    "the market will resolve to yes if", "will resolve to yes", "will resolve to no",
-    "this market will resolve", "resolution source", "resolution sources",
-    "primary resolution source", "consensus of credible reporting",
-    "credible reporting", "otherwise this market will resolve to no",
-)
+# --- Polymarket resolution boilerplate: a description sentence holding one of
+# these markers is dropped whole before matching (URLs are dropped too). The
+# "This market will resolve to Yes if <condition>" formula itself holds no
+# vocabulary word, so the condition after it stays, at description weight.
 BOILERPLATE_SENTENCE_MARKERS: tuple[str, ...] = (
-    "resolution source", "resolutionsource", "otherwise, this market",
-    "otherwise this market", "resolve to 50-50", "resolve 50-50",
-    "will be used for resolution", "for the purposes of this market",
+    "resolution source", "otherwise, this market", "otherwise this market",
+    "resolve to 50-50", "will be used for resolution", "for the purposes of this market",
 )
 
 # --- Classification outputs.

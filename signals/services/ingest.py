@@ -14,7 +14,7 @@ import hashlib
 import logging
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from itertools import islice
 from typing import Callable, Iterable
 
@@ -30,9 +30,10 @@ from signals.pipeline.events import HistoryPoint, ParseFailure, RawEvent
 
 logger = logging.getLogger(__name__)
 
-# How far back the anomaly rule looks (OMEN's probability-history window).
+# The anomaly rule sees at most this many earlier observations of a market,
+# none older than OMEN's 168-hour probability-history window.
 HISTORY_WINDOW = timedelta(hours=168)
-HISTORY_MAX_POINTS = 1000
+RECENT_HISTORY_POINTS = 50
 DEFAULT_BATCH_SIZE = 1000
 
 # Column limits the pipeline does not enforce itself.
@@ -100,54 +101,56 @@ def _ingest_batch(batch: list[RawEvent | ParseFailure], *, source_reliability) -
     # the order records arrived in.
     events.sort(key=lambda e: (e.observed_at, e.market_key))
 
-    source_events = _upsert_source_events(events)
-    history = _load_history(source_events, events)
-
-    new_points: list[ProbabilityPoint] = []
+    history = _load_recent_history(events)
+    new_points: list[RawEvent] = []
     accepted: dict[str, tuple[RawEvent, Accepted]] = {}
     for event in events:
-        source_event = source_events[event.market_key]
         points = history[event.market_key]
         position = bisect.bisect_left(points, event.observed_at, key=_observed_at)
-        if position == len(points) or points[position].observed_at != event.observed_at:
-            point = HistoryPoint(event.observed_at, event.probability, event.volume)
-            new_points.append(
-                ProbabilityPoint(
-                    source_event_id=source_event.pk,
-                    observed_at=event.observed_at,
-                    probability=event.probability,
-                    volume=event.volume,
-                    liquidity=event.liquidity,
-                )
-            )
+        is_new_point = position == len(points) or points[position].observed_at != event.observed_at
         context = PipelineContext(
-            history={event.market_key: points[max(0, position - HISTORY_MAX_POINTS) : position]},
+            # Only what was known before this observation: re-ingesting it
+            # later sees the same history and reaches the same decision.
+            history={event.market_key: points[max(0, position - RECENT_HISTORY_POINTS) : position]},
             source_reliability=source_reliability,
         )
         outcome = _evaluate_safely(event, context)
-        if position == len(points) or points[position].observed_at != event.observed_at:
-            points.insert(position, point)
+        if is_new_point:
+            points.insert(position, HistoryPoint(event.observed_at, event.probability, event.volume))
+            new_points.append(event)
         if isinstance(outcome, Accepted):
             accepted.setdefault(outcome.signal_id, (event, outcome))
         else:
             rejections.append(_rule_rejection(event, outcome, now))
 
-    existing = set(
-        Signal.objects.filter(signal_id__in=list(accepted)).values_list("signal_id", flat=True)
-    )
+    source_events = _upsert_source_events(events, history)
+    existing = set(Signal.objects.filter(signal_id__in=list(accepted)).values_list("signal_id", flat=True))
     new_signals = [
         _signal_row(event, outcome, source_events[event.market_key].pk, now)
         for signal_id, (event, outcome) in accepted.items()
         if signal_id not in existing
     ]
-    # ON CONFLICT DO NOTHING: a concurrent ingest of the same input is not an error.
+    # ON CONFLICT DO NOTHING: a concurrent ingest of the same input is not an
+    # error; created_at=now then tells the rows this batch wrote from the others.
     Signal.objects.bulk_create(new_signals, ignore_conflicts=True)
     created_ids = dict(
         Signal.objects.filter(signal_id__in=[s.signal_id for s in new_signals], created_at=now).values_list(
             "signal_id", "pk"
         )
     )
-    ProbabilityPoint.objects.bulk_create(new_points, ignore_conflicts=True)
+    ProbabilityPoint.objects.bulk_create(
+        [
+            ProbabilityPoint(
+                source_event_id=source_events[event.market_key].pk,
+                observed_at=event.observed_at,
+                probability=event.probability,
+                volume=event.volume,
+                liquidity=event.liquidity,
+            )
+            for event in new_points
+        ],
+        ignore_conflicts=True,
+    )
     Rejection.objects.bulk_create(rejections, ignore_conflicts=True)
     _point_source_events_at_latest_signals(source_events, events, accepted, created_ids)
 
@@ -202,8 +205,24 @@ def _column_problem(event: RawEvent) -> ParseFailure | None:
     return None
 
 
-def _upsert_source_events(events: list[RawEvent]) -> dict[str, SourceEvent]:
-    """One INSERT .. ON CONFLICT DO UPDATE for every market of the batch."""
+def _load_recent_history(events: list[RawEvent]) -> dict[str, list[HistoryPoint]]:
+    """Each market's recent observations, from one read of the SourceEvent rows."""
+    history: dict[str, list[HistoryPoint]] = defaultdict(list)
+    ids_by_source: dict[str, set[str]] = defaultdict(set)
+    for event in events:
+        ids_by_source[event.source].add(event.external_id)
+    for source, external_ids in ids_by_source.items():
+        rows = SourceEvent.objects.for_keys(source, list(external_ids)).values_list("external_id", "recent_history")
+        for external_id, recent in rows:
+            history[f"{source}:{external_id}"] = [
+                HistoryPoint(datetime.fromtimestamp(epoch, UTC), probability, volume)
+                for epoch, probability, volume in orjson.loads(recent)
+            ]
+    return history
+
+
+def _upsert_source_events(events: list[RawEvent], history: dict[str, list[HistoryPoint]]) -> dict[str, SourceEvent]:
+    """One INSERT .. ON CONFLICT DO UPDATE for every market of the batch; sets their pks."""
     rows: dict[str, SourceEvent] = {}
     for event in events:  # time order: the last one seen wins title and price
         row = rows.get(event.market_key)
@@ -220,30 +239,19 @@ def _upsert_source_events(events: list[RawEvent]) -> dict[str, SourceEvent]:
         else:
             row.title, row.url = event.title[:500], event.url
             row.last_seen_at, row.last_probability = event.observed_at, event.probability
+    for key, row in rows.items():
+        points = history[key]
+        horizon = points[-1].observed_at - HISTORY_WINDOW
+        kept = [p for p in points[-RECENT_HISTORY_POINTS:] if p.observed_at >= horizon]
+        row.recent_history = orjson.dumps([[p.observed_at.timestamp(), p.probability, p.volume] for p in kept]).decode()
     if rows:
         SourceEvent.objects.bulk_create(
             list(rows.values()),
             update_conflicts=True,
             unique_fields=["source", "external_id"],
-            update_fields=["title", "url", "last_seen_at", "last_probability"],
+            update_fields=["title", "url", "last_seen_at", "last_probability", "recent_history"],
         )
     return rows
-
-
-def _load_history(source_events: dict[str, SourceEvent], events: list[RawEvent]) -> dict[str, list[HistoryPoint]]:
-    history: dict[str, list[HistoryPoint]] = defaultdict(list)
-    if not events:
-        return history
-    key_by_pk = {row.pk: key for key, row in source_events.items()}
-    since = events[0].observed_at - HISTORY_WINDOW
-    points = (
-        ProbabilityPoint.objects.filter(source_event_id__in=list(key_by_pk), observed_at__gte=since)
-        .order_by("source_event_id", "observed_at")
-        .values_list("source_event_id", "observed_at", "probability", "volume")
-    )
-    for source_event_id, observed_at, probability, volume in points:
-        history[key_by_pk[source_event_id]].append(HistoryPoint(observed_at, probability, volume))
-    return history
 
 
 def _point_source_events_at_latest_signals(source_events, events, accepted, created_ids) -> None:

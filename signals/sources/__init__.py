@@ -1,0 +1,25 @@
+"""Source parsers: decoded reply -> RawEvent / ParseFailure. HTTP clients live elsewhere."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Callable
+
+from signals.pipeline.events import ParseFailure, RawEvent
+
+from .polymarket import parse_markets
+
+Parser = Callable[..., list[RawEvent | ParseFailure]]
+
+# source name -> parser(payload, *, fetched_at); other sources register here.
+PARSERS: dict[str, Parser] = {
+    "polymarket": parse_markets,
+}
+
+
+def parse(source: str, payload: Any, *, fetched_at: datetime) -> list[RawEvent | ParseFailure]:
+    try:
+        parser = PARSERS[source]
+    except KeyError:
+        raise ValueError(f"unknown source {source!r}; known: {', '.join(sorted(PARSERS))}") from None
+    return parser(payload, fetched_at=fetched_at)

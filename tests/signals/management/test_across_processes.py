@@ -65,11 +65,11 @@ def test_signals_survive_a_restart(fresh_database_url, tmp_path):
     url = fresh_database_url()
     manage(url, tmp_path, "migrate", "--no-input")
     manage(url, tmp_path, "load_demo")
-    first = json.loads(manage(url, tmp_path, "shell", "-c", DUMP_SIGNALS))
+    first = json.loads(manage(url, tmp_path, "shell", "--no-imports", "-c", DUMP_SIGNALS))
 
     # A new process: nothing is shared with the one that ingested but the database.
     report = json.loads(manage(url, tmp_path, "storage_report", "--json"))
-    again = json.loads(manage(url, tmp_path, "shell", "-c", DUMP_SIGNALS))
+    again = json.loads(manage(url, tmp_path, "shell", "--no-imports", "-c", DUMP_SIGNALS))
 
     assert first and again == first
     assert report["persists_across_restarts"] is True
@@ -83,7 +83,7 @@ def test_same_file_in_two_fresh_databases_gives_identical_signals(fresh_database
         url = fresh_database_url()
         manage(url, tmp_path, "migrate", "--no-input")
         manage(url, tmp_path, "ingest_file", reply, "--source=polymarket")
-        dumps.append(manage(url, tmp_path, "shell", "-c", DUMP_SIGNALS))
+        dumps.append(manage(url, tmp_path, "shell", "--no-imports", "-c", DUMP_SIGNALS))
 
     assert json.loads(dumps[0]), "the recorded reply should give at least one signal"
     assert dumps[0] == dumps[1]

@@ -76,14 +76,17 @@ def test_changed_price_makes_a_new_signal_for_the_same_source_event_and_a_histor
     assert source_event.last_probability == 0.42
 
 
-def test_batch_costs_the_same_number_of_queries_whatever_its_size():
+def test_a_batch_is_written_with_bulk_statements_not_a_query_per_row():
     def queries_for(n):
         records = RawEventFactory.build_batch(n)
         with CaptureQueriesContext(connection) as captured:
             signals_ingest(records=records, batch_size=1000)
         return len(captured)
 
-    assert queries_for(5) == queries_for(200)
+    small, large = queries_for(5), queries_for(400)
+    # The backend may split a bulk INSERT by its parameter limit (SQLite: 999),
+    # so allow one more statement per 25 rows, far from one per row.
+    assert large <= small + 400 // 25
 
 
 def test_parse_failures_become_rejections_naming_the_field_and_the_rest_goes_on():

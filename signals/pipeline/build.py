@@ -1,0 +1,154 @@
+"""Build the signal contract (a plain, JSON-ready dict) from a validated event."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import Sequence
+
+from . import vocab
+from .confidence import Confidence, signal_status
+from .enrich import Enrichment, impact_hints
+from .events import RawEvent
+from .rules import RuleResult
+
+TITLE_MAX = 500
+DESCRIPTION_MAX = 5000
+TAGS_MAX = 10
+_DAY = 86400.0
+
+
+def iso(dt: datetime | None) -> str | None:
+    """ISO-8601 in UTC with "Z"; a naive datetime is taken as UTC."""
+    if dt is None:
+        return None
+    if dt.tzinfo is None:
+        dt = dt.replace(tzinfo=timezone.utc)
+    elif dt.utcoffset():
+        dt = dt.astimezone(timezone.utc)
+    return dt.replace(tzinfo=None).isoformat() + "Z"
+
+
+def _aware(dt: datetime) -> datetime:
+    return dt.replace(tzinfo=timezone.utc) if dt.tzinfo is None else dt
+
+
+def event_horizon(event: RawEvent) -> str:
+    if event.resolution_date is None:
+        return "unknown"
+    days = (_aware(event.resolution_date) - _aware(event.observed_at)).total_seconds() / _DAY
+    if days < 0:
+        return "past_resolution_date"
+    if days <= 7:
+        return "short_term"
+    if days <= 90:
+        return "medium_term"
+    return "long_term"
+
+
+def signal_freshness(event: RawEvent) -> str:
+    """Age of the underlying fact at observation time (never the wall clock)."""
+    published = event.attributes.get("published_at")
+    if not isinstance(published, datetime):
+        return "current"  # a market/forecast observation describes its own time
+    hours = (_aware(event.observed_at) - _aware(published)).total_seconds() / 3600
+    if hours <= 2:
+        return "fresh"
+    if hours <= 24:
+        return "recent"
+    if hours <= 72:
+        return "aging"
+    return "stale"
+
+
+def build_signal(
+    *,
+    event: RawEvent,
+    input_hash: str,
+    trace: str,
+    sid: str,
+    ruleset_version: str,
+    results: Sequence[RuleResult],
+    enrichment: Enrichment,
+    confidence: Confidence,
+) -> dict:
+    observed = iso(event.observed_at)
+    contributions = _contributions(results, confidence)
+    return {
+        "signal_id": sid,
+        "source_event_id": event.event_id,
+        "input_event_hash": input_hash,
+        "trace_id": trace,
+        "ruleset_version": ruleset_version,
+        "signal_type": enrichment.signal_type.value,
+        "status": signal_status(confidence.score).value,
+        "category": enrichment.category.value,
+        "probability": event.probability,
+        "probability_source": event.source,
+        "probability_is_estimate": event.probability_is_estimate,
+        "confidence_score": confidence.score,
+        "confidence_level": confidence.level.value,
+        "confidence_factors": confidence.factors,
+        "confidence_interval": confidence.interval,
+        "title": event.title[:TITLE_MAX],
+        "description": event.description[:DESCRIPTION_MAX],
+        "tags": list(enrichment.keywords[:TAGS_MAX]),
+        "keywords_matched": list(enrichment.keywords),
+        "impact_hints": impact_hints(enrichment),
+        "geographic": {
+            "regions": list(enrichment.regions),
+            "chokepoints": list(enrichment.chokepoints),
+        },
+        "temporal": {
+            "event_horizon": event_horizon(event),
+            "resolution_date": iso(event.resolution_date),
+            "signal_freshness": signal_freshness(event),
+        },
+        "evidence": [
+            {
+                "source": event.source,
+                "source_type": vocab.SOURCE_TYPES.get(event.source, "other"),
+                "value": event.probability,
+                "url": event.url,
+                "observed_at": observed,
+            }
+        ],
+        "validation_scores": [
+            {
+                "rule_name": r.rule_name,
+                "rule_version": r.rule_version,
+                "score": r.score,
+                "reasoning": r.reasoning,
+            }
+            for r in results
+        ],
+        "explanation": [
+            {
+                "step": i,
+                "rule": r.rule_name,
+                "rule_version": r.rule_version,
+                "status": r.status.value,
+                "score": r.score,
+                "parameters": r.parameters,
+                "reasoning": r.reasoning,
+                "confidence_contribution": contributions.get(r.rule_name, 0.0),
+            }
+            for i, r in enumerate(results, start=1)
+        ],
+        "observed_at": observed,
+        "generated_at": observed,  # a replay of the same input gives the same bytes
+        "source_url": event.url,
+    }
+
+
+_FACTOR_OF_RULE = {"liquidity": "liquidity", "geographic_relevance": "geographic"}
+
+
+def _contributions(results: Sequence[RuleResult], confidence: Confidence) -> dict[str, float]:
+    """Share of each rule's factor in the point estimate (0.4 x factor / factors)."""
+    n = len(confidence.factors)
+    out = {}
+    for r in results:
+        factor = _FACTOR_OF_RULE.get(r.rule_name)
+        if factor in confidence.factors:
+            out[r.rule_name] = round(0.4 * confidence.factors[factor] / n, 4)
+    return out
