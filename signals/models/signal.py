@@ -1,6 +1,6 @@
 from django.db import models
 
-from signals.fields import ContractJSONField
+from signals.fields import ContractField
 from signals.models.choices import Category, ConfidenceLevel, SignalStatus, SignalType, Source
 
 
@@ -44,7 +44,7 @@ class Signal(models.Model):
     observed_at = models.DateTimeField()
     generated_at = models.DateTimeField()
     created_at = models.DateTimeField(help_text="When this row was written (not part of the contract).")
-    contract = ContractJSONField()
+    contract = ContractField()
 
     objects = SignalQuerySet.as_manager()
 

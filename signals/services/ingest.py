@@ -20,13 +20,16 @@ from typing import Callable, Iterable
 
 import orjson
 from django.db import transaction
+from django.db.models import OuterRef, Subquery
 from django.utils import timezone
 
 from signals.bulk import signals_bulk_created
+from signals.fields import canonical_json
 from signals.models import ProbabilityPoint, Rejection, Signal, SourceEvent
 from signals.models.rejection import EXCERPT_MAX_CHARS
 from signals.pipeline import Accepted, PipelineContext, Rejected, evaluate
 from signals.pipeline.events import HistoryPoint, ParseFailure, RawEvent
+from signals.services.bulk_sql import datetime_adapter, insert_rows
 
 logger = logging.getLogger(__name__)
 
@@ -86,6 +89,8 @@ def signals_ingest(
 
 def _ingest_batch(batch: list[RawEvent | ParseFailure], *, source_reliability) -> IngestSummary:
     now = timezone.now()
+    to_db = datetime_adapter()
+    created_at = to_db(now)
     summary = IngestSummary(fetched=len(batch))
     rejections: list[Rejection] = []
 
@@ -123,41 +128,40 @@ def _ingest_batch(batch: list[RawEvent | ParseFailure], *, source_reliability) -
         else:
             rejections.append(_rule_rejection(event, outcome, now))
 
-    source_events = _upsert_source_events(events, history)
-    existing = set(Signal.objects.filter(signal_id__in=list(accepted)).values_list("signal_id", flat=True))
-    new_signals = [
-        _signal_row(event, outcome, source_events[event.market_key].pk, now)
-        for signal_id, (event, outcome) in accepted.items()
-        if signal_id not in existing
+    source_events = _upsert_source_events(events, history, to_db)
+    new_signal_rows = [
+        _signal_row(event, outcome, source_events[event.market_key], created_at, to_db)
+        for event, outcome in accepted.values()
     ]
-    # ON CONFLICT DO NOTHING: a concurrent ingest of the same input is not an
-    # error; created_at=now then tells the rows this batch wrote from the others.
-    Signal.objects.bulk_create(new_signals, ignore_conflicts=True)
-    created_ids = dict(
-        Signal.objects.filter(signal_id__in=[s.signal_id for s in new_signals], created_at=now).values_list(
-            "signal_id", "pk"
+    # ON CONFLICT DO NOTHING: a signal that exists (this input seen before, or
+    # written by a concurrent ingest) is skipped; RETURNING lists only the new ones.
+    created_pks = [
+        pk
+        for (pk,) in insert_rows(
+            Signal._meta.db_table, SIGNAL_COLUMNS, new_signal_rows, conflict=["signal_id"], returning=["id"]
         )
-    )
-    ProbabilityPoint.objects.bulk_create(
+    ]
+    insert_rows(
+        ProbabilityPoint._meta.db_table,
+        POINT_COLUMNS,
         [
-            ProbabilityPoint(
-                source_event_id=source_events[event.market_key].pk,
-                observed_at=event.observed_at,
-                probability=event.probability,
-                volume=event.volume,
-                liquidity=event.liquidity,
+            (
+                source_events[event.market_key],
+                to_db(event.observed_at),
+                event.probability,
+                event.volume,
+                event.liquidity,
             )
             for event in new_points
         ],
-        ignore_conflicts=True,
+        conflict=["source_event_id", "observed_at"],
     )
     Rejection.objects.bulk_create(rejections, ignore_conflicts=True)
-    _point_source_events_at_latest_signals(source_events, events, accepted, created_ids)
+    if created_pks:
+        _point_at_latest_signals(list(source_events.values()))
+        signals_bulk_created.send(sender=Signal, pks=sorted(created_pks))
 
-    if created_ids:
-        signals_bulk_created.send(sender=Signal, pks=sorted(created_ids.values()))
-
-    summary.created = len(created_ids)
+    summary.created = len(created_pks)
     summary.unchanged = len(events) - summary.created - sum(1 for r in rejections if r.stage != "parse")
     summary.rejected = len(rejections)
     summary.rejected_by_status.update(r.status for r in rejections)
@@ -221,77 +225,81 @@ def _load_recent_history(events: list[RawEvent]) -> dict[str, list[HistoryPoint]
     return history
 
 
-def _upsert_source_events(events: list[RawEvent], history: dict[str, list[HistoryPoint]]) -> dict[str, SourceEvent]:
-    """One INSERT .. ON CONFLICT DO UPDATE for every market of the batch; sets their pks."""
-    rows: dict[str, SourceEvent] = {}
-    for event in events:  # time order: the last one seen wins title and price
+SOURCE_EVENT_COLUMNS = [
+    "source", "external_id", "title", "url", "first_seen_at", "last_seen_at", "last_probability", "recent_history",
+]  # fmt: skip
+
+
+def _upsert_source_events(events: list[RawEvent], history: dict[str, list[HistoryPoint]], to_db) -> dict[str, int]:
+    """One INSERT .. ON CONFLICT DO UPDATE for every market of the batch; return their pks by market key."""
+    rows: dict[str, list] = {}
+    for event in events:  # time order: the last one seen wins title, url and price
         row = rows.get(event.market_key)
         if row is None:
-            rows[event.market_key] = SourceEvent(
-                source=event.source,
-                external_id=event.external_id,
-                title=event.title[:500],
-                url=event.url,
-                first_seen_at=event.observed_at,
-                last_seen_at=event.observed_at,
-                last_probability=event.probability,
-            )
+            rows[event.market_key] = [
+                event.source, event.external_id, event.title[:500], event.url,
+                event.observed_at, event.observed_at, event.probability, None,
+            ]  # fmt: skip
         else:
-            row.title, row.url = event.title[:500], event.url
-            row.last_seen_at, row.last_probability = event.observed_at, event.probability
+            row[2], row[3], row[5], row[6] = event.title[:500], event.url, event.observed_at, event.probability
     for key, row in rows.items():
         points = history[key]
         horizon = points[-1].observed_at - HISTORY_WINDOW
         kept = [p for p in points[-RECENT_HISTORY_POINTS:] if p.observed_at >= horizon]
-        row.recent_history = orjson.dumps([[p.observed_at.timestamp(), p.probability, p.volume] for p in kept]).decode()
-    if rows:
-        SourceEvent.objects.bulk_create(
-            list(rows.values()),
-            update_conflicts=True,
-            unique_fields=["source", "external_id"],
-            update_fields=["title", "url", "last_seen_at", "last_probability", "recent_history"],
-        )
-    return rows
+        row[4], row[5] = to_db(row[4]), to_db(row[5])
+        row[7] = orjson.dumps([[p.observed_at.timestamp(), p.probability, p.volume] for p in kept]).decode()
+    pks: dict[str, int] = {}
+    returned = insert_rows(
+        SourceEvent._meta.db_table,
+        SOURCE_EVENT_COLUMNS,
+        list(rows.values()),
+        conflict=["source", "external_id"],
+        # first_seen_at is not updated: it keeps the first sighting.
+        update=["title", "url", "last_seen_at", "last_probability", "recent_history"],
+        returning=["id", "source", "external_id"],
+    )
+    for pk, source, external_id in returned:
+        pks[f"{source}:{external_id}"] = pk
+    return pks
 
 
-def _point_source_events_at_latest_signals(source_events, events, accepted, created_ids) -> None:
-    """Set SourceEvent.latest_signal where the market's newest observation became a new signal."""
-    newest: dict[str, RawEvent] = {}
-    for event in events:
-        newest[event.market_key] = event
-    by_event = {id(event): outcome for event, outcome in accepted.values()}
-    changed = []
-    for key, event in newest.items():
-        outcome = by_event.get(id(event))
-        if outcome is not None and outcome.signal_id in created_ids:
-            row = source_events[key]
-            row.latest_signal_id = created_ids[outcome.signal_id]
-            changed.append(row)
-    if changed:
-        SourceEvent.objects.bulk_update(changed, ["latest_signal"])
+def _point_at_latest_signals(source_event_pks: list[int]) -> None:
+    """One UPDATE: each SourceEvent's latest_signal is its newest signal (signal_event_generated_idx)."""
+    newest = Signal.objects.filter(event=OuterRef("pk")).order_by("-generated_at", "-id").values("pk")[:1]
+    SourceEvent.objects.filter(pk__in=source_event_pks).update(latest_signal=Subquery(newest))
 
 
-def _signal_row(event: RawEvent, outcome: Accepted, source_event_pk: int, now) -> Signal:
+SIGNAL_COLUMNS = [
+    "signal_id", "event_id", "source", "source_event_id", "input_event_hash", "trace_id",
+    "ruleset_version", "signal_type", "status", "category", "confidence_level", "title",
+    "probability", "confidence", "observed_at", "generated_at", "created_at", "contract",
+]  # fmt: skip
+POINT_COLUMNS = ["source_event_id", "observed_at", "probability", "volume", "liquidity"]
+
+
+def _signal_row(event: RawEvent, outcome: Accepted, source_event_pk: int, created_at, to_db) -> tuple:
+    """A Signal row in SIGNAL_COLUMNS order, ready for the database."""
     contract = outcome.signal
-    return Signal(
-        signal_id=outcome.signal_id,
-        event_id=source_event_pk,
-        source=event.source,
-        source_event_id=event.event_id,
-        input_event_hash=outcome.input_event_hash,
-        trace_id=outcome.trace_id,
-        ruleset_version=contract["ruleset_version"],
-        signal_type=contract["signal_type"],
-        status=contract["status"],
-        category=contract["category"],
-        confidence_level=contract["confidence_level"],
-        title=contract["title"],
-        probability=contract["probability"],
-        confidence=contract["confidence_score"],
-        observed_at=event.observed_at,
-        generated_at=event.observed_at,
-        created_at=now,
-        contract=contract,
+    observed_at = to_db(event.observed_at)
+    return (
+        outcome.signal_id,
+        source_event_pk,
+        event.source,
+        event.event_id,
+        outcome.input_event_hash,
+        outcome.trace_id,
+        contract["ruleset_version"],
+        contract["signal_type"],
+        contract["status"],
+        contract["category"],
+        contract["confidence_level"],
+        contract["title"],
+        contract["probability"],
+        contract["confidence_score"],
+        observed_at,
+        observed_at,  # generated_at: a function of the input, so replays are byte-identical
+        created_at,
+        canonical_json(contract),
     )
 
 

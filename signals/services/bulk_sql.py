@@ -1,0 +1,102 @@
+"""Multi-row INSERT .. ON CONFLICT for the ingest hot path.
+
+Django's bulk_create spends most of its time preparing each value through
+the field machinery, and psycopg spends more parsing a statement with
+thousands of placeholders; ingest already has database-ready tuples, so
+these helpers send them as they are: COPY into a staging table and one
+INSERT .. SELECT on PostgreSQL, executemany or one multi-row VALUES on
+SQLite. Callers pass values the backend takes directly (str, int, float,
+None, and datetimes through ``datetime_adapter()``).
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+from django.db import connection
+
+# SQLite allows 32766 parameters per statement (3.32+); stay well under.
+SQLITE_MAX_PARAMS = 30_000
+
+
+def datetime_adapter():
+    """A function that turns an aware datetime into what this backend stores.
+
+    psycopg takes datetimes as they are; SQLite stores naive UTC text. Picked
+    once per batch: Django's adapter does more checks than a hot loop needs.
+    """
+    if connection.vendor == "postgresql":
+        return _identity
+    return connection.ops.adapt_datetimefield_value
+
+
+def _identity(value):
+    return value
+
+
+def _names(columns: Sequence[str]) -> str:
+    return ", ".join(connection.ops.quote_name(c) for c in columns)
+
+
+def _stage(cursor, table: str, columns: Sequence[str], rows: Sequence[tuple]) -> str:
+    """COPY rows into a per-connection staging table shaped like ``table``; return its name."""
+    stage = connection.ops.quote_name(f"stage_{table}")
+    column_sql = _names(columns)
+    # Emptied by every commit; TRUNCATE covers a second use in one transaction.
+    cursor.execute(
+        f"CREATE TEMP TABLE IF NOT EXISTS {stage} ON COMMIT DELETE ROWS AS "
+        f"SELECT {column_sql} FROM {connection.ops.quote_name(table)} WITH NO DATA"
+    )
+    cursor.execute(f"TRUNCATE {stage}")
+    with cursor.cursor.copy(f"COPY {stage} ({column_sql}) FROM STDIN") as copy:
+        for row in rows:
+            copy.write_row(row)
+    return stage
+
+
+def insert_rows(
+    table: str,
+    columns: Sequence[str],
+    rows: Sequence[tuple],
+    *,
+    conflict: Sequence[str],
+    update: Sequence[str] = (),
+    returning: Sequence[str] = (),
+) -> list[tuple]:
+    """INSERT rows; on a ``conflict`` key clash update ``update`` columns, or skip the row.
+
+    Returns the ``returning`` columns of the rows inserted or updated (a
+    skipped row returns nothing), so callers learn new primary keys without
+    another query.
+    """
+    if not rows:
+        return []
+    qn = connection.ops.quote_name
+    target = f"{qn(table)} ({_names(columns)})"
+    tail = f"ON CONFLICT ({_names(conflict)}) "
+    if update:
+        tail += "DO UPDATE SET " + ", ".join(f"{qn(c)} = excluded.{qn(c)}" for c in update)
+    else:
+        tail += "DO NOTHING"
+    if returning:
+        tail += f" RETURNING {_names(returning)}"
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            stage = _stage(cursor, table, columns, rows)
+            cursor.execute(f"INSERT INTO {target} SELECT {_names(columns)} FROM {stage} {tail}")
+            return cursor.fetchall() if returning else []
+        if not returning:
+            placeholders = ", ".join(["%s"] * len(columns))
+            cursor.executemany(f"INSERT INTO {target} VALUES ({placeholders}) {tail}", rows)
+            return []
+        returned: list[tuple] = []
+        row_sql = "(" + ", ".join(["%s"] * len(columns)) + ")"
+        per_statement = max(1, SQLITE_MAX_PARAMS // len(columns))
+        for start in range(0, len(rows), per_statement):
+            chunk = rows[start : start + per_statement]
+            cursor.execute(
+                f"INSERT INTO {target} VALUES {', '.join([row_sql] * len(chunk))} {tail}",
+                [value for row in chunk for value in row],
+            )
+            returned.extend(cursor.fetchall())
+        return returned
