@@ -8,7 +8,7 @@ PORT ?= 8000
 # PostgreSQL for the second pass of the suite (trust auth on the local server).
 TEST_POSTGRES_URL ?= postgres://postgres@127.0.0.1:5432/omen
 
-.PHONY: run test test-sqlite test-postgres setup migrate demo bench clean
+.PHONY: run test test-sqlite test-postgres setup browser migrate demo bench clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -19,6 +19,12 @@ $(STAMP): requirements.txt | $(PY)
 
 setup: $(STAMP)
 
+# The admin tests drive Debian's Chromium; nothing downloads a browser.
+browser:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	  else echo "chromium is missing (sudo apt-get install chromium); the browser tests will be skipped"; fi; }
+
 migrate: setup
 	$(PY) manage.py migrate --no-input
 
@@ -26,19 +32,21 @@ demo: migrate
 	$(PY) manage.py load_demo
 
 run: migrate
-	$(PY) manage.py ensure_admin --url http://$(HOST):$(PORT)/admin/
 	$(PY) manage.py load_demo
 	$(PY) manage.py storage_report
+	@echo
+	$(PY) manage.py ensure_admin --url http://$(HOST):$(PORT)/admin/
+	@echo
 	$(PY) manage.py runserver $(HOST):$(PORT)
 
 test: test-sqlite test-postgres
 
 # The suite never reads a developer's .env: OMEN_ENV_FILE points nowhere.
-test-sqlite: setup
+test-sqlite: setup browser
 	@echo "==> test suite on SQLite"
 	env -u DATABASE_URL OMEN_ENV_FILE=/dev/null $(PY) -m pytest -q
 
-test-postgres: setup
+test-postgres: setup browser
 	@echo "==> test suite on PostgreSQL ($(TEST_POSTGRES_URL))"
 	@$(PY) -c "import psycopg,sys; psycopg.connect('$(TEST_POSTGRES_URL)'.replace('/omen','/postgres'), connect_timeout=5).close()" \
 	  || { echo "PostgreSQL is not reachable at 127.0.0.1:5432; start it: pg_ctlcluster --skip-systemctl-redirect \$$(ls /etc/postgresql) main start"; exit 1; }

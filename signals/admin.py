@@ -27,6 +27,7 @@ class ReadOnlyAdmin(admin.ModelAdmin):
 
     paginator = CappedCountPaginator
     show_full_result_count = False
+    show_facets = admin.ShowFacets.NEVER  # facet counts are a COUNT per filter choice
     list_per_page = 50
 
     def has_add_permission(self, request):
@@ -54,9 +55,7 @@ class SignalAdmin(ReadOnlyAdmin):
     )
     list_filter = ("source", "signal_type", "status", "confidence_level", "category", "generated_at")
     search_fields = ("title", "=signal_id", "=source_event_id", "=trace_id")
-    date_hierarchy = None  # a per-year/month COUNT over the whole table on every view
     ordering = ("-generated_at", "-id")
-    list_select_related = False
     fields = (
         "signal_id",
         "event_link",
