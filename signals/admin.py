@@ -54,7 +54,8 @@ class SignalAdmin(ReadOnlyAdmin):
         "generated_at",
     )
     list_filter = ("source", "signal_type", "status", "confidence_level", "category", "generated_at")
-    search_fields = ("title", "=signal_id", "=source_event_id", "=trace_id")
+    # Exact ids as found in ledger frames and API replies; each has its own index.
+    search_fields = ("title", "=signal_id", "=source_event_id", "=trace_id", "=input_event_hash")
     ordering = ("-generated_at", "-id")
     fields = (
         "signal_id",

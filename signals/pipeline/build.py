@@ -72,27 +72,55 @@ def build_signal(
     confidence: Confidence,
 ) -> dict:
     observed = iso(event.observed_at)
-    contributions = _contributions(results, confidence)
+    profile = enrichment.profile
+    keywords = enrichment.keywords
+    factors = confidence.factors
+    n_factors = len(factors)
+    validation_scores = []
+    explanation = []
+    for step, r in enumerate(results, start=1):
+        # Share of the rule's factor in the point estimate (0.4 x factor / factors).
+        factor = _FACTOR_OF_RULE.get(r.rule_name)
+        if factor in factors:
+            contribution = round(0.4 * factors[factor] / n_factors, 4)
+        else:
+            contribution = 0.0
+        validation_scores.append({
+            "rule_name": r.rule_name,
+            "rule_version": r.rule_version,
+            "score": r.score,
+            "reasoning": r.reasoning,
+        })
+        explanation.append({
+            "step": step,
+            "rule": r.rule_name,
+            "rule_version": r.rule_version,
+            "status": str(r.status),  # the plain value of the StrEnum
+            "score": r.score,
+            "parameters": r.parameters,
+            "reasoning": r.reasoning,
+            "confidence_contribution": contribution,
+        })
     return {
         "signal_id": sid,
         "source_event_id": event.event_id,
         "input_event_hash": input_hash,
         "trace_id": trace,
         "ruleset_version": ruleset_version,
-        "signal_type": enrichment.signal_type.value,
-        "status": signal_status(confidence.score).value,
-        "category": enrichment.category.value,
+        "signal_type": profile.value,
+        "status": str(signal_status(confidence.score)),
+        "category": profile.category_value,
         "probability": event.probability,
         "probability_source": event.source,
         "probability_is_estimate": event.probability_is_estimate,
         "confidence_score": confidence.score,
-        "confidence_level": confidence.level.value,
-        "confidence_factors": confidence.factors,
+        "confidence_level": str(confidence.level),
+        "confidence_factors": factors,
         "confidence_interval": confidence.interval,
         "title": event.title[:TITLE_MAX],
         "description": event.description[:DESCRIPTION_MAX],
-        "tags": list(enrichment.keywords[:TAGS_MAX]),
-        "keywords_matched": list(enrichment.keywords),
+        "tags": list(keywords[:TAGS_MAX]),
+        "keywords_matched": list(keywords),
         "impact_hints": impact_hints(enrichment),
         "geographic": {
             "regions": list(enrichment.regions),
@@ -112,28 +140,8 @@ def build_signal(
                 "observed_at": observed,
             }
         ],
-        "validation_scores": [
-            {
-                "rule_name": r.rule_name,
-                "rule_version": r.rule_version,
-                "score": r.score,
-                "reasoning": r.reasoning,
-            }
-            for r in results
-        ],
-        "explanation": [
-            {
-                "step": i,
-                "rule": r.rule_name,
-                "rule_version": r.rule_version,
-                "status": r.status.value,
-                "score": r.score,
-                "parameters": r.parameters,
-                "reasoning": r.reasoning,
-                "confidence_contribution": contributions.get(r.rule_name, 0.0),
-            }
-            for i, r in enumerate(results, start=1)
-        ],
+        "validation_scores": validation_scores,
+        "explanation": explanation,
         "observed_at": observed,
         "generated_at": observed,  # a replay of the same input gives the same bytes
         "source_url": event.url,
@@ -141,14 +149,3 @@ def build_signal(
 
 
 _FACTOR_OF_RULE = {"liquidity": "liquidity", "geographic_relevance": "geographic"}
-
-
-def _contributions(results: Sequence[RuleResult], confidence: Confidence) -> dict[str, float]:
-    """Share of each rule's factor in the point estimate (0.4 x factor / factors)."""
-    n = len(confidence.factors)
-    out = {}
-    for r in results:
-        factor = _FACTOR_OF_RULE.get(r.rule_name)
-        if factor in confidence.factors:
-            out[r.rule_name] = round(0.4 * confidence.factors[factor] / n, 4)
-    return out

@@ -26,13 +26,13 @@ def compute_confidence(
     *, liquidity: float | None, geographic: float | None, reliability: float
 ) -> Confidence:
     """``liquidity`` is None when the rule did not run (no order book): one factor fewer."""
-    factors: dict[str, float] = {}
-    if liquidity is not None:
-        factors["liquidity"] = liquidity
-    factors["geographic"] = GEOGRAPHIC_DEFAULT if geographic is None else geographic
-    factors["source_reliability"] = reliability
-    base = sum(factors.values()) / len(factors)
-    completeness = min(1.0, len(factors) / 3)
+    if geographic is None:
+        geographic = GEOGRAPHIC_DEFAULT
+    # The factors in the order they are summed (liquidity, geographic, reliability);
+    # ``sum`` keeps the float result of the original left-to-right addition.
+    values = (geographic, reliability) if liquidity is None else (liquidity, geographic, reliability)
+    base = sum(values) / len(values)
+    completeness = min(1.0, len(values) / 3)
     point = 0.4 * base + 0.3 * completeness + 0.3 * reliability
     uncertainty = 0.05 + (1 - completeness) * 0.1
     if reliability < 0.9:
@@ -47,10 +47,15 @@ def compute_confidence(
         "confidence_level": INTERVAL_LEVEL,
         "method": "weighted_factors_normal_approximation",
     }
+    # Factors by name, sorted: geographic < liquidity < source_reliability.
+    factors = {"geographic": round(geographic, 4)}
+    if liquidity is not None:
+        factors["liquidity"] = round(liquidity, 4)
+    factors["source_reliability"] = round(reliability, 4)
     return Confidence(
         score=score,
         level=confidence_level(score),
-        factors={k: round(v, 4) for k, v in sorted(factors.items())},
+        factors=factors,
         interval=interval,
         base=round(base, 4),
         completeness=round(completeness, 4),

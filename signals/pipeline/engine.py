@@ -17,6 +17,12 @@ from .vocab import NEWS_SOURCES
 
 _DEFAULT_CONTEXT = PipelineContext()
 
+# Plain-string values of the enums, looked up once instead of per event.
+_PASSED = RuleStatus.PASSED
+_VALIDATION = Stage.VALIDATION.value
+_GENERATION = Stage.GENERATION.value
+_REJECTED_RULE = RuleStatus.REJECTED_RULE.value
+
 
 @dataclass(frozen=True, slots=True)
 class Accepted:
@@ -41,8 +47,10 @@ class Rejected:
 def evaluate(event: RawEvent, context: PipelineContext = _DEFAULT_CONTEXT) -> Accepted | Rejected:
     """Validate, enrich, classify and score ``event``; pure and deterministic."""
     input_hash = input_event_hash(event)
+    # The text is matched once; every rule and the enrichment read this analysis.
     analysis = analyse(event.title, event.description, event.keywords)
     results: list[RuleResult] = []
+    liquidity = geographic = None  # the rule scores confidence needs
     for rule in RULES:
         if not rule.applies(event):
             continue
@@ -53,30 +61,34 @@ def evaluate(event: RawEvent, context: PipelineContext = _DEFAULT_CONTEXT) -> Ac
                 rule.name, rule.version, RuleStatus.REJECTED_RULE_ERROR, 0.0,
                 f"Rule {rule.name} {rule.version} raised {type(exc).__name__}: {exc}"[:500],
             )
-        if not result.passed:
+        if result.status is not _PASSED:
             return Rejected(
-                stage=Stage.VALIDATION.value,
+                stage=_VALIDATION,
                 rule=result.rule_name,
                 rule_version=result.rule_version,
-                status=result.status.value,
+                status=str(result.status),  # the plain value of the StrEnum
                 reason=result.reasoning,
                 score=result.score,
                 input_event_hash=input_hash,
             )
         results.append(result)
+        # Like a {rule_name: score} dict: a later result of the same name wins.
+        if result.rule_name == "liquidity":
+            liquidity = result.score
+        elif result.rule_name == "geographic_relevance":
+            geographic = result.score
 
-    scores = {r.rule_name: r.score for r in results}
     confidence = compute_confidence(
-        liquidity=scores.get("liquidity"),
-        geographic=scores.get("geographic_relevance"),
+        liquidity=liquidity,
+        geographic=geographic,
         reliability=context.reliability(event.source),
     )
     if confidence.score < context.min_confidence:
         return Rejected(
-            stage=Stage.GENERATION.value,
+            stage=_GENERATION,
             rule="min_confidence",
             rule_version=RULESET_VERSION,
-            status=RuleStatus.REJECTED_RULE.value,
+            status=_REJECTED_RULE,
             reason=f"Confidence {confidence.score:.4f} is below the minimum {context.min_confidence:g}.",
             score=confidence.score,
             input_event_hash=input_hash,

@@ -16,7 +16,7 @@ from . import vocab
 from .context import PipelineContext
 from .events import HistoryPoint, RawEvent
 from .ids import news_fingerprint, normalise_domain
-from .text import NEAR_CHOKEPOINTS, TITLE_WEIGHT, TextAnalysis
+from .text import TITLE_WEIGHT, WEIGHT_LABELS, TextAnalysis
 from .types import RuleStatus
 
 _PASSED = RuleStatus.PASSED
@@ -40,18 +40,8 @@ def _r4(value: float) -> float:
     return round(value, 4)
 
 
-def _weighted(analysis: TextAnalysis, attr: str):
-    """canonical -> (weight, tags) for terms having a non-empty ``attr``."""
-    out = {}
-    for canonical, (weight, term) in analysis.weights().items():
-        tags = getattr(term, attr)
-        if tags:
-            out[canonical] = (weight, tags)
-    return out
-
-
 def _fmt_weight(weight: float) -> str:
-    return "question" if weight >= TITLE_WEIGHT else "description only, x0.5"
+    return WEIGHT_LABELS[weight >= TITLE_WEIGHT]
 
 
 # --------------------------------------------------------------------------- liquidity
@@ -66,13 +56,13 @@ def liquidity_rule(event: RawEvent, analysis: TextAnalysis, ctx: PipelineContext
     if liquidity >= minimum:
         score = 1.0 if minimum <= 0 else min(1.0, liquidity / (10 * minimum))
         return RuleResult(
-            *LIQUIDITY, _PASSED, _r4(score),
+            *LIQUIDITY, _PASSED, round(score, 4),
             f"Liquidity ${liquidity:,.2f} meets the ${minimum:,.2f} minimum; "
             f"score = min(1, liquidity / (10 x minimum)).",
             params,
         )
     return RuleResult(
-        *LIQUIDITY, RuleStatus.REJECTED_LOW_LIQUIDITY, _r4(liquidity / minimum),
+        *LIQUIDITY, RuleStatus.REJECTED_LOW_LIQUIDITY, round(liquidity / minimum, 4),
         f"Liquidity ${liquidity:,.2f} is below the ${minimum:,.2f} minimum.",
         params,
     )
@@ -86,45 +76,60 @@ _WEIGHT_NOTE = (
     "Question terms weigh 1, description-only terms 0.5, resolution boilerplate and "
     "names such as 'Immigration and Customs Enforcement' 0, so boilerplate alone never passes."
 )
+_NO_RISK_TERMS = (
+    "No risk terms (geopolitical, shipping, energy, labor, climate, regulatory) "
+    "in the question or description. " + _WEIGHT_NOTE
+)
 
 
 def semantic_relevance_rule(event: RawEvent, analysis: TextAnalysis, ctx: PipelineContext) -> RuleResult:
-    blocked = sorted({t.canonical for t in analysis.title_terms if t.blocked})
+    blocked = [t.canonical for t in analysis.title_terms if t.blocked]
     if blocked:
+        blocked = sorted(set(blocked))
         return RuleResult(
             *SEMANTIC, RuleStatus.REJECTED_IRRELEVANT_SEMANTIC, 0.0,
             f"Off-topic (sports/entertainment): the question names {', '.join(map(repr, blocked))}.",
             {"blocked_terms": blocked},
         )
-    matched = _weighted(analysis, "risk")
+    # One pass over the risk terms in canonical order (``ranked`` is pre-sorted),
+    # so every list below comes out sorted without sorting it again.
     category_weight: dict[str, float] = {}
     category_terms: dict[str, list[str]] = {}
+    category_labels: dict[str, list[str]] = {}  # "term (question)" per category, for the reasoning
+    question_terms: list[str] = []
+    description_only_terms: list[str] = []
     match_weight = 0.0
-    for canonical in sorted(matched):
-        weight, categories = matched[canonical]
+    for canonical, weight, in_title, term in analysis.ranked:
+        categories = term.risk
+        if not categories:
+            continue
+        if in_title:
+            question_terms.append(canonical)
+        else:
+            description_only_terms.append(canonical)
+        label = term.labels[in_title]
         for category in categories:
-            category_weight[category] = max(category_weight.get(category, 0.0), weight)
-            category_terms.setdefault(category, []).append(canonical)
+            if category in category_weight:
+                category_weight[category] = max(category_weight[category], weight)
+                category_terms[category].append(canonical)
+                category_labels[category].append(label)
+            else:
+                category_weight[category] = weight
+                category_terms[category] = [canonical]
+                category_labels[category] = [label]
             match_weight += weight
+    categories_sorted = sorted(category_terms)
     params = {
-        "categories": {c: category_terms[c] for c in sorted(category_terms)},
-        "question_terms": sorted(c for c, (w, _) in matched.items() if w >= TITLE_WEIGHT),
-        "description_only_terms": sorted(c for c, (w, _) in matched.items() if w < TITLE_WEIGHT),
+        "categories": {c: category_terms[c] for c in categories_sorted},
+        "question_terms": question_terms,
+        "description_only_terms": description_only_terms,
         "threshold": SEMANTIC_THRESHOLD,
     }
-    if not matched:
-        return RuleResult(
-            *SEMANTIC, RuleStatus.REJECTED_IRRELEVANT_SEMANTIC, 0.1,
-            "No risk terms (geopolitical, shipping, energy, labor, climate, regulatory) "
-            "in the question or description. " + _WEIGHT_NOTE,
-            params,
-        )
+    if not category_terms:
+        return RuleResult(*SEMANTIC, RuleStatus.REJECTED_IRRELEVANT_SEMANTIC, 0.1, _NO_RISK_TERMS, params)
     category_sum = sum(category_weight.values())
-    score = _r4(min(1.0, 0.2 * category_sum + 0.1 * match_weight))
-    found = "; ".join(
-        f"{c}: " + ", ".join(f"{t} ({_fmt_weight(matched[t][0])})" for t in category_terms[c])
-        for c in sorted(category_terms)
-    )
+    score = round(min(1.0, 0.2 * category_sum + 0.1 * match_weight), 4)
+    found = "; ".join(f"{c}: " + ", ".join(category_labels[c]) for c in categories_sorted)
     formula = f"score = min(1, 0.2 x {category_sum:g} categories + 0.1 x {match_weight:g} matches) = {score:g}"
     if score < SEMANTIC_THRESHOLD:
         return RuleResult(
@@ -155,23 +160,21 @@ def _logistics_base(weight: float) -> float:
 
 
 def geographic_relevance_rule(event: RawEvent, analysis: TextAnalysis, ctx: PipelineContext) -> RuleResult:
-    weights = analysis.weights()
+    ranked = analysis.ranked  # canonical order
     chokepoints: dict[str, float] = {}
     evidence: list[str] = []
-    for canonical in sorted(weights):
-        weight, term = weights[canonical]
-        for name in term.chokepoints:
-            if weight > chokepoints.get(name, 0.0):
-                chokepoints[name] = weight
-            evidence.append(f"'{canonical}' names {name} ({_fmt_weight(weight)})")
-        if term.location:
-            for name, km in NEAR_CHOKEPOINTS[term.location]:
+    for _canonical, weight, in_title, term in ranked:
+        # Named chokepoints, then those within PROXIMITY_KM of a named place;
+        # both lists and their evidence texts are precomputed per term.
+        names = term.all_chokepoints
+        if names:
+            for name in names:
                 if weight > chokepoints.get(name, 0.0):
                     chokepoints[name] = weight
-                evidence.append(f"'{canonical}' lies {km} km from {name} ({_fmt_weight(weight)})")
+            evidence.extend(term.geo_evidence[in_title])
     if chokepoints:
         n = sum(chokepoints.values())
-        score = _r4(min(1.0, 0.3 * n + 0.4))
+        score = round(min(1.0, 0.3 * n + 0.4), 4)
         return RuleResult(
             *GEOGRAPHIC, _PASSED, score,
             f"Relevant to {len(chokepoints)} chokepoint(s): {'; '.join(evidence)}; "
@@ -181,33 +184,42 @@ def geographic_relevance_rule(event: RawEvent, analysis: TextAnalysis, ctx: Pipe
                 "proximity_km": vocab.PROXIMITY_KM,
             },
         )
-    logistics = {c: (w, t.logistics) for c, (w, t) in weights.items() if t.logistics}
-    total = sum(w for w, _ in logistics.values())
-    categories = sorted({cat for _, cats in logistics.values() for cat in cats})
+    # No chokepoint: score the logistics terms (in canonical order, like ``ranked``).
+    logistics_terms: dict[str, float] = {}
+    labels: list[str] = []
+    category_set: set[str] = set()
+    total = 0.0
+    for canonical, weight, in_title, term in ranked:
+        if term.logistics:
+            logistics_terms[canonical] = weight
+            labels.append(term.labels[in_title])
+            category_set.update(term.logistics)
+            total += weight
+    categories = sorted(category_set)
     params = {
-        "logistics_terms": {c: logistics[c][0] for c in sorted(logistics)},
+        "logistics_terms": logistics_terms,
         "categories": categories,
         "weighted_count": total,
     }
     if total < 1:
         reason = "No chokepoint and no logistics term"
-        if logistics:
+        if logistics_terms:
             reason = (
                 f"No chokepoint; only description-only logistics term(s) "
-                f"{', '.join(map(repr, sorted(logistics)))} (weight {total:g}, 1 needed)"
+                f"{', '.join(map(repr, logistics_terms))} (weight {total:g}, 1 needed)"
             )
         return RuleResult(
             *GEOGRAPHIC, RuleStatus.REJECTED_IRRELEVANT_GEOGRAPHY, 0.1,
             reason + ". Description-only terms weigh 0.5.",
             params,
         )
-    bonus = 0.1 * sum(1 for cat in vocab.BONUS_LOGISTICS_CATEGORIES if cat in categories)
+    bonus = 0.1 * sum(1 for cat in vocab.BONUS_LOGISTICS_CATEGORIES if cat in category_set)
     base = _logistics_base(total)
-    score = _r4(min(1.0, base + bonus))
+    score = round(min(1.0, base + bonus), 4)
     return RuleResult(
         *GEOGRAPHIC, _PASSED, score,
         f"No chokepoint; {total:g} weighted logistics term(s) "
-        f"({', '.join(f'{c} ({_fmt_weight(logistics[c][0])})' for c in sorted(logistics))}) "
+        f"({', '.join(labels)}) "
         f"in {', '.join(categories)}: base {base:g} + bonus {bonus:g} = {score:g}.",
         params,
     )
@@ -231,14 +243,20 @@ def _z(value: float, values: Sequence[float]) -> float | None:
     return None if std == 0 else abs(value - mean) / std
 
 
+def _history_order(h: HistoryPoint) -> tuple:
+    return (h.observed_at, h.probability, h.volume)
+
+
 def anomaly_detection_rule(event: RawEvent, analysis: TextAnalysis, ctx: PipelineContext) -> RuleResult:
     p = event.probability
     # Only strictly earlier points: re-evaluating an event after its own point
-    # was stored must give the same decision.
+    # was stored must give the same decision. (No history at all is the common
+    # case: skip building the market key and sorting nothing.)
+    points = ctx.history.get(event.market_key, ()) if ctx.history else ()
     history: list[HistoryPoint] = sorted(
-        (h for h in ctx.history.get(event.market_key, ()) if h.observed_at < event.observed_at),
-        key=lambda h: (h.observed_at, h.probability, h.volume),
-    )
+        (h for h in points if h.observed_at < event.observed_at),
+        key=_history_order,
+    ) if points else []
     risk = 0.0
     flags: list[str] = []
     checks: dict[str, Any] = {"history_points": len(history)}
@@ -262,7 +280,7 @@ def anomaly_detection_rule(event: RawEvent, analysis: TextAnalysis, ctx: Pipelin
         delta = p - probs[-1]
     else:
         delta = None
-    checks["delta_probability"] = None if delta is None else _r4(delta)
+    checks["delta_probability"] = None if delta is None else round(delta, 4)
     if delta is not None and abs(delta) > 0.5:
         risk += 0.4
         flags.append(f"probability change {delta:+.4f} beyond 0.5 (+0.4)")
@@ -290,8 +308,8 @@ def anomaly_detection_rule(event: RawEvent, analysis: TextAnalysis, ctx: Pipelin
     elif history:
         checks["z_scores"] = f"skipped: {len(history)} history points, {MIN_HISTORY} needed"
 
-    risk = _r4(risk)
-    score = _r4(max(0.0, 1.0 - risk))
+    risk = round(risk, 4)
+    score = round(max(0.0, 1.0 - risk), 4)
     checks["risk"] = risk
     summary = "; ".join(flags) if flags else "no anomaly"
     if risk >= ANOMALY_REJECT_AT:

@@ -41,11 +41,51 @@ class Term:
     regions: tuple[str, ...]
     types: tuple[SignalType, ...]
     impact: int  # -1 negative, +1 positive, 0 none
+    # Derived at import from the fields above, so that the per-event code of
+    # rules.py and enrich.py does table look-ups instead of rebuilding them.
+    near: tuple[tuple[str, int], ...] = ()  # NEAR_CHOKEPOINTS[location], or ()
+    all_chokepoints: tuple[str, ...] = ()  # chokepoints, then those near location
+    keyword: bool = False  # reported in keywords_matched (risk/logistics/chokepoint/type term)
+    type_ranks: tuple[int, ...] = ()  # positions of ``types`` in SignalType order
+    # Reasoning fragments, indexed by "found in the question" (False/True):
+    # "tariff (description only, x0.5)" / "tariff (question)".
+    labels: tuple[str, str] = ("", "")
+    # geographic_relevance evidence, same indexing: "'suez' names Suez Canal (question)", ...
+    geo_evidence: tuple[tuple[str, ...], tuple[str, ...]] = ((), ())
 
     @property
     def meaningful(self) -> bool:
         """True if the term feeds relevance (names and boilerplate do not)."""
         return bool(self.risk or self.chokepoints or self.logistics or self.location)
+
+
+TITLE_WEIGHT = 1.0
+DESCRIPTION_WEIGHT = 0.5
+# How a weight is named in reasoning texts, by "found in the question".
+WEIGHT_LABELS = {False: "description only, x0.5", True: "question"}
+
+
+def haversine_km(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
+    p1, p2 = radians(lat1), radians(lat2)
+    dp, dl = p2 - p1, radians(lon2 - lon1)
+    a = sin(dp / 2) ** 2 + cos(p1) * cos(p2) * sin(dl / 2) ** 2
+    return 2 * 6371.0 * asin(sqrt(a))
+
+
+def _near_chokepoints() -> dict[str, tuple[tuple[str, float], ...]]:
+    out = {}
+    for place, (lat, lon) in vocab.LOCATIONS.items():
+        near = []
+        for name, (clat, clon, _terms) in sorted(vocab.CHOKEPOINTS.items()):
+            km = haversine_km(lat, lon, clat, clon)
+            if km <= vocab.PROXIMITY_KM:
+                near.append((name, round(km)))
+        out[place] = tuple(near)
+    return out
+
+
+# place -> ((chokepoint, km), ...) within PROXIMITY_KM, computed once.
+NEAR_CHOKEPOINTS = _near_chokepoints()
 
 
 def _variants(term: str) -> list[str]:
@@ -107,16 +147,35 @@ def _build_index() -> tuple[dict[str, tuple[tuple[tuple[str, ...], Term], ...]],
     type_order = {t: i for i, t in enumerate(SignalType)}
     by_first: dict[str, list[tuple[tuple[str, ...], Term]]] = {}
     for toks, e in tags.items():
+        canonical = e["canonical"]
+        chokepoints = tuple(sorted(e["chokepoints"]))
+        location = e["location"]
+        near = NEAR_CHOKEPOINTS[location] if location else ()
+        logistics = tuple(sorted(e["logistics"]))
+        types = tuple(sorted(e["types"], key=type_order.__getitem__))
+        labels = (f"{canonical} ({WEIGHT_LABELS[False]})", f"{canonical} ({WEIGHT_LABELS[True]})")
+        geo_evidence = tuple(
+            tuple(f"'{canonical}' names {name} ({label})" for name in chokepoints)
+            + tuple(f"'{canonical}' lies {km} km from {name} ({label})" for name, km in near)
+            for label in (WEIGHT_LABELS[False], WEIGHT_LABELS[True])
+        )
         term = Term(
-            canonical=e["canonical"],
+            canonical=canonical,
             blocked=e["blocked"],
             risk=tuple(sorted(e["risk"])),
-            chokepoints=tuple(sorted(e["chokepoints"])),
-            location=e["location"],
-            logistics=tuple(sorted(e["logistics"])),
+            chokepoints=chokepoints,
+            location=location,
+            logistics=logistics,
             regions=tuple(sorted(e["regions"])),
-            types=tuple(sorted(e["types"], key=type_order.__getitem__)),
+            types=types,
             impact=e["impact"],
+            near=near,
+            all_chokepoints=chokepoints + tuple(name for name, _km in near),
+            keyword=bool(e["risk"] or logistics or chokepoints or types),
+            # UNCLASSIFIED can neither win the classification nor be reported.
+            type_ranks=tuple(type_order[t] for t in types if t is not SignalType.UNCLASSIFIED),
+            labels=labels,
+            geo_evidence=geo_evidence,
         )
         by_first.setdefault(toks[0], []).append((toks, term))
     index = {
@@ -203,10 +262,6 @@ def strip_boilerplate(description: str) -> str:
     return " ".join(pieces)
 
 
-TITLE_WEIGHT = 1.0
-DESCRIPTION_WEIGHT = 0.5
-
-
 @dataclass(frozen=True, slots=True)
 class TextAnalysis:
     """What the vocabularies found in an event: title terms weigh 1, description 0.5."""
@@ -217,6 +272,9 @@ class TextAnalysis:
     by_canonical: dict[str, tuple[float, Term]]
     # term -> weighted number of occurrences (title 1 each, description 0.5 each).
     occurrences: dict[Term, float]
+    # ``by_canonical`` as (canonical, weight, in_title, term), sorted by canonical:
+    # sorted once here for semantic_relevance and geographic_relevance.
+    ranked: tuple[tuple[str, float, bool, Term], ...] = ()
 
     def weights(self) -> dict[str, tuple[float, Term]]:
         return self.by_canonical
@@ -241,27 +299,8 @@ def analyse(title: str, description: str, keywords: Iterable[str] = ()) -> TextA
     for term in title_terms:
         by_canonical[term.canonical] = (TITLE_WEIGHT, term)
         occurrences[term] = occurrences.get(term, 0.0) + TITLE_WEIGHT
-    return TextAnalysis(tuple(title_terms), tuple(desc_terms), by_canonical, occurrences)
-
-
-def haversine_km(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
-    p1, p2 = radians(lat1), radians(lat2)
-    dp, dl = p2 - p1, radians(lon2 - lon1)
-    a = sin(dp / 2) ** 2 + cos(p1) * cos(p2) * sin(dl / 2) ** 2
-    return 2 * 6371.0 * asin(sqrt(a))
-
-
-def _near_chokepoints() -> dict[str, tuple[tuple[str, float], ...]]:
-    out = {}
-    for place, (lat, lon) in vocab.LOCATIONS.items():
-        near = []
-        for name, (clat, clon, _terms) in sorted(vocab.CHOKEPOINTS.items()):
-            km = haversine_km(lat, lon, clat, clon)
-            if km <= vocab.PROXIMITY_KM:
-                near.append((name, round(km)))
-        out[place] = tuple(near)
-    return out
-
-
-# place -> ((chokepoint, km), ...) within PROXIMITY_KM, computed once.
-NEAR_CHOKEPOINTS = _near_chokepoints()
+    ranked = []
+    for canonical in sorted(by_canonical):
+        weight, term = by_canonical[canonical]
+        ranked.append((canonical, weight, weight >= TITLE_WEIGHT, term))
+    return TextAnalysis(tuple(title_terms), tuple(desc_terms), by_canonical, occurrences, tuple(ranked))

@@ -5,6 +5,12 @@ whatever its size. Idempotent: signals are keyed by their deterministic
 ``signal_id``, history points by (market, observed_at) and rejections by
 (source, external id, input hash, stage), so the same input twice writes
 nothing new.
+
+Each batch goes through two steps: *prepare* (pure Python: run the pipeline
+and build every row) and *write* (the database). While the database writes
+batch N, a helper thread prepares batch N+1, so the pipeline's CPU work and
+the database's overlap on a multi-core machine. The helper thread never
+touches the database; the caller's thread and connection do all the writing.
 """
 
 from __future__ import annotations
@@ -13,10 +19,11 @@ import bisect
 import hashlib
 import logging
 from collections import Counter, defaultdict
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from itertools import islice
-from typing import Callable, Iterable
+from typing import Callable, Iterable, Iterator
 
 import orjson
 from django.db import transaction
@@ -43,6 +50,21 @@ DEFAULT_BATCH_SIZE = 1000
 MAX_EXTERNAL_ID = SourceEvent._meta.get_field("external_id").max_length
 MAX_URL = SourceEvent._meta.get_field("url").max_length
 
+SOURCE_EVENT_COLUMNS = [
+    "source", "external_id", "title", "url", "first_seen_at", "last_seen_at", "last_probability", "recent_history",
+]  # fmt: skip
+SIGNAL_COLUMNS = [
+    "signal_id", "event_id", "source", "source_event_id", "input_event_hash", "trace_id",
+    "ruleset_version", "signal_type", "status", "category", "confidence_level", "title",
+    "probability", "confidence", "observed_at", "generated_at", "created_at", "contract",
+]  # fmt: skip
+POINT_COLUMNS = ["source_event_id", "observed_at", "probability", "volume", "liquidity"]
+REJECTION_COLUMNS = [
+    "source", "external_id", "input_hash", "stage", "rule", "rule_version", "status", "reason",
+    "field", "score", "excerpt", "observed_at", "created_at",
+]  # fmt: skip
+EVENT_PK = SIGNAL_COLUMNS.index("event_id")
+
 
 @dataclass
 class IngestSummary:
@@ -62,6 +84,23 @@ class IngestSummary:
         self.rejected_by_status.update(other.rejected_by_status)
 
 
+@dataclass
+class PreparedBatch:
+    """Every row one batch writes, built without the database.
+
+    Signal and point rows name their SourceEvent by market key; the write
+    step swaps in the primary key the upsert returns.
+    """
+
+    fetched: int
+    events: int
+    source_event_rows: list[tuple]
+    signal_rows: list[tuple[str, list]]  # (market key, row)
+    point_rows: list[tuple[str, list]]
+    rejection_rows: list[tuple]
+    rejected_by_status: Counter
+
+
 def signals_ingest(
     *,
     records: Iterable[RawEvent | ParseFailure],
@@ -76,96 +115,103 @@ def signals_ingest(
     so a failure of the database itself loses at most the batch in flight,
     never half of it.
     """
+    reliability = source_reliability or {}
+    to_db = datetime_adapter()
+    # Markets this call has seen, with their history as this call left it:
+    # the next batch is prepared before the previous one is committed, so a
+    # market already seen must not be re-read from the database.
+    history: dict[str, list[HistoryPoint]] = {}
+    batches = _batches(records, batch_size)
     total = IngestSummary()
-    iterator = iter(records)
-    while batch := list(islice(iterator, batch_size)):
-        with transaction.atomic():
-            summary = _ingest_batch(batch, source_reliability=source_reliability or {})
-        total.add(summary)
-        if on_batch is not None:
-            on_batch(summary)
+
+    def prepare(batch):
+        return _prepare_batch(batch, history, reliability, to_db)
+
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="ingest-prepare") as preparer:
+        pending: Future | None = None
+        first = next(batches, None)
+        if first is not None:
+            _load_history(first, history)
+            pending = preparer.submit(prepare, first)
+        while pending is not None:
+            prepared = pending.result()
+            following = next(batches, None)
+            if following is not None:
+                _load_history(following, history)
+                pending = preparer.submit(prepare, following)
+            else:
+                pending = None
+            with transaction.atomic():
+                summary = _write_batch(prepared)
+            total.add(summary)
+            if on_batch is not None:
+                on_batch(summary)
     return total
 
 
-def _ingest_batch(batch: list[RawEvent | ParseFailure], *, source_reliability) -> IngestSummary:
+def _batches(records: Iterable, size: int) -> Iterator[list]:
+    iterator = iter(records)
+    while batch := list(islice(iterator, size)):
+        yield batch
+
+
+# --- prepare: pure Python, runs in the helper thread ---------------------------
+
+
+def _prepare_batch(batch, history, reliability, to_db) -> PreparedBatch:
     now = timezone.now()
-    to_db = datetime_adapter()
     created_at = to_db(now)
-    summary = IngestSummary(fetched=len(batch))
-    rejections: list[Rejection] = []
+    rejection_rows: list[tuple] = []
+    rejected_by_status: Counter = Counter()
 
     events: list[RawEvent] = []
     for record in batch:
+        if isinstance(record, RawEvent) and (problem := _column_problem(record)):
+            record = problem
         if isinstance(record, ParseFailure):
-            rejections.append(_parse_rejection(record, now))
-        elif problem := _column_problem(record):
-            rejections.append(_parse_rejection(problem, now))
+            rejection_rows.append(_parse_rejection_row(record, created_at))
+            rejected_by_status["REJECTED_PARSE"] += 1
         else:
             events.append(record)
     # Time order makes in-batch history causal and the outcome independent of
     # the order records arrived in.
     events.sort(key=lambda e: (e.observed_at, e.market_key))
 
-    history = _load_recent_history(events)
-    new_points: list[RawEvent] = []
-    accepted: dict[str, tuple[RawEvent, Accepted]] = {}
+    signal_rows: list[tuple[str, list]] = []
+    point_rows: list[tuple[str, list]] = []
+    signal_ids: set[str] = set()
     for event in events:
-        points = history[event.market_key]
+        points = history.setdefault(event.market_key, [])
         position = bisect.bisect_left(points, event.observed_at, key=_observed_at)
-        is_new_point = position == len(points) or points[position].observed_at != event.observed_at
         context = PipelineContext(
             # Only what was known before this observation: re-ingesting it
             # later sees the same history and reaches the same decision.
             history={event.market_key: points[max(0, position - RECENT_HISTORY_POINTS) : position]},
-            source_reliability=source_reliability,
+            source_reliability=reliability,
         )
         outcome = _evaluate_safely(event, context)
-        if is_new_point:
+        if position == len(points) or points[position].observed_at != event.observed_at:
             points.insert(position, HistoryPoint(event.observed_at, event.probability, event.volume))
-            new_points.append(event)
-        if isinstance(outcome, Accepted):
-            accepted.setdefault(outcome.signal_id, (event, outcome))
-        else:
-            rejections.append(_rule_rejection(event, outcome, now))
-
-    source_events = _upsert_source_events(events, history, to_db)
-    new_signal_rows = [
-        _signal_row(event, outcome, source_events[event.market_key], created_at, to_db)
-        for event, outcome in accepted.values()
-    ]
-    # ON CONFLICT DO NOTHING: a signal that exists (this input seen before, or
-    # written by a concurrent ingest) is skipped; RETURNING lists only the new ones.
-    created_pks = [
-        pk
-        for (pk,) in insert_rows(
-            Signal._meta.db_table, SIGNAL_COLUMNS, new_signal_rows, conflict=["signal_id"], returning=["id"]
-        )
-    ]
-    insert_rows(
-        ProbabilityPoint._meta.db_table,
-        POINT_COLUMNS,
-        [
-            (
-                source_events[event.market_key],
-                to_db(event.observed_at),
-                event.probability,
-                event.volume,
-                event.liquidity,
+            point_rows.append(
+                (event.market_key, [None, to_db(event.observed_at), event.probability, event.volume, event.liquidity])
             )
-            for event in new_points
-        ],
-        conflict=["source_event_id", "observed_at"],
-    )
-    Rejection.objects.bulk_create(rejections, ignore_conflicts=True)
-    if created_pks:
-        _point_at_latest_signals(list(source_events.values()))
-        signals_bulk_created.send(sender=Signal, pks=sorted(created_pks))
+        if isinstance(outcome, Accepted):
+            if outcome.signal_id not in signal_ids:
+                signal_ids.add(outcome.signal_id)
+                signal_rows.append((event.market_key, _signal_row(event, outcome, created_at, to_db)))
+        else:
+            rejection_rows.append(_rule_rejection_row(event, outcome, created_at, to_db))
+            rejected_by_status[outcome.status] += 1
 
-    summary.created = len(created_pks)
-    summary.unchanged = len(events) - summary.created - sum(1 for r in rejections if r.stage != "parse")
-    summary.rejected = len(rejections)
-    summary.rejected_by_status.update(r.status for r in rejections)
-    return summary
+    return PreparedBatch(
+        fetched=len(batch),
+        events=len(events),
+        source_event_rows=_source_event_rows(events, history, to_db),
+        signal_rows=signal_rows,
+        point_rows=point_rows,
+        rejection_rows=rejection_rows,
+        rejected_by_status=rejected_by_status,
+    )
 
 
 def _observed_at(point: HistoryPoint):
@@ -209,31 +255,10 @@ def _column_problem(event: RawEvent) -> ParseFailure | None:
     return None
 
 
-def _load_recent_history(events: list[RawEvent]) -> dict[str, list[HistoryPoint]]:
-    """Each market's recent observations, from one read of the SourceEvent rows."""
-    history: dict[str, list[HistoryPoint]] = defaultdict(list)
-    ids_by_source: dict[str, set[str]] = defaultdict(set)
-    for event in events:
-        ids_by_source[event.source].add(event.external_id)
-    for source, external_ids in ids_by_source.items():
-        rows = SourceEvent.objects.for_keys(source, list(external_ids)).values_list("external_id", "recent_history")
-        for external_id, recent in rows:
-            history[f"{source}:{external_id}"] = [
-                HistoryPoint(datetime.fromtimestamp(epoch, UTC), probability, volume)
-                for epoch, probability, volume in orjson.loads(recent)
-            ]
-    return history
-
-
-SOURCE_EVENT_COLUMNS = [
-    "source", "external_id", "title", "url", "first_seen_at", "last_seen_at", "last_probability", "recent_history",
-]  # fmt: skip
-
-
-def _upsert_source_events(events: list[RawEvent], history: dict[str, list[HistoryPoint]], to_db) -> dict[str, int]:
-    """One INSERT .. ON CONFLICT DO UPDATE for every market of the batch; return their pks by market key."""
+def _source_event_rows(events: list[RawEvent], history, to_db) -> list[tuple]:
+    """One row per market of the batch; the last observation wins title, url and price."""
     rows: dict[str, list] = {}
-    for event in events:  # time order: the last one seen wins title, url and price
+    for event in events:  # time order
         row = rows.get(event.market_key)
         if row is None:
             rows[event.market_key] = [
@@ -248,42 +273,16 @@ def _upsert_source_events(events: list[RawEvent], history: dict[str, list[Histor
         kept = [p for p in points[-RECENT_HISTORY_POINTS:] if p.observed_at >= horizon]
         row[4], row[5] = to_db(row[4]), to_db(row[5])
         row[7] = orjson.dumps([[p.observed_at.timestamp(), p.probability, p.volume] for p in kept]).decode()
-    pks: dict[str, int] = {}
-    returned = insert_rows(
-        SourceEvent._meta.db_table,
-        SOURCE_EVENT_COLUMNS,
-        list(rows.values()),
-        conflict=["source", "external_id"],
-        # first_seen_at is not updated: it keeps the first sighting.
-        update=["title", "url", "last_seen_at", "last_probability", "recent_history"],
-        returning=["id", "source", "external_id"],
-    )
-    for pk, source, external_id in returned:
-        pks[f"{source}:{external_id}"] = pk
-    return pks
+    return [tuple(row) for row in rows.values()]
 
 
-def _point_at_latest_signals(source_event_pks: list[int]) -> None:
-    """One UPDATE: each SourceEvent's latest_signal is its newest signal (signal_event_generated_idx)."""
-    newest = Signal.objects.filter(event=OuterRef("pk")).order_by("-generated_at", "-id").values("pk")[:1]
-    SourceEvent.objects.filter(pk__in=source_event_pks).update(latest_signal=Subquery(newest))
-
-
-SIGNAL_COLUMNS = [
-    "signal_id", "event_id", "source", "source_event_id", "input_event_hash", "trace_id",
-    "ruleset_version", "signal_type", "status", "category", "confidence_level", "title",
-    "probability", "confidence", "observed_at", "generated_at", "created_at", "contract",
-]  # fmt: skip
-POINT_COLUMNS = ["source_event_id", "observed_at", "probability", "volume", "liquidity"]
-
-
-def _signal_row(event: RawEvent, outcome: Accepted, source_event_pk: int, created_at, to_db) -> tuple:
-    """A Signal row in SIGNAL_COLUMNS order, ready for the database."""
+def _signal_row(event: RawEvent, outcome: Accepted, created_at, to_db) -> list:
+    """A Signal row in SIGNAL_COLUMNS order; event_id is filled in by the write step."""
     contract = outcome.signal
     observed_at = to_db(event.observed_at)
-    return (
+    return [
         outcome.signal_id,
-        source_event_pk,
+        None,  # event_id
         event.source,
         event.event_id,
         outcome.input_event_hash,
@@ -300,26 +299,29 @@ def _signal_row(event: RawEvent, outcome: Accepted, source_event_pk: int, create
         observed_at,  # generated_at: a function of the input, so replays are byte-identical
         created_at,
         canonical_json(contract),
-    )
+    ]
 
 
-def _parse_rejection(failure: ParseFailure, now) -> Rejection:
+def _parse_rejection_row(failure: ParseFailure, created_at) -> tuple:
     digest = hashlib.sha256(f"{failure.field}|{failure.reason}|{failure.excerpt}".encode()).hexdigest()
-    return Rejection(
-        source=failure.source,
-        external_id=failure.external_id[:MAX_EXTERNAL_ID],
-        input_hash=digest,
-        stage="parse",
-        rule="parse",
-        status="REJECTED_PARSE",
-        reason=failure.reason[:2000],
-        field=failure.field[:64],
-        excerpt=failure.excerpt[:EXCERPT_MAX_CHARS],
-        created_at=now,
+    return (
+        failure.source,
+        failure.external_id[:MAX_EXTERNAL_ID],
+        digest,
+        "parse",
+        "parse",
+        "",
+        "REJECTED_PARSE",
+        failure.reason[:2000],
+        failure.field[:64],
+        None,
+        failure.excerpt[:EXCERPT_MAX_CHARS],
+        None,
+        created_at,
     )
 
 
-def _rule_rejection(event: RawEvent, outcome: Rejected, now) -> Rejection:
+def _rule_rejection_row(event: RawEvent, outcome: Rejected, created_at, to_db) -> tuple:
     excerpt = orjson.dumps(
         {
             "event_id": event.event_id,
@@ -331,17 +333,96 @@ def _rule_rejection(event: RawEvent, outcome: Rejected, now) -> Rejection:
             "url": event.url,
         }
     ).decode()
-    return Rejection(
-        source=event.source,
-        external_id=event.external_id,
-        input_hash=outcome.input_event_hash or hashlib.sha256(excerpt.encode()).hexdigest(),
-        stage=outcome.stage,
-        rule=outcome.rule,
-        rule_version=outcome.rule_version,
-        status=outcome.status,
-        reason=outcome.reason,
-        score=outcome.score,
-        excerpt=excerpt[:EXCERPT_MAX_CHARS],
-        observed_at=event.observed_at,
-        created_at=now,
+    return (
+        event.source,
+        event.external_id,
+        outcome.input_event_hash or hashlib.sha256(excerpt.encode()).hexdigest(),
+        outcome.stage,
+        outcome.rule,
+        outcome.rule_version,
+        outcome.status,
+        outcome.reason,
+        "",
+        outcome.score,
+        excerpt[:EXCERPT_MAX_CHARS],
+        to_db(event.observed_at),
+        created_at,
     )
+
+
+# --- database: the caller's thread -------------------------------------------------
+
+
+def _load_history(batch: list, history: dict[str, list[HistoryPoint]]) -> None:
+    """Read the recent history of the batch's markets this call has not seen yet."""
+    ids_by_source: dict[str, set[str]] = defaultdict(set)
+    for record in batch:
+        if isinstance(record, RawEvent) and record.market_key not in history:
+            ids_by_source[record.source].add(record.external_id)
+    for source, external_ids in ids_by_source.items():
+        rows = SourceEvent.objects.for_keys(source, list(external_ids)).values_list("external_id", "recent_history")
+        for external_id, recent in rows:
+            history[f"{source}:{external_id}"] = [
+                HistoryPoint(datetime.fromtimestamp(epoch, UTC), probability, volume)
+                for epoch, probability, volume in orjson.loads(recent)
+            ]
+
+
+def _write_batch(prepared: PreparedBatch) -> IngestSummary:
+    returned = insert_rows(
+        SourceEvent._meta.db_table,
+        SOURCE_EVENT_COLUMNS,
+        prepared.source_event_rows,
+        conflict=["source", "external_id"],
+        # first_seen_at is not updated: it keeps the first sighting.
+        update=["title", "url", "last_seen_at", "last_probability", "recent_history"],
+        returning=["id", "source", "external_id"],
+    )
+    pks = {f"{source}:{external_id}": pk for pk, source, external_id in returned}
+    for key, row in prepared.signal_rows:
+        row[EVENT_PK] = pks[key]
+    for key, row in prepared.point_rows:
+        row[0] = pks[key]
+
+    # ON CONFLICT DO NOTHING: a signal that exists (this input seen before, or
+    # written by a concurrent ingest) is skipped; RETURNING lists only the new ones.
+    created_pks = [
+        pk
+        for (pk,) in insert_rows(
+            Signal._meta.db_table,
+            SIGNAL_COLUMNS,
+            [row for _, row in prepared.signal_rows],
+            conflict=["signal_id"],
+            returning=["id"],
+        )
+    ]
+    insert_rows(
+        ProbabilityPoint._meta.db_table,
+        POINT_COLUMNS,
+        [row for _, row in prepared.point_rows],
+        conflict=["source_event_id", "observed_at"],
+    )
+    insert_rows(
+        Rejection._meta.db_table,
+        REJECTION_COLUMNS,
+        prepared.rejection_rows,
+        conflict=["source", "external_id", "input_hash", "stage"],
+    )
+    if created_pks:
+        _point_at_latest_signals(list(pks.values()))
+        signals_bulk_created.send(sender=Signal, pks=sorted(created_pks))
+
+    rule_rejections = len(prepared.rejection_rows) - prepared.rejected_by_status["REJECTED_PARSE"]
+    return IngestSummary(
+        fetched=prepared.fetched,
+        created=len(created_pks),
+        unchanged=prepared.events - len(created_pks) - rule_rejections,
+        rejected=len(prepared.rejection_rows),
+        rejected_by_status=prepared.rejected_by_status,
+    )
+
+
+def _point_at_latest_signals(source_event_pks: list[int]) -> None:
+    """One UPDATE: each SourceEvent's latest_signal is its newest signal (signal_event_generated_idx)."""
+    newest = Signal.objects.filter(event=OuterRef("pk")).order_by("-generated_at", "-id").values("pk")[:1]
+    SourceEvent.objects.filter(pk__in=source_event_pks).update(latest_signal=Subquery(newest))
