@@ -1,3 +1,5 @@
+import re
+
 import orjson
 from django.contrib import admin
 from django.core.paginator import Paginator
@@ -7,6 +9,13 @@ from django.utils.html import format_html
 from signals.models import ProbabilityPoint, Rejection, Signal, SourceEvent
 
 COUNT_CAP = 10_000
+# Search terms that are ids, and the indexed column each one is looked up in.
+ID_SEARCHES = [
+    (re.compile(r"OMEN-[0-9A-F]{12}"), "signal_id"),
+    (re.compile(r"[0-9a-f]{16}"), "trace_id"),
+    (re.compile(r"[0-9a-f]{64}"), "input_event_hash"),
+    (re.compile(r"[a-z]+-[\w.-]+"), "source_event_id"),
+]
 
 
 class CappedCountPaginator(Paginator):
@@ -54,8 +63,8 @@ class SignalAdmin(ReadOnlyAdmin):
         "generated_at",
     )
     list_filter = ("source", "signal_type", "status", "confidence_level", "category", "generated_at")
-    # Exact ids as found in ledger frames and API replies; each has its own index.
-    search_fields = ("title", "=signal_id", "=source_event_id", "=trace_id", "=input_event_hash")
+    search_fields = ("title",)
+    search_help_text = "Words of the title, or an exact signal id, trace id, input event hash or source event id."
     ordering = ("-generated_at", "-id")
     fields = (
         "signal_id",
@@ -77,6 +86,15 @@ class SignalAdmin(ReadOnlyAdmin):
         "contract_pretty",
     )
     readonly_fields = fields
+
+    def get_search_results(self, request, queryset, search_term):
+        # An id goes to its own index; OR-ing it with the title search would
+        # turn every id lookup into a scan of the whole table.
+        term = search_term.strip()
+        for pattern, column in ID_SEARCHES:
+            if pattern.fullmatch(term):
+                return queryset.filter(**{column: term}), False
+        return super().get_search_results(request, queryset, search_term)
 
     @admin.display(description="source event")
     def event_link(self, obj):
