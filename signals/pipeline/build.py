@@ -10,11 +10,18 @@ from .confidence import Confidence, signal_status
 from .enrich import Enrichment, impact_hints
 from .events import RawEvent
 from .rules import RuleResult
+from .types import ConfidenceLevel, RuleStatus, SignalStatus
 
 TITLE_MAX = 500
 DESCRIPTION_MAX = 5000
 TAGS_MAX = 10
 _DAY = 86400.0
+
+# member -> its value: the same str object ``.value`` returns, without the
+# enum property call per field and per event.
+_RULE_STATUS = {m: m.value for m in RuleStatus}
+_SIGNAL_STATUS = {m: m.value for m in SignalStatus}
+_CONFIDENCE_LEVEL = {m: m.value for m in ConfidenceLevel}
 
 
 def iso(dt: datetime | None) -> str | None:
@@ -95,7 +102,7 @@ def build_signal(
             "step": step,
             "rule": r.rule_name,
             "rule_version": r.rule_version,
-            "status": str(r.status),  # the plain value of the StrEnum
+            "status": _RULE_STATUS[r.status],
             "score": r.score,
             "parameters": r.parameters,
             "reasoning": r.reasoning,
@@ -108,13 +115,13 @@ def build_signal(
         "trace_id": trace,
         "ruleset_version": ruleset_version,
         "signal_type": profile.value,
-        "status": str(signal_status(confidence.score)),
+        "status": _SIGNAL_STATUS[signal_status(confidence.score)],
         "category": profile.category_value,
         "probability": event.probability,
         "probability_source": event.source,
         "probability_is_estimate": event.probability_is_estimate,
         "confidence_score": confidence.score,
-        "confidence_level": str(confidence.level),
+        "confidence_level": _CONFIDENCE_LEVEL[confidence.level],
         "confidence_factors": factors,
         "confidence_interval": confidence.interval,
         "title": event.title[:TITLE_MAX],

@@ -10,6 +10,9 @@ Z_SCORES = {0.90: 1.645, 0.95: 1.96, 0.99: 2.576}
 INTERVAL_LEVEL = 0.95
 GEOGRAPHIC_DEFAULT = 0.5
 
+# Number of factors -> (completeness, rounded): 3 with an order book, 2 without.
+_COMPLETENESS = {n: (min(1.0, n / 3), round(min(1.0, n / 3), 4)) for n in (2, 3)}
+
 
 @dataclass(frozen=True, slots=True)
 class Confidence:
@@ -32,7 +35,7 @@ def compute_confidence(
     # ``sum`` keeps the float result of the original left-to-right addition.
     values = (geographic, reliability) if liquidity is None else (liquidity, geographic, reliability)
     base = sum(values) / len(values)
-    completeness = min(1.0, len(values) / 3)
+    completeness, completeness_rounded = _COMPLETENESS[len(values)]
     point = 0.4 * base + 0.3 * completeness + 0.3 * reliability
     uncertainty = 0.05 + (1 - completeness) * 0.1
     if reliability < 0.9:
@@ -58,7 +61,7 @@ def compute_confidence(
         factors=factors,
         interval=interval,
         base=round(base, 4),
-        completeness=round(completeness, 4),
+        completeness=completeness_rounded,
         uncertainty=round(uncertainty, 4),
     )
 

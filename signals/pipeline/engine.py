@@ -22,6 +22,7 @@ _PASSED = RuleStatus.PASSED
 _VALIDATION = Stage.VALIDATION.value
 _GENERATION = Stage.GENERATION.value
 _REJECTED_RULE = RuleStatus.REJECTED_RULE.value
+_RULE_STATUS = {m: m.value for m in RuleStatus}  # member -> the str ``.value`` returns
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,7 +67,7 @@ def evaluate(event: RawEvent, context: PipelineContext = _DEFAULT_CONTEXT) -> Ac
                 stage=_VALIDATION,
                 rule=result.rule_name,
                 rule_version=result.rule_version,
-                status=str(result.status),  # the plain value of the StrEnum
+                status=_RULE_STATUS[result.status],
                 reason=result.reasoning,
                 score=result.score,
                 input_event_hash=input_hash,

@@ -96,7 +96,7 @@ def enrich(analysis: TextAnalysis) -> Enrichment:
         chokepoints=tuple(sorted(chokepoints)),
         regions=tuple(sorted(regions)),
         signal_type=profile.signal_type,
-        type_hits=tuple((_PROFILES[rank].value, hits[rank]) for rank in ranks),
+        type_hits=tuple([(_PROFILES[rank].value, hits[rank]) for rank in ranks]),
         category=profile.category,
         direction=direction,
         profile=profile,

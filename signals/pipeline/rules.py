@@ -54,9 +54,11 @@ def liquidity_rule(event: RawEvent, analysis: TextAnalysis, ctx: PipelineContext
     liquidity = event.liquidity
     params = {"liquidity": round(liquidity, 2), "min_liquidity": minimum}
     if liquidity >= minimum:
-        score = 1.0 if minimum <= 0 else min(1.0, liquidity / (10 * minimum))
+        score = 1.0 if minimum <= 0 else liquidity / (10 * minimum)
+        # min(1, score) rounded; 1.0 needs no round() (which costs a decimal conversion).
+        score = 1.0 if score >= 1.0 else round(score, 4)
         return RuleResult(
-            *LIQUIDITY, _PASSED, round(score, 4),
+            *LIQUIDITY, _PASSED, score,
             f"Liquidity ${liquidity:,.2f} meets the ${minimum:,.2f} minimum; "
             f"score = min(1, liquidity / (10 x minimum)).",
             params,
@@ -230,6 +232,7 @@ def geographic_relevance_rule(event: RawEvent, analysis: TextAnalysis, ctx: Pipe
 ANOMALY = ("anomaly_detection", "2.0.0")
 ANOMALY_REJECT_AT = 0.5
 MIN_HISTORY = 10
+_NO_ANOMALY = "Manipulation risk 0 (no anomaly)."
 
 
 def _mean_std(values: Sequence[float]) -> tuple[float, float]:
@@ -308,10 +311,15 @@ def anomaly_detection_rule(event: RawEvent, analysis: TextAnalysis, ctx: Pipelin
     elif history:
         checks["z_scores"] = f"skipped: {len(history)} history points, {MIN_HISTORY} needed"
 
+    if not flags:
+        # Nothing flagged, by far the common case: risk stays exactly 0, so the
+        # rounding and the reasoning text are known in advance.
+        checks["risk"] = 0.0
+        return RuleResult(*ANOMALY, _PASSED, 1.0, _NO_ANOMALY, checks)
     risk = round(risk, 4)
     score = round(max(0.0, 1.0 - risk), 4)
     checks["risk"] = risk
-    summary = "; ".join(flags) if flags else "no anomaly"
+    summary = "; ".join(flags)
     if risk >= ANOMALY_REJECT_AT:
         return RuleResult(
             *ANOMALY, RuleStatus.REJECTED_MANIPULATION_SUSPECTED, score,

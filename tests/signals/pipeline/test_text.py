@@ -107,3 +107,16 @@ def test_token_matcher_agrees_with_a_regex_alternation_on_recorded_texts():
             assert canon(text) == oracle(text), text[:120]
             compared += 1
     assert compared == 500
+
+
+def test_derived_term_fields_agree_with_the_vocabulary_fields():
+    # rules.py and enrich.py read these precomputed fields instead of the originals.
+    from signals.pipeline.text import NEAR_CHOKEPOINTS
+
+    for _words, term in all_terms():
+        near = NEAR_CHOKEPOINTS[term.location] if term.location else ()
+        assert term.near == near
+        assert term.all_chokepoints == term.chokepoints + tuple(name for name, _km in near)
+        assert term.keyword == bool(term.risk or term.logistics or term.chokepoints or term.types)
+        assert term.labels == (f"{term.canonical} (description only, x0.5)", f"{term.canonical} (question)")
+        assert len(term.geo_evidence[True]) == len(term.all_chokepoints)
