@@ -24,14 +24,16 @@ class SourceEvent(models.Model):
     # up to 1000 points per market on every poll. ProbabilityPoint stays the
     # durable, complete history.
     recent_history = models.TextField(default="[]", editable=False)
+    # Keyed by signal_id, not pk: ingest knows the id before the signal row
+    # exists, so the same upsert that records an observation points here.
     latest_signal = models.ForeignKey(
         "signals.Signal",
+        to_field="signal_id",
         on_delete=models.SET_NULL,
         null=True,
         blank=True,
         related_name="+",
-        # Served by the unique signal id index on the other side; no index here.
-        db_index=False,
+        db_index=False,  # nothing looks source events up by their latest signal
     )
 
     objects = SourceEventQuerySet.as_manager()

@@ -11,7 +11,7 @@ None, and datetimes through ``datetime_adapter()``).
 
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Mapping, Sequence
 
 from django.db import connection
 
@@ -60,10 +60,14 @@ def insert_rows(
     rows: Sequence[tuple],
     *,
     conflict: Sequence[str],
-    update: Sequence[str] = (),
+    update: Mapping[str, str] | Sequence[str] = (),
     returning: Sequence[str] = (),
 ) -> list[tuple]:
     """INSERT rows; on a ``conflict`` key clash update ``update`` columns, or skip the row.
+
+    ``update`` names columns that take the new row's value, or maps columns
+    to SQL expressions (which may use ``excluded.<column>`` and the table's
+    own columns).
 
     Returns the ``returning`` columns of the rows inserted or updated (a
     skipped row returns nothing), so callers learn new primary keys without
@@ -75,7 +79,9 @@ def insert_rows(
     target = f"{qn(table)} ({_names(columns)})"
     tail = f"ON CONFLICT ({_names(conflict)}) "
     if update:
-        tail += "DO UPDATE SET " + ", ".join(f"{qn(c)} = excluded.{qn(c)}" for c in update)
+        if not isinstance(update, Mapping):
+            update = {c: f"excluded.{qn(c)}" for c in update}
+        tail += "DO UPDATE SET " + ", ".join(f"{qn(c)} = {expression}" for c, expression in update.items())
     else:
         tail += "DO NOTHING"
     if returning:

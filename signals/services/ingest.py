@@ -26,8 +26,7 @@ from itertools import islice
 from typing import Callable, Iterable, Iterator
 
 import orjson
-from django.db import transaction
-from django.db.models import OuterRef, Subquery
+from django.db import connection, transaction
 from django.utils import timezone
 
 from signals.bulk import signals_bulk_created
@@ -51,7 +50,8 @@ MAX_EXTERNAL_ID = SourceEvent._meta.get_field("external_id").max_length
 MAX_URL = SourceEvent._meta.get_field("url").max_length
 
 SOURCE_EVENT_COLUMNS = [
-    "source", "external_id", "title", "url", "first_seen_at", "last_seen_at", "last_probability", "recent_history",
+    "source", "external_id", "title", "url", "first_seen_at", "last_seen_at", "last_probability",
+    "recent_history", "latest_signal_id",
 ]  # fmt: skip
 SIGNAL_COLUMNS = [
     "signal_id", "event_id", "source", "source_event_id", "input_event_hash", "trace_id",
@@ -180,6 +180,7 @@ def _prepare_batch(batch, history, reliability, to_db) -> PreparedBatch:
     signal_rows: list[tuple[str, list]] = []
     point_rows: list[tuple[str, list]] = []
     signal_ids: set[str] = set()
+    newest_signal: dict[str, str] = {}  # market key -> its newest accepted signal in this batch
     for event in events:
         points = history.setdefault(event.market_key, [])
         position = bisect.bisect_left(points, event.observed_at, key=_observed_at)
@@ -196,6 +197,7 @@ def _prepare_batch(batch, history, reliability, to_db) -> PreparedBatch:
                 (event.market_key, [None, to_db(event.observed_at), event.probability, event.volume, event.liquidity])
             )
         if isinstance(outcome, Accepted):
+            newest_signal[event.market_key] = outcome.signal_id  # events are in time order
             if outcome.signal_id not in signal_ids:
                 signal_ids.add(outcome.signal_id)
                 signal_rows.append((event.market_key, _signal_row(event, outcome, created_at, to_db)))
@@ -206,7 +208,7 @@ def _prepare_batch(batch, history, reliability, to_db) -> PreparedBatch:
     return PreparedBatch(
         fetched=len(batch),
         events=len(events),
-        source_event_rows=_source_event_rows(events, history, to_db),
+        source_event_rows=_source_event_rows(events, history, newest_signal, to_db),
         signal_rows=signal_rows,
         point_rows=point_rows,
         rejection_rows=rejection_rows,
@@ -255,7 +257,7 @@ def _column_problem(event: RawEvent) -> ParseFailure | None:
     return None
 
 
-def _source_event_rows(events: list[RawEvent], history, to_db) -> list[tuple]:
+def _source_event_rows(events: list[RawEvent], history, newest_signal, to_db) -> list[tuple]:
     """One row per market of the batch; the last observation wins title, url and price."""
     rows: dict[str, list] = {}
     for event in events:  # time order
@@ -263,7 +265,7 @@ def _source_event_rows(events: list[RawEvent], history, to_db) -> list[tuple]:
         if row is None:
             rows[event.market_key] = [
                 event.source, event.external_id, event.title[:500], event.url,
-                event.observed_at, event.observed_at, event.probability, None,
+                event.observed_at, event.observed_at, event.probability, None, None,
             ]  # fmt: skip
         else:
             row[2], row[3], row[5], row[6] = event.title[:500], event.url, event.observed_at, event.probability
@@ -273,6 +275,7 @@ def _source_event_rows(events: list[RawEvent], history, to_db) -> list[tuple]:
         kept = [p for p in points[-RECENT_HISTORY_POINTS:] if p.observed_at >= horizon]
         row[4], row[5] = to_db(row[4]), to_db(row[5])
         row[7] = orjson.dumps([[p.observed_at.timestamp(), p.probability, p.volume] for p in kept]).decode()
+        row[8] = newest_signal.get(key)
     return [tuple(row) for row in rows.values()]
 
 
@@ -368,14 +371,43 @@ def _load_history(batch: list, history: dict[str, list[HistoryPoint]]) -> None:
             ]
 
 
+def _source_event_updates() -> dict[str, str]:
+    """How a known SourceEvent takes a new observation: only ever forward in time.
+
+    first_seen_at keeps the first sighting; title, url, price and latest
+    signal change only when the new observation is not older than the last
+    one (re-ingesting an old reply must not roll them back). The recent
+    history was merged in time order before, so it is always taken; the
+    latest signal stays when the newest observation was rejected. The
+    latest_signal foreign key is checked at commit, after the signal rows
+    exist.
+    """
+    qn = connection.ops.quote_name
+    table = qn(SourceEvent._meta.db_table)
+    newer = f"excluded.{qn('last_seen_at')} >= {table}.{qn('last_seen_at')}"
+
+    def forward(column, new_value=None):
+        new_value = new_value or f"excluded.{qn(column)}"
+        return f"CASE WHEN {newer} THEN {new_value} ELSE {table}.{qn(column)} END"
+
+    latest = qn("latest_signal_id")
+    return {
+        "title": forward("title"),
+        "url": forward("url"),
+        "last_probability": forward("last_probability"),
+        "latest_signal_id": forward("latest_signal_id", f"COALESCE(excluded.{latest}, {table}.{latest})"),
+        "last_seen_at": forward("last_seen_at"),
+        "recent_history": f"excluded.{qn('recent_history')}",
+    }
+
+
 def _write_batch(prepared: PreparedBatch) -> IngestSummary:
     returned = insert_rows(
         SourceEvent._meta.db_table,
         SOURCE_EVENT_COLUMNS,
         prepared.source_event_rows,
         conflict=["source", "external_id"],
-        # first_seen_at is not updated: it keeps the first sighting.
-        update=["title", "url", "last_seen_at", "last_probability", "recent_history"],
+        update=_source_event_updates(),
         returning=["id", "source", "external_id"],
     )
     pks = {f"{source}:{external_id}": pk for pk, source, external_id in returned}
@@ -409,7 +441,6 @@ def _write_batch(prepared: PreparedBatch) -> IngestSummary:
         conflict=["source", "external_id", "input_hash", "stage"],
     )
     if created_pks:
-        _point_at_latest_signals(list(pks.values()))
         signals_bulk_created.send(sender=Signal, pks=sorted(created_pks))
 
     rule_rejections = len(prepared.rejection_rows) - prepared.rejected_by_status["REJECTED_PARSE"]
@@ -420,9 +451,3 @@ def _write_batch(prepared: PreparedBatch) -> IngestSummary:
         rejected=len(prepared.rejection_rows),
         rejected_by_status=prepared.rejected_by_status,
     )
-
-
-def _point_at_latest_signals(source_event_pks: list[int]) -> None:
-    """One UPDATE: each SourceEvent's latest_signal is its newest signal (signal_event_generated_idx)."""
-    newest = Signal.objects.filter(event=OuterRef("pk")).order_by("-generated_at", "-id").values("pk")[:1]
-    SourceEvent.objects.filter(pk__in=source_event_pks).update(latest_signal=Subquery(newest))

@@ -174,3 +174,32 @@ def test_record_order_does_not_change_the_outcome():
         return dump
 
     assert ingest_and_dump(records) == ingest_and_dump(list(reversed(records)))
+
+
+def test_an_older_observation_never_rolls_a_source_event_back():
+    newer = RawEventFactory(probability=0.40)
+    older = replace(newer, probability=0.20, title=newer.title + " (old wording)", observed_at=newer.observed_at.replace(year=2025))
+
+    signals_ingest(records=[newer])
+    signals_ingest(records=[older])
+
+    source_event = SourceEvent.objects.get()
+    assert source_event.last_probability == 0.40
+    assert source_event.title == newer.title
+    assert source_event.last_seen_at == newer.observed_at
+    assert source_event.latest_signal.probability == 0.40
+    assert source_event.first_seen_at == newer.observed_at  # first_seen is never updated
+    assert source_event.probability_points.count() == 2
+
+
+def test_latest_signal_stays_when_the_newest_observation_is_rejected():
+    accepted = RawEventFactory(probability=0.40)
+    rejected = replace(accepted, liquidity=10.0, observed_at=accepted.observed_at.replace(hour=9))
+
+    signals_ingest(records=[accepted])
+    summary = signals_ingest(records=[rejected])
+
+    assert summary.rejected == 1
+    source_event = SourceEvent.objects.get()
+    assert source_event.latest_signal.signal_id == Signal.objects.get().signal_id
+    assert source_event.last_seen_at == rejected.observed_at
