@@ -33,7 +33,6 @@ class SourceEvent(models.Model):
         null=True,
         blank=True,
         related_name="+",
-        db_index=False,  # nothing looks source events up by their latest signal
     )
 
     objects = SourceEventQuerySet.as_manager()
@@ -44,6 +43,10 @@ class SourceEvent(models.Model):
             models.UniqueConstraint(fields=["source", "external_id"], name="sourceevent_source_ext_uniq"),
         ]
         indexes = [
+            # The foreign key's reverse lookups: SQLite runs one for every
+            # signal inserted while a deferred reference is pending, and both
+            # backends run one for every signal deleted (ON DELETE SET NULL).
+            models.Index(fields=["latest_signal"], name="sourceevent_latest_signal_idx"),
             # Admin list, newest activity first.
             models.Index(fields=["-last_seen_at"], name="sourceevent_last_seen_idx"),
         ]
