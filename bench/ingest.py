@@ -86,7 +86,8 @@ def run_backend(backend, observations, markets, batch_size):
         os.environ["DATABASE_URL"] = f"sqlite:///{workdir / 'bench.sqlite3'}"
     else:
         os.environ["DATABASE_URL"] = fresh_postgres(BENCH_DB)
-    os.environ.update(OMEN_ENV_FILE="/dev/null", OMEN_VAR_DIR=str(workdir), LOG_LEVEL="WARNING")
+    # DEBUG off, as in production (DEBUG also makes Django log every query).
+    os.environ.update(OMEN_ENV_FILE="/dev/null", OMEN_VAR_DIR=str(workdir), LOG_LEVEL="WARNING", DEBUG="false")
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "omen_site.settings")
     sys.path.insert(0, str(ROOT))
     import django

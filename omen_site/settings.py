@@ -115,7 +115,9 @@ if _db["ENGINE"] == "django.db.backends.sqlite3":
     _db["OPTIONS"] = {
         # WAL lets the admin read while a worker writes; synchronous stays at
         # SQLite's default FULL so an acknowledged commit survives power loss.
-        "init_command": "PRAGMA journal_mode=WAL;",
+        # A 64 MiB page cache (SQLite's default is 2 MiB) keeps the signal
+        # indexes in memory during bulk ingest.
+        "init_command": "PRAGMA journal_mode=WAL; PRAGMA cache_size=-65536;",
         # IMMEDIATE takes the write lock at BEGIN, so concurrent writers wait
         # for the busy timeout instead of failing with "database is locked".
         "transaction_mode": "IMMEDIATE",

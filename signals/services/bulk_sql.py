@@ -14,6 +14,7 @@ from __future__ import annotations
 from typing import Mapping, Sequence
 
 from django.db import connection
+from django.db.backends.utils import CursorWrapper
 
 # SQLite allows 32766 parameters per statement (3.32+); stay well under.
 SQLITE_MAX_PARAMS = 30_000
@@ -34,6 +35,13 @@ def _identity(value):
     return value
 
 
+def _cursor() -> CursorWrapper:
+    """A cursor that never logs: with DEBUG on, Django's debug cursor would keep
+    every multi-megabyte statement of a bulk ingest in ``connection.queries``."""
+    connection.ensure_connection()
+    return CursorWrapper(connection.create_cursor(), connection)
+
+
 def _names(columns: Sequence[str]) -> str:
     return ", ".join(connection.ops.quote_name(c) for c in columns)
 
@@ -42,12 +50,13 @@ def _stage(cursor, table: str, columns: Sequence[str], rows: Sequence[tuple]) ->
     """COPY rows into a per-connection staging table shaped like ``table``; return its name."""
     stage = connection.ops.quote_name(f"stage_{table}")
     column_sql = _names(columns)
-    # Emptied by every commit; TRUNCATE covers a second use in one transaction.
+    # Emptied by every commit; the DELETE (of nothing, usually) covers a second
+    # use in one transaction. TRUNCATE would cost a new file every time.
     cursor.execute(
         f"CREATE TEMP TABLE IF NOT EXISTS {stage} ON COMMIT DELETE ROWS AS "
         f"SELECT {column_sql} FROM {connection.ops.quote_name(table)} WITH NO DATA"
     )
-    cursor.execute(f"TRUNCATE {stage}")
+    cursor.execute(f"DELETE FROM {stage}")
     with cursor.cursor.copy(f"COPY {stage} ({column_sql}) FROM STDIN") as copy:
         for row in rows:
             copy.write_row(row)
@@ -86,7 +95,7 @@ def insert_rows(
         tail += "DO NOTHING"
     if returning:
         tail += f" RETURNING {_names(returning)}"
-    with connection.cursor() as cursor:
+    with _cursor() as cursor:
         if connection.vendor == "postgresql":
             stage = _stage(cursor, table, columns, rows)
             cursor.execute(f"INSERT INTO {target} SELECT {_names(columns)} FROM {stage} {tail}")

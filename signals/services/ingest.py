@@ -18,8 +18,10 @@ from __future__ import annotations
 import bisect
 import hashlib
 import logging
+import sys
 from collections import Counter, defaultdict
 from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from itertools import islice
@@ -127,7 +129,7 @@ def signals_ingest(
     def prepare(batch):
         return _prepare_batch(batch, history, reliability, to_db)
 
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="ingest-prepare") as preparer:
+    with _prompt_thread_switching(), ThreadPoolExecutor(max_workers=1, thread_name_prefix="ingest-prepare") as preparer:
         pending: Future | None = None
         first = next(batches, None)
         if first is not None:
@@ -147,6 +149,23 @@ def signals_ingest(
             if on_batch is not None:
                 on_batch(summary)
     return total
+
+
+@contextmanager
+def _prompt_thread_switching(interval: float = 0.001):
+    """Hand the GIL over every millisecond instead of every five.
+
+    The writing thread gives the GIL up on every database round trip and then
+    waits to get it back from the busy preparing thread; at Python's default
+    5 ms interval that wait dominated the write step (measured: +15 % signals/s
+    at 1 ms). Process-wide, so restored on the way out.
+    """
+    previous = sys.getswitchinterval()
+    sys.setswitchinterval(min(previous, interval))
+    try:
+        yield
+    finally:
+        sys.setswitchinterval(previous)
 
 
 def _batches(records: Iterable, size: int) -> Iterator[list]:
