@@ -8,7 +8,7 @@ PORT ?= 8000
 # PostgreSQL for the second pass of the suite (trust auth on the local server).
 TEST_POSTGRES_URL ?= postgres://postgres@127.0.0.1:5432/omen
 
-.PHONY: run test test-sqlite test-postgres setup browser migrate demo bench clean
+.PHONY: run test lint test-sqlite test-postgres setup browser migrate demo bench clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -39,7 +39,12 @@ run: migrate
 	@echo
 	$(PY) manage.py runserver $(HOST):$(PORT)
 
-test: test-sqlite test-postgres
+test: lint test-sqlite test-postgres
+
+lint: setup
+	@echo "==> lint (ruff)"
+	$(PY) -m ruff check .
+	$(PY) -m ruff format --check .
 
 # The suite never reads a developer's .env: OMEN_ENV_FILE points nowhere.
 test-sqlite: setup browser

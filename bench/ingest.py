@@ -39,9 +39,9 @@ TOPICS = [
 ]
 MONTHS = ["January", "March", "May", "July", "September", "November"]
 DESCRIPTION = (
-    "This market will resolve to \"Yes\" if the event described in the title happens by the date given, "
+    'This market will resolve to "Yes" if the event described in the title happens by the date given, '
     "as reported by at least two major news organisations (Reuters, Associated Press, Bloomberg). "
-    "Otherwise it resolves to \"No\". Partial or temporary measures count only if they last 48 hours. "
+    'Otherwise it resolves to "No". Partial or temporary measures count only if they last 48 hours. '
 ) * 4  # ~1 KB, like real Gamma descriptions
 
 
@@ -138,7 +138,8 @@ def copy_baseline(Signal):
 
     columns = [f.column for f in Signal._meta.concrete_fields if f.column != "id"]
     rows = []
-    for values in Signal.objects.order_by("id").values_list(*[f.attname for f in Signal._meta.concrete_fields if f.column != "id"]).iterator(chunk_size=5000):
+    attnames = [f.attname for f in Signal._meta.concrete_fields if f.column != "id"]
+    for values in Signal.objects.order_by("id").values_list(*attnames).iterator(chunk_size=5000):
         row = list(values)
         row[-1] = orjson.dumps(row[-1]).decode()  # contract: as text, as the ingest sends it
         rows.append(row)
@@ -182,8 +183,18 @@ def main():
         print(f"{args.observations} observations of {args.markets} markets, batch {args.batch_size}", flush=True)
         for backend in ("sqlite", "postgresql"):
             subprocess.run(
-                [sys.executable, __file__, "--backend", backend, "--observations", str(args.observations),
-                 "--markets", str(args.markets), "--batch-size", str(args.batch_size)],
+                [
+                    sys.executable,
+                    __file__,
+                    "--backend",
+                    backend,
+                    "--observations",
+                    str(args.observations),
+                    "--markets",
+                    str(args.markets),
+                    "--batch-size",
+                    str(args.batch_size),
+                ],
                 check=True,
             )
         return

@@ -215,13 +215,9 @@ def production_problems(*, debug, secret_key, database, allowed_hosts):
 
 
 if IS_PRODUCTION:
-    _problems = production_problems(
-        debug=DEBUG, secret_key=SECRET_KEY, database=_db, allowed_hosts=ALLOWED_HOSTS
-    )
+    _problems = production_problems(debug=DEBUG, secret_key=SECRET_KEY, database=_db, allowed_hosts=ALLOWED_HOSTS)
     if _problems:
-        raise ImproperlyConfigured(
-            "OMEN_ENV=production refuses to start:\n" + "\n".join(f"  - {p}" for p in _problems)
-        )
+        raise ImproperlyConfigured("OMEN_ENV=production refuses to start:\n" + "\n".join(f"  - {p}" for p in _problems))
 
 # --- API ------------------------------------------------------------------------
 

@@ -36,7 +36,8 @@ def describe_storage() -> StorageDescription:
         location = f"sqlite:{name}"
     else:
         persistent = True
-        location = f"{engine}://{db.get('USER') or ''}@{db.get('HOST') or 'localhost'}:{db.get('PORT') or ''}/{db['NAME']}"
+        host, port = db.get("HOST") or "localhost", db.get("PORT") or ""
+        location = f"{engine}://{db.get('USER') or ''}@{host}:{port}/{db['NAME']}"
     broker = redact_url(settings.CELERY_BROKER_URL)
     if broker.startswith("filesystem://"):
         broker = f"filesystem:{settings.CELERY_BROKER_DIR}"

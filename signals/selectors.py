@@ -6,9 +6,7 @@ from signals.models import Rejection, Signal, SourceEvent
 
 
 def signal_counts_by_source_and_status() -> list[dict]:
-    return list(
-        Signal.objects.values("source", "status").annotate(count=Count("id")).order_by("source", "status")
-    )
+    return list(Signal.objects.values("source", "status").annotate(count=Count("id")).order_by("source", "status"))
 
 
 def signal_time_range() -> dict:

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
-from typing import Sequence
+from collections.abc import Sequence
+from datetime import UTC, datetime
 
 from . import vocab
 from .confidence import Confidence, signal_status
@@ -29,14 +29,14 @@ def iso(dt: datetime | None) -> str | None:
     if dt is None:
         return None
     if dt.tzinfo is None:
-        dt = dt.replace(tzinfo=timezone.utc)
+        dt = dt.replace(tzinfo=UTC)
     elif dt.utcoffset():
-        dt = dt.astimezone(timezone.utc)
+        dt = dt.astimezone(UTC)
     return dt.replace(tzinfo=None).isoformat() + "Z"
 
 
 def _aware(dt: datetime) -> datetime:
-    return dt.replace(tzinfo=timezone.utc) if dt.tzinfo is None else dt
+    return dt.replace(tzinfo=UTC) if dt.tzinfo is None else dt
 
 
 def event_horizon(event: RawEvent) -> str:
@@ -92,22 +92,26 @@ def build_signal(
             contribution = round(0.4 * factors[factor] / n_factors, 4)
         else:
             contribution = 0.0
-        validation_scores.append({
-            "rule_name": r.rule_name,
-            "rule_version": r.rule_version,
-            "score": r.score,
-            "reasoning": r.reasoning,
-        })
-        explanation.append({
-            "step": step,
-            "rule": r.rule_name,
-            "rule_version": r.rule_version,
-            "status": _RULE_STATUS[r.status],
-            "score": r.score,
-            "parameters": r.parameters,
-            "reasoning": r.reasoning,
-            "confidence_contribution": contribution,
-        })
+        validation_scores.append(
+            {
+                "rule_name": r.rule_name,
+                "rule_version": r.rule_version,
+                "score": r.score,
+                "reasoning": r.reasoning,
+            }
+        )
+        explanation.append(
+            {
+                "step": step,
+                "rule": r.rule_name,
+                "rule_version": r.rule_version,
+                "status": _RULE_STATUS[r.status],
+                "score": r.score,
+                "parameters": r.parameters,
+                "reasoning": r.reasoning,
+                "confidence_contribution": contribution,
+            }
+        )
     return {
         "signal_id": sid,
         "source_event_id": event.event_id,

@@ -25,9 +25,7 @@ class Confidence:
     uncertainty: float
 
 
-def compute_confidence(
-    *, liquidity: float | None, geographic: float | None, reliability: float
-) -> Confidence:
+def compute_confidence(*, liquidity: float | None, geographic: float | None, reliability: float) -> Confidence:
     """``liquidity`` is None when the rule did not run (no order book): one factor fewer."""
     if geographic is None:
         geographic = GEOGRAPHIC_DEFAULT

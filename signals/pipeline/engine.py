@@ -59,7 +59,10 @@ def evaluate(event: RawEvent, context: PipelineContext = _DEFAULT_CONTEXT) -> Ac
             result = rule.run(event, analysis, context)
         except Exception as exc:  # one faulty rule rejects this event only
             result = RuleResult(
-                rule.name, rule.version, RuleStatus.REJECTED_RULE_ERROR, 0.0,
+                rule.name,
+                rule.version,
+                RuleStatus.REJECTED_RULE_ERROR,
+                0.0,
                 f"Rule {rule.name} {rule.version} raised {type(exc).__name__}: {exc}"[:500],
             )
         if result.status is not _PASSED:
@@ -109,5 +112,6 @@ def evaluate(event: RawEvent, context: PipelineContext = _DEFAULT_CONTEXT) -> Ac
     fingerprint = None
     if event.source in NEWS_SOURCES:
         fingerprint = news_fingerprint(event.title, str(event.attributes.get("domain") or ""))
-    return Accepted(signal=signal, signal_id=sid, trace_id=trace, input_event_hash=input_hash,
-                    news_fingerprint=fingerprint)
+    return Accepted(
+        signal=signal, signal_id=sid, trace_id=trace, input_event_hash=input_hash, news_fingerprint=fingerprint
+    )

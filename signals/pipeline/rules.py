@@ -7,10 +7,11 @@ Polymarket's resolution-rules boilerplate and multi-word names count 0.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from math import exp, log, sqrt
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any
 
 from . import vocab
 from .context import PipelineContext
@@ -58,13 +59,17 @@ def liquidity_rule(event: RawEvent, analysis: TextAnalysis, ctx: PipelineContext
         # min(1, score) rounded; 1.0 needs no round() (which costs a decimal conversion).
         score = 1.0 if score >= 1.0 else round(score, 4)
         return RuleResult(
-            *LIQUIDITY, _PASSED, score,
+            *LIQUIDITY,
+            _PASSED,
+            score,
             f"Liquidity ${liquidity:,.2f} meets the ${minimum:,.2f} minimum; "
             f"score = min(1, liquidity / (10 x minimum)).",
             params,
         )
     return RuleResult(
-        *LIQUIDITY, RuleStatus.REJECTED_LOW_LIQUIDITY, round(liquidity / minimum, 4),
+        *LIQUIDITY,
+        RuleStatus.REJECTED_LOW_LIQUIDITY,
+        round(liquidity / minimum, 4),
         f"Liquidity ${liquidity:,.2f} is below the ${minimum:,.2f} minimum.",
         params,
     )
@@ -89,7 +94,9 @@ def semantic_relevance_rule(event: RawEvent, analysis: TextAnalysis, ctx: Pipeli
     if blocked:
         blocked = sorted(set(blocked))
         return RuleResult(
-            *SEMANTIC, RuleStatus.REJECTED_IRRELEVANT_SEMANTIC, 0.0,
+            *SEMANTIC,
+            RuleStatus.REJECTED_IRRELEVANT_SEMANTIC,
+            0.0,
             f"Off-topic (sports/entertainment): the question names {', '.join(map(repr, blocked))}.",
             {"blocked_terms": blocked},
         )
@@ -135,12 +142,16 @@ def semantic_relevance_rule(event: RawEvent, analysis: TextAnalysis, ctx: Pipeli
     formula = f"score = min(1, 0.2 x {category_sum:g} categories + 0.1 x {match_weight:g} matches) = {score:g}"
     if score < SEMANTIC_THRESHOLD:
         return RuleResult(
-            *SEMANTIC, RuleStatus.REJECTED_IRRELEVANT_SEMANTIC, score,
+            *SEMANTIC,
+            RuleStatus.REJECTED_IRRELEVANT_SEMANTIC,
+            score,
             f"Semantic relevance {score:g} is below {SEMANTIC_THRESHOLD:g} ({found}); {formula}. " + _WEIGHT_NOTE,
             params,
         )
     return RuleResult(
-        *SEMANTIC, _PASSED, score,
+        *SEMANTIC,
+        _PASSED,
+        score,
         f"Relevant to {found}; {formula}. " + _WEIGHT_NOTE,
         params,
     )
@@ -178,7 +189,9 @@ def geographic_relevance_rule(event: RawEvent, analysis: TextAnalysis, ctx: Pipe
         n = sum(chokepoints.values())
         score = round(min(1.0, 0.3 * n + 0.4), 4)
         return RuleResult(
-            *GEOGRAPHIC, _PASSED, score,
+            *GEOGRAPHIC,
+            _PASSED,
+            score,
             f"Relevant to {len(chokepoints)} chokepoint(s): {'; '.join(evidence)}; "
             f"score = min(1, 0.3 x {n:g} + 0.4) = {score:g}.",
             {
@@ -211,7 +224,9 @@ def geographic_relevance_rule(event: RawEvent, analysis: TextAnalysis, ctx: Pipe
                 f"{', '.join(map(repr, logistics_terms))} (weight {total:g}, 1 needed)"
             )
         return RuleResult(
-            *GEOGRAPHIC, RuleStatus.REJECTED_IRRELEVANT_GEOGRAPHY, 0.1,
+            *GEOGRAPHIC,
+            RuleStatus.REJECTED_IRRELEVANT_GEOGRAPHY,
+            0.1,
             reason + ". Description-only terms weigh 0.5.",
             params,
         )
@@ -219,7 +234,9 @@ def geographic_relevance_rule(event: RawEvent, analysis: TextAnalysis, ctx: Pipe
     base = _logistics_base(total)
     score = round(min(1.0, base + bonus), 4)
     return RuleResult(
-        *GEOGRAPHIC, _PASSED, score,
+        *GEOGRAPHIC,
+        _PASSED,
+        score,
         f"No chokepoint; {total:g} weighted logistics term(s) "
         f"({', '.join(labels)}) "
         f"in {', '.join(categories)}: base {base:g} + bonus {bonus:g} = {score:g}.",
@@ -256,10 +273,14 @@ def anomaly_detection_rule(event: RawEvent, analysis: TextAnalysis, ctx: Pipelin
     # was stored must give the same decision. (No history at all is the common
     # case: skip building the market key and sorting nothing.)
     points = ctx.history.get(event.market_key, ()) if ctx.history else ()
-    history: list[HistoryPoint] = sorted(
-        (h for h in points if h.observed_at < event.observed_at),
-        key=_history_order,
-    ) if points else []
+    history: list[HistoryPoint] = (
+        sorted(
+            (h for h in points if h.observed_at < event.observed_at),
+            key=_history_order,
+        )
+        if points
+        else []
+    )
     risk = 0.0
     flags: list[str] = []
     checks: dict[str, Any] = {"history_points": len(history)}
@@ -289,7 +310,7 @@ def anomaly_detection_rule(event: RawEvent, analysis: TextAnalysis, ctx: Pipelin
         flags.append(f"probability change {delta:+.4f} beyond 0.5 (+0.4)")
 
     if enough:
-        diffs = [b - a for a, b in zip(probs, probs[1:])]
+        diffs = [b - a for a, b in zip(probs, probs[1:], strict=False)]
         z = _z(p - probs[-1], diffs)
         checks["change_rate_z"] = None if z is None else _r4(z)
         if z is not None and z > 2.5:
@@ -322,7 +343,9 @@ def anomaly_detection_rule(event: RawEvent, analysis: TextAnalysis, ctx: Pipelin
     summary = "; ".join(flags)
     if risk >= ANOMALY_REJECT_AT:
         return RuleResult(
-            *ANOMALY, RuleStatus.REJECTED_MANIPULATION_SUSPECTED, score,
+            *ANOMALY,
+            RuleStatus.REJECTED_MANIPULATION_SUSPECTED,
+            score,
             f"Manipulation risk {risk:g} reaches {ANOMALY_REJECT_AT:g}: {summary}.",
             checks,
         )
@@ -376,19 +399,31 @@ def news_quality_rule(event: RawEvent, analysis: TextAnalysis, ctx: PipelineCont
     }
     rejected = RuleStatus.REJECTED_RULE
     if fingerprint in ctx.seen_news_fingerprints:
-        return RuleResult(*NEWS_QUALITY, rejected, 0.0,
-                          f"Duplicate article: same title from {domain or 'an unknown domain'} already seen.", params)
+        return RuleResult(
+            *NEWS_QUALITY,
+            rejected,
+            0.0,
+            f"Duplicate article: same title from {domain or 'an unknown domain'} already seen.",
+            params,
+        )
     if credibility < 0.3:
-        return RuleResult(*NEWS_QUALITY, rejected, _r4(combined),
-                          f"Domain {domain!r} credibility {credibility:g} is below 0.3.", params)
+        return RuleResult(
+            *NEWS_QUALITY,
+            rejected,
+            _r4(combined),
+            f"Domain {domain!r} credibility {credibility:g} is below 0.3.",
+            params,
+        )
     if fresh < 0.1:
-        return RuleResult(*NEWS_QUALITY, rejected, _r4(combined),
-                          f"Article recency {fresh:.4f} is below 0.1 ({age_text}).", params)
+        return RuleResult(
+            *NEWS_QUALITY, rejected, _r4(combined), f"Article recency {fresh:.4f} is below 0.1 ({age_text}).", params
+        )
     if combined < 0.2:
-        return RuleResult(*NEWS_QUALITY, rejected, _r4(combined),
-                          f"News quality {combined:.4f} is below 0.2.", params)
+        return RuleResult(*NEWS_QUALITY, rejected, _r4(combined), f"News quality {combined:.4f} is below 0.2.", params)
     return RuleResult(
-        *NEWS_QUALITY, _PASSED, _r4(combined),
+        *NEWS_QUALITY,
+        _PASSED,
+        _r4(combined),
         f"{domain or 'unknown domain'} credibility {credibility:g}, recency {fresh:.4f} ({age_text}); "
         f"0.6 x credibility + 0.4 x recency = {combined:.4f}.",
         params,

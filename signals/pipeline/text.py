@@ -13,9 +13,9 @@ from __future__ import annotations
 
 import re
 import string
+from collections.abc import Iterable
 from dataclasses import dataclass
 from math import asin, cos, radians, sin, sqrt
-from typing import Iterable
 
 from . import vocab
 from .types import SignalType
@@ -106,8 +106,17 @@ def _build_index() -> tuple[dict[str, tuple[tuple[tuple[str, ...], Term], ...]],
             toks = tuple(words(form))
             entry = tags.setdefault(
                 toks,
-                {"canonical": canonical, "blocked": False, "risk": set(), "chokepoints": set(),
-                 "location": None, "logistics": set(), "regions": set(), "types": set(), "impact": 0},
+                {
+                    "canonical": canonical,
+                    "blocked": False,
+                    "risk": set(),
+                    "chokepoints": set(),
+                    "location": None,
+                    "logistics": set(),
+                    "regions": set(),
+                    "types": set(),
+                    "impact": 0,
+                },
             )
             if key == "blocked":
                 entry["blocked"] = True
@@ -179,8 +188,7 @@ def _build_index() -> tuple[dict[str, tuple[tuple[tuple[str, ...], Term], ...]],
         )
         by_first.setdefault(toks[0], []).append((toks, term))
     index = {
-        first: tuple(sorted(entries, key=lambda item: (-len(item[0]), item[0])))
-        for first, entries in by_first.items()
+        first: tuple(sorted(entries, key=lambda item: (-len(item[0]), item[0]))) for first, entries in by_first.items()
     }
     return index, len(tags)
 

@@ -11,7 +11,7 @@ None, and datetimes through ``datetime_adapter()``).
 
 from __future__ import annotations
 
-from typing import Mapping, Sequence
+from collections.abc import Mapping, Sequence
 
 from django.db import connection
 from django.db.backends.utils import CursorWrapper

@@ -20,12 +20,12 @@ import hashlib
 import logging
 import sys
 from collections import Counter, defaultdict
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from itertools import islice
-from typing import Callable, Iterable, Iterator
 
 import orjson
 from django.db import connection, transaction

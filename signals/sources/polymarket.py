@@ -7,7 +7,7 @@ its value; it never raises and never stops the batch.
 from __future__ import annotations
 
 import math
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from typing import Any
 
 import orjson
@@ -124,8 +124,8 @@ def _datetime(record: dict, field: str) -> datetime | None:
     except ValueError:
         raise _Bad(field, f"{field} is not an ISO-8601 date/time: {_show(value)}") from None
     if parsed.tzinfo is None:
-        return parsed.replace(tzinfo=timezone.utc)
-    return parsed.astimezone(timezone.utc)
+        return parsed.replace(tzinfo=UTC)
+    return parsed.astimezone(UTC)
 
 
 def _text(record: dict, field: str, *, required: bool, limit: int) -> str:
@@ -156,8 +156,9 @@ def _market_id(record: dict) -> str:
 def parse_market(record: Any, *, fetched_at: datetime) -> RawEvent | ParseFailure:
     """One Gamma market object -> RawEvent, or a ParseFailure naming the field."""
     if not isinstance(record, dict):
-        return ParseFailure(SOURCE, "", "market", f"a market must be a JSON object, got {type(record).__name__}",
-                            _excerpt(record))
+        return ParseFailure(
+            SOURCE, "", "market", f"a market must be a JSON object, got {type(record).__name__}", _excerpt(record)
+        )
     external_id = ""
     try:
         external_id = _market_id(record)
@@ -176,8 +177,9 @@ def parse_market(record: Any, *, fetched_at: datetime) -> RawEvent | ParseFailur
         resolution_date = _datetime(record, "endDate")
         observed_at = _datetime(record, "updatedAt") or fetched_at
     except _Bad as bad:
-        return ParseFailure(SOURCE, external_id, bad.field, f"market {external_id or '?'}: {bad.reason}",
-                            _excerpt(record))
+        return ParseFailure(
+            SOURCE, external_id, bad.field, f"market {external_id or '?'}: {bad.reason}", _excerpt(record)
+        )
     return RawEvent(
         source=SOURCE,
         external_id=external_id,

@@ -92,9 +92,7 @@ def test_valid_production_configuration_passes_check_deploy_without_warnings(tmp
 
 def test_every_process_logs_one_startup_line_naming_its_storage(tmp_path):
     ledger_dir = tmp_path / "ledger"
-    result = manage(
-        "check", DATABASE_URL=f"sqlite:///{tmp_path / 'db.sqlite3'}", LEDGER_DIR=str(ledger_dir)
-    )
+    result = manage("check", DATABASE_URL=f"sqlite:///{tmp_path / 'db.sqlite3'}", LEDGER_DIR=str(ledger_dir))
     assert result.returncode == 0, result.stderr
     lines = [line for line in result.stderr.splitlines() if "omen.startup" in line]
     assert len(lines) == 1

@@ -62,7 +62,8 @@ class Command(BaseCommand):
         ledger = report["ledger"]
         w(
             f"Ledger dir:  {report['ledger_dir']} "
-            f"({'writable' if ledger['writable'] else 'NOT writable'}; {ledger['files']} files, {ledger['bytes']} bytes)"
+            f"({'writable' if ledger['writable'] else 'NOT writable'}; "
+            f"{ledger['files']} files, {ledger['bytes']} bytes)"
         )
         totals = report["totals"]
         w(

@@ -19,6 +19,12 @@ pytestmark = pytest.mark.slow
 ROOT = Path(__file__).resolve().parents[3]
 
 
+def admin_connection(db):
+    return psycopg.connect(
+        host=db["HOST"], port=db["PORT"] or 5432, user=db["USER"], dbname="postgres", autocommit=True
+    )
+
+
 @pytest.fixture
 def fresh_database_url(tmp_path):
     """Yield a factory of URLs, each naming an empty database on the suite's backend."""
@@ -29,14 +35,14 @@ def fresh_database_url(tmp_path):
         if db["ENGINE"].endswith("sqlite3"):
             return f"sqlite:///{tmp_path / f'{uuid.uuid4().hex}.sqlite3'}"
         name = f"omen_e2e_{uuid.uuid4().hex[:12]}"
-        with psycopg.connect(host=db["HOST"], port=db["PORT"] or 5432, user=db["USER"], dbname="postgres", autocommit=True) as conn:
+        with admin_connection(db) as conn:
             conn.execute(f'CREATE DATABASE "{name}"')
         created.append(name)
         return f"postgres://{db['USER']}@{db['HOST']}:{db['PORT'] or 5432}/{name}"
 
     yield make
     for name in created:
-        with psycopg.connect(host=db["HOST"], port=db["PORT"] or 5432, user=db["USER"], dbname="postgres", autocommit=True) as conn:
+        with admin_connection(db) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime, timedelta, timezone
-from functools import lru_cache
+from datetime import UTC, datetime, timedelta
+from functools import cache
 from pathlib import Path
 
 from signals.pipeline.events import HistoryPoint, RawEvent
@@ -12,8 +12,8 @@ from signals.pipeline.events import HistoryPoint, RawEvent
 RECORDED = Path(__file__).resolve().parents[3] / ".." / "shared" / "fixtures" / "recorded"
 MARKETS_FILE = RECORDED / "polymarket_gamma_markets_active_part1.json"
 EVENTS_FILE = RECORDED / "polymarket_gamma_events_active_1event.json"
-FETCHED_AT = datetime(2026, 2, 8, 12, 0, tzinfo=timezone.utc)
-OBSERVED_AT = datetime(2026, 2, 7, 20, 0, tzinfo=timezone.utc)
+FETCHED_AT = datetime(2026, 2, 8, 12, 0, tzinfo=UTC)
+OBSERVED_AT = datetime(2026, 2, 7, 20, 0, tzinfo=UTC)
 
 
 def make_event(**overrides) -> RawEvent:
@@ -31,7 +31,7 @@ def make_event(**overrides) -> RawEvent:
         market_id="0xabc",
         volume=250_000.0,
         liquidity=50_000.0,
-        resolution_date=datetime(2026, 6, 30, 12, 0, tzinfo=timezone.utc),
+        resolution_date=datetime(2026, 6, 30, 12, 0, tzinfo=UTC),
     )
     fields.update(overrides)
     return RawEvent(**fields)
@@ -66,11 +66,11 @@ def history(probabilities, *, volumes=None, end=OBSERVED_AT) -> list[HistoryPoin
     volumes = volumes or [100_000.0] * n
     return [
         HistoryPoint(observed_at=end - timedelta(hours=n - i), probability=p, volume=v)
-        for i, (p, v) in enumerate(zip(probabilities, volumes))
+        for i, (p, v) in enumerate(zip(probabilities, volumes, strict=True))
     ]
 
 
-@lru_cache(maxsize=None)
+@cache
 def recorded_payload(path: Path = MARKETS_FILE):
     return json.loads(path.read_text(encoding="utf-8"))
 

@@ -32,17 +32,28 @@ def test_interval_is_clamped_to_unit_range():
 
 
 @pytest.mark.parametrize(
-    "score,level", [(0.75, ConfidenceLevel.HIGH), (0.7499, ConfidenceLevel.MEDIUM),
-                    (0.5, ConfidenceLevel.MEDIUM), (0.4999, ConfidenceLevel.LOW)]
+    "score,level",
+    [
+        (0.75, ConfidenceLevel.HIGH),
+        (0.7499, ConfidenceLevel.MEDIUM),
+        (0.5, ConfidenceLevel.MEDIUM),
+        (0.4999, ConfidenceLevel.LOW),
+    ],
 )
 def test_confidence_level_thresholds(score, level):
     assert confidence_level(score) is level
 
 
 @pytest.mark.parametrize(
-    "score,status", [(0.7, SignalStatus.ACTIVE), (0.6999, SignalStatus.MONITORING),
-                     (0.5, SignalStatus.MONITORING), (0.4999, SignalStatus.CANDIDATE),
-                     (0.3, SignalStatus.CANDIDATE), (0.2999, SignalStatus.DEGRADED)]
+    "score,status",
+    [
+        (0.7, SignalStatus.ACTIVE),
+        (0.6999, SignalStatus.MONITORING),
+        (0.5, SignalStatus.MONITORING),
+        (0.4999, SignalStatus.CANDIDATE),
+        (0.3, SignalStatus.CANDIDATE),
+        (0.2999, SignalStatus.DEGRADED),
+    ],
 )
 def test_signal_status_thresholds(score, status):
     assert signal_status(score) is status

@@ -7,6 +7,7 @@ from hashlib import sha256
 from pathlib import Path
 
 import orjson
+
 from signals.pipeline import (
     RULESET_VERSION,
     Accepted,
@@ -14,9 +15,9 @@ from signals.pipeline import (
     Rejected,
     RuleStatus,
     SignalType,
+    engine,
     evaluate,
 )
-from signals.pipeline import engine
 from signals.pipeline.ids import input_event_hash, signal_id, trace_id
 from signals.pipeline.rules import RULES, Rule
 
@@ -25,12 +26,34 @@ from .factories import history, make_event, make_news, recorded_events
 REPO = Path(__file__).resolve().parents[3]
 
 CONTRACT_FIELDS = {
-    "signal_id", "source_event_id", "input_event_hash", "trace_id", "ruleset_version",
-    "signal_type", "status", "category", "probability", "probability_source",
-    "probability_is_estimate", "confidence_score", "confidence_level", "confidence_factors",
-    "confidence_interval", "title", "description", "tags", "keywords_matched", "impact_hints",
-    "geographic", "temporal", "evidence", "validation_scores", "explanation", "observed_at",
-    "generated_at", "source_url",
+    "signal_id",
+    "source_event_id",
+    "input_event_hash",
+    "trace_id",
+    "ruleset_version",
+    "signal_type",
+    "status",
+    "category",
+    "probability",
+    "probability_source",
+    "probability_is_estimate",
+    "confidence_score",
+    "confidence_level",
+    "confidence_factors",
+    "confidence_interval",
+    "title",
+    "description",
+    "tags",
+    "keywords_matched",
+    "impact_hints",
+    "geographic",
+    "temporal",
+    "evidence",
+    "validation_scores",
+    "explanation",
+    "observed_at",
+    "generated_at",
+    "source_url",
 }
 
 
@@ -62,11 +85,15 @@ def test_accepted_signal_carries_the_full_contract_and_ids():
     assert signal["geographic"]["chokepoints"] == ["Red Sea"]
     assert signal["observed_at"] == signal["generated_at"] == "2026-02-07T20:00:00Z"
     assert signal["temporal"] == {
-        "event_horizon": "long_term", "resolution_date": "2026-06-30T12:00:00Z",
+        "event_horizon": "long_term",
+        "resolution_date": "2026-06-30T12:00:00Z",
         "signal_freshness": "current",
     }
     assert [s["rule"] for s in signal["explanation"]] == [
-        "liquidity", "semantic_relevance", "geographic_relevance", "anomaly_detection"
+        "liquidity",
+        "semantic_relevance",
+        "geographic_relevance",
+        "anomaly_detection",
     ]
     assert signal["tags"] == signal["keywords_matched"][:10]
     assert decision.news_fingerprint is None
@@ -87,7 +114,10 @@ def test_rejection_names_stage_rule_status_and_value():
     decision = evaluate(make_event(liquidity=512.74))
     assert isinstance(decision, Rejected)
     assert (decision.stage, decision.rule, decision.rule_version, decision.status) == (
-        "validation", "liquidity", "1.0.0", RuleStatus.REJECTED_LOW_LIQUIDITY
+        "validation",
+        "liquidity",
+        "1.0.0",
+        RuleStatus.REJECTED_LOW_LIQUIDITY,
     )
     assert "$512.74" in decision.reason and decision.score == 0.5127
     assert decision.input_event_hash == input_event_hash(make_event(liquidity=512.74))
@@ -165,7 +195,11 @@ def test_recorded_markets_give_identical_decisions_twice_and_across_hash_seeds()
     )
     for seed in ("0", "12345"):
         out = subprocess.run(
-            [sys.executable, "-c", script], cwd=REPO, capture_output=True, text=True, check=True,
+            [sys.executable, "-c", script],
+            cwd=REPO,
+            capture_output=True,
+            text=True,
+            check=True,
             env={**os.environ, "PYTHONHASHSEED": seed},
         )
         assert out.stdout.strip() == first, out.stderr

@@ -30,8 +30,18 @@ def test_input_event_hash_is_full_sha256_of_pipe_joined_content_fields():
 def test_input_event_hash_uses_empty_string_for_missing_movement():
     event = make_event(movement=None)
     content = "|".join(
-        ["polymarket-1001", event.title, event.description, "0.4200000000", "", "", "polymarket",
-         "0xabc", "250000.00", "50000.00"]
+        [
+            "polymarket-1001",
+            event.title,
+            event.description,
+            "0.4200000000",
+            "",
+            "",
+            "polymarket",
+            "0xabc",
+            "250000.00",
+            "50000.00",
+        ]
     )
     assert input_event_hash(event) == sha256(content.encode()).hexdigest()
 

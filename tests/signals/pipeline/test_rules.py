@@ -3,8 +3,7 @@ from math import exp, log
 
 import pytest
 
-from signals.pipeline import PipelineContext, RuleStatus
-from signals.pipeline import vocab
+from signals.pipeline import PipelineContext, RuleStatus, vocab
 from signals.pipeline.ids import news_fingerprint
 from signals.pipeline.rules import (
     RULES,
@@ -60,16 +59,19 @@ def test_semantic_one_risk_term_in_the_question_passes_exactly_at_threshold():
 
 
 def test_semantic_single_description_only_term_weighs_half_and_fails():
-    result = run(semantic_relevance_rule, make_event(title="Will the U.S. collect $100b?",
-                                                     description="It collected $82b in tariffs."))
+    result = run(
+        semantic_relevance_rule,
+        make_event(title="Will the U.S. collect $100b?", description="It collected $82b in tariffs."),
+    )
     assert (result.status, result.score) == (RuleStatus.REJECTED_IRRELEVANT_SEMANTIC, 0.15)
     assert "boilerplate alone never passes" in result.reasoning
     assert result.parameters["description_only_terms"] == ["tariff"]
 
 
 def test_semantic_description_terms_in_two_categories_reach_threshold():
-    result = run(semantic_relevance_rule, make_event(title="Will it happen?",
-                                                     description="Tariffs and an oil embargo."))
+    result = run(
+        semantic_relevance_rule, make_event(title="Will it happen?", description="Tariffs and an oil embargo.")
+    )
     # regulatory (tariff, embargo) + energy (oil): 0.2 x 1.0 + 0.1 x 1.5 = 0.35
     assert (result.status, result.score) == (RuleStatus.PASSED, 0.35)
 
@@ -235,8 +237,10 @@ def test_news_older_than_72_hours_is_rejected_for_recency():
 
 
 def test_news_recency_is_measured_from_observed_at_not_the_clock():
-    article = make_news(attributes={"published_at": datetime(2020, 1, 1, 11, tzinfo=OBSERVED_AT.tzinfo)},
-                        observed_at=datetime(2020, 1, 1, 12, tzinfo=OBSERVED_AT.tzinfo))
+    article = make_news(
+        attributes={"published_at": datetime(2020, 1, 1, 11, tzinfo=OBSERVED_AT.tzinfo)},
+        observed_at=datetime(2020, 1, 1, 12, tzinfo=OBSERVED_AT.tzinfo),
+    )
     assert run(news_quality_rule, article).passed
 
 

@@ -72,12 +72,27 @@ def test_vocabularies_have_the_documented_shape():
     assert len(vocab.LOGISTICS_TERMS) == 9
     assert 130 <= sum(len(v) for v in vocab.LOGISTICS_TERMS.values()) <= 170
     assert set(vocab.CHOKEPOINTS) == {
-        "Bab el-Mandeb", "Bosphorus", "Panama Canal", "Red Sea", "Strait of Gibraltar",
-        "Strait of Hormuz", "Strait of Malacca", "Suez Canal", "Taiwan Strait",
+        "Bab el-Mandeb",
+        "Bosphorus",
+        "Panama Canal",
+        "Red Sea",
+        "Strait of Gibraltar",
+        "Strait of Hormuz",
+        "Strait of Malacca",
+        "Suez Canal",
+        "Taiwan Strait",
     }
     assert set(vocab.REGIONS) == {
-        "Africa", "Americas", "Asia", "Atlantic", "China", "Europe", "India",
-        "Mediterranean", "Middle East", "Pacific",
+        "Africa",
+        "Americas",
+        "Asia",
+        "Atlantic",
+        "China",
+        "Europe",
+        "India",
+        "Mediterranean",
+        "Middle East",
+        "Pacific",
     }
     for term in ("tariff(s)", "sanction(s)", "embargo(es)", "export control(s)"):
         assert term in vocab.RISK_CATEGORIES["regulatory"]

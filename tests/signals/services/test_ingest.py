@@ -157,7 +157,7 @@ def test_bulk_insert_announces_every_created_signal_in_the_same_transaction():
     finally:
         signals_bulk_created.disconnect(dispatch_uid="test-listen")
 
-    (pks, in_transaction), = received
+    ((pks, in_transaction),) = received
     assert sorted(pks) == sorted(Signal.objects.values_list("pk", flat=True))
     assert in_transaction
 
@@ -183,7 +183,9 @@ def test_record_order_does_not_change_the_outcome():
 
 def test_an_older_observation_never_rolls_a_source_event_back():
     newer = RawEventFactory(probability=0.40)
-    older = replace(newer, probability=0.20, title=newer.title + " (old wording)", observed_at=newer.observed_at.replace(year=2025))
+    older = replace(
+        newer, probability=0.20, title=newer.title + " (old wording)", observed_at=newer.observed_at.replace(year=2025)
+    )
 
     signals_ingest(records=[newer])
     signals_ingest(records=[older])

@@ -1,5 +1,5 @@
 import json
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -9,7 +9,7 @@ from signals.sources import PARSERS, parse
 from signals.sources.polymarket import parse_markets
 
 RECORDED = Path(__file__).resolve().parents[3] / ".." / "shared" / "fixtures" / "recorded"
-FETCHED_AT = datetime(2026, 2, 8, 12, 0, tzinfo=timezone.utc)
+FETCHED_AT = datetime(2026, 2, 8, 12, 0, tzinfo=UTC)
 
 
 def load(name):
@@ -53,8 +53,8 @@ def test_all_250_recorded_markets_parse_into_raw_events(capsys):
     assert first.probability == 0.045
     assert first.liquidity == 19209.42167
     assert first.url == "https://polymarket.com/event/will-trump-deport-less-than-250000"
-    assert first.observed_at == datetime(2026, 2, 7, 20, 57, 4, 974481, tzinfo=timezone.utc)
-    assert first.resolution_date == datetime(2025, 12, 31, 12, tzinfo=timezone.utc)
+    assert first.observed_at == datetime(2026, 2, 7, 20, 57, 4, 974481, tzinfo=UTC)
+    assert first.resolution_date == datetime(2025, 12, 31, 12, tzinfo=UTC)
     assert first.trader_count is None
 
 
