@@ -1,0 +1,59 @@
+"""Property tests: whatever a Gamma reply holds, parsing and evaluating never raise."""
+
+import json
+from datetime import UTC, datetime
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from signals.pipeline import Accepted, Rejected, evaluate
+from signals.pipeline.events import ParseFailure, RawEvent
+from signals.sources.polymarket import parse_markets
+from tests.conftest import RECORDED_DIR
+
+FETCHED_AT = datetime(2026, 2, 8, tzinfo=UTC)
+MARKET = json.loads((RECORDED_DIR / "polymarket_gamma_markets_active_part1.json").read_text())[0]
+FIELDS = sorted(MARKET) + ["liquidityNum", "volumeNum", "oneDayPriceChange", "endDate"]
+
+json_values = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers(min_value=-(2**70), max_value=2**70)
+    | st.floats(allow_nan=True, allow_infinity=True)
+    | st.text(max_size=50),
+    lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=8), children, max_size=4),
+    max_leaves=8,
+)
+price_strings = st.lists(st.one_of(st.floats(), st.text(max_size=6), st.integers()), max_size=3).map(json.dumps)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    changes=st.dictionaries(st.sampled_from(FIELDS), json_values | price_strings, min_size=1, max_size=4),
+    removed=st.lists(st.sampled_from(FIELDS), max_size=3),
+)
+def test_any_mutated_market_parses_to_an_event_or_a_failure_naming_a_field(changes, removed):
+    market = {k: v for k, v in MARKET.items() if k not in removed}
+    market.update(changes)
+
+    (record,) = parse_markets([market], fetched_at=FETCHED_AT)
+
+    if isinstance(record, ParseFailure):
+        assert record.field and record.field in record.reason
+        assert len(record.excerpt) <= 2000
+    else:
+        assert isinstance(record, RawEvent)
+        assert 0.0 <= record.probability <= 1.0
+        assert record.liquidity >= 0 and record.volume >= 0
+        assert isinstance(evaluate(record), Accepted | Rejected)
+
+
+@settings(max_examples=100, deadline=None)
+@given(payload=json_values)
+def test_any_json_document_is_a_list_of_records_or_a_clear_value_error(payload):
+    try:
+        records = parse_markets(payload, fetched_at=FETCHED_AT)
+    except ValueError as exc:
+        assert str(exc)
+    else:
+        assert all(isinstance(r, RawEvent | ParseFailure) for r in records)
