@@ -11,3 +11,13 @@ def recorded_dir() -> Path:
     """Replies the real services sent; read in place, never copied into the repository."""
     assert RECORDED_DIR.is_dir(), f"recorded replies are missing: expected them in {RECORDED_DIR}"
     return RECORDED_DIR
+
+
+@pytest.fixture
+def source_server():
+    """A real HTTP server on 127.0.0.1 that tests teach to answer like a source."""
+    from tests.support.recorded_server import RecordedServer
+
+    server = RecordedServer().start()
+    yield server
+    server.stop()

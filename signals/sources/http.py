@@ -1,0 +1,185 @@
+"""Fetching a source's JSON reply: timeouts, bounded retries, size and time caps.
+
+No Django here: the circuit breaker and the run record live in the poll
+service, which calls ``fetch_json`` and learns from its result or error.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import random
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import httpx
+import orjson
+
+USER_AGENT = "OMEN-signals/1.0 (+https://github.com/omen-signals; polls public APIs every few minutes)"
+RETRYABLE_STATUSES = frozenset({408, 425, 429, 500, 502, 503, 504})
+
+
+@dataclass(frozen=True)
+class FetchPolicy:
+    """How hard to try. OMEN's defaults: 10 s timeout, backoff base x 2^n + 0..0.5 s, cap 60 s."""
+
+    attempts: int = 3
+    connect_timeout: float = 5.0
+    read_timeout: float = 10.0
+    # A reply must be complete within this, however slowly its bytes trickle in.
+    total_timeout: float = 20.0
+    max_bytes: int = 20 * 1024 * 1024
+    backoff_base: float = 1.0
+    backoff_cap: float = 60.0
+    jitter: float = 0.5
+    # Retry-After beyond this is not waited for: the poll gives up and the next one tries.
+    max_retry_after: float = 60.0
+
+
+@dataclass
+class FetchResult:
+    payload: Any
+    status: int
+    attempts: int
+    bytes: int
+    fetched_at: datetime
+
+
+@dataclass
+class FetchError(Exception):
+    """The source could not give a usable reply; ``reason`` says why, for people."""
+
+    reason: str
+    status: int | None = None
+    attempts: int = 1
+    retryable: bool = True
+    retry_after: float | None = None  # seconds, from a 429's Retry-After
+    history: list[str] = field(default_factory=list)
+
+    def __str__(self) -> str:
+        return self.reason
+
+
+def fetch_json(
+    client: httpx.Client,
+    url: str,
+    *,
+    params: Mapping[str, Any] | None = None,
+    headers: Mapping[str, str] | None = None,
+    policy: FetchPolicy = FetchPolicy(),
+    sleep: Callable[[float], None] = time.sleep,
+    rng: random.Random | None = None,
+) -> FetchResult:
+    """GET ``url`` and decode its JSON, retrying what is worth retrying.
+
+    Retries timeouts, connection errors, 429 (honouring Retry-After) and 5xx,
+    with exponential backoff and jitter. Never retries a reply that arrived
+    but is unusable (wrong content type, not JSON, too large): the source
+    answered, asking again would get the same.
+    """
+    rng = rng or random.Random()
+    history: list[str] = []
+    for attempt in range(1, policy.attempts + 1):
+        try:
+            return _fetch_once(client, url, params, headers, policy, attempt)
+        except FetchError as error:
+            error.attempts = attempt
+            history.append(error.reason)
+            error.history = history
+            if not error.retryable or attempt == policy.attempts:
+                raise
+            delay = _backoff(attempt, policy, rng)
+            if error.retry_after is not None:
+                if error.retry_after > policy.max_retry_after:
+                    error.reason += (
+                        f" (Retry-After {error.retry_after:.0f} s is beyond {policy.max_retry_after:.0f} s)"
+                    )
+                    error.retryable = False
+                    raise
+                delay = max(delay, error.retry_after)
+            sleep(delay)
+    raise AssertionError("unreachable")  # the loop returns or raises
+
+
+def _backoff(attempt: int, policy: FetchPolicy, rng: random.Random) -> float:
+    return min(policy.backoff_cap, policy.backoff_base * 2 ** (attempt - 1) + rng.uniform(0, policy.jitter))
+
+
+def _fetch_once(client, url, params, headers, policy: FetchPolicy, attempt: int) -> FetchResult:
+    timeout = httpx.Timeout(policy.read_timeout, connect=policy.connect_timeout)
+    request_headers = {"User-Agent": USER_AGENT, "Accept": "application/json", **(headers or {})}
+    started = time.monotonic()
+    try:
+        with client.stream("GET", url, params=params, headers=request_headers, timeout=timeout) as response:
+            if response.status_code in RETRYABLE_STATUSES:
+                raise FetchError(
+                    f"HTTP {response.status_code} from {response.url.host}",
+                    status=response.status_code,
+                    retry_after=_retry_after(response.headers.get("Retry-After")),
+                )
+            if response.status_code >= 400:
+                raise FetchError(
+                    f"HTTP {response.status_code} from {response.url.host}",
+                    status=response.status_code,
+                    retryable=False,
+                )
+            content_type = response.headers.get("Content-Type", "")
+            if "json" not in content_type.lower():
+                raise FetchError(
+                    f"expected a JSON reply, got Content-Type {content_type or 'none'!r}",
+                    status=response.status_code,
+                    retryable=False,
+                )
+            declared = response.headers.get("Content-Length")
+            if declared and declared.isdigit() and int(declared) > policy.max_bytes:
+                raise FetchError(
+                    f"reply of {int(declared)} bytes is over the {policy.max_bytes} byte cap",
+                    status=response.status_code,
+                    retryable=False,
+                )
+            body = bytearray()
+            for chunk in response.iter_bytes():
+                body += chunk
+                if len(body) > policy.max_bytes:
+                    raise FetchError(
+                        f"reply is over the {policy.max_bytes} byte cap",
+                        status=response.status_code,
+                        retryable=False,
+                    )
+                if time.monotonic() - started > policy.total_timeout:
+                    raise FetchError(
+                        f"reply not complete after {policy.total_timeout:g} s", status=response.status_code
+                    )
+            status = response.status_code
+    except httpx.TimeoutException as exc:
+        raise FetchError(f"timed out ({type(exc).__name__}) on {url}") from exc
+    except httpx.TransportError as exc:
+        # Connection refused or reset, a body cut short (RemoteProtocolError), DNS.
+        raise FetchError(f"{type(exc).__name__} on {url}: {exc}") from exc
+    try:
+        payload = orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        raise FetchError(
+            f"reply is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}",
+            status=status,
+            retryable=False,
+        ) from exc
+    return FetchResult(payload=payload, status=status, attempts=attempt, bytes=len(body), fetched_at=datetime.now(UTC))
+
+
+def _retry_after(value: str | None) -> float | None:
+    """Seconds to wait from a Retry-After header (seconds or an HTTP date)."""
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return max(0.0, (when - datetime.now(UTC)).total_seconds())
