@@ -172,6 +172,22 @@ CELERY_TIMEZONE = "UTC"
 
 LEDGER_DIR = Path(env.str("LEDGER_DIR", default=str(VAR_DIR / "ledger")))
 
+# --- Sources ----------------------------------------------------------------------
+# Base URLs come from the environment so tests (and mirrors) can point them elsewhere.
+POLYMARKET_GAMMA_API_URL = env.str("POLYMARKET_GAMMA_API_URL", default="https://gamma-api.polymarket.com")
+POLYMARKET_MARKET_LIMIT = env.int("POLYMARKET_MARKET_LIMIT", default=500)
+OPENMETEO_API_URL = env.str("OPENMETEO_API_URL", default="https://api.open-meteo.com/v1")
+OPENMETEO_MARINE_API_URL = env.str("OPENMETEO_MARINE_API_URL", default="https://marine-api.open-meteo.com/v1")
+NEWSAPI_API_URL = env.str("NEWSAPI_API_URL", default="https://newsapi.org/v2")
+NEWSAPI_KEY = env.str("NEWSAPI_KEY", default="")
+NEWSDATA_API_URL = env.str("NEWSDATA_API_URL", default="https://newsdata.io/api/1")
+NEWSDATA_KEY = env.str("NEWSDATA_KEY", default="")
+YAHOO_CHART_API_URL = env.str("YAHOO_CHART_API_URL", default="https://query1.finance.yahoo.com/v8/finance/chart")
+# Every source is polled this often (seconds); operators change it per source in the admin.
+SOURCE_POLL_INTERVAL_SECONDS = env.int("SOURCE_POLL_INTERVAL_SECONDS", default=120)
+# A poll holding the lock longer than this is taken to have died; the next one goes ahead.
+SOURCE_POLL_LOCK_SECONDS = env.int("SOURCE_POLL_LOCK_SECONDS", default=600)
+
 # --- Production hardening -----------------------------------------------------
 
 if IS_PRODUCTION:

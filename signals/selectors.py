@@ -20,3 +20,20 @@ def storage_totals() -> dict:
         "source_events": SourceEvent.objects.count(),
         "rejections": Rejection.objects.count(),
     }
+
+
+def source_health(source: str) -> str:
+    """healthy, degraded (3 failures in a row), circuit open, disabled, or unknown (never polled)."""
+    from signals.models import SourceRun, SourceState
+
+    state = SourceState.objects.filter(source=source).first()
+    if state is not None and state.breaker == SourceState.Breaker.OPEN:
+        return "circuit open"
+    last = list(SourceRun.objects.recent(source, limit=3).values_list("outcome", flat=True))
+    if not last:
+        return "unknown"
+    if last[0] == SourceRun.Outcome.DISABLED:
+        return "disabled"
+    if state is not None and state.consecutive_failures >= 3:
+        return "degraded"
+    return "healthy"

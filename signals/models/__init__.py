@@ -2,5 +2,6 @@ from signals.models.probability_point import ProbabilityPoint
 from signals.models.rejection import Rejection
 from signals.models.signal import Signal
 from signals.models.source_event import SourceEvent
+from signals.models.source_run import SourceRun, SourceState
 
-__all__ = ["ProbabilityPoint", "Rejection", "Signal", "SourceEvent"]
+__all__ = ["ProbabilityPoint", "Rejection", "Signal", "SourceEvent", "SourceRun", "SourceState"]

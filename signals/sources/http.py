@@ -93,9 +93,7 @@ def fetch_json(
             delay = _backoff(attempt, policy, rng)
             if error.retry_after is not None:
                 if error.retry_after > policy.max_retry_after:
-                    error.reason += (
-                        f" (Retry-After {error.retry_after:.0f} s is beyond {policy.max_retry_after:.0f} s)"
-                    )
+                    error.reason += f" (Retry-After {error.retry_after:.0f} s is beyond {policy.max_retry_after:.0f} s)"
                     error.retryable = False
                     raise
                 delay = max(delay, error.retry_after)

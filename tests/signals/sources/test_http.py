@@ -18,7 +18,9 @@ def client():
 
 
 def fetch(client, server, policy=FAST, sleeps=None):
-    return fetch_json(client, f"{server.url}/markets", policy=policy, sleep=(sleeps.append if sleeps is not None else time.sleep))
+    return fetch_json(
+        client, f"{server.url}/markets", policy=policy, sleep=(sleeps.append if sleeps is not None else time.sleep)
+    )
 
 
 def test_recorded_reply_is_decoded_with_an_honest_user_agent(client, source_server, recorded_dir):

@@ -1,0 +1,148 @@
+"""source_poll: one poll of one source, recorded as a SourceRun.
+
+Shared by every worker through the database: a poll lock (a second poll of
+the same source while one runs is skipped, not doubled) and a circuit
+breaker (after FAILURES_TO_OPEN consecutive failures the source is left alone
+for PROBE_AFTER, then one probe poll decides).
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timedelta
+
+import httpx
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from signals.models import SourceRun, SourceState
+from signals.services.ingest import signals_ingest
+from signals.sources.http import FetchError, FetchPolicy, fetch_json
+from signals.sources.registry import SOURCES
+
+logger = logging.getLogger(__name__)
+
+FAILURES_TO_OPEN = 5
+PROBE_AFTER = timedelta(seconds=45)
+SUCCESSES_TO_CLOSE = 2
+DEFAULT_POLICY = FetchPolicy()
+
+Breaker = SourceState.Breaker
+Outcome = SourceRun.Outcome
+
+
+def source_poll(*, source: str, policy: FetchPolicy = DEFAULT_POLICY) -> SourceRun:
+    """Poll ``source`` once and return the SourceRun that records what happened."""
+    definition = SOURCES[source]
+    now = timezone.now()
+    run = SourceRun(source=source, started_at=now)
+
+    if reason := definition.disabled_reason(settings):
+        return _finish(run, Outcome.DISABLED, error=reason)
+    if not _take_poll_lock(source, now):
+        return _finish(run, Outcome.SKIPPED_BUSY, error="another poll of this source is running")
+    try:
+        if not _breaker_allows(source, now):
+            return _finish(run, Outcome.CIRCUIT_OPEN, error="circuit open: too many consecutive failures")
+        run.save()
+        try:
+            records = _fetch_and_parse(definition, run, policy)
+        except FetchError as error:
+            run.http_status = error.status
+            run.attempts = max(run.attempts, error.attempts)
+            _record_result(source, success=False)
+            return _finish(run, Outcome.FAILED, error="; ".join(error.history) or error.reason)
+        summary = signals_ingest(records=records)
+        run.fetched, run.accepted = summary.fetched, summary.created
+        run.rejected, run.unchanged = summary.rejected, summary.unchanged
+        _record_result(source, success=True)
+        return _finish(run, Outcome.OK)
+    finally:
+        _release_poll_lock(source)
+
+
+def _fetch_and_parse(definition, run: SourceRun, policy: FetchPolicy) -> list:
+    records: list = []
+    with httpx.Client() as client:
+        for request in definition.requests(settings):
+            result = fetch_json(client, request.url, params=request.params, headers=request.headers, policy=policy)
+            run.requests += 1
+            run.bytes += result.bytes
+            run.http_status = result.status
+            run.attempts = max(run.attempts, result.attempts)
+            try:
+                records.extend(definition.parser(result.payload, fetched_at=result.fetched_at, **request.parse_options))
+            except ValueError as exc:
+                # The reply as a whole is not what this source sends (an API error envelope).
+                raise FetchError(
+                    f"{definition.name} reply refused: {exc}", status=result.status, retryable=False
+                ) from exc
+    return records
+
+
+def _finish(run: SourceRun, outcome: str, *, error: str = "") -> SourceRun:
+    run.outcome = outcome
+    run.error = error[:4000]
+    run.finished_at = timezone.now()
+    run.save()
+    log = logger.warning if outcome == Outcome.FAILED else logger.info
+    log(
+        "poll %s: %s fetched=%d accepted=%d rejected=%d unchanged=%d %s",
+        run.source,
+        outcome,
+        run.fetched,
+        run.accepted,
+        run.rejected,
+        run.unchanged,
+        error,
+    )
+    return run
+
+
+def _state(source: str) -> SourceState:
+    state, _ = SourceState.objects.get_or_create(source=source)
+    return state
+
+
+def _take_poll_lock(source: str, now: datetime) -> bool:
+    """Atomically claim the source; a claim older than the lock timeout is taken to be dead."""
+    _state(source)
+    stale = now - timedelta(seconds=settings.SOURCE_POLL_LOCK_SECONDS)
+    claimed = SourceState.objects.filter(
+        Q(polling_since__isnull=True) | Q(polling_since__lt=stale), source=source
+    ).update(polling_since=now)
+    return claimed == 1
+
+
+def _release_poll_lock(source: str) -> None:
+    SourceState.objects.filter(source=source).update(polling_since=None)
+
+
+def _breaker_allows(source: str, now: datetime) -> bool:
+    with transaction.atomic():
+        state = SourceState.objects.select_for_update().get(source=source)
+        if state.breaker != Breaker.OPEN:
+            return True
+        if now - state.opened_at < PROBE_AFTER:
+            return False
+        state.breaker, state.probe_successes = Breaker.HALF_OPEN, 0
+        state.save(update_fields=["breaker", "probe_successes"])
+        return True
+
+
+def _record_result(source: str, *, success: bool) -> None:
+    with transaction.atomic():
+        state = SourceState.objects.select_for_update().get(source=source)
+        if success:
+            state.consecutive_failures = 0
+            if state.breaker == Breaker.HALF_OPEN:
+                state.probe_successes += 1
+                if state.probe_successes >= SUCCESSES_TO_CLOSE:
+                    state.breaker, state.opened_at = Breaker.CLOSED, None
+        else:
+            state.consecutive_failures += 1
+            if state.breaker == Breaker.HALF_OPEN or state.consecutive_failures >= FAILURES_TO_OPEN:
+                state.breaker, state.opened_at = Breaker.OPEN, timezone.now()
+        state.save(update_fields=["consecutive_failures", "probe_successes", "breaker", "opened_at"])

@@ -1,0 +1,126 @@
+"""source_poll against a real local HTTP server: runs recorded, breaker and lock shared through the database."""
+
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from signals.models import Rejection, Signal, SourceRun, SourceState
+from signals.selectors import source_health
+from signals.services.poll import FAILURES_TO_OPEN, PROBE_AFTER, source_poll
+from signals.sources.http import FetchPolicy
+from tests.support.recorded_server import Reply
+
+pytestmark = pytest.mark.django_db
+FAST = FetchPolicy(attempts=2, read_timeout=1, total_timeout=2, backoff_base=0.01, jitter=0)
+
+
+@pytest.fixture
+def gamma(source_server, settings):
+    settings.POLYMARKET_GAMMA_API_URL = source_server.url
+    return source_server
+
+
+@pytest.fixture
+def recorded_markets(recorded_dir):
+    return (recorded_dir / "polymarket_gamma_markets_active_part1.json").read_bytes()
+
+
+def test_poll_turns_every_recorded_market_into_a_signal_or_a_rejection(gamma, recorded_markets):
+    gamma.route("/markets", Reply(body=recorded_markets))
+
+    run = source_poll(source="polymarket", policy=FAST)
+
+    assert run.outcome == SourceRun.Outcome.OK
+    assert (run.fetched, run.http_status, run.requests) == (250, 200, 1)
+    assert run.accepted + run.rejected == 250
+    assert Signal.objects.count() + Rejection.objects.count() == 250
+    assert "active=true" in gamma.requests[0][0] and "closed=false" in gamma.requests[0][0]
+    assert source_health("polymarket") == "healthy"
+
+
+def test_polling_twice_creates_no_duplicate(gamma, recorded_markets):
+    gamma.route("/markets", Reply(body=recorded_markets))
+    source_poll(source="polymarket", policy=FAST)
+
+    second = source_poll(source="polymarket", policy=FAST)
+
+    assert second.accepted == 0
+    assert second.unchanged == Signal.objects.count()
+
+
+def test_a_failing_source_is_recorded_and_opens_the_breaker_after_five_failures(gamma):
+    gamma.route("/markets", Reply(status=500, body=b"oops"))
+
+    runs = [source_poll(source="polymarket", policy=FAST) for _ in range(FAILURES_TO_OPEN)]
+    requests_so_far = len(gamma.requests)
+    skipped = source_poll(source="polymarket", policy=FAST)
+
+    assert all(r.outcome == SourceRun.Outcome.FAILED and r.http_status == 500 for r in runs)
+    assert "HTTP 500" in runs[0].error
+    assert skipped.outcome == SourceRun.Outcome.CIRCUIT_OPEN
+    assert len(gamma.requests) == requests_so_far  # an open circuit sends nothing
+    assert source_health("polymarket") == "circuit open"
+
+
+def test_after_the_probe_delay_two_good_polls_close_the_breaker(gamma, recorded_markets):
+    SourceState.objects.create(
+        source="polymarket", breaker="open", consecutive_failures=5, opened_at=timezone.now() - PROBE_AFTER
+    )
+    gamma.route("/markets", Reply(body=recorded_markets))
+
+    source_poll(source="polymarket", policy=FAST)
+    assert SourceState.objects.get().breaker == "half_open"
+    source_poll(source="polymarket", policy=FAST)
+
+    assert SourceState.objects.get().breaker == "closed"
+
+
+def test_a_failed_probe_opens_the_breaker_again(gamma):
+    SourceState.objects.create(source="polymarket", breaker="open", opened_at=timezone.now() - PROBE_AFTER)
+    gamma.route("/markets", Reply(status=503))
+
+    run = source_poll(source="polymarket", policy=FAST)
+
+    state = SourceState.objects.get()
+    assert run.outcome == SourceRun.Outcome.FAILED
+    assert state.breaker == "open" and state.opened_at > timezone.now() - timedelta(seconds=5)
+
+
+def test_a_poll_while_another_runs_is_skipped(gamma, recorded_markets):
+    SourceState.objects.create(source="polymarket", polling_since=timezone.now())
+    gamma.route("/markets", Reply(body=recorded_markets))
+
+    run = source_poll(source="polymarket", policy=FAST)
+
+    assert run.outcome == SourceRun.Outcome.SKIPPED_BUSY
+    assert gamma.requests == []
+
+
+def test_a_lock_left_by_a_dead_poll_expires(gamma, recorded_markets, settings):
+    stale = timezone.now() - timedelta(seconds=settings.SOURCE_POLL_LOCK_SECONDS + 1)
+    SourceState.objects.create(source="polymarket", polling_since=stale)
+    gamma.route("/markets", Reply(body=recorded_markets))
+
+    run = source_poll(source="polymarket", policy=FAST)
+
+    assert run.outcome == SourceRun.Outcome.OK
+    assert SourceState.objects.get().polling_since is None
+
+
+def test_an_html_error_page_is_a_failed_run_with_a_clear_error(gamma):
+    gamma.route("/markets", Reply(content_type="text/html", body=b"<html>maintenance</html>"))
+
+    run = source_poll(source="polymarket", policy=FAST)
+
+    assert run.outcome == SourceRun.Outcome.FAILED
+    assert "expected a JSON reply, got Content-Type 'text/html'" in run.error
+
+
+def test_a_429_with_retry_after_is_retried_and_succeeds(gamma, recorded_markets):
+    gamma.route("/markets", Reply(status=429, headers={"Retry-After": "0"}), Reply(body=recorded_markets))
+
+    run = source_poll(source="polymarket", policy=FAST)
+
+    assert run.outcome == SourceRun.Outcome.OK
+    assert run.attempts == 2
