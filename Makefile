@@ -31,13 +31,17 @@ migrate: setup
 demo: migrate
 	$(PY) manage.py load_demo
 
+# Web app, one Celery worker and exactly one beat; Ctrl-C stops all three.
 run: migrate
 	$(PY) manage.py load_demo
 	$(PY) manage.py storage_report
 	@echo
 	$(PY) manage.py ensure_admin --url http://$(HOST):$(PORT)/admin/
 	@echo
-	$(PY) manage.py runserver $(HOST):$(PORT)
+	@trap 'kill 0' INT TERM EXIT; \
+	  $(PY) -m celery -A omen_site worker --loglevel=INFO --concurrency=2 --hostname=omen@%h & \
+	  $(PY) -m celery -A omen_site beat --loglevel=INFO & \
+	  $(PY) manage.py runserver $(HOST):$(PORT)
 
 test: lint test-sqlite test-postgres
 

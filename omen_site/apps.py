@@ -1,7 +1,7 @@
 import logging
 import sys
 
-from django.apps import AppConfig
+from django.apps import AppConfig, apps
 
 logger = logging.getLogger("omen.startup")
 
@@ -11,7 +11,17 @@ class OmenSiteConfig(AppConfig):
     verbose_name = "OMEN site"
 
     def ready(self):
+        from django.db.models.signals import post_migrate
+
         from omen_site import checks  # noqa: F401  (registers the system checks)
+        from omen_site.receivers import sync_beat_schedule_after_migrate
+
+        # Sent per app with models; django_celery_beat's is the one whose tables it fills.
+        post_migrate.connect(
+            sync_beat_schedule_after_migrate,
+            sender=apps.get_app_config("django_celery_beat"),
+            dispatch_uid="omen-sync-beat-schedule",
+        )
         from omen_site.storage import describe_storage
 
         storage = describe_storage()

@@ -45,6 +45,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "rest_framework",
     "django_filters",
+    "django_celery_beat",
     "omen_site.apps.OmenSiteConfig",
     "signals.apps.SignalsConfig",
     "ledger.apps.LedgerConfig",
@@ -169,6 +170,10 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_TIME_LIMIT = env.int("CELERY_TASK_TIME_LIMIT", default=300)
 CELERY_TASK_SOFT_TIME_LIMIT = env.int("CELERY_TASK_SOFT_TIME_LIMIT", default=240)
 CELERY_TIMEZONE = "UTC"
+CELERY_TASK_IGNORE_RESULT = True  # runs are recorded as SourceRun rows, not task results
+# The schedule lives in the database (django-celery-beat) so operators can edit
+# it; omen_site/schedule.py defines it and syncs it in after every migrate.
+CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 
 LEDGER_DIR = Path(env.str("LEDGER_DIR", default=str(VAR_DIR / "ledger")))
 

@@ -6,7 +6,8 @@ from django.core.paginator import Paginator
 from django.utils.functional import cached_property
 from django.utils.html import format_html
 
-from signals.models import ProbabilityPoint, Rejection, Signal, SourceEvent
+from signals.models import ProbabilityPoint, Rejection, Signal, SourceEvent, SourceRun, SourceState
+from signals.selectors import source_health
 
 COUNT_CAP = 10_000
 # Search terms that are ids, and the indexed column each one is looked up in.
@@ -166,3 +167,38 @@ class RejectionAdmin(ReadOnlyAdmin):
     @admin.display(description="reason")
     def short_reason(self, obj):
         return obj.reason if len(obj.reason) <= 120 else obj.reason[:117] + "..."
+
+
+@admin.register(SourceRun)
+class SourceRunAdmin(ReadOnlyAdmin):
+    list_display = (
+        "started_at",
+        "source",
+        "outcome",
+        "http_status",
+        "attempts",
+        "fetched",
+        "accepted",
+        "rejected",
+        "unchanged",
+        "short_error",
+    )
+    list_filter = ("source", "outcome")
+    ordering = ("-started_at", "-id")
+    readonly_fields = [f.name for f in SourceRun._meta.fields]
+
+    @admin.display(description="error")
+    def short_error(self, obj):
+        return obj.error if len(obj.error) <= 100 else obj.error[:97] + "..."
+
+
+@admin.register(SourceState)
+class SourceStateAdmin(ReadOnlyAdmin):
+    """Each source's health, circuit breaker and poll lock, shared by every worker."""
+
+    list_display = ("source", "health", "breaker", "consecutive_failures", "opened_at", "polling_since")
+    readonly_fields = [f.name for f in SourceState._meta.fields]
+
+    @admin.display(description="health")
+    def health(self, obj):
+        return source_health(obj.source)
