@@ -1,6 +1,8 @@
 FROM python:3.11-slim
 
-ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1
+# The image is for production: it refuses to start until DATABASE_URL, SECRET_KEY,
+# ALLOWED_HOSTS and Redis are configured.
+ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 OMEN_ENV=production
 WORKDIR /app
 
 COPY requirements.txt .
@@ -9,7 +11,7 @@ RUN pip install --no-cache-dir -r requirements.txt
 COPY . .
 # Static files are collected at build time with the production storage (hashed
 # names); the throwaway values only satisfy the production guard for this step.
-RUN OMEN_ENV=production DEBUG=false ALLOWED_HOSTS=build \
+RUN DEBUG=false ALLOWED_HOSTS=build REDIS_URL=redis://build:6379/0 OMEN_CACHE_BACKEND=redis \
     DATABASE_URL=postgres://build@localhost/build \
     SECRET_KEY=build-only-0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJ \
     python manage.py collectstatic --no-input

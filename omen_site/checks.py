@@ -3,10 +3,10 @@
 import os
 
 from django.conf import settings
-from django.core.checks import Error, Tags, register
+from django.core.checks import Error, register
 
 
-@register(Tags.database, deploy=False)
+@register()
 def check_ledger_dir_writable(app_configs=None, **kwargs):
     """The ledger directory must exist (or be creatable) and be writable."""
     ledger_dir = settings.LEDGER_DIR

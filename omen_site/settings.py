@@ -110,28 +110,34 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Database ---------------------------------------------------------------
 
+if env.str("DATABASE_URL", default="unset") == "":
+    raise ImproperlyConfigured(
+        "DATABASE_URL is set but empty: unset it (SQLite under var/) or set DATABASE_URL=postgres://USER@HOST:5432/NAME."
+    )
 DATABASES = {"default": env.db("DATABASE_URL", default=f"sqlite:///{VAR_DIR / 'omen.sqlite3'}")}
 _db = DATABASES["default"]
+# Options from the URL (?sslmode=require) are kept; these are added to them.
+_db_options = _db.setdefault("OPTIONS", {})
 if _db["ENGINE"] == "django.db.backends.sqlite3":
-    _db["OPTIONS"] = {
-        # WAL lets the admin read while a worker writes; synchronous stays at
-        # SQLite's default FULL so an acknowledged commit survives power loss.
-        # A 64 MiB page cache (SQLite's default is 2 MiB) keeps the signal
-        # indexes in memory during bulk ingest.
-        "init_command": "PRAGMA journal_mode=WAL; PRAGMA cache_size=-65536;",
-        # IMMEDIATE takes the write lock at BEGIN, so concurrent writers wait
-        # for the busy timeout instead of failing with "database is locked".
-        "transaction_mode": "IMMEDIATE",
-        "timeout": env.int("SQLITE_BUSY_TIMEOUT_SECONDS", default=20),
-    }
+    _db_options.update(
+        {
+            # WAL lets the admin read while a worker writes; synchronous stays at
+            # SQLite's default FULL so an acknowledged commit survives power loss.
+            # A 64 MiB page cache (SQLite's default is 2 MiB) keeps the signal
+            # indexes in memory during bulk ingest.
+            "init_command": "PRAGMA journal_mode=WAL; PRAGMA cache_size=-65536;",
+            # IMMEDIATE takes the write lock at BEGIN, so concurrent writers wait
+            # for the busy timeout instead of failing with "database is locked".
+            "transaction_mode": "IMMEDIATE",
+            "timeout": env.int("SQLITE_BUSY_TIMEOUT_SECONDS", default=20),
+        }
+    )
 elif _db["ENGINE"] == "django.db.backends.postgresql":
-    _db["OPTIONS"] = {
-        # psycopg 3 connection pool; it replaces persistent connections.
-        "pool": {
-            "min_size": env.int("DATABASE_POOL_MIN_SIZE", default=1),
-            "max_size": env.int("DATABASE_POOL_MAX_SIZE", default=10),
-            "timeout": env.int("DATABASE_POOL_TIMEOUT_SECONDS", default=10),
-        },
+    # psycopg 3 connection pool; it replaces persistent connections.
+    _db_options["pool"] = {
+        "min_size": env.int("DATABASE_POOL_MIN_SIZE", default=1),
+        "max_size": env.int("DATABASE_POOL_MAX_SIZE", default=10),
+        "timeout": env.int("DATABASE_POOL_TIMEOUT_SECONDS", default=10),
     }
     _db["CONN_MAX_AGE"] = 0
 
@@ -198,8 +204,10 @@ SOURCE_POLL_LOCK_SECONDS = env.int("SOURCE_POLL_LOCK_SECONDS", default=600)
 if IS_PRODUCTION:
     SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=True)
     SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=31_536_000)
-    SECURE_HSTS_INCLUDE_SUBDOMAINS = True
-    SECURE_HSTS_PRELOAD = True
+    # Defaults satisfy `check --deploy`; a host that cannot commit its
+    # subdomains to HTTPS (or to the preload list) turns them off.
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", default=True)
+    SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=True)
     SESSION_COOKIE_SECURE = True
     CSRF_COOKIE_SECURE = True
     if env.bool("SECURE_PROXY_SSL_HEADER_ENABLED", default=False):
@@ -208,7 +216,7 @@ X_FRAME_OPTIONS = "DENY"
 SECURE_CONTENT_TYPE_NOSNIFF = True
 
 
-def production_problems(*, debug, secret_key, database, allowed_hosts):
+def production_problems(*, debug, secret_key, database, allowed_hosts, broker_url, cache_backend):
     """Return one sentence per setting that breaks the production promise."""
     problems = []
     if "DATABASE_URL" not in env.ENVIRON:
@@ -232,11 +240,28 @@ def production_problems(*, debug, secret_key, database, allowed_hosts):
         problems.append("DEBUG is on: unset DEBUG or set DEBUG=false.")
     if not allowed_hosts:
         problems.append("ALLOWED_HOSTS is empty: set ALLOWED_HOSTS=omen.example.com (comma-separated).")
+    if not broker_url.startswith(("redis://", "rediss://")):
+        problems.append(
+            "the Celery broker is not Redis (the filesystem broker is per machine, so web, workers and beat "
+            "would not share it): set REDIS_URL=redis://HOST:6379/0 or CELERY_BROKER_URL=redis://HOST:6379/1."
+        )
+    if cache_backend != "redis":
+        problems.append(
+            "OMEN_CACHE_BACKEND is not redis (a per-process memory cache cannot throttle across processes): "
+            "set OMEN_CACHE_BACKEND=redis and REDIS_URL."
+        )
     return problems
 
 
 if IS_PRODUCTION:
-    _problems = production_problems(debug=DEBUG, secret_key=SECRET_KEY, database=_db, allowed_hosts=ALLOWED_HOSTS)
+    _problems = production_problems(
+        debug=DEBUG,
+        secret_key=SECRET_KEY,
+        database=_db,
+        allowed_hosts=ALLOWED_HOSTS,
+        broker_url=CELERY_BROKER_URL,
+        cache_backend=OMEN_CACHE_BACKEND,
+    )
     if _problems:
         raise ImproperlyConfigured("OMEN_ENV=production refuses to start:\n" + "\n".join(f"  - {p}" for p in _problems))
 

@@ -3,10 +3,12 @@ import re
 import orjson
 from django.contrib import admin
 from django.core.paginator import Paginator
+from django.urls import reverse
 from django.utils.functional import cached_property
 from django.utils.html import format_html
 
 from signals.models import ProbabilityPoint, Rejection, Signal, SourceEvent, SourceRun, SourceState
+from signals.models.choices import Source
 from signals.selectors import source_health
 
 COUNT_CAP = 10_000
@@ -15,7 +17,7 @@ ID_SEARCHES = [
     (re.compile(r"OMEN-[0-9A-F]{12}"), "signal_id"),
     (re.compile(r"[0-9a-f]{16}"), "trace_id"),
     (re.compile(r"[0-9a-f]{64}"), "input_event_hash"),
-    (re.compile(r"[a-z]+-[\w.-]+"), "source_event_id"),
+    (re.compile(rf"(?:{'|'.join(Source.values)})-\S+"), "source_event_id"),
 ]
 
 
@@ -99,7 +101,8 @@ class SignalAdmin(ReadOnlyAdmin):
 
     @admin.display(description="source event")
     def event_link(self, obj):
-        return format_html('<a href="../../sourceevent/{}/change/">{}</a>', obj.event_id, obj.event)
+        url = reverse("admin:signals_sourceevent_change", args=[obj.event_id])
+        return format_html('<a href="{}">{}</a>', url, obj.event)
 
     @admin.display(description="contract")
     def contract_pretty(self, obj):
@@ -144,8 +147,9 @@ class SourceEventAdmin(ReadOnlyAdmin):
 @admin.register(Rejection)
 class RejectionAdmin(ReadOnlyAdmin):
     list_display = ("created_at", "source", "external_id", "stage", "rule", "status", "short_reason")
-    list_filter = ("source", "stage", "rule", "status")
-    search_fields = ("=external_id", "reason")
+    # status has choices; a filter on rule would run SELECT DISTINCT over the table.
+    list_filter = ("source", "stage", "status")
+    search_fields = ("=external_id",)
     ordering = ("-created_at", "-id")
     fields = (
         "source",

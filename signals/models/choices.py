@@ -22,6 +22,12 @@ SignalStatus = _choices("SignalStatus", pipeline_types.SignalStatus)
 Category = _choices("Category", pipeline_types.Category)
 ConfidenceLevel = _choices("ConfidenceLevel", pipeline_types.ConfidenceLevel)
 RuleStatus = _choices("RuleStatus", pipeline_types.RuleStatus)
+# A rejection's status: a rule's, or REJECTED_PARSE for a record that never became an event.
+RejectionStatus = models.TextChoices(
+    "RejectionStatus",
+    [(m.name, m.value) for m in pipeline_types.RuleStatus if m.name != "PASSED"]
+    + [("REJECTED_PARSE", "REJECTED_PARSE")],
+)
 
 
 class RejectionStage(models.TextChoices):

@@ -1,6 +1,6 @@
 from django.db import models
 
-from signals.models.choices import RejectionStage, Source
+from signals.models.choices import RejectionStage, RejectionStatus, Source
 
 EXCERPT_MAX_CHARS = 2000
 
@@ -16,7 +16,7 @@ class Rejection(models.Model):
     stage = models.CharField(max_length=16, choices=RejectionStage.choices)
     rule = models.CharField(max_length=64)
     rule_version = models.CharField(max_length=16, blank=True)
-    status = models.CharField(max_length=48)
+    status = models.CharField(max_length=48, choices=RejectionStatus.choices)
     reason = models.TextField()
     field = models.CharField(max_length=64, blank=True)
     score = models.FloatField(null=True, blank=True)
@@ -36,6 +36,8 @@ class Rejection(models.Model):
             models.Index(fields=["-created_at"], name="rejection_created_idx"),
             # "Top reasons": counts by rule within a recent window.
             models.Index(fields=["rule", "-created_at"], name="rejection_rule_created_idx"),
+            # The admin's exact search by a source's id (the unique key leads with source).
+            models.Index(fields=["external_id"], name="rejection_external_id_idx"),
         ]
 
     def __str__(self):

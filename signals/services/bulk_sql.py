@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-from django.db import connection
+from django.db import connection, transaction
 from django.db.backends.utils import CursorWrapper
 
 # SQLite allows 32766 parameters per statement (3.32+); stay well under.
@@ -47,7 +47,13 @@ def _names(columns: Sequence[str]) -> str:
 
 
 def _stage(cursor, table: str, columns: Sequence[str], rows: Sequence[tuple]) -> str:
-    """COPY rows into a per-connection staging table shaped like ``table``; return its name."""
+    """COPY rows into a per-connection staging table shaped like ``table``; return its name.
+
+    The table lives as long as the pooled connection, with the columns it
+    had when first created: a deploy that changes a staged table's columns
+    restarts its processes anyway. Needs session-level temp tables, so not
+    behind PgBouncer in transaction mode.
+    """
     stage = connection.ops.quote_name(f"stage_{table}")
     column_sql = _names(columns)
     # Emptied by every commit; the DELETE (of nothing, usually) covers a second
@@ -57,7 +63,8 @@ def _stage(cursor, table: str, columns: Sequence[str], rows: Sequence[tuple]) ->
         f"SELECT {column_sql} FROM {connection.ops.quote_name(table)} WITH NO DATA"
     )
     cursor.execute(f"DELETE FROM {stage}")
-    with cursor.cursor.copy(f"COPY {stage} ({column_sql}) FROM STDIN") as copy:
+    # The raw psycopg cursor: map its errors to Django's like every other statement.
+    with connection.wrap_database_errors, cursor.cursor.copy(f"COPY {stage} ({column_sql}) FROM STDIN") as copy:
         for row in rows:
             copy.write_row(row)
     return stage
@@ -80,10 +87,18 @@ def insert_rows(
 
     Returns the ``returning`` columns of the rows inserted or updated (a
     skipped row returns nothing), so callers learn new primary keys without
-    another query.
+    another query. Callers sort ``rows`` by the conflict key: concurrent
+    writers then lock rows in the same order and cannot deadlock.
     """
     if not rows:
         return []
+    # Outside a transaction the staging table would be emptied (ON COMMIT)
+    # between the COPY and the INSERT; inside one this adds nothing.
+    with transaction.atomic(savepoint=False):
+        return _insert_rows(table, columns, rows, conflict=conflict, update=update, returning=returning)
+
+
+def _insert_rows(table, columns, rows, *, conflict, update, returning) -> list[tuple]:
     qn = connection.ops.quote_name
     target = f"{qn(table)} ({_names(columns)})"
     tail = f"ON CONFLICT ({_names(conflict)}) "

@@ -19,6 +19,7 @@ import bisect
 import hashlib
 import logging
 import sys
+import threading
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -117,6 +118,8 @@ def signals_ingest(
     so a failure of the database itself loses at most the batch in flight,
     never half of it.
     """
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be at least 1, got {batch_size}")
     reliability = source_reliability or {}
     to_db = datetime_adapter()
     # Markets this call has seen, with their history as this call left it:
@@ -151,6 +154,11 @@ def signals_ingest(
     return total
 
 
+_switching_lock = threading.Lock()
+_switching_users = 0
+_switching_previous = 0.0
+
+
 @contextmanager
 def _prompt_thread_switching(interval: float = 0.001):
     """Hand the GIL over every millisecond instead of every five.
@@ -158,20 +166,29 @@ def _prompt_thread_switching(interval: float = 0.001):
     The writing thread gives the GIL up on every database round trip and then
     waits to get it back from the busy preparing thread; at Python's default
     5 ms interval that wait dominated the write step (measured: +15 % signals/s
-    at 1 ms). Process-wide, so restored on the way out.
+    at 1 ms). The interval is process-wide: the first of overlapping ingests
+    sets it and the last one restores it.
     """
-    previous = sys.getswitchinterval()
-    sys.setswitchinterval(min(previous, interval))
+    global _switching_users, _switching_previous
+    with _switching_lock:
+        if _switching_users == 0:
+            _switching_previous = sys.getswitchinterval()
+            sys.setswitchinterval(min(_switching_previous, interval))
+        _switching_users += 1
     try:
         yield
     finally:
-        sys.setswitchinterval(previous)
+        with _switching_lock:
+            _switching_users -= 1
+            if _switching_users == 0:
+                sys.setswitchinterval(_switching_previous)
 
 
 def _batches(records: Iterable, size: int) -> Iterator[list]:
+    """Batches of records, each event the database would refuse already turned into a ParseFailure."""
     iterator = iter(records)
     while batch := list(islice(iterator, size)):
-        yield batch
+        yield [(_column_problem(record) or record) if isinstance(record, RawEvent) else record for record in batch]
 
 
 # --- prepare: pure Python, runs in the helper thread ---------------------------
@@ -185,8 +202,6 @@ def _prepare_batch(batch, history, reliability, to_db) -> PreparedBatch:
 
     events: list[RawEvent] = []
     for record in batch:
-        if isinstance(record, RawEvent) and (problem := _column_problem(record)):
-            record = problem
         if isinstance(record, ParseFailure):
             rejection_rows.append(_parse_rejection_row(record, created_at))
             rejected_by_status["REJECTED_PARSE"] += 1
@@ -204,8 +219,9 @@ def _prepare_batch(batch, history, reliability, to_db) -> PreparedBatch:
         points = history.setdefault(event.market_key, [])
         position = bisect.bisect_left(points, event.observed_at, key=_observed_at)
         context = PipelineContext(
-            # Only what was known before this observation: re-ingesting it
-            # later sees the same history and reaches the same decision.
+            # Only what was known before this observation, so re-ingesting it
+            # reaches the same decision (as long as the points it saw are
+            # still among the market's RECENT_HISTORY_POINTS newest).
             history={event.market_key: points[max(0, position - RECENT_HISTORY_POINTS) : position]},
             source_reliability=reliability,
         )
@@ -228,9 +244,9 @@ def _prepare_batch(batch, history, reliability, to_db) -> PreparedBatch:
         fetched=len(batch),
         events=len(events),
         source_event_rows=_source_event_rows(events, history, newest_signal, to_db),
-        signal_rows=signal_rows,
+        signal_rows=sorted(signal_rows, key=lambda item: item[1][0]),  # by signal_id
         point_rows=point_rows,
-        rejection_rows=rejection_rows,
+        rejection_rows=sorted(rejection_rows, key=lambda row: (row[0], row[1], row[2], row[3])),
         rejected_by_status=rejected_by_status,
     )
 
@@ -257,6 +273,17 @@ def _evaluate_safely(event: RawEvent, context: PipelineContext) -> Accepted | Re
 
 
 def _column_problem(event: RawEvent) -> ParseFailure | None:
+    """What the database would refuse in an event that parsed; every source's parser gets here."""
+    for name in ("external_id", "title", "description", "url"):
+        if "\x00" in getattr(event, name):
+            # PostgreSQL text cannot hold NUL: one such event would fail the whole batch.
+            return ParseFailure(
+                source=event.source,
+                external_id=_printable(event.external_id)[:MAX_EXTERNAL_ID],
+                field=name,
+                reason=f"{name} contains a NUL character, which no text column can store",
+                excerpt=_printable(getattr(event, name))[:200],
+            )
     if len(event.external_id) > MAX_EXTERNAL_ID:
         return ParseFailure(
             source=event.source,
@@ -276,6 +303,10 @@ def _column_problem(event: RawEvent) -> ParseFailure | None:
     return None
 
 
+def _printable(text: str) -> str:
+    return text.replace("\x00", "\\x00")
+
+
 def _source_event_rows(events: list[RawEvent], history, newest_signal, to_db) -> list[tuple]:
     """One row per market of the batch; the last observation wins title, url and price."""
     rows: dict[str, list] = {}
@@ -292,10 +323,13 @@ def _source_event_rows(events: list[RawEvent], history, newest_signal, to_db) ->
         points = history[key]
         horizon = points[-1].observed_at - HISTORY_WINDOW
         kept = [p for p in points[-RECENT_HISTORY_POINTS:] if p.observed_at >= horizon]
+        # The call's cache keeps what the database keeps, so a long ingest stays small.
+        history[key] = kept
         row[4], row[5] = to_db(row[4]), to_db(row[5])
         row[7] = orjson.dumps([[p.observed_at.timestamp(), p.probability, p.volume] for p in kept]).decode()
         row[8] = newest_signal.get(key)
-    return [tuple(row) for row in rows.values()]
+    # Key order: concurrent ingests lock shared rows in the same order (no deadlock).
+    return sorted(tuple(row) for row in rows.values())
 
 
 def _signal_row(event: RawEvent, outcome: Accepted, created_at, to_db) -> list:
@@ -328,16 +362,16 @@ def _parse_rejection_row(failure: ParseFailure, created_at) -> tuple:
     digest = hashlib.sha256(f"{failure.field}|{failure.reason}|{failure.excerpt}".encode()).hexdigest()
     return (
         failure.source,
-        failure.external_id[:MAX_EXTERNAL_ID],
+        _printable(failure.external_id)[:MAX_EXTERNAL_ID],
         digest,
         "parse",
         "parse",
         "",
         "REJECTED_PARSE",
-        failure.reason[:2000],
-        failure.field[:64],
+        _printable(failure.reason)[:2000],
+        _printable(failure.field)[:64],
         None,
-        failure.excerpt[:EXCERPT_MAX_CHARS],
+        _printable(failure.excerpt)[:EXCERPT_MAX_CHARS],
         None,
         created_at,
     )
@@ -434,6 +468,7 @@ def _write_batch(prepared: PreparedBatch) -> IngestSummary:
         row[EVENT_PK] = pks[key]
     for key, row in prepared.point_rows:
         row[0] = pks[key]
+    point_rows = sorted((row for _, row in prepared.point_rows), key=lambda row: (row[0], row[1]))
 
     # ON CONFLICT DO NOTHING: a signal that exists (this input seen before, or
     # written by a concurrent ingest) is skipped; RETURNING lists only the new ones.
@@ -450,7 +485,7 @@ def _write_batch(prepared: PreparedBatch) -> IngestSummary:
     insert_rows(
         ProbabilityPoint._meta.db_table,
         POINT_COLUMNS,
-        [row for _, row in prepared.point_rows],
+        point_rows,
         conflict=["source_event_id", "observed_at"],
     )
     insert_rows(

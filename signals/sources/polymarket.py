@@ -19,6 +19,7 @@ MARKET_URL = "https://polymarket.com/event/{slug}"
 MAX_QUESTION_CHARS = 10_000
 MAX_DESCRIPTION_CHARS = 100_000
 EXCERPT_CHARS = 500
+MIN_YEAR, MAX_YEAR = 1970, 2200
 _VALUE_CHARS = 80
 
 
@@ -121,11 +122,14 @@ def _datetime(record: dict, field: str) -> datetime | None:
             parsed = datetime.combine(date.fromisoformat(value), datetime.min.time())
         else:
             parsed = datetime.fromisoformat(value)
-    except ValueError:
+        parsed = parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+    except (ValueError, OverflowError):
         raise _Bad(field, f"{field} is not an ISO-8601 date/time: {_show(value)}") from None
-    if parsed.tzinfo is None:
-        return parsed.replace(tzinfo=UTC)
-    return parsed.astimezone(UTC)
+    # Beyond these years the value is a placeholder or garbage, and date
+    # arithmetic on it (history windows) would overflow.
+    if not MIN_YEAR <= parsed.year <= MAX_YEAR:
+        raise _Bad(field, f"{field} is outside the years {MIN_YEAR}-{MAX_YEAR}: {_show(value)}")
+    return parsed
 
 
 def _text(record: dict, field: str, *, required: bool, limit: int) -> str:
@@ -140,6 +144,8 @@ def _text(record: dict, field: str, *, required: bool, limit: int) -> str:
         raise _Bad(field, f"{field} is empty")
     if len(value) > limit:
         raise _Bad(field, f"{field} is {len(value):,} characters long, the limit is {limit:,}")
+    if "\x00" in value:
+        raise _Bad(field, f"{field} contains a NUL character, which no text column can store")
     return value
 
 

@@ -40,6 +40,8 @@ def production(**overrides):
         "DATABASE_URL": "postgres://postgres@127.0.0.1:5432/omen",
         "SECRET_KEY": GOOD_SECRET,
         "ALLOWED_HOSTS": "omen.example.com",
+        "REDIS_URL": "redis://127.0.0.1:6379/0",
+        "OMEN_CACHE_BACKEND": "redis",
     }
     env.update(overrides)
     return {k: v for k, v in env.items() if v is not None}
@@ -49,7 +51,13 @@ def test_production_without_any_configuration_refuses_and_names_each_variable():
     result = manage("check", OMEN_ENV="production")
     assert result.returncode != 0
     assert "OMEN_ENV=production refuses to start" in result.stderr
-    for variable in ("DATABASE_URL is not set", "SECRET_KEY is not set", "ALLOWED_HOSTS is empty"):
+    for variable in (
+        "DATABASE_URL is not set",
+        "SECRET_KEY is not set",
+        "ALLOWED_HOSTS is empty",
+        "the Celery broker is not Redis",
+        "OMEN_CACHE_BACKEND is not redis",
+    ):
         assert variable in result.stderr
 
 
@@ -87,7 +95,7 @@ def test_valid_production_configuration_passes_check_deploy_without_warnings(tmp
     result = manage("check", "--deploy", **production(LEDGER_DIR=str(tmp_path / "ledger")))
     assert result.returncode == 0, result.stderr
     assert "System check identified no issues" in result.stdout
-    assert "WARNING" not in result.stderr.replace("INFO", "")
+    assert "WARNING" not in result.stderr
 
 
 def test_every_process_logs_one_startup_line_naming_its_storage(tmp_path):
@@ -101,6 +109,21 @@ def test_every_process_logs_one_startup_line_naming_its_storage(tmp_path):
     assert "broker=filesystem:" in line
     assert "cache=LocMemCache" in line
     assert f"ledger_dir={ledger_dir}" in line
+
+
+def test_database_url_options_are_kept_and_an_empty_url_is_named():
+    kept = manage(
+        "shell",
+        "--no-imports",
+        "-c",
+        "from django.conf import settings; print(settings.DATABASES['default']['OPTIONS'].get('sslmode'))",
+        DATABASE_URL="postgres://postgres@127.0.0.1:5432/omen?sslmode=disable",
+    )
+    empty = manage("check", DATABASE_URL="")
+
+    assert kept.stdout.strip().endswith("disable"), kept.stderr
+    assert empty.returncode != 0
+    assert "DATABASE_URL is set but empty" in empty.stderr
 
 
 def test_startup_line_hides_passwords():

@@ -1,8 +1,9 @@
+import os
 import secrets
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandError
 
 
 class Command(BaseCommand):
@@ -16,14 +17,18 @@ class Command(BaseCommand):
         parser.add_argument("--url", default="http://127.0.0.1:8000/admin/")
 
     def handle(self, *args, username, url, **options):
+        if settings.IS_PRODUCTION:
+            raise CommandError("ensure_admin is for development; in production use manage.py createsuperuser.")
         password_file = settings.VAR_DIR / "admin-password.txt"
         password_file.parent.mkdir(parents=True, exist_ok=True)
         if password_file.exists():
             password = password_file.read_text().strip()
         else:
             password = secrets.token_urlsafe(12)
-            password_file.write_text(password + "\n")
-            password_file.chmod(0o600)
+            # Created readable by its owner only, never with the umask's permissions.
+            fd = os.open(password_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "w") as handle:
+                handle.write(password + "\n")
         User = get_user_model()
         user = User.objects.filter(username=username).first()
         if user is None:

@@ -9,6 +9,13 @@ from signals.services.ingest import signals_ingest
 from signals.sources import PARSERS
 
 
+def positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise ValueError(text)
+    return value
+
+
 class Command(BaseCommand):
     help = "Ingest a saved source reply (JSON) into signals and rejections: the offline way to load real data."
 
@@ -20,7 +27,7 @@ class Command(BaseCommand):
             type=datetime.fromisoformat,
             help="when the reply was fetched (ISO 8601); default: the file's modification time",
         )
-        parser.add_argument("--batch-size", type=int, default=1000)
+        parser.add_argument("--batch-size", type=positive_int, default=1000, help="records per transaction")
 
     def handle(self, *args, path, source, fetched_at, batch_size, **options):
         try:

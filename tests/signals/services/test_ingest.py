@@ -89,7 +89,7 @@ def test_a_batch_is_written_with_bulk_statements_not_a_query_per_row():
         return len(statements)
 
     small, large = queries_for(5), queries_for(400)
-    # The backend may split a bulk INSERT by its parameter limit (SQLite: 999),
+    # SQLite splits a multi-row INSERT to stay under its parameter limit,
     # so allow one more statement per 25 rows, far from one per row.
     assert large <= small + 400 // 25
 
@@ -210,3 +210,45 @@ def test_latest_signal_stays_when_the_newest_observation_is_rejected():
     source_event = SourceEvent.objects.get()
     assert source_event.latest_signal.signal_id == Signal.objects.get().signal_id
     assert source_event.last_seen_at == rejected.observed_at
+
+
+@pytest.mark.parametrize("field", ["title", "description", "external_id", "url"])
+def test_a_nul_character_rejects_that_event_not_the_batch(field):
+    """PostgreSQL text cannot store NUL; SQLite can. Both reject the event the same way."""
+    bad = RawEventFactory(**{field: "Red Sea\x00shipping"})
+
+    summary = signals_ingest(records=[bad, RawEventFactory()])
+
+    assert (summary.created, summary.rejected) == (1, 1)
+    rejection = Rejection.objects.get()
+    assert rejection.field == field and "NUL" in rejection.reason
+    assert "\x00" not in rejection.external_id + rejection.excerpt
+
+
+def test_batch_size_must_be_positive():
+    with pytest.raises(ValueError, match="batch_size must be at least 1"):
+        signals_ingest(records=[RawEventFactory()], batch_size=0)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_each_batch_commits_on_its_own_and_a_failing_one_leaves_nothing():
+    """Real commits (no test transaction around them): batch 1 stays, batch 2 is rolled back whole."""
+    batches = []
+
+    def fail_on_second_batch(**kwargs):
+        batches.append(kwargs["pks"])
+        if len(batches) == 2:
+            raise RuntimeError("database gone mid-ingest")
+
+    first, second = RawEventFactory(), RawEventFactory()
+    signals_bulk_created.connect(fail_on_second_batch, dispatch_uid="test-second-batch")
+    try:
+        with pytest.raises(RuntimeError):
+            signals_ingest(records=[first, second, ParseFailureFactory()], batch_size=1)
+    finally:
+        signals_bulk_created.disconnect(dispatch_uid="test-second-batch")
+
+    assert list(Signal.objects.values_list("event__external_id", flat=True)) == [first.external_id]
+    assert SourceEvent.objects.get().latest_signal.event.external_id == first.external_id
+    assert ProbabilityPoint.objects.count() == 1
+    assert Rejection.objects.count() == 0

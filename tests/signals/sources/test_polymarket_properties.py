@@ -3,6 +3,7 @@
 import json
 from datetime import UTC, datetime
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -57,3 +58,19 @@ def test_any_json_document_is_a_list_of_records_or_a_clear_value_error(payload):
         assert str(exc)
     else:
         assert all(isinstance(r, RawEvent | ParseFailure) for r in records)
+
+
+@pytest.mark.parametrize("value", ["0001-01-01T00:00:00+05:00", "0001-01-02T00:00:00Z", "9999-12-31T23:59:59Z"])
+def test_dates_outside_sane_years_are_a_failure_naming_the_field(value):
+    market = dict(MARKET, updatedAt=value)
+
+    (record,) = parse_markets([market], fetched_at=FETCHED_AT)
+
+    assert isinstance(record, ParseFailure)
+    assert record.field == "updatedAt"
+
+
+def test_a_nul_in_the_question_is_a_failure_naming_the_field():
+    (record,) = parse_markets([dict(MARKET, question="Red Sea\x00")], fetched_at=FETCHED_AT)
+
+    assert isinstance(record, ParseFailure) and record.field == "question"
