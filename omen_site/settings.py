@@ -194,6 +194,48 @@ NEWSAPI_KEY = env.str("NEWSAPI_KEY", default="")
 NEWSDATA_API_URL = env.str("NEWSDATA_API_URL", default="https://newsdata.io/api/1")
 NEWSDATA_KEY = env.str("NEWSDATA_KEY", default="")
 YAHOO_CHART_API_URL = env.str("YAHOO_CHART_API_URL", default="https://query1.finance.yahoo.com/v8/finance/chart")
+
+
+def _entries(variable, default, example):
+    """Parse "NAME:number[:number]" entries; a bad one stops start-up naming the variable."""
+    parsed = {}
+    for entry in env.list(variable, default=default):
+        name, *numbers = entry.split(":") if variable == "STOCK_WATCHLIST" else entry.rsplit(":", 2)
+        try:
+            parsed[name.strip()] = tuple(float(n) for n in numbers)
+        except ValueError:
+            numbers = []
+        if not name.strip() or len(numbers) != example.count(":"):
+            raise ImproperlyConfigured(f"{variable} entry {entry!r} is not like {example!r}: fix {variable}.")
+    return parsed
+
+
+# Ports whose weather and sea state are watched: "Name:latitude:longitude", comma-separated.
+OMEN_PORTS = _entries(
+    "OMEN_PORTS",
+    ["Rotterdam:51.95:4.14", "Singapore:1.26:103.84", "Shanghai:31.23:121.47", "Los Angeles:33.74:-118.26"]
+    + ["Port Said:31.26:32.30"],
+    "Rotterdam:51.95:4.14",
+)
+# Symbols and their spike thresholds in percent: "SYMBOL:threshold", comma-separated.
+STOCK_WATCHLIST = {
+    symbol: threshold
+    for symbol, (threshold,) in _entries(
+        "STOCK_WATCHLIST", ["^GSPC:2", "^VIX:15", "CL=F:4", "GC=F:2", "BZ=F:4", "NG=F:5"], "CL=F:4"
+    ).items()
+}
+NEWS_QUERIES = env.list(
+    "NEWS_QUERIES",
+    default=[
+        "red sea shipping",
+        "suez canal",
+        "panama canal",
+        "port strike",
+        "shipping disruption",
+        "freight rates",
+        "supply chain disruption",
+    ],
+)
 # Every source is polled this often (seconds); operators change it per source in the admin.
 SOURCE_POLL_INTERVAL_SECONDS = env.int("SOURCE_POLL_INTERVAL_SECONDS", default=120)
 # A poll holding the lock longer than this is taken to have died; the next one goes ahead.

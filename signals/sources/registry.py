@@ -10,7 +10,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from signals.sources.news import parse_newsapi, parse_newsdata
+from signals.sources.openmeteo import parse_forecast, parse_marine
 from signals.sources.polymarket import parse_markets
+from signals.sources.yahoo import parse_chart
 
 
 @dataclass(frozen=True)
@@ -40,6 +43,76 @@ def _polymarket_requests(config) -> list[SourceRequest]:
     ]
 
 
+def _openmeteo_requests(config) -> list[SourceRequest]:
+    requests = []
+    for name, (latitude, longitude) in config.OMEN_PORTS.items():
+        where = {"latitude": latitude, "longitude": longitude, "timezone": "UTC", "forecast_days": 2}
+        requests.append(
+            SourceRequest(
+                url=f"{config.OPENMETEO_API_URL.rstrip('/')}/forecast",
+                params={**where, "hourly": "wind_speed_10m,weather_code", "wind_speed_unit": "kmh"},
+                parse_options={"port": name, "kind": "forecast"},
+            )
+        )
+        requests.append(
+            SourceRequest(
+                url=f"{config.OPENMETEO_MARINE_API_URL.rstrip('/')}/marine",
+                params={**where, "hourly": "wave_height,swell_wave_height"},
+                parse_options={"port": name, "kind": "marine"},
+            )
+        )
+    return requests
+
+
+def _parse_openmeteo(payload, *, fetched_at, port, kind):
+    parser = parse_marine if kind == "marine" else parse_forecast
+    return parser(payload, fetched_at=fetched_at, port=port)
+
+
+def _newsapi_requests(config) -> list[SourceRequest]:
+    return [
+        SourceRequest(
+            url=f"{config.NEWSAPI_API_URL.rstrip('/')}/everything",
+            params={"q": query, "language": "en", "sortBy": "publishedAt", "pageSize": 50},
+            # In a header, not the URL, so it never lands in access logs.
+            headers={"X-Api-Key": config.NEWSAPI_KEY},
+        )
+        for query in config.NEWS_QUERIES
+    ]
+
+
+def _newsdata_requests(config) -> list[SourceRequest]:
+    return [
+        SourceRequest(
+            url=f"{config.NEWSDATA_API_URL.rstrip('/')}/latest",
+            params={"apikey": config.NEWSDATA_KEY, "language": "en", "q": query},
+        )
+        for query in config.NEWS_QUERIES
+    ]
+
+
+def _yahoo_requests(config) -> list[SourceRequest]:
+    return [
+        SourceRequest(
+            url=f"{config.YAHOO_CHART_API_URL.rstrip('/')}/{symbol}",
+            params={"interval": "1d", "range": "5d"},
+            parse_options={"thresholds": dict(config.STOCK_WATCHLIST)},
+        )
+        for symbol in config.STOCK_WATCHLIST
+    ]
+
+
+def _needs(setting: str):
+    def reason(config) -> str | None:
+        return None if getattr(config, setting) else f"{setting} is not set: set it to poll this source"
+
+    return reason
+
+
 SOURCES: dict[str, SourceDefinition] = {
     "polymarket": SourceDefinition("polymarket", parse_markets, _polymarket_requests),
+    "openmeteo": SourceDefinition("openmeteo", _parse_openmeteo, _openmeteo_requests),
+    "newsapi": SourceDefinition("newsapi", parse_newsapi, _newsapi_requests, _needs("NEWSAPI_KEY")),
+    "newsdata": SourceDefinition("newsdata", parse_newsdata, _newsdata_requests, _needs("NEWSDATA_KEY")),
+    "yahoo": SourceDefinition("yahoo", parse_chart, _yahoo_requests),
 }
