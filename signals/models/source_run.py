@@ -59,8 +59,10 @@ class SourceState(models.Model):
     consecutive_failures = models.PositiveIntegerField(default=0)
     probe_successes = models.PositiveIntegerField(default=0)
     opened_at = models.DateTimeField(null=True, blank=True)
-    # Set while a poll runs; a poll that finds it set (and not stale) is skipped.
+    # Set while a poll runs; a poll that finds it set (and not stale) is skipped,
+    # unless it carries the same token: the redelivery of a poll whose worker died.
     polling_since = models.DateTimeField(null=True, blank=True)
+    polling_token = models.CharField(max_length=64, blank=True)
 
     class Meta:
         constraints = [

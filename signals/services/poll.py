@@ -9,6 +9,7 @@ for PROBE_AFTER, then one probe poll decides).
 from __future__ import annotations
 
 import logging
+import uuid
 from datetime import datetime, timedelta
 
 import httpx
@@ -33,15 +34,21 @@ Breaker = SourceState.Breaker
 Outcome = SourceRun.Outcome
 
 
-def source_poll(*, source: str, policy: FetchPolicy = DEFAULT_POLICY) -> SourceRun:
-    """Poll ``source`` once and return the SourceRun that records what happened."""
+def source_poll(*, source: str, token: str = "", policy: FetchPolicy = DEFAULT_POLICY) -> SourceRun:
+    """Poll ``source`` once and return the SourceRun that records what happened.
+
+    ``token`` identifies this poll across redeliveries (the Celery task id): a
+    poll whose worker was killed left the lock behind, and its redelivery takes
+    it over instead of waiting for the lock to go stale.
+    """
+    token = token or uuid.uuid4().hex
     definition = SOURCES[source]
     now = timezone.now()
     run = SourceRun(source=source, started_at=now)
 
     if reason := definition.disabled_reason(settings):
         return _finish(run, Outcome.DISABLED, error=reason)
-    if not _take_poll_lock(source, now):
+    if not _take_poll_lock(source, now, token):
         return _finish(run, Outcome.SKIPPED_BUSY, error="another poll of this source is running")
     try:
         if not _breaker_allows(source, now):
@@ -106,18 +113,18 @@ def _state(source: str) -> SourceState:
     return state
 
 
-def _take_poll_lock(source: str, now: datetime) -> bool:
+def _take_poll_lock(source: str, now: datetime, token: str) -> bool:
     """Atomically claim the source; a claim older than the lock timeout is taken to be dead."""
     _state(source)
     stale = now - timedelta(seconds=settings.SOURCE_POLL_LOCK_SECONDS)
     claimed = SourceState.objects.filter(
-        Q(polling_since__isnull=True) | Q(polling_since__lt=stale), source=source
-    ).update(polling_since=now)
+        Q(polling_since__isnull=True) | Q(polling_since__lt=stale) | Q(polling_token=token), source=source
+    ).update(polling_since=now, polling_token=token)
     return claimed == 1
 
 
 def _release_poll_lock(source: str) -> None:
-    SourceState.objects.filter(source=source).update(polling_since=None)
+    SourceState.objects.filter(source=source).update(polling_since=None, polling_token="")
 
 
 def _breaker_allows(source: str, now: datetime) -> bool:

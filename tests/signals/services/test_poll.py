@@ -124,3 +124,14 @@ def test_a_429_with_retry_after_is_retried_and_succeeds(gamma, recorded_markets)
 
     assert run.outcome == SourceRun.Outcome.OK
     assert run.attempts == 2
+
+
+def test_the_redelivery_of_a_killed_poll_takes_over_its_own_lock(gamma, recorded_markets):
+    SourceState.objects.create(source="polymarket", polling_since=timezone.now(), polling_token="task-1")
+    gamma.route("/markets", Reply(body=recorded_markets))
+
+    other = source_poll(source="polymarket", token="task-2", policy=FAST)
+    redelivered = source_poll(source="polymarket", token="task-1", policy=FAST)
+
+    assert other.outcome == SourceRun.Outcome.SKIPPED_BUSY
+    assert redelivered.outcome == SourceRun.Outcome.OK
