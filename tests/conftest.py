@@ -21,3 +21,13 @@ def source_server():
     server = RecordedServer().start()
     yield server
     server.stop()
+
+
+@pytest.fixture
+def fresh_database_url(tmp_path, settings):
+    """A factory of URLs, each naming an empty database on the backend the suite runs on."""
+    from tests.support.processes import FreshDatabases
+
+    databases = FreshDatabases(settings.DATABASES["default"], tmp_path)
+    yield databases
+    databases.drop_all()

@@ -5,60 +5,17 @@ backend the suite runs on (a fresh SQLite file, or a fresh PostgreSQL database).
 """
 
 import json
-import os
-import subprocess
-import sys
-import uuid
-from pathlib import Path
 
-import psycopg
 import pytest
-from django.conf import settings
+
+from tests.support.processes import child_env
+from tests.support.processes import manage as run_manage
 
 pytestmark = pytest.mark.slow
-ROOT = Path(__file__).resolve().parents[3]
-
-
-def admin_connection(db):
-    return psycopg.connect(
-        host=db["HOST"], port=db["PORT"] or 5432, user=db["USER"], dbname="postgres", autocommit=True
-    )
-
-
-@pytest.fixture
-def fresh_database_url(tmp_path):
-    """Yield a factory of URLs, each naming an empty database on the suite's backend."""
-    created = []
-    db = settings.DATABASES["default"]
-
-    def make():
-        if db["ENGINE"].endswith("sqlite3"):
-            return f"sqlite:///{tmp_path / f'{uuid.uuid4().hex}.sqlite3'}"
-        name = f"omen_e2e_{uuid.uuid4().hex[:12]}"
-        with admin_connection(db) as conn:
-            conn.execute(f'CREATE DATABASE "{name}"')
-        created.append(name)
-        return f"postgres://{db['USER']}@{db['HOST']}:{db['PORT'] or 5432}/{name}"
-
-    yield make
-    for name in created:
-        with admin_connection(db) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def manage(database_url, tmp_path, *args):
-    env = {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "OMEN_ENV"}}
-    env.update(
-        DATABASE_URL=database_url,
-        OMEN_ENV_FILE="/dev/null",
-        OMEN_VAR_DIR=str(tmp_path / "var"),
-        PYTHONHASHSEED=str(uuid.uuid4().int % 4_000_000_000),
-    )
-    result = subprocess.run(
-        [sys.executable, "manage.py", *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300
-    )
-    assert result.returncode == 0, result.stderr[-3000:]
-    return result.stdout
+    return run_manage(child_env(database_url, tmp_path / "var"), *args)
 
 
 DUMP_SIGNALS = (

@@ -1,0 +1,154 @@
+"""Real Celery workers and beat on the real Redis, polling a real local server.
+
+Each test runs migrate, workers and beat as child processes against a fresh
+database on the suite's backend, and reads that database directly.
+"""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+import redis
+from celery import Celery
+
+from tests.support.processes import ROOT, child_env, manage, query
+from tests.support.recorded_server import Reply
+
+pytestmark = [pytest.mark.slow, pytest.mark.integration]
+REDIS_URL = "redis://127.0.0.1:6379/15"
+
+
+@pytest.fixture
+def broker():
+    client = redis.Redis.from_url(REDIS_URL)
+    try:
+        client.ping()
+    except redis.ConnectionError:
+        if os.environ.get("CI"):
+            pytest.fail("Redis is not running on 127.0.0.1:6379; .ci/run starts it")
+        pytest.skip("Redis is not running on 127.0.0.1:6379")
+    client.flushdb()
+    yield client
+    client.flushdb()
+
+
+@pytest.fixture
+def omen(fresh_database_url, tmp_path, source_server, broker, recorded_dir):
+    """A migrated database, the env for OMEN's processes, and a way to start them."""
+    database_url = fresh_database_url()
+    env = child_env(
+        database_url,
+        tmp_path / "var",
+        CELERY_BROKER_URL=REDIS_URL,
+        POLYMARKET_GAMMA_API_URL=source_server.url,
+        SOURCE_POLL_INTERVAL_SECONDS="3",
+        CELERY_VISIBILITY_TIMEOUT_SECONDS="3",
+        CELERY_UNACKED_RESTORE_INTERVAL_SECONDS="1",
+        CELERY_UNACKED_RESTORE_THROTTLE="1",
+    )
+    manage(env, "migrate", "--no-input")
+    markets = (recorded_dir / "polymarket_gamma_markets_active_part1.json").read_bytes()
+    source_server.route("/markets", Reply(body=markets))
+    processes = []
+
+    class Omen:
+        url = database_url
+
+        def start(self, *celery_args):
+            # Each process logs to the test's tmp_path, for a failed run to be read.
+            log = open(tmp_path / f"{celery_args[0]}-{len(processes)}.log", "w")
+            process = subprocess.Popen(
+                [sys.executable, "-m", "celery", "-A", "omen_site", *celery_args, "--loglevel=INFO"],
+                cwd=ROOT,
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,  # its own process group: SIGKILL takes the pool children too
+            )
+            processes.append(process)
+            return process
+
+        def worker(self, name):
+            return self.start("worker", f"--hostname={name}@%h", "--concurrency=1", "--without-gossip")
+
+        def count(self, sql):
+            return query(database_url, sql)[0][0]
+
+        def wait_for(self, sql, expected, timeout=60):
+            deadline = time.monotonic() + timeout
+            while time.monotonic() < deadline:
+                if self.count(sql) >= expected:
+                    return
+                time.sleep(0.3)
+            pytest.fail(f"timed out waiting for {sql!r} to reach {expected}")
+
+    yield Omen()
+    for process in processes:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+
+
+def send_poll(source="polymarket"):
+    return Celery(broker=REDIS_URL).send_task("signals.poll_source", args=[source])
+
+
+OK_RUNS = "SELECT count(*) FROM signals_sourcerun WHERE source = 'polymarket' AND outcome = 'ok'"
+SIGNALS = "SELECT count(*) FROM signals_signal"
+DISTINCT_SIGNALS = "SELECT count(DISTINCT input_event_hash) FROM signals_signal"
+DECIDED = (
+    "SELECT (SELECT count(DISTINCT event_id) FROM signals_signal)"
+    " + (SELECT count(DISTINCT external_id) FROM signals_rejection)"
+)
+
+
+def test_beat_schedules_a_poll_that_a_worker_runs_and_signals_appear(omen):
+    omen.worker("w1")
+    omen.start("beat")
+
+    omen.wait_for(OK_RUNS, 1)
+
+    assert omen.count(SIGNALS) > 0
+    assert omen.count(DECIDED) == 250
+
+
+def test_two_workers_polling_at_the_same_moment_create_no_duplicate(omen, source_server, recorded_dir):
+    markets = (recorded_dir / "polymarket_gamma_markets_active_part1.json").read_bytes()
+    # A slow reply keeps the first poll busy while the second arrives.
+    source_server.route("/markets", Reply(body=markets, delay=1.5))
+    omen.worker("w1")
+    omen.worker("w2")
+    send_poll()
+    send_poll()
+
+    omen.wait_for("SELECT count(*) FROM signals_sourcerun WHERE outcome IN ('ok', 'skipped_busy')", 2)
+
+    outcomes = sorted(r[0] for r in query(omen.url, "SELECT outcome FROM signals_sourcerun"))
+    assert outcomes in (["ok", "skipped_busy"], ["ok", "ok"])
+    assert omen.count(SIGNALS) == omen.count(DISTINCT_SIGNALS) > 0
+    assert omen.count(DECIDED) == 250
+
+
+def test_a_worker_killed_mid_poll_is_replaced_and_the_poll_redone_once(omen, source_server, recorded_dir):
+    markets = (recorded_dir / "polymarket_gamma_markets_active_part1.json").read_bytes()
+    source_server.route("/markets", Reply(body=markets, delay=3), Reply(body=markets))
+    doomed = omen.worker("doomed")
+    send_poll()
+    deadline = time.monotonic() + 30
+    while not source_server.requests and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert source_server.requests, "the poll never reached the source"
+
+    os.killpg(doomed.pid, signal.SIGKILL)  # mid-poll: the reply is still 3 s away
+    doomed.wait()
+    assert omen.count(SIGNALS) == 0
+    omen.worker("replacement")
+
+    omen.wait_for(OK_RUNS, 1, timeout=90)
+    assert omen.count(SIGNALS) == omen.count(DISTINCT_SIGNALS) > 0
+    assert omen.count(DECIDED) == 250
+    # The killed poll's run stays "running"; the redelivered one finished the work.
+    assert omen.count("SELECT count(*) FROM signals_sourcerun WHERE outcome = 'running'") == 1

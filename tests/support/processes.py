@@ -1,0 +1,74 @@
+"""Helpers for tests that run OMEN in other processes against a database of their own."""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+
+import psycopg
+
+ROOT = Path(__file__).resolve().parents[2]
+# Variables a developer's shell may hold that must not leak into a child process.
+OMEN_VARIABLES = {"DATABASE_URL", "OMEN_ENV", "CELERY_BROKER_URL", "REDIS_URL", "OMEN_CACHE_BACKEND", "LEDGER_DIR"}
+
+
+def admin_connection(db):
+    return psycopg.connect(
+        host=db["HOST"], port=db["PORT"] or 5432, user=db["USER"], dbname="postgres", autocommit=True
+    )
+
+
+class FreshDatabases:
+    """Makes empty databases on the suite's backend and drops them afterwards."""
+
+    def __init__(self, db_settings, tmp_path: Path):
+        self.db = db_settings
+        self.tmp_path = tmp_path
+        self.created: list[str] = []
+
+    def __call__(self) -> str:
+        if self.db["ENGINE"].endswith("sqlite3"):
+            return f"sqlite:///{self.tmp_path / f'{uuid.uuid4().hex}.sqlite3'}"
+        name = f"omen_e2e_{uuid.uuid4().hex[:12]}"
+        with admin_connection(self.db) as conn:
+            conn.execute(f'CREATE DATABASE "{name}"')
+        self.created.append(name)
+        return f"postgres://{self.db['USER']}@{self.db['HOST']}:{self.db['PORT'] or 5432}/{name}"
+
+    def drop_all(self) -> None:
+        for name in self.created:
+            with admin_connection(self.db) as conn:
+                conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def child_env(database_url: str, var_dir: Path, **extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k not in OMEN_VARIABLES}
+    env.update(
+        DATABASE_URL=database_url,
+        OMEN_ENV_FILE="/dev/null",
+        OMEN_VAR_DIR=str(var_dir),
+        PYTHONHASHSEED=str(uuid.uuid4().int % 4_000_000_000),
+        **extra,
+    )
+    return env
+
+
+def manage(env: dict[str, str], *args: str, timeout: float = 300) -> str:
+    result = subprocess.run(
+        [sys.executable, "manage.py", *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    return result.stdout
+
+
+def query(database_url: str, sql: str) -> list[tuple]:
+    """Read a child's database directly (the test's own Django connection points elsewhere)."""
+    if database_url.startswith("sqlite:///"):
+        with sqlite3.connect(database_url.removeprefix("sqlite:///"), timeout=20) as conn:
+            return conn.execute(sql).fetchall()
+    with psycopg.connect(database_url.replace("postgres://", "postgresql://")) as conn:
+        return conn.execute(sql).fetchall()
