@@ -24,6 +24,14 @@ class Reply:
     trickle: float | None = None  # send one byte every this many seconds, forever
 
 
+class _QuietServer(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def handle_error(self, request, client_address):
+        # A client that gave up (timeouts, size caps) is what the tests provoke.
+        pass
+
+
 class RecordedServer:
     def __init__(self):
         self.routes: dict[str, list[Reply]] = {}
@@ -75,7 +83,7 @@ class RecordedServer:
                 if reply.declared_length:
                     self.close_connection = True
 
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.httpd = _QuietServer(("127.0.0.1", 0), Handler)
         self.httpd.daemon_threads = True
         self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
 

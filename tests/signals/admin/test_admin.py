@@ -46,3 +46,16 @@ def test_signals_cannot_be_added_changed_or_deleted(admin_client, demo):
     assert admin_client.get("/admin/signals/signal/add/").status_code == 403
     assert admin_client.post(f"/admin/signals/signal/{demo.pk}/delete/", {"post": "yes"}).status_code == 403
     assert Signal.objects.filter(pk=demo.pk).exists()
+
+
+def test_source_states_show_an_open_circuit(admin_client):
+    from django.utils import timezone
+
+    from signals.models import SourceState
+
+    SourceState.objects.create(source="polymarket", breaker="open", consecutive_failures=5, opened_at=timezone.now())
+
+    response = admin_client.get("/admin/signals/sourcestate/")
+
+    assert response.status_code == 200
+    assert "circuit open" in response.content.decode()

@@ -135,3 +135,26 @@ def test_the_redelivery_of_a_killed_poll_takes_over_its_own_lock(gamma, recorded
 
     assert other.outcome == SourceRun.Outcome.SKIPPED_BUSY
     assert redelivered.outcome == SourceRun.Outcome.OK
+
+
+@pytest.mark.parametrize(
+    "reply, error",
+    [
+        (Reply(delay=2, body=b"[]"), "timed out"),
+        (Reply(body=b'[{"id": "1"}', declared_length=500), "RemoteProtocolError"),
+        (Reply(content_type="text/plain", body=b"[]"), "expected a JSON reply"),
+        (Reply(trickle=0.05), "not complete after 2 s"),
+        (Reply(body=b'[{"id": '), "not valid JSON"),
+    ],
+    ids=["timeout", "truncated-body", "wrong-content-type", "never-ending-body", "truncated-json"],
+)
+def test_every_failure_mode_ends_as_a_failed_run_within_bounded_time(gamma, reply, error):
+    gamma.route("/markets", reply)
+    started = timezone.now()
+
+    run = source_poll(source="polymarket", policy=FAST)
+
+    assert run.outcome == SourceRun.Outcome.FAILED
+    assert error in run.error
+    assert (run.finished_at - started).total_seconds() < FAST.attempts * (FAST.total_timeout + 1)
+    assert SourceState.objects.get().polling_since is None  # the lock is released
