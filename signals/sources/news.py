@@ -23,6 +23,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from signals.pipeline.events import ParseFailure, RawEvent
+from signals.sources.fields import BadField, excerpt, read_text, show
 
 NEWSAPI = "newsapi"
 NEWSDATA = "newsdata"
@@ -32,56 +33,12 @@ MAX_DESCRIPTION_CHARS = 100_000
 MAX_URL_CHARS = 2_000
 MAX_NAME_CHARS = 200
 MAX_TAGS = 20
-EXCERPT_CHARS = 500
-_VALUE_CHARS = 80
 NEWSAPI_REMOVED = "[Removed]"  # NewsAPI's placeholder for a withdrawn article
 
 
-class _Bad(Exception):
-    def __init__(self, field: str, reason: str) -> None:
-        super().__init__(reason)
-        self.field = field
-        self.reason = reason
-
-
-def _show(value: Any) -> str:
-    """A short, safe rendering of a value for a message."""
-    text = repr(value)
-    return text if len(text) <= _VALUE_CHARS else text[:_VALUE_CHARS] + f"... ({len(text)} chars)"
-
-
-def _excerpt(record: Any) -> str:
-    if not isinstance(record, dict):
-        return _show(record)[:EXCERPT_CHARS]
-    parts = []
-    size = 0
-    for key, value in record.items():
-        if isinstance(value, dict | list):
-            shown = f"<{type(value).__name__} of {len(value)}>"
-        else:
-            shown = _show(value)
-        part = f"{str(key)[:40]}: {shown}"
-        parts.append(part)
-        size += len(part) + 2
-        if size >= EXCERPT_CHARS:
-            break
-    return ("{" + ", ".join(parts) + "}")[:EXCERPT_CHARS]
-
-
 def _text(record: dict, field: str, *, required: bool, limit: int) -> str:
-    value = record.get(field)
-    if value is None:
-        if required:
-            raise _Bad(field, f"{field} is missing")
-        return ""
-    if not isinstance(value, str):
-        raise _Bad(field, f"{field} must be a string, got {type(value).__name__} {_show(value)}")
-    if len(value) > limit:
-        raise _Bad(field, f"{field} is {len(value):,} characters long, the limit is {limit:,}")
-    text = " ".join(value.split())
-    if required and not text:
-        raise _Bad(field, f"{field} is empty")
-    return text
+    """A text field with its whitespace runs collapsed (NewsAPI text holds stray "\\r\\n")."""
+    return read_text(record, field, required=required, limit=limit, collapse_spaces=True)
 
 
 def _url(record: dict, field: str) -> tuple[str, str]:
@@ -91,9 +48,9 @@ def _url(record: dict, field: str) -> tuple[str, str]:
         parts = urlsplit(url)
         host = parts.hostname or ""
     except ValueError:
-        raise _Bad(field, f"{field} is not a URL: {_show(url)}") from None
+        raise BadField(field, f"{field} is not a URL: {show(url)}") from None
     if parts.scheme.lower() not in ("http", "https") or not host:
-        raise _Bad(field, f"{field} must be an absolute http(s) URL, got {_show(url)}")
+        raise BadField(field, f"{field} must be an absolute http(s) URL, got {show(url)}")
     host = host.lower().rstrip(".")
     return url, host[4:] if host.startswith("www.") else host
 
@@ -101,17 +58,17 @@ def _url(record: dict, field: str) -> tuple[str, str]:
 def _published(record: dict, field: str) -> datetime:
     value = record.get(field)
     if value is None or value == "":
-        raise _Bad(field, f"{field} is missing")
+        raise BadField(field, f"{field} is missing")
     if not isinstance(value, str) or len(value) > 40:
-        raise _Bad(field, f"{field} must be a date-time string, got {_show(value)}")
+        raise BadField(field, f"{field} must be a date-time string, got {show(value)}")
     try:
         parsed = datetime.fromisoformat(value.strip())
     except ValueError:
-        raise _Bad(field, f"{field} is not a date-time: {_show(value)}") from None
+        raise BadField(field, f"{field} is not a date-time: {show(value)}") from None
     try:
         return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
     except OverflowError:
-        raise _Bad(field, f"{field} is out of range: {_show(value)}") from None
+        raise BadField(field, f"{field} is out of range: {show(value)}") from None
 
 
 def _url_id(url: str) -> str:
@@ -155,7 +112,7 @@ def parse_newsapi_article(record: Any, *, fetched_at: datetime) -> RawEvent | Pa
     """One NewsAPI article -> RawEvent, or a ParseFailure naming the field."""
     if not isinstance(record, dict):
         return ParseFailure(
-            NEWSAPI, "", "article", f"an article must be a JSON object, got {type(record).__name__}", _excerpt(record)
+            NEWSAPI, "", "article", f"an article must be a JSON object, got {type(record).__name__}", excerpt(record)
         )
     external_id = ""
     try:
@@ -163,7 +120,7 @@ def parse_newsapi_article(record: Any, *, fetched_at: datetime) -> RawEvent | Pa
         external_id = _url_id(url)
         title = _text(record, "title", required=True, limit=MAX_TITLE_CHARS)
         if title == NEWSAPI_REMOVED:
-            raise _Bad("title", f"title is {NEWSAPI_REMOVED!r}: NewsAPI withdrew the article")
+            raise BadField("title", f"title is {NEWSAPI_REMOVED!r}: NewsAPI withdrew the article")
         description = _text(record, "description", required=False, limit=MAX_DESCRIPTION_CHARS) or _text(
             record, "content", required=False, limit=MAX_DESCRIPTION_CHARS
         )
@@ -174,13 +131,13 @@ def parse_newsapi_article(record: Any, *, fetched_at: datetime) -> RawEvent | Pa
         elif isinstance(source, dict):
             try:
                 source_name = _text(source, "name", required=False, limit=MAX_NAME_CHARS)
-            except _Bad as bad:
-                raise _Bad("source.name", f"source.{bad.reason}") from None
+            except BadField as bad:
+                raise BadField("source.name", f"source.{bad.reason}") from None
         else:
-            raise _Bad("source", f"source must be an object {{id, name}}, got {_show(source)}")
-    except _Bad as bad:
+            raise BadField("source", f"source must be an object {{id, name}}, got {show(source)}")
+    except BadField as bad:
         return ParseFailure(
-            NEWSAPI, external_id, bad.field, f"article {external_id or '?'}: {bad.reason}", _excerpt(record)
+            NEWSAPI, external_id, bad.field, f"article {external_id or '?'}: {bad.reason}", excerpt(record)
         )
     return _event(
         NEWSAPI,
@@ -205,12 +162,12 @@ def parse_newsapi(payload: Any, *, fetched_at: datetime) -> list[RawEvent | Pars
     if status != "ok":
         code, message = payload.get("code"), payload.get("message")
         raise ValueError(
-            f"NewsAPI replied with status {_show(status)}, code {code if isinstance(code, str) else _show(code)}: "
-            f"{message if isinstance(message, str) else _show(message)}"[:1000]
+            f"NewsAPI replied with status {show(status)}, code {code if isinstance(code, str) else show(code)}: "
+            f"{message if isinstance(message, str) else show(message)}"[:1000]
         )
     articles = payload.get("articles")
     if not isinstance(articles, list):
-        raise ValueError(f"NewsAPI payload must hold an 'articles' array; got {_show(articles)}")
+        raise ValueError(f"NewsAPI payload must hold an 'articles' array; got {show(articles)}")
     return [parse_newsapi_article(record, fetched_at=fetched_at) for record in articles]
 
 
@@ -224,11 +181,11 @@ def _tags(record: dict, *fields: str) -> tuple[str, ...]:
         if value is None:
             continue
         if not isinstance(value, list):
-            raise _Bad(field, f"{field} must be a list of strings, got {_show(value)}")
+            raise BadField(field, f"{field} must be a list of strings, got {show(value)}")
         for item in value:
             if not isinstance(item, str) or len(item) > MAX_NAME_CHARS:
-                raise _Bad(
-                    field, f"{field} must hold strings of at most {MAX_NAME_CHARS} characters, got {_show(item)}"
+                raise BadField(
+                    field, f"{field} must hold strings of at most {MAX_NAME_CHARS} characters, got {show(item)}"
                 )
             item = " ".join(item.split())
             if item:
@@ -241,7 +198,7 @@ def _article_id(record: dict) -> str:
     if value is None or value == "":
         return ""
     if not isinstance(value, str) or len(value) > 100 or not value.strip():
-        raise _Bad("article_id", f"article_id must be a string of 1 to 100 characters, got {_show(value)}")
+        raise BadField("article_id", f"article_id must be a string of 1 to 100 characters, got {show(value)}")
     return value.strip()
 
 
@@ -249,7 +206,7 @@ def parse_newsdata_article(record: Any, *, fetched_at: datetime) -> RawEvent | P
     """One NewsData.io result -> RawEvent, or a ParseFailure naming the field."""
     if not isinstance(record, dict):
         return ParseFailure(
-            NEWSDATA, "", "article", f"an article must be a JSON object, got {type(record).__name__}", _excerpt(record)
+            NEWSDATA, "", "article", f"an article must be a JSON object, got {type(record).__name__}", excerpt(record)
         )
     external_id = ""
     try:
@@ -263,9 +220,9 @@ def parse_newsdata_article(record: Any, *, fetched_at: datetime) -> RawEvent | P
             record, "source_id", required=False, limit=MAX_NAME_CHARS
         )
         keywords = _tags(record, "category", "keywords")
-    except _Bad as bad:
+    except BadField as bad:
         return ParseFailure(
-            NEWSDATA, external_id, bad.field, f"article {external_id or '?'}: {bad.reason}", _excerpt(record)
+            NEWSDATA, external_id, bad.field, f"article {external_id or '?'}: {bad.reason}", excerpt(record)
         )
     return _event(
         NEWSDATA,
@@ -293,11 +250,11 @@ def parse_newsdata(payload: Any, *, fetched_at: datetime) -> list[RawEvent | Par
         error = results if isinstance(results, dict) else {}
         code, message = error.get("code"), error.get("message")
         raise ValueError(
-            f"NewsData replied with an error: code {code if isinstance(code, str) else _show(code)}: "
-            f"{message if isinstance(message, str) else _show(message)}"[:1000]
+            f"NewsData replied with an error: code {code if isinstance(code, str) else show(code)}: "
+            f"{message if isinstance(message, str) else show(message)}"[:1000]
         )
     if status != "success":
-        raise ValueError(f"NewsData payload must have status 'success' or 'error'; got {_show(status)}")
+        raise ValueError(f"NewsData payload must have status 'success' or 'error'; got {show(status)}")
     if not isinstance(results, list):
-        raise ValueError(f"NewsData payload must hold a 'results' array; got {_show(results)}")
+        raise ValueError(f"NewsData payload must hold a 'results' array; got {show(results)}")
     return [parse_newsdata_article(record, fetched_at=fetched_at) for record in results]

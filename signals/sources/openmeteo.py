@@ -40,10 +40,9 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from signals.pipeline.events import ParseFailure, RawEvent
+from signals.sources.fields import BadField, excerpt, is_finite_number, is_number, show
 
 SOURCE = "openmeteo"
-EXCERPT_CHARS = 500
-_VALUE_CHARS = 80
 WINDOW = timedelta(hours=48)
 MAX_PORT_CHARS = 200
 WATCH_RADIUS_KM = 50.0
@@ -79,54 +78,10 @@ WEATHER_CODES = {
 }  # fmt: skip
 
 
-class _Bad(Exception):
-    def __init__(self, field: str, reason: str) -> None:
-        super().__init__(reason)
-        self.field = field
-        self.reason = reason
-
-
-def _show(value: Any) -> str:
-    """A short, safe rendering of a value for a message."""
-    text = repr(value)
-    return text if len(text) <= _VALUE_CHARS else text[:_VALUE_CHARS] + f"... ({len(text)} chars)"
-
-
-def _excerpt(record: Any) -> str:
-    if not isinstance(record, dict):
-        return _show(record)[:EXCERPT_CHARS]
-    parts = []
-    size = 0
-    for key, value in record.items():
-        if isinstance(value, dict | list):
-            shown = f"<{type(value).__name__} of {len(value)}>"
-        else:
-            shown = _show(value)
-        part = f"{str(key)[:40]}: {shown}"
-        parts.append(part)
-        size += len(part) + 2
-        if size >= EXCERPT_CHARS:
-            break
-    return ("{" + ", ".join(parts) + "}")[:EXCERPT_CHARS]
-
-
-def _is_number(value: Any) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool)
-
-
-def _is_finite_number(value: Any) -> bool:
-    if not _is_number(value):
-        return False
-    try:
-        return math.isfinite(value)
-    except OverflowError:  # an integer too large for a float
-        return False
-
-
 def _coordinate(reply: dict, field: str, limit: float) -> float:
     value = reply.get(field)
-    if not _is_finite_number(value) or not -limit <= value <= limit:
-        raise _Bad(field, f"{field} must be a number within [-{limit:g}, {limit:g}], got {_show(value)}")
+    if not is_finite_number(value) or not -limit <= value <= limit:
+        raise BadField(field, f"{field} must be a number within [-{limit:g}, {limit:g}], got {show(value)}")
     return float(value)
 
 
@@ -135,29 +90,29 @@ def _utc_offset(reply: dict) -> timedelta:
     if value is None:
         return timedelta(0)
     if not isinstance(value, int) or isinstance(value, bool) or abs(value) > 18 * 3600:
-        raise _Bad("utc_offset_seconds", f"utc_offset_seconds must be an integer within ±18 h, got {_show(value)}")
+        raise BadField("utc_offset_seconds", f"utc_offset_seconds must be an integer within ±18 h, got {show(value)}")
     return timedelta(seconds=value)
 
 
 def _time(value: Any, field: str, offset: timedelta) -> datetime:
     """An Open-Meteo time: local ISO "YYYY-MM-DDTHH:MM" (shifted by the reply's UTC offset) or unix seconds."""
-    if _is_number(value):
+    if is_number(value):
         try:
             return datetime.fromtimestamp(value, tz=UTC)  # raises on NaN, inf, out of range
         except (OverflowError, OSError, ValueError):
-            raise _Bad(field, f"{field} holds an impossible unix time {_show(value)}") from None
+            raise BadField(field, f"{field} holds an impossible unix time {show(value)}") from None
     if not isinstance(value, str) or len(value) > 40:
-        raise _Bad(field, f"{field} must hold ISO-8601 strings or unix seconds, got {_show(value)}")
+        raise BadField(field, f"{field} must hold ISO-8601 strings or unix seconds, got {show(value)}")
     try:
         parsed = datetime.fromisoformat(value)
     except ValueError:
-        raise _Bad(field, f"{field} holds a time that is not ISO-8601: {_show(value)}") from None
+        raise BadField(field, f"{field} holds a time that is not ISO-8601: {show(value)}") from None
     try:
         if parsed.tzinfo is None:
             return (parsed - offset).replace(tzinfo=UTC)
         return parsed.astimezone(UTC)
     except OverflowError:
-        raise _Bad(field, f"{field} holds a time out of range: {_show(value)}") from None
+        raise BadField(field, f"{field} holds a time out of range: {show(value)}") from None
 
 
 def _unit_factor(reply: dict, units_block: str, key: str, table: Mapping[str, float], default: str) -> float:
@@ -166,9 +121,9 @@ def _unit_factor(reply: dict, units_block: str, key: str, table: Mapping[str, fl
     if unit is None:
         unit = default
     if not isinstance(unit, str) or unit.strip().lower() not in table:
-        raise _Bad(
+        raise BadField(
             f"{units_block}.{key}",
-            f"{units_block}.{key} must be one of {', '.join(sorted(table))}, got {_show(unit)}",
+            f"{units_block}.{key} must be one of {', '.join(sorted(table))}, got {show(unit)}",
         )
     return table[unit.strip().lower()]
 
@@ -176,14 +131,14 @@ def _unit_factor(reply: dict, units_block: str, key: str, table: Mapping[str, fl
 def _value(value: Any, field: str, *, code: bool = False) -> float | None:
     if value is None:
         return None
-    if not _is_finite_number(value):
-        raise _Bad(field, f"{field} must hold numbers or nulls, got {_show(value)}")
+    if not is_finite_number(value):
+        raise BadField(field, f"{field} must hold numbers or nulls, got {show(value)}")
     if code:
         if value != int(value) or not 0 <= value <= 99:
-            raise _Bad(field, f"{field} must hold WMO codes 0-99, got {_show(value)}")
+            raise BadField(field, f"{field} must hold WMO codes 0-99, got {show(value)}")
         return int(value)
     if value < 0:
-        raise _Bad(field, f"{field} must not be negative, got {_show(value)}")
+        raise BadField(field, f"{field} must not be negative, got {show(value)}")
     return float(value)
 
 
@@ -245,27 +200,27 @@ def _series_keys(kind: _Kind, block: dict) -> list[tuple[str, str, Mapping[str, 
             found.append((label, key, table, default, is_code))
     if not found:
         wanted = " or ".join(keys[0] for _, keys, *_ in kind.series)
-        raise _Bad("hourly", f"hourly holds no {wanted} series")
+        raise BadField("hourly", f"hourly holds no {wanted} series")
     return found
 
 
 def _hourly(kind: _Kind, reply: dict, offset: timedelta) -> list[_Hour]:
     block = reply.get("hourly")
     if not isinstance(block, dict):
-        raise _Bad("hourly", f"hourly must be an object of series, got {_show(block)}")
+        raise BadField("hourly", f"hourly must be an object of series, got {show(block)}")
     times = block.get("time")
     if not isinstance(times, list):
-        raise _Bad("hourly.time", f"hourly.time must be a list of times, got {_show(times)}")
+        raise BadField("hourly.time", f"hourly.time must be a list of times, got {show(times)}")
     if not times:
-        raise _Bad("hourly.time", "hourly.time is empty")
+        raise BadField("hourly.time", "hourly.time is empty")
     columns = []
     for label, key, table, default, is_code in _series_keys(kind, block):
         field = f"hourly.{key}"
         values = block[key]
         if not isinstance(values, list):
-            raise _Bad(field, f"{field} must be a list, got {_show(values)}")
+            raise BadField(field, f"{field} must be a list, got {show(values)}")
         if len(values) != len(times):
-            raise _Bad(field, f"{field} has {len(values)} values but hourly.time has {len(times)}")
+            raise BadField(field, f"{field} has {len(values)} values but hourly.time has {len(times)}")
         factor = 1.0 if table is None else _unit_factor(reply, "hourly_units", key, table, default)
         columns.append((label, field, values, factor, is_code))
     hours = []
@@ -281,16 +236,16 @@ def _hourly(kind: _Kind, reply: dict, offset: timedelta) -> list[_Hour]:
             hours.append(_Hour(at, values))
     if not hours:
         names = ", ".join(field for _, field, *_ in columns)
-        raise _Bad(columns[0][1], f"no hour has a value: {names} hold only nulls")
+        raise BadField(columns[0][1], f"no hour has a value: {names} hold only nulls")
     return hours
 
 
 def _current(kind: _Kind, reply: dict, offset: timedelta) -> _Hour:
     block = reply["current"]
     if not isinstance(block, dict):
-        raise _Bad("current", f"current must be an object, got {_show(block)}")
+        raise BadField("current", f"current must be an object, got {show(block)}")
     if block.get("time") is None:
-        raise _Bad("current.time", "current.time is missing")
+        raise BadField("current.time", "current.time is missing")
     at = _time(block["time"], "current.time", offset)
     values: dict[str, float | None] = {}
     for label, keys, table, default, is_code in kind.series:
@@ -302,7 +257,7 @@ def _current(kind: _Kind, reply: dict, offset: timedelta) -> _Hour:
         values[label] = None if value is None else value * factor
     if all(v is None for v in values.values()):
         wanted = " or ".join(keys[0] for _, keys, *_ in kind.series)
-        raise _Bad("current", f"current holds no value for {wanted}")
+        raise BadField("current", f"current holds no value for {wanted}")
     return _Hour(at, values)
 
 
@@ -442,7 +397,7 @@ def parse_location(
             "",
             "location",
             f"a location reply must be a JSON object, got {type(reply).__name__}",
-            _excerpt(reply),
+            excerpt(reply),
         )
     location_id = ""
     try:
@@ -463,9 +418,9 @@ def parse_location(
         severe, exceedance = _severity(kind, worst.values)
         place = _place_name(port, lat, lon, watch)
         title, description = _texts(kind, worst, severe=severe, place=place, lat=lat, lon=lon, scope=scope)
-    except _Bad as bad:
+    except BadField as bad:
         return ParseFailure(
-            SOURCE, location_id, bad.field, f"{kind.name} {location_id or '?'}: {bad.reason}", _excerpt(reply)
+            SOURCE, location_id, bad.field, f"{kind.name} {location_id or '?'}: {bad.reason}", excerpt(reply)
         )
     external_id = f"{location_id}-{worst.at:%Y%m%d%H}"
     attributes: dict[str, Any] = {
@@ -494,7 +449,7 @@ def parse_location(
 def _locations(payload: Any) -> list[Any]:
     if isinstance(payload, dict):
         if payload.get("error") is True:
-            raise ValueError(f"Open-Meteo replied with an error: {_show(payload.get('reason'))}")
+            raise ValueError(f"Open-Meteo replied with an error: {show(payload.get('reason'))}")
         return [payload]
     if isinstance(payload, list):
         return payload  # one reply object per requested location

@@ -25,12 +25,12 @@ no risk vocabulary, so the pipeline rejects it as irrelevant.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
 from signals.pipeline.events import ParseFailure, RawEvent
+from signals.sources.fields import BadField, excerpt, is_finite_number, show
 
 SOURCE = "yahoo"
 EVENT_PREFIX = "stock"
@@ -57,49 +57,7 @@ SEVERITY_BONUS = (("extreme", 2.0, 0.15), ("major", 1.5, 0.10), ("moderate", 1.0
 PROBABILITY_FLOOR, PROBABILITY_CEILING = 0.3, 0.85
 MAX_SYMBOL_CHARS = 30
 MAX_NAME_CHARS = 200
-EXCERPT_CHARS = 500
-_VALUE_CHARS = 80
 CHART_URL = "https://finance.yahoo.com/quote/{symbol}"
-
-
-class _Bad(Exception):
-    def __init__(self, field: str, reason: str) -> None:
-        super().__init__(reason)
-        self.field = field
-        self.reason = reason
-
-
-def _show(value: Any) -> str:
-    """A short, safe rendering of a value for a message."""
-    text = repr(value)
-    return text if len(text) <= _VALUE_CHARS else text[:_VALUE_CHARS] + f"... ({len(text)} chars)"
-
-
-def _excerpt(record: Any) -> str:
-    if not isinstance(record, dict):
-        return _show(record)[:EXCERPT_CHARS]
-    parts = []
-    size = 0
-    for key, value in record.items():
-        if isinstance(value, dict | list):
-            shown = f"<{type(value).__name__} of {len(value)}>"
-        else:
-            shown = _show(value)
-        part = f"{str(key)[:40]}: {shown}"
-        parts.append(part)
-        size += len(part) + 2
-        if size >= EXCERPT_CHARS:
-            break
-    return ("{" + ", ".join(parts) + "}")[:EXCERPT_CHARS]
-
-
-def _is_finite_number(value: Any) -> bool:
-    if not isinstance(value, int | float) or isinstance(value, bool):
-        return False
-    try:
-        return math.isfinite(value)
-    except OverflowError:
-        return False
 
 
 def _name(meta: dict, field: str) -> str:
@@ -112,22 +70,22 @@ def _name(meta: dict, field: str) -> str:
 def _symbol(meta: dict) -> str:
     value = meta.get("symbol")
     if not isinstance(value, str) or not value.strip():
-        raise _Bad("meta.symbol", f"meta.symbol must be a non-empty string, got {_show(value)}")
+        raise BadField("meta.symbol", f"meta.symbol must be a non-empty string, got {show(value)}")
     symbol = value.strip().upper()
     if len(symbol) > MAX_SYMBOL_CHARS or any(c.isspace() for c in symbol):
-        raise _Bad(
-            "meta.symbol", f"meta.symbol must be a ticker of at most {MAX_SYMBOL_CHARS} characters, got {_show(value)}"
+        raise BadField(
+            "meta.symbol", f"meta.symbol must be a ticker of at most {MAX_SYMBOL_CHARS} characters, got {show(value)}"
         )
     return symbol
 
 
 def _bar_time(value: Any) -> datetime:
-    if not _is_finite_number(value):
-        raise _Bad("timestamp", f"timestamp must hold unix seconds, got {_show(value)}")
+    if not is_finite_number(value):
+        raise BadField("timestamp", f"timestamp must hold unix seconds, got {show(value)}")
     try:
         return datetime.fromtimestamp(value, tz=UTC)
     except (OverflowError, OSError, ValueError):
-        raise _Bad("timestamp", f"timestamp holds an impossible unix time {_show(value)}") from None
+        raise BadField("timestamp", f"timestamp holds an impossible unix time {show(value)}") from None
 
 
 def _last_two_closes(result: dict) -> tuple[tuple[datetime, float], tuple[datetime, float]]:
@@ -138,11 +96,11 @@ def _last_two_closes(result: dict) -> tuple[tuple[datetime, float], tuple[dateti
     quote = quotes[0] if isinstance(quotes, list) and quotes else None
     closes = quote.get("close") if isinstance(quote, dict) else None
     if not isinstance(closes, list):
-        raise _Bad("indicators.quote.close", f"indicators.quote.close must be a list, got {_show(closes)}")
+        raise BadField("indicators.quote.close", f"indicators.quote.close must be a list, got {show(closes)}")
     if not isinstance(timestamps, list):
-        raise _Bad("timestamp", f"timestamp must be a list of unix seconds, got {_show(timestamps)}")
+        raise BadField("timestamp", f"timestamp must be a list of unix seconds, got {show(timestamps)}")
     if len(timestamps) != len(closes):
-        raise _Bad(
+        raise BadField(
             "indicators.quote.close",
             f"indicators.quote.close has {len(closes)} values but timestamp has {len(timestamps)}",
         )
@@ -151,21 +109,21 @@ def _last_two_closes(result: dict) -> tuple[tuple[datetime, float], tuple[dateti
         close = closes[i]
         if close is None:
             continue  # Yahoo leaves gaps as nulls
-        if not _is_finite_number(close) or close <= 0:
-            raise _Bad(
-                "indicators.quote.close", f"indicators.quote.close[{i}] must be a positive number, got {_show(close)}"
+        if not is_finite_number(close) or close <= 0:
+            raise BadField(
+                "indicators.quote.close", f"indicators.quote.close[{i}] must be a positive number, got {show(close)}"
             )
         found.append((_bar_time(timestamps[i]), float(close)))
         if len(found) == 2:
             break
     if len(found) < 2:
-        raise _Bad(
+        raise BadField(
             "indicators.quote.close",
             f"indicators.quote.close has {len(found)} non-null close(s); two are needed for a move",
         )
     last, previous = found
     if last[0] <= previous[0]:
-        raise _Bad(
+        raise BadField(
             "timestamp", f"timestamp is not increasing: {previous[0]:%Y-%m-%d %H:%M} then {last[0]:%Y-%m-%d %H:%M}"
         )
     return previous, last
@@ -193,18 +151,18 @@ def parse_result(result: Any, *, thresholds: Mapping[str, float]) -> RawEvent | 
             "",
             "chart.result",
             f"a chart result must be a JSON object, got {type(result).__name__}",
-            _excerpt(result),
+            excerpt(result),
         )
     symbol = ""
     try:
         meta = result.get("meta")
         if not isinstance(meta, dict):
-            raise _Bad("meta", f"meta must be an object, got {_show(meta)}")
+            raise BadField("meta", f"meta must be an object, got {show(meta)}")
         symbol = _symbol(meta)
         currency = _name(meta, "currency")
         (previous_at, previous), (last_at, last) = _last_two_closes(result)
-    except _Bad as bad:
-        return ParseFailure(SOURCE, symbol, bad.field, f"chart {symbol or '?'}: {bad.reason}", _excerpt(result))
+    except BadField as bad:
+        return ParseFailure(SOURCE, symbol, bad.field, f"chart {symbol or '?'}: {bad.reason}", excerpt(result))
 
     threshold = float(thresholds.get(symbol, DEFAULT_THRESHOLD))
     # Rounded so that float noise does not decide a boundary (37.6 vs 40.0 is -6 %, not -5.9999999 %).
@@ -266,21 +224,19 @@ def parse_chart(
         raise ValueError("fetched_at must be timezone-aware (UTC)")
     table = DEFAULT_THRESHOLDS if thresholds is None else thresholds
     for symbol, value in table.items():
-        if not _is_finite_number(value) or value <= 0:
+        if not is_finite_number(value) or value <= 0:
             raise ValueError(f"threshold of {symbol!r} must be a positive number of percent, got {value!r}")
     chart = payload.get("chart") if isinstance(payload, dict) else None
     if not isinstance(chart, dict):
-        raise ValueError(
-            f"Yahoo chart payload must be a JSON object {{chart: {{result, error}}}}; got {_show(payload)}"
-        )
+        raise ValueError(f"Yahoo chart payload must be a JSON object {{chart: {{result, error}}}}; got {show(payload)}")
     error = chart.get("error")
     if error is not None:
         if isinstance(error, dict):
             code, text = error.get("code"), error.get("description")
             raise ValueError(f"Yahoo chart error {code}: {text}"[:1000])
-        raise ValueError(f"Yahoo chart error: {_show(error)}")
+        raise ValueError(f"Yahoo chart error: {show(error)}")
     results = chart.get("result")
     if not isinstance(results, list) or not results:
-        raise ValueError(f"Yahoo chart payload must hold a non-empty chart.result array; got {_show(results)}")
+        raise ValueError(f"Yahoo chart payload must hold a non-empty chart.result array; got {show(results)}")
     upper = {str(k).strip().upper(): float(v) for k, v in table.items()}
     return [parse_result(result, thresholds=upper) for result in results]

@@ -74,3 +74,16 @@ def test_a_nul_in_the_question_is_a_failure_naming_the_field():
     (record,) = parse_markets([dict(MARKET, question="Red Sea\x00")], fetched_at=FETCHED_AT)
 
     assert isinstance(record, ParseFailure) and record.field == "question"
+
+
+@pytest.mark.parametrize("field", ["oneDayPriceChange", "liquidityNum", "volumeNum"])
+def test_an_integer_too_large_for_a_float_is_a_failure_naming_the_field(field):
+    (record,) = parse_markets([dict(MARKET, **{field: 10**400})], fetched_at=FETCHED_AT)
+
+    assert isinstance(record, ParseFailure) and record.field == field
+
+
+def test_a_yes_price_too_large_for_a_float_is_a_failure():
+    (record,) = parse_markets([dict(MARKET, outcomePrices=[10**400, 0])], fetched_at=FETCHED_AT)
+
+    assert isinstance(record, ParseFailure) and record.field == "outcomePrices"
