@@ -11,6 +11,8 @@ TEST_POSTGRES_URL ?= postgres://postgres@127.0.0.1:5432/omen
 .PHONY: run test lint test-sqlite test-postgres setup browser migrate demo bench clean
 
 $(PY):
+	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' \
+	  || { echo "OMEN needs Python 3.11 or newer: run make PYTHON=python3.11 ..."; exit 1; }
 	$(PYTHON) -m venv $(VENV)
 
 $(STAMP): requirements.txt | $(PY)
@@ -22,7 +24,8 @@ setup: $(STAMP)
 # The admin tests drive Debian's Chromium; nothing downloads a browser.
 browser:
 	@command -v chromium >/dev/null 2>&1 || { \
-	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	  if [ "$$(id -u)" = 0 ]; then echo "==> installing Debian's chromium for the admin browser tests"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
 	  else echo "chromium is missing (sudo apt-get install chromium); the browser tests will be skipped"; fi; }
 
 migrate: setup

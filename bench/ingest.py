@@ -11,9 +11,11 @@ of the ingest. Each backend runs in a process of its own, on a fresh database.
 """
 
 import argparse
+import atexit
 import os
 import random
 import resource
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -82,6 +84,7 @@ def peak_rss_mb():
 
 def run_backend(backend, observations, markets, batch_size):
     workdir = Path(tempfile.mkdtemp(prefix="omen-bench-"))
+    atexit.register(shutil.rmtree, workdir, ignore_errors=True)
     if backend == "sqlite":
         os.environ["DATABASE_URL"] = f"sqlite:///{workdir / 'bench.sqlite3'}"
     else:

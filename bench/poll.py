@@ -9,8 +9,10 @@ same reply (the floor), both measured in the same run, on a fresh database.
 """
 
 import argparse
+import atexit
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -45,6 +47,7 @@ def serve(body: bytes) -> ThreadingHTTPServer:
 
 def run_backend(backend: str, markets: int, polls: int) -> None:
     workdir = Path(tempfile.mkdtemp(prefix="omen-bench-poll-"))
+    atexit.register(shutil.rmtree, workdir, ignore_errors=True)
     body = json.dumps(list(synthetic_markets(markets, markets))).encode()
     server = serve(body)
     url = f"http://127.0.0.1:{server.server_address[1]}"
