@@ -1,0 +1,42 @@
+"""The beat schedule: defined in code, copied into django-celery-beat, never undoing an operator's edit."""
+
+import pytest
+from django_celery_beat.models import PeriodicTask
+
+from omen_site.schedule import beat_schedule, beat_schedule_sync
+from signals.sources.registry import SOURCES
+from tests.support.processes import child_env, manage, query
+
+pytestmark = pytest.mark.django_db
+
+
+def test_every_source_has_a_poll_that_expires_just_under_its_period(settings):
+    settings.SOURCE_POLL_INTERVAL_SECONDS = 120
+
+    schedule = beat_schedule()
+
+    assert set(schedule) == {f"poll-{source}" for source in SOURCES}
+    assert all(entry["every_seconds"] == 120 and entry["expires_seconds"] == 115 for entry in schedule.values())
+
+
+def test_sync_adds_what_is_missing_and_keeps_an_operators_changes():
+    PeriodicTask.objects.filter(name__startswith="poll-").delete()
+    assert set(beat_schedule_sync()) == {f"poll-{source}" for source in SOURCES}
+    paused = PeriodicTask.objects.get(name="poll-yahoo")
+    paused.enabled = False
+    paused.save()
+
+    assert beat_schedule_sync() == []
+    assert PeriodicTask.objects.get(name="poll-yahoo").enabled is False
+
+
+@pytest.mark.slow
+def test_migrating_one_app_then_all_leaves_the_schedule_in_place(tmp_path):
+    url = f"sqlite:///{tmp_path / 'db.sqlite3'}"
+    env = child_env(url, tmp_path / "var")
+
+    manage(env, "migrate", "signals", "--no-input")
+    manage(env, "migrate", "--no-input")
+
+    names = {name for (name,) in query(url, "SELECT name FROM django_celery_beat_periodictask")}
+    assert {f"poll-{source}" for source in SOURCES} <= names
