@@ -180,7 +180,7 @@ def main():
     parser.add_argument("--backend", choices=["sqlite", "postgresql", "both"], default="both")
     parser.add_argument("--observations", type=int, default=100_000)
     parser.add_argument("--markets", type=int, default=5_000, help="distinct markets; observations / markets polls")
-    parser.add_argument("--batch-size", type=int, default=1000)
+    parser.add_argument("--batch-size", type=int, default=2000, help="as signals_ingest's default")
     args = parser.parse_args()
     if args.backend == "both":
         print(f"{args.observations} observations of {args.markets} markets, batch {args.batch_size}", flush=True)

@@ -5,7 +5,7 @@ import orjson
 from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
-from signals.services.ingest import signals_ingest
+from signals.services.ingest import DEFAULT_BATCH_SIZE, signals_ingest
 from signals.sources import PARSERS
 
 
@@ -27,7 +27,9 @@ class Command(BaseCommand):
             type=datetime.fromisoformat,
             help="when the reply was fetched (ISO 8601); default: the file's modification time",
         )
-        parser.add_argument("--batch-size", type=positive_int, default=1000, help="records per transaction")
+        parser.add_argument(
+            "--batch-size", type=positive_int, default=DEFAULT_BATCH_SIZE, help="records per transaction"
+        )
 
     def handle(self, *args, path, source, fetched_at, batch_size, **options):
         try:
