@@ -11,20 +11,12 @@ from signals.pipeline import Accepted, Rejected, evaluate
 from signals.pipeline.events import ParseFailure, RawEvent
 from signals.sources.polymarket import parse_markets
 from tests.conftest import RECORDED_DIR
+from tests.support.strategies import json_values
 
 FETCHED_AT = datetime(2026, 2, 8, tzinfo=UTC)
 MARKET = json.loads((RECORDED_DIR / "polymarket_gamma_markets_active_part1.json").read_text())[0]
 FIELDS = sorted(MARKET) + ["liquidityNum", "volumeNum", "oneDayPriceChange", "endDate"]
 
-json_values = st.recursive(
-    st.none()
-    | st.booleans()
-    | st.integers(min_value=-(2**70), max_value=2**70)
-    | st.floats(allow_nan=True, allow_infinity=True)
-    | st.text(max_size=50),
-    lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=8), children, max_size=4),
-    max_leaves=8,
-)
 price_strings = st.lists(st.one_of(st.floats(), st.text(max_size=6), st.integers()), max_size=3).map(json.dumps)
 
 

@@ -14,6 +14,7 @@ from signals.sources.news import parse_newsapi, parse_newsdata
 from signals.sources.openmeteo import parse_forecast, parse_marine, parse_openmeteo
 from signals.sources.yahoo import parse_chart
 from tests.conftest import RECORDED_DIR
+from tests.support.strategies import json_values
 
 FETCHED_AT = datetime(2026, 7, 28, 12, tzinfo=UTC)
 
@@ -28,15 +29,6 @@ NEWSAPI_ARTICLE = load("newsapi_v2_everything_q_tesla_part1.json")["articles"][0
 NEWSDATA_ARTICLE = load("newsdata_api1_latest_size5.json")["results"][1]
 CHART = load("yahoo_v8_chart_AAPL_1d_2020-08-31_2020-11-07_cassette.json")["response"]["bodyJson"]
 
-json_values = st.recursive(
-    st.none()
-    | st.booleans()
-    | st.integers(min_value=-(2**70), max_value=2**70)
-    | st.floats(allow_nan=True, allow_infinity=True)
-    | st.text(max_size=50),
-    lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=8), children, max_size=4),
-    max_leaves=8,
-)
 # Values that look almost right: times, numbers as strings, series of the wrong length.
 near_values = (
     st.sampled_from(["2026-07-28T13:00", "2026-07-28 13:00:00", "2024-07-20 08:19:00", "2024-02-12T15:57:26Z", ""])
