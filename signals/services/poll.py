@@ -66,6 +66,10 @@ def source_poll(*, source: str, token: str = "", policy: FetchPolicy = DEFAULT_P
         run.rejected, run.unchanged = summary.rejected, summary.unchanged
         _record_result(source, success=True)
         return _finish(run, Outcome.OK)
+    except BaseException as exc:  # a soft time limit, the database going away: the run says so
+        if run.pk and run.outcome == Outcome.RUNNING:
+            _finish(run, Outcome.FAILED, error=f"poll interrupted: {type(exc).__name__}: {exc}")
+        raise
     finally:
         _release_poll_lock(source)
 

@@ -158,3 +158,23 @@ def test_every_failure_mode_ends_as_a_failed_run_within_bounded_time(gamma, repl
     assert error in run.error
     assert (run.finished_at - started).total_seconds() < FAST.attempts * (FAST.total_timeout + 1)
     assert SourceState.objects.get().polling_since is None  # the lock is released
+
+
+def test_a_poll_interrupted_by_an_unexpected_error_records_a_failed_run_and_frees_the_lock(
+    gamma, recorded_markets, monkeypatch
+):
+    from signals.services import poll as poll_module
+
+    def interrupted(**kwargs):
+        raise TimeoutError("soft time limit")
+
+    monkeypatch.setattr(poll_module, "signals_ingest", interrupted)
+    gamma.route("/markets", Reply(body=recorded_markets))
+
+    with pytest.raises(TimeoutError):
+        source_poll(source="polymarket", policy=FAST)
+
+    run = SourceRun.objects.get()
+    assert run.outcome == SourceRun.Outcome.FAILED
+    assert "poll interrupted: TimeoutError: soft time limit" in run.error
+    assert SourceState.objects.get().polling_since is None
