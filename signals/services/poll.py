@@ -50,6 +50,11 @@ def source_poll(*, source: str, token: str = "", policy: FetchPolicy = DEFAULT_P
         return _finish(run, Outcome.DISABLED, error=reason)
     if not _take_poll_lock(source, now, token):
         return _finish(run, Outcome.SKIPPED_BUSY, error="another poll of this source is running")
+    # Holding the lock, this is the only live poll of the source: a run still
+    # "running" belongs to a poll whose process died.
+    SourceRun.objects.filter(source=source, outcome=Outcome.RUNNING).update(
+        outcome=Outcome.FAILED, finished_at=now, error="the poll's process died before it finished"
+    )
     try:
         if not _breaker_allows(source, now):
             return _finish(run, Outcome.CIRCUIT_OPEN, error="circuit open: too many consecutive failures")

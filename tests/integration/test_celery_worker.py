@@ -150,5 +150,6 @@ def test_a_worker_killed_mid_poll_is_replaced_and_the_poll_redone_once(omen, sou
     omen.wait_for(OK_RUNS, 1, timeout=90)
     assert omen.count(SIGNALS) == omen.count(DISTINCT_SIGNALS) > 0
     assert omen.count(DECIDED) == 250
-    # The killed poll's run stays "running"; the redelivered one finished the work.
-    assert omen.count("SELECT count(*) FROM signals_sourcerun WHERE outcome = 'running'") == 1
+    # The redelivered poll closed the killed one's run and finished the work.
+    assert omen.count("SELECT count(*) FROM signals_sourcerun WHERE outcome = 'running'") == 0
+    assert omen.count("SELECT count(*) FROM signals_sourcerun WHERE error LIKE '%process died%'") == 1

@@ -178,3 +178,14 @@ def test_a_poll_interrupted_by_an_unexpected_error_records_a_failed_run_and_free
     assert run.outcome == SourceRun.Outcome.FAILED
     assert "poll interrupted: TimeoutError: soft time limit" in run.error
     assert SourceState.objects.get().polling_since is None
+
+
+def test_a_run_left_running_by_a_dead_poll_is_closed_by_the_next_poll(gamma, recorded_markets):
+    dead = SourceRun.objects.create(source="polymarket", started_at=timezone.now() - timedelta(hours=1))
+    gamma.route("/markets", Reply(body=recorded_markets))
+
+    source_poll(source="polymarket", policy=FAST)
+
+    dead.refresh_from_db()
+    assert dead.outcome == SourceRun.Outcome.FAILED
+    assert "process died" in dead.error
