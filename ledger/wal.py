@@ -443,13 +443,22 @@ class SegmentWriter:
     fresh open may decide.
     """
 
-    def __init__(self, path: Path | str, *, io: FileIO | None = None) -> None:
+    def __init__(
+        self, path: Path | str, *, io: FileIO | None = None, verified_size: int = 0, verified_frames: int = 0
+    ) -> None:
+        """``verified_size`` / ``verified_frames``: a prefix the caller already knows to be good
+        frames (the writer's recorded position), so only what follows it is scanned."""
         self.path = Path(path)
         self._io: FileIO = io if io is not None else OsFileIO()
         self._handle: Any = self._io.open(self.path, "append")
         try:
             self._io.fsync_dir(self.path.parent)  # the segment's name survives a crash
-            scan = read_frames(self._io.read(self.path))
+            data = self._io.read(self.path)
+            if verified_size > len(data):
+                raise LedgerCorruption(
+                    self.path, len(data), f"segment is shorter than its recorded {verified_size} bytes"
+                )
+            scan = read_frames(data, start=verified_size)
             if isinstance(scan.end, TornTail):
                 raise LedgerNeedsRecovery(self.path, scan.end.offset, scan.end.reason)
             if isinstance(scan.end, Corruption):
@@ -458,7 +467,7 @@ class SegmentWriter:
             self._io.close(self._handle)
             raise
         self.size: int = scan.end.offset
-        self.frame_count: int = len(scan.frames)
+        self.frame_count: int = verified_frames + len(scan.frames)
         self._failed: BaseException | None = None
         self._closed = False
 

@@ -12,7 +12,27 @@ def beat_schedule() -> dict[str, dict]:
     from signals.sources.registry import SOURCES
 
     interval = settings.SOURCE_POLL_INTERVAL_SECONDS
+    ledger_interval = settings.LEDGER_DRAIN_INTERVAL_SECONDS
     return {
+        "ledger-drain": {
+            "task": "ledger.drain",
+            "args": [],
+            "every_seconds": ledger_interval,
+            "expires_seconds": max(1, ledger_interval - 5),
+        },
+        "ledger-seal": {
+            "task": "ledger.seal_due",
+            "args": [],
+            "every_seconds": 3600,
+            "expires_seconds": 3000,
+        },
+        "ledger-tiers": {
+            "task": "ledger.tiers",
+            "args": [],
+            "every_seconds": 3600,
+            "expires_seconds": 3000,
+        },
+    } | {
         f"poll-{source}": {
             "task": "signals.poll_source",
             "args": [source],

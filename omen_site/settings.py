@@ -193,6 +193,24 @@ CELERY_TASK_IGNORE_RESULT = True  # runs are recorded as SourceRun rows, not tas
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 
 LEDGER_DIR = Path(env.str("LEDGER_DIR", default=str(VAR_DIR / "ledger")))
+# Cold partitions move here (may be another volume); same layout as LEDGER_DIR.
+LEDGER_ARCHIVE_DIR = Path(env.str("LEDGER_ARCHIVE_DIR", default=str(LEDGER_DIR.parent / "ledger-archive")))
+# Rotation: the original OMEN's thresholds.
+LEDGER_SEGMENT_MAX_BYTES = env.int("LEDGER_SEGMENT_MAX_BYTES", default=10 * 1024 * 1024)
+LEDGER_SEGMENT_MAX_FRAMES = env.int("LEDGER_SEGMENT_MAX_FRAMES", default=10_000)
+# Frames per writer transaction, and so per fsync (group commit).
+LEDGER_BATCH_FRAMES = env.int("LEDGER_BATCH_FRAMES", default=2000)
+# After a commit with ledgered saves: "inline" drains in the committing process, "task" sends
+# ledger.drain to the worker that holds the ledger volume, "off" leaves it to the periodic drain.
+LEDGER_DRAIN_ON_COMMIT = env.str("LEDGER_DRAIN_ON_COMMIT", default="inline")
+LEDGER_DRAIN_INTERVAL_SECONDS = env.int("LEDGER_DRAIN_INTERVAL_SECONDS", default=30)
+# How long a committing process waits for another writer before leaving its rows to the periodic drain.
+LEDGER_LOCK_TIMEOUT_SECONDS = env.float("LEDGER_LOCK_TIMEOUT_SECONDS", default=10.0)
+# A day's partition is sealed this long after the day ends (UTC).
+LEDGER_SEAL_AFTER_HOURS = env.int("LEDGER_SEAL_AFTER_HOURS", default=2)
+# Tiers (OMEN retention table): hot 7 days, warm (compressed) to 30 days, cold (archived) to 365.
+LEDGER_WARM_AFTER_DAYS = env.int("LEDGER_WARM_AFTER_DAYS", default=7)
+LEDGER_COLD_AFTER_DAYS = env.int("LEDGER_COLD_AFTER_DAYS", default=30)
 
 # --- Sources ----------------------------------------------------------------------
 # Base URLs come from the environment so tests (and mirrors) can point them elsewhere.
@@ -334,3 +352,8 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
     "loggers": {"django.db.backends": {"level": "WARNING"}},
 }
+
+if LEDGER_DRAIN_ON_COMMIT not in {"inline", "task", "off"}:
+    raise ImproperlyConfigured(
+        f"LEDGER_DRAIN_ON_COMMIT={LEDGER_DRAIN_ON_COMMIT!r} is not a mode: use inline, task or off."
+    )

@@ -7,5 +7,6 @@ that listeners (the ledger) see every save.
 
 from django.dispatch import Signal as DjangoSignal
 
-# Sent with ``pks``: the primary keys of the Signal rows just inserted.
+# Sent with ``pks`` and ``signal_ids``: the primary keys of the Signal rows just inserted
+# (ascending) and, in the same order, their signal ids.
 signals_bulk_created = DjangoSignal()

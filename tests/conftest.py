@@ -6,6 +6,15 @@ ROOT = Path(__file__).resolve().parents[1]
 RECORDED_DIR = ROOT.parent / "shared" / "fixtures" / "recorded"
 
 
+@pytest.fixture(autouse=True)
+def ledger_dir(tmp_path_factory, settings) -> Path:
+    """Every test writes its own ledger: a ledger directory belongs to one database."""
+    base = tmp_path_factory.mktemp("ledger")
+    settings.LEDGER_DIR = base / "ledger"
+    settings.LEDGER_ARCHIVE_DIR = base / "archive"
+    return settings.LEDGER_DIR
+
+
 @pytest.fixture(scope="session")
 def recorded_dir() -> Path:
     """Replies the real services sent; read in place, never copied into the repository."""

@@ -1,4 +1,4 @@
-from django.db import models
+from django.db import models, router, transaction
 
 from signals.fields import ContractField
 from signals.models.choices import Category, ConfidenceLevel, SignalStatus, SignalType, Source
@@ -70,3 +70,10 @@ class Signal(models.Model):
 
     def __str__(self):
         return f"{self.signal_id} {self.title[:60]}"
+
+    def save(self, *args, **kwargs):
+        # A plain save in autocommit mode commits before post_save is sent; in a transaction,
+        # the save's listeners (the ledger's outbox row) commit or roll back with the row.
+        using = kwargs.get("using") or router.db_for_write(type(self), instance=self)
+        with transaction.atomic(using=using, savepoint=False):
+            super().save(*args, **kwargs)

@@ -473,16 +473,15 @@ def _write_batch(prepared: PreparedBatch) -> IngestSummary:
 
     # ON CONFLICT DO NOTHING: a signal that exists (this input seen before, or
     # written by a concurrent ingest) is skipped; RETURNING lists only the new ones.
-    created_pks = [
-        pk
-        for (pk,) in insert_rows(
+    created = sorted(
+        insert_rows(
             Signal._meta.db_table,
             SIGNAL_COLUMNS,
             [row for _, row in prepared.signal_rows],
             conflict=["signal_id"],
-            returning=["id"],
+            returning=["id", "signal_id"],
         )
-    ]
+    )
     insert_rows(
         ProbabilityPoint._meta.db_table,
         POINT_COLUMNS,
@@ -495,14 +494,15 @@ def _write_batch(prepared: PreparedBatch) -> IngestSummary:
         prepared.rejection_rows,
         conflict=["source", "external_id", "input_hash", "stage"],
     )
-    if created_pks:
-        signals_bulk_created.send(sender=Signal, pks=sorted(created_pks))
+    if created:
+        pks, signal_ids = zip(*created, strict=True)
+        signals_bulk_created.send(sender=Signal, pks=list(pks), signal_ids=list(signal_ids))
 
     rule_rejections = len(prepared.rejection_rows) - prepared.rejected_by_status["REJECTED_PARSE"]
     return IngestSummary(
         fetched=prepared.fetched,
-        created=len(created_pks),
-        unchanged=prepared.events - len(created_pks) - rule_rejections,
+        created=len(created),
+        unchanged=prepared.events - len(created) - rule_rejections,
         rejected=len(prepared.rejection_rows),
         rejected_by_status=prepared.rejected_by_status,
     )

@@ -4,6 +4,7 @@ import os
 from django.conf import settings
 from django.core.management.base import BaseCommand
 
+from ledger.selectors import ledger_summary
 from omen_site.storage import describe_storage
 from signals.selectors import signal_counts_by_source_and_status, signal_time_range, storage_totals
 
@@ -37,7 +38,7 @@ class Command(BaseCommand):
             "broker": storage.broker,
             "cache": storage.cache,
             "ledger_dir": storage.ledger_dir,
-            "ledger": _ledger_facts(settings.LEDGER_DIR),
+            "ledger": _ledger_facts(settings.LEDGER_DIR) | ledger_summary(),
             "totals": storage_totals(),
             "signals_by_source_and_status": signal_counts_by_source_and_status(),
             "oldest_signal_at": time_range["oldest"].isoformat() if time_range["oldest"] else None,
@@ -65,6 +66,12 @@ class Command(BaseCommand):
             f"({'writable' if ledger['writable'] else 'NOT writable'}; "
             f"{ledger['files']} files, {ledger['bytes']} bytes)"
         )
+        w(
+            f"Ledger:      {ledger['frames_written']} frames written, ends at {ledger['end'] or '-'}, "
+            f"{ledger['saves_waiting']} saves waiting for the writer"
+        )
+        for tier, figures in sorted(ledger["sealed_partitions_by_tier"].items()):
+            w(f"  {tier:<5} {figures['partitions']} sealed partitions, {figures['frames']} frames")
         totals = report["totals"]
         w(
             f"Totals:      {totals['signals']} signals, {totals['source_events']} source events, "

@@ -25,6 +25,21 @@ def test_report_counts_signals_by_source_and_status_after_demo_load():
     assert {row["source"] for row in data["signals_by_source_and_status"]} == {"polymarket"}
     assert data["oldest_signal_at"] <= data["newest_signal_at"]
     assert data["ledger_dir"]
+    # The test's transaction never commits, so the saves are still waiting for the writer.
+    assert data["ledger"]["saves_waiting"] == data["totals"]["signals"]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_report_says_what_the_ledger_holds():
+    call_command("load_demo", stdout=StringIO(), stderr=StringIO())
+
+    data = json.loads(report("--json"))
+    text = report()
+
+    assert data["ledger"]["frames_written"] == data["totals"]["signals"] > 0
+    assert data["ledger"]["saves_waiting"] == 0
+    assert "/signals-001.wal@" in data["ledger"]["end"]
+    assert f"Ledger:      {data['totals']['signals']} frames written" in text
 
 
 def test_text_report_names_the_database_and_the_persistence():

@@ -1,0 +1,169 @@
+"""``manage.py ledger <verify|drain|seal|tail|replay|import>``: the operator's tools for the ledger.
+
+Every subcommand exits non-zero on any problem, with the problem's location on stderr.
+"""
+
+import time
+from pathlib import Path
+
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandError
+from tqdm import tqdm
+
+from ledger.envelope import read_head
+from ledger.reading import ledger_segments, segment_data
+from ledger.wal import LedgerError, read_frames
+
+
+class _Bar:
+    """A byte progress bar fed by the services' ``progress(done, total)`` callbacks."""
+
+    def __init__(self, desc: str) -> None:
+        self.bar = tqdm(total=0, unit="B", unit_scale=True, desc=desc, disable=None)
+
+    def __call__(self, done: int, total: int) -> None:
+        self.bar.total = total
+        self.bar.update(done - self.bar.n)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc_info):
+        self.bar.close()
+
+
+def _keyed_frames(ref) -> list[tuple[tuple, bytes]]:
+    """A segment's frames keyed by their place in the ledger: (partition, ledger_sequence)."""
+    return [
+        ((ref.partition, read_head(frame.payload).ledger_sequence or 0), frame.payload)
+        for frame in read_frames(segment_data(ref.path)).frames
+    ]
+
+
+class Command(BaseCommand):
+    help = "Verify, drain, seal, tail, replay or import the signal ledger (WAL frames under LEDGER_DIR)."
+
+    def add_arguments(self, parser):
+        commands = parser.add_subparsers(dest="action", required=True, metavar="ACTION")
+        verify = commands.add_parser("verify", help="check frames, chain, manifests, and reconcile with the database")
+        verify.add_argument("--no-reconcile", action="store_true", help="check the files only")
+        commands.add_parser("drain", help="frame every save still waiting in the outbox, now")
+        seal = commands.add_parser("seal", help="seal partitions: those due (default) or the ones named")
+        seal.add_argument("partitions", nargs="*", metavar="PARTITION", help="e.g. 2026-11-24")
+        seal.add_argument("--force", action="store_true", help="also seal a partition still written today")
+        tail = commands.add_parser("tail", help="print the newest frames' envelopes, one JSON line each")
+        tail.add_argument("-n", "--lines", type=int, default=10, help="how many frames (default 10)")
+        tail.add_argument("-f", "--follow", action="store_true", help="keep printing frames as they are written")
+        commands.add_parser("replay", help="rebuild the signals of an empty database from the ledger")
+        imports = commands.add_parser("import", help="import a ledger written by the original OMEN")
+        imports.add_argument("directory", type=Path)
+
+    def handle(self, *args, action, **options):
+        try:
+            getattr(self, f"_{action}")(**options)
+        except LedgerError as exc:
+            raise CommandError(str(exc)) from exc
+
+    # ----------------------------------------------------------------- verify
+
+    def _verify(self, no_reconcile, **options):
+        from ledger.services.verify import ledger_verify
+
+        started = time.perf_counter()
+        with _Bar("verify") as bar:
+            report = ledger_verify(reconcile=not no_reconcile, progress=bar)
+        seconds = time.perf_counter() - started
+        self.stdout.write(
+            f"{report.partitions} partitions, {report.segments} segments, {report.frames} frames, "
+            f"{report.bytes / 1e6:.1f} MB in {seconds:.1f} s"
+            + ("" if no_reconcile else f"; {report.signals} signals in the database, {report.pending} saves pending")
+        )
+        for problem in report.problems:
+            self.stderr.write(str(problem))
+        if report.problem_count > len(report.problems):
+            self.stderr.write(f"... and {report.problem_count - len(report.problems)} more")
+        if not report.ok:
+            raise CommandError(f"ledger verify found {report.problem_count} problem(s)")
+        self.stdout.write("ledger OK")
+
+    # ----------------------------------------------------------------- drain / seal
+
+    def _drain(self, **options):
+        from ledger.services.writer import ledger_drain
+
+        result = ledger_drain()
+        for line in result.truncated:
+            self.stderr.write(f"torn tail recovered: {line}")
+        self.stdout.write(f"{result.frames} frames written, {result.adopted} recorded after a dead writer run")
+
+    def _seal(self, partitions, force, **options):
+        from ledger.services.seal import SealRefused, seal_due, seal_partition
+
+        try:
+            results = [seal_partition(name, force=force) for name in partitions] if partitions else seal_due()
+        except SealRefused as exc:
+            raise CommandError(str(exc)) from exc
+        for result in results:
+            self.stdout.write(f"sealed {result.partition}: {result.frames} frames, {result.bytes} bytes")
+        if not results:
+            self.stdout.write("nothing to seal")
+
+    # ----------------------------------------------------------------- tail
+
+    def _tail(self, lines, follow, **options):
+        root = Path(settings.LEDGER_DIR)
+        shown: list[tuple[tuple, bytes]] = []
+        for ref in reversed(ledger_segments(root)):  # the newest segments, until there are enough frames
+            shown[:0] = _keyed_frames(ref)
+            if len(shown) >= lines:
+                break
+        for _, payload in shown[-lines:] if lines > 0 else []:
+            self.stdout.write(payload.decode())
+        last = shown[-1][0] if shown else None
+        while follow:
+            try:
+                time.sleep(1)
+            except KeyboardInterrupt:
+                return
+            for ref in ledger_segments(root)[-2:]:  # a rotation may have happened since the last look
+                for key, payload in _keyed_frames(ref):
+                    if last is None or key > last:
+                        self.stdout.write(payload.decode())
+                        self.stdout.flush()
+                        last = key
+
+    # ----------------------------------------------------------------- replay / import
+
+    def _replay(self, **options):
+        from ledger.services.replay import ReplayRefused, ledger_replay
+
+        try:
+            with _Bar("replay") as bar:
+                result = ledger_replay(Path(settings.LEDGER_DIR), Path(settings.LEDGER_ARCHIVE_DIR), progress=bar)
+        except ReplayRefused as exc:
+            raise CommandError(str(exc)) from exc
+        self._report("replay", result)
+
+    def _import(self, directory, **options):
+        from ledger.services.import_original import ImportRefused, ledger_import
+
+        try:
+            with _Bar(f"import {directory.name}") as bar:
+                result = ledger_import(directory, progress=bar)
+        except ImportRefused as exc:
+            raise CommandError(str(exc)) from exc
+        self._report("import", result)
+
+    def _report(self, what: str, result) -> None:
+        counts = {
+            key: value
+            for key, value in vars(result).items()
+            if isinstance(value, int) and not isinstance(value, bool) and key not in {"problem_count", "last_sequence"}
+        }
+        self.stdout.write(f"{what}: " + ", ".join(f"{key.replace('_', ' ')} {value}" for key, value in counts.items()))
+        for problem in result.problems:
+            self.stderr.write(str(problem))
+        if result.problem_count > len(result.problems):
+            self.stderr.write(f"... and {result.problem_count - len(result.problems)} more")
+        if result.problem_count:
+            raise CommandError(f"ledger {what} found {result.problem_count} problem(s)")

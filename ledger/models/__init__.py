@@ -1,0 +1,5 @@
+from ledger.models.outbox import LedgerOutbox, Operation
+from ledger.models.partition import LedgerPartition, Tier
+from ledger.models.writer_state import LedgerWriterState
+
+__all__ = ["LedgerOutbox", "LedgerPartition", "LedgerWriterState", "Operation", "Tier"]

@@ -1,0 +1,34 @@
+from django.db import models
+
+
+class Operation(models.TextChoices):
+    CREATE = "create", "create"
+    UPDATE = "update", "update"
+    DELETE = "delete", "delete"
+
+
+class LedgerOutbox(models.Model):
+    """A committed save waiting for its ledger frame.
+
+    Written in the same transaction as the save (so a rolled-back save leaves no row) and
+    deleted in the same transaction that records the frame's position in
+    ``LedgerWriterState``: the outbox is a queue, the ledger is the record. Deleting keeps the
+    table as small as the backlog, so the primary key alone serves the writer's
+    ``ORDER BY id LIMIT n``, and costs less than an update that rewrites every index.
+    """
+
+    id = models.BigAutoField(primary_key=True)
+    operation = models.CharField(max_length=6, choices=Operation.choices)
+    # No foreign key: a delete's row outlives its signal.
+    signal_pk = models.BigIntegerField()
+    signal_id = models.CharField(max_length=32)
+    # The contract as saved, for updates and deletes. Creates leave it empty: signals are
+    # immutable, so the writer reads the row itself and ingest copies no contract twice.
+    contract = models.TextField(null=True, blank=True)
+    saved_at = models.DateTimeField()
+
+    class Meta:
+        verbose_name = "ledger outbox row"
+
+    def __str__(self):
+        return f"#{self.pk} {self.operation} {self.signal_id}"

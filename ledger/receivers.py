@@ -1,0 +1,94 @@
+"""The ledger listens to every save of a signal and queues it in the outbox, in the same transaction.
+
+Row saves arrive through ``post_save`` / ``post_delete`` (``Signal.save`` runs in a transaction,
+so the outbox row commits or rolls back with the save); bulk saves through
+``signals.bulk.signals_bulk_created``, which ingest sends inside its batch transaction. After the
+commit, the writer is asked to drain (``LEDGER_DRAIN_ON_COMMIT``); the periodic drain task
+catches anything a failed or busy request left behind.
+"""
+
+import logging
+
+from django.conf import settings
+from django.db import connections, transaction
+from django.db.models.signals import post_delete, post_save
+from django.dispatch import receiver
+from django.utils import timezone
+
+from ledger.models import LedgerOutbox, Operation
+from signals.bulk import signals_bulk_created
+from signals.fields import canonical_json
+from signals.models import Signal
+from signals.services.bulk_sql import insert_rows
+
+log = logging.getLogger("omen.ledger")
+
+OUTBOX_COLUMNS = ["operation", "signal_pk", "signal_id", "contract", "saved_at"]
+
+
+@receiver(post_save, sender=Signal, dispatch_uid="ledger.signal_saved")
+def signal_saved(sender, instance, created, raw, using, **kwargs):
+    if raw:  # loaddata replays rows as they were; ``ledger replay``/``import`` are the ledgered paths
+        return
+    LedgerOutbox.objects.using(using).create(
+        operation=Operation.CREATE if created else Operation.UPDATE,
+        signal_pk=instance.pk,
+        signal_id=instance.signal_id,
+        contract=None if created else canonical_json(instance.contract),
+        saved_at=timezone.now(),
+    )
+    _drain_after_commit(using)
+
+
+@receiver(post_delete, sender=Signal, dispatch_uid="ledger.signal_deleted")
+def signal_deleted(sender, instance, using, origin=None, **kwargs):
+    LedgerOutbox.objects.using(using).create(
+        operation=Operation.DELETE,
+        signal_pk=instance.pk,
+        signal_id=instance.signal_id,
+        contract=canonical_json(instance.contract),
+        saved_at=timezone.now(),
+    )
+    _drain_after_commit(using)
+
+
+@receiver(signals_bulk_created, dispatch_uid="ledger.signals_bulk_created")
+def signals_bulk_saved(sender, pks, signal_ids, **kwargs):
+    saved_at = timezone.now()
+    insert_rows(
+        LedgerOutbox._meta.db_table,
+        OUTBOX_COLUMNS,
+        [
+            (Operation.CREATE.value, pk, signal_id, None, saved_at)
+            for pk, signal_id in zip(pks, signal_ids, strict=True)
+        ],
+        conflict=["id"],  # ids are new: never clashes
+    )
+    _drain_after_commit("default")
+
+
+def _drain_after_commit(using: str) -> None:
+    """Ask for one drain when this transaction commits, however many saves it holds."""
+    pending = getattr(connections[using], "run_on_commit", [])
+    if any(entry[1] is drain_now for entry in pending):
+        return
+    transaction.on_commit(drain_now, using=using)
+
+
+def drain_now() -> None:
+    """Run after a commit: the save is durable whatever happens here, so nothing is raised."""
+    mode = settings.LEDGER_DRAIN_ON_COMMIT
+    if mode == "off":
+        return
+    if mode == "task":
+        from ledger.tasks import drain_ledger
+
+        drain_ledger.delay()
+        return
+    from ledger.services.writer import ledger_drain
+
+    try:
+        ledger_drain()
+    except Exception:
+        # The outbox keeps the save; the periodic drain retries and ``ledger verify`` reports.
+        log.exception("ledger: drain after commit failed; the periodic drain will retry")

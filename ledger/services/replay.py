@@ -1,0 +1,276 @@
+"""ledger_replay: rebuild the signals of an empty database from our own ledger.
+
+Frames are applied in ledger order (partition, segment, offset): a create or an update writes the
+frame's contract, a delete removes the row. Rows are written with bulk SQL, never through
+``Signal.save``: the frames already exist, so replay queues no outbox row and writes no frame.
+
+Every frame is checked as it is read (CRC by the codec, sequence and ``prev_hash`` chain by
+``LedgerEnd.take``, as the writer checks what it adopts); the first bad frame stops the run with
+``LedgerCorruption`` naming its segment and offset. The whole run is one transaction, holding the
+writer's lock: a run that stops leaves the database as empty as it found it, so it can be run
+again once the ledger is repaired, and no writer appends while the chain is being read. At the
+end the ledger's end is recorded in ``LedgerWriterState``, so the next writer run continues the
+chain instead of adopting the whole ledger as unrecorded frames.
+
+Memory: one segment (bounded by the writer's rotation) and one batch of rows at a time.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import zlib
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from django.conf import settings
+from django.db import connection, transaction
+
+from ledger.envelope import GENESIS_HASH, EnvelopeError, read_head
+from ledger.layout import directory_lock
+from ledger.models import LedgerOutbox, LedgerWriterState, Operation
+from ledger.problems import FrameLocation, ProblemLog
+from ledger.reading import SegmentRef, ledger_segments, segment_data
+from ledger.services.restore import (
+    ContractError,
+    RestoredSignal,
+    restore_payload,
+    signal_rows,
+    upsert_source_events,
+)
+from ledger.services.writer import LedgerEnd
+from ledger.wal import Corruption, Frame, LedgerCorruption, ScanEnd, TornTail, read_frames
+from signals.models import Signal, SourceEvent
+from signals.services.bulk_sql import datetime_adapter, insert_rows
+from signals.services.ingest import SIGNAL_COLUMNS
+
+__all__ = ["ReplayRefused", "ReplayResult", "ledger_replay"]
+
+DEFAULT_BATCH_SIZE = 2000
+# A frame updating a signal rewrites every column but these: the key, and when the row was made.
+_UPDATED_COLUMNS = [column for column in SIGNAL_COLUMNS if column not in ("signal_id", "created_at")]
+# Signal ids per DELETE statement, under SQLite's parameter limit.
+_DELETE_CHUNK = 500
+
+Progress = Callable[[int, int], None]
+
+
+class ReplayRefused(Exception):
+    """Replay cannot start (the database is not empty, or the ledger is not the writer's)."""
+
+
+@dataclass
+class ReplayResult(ProblemLog):
+    segments: int = 0
+    frames: int = 0
+    bytes: int = 0  # segment bytes read (compressed size for .gz), as ``progress`` counts them
+    created: int = 0  # frames applied, by operation
+    updated: int = 0
+    deleted: int = 0
+    signals: int = 0  # Signal rows at the end
+    # Where the ledger ends, as recorded in LedgerWriterState for the next writer run.
+    partition: str = ""
+    segment: str = ""
+    offset: int = 0
+    last_sequence: int = 0
+    chain_head: str = GENESIS_HASH
+
+
+def ledger_replay(
+    root: Path | str,
+    archive: Path | str | None = None,
+    *,
+    progress: Progress | None = None,
+    batch_size: int = DEFAULT_BATCH_SIZE,
+) -> ReplayResult:
+    """Rebuild every signal from the ledger in ``root`` (and cold partitions in ``archive``).
+
+    Raises ``ReplayRefused`` before reading anything when the Signal table or the outbox is not
+    empty, and ``LedgerCorruption`` (nothing written) at the first frame that does not verify.
+    A contract a row cannot be made from is a problem in the result; the run goes on.
+    """
+    root = Path(root)
+    _check_root(root)
+    refs = ledger_segments(root, Path(archive) if archive is not None else None)
+    total = sum(ref.path.stat().st_size for ref in refs)
+    result = ReplayResult()
+    _report(progress, 0, total)
+    with transaction.atomic():
+        # The writer's lock order: the state row first, then the directory (no deadlock with it).
+        state, _ = LedgerWriterState.objects.select_for_update().get_or_create(pk=1)
+        with directory_lock(root):
+            _check_empty()
+            end = LedgerEnd(root, None, 0, 0, 0, 0, GENESIS_HASH, 0)
+            changes = _Changes()
+            for position, ref in enumerate(refs):
+                _replay_segment(ref, end, changes, result, batch_size=batch_size, newest=position == len(refs) - 1)
+                result.segments += 1
+                result.bytes += ref.path.stat().st_size
+                _report(progress, result.bytes, total)
+            changes.flush()
+            end.save_to(state)
+            result.signals = Signal.objects.count()
+    _record_end(result, state)
+    return result
+
+
+def _report(progress: Progress | None, done: int, total: int) -> None:
+    if progress is not None:
+        progress(done, total)
+
+
+def _check_root(root: Path) -> None:
+    # The recorded end names a segment under LEDGER_DIR; any other directory would point the
+    # next writer run at frames that are not there.
+    if root.resolve() != Path(settings.LEDGER_DIR).resolve():
+        raise ReplayRefused(
+            f"replay reads the ledger the writer appends to (LEDGER_DIR={settings.LEDGER_DIR}), not {root}: "
+            "copy the ledger there, or set LEDGER_DIR to it"
+        )
+
+
+def _check_empty() -> None:
+    signals = Signal.objects.count()
+    if signals:
+        raise ReplayRefused(
+            f"the database already holds {signals} signals: replay rebuilds an empty database "
+            "(point DATABASE_URL at a new one, run migrate, then replay)"
+        )
+    pending = LedgerOutbox.objects.count()
+    if pending:
+        raise ReplayRefused(f"the outbox holds {pending} saves not framed yet: run the ledger drain first")
+
+
+def _record_end(result: ReplayResult, state: LedgerWriterState) -> None:
+    result.partition, result.segment, result.offset = state.partition, state.segment, state.offset
+    result.last_sequence, result.chain_head = state.last_sequence, state.chain_head
+
+
+# --------------------------------------------------------------------------- reading
+
+
+def _replay_segment(
+    ref: SegmentRef, end: LedgerEnd, changes: _Changes, result: ReplayResult, *, batch_size: int, newest: bool
+) -> None:
+    scan = read_frames(_segment_bytes(ref))
+    end.move_to(ref.partition, ref.ordinal)
+    for frame in scan.frames:
+        _take(end, ref, frame)
+        _apply(ref, frame, changes, result)
+        result.frames += 1
+        if len(changes) >= batch_size:
+            changes.flush()
+    _check_scan_end(ref, scan.end, newest, result)
+
+
+def _segment_bytes(ref: SegmentRef) -> bytes:
+    try:
+        return segment_data(ref.path)
+    except (OSError, EOFError, zlib.error) as exc:  # gzip.BadGzipFile is an OSError
+        raise LedgerCorruption(ref.path, 0, f"segment cannot be read: {exc}") from exc
+
+
+def _take(end: LedgerEnd, ref: SegmentRef, frame: Frame) -> None:
+    """Check that ``frame`` continues the chain (sequence, prev_hash) and move ``end`` past it."""
+    try:
+        end.take(ref.path, frame.offset, frame.payload)
+    except EnvelopeError as exc:
+        raise LedgerCorruption(ref.path, frame.offset, f"frame is not an envelope: {exc}") from None
+
+
+def _check_scan_end(ref: SegmentRef, scan_end: ScanEnd, newest: bool, result: ReplayResult) -> None:
+    if isinstance(scan_end, Corruption):
+        raise LedgerCorruption(ref.path, scan_end.offset, scan_end.describe())
+    if isinstance(scan_end, TornTail):
+        if not newest:
+            raise LedgerCorruption(
+                ref.path, scan_end.offset, f"torn frame before the newest segment: {scan_end.reason}"
+            )
+        # The remains of a write that never committed: the next writer run copies it aside.
+        result.add_problem(
+            FrameLocation(str(ref.partition), ref.path.name, scan_end.offset),
+            f"torn tail ({scan_end.reason}, {scan_end.torn_bytes} bytes) after the last frame: not replayed; "
+            "the next writer run copies it aside and truncates it",
+        )
+
+
+def _apply(ref: SegmentRef, frame: Frame, changes: _Changes, result: ReplayResult) -> None:
+    head = read_head(frame.payload)  # _take parsed it already: it is an envelope
+    if head.operation == Operation.DELETE:
+        changes.delete(head.signal_id)
+        result.deleted += 1
+        return
+    try:
+        restored = restore_payload(frame.payload)
+    except ContractError as exc:
+        result.add_problem(FrameLocation(str(ref.partition), ref.path.name, frame.offset), f"not replayed: {exc}")
+        return
+    changes.write(restored)
+    if head.operation == Operation.CREATE:
+        result.created += 1
+    else:
+        result.updated += 1
+
+
+# --------------------------------------------------------------------------- writing
+
+
+class _Changes:
+    """A batch of frames reduced to each signal's last state, so one statement per kind writes it.
+
+    Per signal id: ``(recreate, row)``. ``row`` None means deleted; ``recreate`` means a row an
+    earlier batch wrote must go first (a delete then a create in this batch: a new row, as the
+    original database had).
+    """
+
+    def __init__(self) -> None:
+        self.pending: dict[str, tuple[bool, RestoredSignal | None]] = {}
+
+    def __len__(self) -> int:
+        return len(self.pending)
+
+    def delete(self, signal_id: str) -> None:
+        self.pending.pop(signal_id, None)
+        self.pending[signal_id] = (True, None)
+
+    def write(self, signal: RestoredSignal) -> None:
+        recreate, previous = self.pending.get(signal.signal_id, (False, None))
+        if signal.signal_id in self.pending and previous is None:
+            self.pending.pop(signal.signal_id)  # created again after a delete: a later row
+        elif previous is not None:
+            # An update keeps the row's creation time (its frame's emitted_at is the update's).
+            signal = dataclasses.replace(signal, created_at=previous.created_at)
+        self.pending[signal.signal_id] = (recreate, signal)
+
+    def flush(self) -> None:
+        if not self.pending:
+            return
+        removed = [signal_id for signal_id, (recreate, row) in self.pending.items() if recreate or row is None]
+        written = [row for _, row in self.pending.values() if row is not None]
+        self.pending = {}
+        _delete_signals(removed)
+        if written:
+            to_db = datetime_adapter()
+            event_pks = upsert_source_events(written, to_db)
+            # Ledger order, not key order: primary keys come out in the order the rows were made.
+            insert_rows(
+                Signal._meta.db_table,
+                SIGNAL_COLUMNS,
+                signal_rows(written, event_pks, to_db),
+                conflict=["signal_id"],
+                update=_UPDATED_COLUMNS,
+            )
+
+
+def _delete_signals(signal_ids: list[str]) -> None:
+    """Delete rows without ``post_delete`` (which would queue frames that already exist)."""
+    qn = connection.ops.quote_name
+    for start in range(0, len(signal_ids), _DELETE_CHUNK):
+        chunk = signal_ids[start : start + _DELETE_CHUNK]
+        # What Django's SET_NULL did when the row was deleted the first time.
+        SourceEvent.objects.filter(latest_signal_id__in=chunk).update(latest_signal=None)
+        placeholders = ", ".join(["%s"] * len(chunk))
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"DELETE FROM {qn(Signal._meta.db_table)} WHERE {qn('signal_id')} IN ({placeholders})", chunk
+            )

@@ -1,0 +1,319 @@
+"""Turn ledger envelopes back into Signal rows and their SourceEvents: shared by replay and import.
+
+Both read a frame's envelope, check its contract against the columns a Signal row has, and write
+rows in bulk. Neither goes through ``Signal.save``: replay must not queue frames that already
+exist, and import announces its rows itself (``signals_bulk_created``) so the outbox records them.
+
+A contract is stored as ``canonical_json(contract)``: for our own frames that is the text the
+frame holds, byte for byte; for the original OMEN's frames it is the same document re-encoded
+the one way this codebase stores contracts.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+from django.db import connection
+
+from signals.fields import canonical_json
+from signals.models import Signal, SourceEvent
+from signals.models.choices import Category, ConfidenceLevel, SignalStatus, SignalType, Source
+from signals.services.bulk_sql import insert_rows
+from signals.services.ingest import SIGNAL_COLUMNS, SOURCE_EVENT_COLUMNS
+
+__all__ = [
+    "ContractError",
+    "RestoredSignal",
+    "restore_payload",
+    "restore_signal",
+    "signal_rows",
+    "upsert_source_events",
+]
+
+_SOURCES = {value.lower(): value for value in Source.values}
+_MAX_EXTERNAL_ID = SourceEvent._meta.get_field("external_id").max_length
+_MAX_URL = SourceEvent._meta.get_field("url").max_length
+
+
+def _max_length(name: str) -> int:
+    return Signal._meta.get_field(name).max_length
+
+
+class ContractError(ValueError):
+    """A contract (or its envelope) a Signal row cannot be made from; names the field."""
+
+    def __init__(self, field: str, message: str) -> None:
+        self.field = field
+        super().__init__(f"{field}: {message}")
+
+
+# --------------------------------------------------------------------------- contract -> row
+
+
+@dataclass(frozen=True, slots=True)
+class RestoredSignal:
+    """One Signal row and the SourceEvent it belongs to, checked against the columns."""
+
+    source: str
+    external_id: str
+    url: str
+    signal_id: str
+    source_event_id: str
+    input_event_hash: str
+    trace_id: str
+    ruleset_version: str
+    signal_type: str
+    status: str
+    category: str
+    confidence_level: str
+    title: str
+    probability: float
+    confidence: float
+    observed_at: datetime
+    generated_at: datetime
+    created_at: datetime
+    contract_json: str
+
+    @property
+    def event_key(self) -> tuple[str, str]:
+        return (self.source, self.external_id)
+
+
+def restore_payload(payload: bytes) -> RestoredSignal:
+    """The Signal row the contract in a frame's payload (an envelope) makes."""
+    try:
+        envelope = orjson.loads(payload)
+    except orjson.JSONDecodeError as exc:
+        raise ContractError("payload", f"is not JSON ({exc})") from None
+    if not isinstance(envelope, dict):
+        raise ContractError("payload", "is not a JSON object")
+    return restore_signal(envelope)
+
+
+def restore_signal(envelope: Mapping[str, Any]) -> RestoredSignal:
+    """The Signal row of an envelope's ``signal`` contract; ``created_at`` is its ``emitted_at``.
+
+    Raises ``ContractError`` naming the first field that is missing or that the columns cannot
+    hold. The original OMEN wrote its envelopes with ``exclude_none``, so a contract may lack an
+    identity field the envelope repeats: those few are taken from the envelope then.
+    """
+    contract = envelope.get("signal")
+    if not isinstance(contract, dict):
+        raise ContractError("signal", "missing, or not a JSON object")
+    signal_id = _text(contract, "signal_id", _max_length("signal_id"))
+    if envelope.get("signal_id", signal_id) != signal_id:
+        raise ContractError("signal_id", f"envelope says {envelope.get('signal_id')!r}, contract {signal_id!r}")
+    source_event_id = _text(contract, "source_event_id", _max_length("source_event_id"), envelope)
+    source, external_id = _source_and_external_id(source_event_id, contract.get("probability_source"))
+    observed_at = _moment(_field(contract, "observed_at", envelope), "signal.observed_at")
+    return RestoredSignal(
+        source=source,
+        external_id=external_id,
+        url=_url(contract.get("source_url")),
+        signal_id=signal_id,
+        source_event_id=source_event_id,
+        input_event_hash=_input_hash(contract, envelope),
+        trace_id=_text(contract, "trace_id", _max_length("trace_id"), envelope, "deterministic_trace_id"),
+        ruleset_version=_text(contract, "ruleset_version", _max_length("ruleset_version"), envelope),
+        signal_type=_choice(contract, "signal_type", SignalType.values),
+        status=_choice(contract, "status", SignalStatus.values),
+        category=_choice(contract, "category", Category.values),
+        confidence_level=_choice(contract, "confidence_level", ConfidenceLevel.values),
+        title=_text(contract, "title", _max_length("title"), allow_empty=True),
+        probability=_unit_interval(contract, "probability"),
+        confidence=_unit_interval(contract, "confidence_score"),
+        observed_at=observed_at,
+        generated_at=_moment(_field(contract, "generated_at"), "signal.generated_at"),
+        created_at=_moment(envelope.get("emitted_at"), "emitted_at"),
+        contract_json=_stored_json(contract),
+    )
+
+
+def _stored_json(contract: dict) -> str:
+    try:
+        return canonical_json(contract)
+    except TypeError as exc:  # orjson.JSONEncodeError: nested deeper than the encoder allows
+        raise ContractError("signal", f"cannot be stored as JSON ({exc})") from None
+
+
+def _field(contract: Mapping, name: str, envelope: Mapping | None = None, envelope_name: str | None = None) -> Any:
+    value = contract.get(name)
+    if value is None and envelope is not None:
+        value = envelope.get(envelope_name or name)
+    if value is None:
+        raise ContractError(f"signal.{name}", "missing")
+    return value
+
+
+def _text(
+    contract: Mapping,
+    name: str,
+    max_length: int,
+    envelope: Mapping | None = None,
+    envelope_name: str | None = None,
+    *,
+    allow_empty: bool = False,
+) -> str:
+    return _checked_text(name, _field(contract, name, envelope, envelope_name), max_length, allow_empty=allow_empty)
+
+
+def _checked_text(name: str, value: Any, max_length: int, *, allow_empty: bool = False) -> str:
+    if not isinstance(value, str):
+        raise ContractError(f"signal.{name}", f"must be text, not {_show(value)}")
+    if not value and not allow_empty:
+        raise ContractError(f"signal.{name}", "is empty")
+    if len(value) > max_length:
+        raise ContractError(f"signal.{name}", f"is {len(value)} characters, the column holds {max_length}")
+    return value
+
+
+def _choice(contract: Mapping, name: str, choices: Sequence[str]) -> str:
+    value = _field(contract, name)
+    if value not in choices:
+        raise ContractError(f"signal.{name}", f"{_show(value)} is not one of {', '.join(choices)}")
+    return value
+
+
+def _unit_interval(contract: Mapping, name: str) -> float:
+    value = _field(contract, name)
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise ContractError(f"signal.{name}", f"must be a number, not {_show(value)}")
+    if not 0.0 <= value <= 1.0:
+        raise ContractError(f"signal.{name}", f"{value!r} is outside [0, 1]")
+    return float(value)
+
+
+def _moment(value: Any, name: str) -> datetime:
+    """An ISO-8601 timestamp; the original wrote UTC with ``Z``, and a naive one is taken as UTC."""
+    if not isinstance(value, str):
+        raise ContractError(name, f"must be an ISO-8601 timestamp, not {_show(value)}")
+    try:
+        moment = datetime.fromisoformat(value)
+        return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+    except (ValueError, OverflowError):
+        raise ContractError(name, f"{_show(value)} is not an ISO-8601 timestamp in range") from None
+
+
+def _input_hash(contract: Mapping, envelope: Mapping) -> str:
+    # The original's envelope spells it "sha256:<hex>"; the column holds the hex.
+    value = _field(contract, "input_event_hash", envelope)
+    if isinstance(value, str):
+        value = value.removeprefix("sha256:")
+    return _checked_text("input_event_hash", value, _max_length("input_event_hash"))
+
+
+def _source_and_external_id(source_event_id: str, probability_source: Any) -> tuple[str, str]:
+    """("polymarket", "517310") from "polymarket-517310"; a prefix that is not a source (Yahoo's
+    "stock-AAPL-2020110600") takes the source from ``probability_source``."""
+    prefix, dash, rest = source_event_id.partition("-")
+    source = _SOURCES.get(prefix.lower()) if dash else None
+    if source is None:
+        if not isinstance(probability_source, str) or probability_source.lower() not in _SOURCES:
+            raise ContractError(
+                "signal.probability_source",
+                f"{_show(probability_source)} is not a source ({', '.join(Source.values)}), and neither is "
+                f"the prefix of source_event_id {source_event_id!r}",
+            )
+        source = _SOURCES[probability_source.lower()]
+    external_id = rest if dash and rest else source_event_id
+    if len(external_id) > _MAX_EXTERNAL_ID:
+        raise ContractError("signal.source_event_id", f"its external id is longer than {_MAX_EXTERNAL_ID} characters")
+    return source, external_id
+
+
+def _url(value: Any) -> str:
+    # The SourceEvent's link only: a URL its column cannot hold is left out, the signal is kept.
+    return value if isinstance(value, str) and len(value) <= _MAX_URL else ""
+
+
+def _show(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 80 else f"{text[:77]}..."
+
+
+# --------------------------------------------------------------------------- writing
+
+
+def _source_event_updates() -> dict[str, str]:
+    """A SourceEvent that exists takes a restored observation only forward in time, and keeps
+    its own recent history (the anomaly rule's input, which no ledger frame carries)."""
+    qn = connection.ops.quote_name
+    table = qn(SourceEvent._meta.db_table)
+    newer = f"excluded.{qn('last_seen_at')} >= {table}.{qn('last_seen_at')}"
+
+    def forward(column: str) -> str:
+        return f"CASE WHEN {newer} THEN excluded.{qn(column)} ELSE {table}.{qn(column)} END"
+
+    first = qn("first_seen_at")
+    return {
+        "title": forward("title"),
+        "url": forward("url"),
+        "last_probability": forward("last_probability"),
+        "latest_signal_id": forward("latest_signal_id"),
+        "last_seen_at": forward("last_seen_at"),
+        "first_seen_at": f"CASE WHEN excluded.{first} < {table}.{first} THEN excluded.{first} ELSE {table}.{first} END",
+    }
+
+
+def upsert_source_events(signals: Sequence[RestoredSignal], to_db: Callable) -> dict[tuple[str, str], int]:
+    """Insert or move forward the SourceEvent of every signal; its primary key per (source, external id)."""
+    rows: dict[tuple[str, str], list] = {}
+    for signal in signals:
+        row = rows.get(signal.event_key)
+        if row is None:
+            rows[signal.event_key] = [
+                signal.source, signal.external_id, signal.title, signal.url, signal.observed_at,
+                signal.observed_at, signal.probability, "[]", signal.signal_id,
+            ]  # fmt: skip
+            continue
+        row[4] = min(row[4], signal.observed_at)
+        if signal.observed_at >= row[5]:  # the newest observation names the event's latest signal
+            row[2], row[3], row[5], row[6], row[8] = (
+                signal.title, signal.url, signal.observed_at, signal.probability, signal.signal_id,
+            )  # fmt: skip
+    for row in rows.values():
+        row[4], row[5] = to_db(row[4]), to_db(row[5])
+    returned = insert_rows(
+        SourceEvent._meta.db_table,
+        SOURCE_EVENT_COLUMNS,
+        sorted(tuple(row) for row in rows.values()),  # key order: concurrent writers cannot deadlock
+        conflict=["source", "external_id"],
+        update=_source_event_updates(),
+        returning=["id", "source", "external_id"],
+    )
+    return {(source, external_id): pk for pk, source, external_id in returned}
+
+
+def signal_rows(
+    signals: Sequence[RestoredSignal], event_pks: Mapping[tuple[str, str], int], to_db: Callable
+) -> list[tuple]:
+    """Signal rows in ``SIGNAL_COLUMNS`` order, as ``insert_rows`` takes them."""
+    rows = []
+    for signal in signals:
+        values = {
+            "signal_id": signal.signal_id,
+            "event_id": event_pks[signal.event_key],
+            "source": signal.source,
+            "source_event_id": signal.source_event_id,
+            "input_event_hash": signal.input_event_hash,
+            "trace_id": signal.trace_id,
+            "ruleset_version": signal.ruleset_version,
+            "signal_type": signal.signal_type,
+            "status": signal.status,
+            "category": signal.category,
+            "confidence_level": signal.confidence_level,
+            "title": signal.title,
+            "probability": signal.probability,
+            "confidence": signal.confidence,
+            "observed_at": to_db(signal.observed_at),
+            "generated_at": to_db(signal.generated_at),
+            "created_at": to_db(signal.created_at),
+            "contract": signal.contract_json,
+        }
+        rows.append(tuple(values[column] for column in SIGNAL_COLUMNS))
+    return rows

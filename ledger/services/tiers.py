@@ -1,0 +1,333 @@
+"""Storage tiers: hot (raw segments) -> warm (gzip, in LEDGER_DIR) -> cold (LEDGER_ARCHIVE_DIR).
+
+Only sealed partitions move, each transition under the writer's lock (``locked_ledger``), and
+nothing is removed before its replacement was fsynced and read back against the checksums the
+manifest recorded at sealing (the original compressed and archived without either, and once
+overwrote an older compressed segment: omen-reference §6). An existing ``.wal.gz`` or archived
+directory is never overwritten: it is verified, and either the interrupted run is completed or
+the transition is refused for an operator. Cold partitions stay: purging is retention's job.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import logging
+import os
+import shutil
+import zlib
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+
+from django.conf import settings
+from django.utils import timezone
+
+from ledger.layout import (
+    MANIFEST_FILE,
+    PartitionName,
+    fsync_dir,
+    is_sealed,
+    list_partitions,
+    list_segments,
+    read_manifest,
+    write_durably,
+)
+from ledger.models import LedgerPartition, Tier
+from ledger.services.writer import locked_ledger
+
+log = logging.getLogger("omen.ledger")
+
+__all__ = ["TierRefused", "TierResult", "archive_partition", "compress_partition", "tiers_due"]
+
+GZIP_LEVEL = 6  # most of level 9's ratio on JSON frames at a fraction of its CPU
+
+
+class TierRefused(Exception):
+    """A transition that could lose or misplace frames; the files are left as they were."""
+
+
+@dataclass(frozen=True, slots=True)
+class TierResult:
+    partition: str
+    action: str  # "compressed", "archived" or "refused"
+    segments: int = 0
+    detail: str = ""
+
+
+# --------------------------------------------------------------------------- checks
+
+
+def _partition(name: str) -> PartitionName:
+    partition = PartitionName.parse(name)
+    if partition is None:
+        raise TierRefused(f"{name!r} is not a partition name (YYYY-MM-DD, YYYY-MM-DD-late, YYYY-MM-DD-late-N)")
+    return partition
+
+
+def _sealed_manifest(directory: Path) -> dict:
+    if not directory.is_dir():
+        raise TierRefused(f"partition directory {directory} does not exist")
+    if not is_sealed(directory):
+        raise TierRefused(f"partition {directory} is not sealed: only sealed partitions change tier")
+    manifest = read_manifest(directory)
+    if manifest is None:
+        raise TierRefused(f"sealed partition {directory} has no {MANIFEST_FILE}")
+    return manifest
+
+
+def _checksums(manifest: dict, directory: Path) -> dict[str, str]:
+    """Segment name -> sha256 hex of its raw bytes, as sealing recorded them."""
+    checksums = {}
+    for entry in manifest.get("segments", []):
+        algorithm, _, digest = str(entry.get("checksum", "")).partition(":")
+        if algorithm != "sha256" or len(digest) != 64:
+            raise TierRefused(f"{directory / MANIFEST_FILE}: {entry.get('file')} has no sha256 checksum")
+        checksums[entry["file"]] = digest
+    on_disk = {path.name.removesuffix(".gz") for path in list_segments(directory)}
+    if on_disk != checksums.keys():
+        raise TierRefused(
+            f"{directory}: segments on disk {sorted(on_disk)} differ from the manifest's {sorted(checksums)}"
+        )
+    return checksums
+
+
+# --------------------------------------------------------------------------- files
+
+
+def _sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def _gzip_matches(path: Path, digest: str) -> bool:
+    """Whether ``path`` decompresses to bytes with this sha256 (False for any damage)."""
+    try:
+        return _sha256(gzip.decompress(path.read_bytes())) == digest
+    except (OSError, EOFError, gzip.BadGzipFile, zlib.error):
+        return False
+
+
+def _fsync_file(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _remove_durably(path: Path) -> None:
+    if path.exists():
+        path.unlink()
+    fsync_dir(path.parent)
+
+
+def _file_digests(directory: Path) -> dict[str, str]:
+    """Every regular file of a partition (segments, manifest, markers, torn copies) -> sha256."""
+    return {path.name: _sha256(path.read_bytes()) for path in sorted(directory.iterdir()) if path.is_file()}
+
+
+def _record(name: str, directory: Path, manifest: dict, now: datetime, tier: str) -> None:
+    """Record the transition; a row lost since sealing is rebuilt from the manifest."""
+    manifest_bytes = (directory / MANIFEST_FILE).read_bytes()
+    sealed_at = manifest.get("sealed_at")
+    defaults = {
+        "day": _partition(name).day,
+        "frames": manifest.get("total_records") or 0,
+        "bytes": manifest.get("total_bytes") or 0,
+        "first_sequence": manifest.get("first_sequence"),
+        "last_sequence": manifest.get("last_sequence"),
+        "chain_start": manifest.get("chain_start") or "",
+        "chain_head": manifest.get("chain_head") or "",
+        "manifest_sha256": _sha256(manifest_bytes),
+        "sealed_at": datetime.fromisoformat(sealed_at.replace("Z", "+00:00")) if sealed_at else None,
+    }
+    row, _ = LedgerPartition.objects.get_or_create(name=name, defaults=defaults)
+    row.tier = tier
+    if tier == Tier.WARM:
+        row.compressed_at = now
+    else:
+        row.archived_at = now
+    row.verified_at = now
+    row.save()
+
+
+def compress_partition(name: str, *, now: datetime | None = None) -> TierResult:
+    """Gzip every raw segment of a sealed partition in LEDGER_DIR, verified before the raw one goes.
+
+    Every segment is checked before any is written, so a refusal changes nothing.
+    """
+    now = now or timezone.now()
+    _partition(name)
+    with locked_ledger() as (_state, end):
+        directory = Path(settings.LEDGER_DIR) / name
+        manifest = _sealed_manifest(directory)
+        checksums = _checksums(manifest, directory)
+        pending = [segment for segment, digest in checksums.items() if _segment_pending(directory, segment, digest)]
+        for segment in pending:
+            _compress_segment(directory / segment, checksums[segment])
+        _record(name, directory, manifest, now, Tier.WARM)
+    log.info("ledger: partition %s is warm (%d of %d segments compressed now)", name, len(pending), len(checksums))
+    return TierResult(name, "compressed", len(checksums))
+
+
+def _segment_pending(directory: Path, segment: str, digest: str) -> bool:
+    """Whether a raw segment remains to compress (or remove); refuses what does not verify."""
+    raw, packed = directory / segment, directory / f"{segment}.gz"
+    if packed.exists():
+        if not _gzip_matches(packed, digest):
+            raise TierRefused(f"{packed} exists and does not decompress to the manifest's checksum of {segment}")
+        return raw.exists()
+    if _sha256(raw.read_bytes()) != digest:
+        raise TierRefused(f"{raw} no longer matches the checksum its manifest recorded at sealing")
+    return True
+
+
+def _compress_segment(raw: Path, digest: str) -> None:
+    packed = raw.with_name(f"{raw.name}.gz")
+    if packed.exists():  # verified by _segment_pending: an earlier run stopped before removing the raw one
+        _fsync_file(packed)  # it may not have reached the disk yet; the raw copy goes next
+    else:
+        data = raw.read_bytes()
+        if _sha256(data) != digest:  # what is compressed must be what was verified
+            raise TierRefused(f"{raw} no longer matches the checksum its manifest recorded at sealing")
+        temporary = raw.with_name(f".{packed.name}.tmp")
+        write_durably(temporary, gzip.compress(data, compresslevel=GZIP_LEVEL, mtime=0))
+        if not _gzip_matches(temporary, digest):
+            temporary.unlink()
+            raise TierRefused(f"{temporary} did not read back as {raw.name}: the disk lost or changed it")
+        os.replace(temporary, packed)
+        fsync_dir(raw.parent)
+    _remove_durably(raw)
+
+
+# --------------------------------------------------------------------------- cold
+
+
+def archive_partition(name: str, *, now: datetime | None = None) -> TierResult:
+    """Move a sealed, compressed partition to LEDGER_ARCHIVE_DIR/<name>, verified before removal.
+
+    An existing archived copy is verified instead of overwritten; a mismatch raises.
+    """
+    now = now or timezone.now()
+    _partition(name)
+    root, archive = Path(settings.LEDGER_DIR), Path(settings.LEDGER_ARCHIVE_DIR)
+    with locked_ledger() as (_state, end):
+        source, destination = root / name, archive / name
+        if destination.exists():
+            manifest = _verify_existing_copy(source, destination)
+        else:
+            manifest = _sealed_manifest(source)
+            _refuse_raw_segments(source)
+            _copy_partition(source, destination)
+        _remove_partition(root, name)
+        _record(name, destination, manifest, now, Tier.COLD)
+    log.info("ledger: partition %s is cold, archived in %s", name, destination)
+    return TierResult(name, "archived", len(manifest.get("segments", [])))
+
+
+def _raw_segments(directory: Path) -> list[str]:
+    return [path.name for path in list_segments(directory) if not path.name.endswith(".gz")]
+
+
+def _refuse_raw_segments(directory: Path) -> None:
+    raw = _raw_segments(directory)
+    if raw:
+        raise TierRefused(f"{directory} still has raw segments {raw}: compress it before archiving")
+
+
+def _verify_copy(source_digests: dict[str, str], copy: Path) -> dict:
+    """The copy holds every source file byte for byte, and its segments match its manifest."""
+    manifest = _sealed_manifest(copy)
+    copied = _file_digests(copy)
+    differ = sorted(name for name, digest in source_digests.items() if copied.get(name) != digest)
+    if differ:
+        raise TierRefused(f"{copy}: {differ} differ from the originals")
+    for segment, digest in _checksums(manifest, copy).items():
+        if not _gzip_matches(copy / f"{segment}.gz", digest):
+            raise TierRefused(f"{copy / segment}.gz does not decompress to the manifest's checksum")
+    return manifest
+
+
+def _verify_existing_copy(source: Path, destination: Path) -> dict:
+    if not source.exists():  # an earlier run removed the original, then stopped before recording
+        return _verify_copy({}, destination)
+    _sealed_manifest(source)
+    return _verify_copy(_file_digests(source), destination)
+
+
+def _copy_partition(source: Path, destination: Path) -> None:
+    archive = destination.parent
+    archive.mkdir(parents=True, exist_ok=True)
+    fsync_dir(archive.parent)
+    temporary = archive / f".{destination.name}.tmp"
+    if temporary.exists():  # a copy an earlier run left unfinished: never a final name, so ours
+        shutil.rmtree(temporary)
+    temporary.mkdir()
+    digests = _file_digests(source)
+    for file_name in digests:
+        write_durably(temporary / file_name, (source / file_name).read_bytes())
+    fsync_dir(temporary)
+    _verify_copy(digests, temporary)
+    os.rename(temporary, destination)
+    fsync_dir(archive)
+
+
+def _remove_partition(root: Path, name: str) -> None:
+    # Renamed to a hidden name first, so a crash mid-removal never leaves a partial directory
+    # that readers would take for the partition (they prefer LEDGER_DIR over the archive).
+    doomed = root / f".{name}.archived"
+    if (root / name).exists():
+        os.rename(root / name, doomed)
+        fsync_dir(root)
+    if doomed.exists():
+        shutil.rmtree(doomed)
+        fsync_dir(root)
+
+
+# --------------------------------------------------------------------------- due
+
+
+def tiers_due(*, now: datetime | None = None) -> list[TierResult]:
+    """Compress sealed partitions older than LEDGER_WARM_AFTER_DAYS, archive those older than
+    LEDGER_COLD_AFTER_DAYS ("older than N days": today minus the partition's day exceeds N).
+
+    A refused partition is logged and reported, and the others still move.
+    """
+    now = now or timezone.now()
+    today = now.astimezone(UTC).date()
+    warm_before = today - timedelta(days=settings.LEDGER_WARM_AFTER_DAYS)
+    cold_before = today - timedelta(days=settings.LEDGER_COLD_AFTER_DAYS)
+    done = [_attempt(compress_partition, name, now) for name in _due(warm_before) if _needs_compression(name)]
+    # A partition whose compression was refused was reported once already: it is not archived.
+    compressed = [name for name in _due(cold_before) if not _raw_segments(Path(settings.LEDGER_DIR) / name)]
+    done += [_attempt(archive_partition, name, now) for name in compressed]
+    return done
+
+
+def _due(before: date) -> list[str]:
+    """Sealed partitions in LEDGER_DIR whose day is before ``before``.
+
+    The writer's own partition may be one of them: once sealed it takes no frame, and the
+    writer tolerates its recorded segment moving away (its next write starts a new partition).
+    """
+    root = Path(settings.LEDGER_DIR)
+    return [
+        str(partition)
+        for partition in list_partitions(root)
+        if partition.day < before and is_sealed(root / str(partition))
+    ]
+
+
+def _needs_compression(name: str) -> bool:
+    """Raw segments left, or files compressed by a run whose database record did not commit."""
+    if _raw_segments(Path(settings.LEDGER_DIR) / name):
+        return True
+    return not LedgerPartition.objects.filter(name=name, tier=Tier.WARM).exists()
+
+
+def _attempt(transition, name: str, now: datetime) -> TierResult:
+    try:
+        return transition(name, now=now)
+    except TierRefused as exc:
+        log.error("ledger: partition %s kept in its tier: %s", name, exc)
+        return TierResult(name, "refused", detail=str(exc))

@@ -1,0 +1,422 @@
+"""The single ledger writer: drains the outbox into frames, one batch per transaction.
+
+One batch, all inside one database transaction::
+
+    lock the writer state row (one writer among every process sharing the database)
+    flock LEDGER_DIR/_LOCK (one writer per directory, whichever database it serves)
+    adopt frames on disk past the recorded end (a run that died after its fsync, before commit)
+    read up to LEDGER_BATCH_FRAMES outbox rows in id order
+    build their envelopes, chained by prev_hash; rotate segments / change partition as needed
+    append them with one write and one fsync per segment touched (group commit)
+    delete the outbox rows, record the new end, commit
+
+A crash before the fsync leaves the rows in the outbox and at most a torn tail, which the next
+run copies aside and truncates. A crash after the fsync but before the commit leaves frames the
+database does not know about: the next run finds them past the recorded end, checks that they
+continue the chain, and deletes the outbox rows they name instead of framing those saves again.
+A failed write or fsync raises: nothing is marked, and the next run decides from what is on disk.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+import orjson
+from django.conf import settings
+from django.db import DatabaseError, connection, transaction
+from django.db.models import TextField
+from django.db.models.functions import Cast
+from django.utils import timezone
+
+from ledger.envelope import build_payload, format_timestamp, payload_hash, read_head
+from ledger.layout import (
+    CURRENT_FILE,
+    PartitionName,
+    atomic_write,
+    directory_lock,
+    fsync_dir,
+    is_sealed,
+    list_partitions,
+    list_segments,
+    segment_name,
+    segment_ordinal,
+)
+from ledger.models import LedgerOutbox, LedgerWriterState, Operation
+from ledger.wal import (
+    Corruption,
+    LedgerCorruption,
+    SegmentWriter,
+    TornTail,
+    ledger_sequence,
+    read_frames,
+    recover,
+)
+from signals.models import Signal
+
+log = logging.getLogger("omen.ledger")
+
+__all__ = ["DrainResult", "LedgerBusy", "LedgerEnd", "ledger_drain", "locked_ledger"]
+
+
+class LedgerBusy(Exception):
+    """Another writer holds the lock and the caller asked not to wait."""
+
+
+@dataclass
+class DrainResult:
+    frames: int = 0
+    batches: int = 0
+    adopted: int = 0  # frames a dead run appended, recorded by this one
+    truncated: list[str] = field(default_factory=list)  # torn tails copied aside
+    busy: bool = False
+
+
+@dataclass
+class LedgerEnd:
+    """The end of the ledger: the last segment and what is in it, and the chain head."""
+
+    root: Path
+    partition: PartitionName | None
+    ordinal: int  # 0: no segment yet
+    size: int
+    segment_frames: int
+    last_sequence: int
+    head: str
+    frames_written: int
+
+    @classmethod
+    def from_state(cls, root: Path, state: LedgerWriterState) -> LedgerEnd:
+        partition = PartitionName.parse(state.partition) if state.partition else None
+        if state.partition and partition is None:
+            raise LedgerCorruption(root, 0, f"writer state names an unknown partition {state.partition!r}")
+        return cls(
+            root,
+            partition,
+            segment_ordinal(state.segment) or 0 if state.segment else 0,
+            state.offset,
+            state.segment_frames,
+            state.last_sequence,
+            state.chain_head,
+            state.frames_written,
+        )
+
+    @property
+    def segment_path(self) -> Path | None:
+        if self.partition is None or self.ordinal == 0:
+            return None
+        return self.root / str(self.partition) / segment_name(self.ordinal)
+
+    def save_to(self, state: LedgerWriterState) -> None:
+        state.partition = str(self.partition) if self.partition else ""
+        state.segment = segment_name(self.ordinal) if self.ordinal else ""
+        state.offset = self.size
+        state.segment_frames = self.segment_frames
+        state.last_sequence = self.last_sequence
+        state.chain_head = self.head
+        state.frames_written = self.frames_written
+        state.updated_at = timezone.now()
+        state.save()
+
+    def move_to(self, partition: PartitionName, ordinal: int) -> None:
+        self.partition, self.ordinal, self.size, self.segment_frames = partition, ordinal, 0, 0
+
+    def take(self, path: Path, offset: int, payload: bytes) -> None:
+        """Accept one frame at ``path:offset`` as the next of the ledger, or raise corruption."""
+        head = read_head(payload)
+        expected = ledger_sequence(self.ordinal, self.segment_frames + 1)
+        if head.prev_hash != self.head or head.ledger_sequence != expected or head.outbox_id is None:
+            raise LedgerCorruption(
+                path,
+                offset,
+                f"frame does not continue the ledger (expected sequence {expected} after chain head "
+                f"{self.head[:12]}, found sequence {head.ledger_sequence} after {str(head.prev_hash)[:12]})",
+            )
+        self.head = payload_hash(payload)
+        self.last_sequence = expected
+        self.segment_frames += 1
+        self.size = offset + 8 + len(payload)
+        self.frames_written += 1
+
+
+# --------------------------------------------------------------------------- locking
+
+
+def _lock_state(wait: bool) -> LedgerWriterState:
+    if connection.vendor == "postgresql" and wait:
+        # A committing request waits this long at most; the periodic drain catches up after.
+        with connection.cursor() as cursor:
+            cursor.execute("SET LOCAL lock_timeout = %s", [f"{settings.LEDGER_LOCK_TIMEOUT_SECONDS * 1000:.0f}ms"])
+    try:
+        state, _ = LedgerWriterState.objects.select_for_update(nowait=not wait).get_or_create(pk=1)
+    except DatabaseError as exc:
+        raise LedgerBusy(str(exc)) from exc
+    return state
+
+
+class locked_ledger:  # noqa: N801 (used as a context manager, like transaction.atomic)
+    """The writer's lock, its transaction and the recorded end, for anything that changes files.
+
+    ``with locked_ledger() as (state, end):`` -- seal and the tier tasks use it too, so they
+    never race a writer. Frames a dead run left past the recorded end are adopted first.
+    """
+
+    def __init__(self, *, wait: bool = True, result: DrainResult | None = None) -> None:
+        self.wait = wait
+        self.result = result if result is not None else DrainResult()
+        self.root = Path(settings.LEDGER_DIR)
+
+    def __enter__(self) -> tuple[LedgerWriterState, LedgerEnd]:
+        self._atomic = transaction.atomic()
+        self._atomic.__enter__()
+        try:
+            self.state = _lock_state(self.wait)
+            self._flock = directory_lock(self.root)
+            self._flock.__enter__()
+        except BaseException as exc:
+            self._atomic.__exit__(type(exc), exc, exc.__traceback__)
+            raise
+        try:
+            end = LedgerEnd.from_state(self.root, self.state)
+            adopted = _adopt_unrecorded(end, self.result)
+            if adopted:
+                LedgerOutbox.objects.filter(id__in=adopted).delete()
+                end.save_to(self.state)
+                self.result.adopted += len(adopted)
+                log.warning("ledger: recorded %d frames a dead writer run had appended", len(adopted))
+        except BaseException as exc:
+            self.__exit__(type(exc), exc, exc.__traceback__)
+            raise
+        return self.state, end
+
+    def __exit__(self, exc_type, exc, tb) -> bool:
+        try:
+            self._flock.__exit__(exc_type, exc, tb)
+        finally:
+            self._atomic.__exit__(exc_type, exc, tb)
+        return False
+
+
+# --------------------------------------------------------------------------- adoption
+
+
+def _segments_after(end: LedgerEnd) -> list[tuple[PartitionName, int, Path]]:
+    """Every segment that may hold frames past the recorded end, in write order."""
+    found = []
+    for partition in list_partitions(end.root):
+        if end.partition is not None and partition < end.partition:
+            continue
+        directory = end.root / str(partition)
+        if is_sealed(directory):
+            continue  # sealing runs under the lock, after adoption: nothing unrecorded there
+        for path in list_segments(directory):
+            ordinal = segment_ordinal(path.name)
+            if partition == end.partition and ordinal < end.ordinal:
+                continue
+            if path.name.endswith(".gz"):
+                raise LedgerCorruption(path, 0, "compressed segment in an unsealed partition")
+            found.append((partition, ordinal, path))
+    return found
+
+
+def _adopt_unrecorded(end: LedgerEnd, result: DrainResult) -> list[int]:
+    """Record frames on disk past ``end`` (moving ``end``); return the outbox ids they carry."""
+    current = end.segment_path
+    candidates = _segments_after(end)
+    if not candidates or (
+        len(candidates) == 1 and candidates[0][2] == current and os.path.getsize(current) == end.size
+    ):
+        # A sealed partition may have been compressed or archived since: the next write moves on.
+        archived = Path(settings.LEDGER_ARCHIVE_DIR) / current.parent.name if current is not None else None
+        if current is not None and not current.exists() and not (is_sealed(current.parent) or is_sealed(archived)):
+            raise LedgerCorruption(current, 0, "the writer's recorded segment is missing")
+        return []
+    adopted: list[int] = []
+    for position, (partition, ordinal, path) in enumerate(candidates):
+        start = end.size if path == current else 0
+        data = path.read_bytes()
+        if start > len(data):
+            raise LedgerCorruption(path, len(data), f"segment is shorter than its recorded {start} bytes")
+        if path != current:
+            end.move_to(partition, ordinal)
+        scan = read_frames(data, start=start)
+        for frame in scan.frames:
+            end.take(path, frame.offset, frame.payload)
+            adopted.append(read_head(frame.payload).outbox_id)
+        if isinstance(scan.end, Corruption):
+            raise LedgerCorruption(path, scan.end.offset, scan.end.describe())
+        if isinstance(scan.end, TornTail):
+            if position != len(candidates) - 1:
+                raise LedgerCorruption(
+                    path, scan.end.offset, f"torn frame before the newest segment: {scan.end.reason}"
+                )
+            repaired = recover(path)
+            result.truncated.append(
+                f"{path}: {repaired.torn.torn_bytes} bytes at {repaired.torn.offset} -> {repaired.aside}"
+            )
+            log.warning("ledger: torn tail of %s copied to %s and truncated", path, repaired.aside)
+    return adopted
+
+
+# --------------------------------------------------------------------------- appending
+
+_open_segment: SegmentWriter | None = None
+
+
+def _segment_writer(end: LedgerEnd) -> SegmentWriter:
+    """The current segment's writer, kept open between runs while nothing else appended to it."""
+    global _open_segment
+    path = end.segment_path
+    cached = _open_segment
+    if cached is not None and cached.path == path and cached.size == end.size and not cached.failed:
+        return cached
+    if cached is not None:
+        cached.close()
+        _open_segment = None
+    new_file = not path.exists()
+    writer = SegmentWriter(path, verified_size=end.size, verified_frames=end.segment_frames)
+    if writer.size != end.size:  # adoption ran first, so anything else is a foreign append
+        writer.close()
+        raise LedgerCorruption(path, end.size, f"segment grew to {writer.size} bytes behind the writer's back")
+    if new_file:
+        atomic_write(path.parent / CURRENT_FILE, f"{path.name}\n".encode())
+    _open_segment = writer
+    return writer
+
+
+def _write_partition(end: LedgerEnd, now: datetime) -> None:
+    """Move ``end`` to the partition this batch writes: the UTC date of the write, never going back."""
+    today = now.astimezone(UTC).date()
+    partition = end.partition
+    if partition is None or partition.day < today:
+        partition = PartitionName(today)
+    while is_sealed(end.root / str(partition)):
+        partition = partition.next_late()
+    if partition != end.partition:
+        directory = end.root / str(partition)
+        directory.mkdir(parents=True, exist_ok=True)
+        fsync_dir(end.root)
+        end.move_to(partition, 1)
+    elif end.ordinal == 0:
+        end.ordinal = 1
+
+
+def _frame_sources(rows: list[tuple]) -> dict[int, tuple]:
+    """Signal fields per pk for the create rows: read from the signal, or its later delete."""
+    pks = [row[2] for row in rows if row[1] == Operation.CREATE]
+    found = {
+        pk: rest
+        for pk, *rest in Signal.objects.filter(pk__in=pks).values_list(
+            "pk",
+            "signal_id",
+            "trace_id",
+            "input_event_hash",
+            "source_event_id",
+            "ruleset_version",
+            "observed_at",
+            "created_at",
+            Cast("contract", output_field=TextField()),
+        )  # fmt: skip
+    }
+    missing = set(pks) - found.keys()
+    if missing:  # created and deleted before this run: the delete kept the contract
+        for pk, contract, saved_at in LedgerOutbox.objects.filter(
+            signal_pk__in=missing, operation=Operation.DELETE
+        ).values_list("signal_pk", "contract", "saved_at"):
+            found[pk] = _fields_from_contract(contract, saved_at)
+    return found
+
+
+def _fields_from_contract(contract: str, saved_at: datetime) -> list:
+    document = orjson.loads(contract)
+    return [
+        document["signal_id"],
+        document["trace_id"],
+        document["input_event_hash"],
+        document["source_event_id"],
+        document["ruleset_version"],
+        datetime.fromisoformat(document["observed_at"].replace("Z", "+00:00")),
+        saved_at,
+        contract,
+    ]
+
+
+def _append_batch(end: LedgerEnd, rows: list[tuple], now: datetime) -> None:
+    _write_partition(end, now)
+    sources = _frame_sources(rows)
+    written_at = format_timestamp(now)
+    partition = str(end.partition)
+    max_frames, max_bytes = settings.LEDGER_SEGMENT_MAX_FRAMES, settings.LEDGER_SEGMENT_MAX_BYTES
+    # (ordinal, size and frame count where the chunk starts, payloads): one chunk per segment.
+    chunks: list[tuple[int, int, int, list[bytes]]] = [(end.ordinal, end.size, end.segment_frames, [])]
+    for outbox_id, operation, signal_pk, _signal_id, contract, saved_at in rows:
+        if operation == Operation.CREATE:
+            fields = sources.get(signal_pk)
+            if fields is None:
+                raise LedgerCorruption(end.root, 0, f"outbox row {outbox_id}: signal pk {signal_pk} has no data")
+        else:
+            fields = _fields_from_contract(contract, saved_at)
+        sid, trace_id, input_hash, source_event_id, ruleset, observed_at, emitted_at, contract_json = fields
+        if end.segment_frames >= max_frames or end.size >= max_bytes:
+            end.move_to(end.partition, end.ordinal + 1)
+            chunks.append((end.ordinal, 0, 0, []))
+        sequence = ledger_sequence(end.ordinal, end.segment_frames + 1)
+        payload = build_payload(
+            prev_hash=end.head,
+            ledger_sequence=sequence,
+            outbox_id=outbox_id,
+            operation=operation,
+            signal_id=sid,
+            trace_id=trace_id,
+            input_event_hash=input_hash,
+            source_event_id=source_event_id,
+            ruleset_version=ruleset,
+            observed_at=format_timestamp(observed_at),
+            emitted_at=format_timestamp(emitted_at),
+            ledger_written_at=written_at,
+            ledger_partition=partition,
+            contract_json=contract_json,
+        )
+        chunks[-1][3].append(payload)
+        end.head = payload_hash(payload)
+        end.last_sequence = sequence
+        end.segment_frames += 1
+        end.size += 8 + len(payload)
+        end.frames_written += 1
+
+    for ordinal, size, frames, payloads in chunks:
+        if payloads:
+            position = LedgerEnd(end.root, end.partition, ordinal, size, frames, 0, end.head, 0)
+            _segment_writer(position).append(payloads)
+
+
+# --------------------------------------------------------------------------- the drain
+
+OUTBOX_FIELDS = ("id", "operation", "signal_pk", "signal_id", "contract", "saved_at")
+
+
+def ledger_drain(*, batch_size: int | None = None, wait: bool = True, now=None) -> DrainResult:
+    """Frame every outbox row, a batch per transaction, until the outbox is empty.
+
+    ``wait=False`` returns at once (``busy``) when another writer holds the lock. Raises
+    ``LedgerCorruption`` (an operator must act) and ``LedgerWriteError`` (nothing was marked).
+    """
+    batch_size = batch_size or settings.LEDGER_BATCH_FRAMES
+    result = DrainResult()
+    while True:
+        try:
+            with locked_ledger(wait=wait, result=result) as (state, end):
+                rows = list(LedgerOutbox.objects.order_by("id").values_list(*OUTBOX_FIELDS)[:batch_size])
+                if not rows:
+                    return result
+                _append_batch(end, rows, now or timezone.now())
+                LedgerOutbox.objects.filter(id__in=[row[0] for row in rows]).delete()
+                end.save_to(state)
+        except LedgerBusy:
+            result.busy = True
+            return result
+        result.frames += len(rows)
+        result.batches += 1

@@ -1,0 +1,36 @@
+"""Operators see the ledger's partitions, its end and its backlog in the admin, read-only."""
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from ledger.services.seal import seal_partition
+from ledger.services.writer import ledger_drain
+from signals.services.ingest import signals_ingest
+from tests.factories import RawEventFactory
+
+pytestmark = pytest.mark.django_db
+
+DAY = datetime(2026, 11, 20, 12, tzinfo=UTC)
+
+
+def test_a_sealed_partition_and_the_writers_end_are_listed(admin_client):
+    signals_ingest(records=RawEventFactory.build_batch(3))
+    ledger_drain(now=DAY)  # in this test's transaction: on_commit never fires
+    seal_partition("2026-11-20", now=DAY + timedelta(days=1))
+
+    partitions = admin_client.get("/admin/ledger/ledgerpartition/")
+    writer = admin_client.get("/admin/ledger/ledgerwriterstate/")
+
+    assert partitions.status_code == writer.status_code == 200
+    assert "2026-11-20" in partitions.content.decode() and "signals-001.wal" in writer.content.decode()
+    assert admin_client.get("/admin/ledger/ledgerpartition/add/").status_code == 403
+
+
+def test_the_outbox_backlog_is_listed(admin_client):
+    signals_ingest(records=RawEventFactory.build_batch(2))  # not drained: the commit never happens here
+
+    response = admin_client.get("/admin/ledger/ledgeroutbox/")
+
+    assert response.status_code == 200
+    assert response.content.decode().count("OMEN-") >= 2

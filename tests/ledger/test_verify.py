@@ -1,0 +1,121 @@
+"""``ledger verify`` finds every kind of damage to a sealed partition, at the right place."""
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from django.core.management import call_command
+from django.core.management.base import CommandError
+from hypothesis import given
+from hypothesis import settings as hypothesis_settings
+from hypothesis import strategies as st
+
+from ledger.models import LedgerPartition
+from ledger.reading import ledger_segments, segment_data
+from ledger.services.seal import seal_partition
+from ledger.services.verify import ledger_verify
+from ledger.services.writer import ledger_drain
+from ledger.wal import read_frames
+from signals.services.ingest import signals_ingest
+from tests.factories import RawEventFactory
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+DAY = datetime(2026, 11, 20, 12, tzinfo=UTC)
+
+
+@pytest.fixture
+def sealed_segment(ledger_dir, settings):
+    """A partition of six frames, sealed; returns its segment and the frames' (offset, end)."""
+    settings.LEDGER_DRAIN_ON_COMMIT = "off"
+    signals_ingest(records=RawEventFactory.build_batch(6))
+    ledger_drain(now=DAY)
+    seal_partition("2026-11-20", now=DAY + timedelta(days=1))
+    (ref,) = ledger_segments(ledger_dir)
+    frames = read_frames(segment_data(ref.path)).frames
+    return ref.path, [(frame.offset, frame.end) for frame in frames]
+
+
+def problems_at(where: str) -> list[str]:
+    report = ledger_verify()
+    assert not report.ok
+    return [problem.what for problem in report.problems if problem.where == where]
+
+
+def test_an_untouched_sealed_ledger_verifies_and_records_it(sealed_segment):
+    report = ledger_verify()
+
+    assert report.ok, report.problems
+    assert (report.partitions, report.segments, report.frames, report.signals) == (1, 1, 6, 6)
+    assert LedgerPartition.objects.get(name="2026-11-20").verified_at is not None
+    call_command("ledger", "verify")  # exits 0
+
+
+def test_a_flipped_byte_is_reported_at_its_frame(sealed_segment):
+    path, frames = sealed_segment
+    data = bytearray(path.read_bytes())
+    offset, end = frames[2]
+    data[end - 10] ^= 0x01
+    path.write_bytes(bytes(data))
+
+    assert any("crc" in what for what in problems_at(f"2026-11-20/signals-001.wal@{offset}"))
+    assert any("does not match its manifest" in what for what in problems_at("2026-11-20/signals-001.wal"))
+    with pytest.raises(CommandError):
+        call_command("ledger", "verify")
+
+
+def test_a_removed_frame_is_reported_where_it_was(sealed_segment):
+    path, frames = sealed_segment
+    data = path.read_bytes()
+    offset, end = frames[2]
+    path.write_bytes(data[:offset] + data[end:])
+
+    found = problems_at(f"2026-11-20/signals-001.wal@{offset}")
+    assert any("prev_hash" in what for what in found) and any("ledger_sequence" in what for what in found)
+    with pytest.raises(CommandError):
+        call_command("ledger", "verify", "--no-reconcile")
+
+
+def test_two_swapped_frames_are_reported_at_the_first_of_them(sealed_segment):
+    path, frames = sealed_segment
+    data = path.read_bytes()
+    (start, middle), (_, end) = frames[2], frames[3]
+    path.write_bytes(data[:start] + data[middle:end] + data[start:middle] + data[end:])
+
+    found = problems_at(f"2026-11-20/signals-001.wal@{start}")
+    assert any("prev_hash" in what for what in found), found
+    assert not problems_at(f"2026-11-20/signals-001.wal@{frames[1][0]}")  # the frames before are fine
+
+
+def test_a_frame_appended_after_sealing_is_reported(sealed_segment):
+    path, frames = sealed_segment
+    data = path.read_bytes()
+    offset, end = frames[-1]
+    path.write_bytes(data + data[offset:end])
+
+    assert any("does not match its manifest" in what for what in problems_at("2026-11-20/signals-001.wal"))
+
+
+def test_any_damage_to_a_sealed_segment_is_reported_never_raised(sealed_segment):
+    path, _ = sealed_segment
+    original = path.read_bytes()
+
+    @given(st.data())
+    @hypothesis_settings(max_examples=40, deadline=None, database=None)
+    def damaged(data):
+        damage = data.draw(st.sampled_from(["flip", "cut", "insert"]))
+        at = data.draw(st.integers(0, len(original) - 1))
+        if damage == "flip":
+            mutated = bytearray(original)
+            mutated[at] ^= data.draw(st.integers(1, 255))
+        elif damage == "cut":
+            mutated = original[:at] + original[at + data.draw(st.integers(1, 64)) :]
+        else:
+            mutated = original[:at] + data.draw(st.binary(min_size=1, max_size=64)) + original[at:]
+        path.write_bytes(bytes(mutated))
+        try:
+            assert not ledger_verify(reconcile=False).ok
+        finally:
+            path.write_bytes(original)
+
+    damaged()
+    assert ledger_verify().ok
