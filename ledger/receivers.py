@@ -8,6 +8,7 @@ catches anything a failed or busy request left behind.
 """
 
 import logging
+from functools import partial
 
 from django.conf import settings
 from django.db import connections, transaction
@@ -16,10 +17,11 @@ from django.dispatch import receiver
 from django.utils import timezone
 
 from ledger.models import LedgerOutbox, Operation
+from ledger.services.committed import remember_committed
 from signals.bulk import signals_bulk_created
 from signals.fields import canonical_json
 from signals.models import Signal
-from signals.services.bulk_sql import insert_rows
+from signals.services.bulk_sql import append_rows
 
 log = logging.getLogger("omen.ledger")
 
@@ -53,17 +55,17 @@ def signal_deleted(sender, instance, using, origin=None, **kwargs):
 
 
 @receiver(signals_bulk_created, dispatch_uid="ledger.signals_bulk_created")
-def signals_bulk_saved(sender, pks, signal_ids, **kwargs):
+def signals_bulk_saved(sender, signals, **kwargs):
     saved_at = timezone.now()
-    insert_rows(
+    append_rows(
         LedgerOutbox._meta.db_table,
         OUTBOX_COLUMNS,
-        [
-            (Operation.CREATE.value, pk, signal_id, None, saved_at)
-            for pk, signal_id in zip(pks, signal_ids, strict=True)
-        ],
-        conflict=["id"],  # ids are new: never clashes
+        [(Operation.CREATE.value, saved.pk, saved.signal_id, None, saved_at) for saved in signals],
     )
+    if settings.LEDGER_DRAIN_ON_COMMIT == "inline":
+        # Once committed, this process's drain frames them from memory instead of reading them
+        # back (in the other modes another process drains, and nothing here would free them).
+        transaction.on_commit(partial(remember_committed, signals))
     _drain_after_commit("default")
 
 

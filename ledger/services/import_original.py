@@ -42,7 +42,7 @@ from ledger.services.restore import (
     upsert_source_events,
 )
 from ledger.wal import Corruption, Scan, TornTail, read_frames
-from signals.bulk import signals_bulk_created
+from signals.bulk import SavedSignal, signals_bulk_created
 from signals.models import Signal
 from signals.services.bulk_sql import datetime_adapter, insert_rows
 from signals.services.ingest import SIGNAL_COLUMNS
@@ -325,6 +325,14 @@ def _write_signals(signals: list[RestoredSignal]) -> int:
         )
     )
     if created:
-        pks, signal_ids = zip(*created, strict=True)
-        signals_bulk_created.send(sender=Signal, pks=list(pks), signal_ids=list(signal_ids))
+        by_id = {signal.signal_id: signal for signal in new}
+        saved = [
+            SavedSignal(
+                pk, signal_id, s.trace_id, s.input_event_hash, s.source_event_id, s.ruleset_version,
+                s.observed_at, s.created_at, s.contract_json,
+            )
+            for pk, signal_id in created
+            for s in (by_id[signal_id],)
+        ]  # fmt: skip
+        signals_bulk_created.send(sender=Signal, signals=saved)
     return len(created)

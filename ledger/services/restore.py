@@ -36,6 +36,11 @@ __all__ = [
 ]
 
 _SOURCES = {value.lower(): value for value in Source.values}
+# Built once: a TextChoices' ``.values`` is a new list on every access, and replay asks per frame.
+_SIGNAL_TYPES = tuple(SignalType.values)
+_STATUSES = tuple(SignalStatus.values)
+_CATEGORIES = tuple(Category.values)
+_CONFIDENCE_LEVELS = tuple(ConfidenceLevel.values)
 _MAX_EXTERNAL_ID = SourceEvent._meta.get_field("external_id").max_length
 _MAX_URL = SourceEvent._meta.get_field("url").max_length
 
@@ -120,10 +125,10 @@ def restore_signal(envelope: Mapping[str, Any]) -> RestoredSignal:
         input_event_hash=_input_hash(contract, envelope),
         trace_id=_text(contract, "trace_id", _max_length("trace_id"), envelope, "deterministic_trace_id"),
         ruleset_version=_text(contract, "ruleset_version", _max_length("ruleset_version"), envelope),
-        signal_type=_choice(contract, "signal_type", SignalType.values),
-        status=_choice(contract, "status", SignalStatus.values),
-        category=_choice(contract, "category", Category.values),
-        confidence_level=_choice(contract, "confidence_level", ConfidenceLevel.values),
+        signal_type=_choice(contract, "signal_type", _SIGNAL_TYPES),
+        status=_choice(contract, "status", _STATUSES),
+        category=_choice(contract, "category", _CATEGORIES),
+        confidence_level=_choice(contract, "confidence_level", _CONFIDENCE_LEVELS),
         title=_text(contract, "title", _max_length("title"), allow_empty=True),
         probability=_unit_interval(contract, "probability"),
         confidence=_unit_interval(contract, "confidence_score"),

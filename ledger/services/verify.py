@@ -66,8 +66,9 @@ class _Frames:
 
 
 class _Verifier:
-    def __init__(self, report: VerifyReport, progress: Progress | None, total: int) -> None:
+    def __init__(self, report: VerifyReport, progress: Progress | None, total: int, reconcile: bool) -> None:
         self.report = report
+        self.reconcile = reconcile
         self.progress = progress
         self.total = total
         self.done = 0
@@ -102,6 +103,8 @@ class _Verifier:
             self.head = payload_hash(frame.payload)
             if head.outbox_id is None or head.operation is None:
                 report.add_problem(at, "envelope lacks outbox_id/operation (not written by this ledger's writer)")
+                continue
+            if not self.reconcile:
                 continue
             self.frames.outbox_ids.append(head.outbox_id)
             if head.operation == Operation.CREATE:
@@ -238,7 +241,7 @@ def ledger_verify(
     archive = Path(archive or settings.LEDGER_ARCHIVE_DIR)
     report = VerifyReport()
     refs = ledger_segments(root, archive)
-    verifier = _Verifier(report, progress, sum(ref.path.stat().st_size for ref in refs))
+    verifier = _Verifier(report, progress, sum(ref.path.stat().st_size for ref in refs), reconcile)
     for partition, directory in ledger_partitions(root, archive):
         report.partitions += 1
         summaries = []

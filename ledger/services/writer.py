@@ -42,10 +42,12 @@ from ledger.layout import (
     is_sealed,
     list_partitions,
     list_segments,
+    read_current,
     segment_name,
     segment_ordinal,
 )
 from ledger.models import LedgerOutbox, LedgerWriterState, Operation
+from ledger.services.committed import forget_committed, take_committed
 from ledger.wal import (
     Corruption,
     LedgerCorruption,
@@ -56,6 +58,7 @@ from ledger.wal import (
     recover,
 )
 from signals.models import Signal
+from signals.services.bulk_sql import SQLITE_MAX_PARAMS
 
 log = logging.getLogger("omen.ledger")
 
@@ -276,12 +279,11 @@ def _segment_writer(end: LedgerEnd) -> SegmentWriter:
     if cached is not None:
         cached.close()
         _open_segment = None
-    new_file = not path.exists()
     writer = SegmentWriter(path, verified_size=end.size, verified_frames=end.segment_frames)
     if writer.size != end.size:  # adoption ran first, so anything else is a foreign append
         writer.close()
         raise LedgerCorruption(path, end.size, f"segment grew to {writer.size} bytes behind the writer's back")
-    if new_file:
+    if read_current(path.parent) != path.name:  # a new segment, or one a dead run created
         atomic_write(path.parent / CURRENT_FILE, f"{path.name}\n".encode())
     _open_segment = writer
     return writer
@@ -305,24 +307,35 @@ def _write_partition(end: LedgerEnd, now: datetime) -> None:
 
 
 def _frame_sources(rows: list[tuple]) -> dict[int, tuple]:
-    """Signal fields per pk for the create rows: read from the signal, or its later delete."""
-    pks = [row[2] for row in rows if row[1] == Operation.CREATE]
-    found = {
-        pk: rest
-        for pk, *rest in Signal.objects.filter(pk__in=pks).values_list(
-            "pk",
-            "signal_id",
-            "trace_id",
-            "input_event_hash",
-            "source_event_id",
-            "ruleset_version",
-            "observed_at",
-            "created_at",
-            Cast("contract", output_field=TextField()),
-        )  # fmt: skip
-    }
-    missing = set(pks) - found.keys()
-    if missing:  # created and deleted before this run: the delete kept the contract
+    """Signal fields per pk for the create rows: from memory when this process just committed
+    them, else read from the signal, else from its later delete (created and deleted before
+    this run: the delete kept the contract)."""
+    found: dict[int, tuple] = {}
+    unknown = []
+    for _, operation, pk, signal_id, _, _ in rows:
+        if operation == Operation.CREATE:
+            saved = take_committed(pk, signal_id)
+            if saved is None:
+                unknown.append(pk)
+            else:
+                found[pk] = saved[1:]
+    if unknown:
+        found.update(
+            (pk, tuple(rest))
+            for pk, *rest in Signal.objects.filter(pk__in=unknown).values_list(
+                "pk",
+                "signal_id",
+                "trace_id",
+                "input_event_hash",
+                "source_event_id",
+                "ruleset_version",
+                "observed_at",
+                "created_at",
+                Cast("contract", output_field=TextField()),
+            )  # fmt: skip
+        )
+    missing = set(unknown) - found.keys()
+    if missing:
         for pk, contract, saved_at in LedgerOutbox.objects.filter(
             signal_pk__in=missing, operation=Operation.DELETE
         ).values_list("signal_pk", "contract", "saved_at"):
@@ -395,7 +408,36 @@ def _append_batch(end: LedgerEnd, rows: list[tuple], now: datetime) -> None:
 
 # --------------------------------------------------------------------------- the drain
 
-OUTBOX_FIELDS = ("id", "operation", "signal_pk", "signal_id", "contract", "saved_at")
+
+def _pending_rows(limit: int) -> list[tuple]:
+    """The oldest outbox rows: (id, operation, signal_pk, signal_id, contract, saved_at).
+
+    Creates (nearly every row) need only the first four columns; the contract and time of an
+    update or delete are read in a second query, for those rows only.
+    """
+    table = connection.ops.quote_name(LedgerOutbox._meta.db_table)
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT id, operation, signal_pk, signal_id FROM {table} ORDER BY id LIMIT %s", [limit])
+        heads = cursor.fetchall()
+    others = [row[0] for row in heads if row[1] != Operation.CREATE]
+    details = dict(
+        (outbox_id, (contract, saved_at))
+        for outbox_id, contract, saved_at in LedgerOutbox.objects.filter(id__in=others).values_list(
+            "id", "contract", "saved_at"
+        )
+    ) if others else {}  # fmt: skip
+    return [(*head, *details.get(head[0], (None, None))) for head in heads]
+
+
+def _delete_outbox_rows(ids: list[int]) -> None:
+    table = connection.ops.quote_name(LedgerOutbox._meta.db_table)
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":  # one array parameter: no 2,000-placeholder statement to parse
+            cursor.execute(f"DELETE FROM {table} WHERE id = ANY(%s)", [ids])
+            return
+        for start in range(0, len(ids), SQLITE_MAX_PARAMS):
+            chunk = ids[start : start + SQLITE_MAX_PARAMS]
+            cursor.execute(f"DELETE FROM {table} WHERE id IN ({', '.join(['%s'] * len(chunk))})", chunk)
 
 
 def ledger_drain(*, batch_size: int | None = None, wait: bool = True, now=None) -> DrainResult:
@@ -406,17 +448,19 @@ def ledger_drain(*, batch_size: int | None = None, wait: bool = True, now=None) 
     """
     batch_size = batch_size or settings.LEDGER_BATCH_FRAMES
     result = DrainResult()
-    while True:
-        try:
+    try:
+        while True:
             with locked_ledger(wait=wait, result=result) as (state, end):
-                rows = list(LedgerOutbox.objects.order_by("id").values_list(*OUTBOX_FIELDS)[:batch_size])
+                rows = _pending_rows(batch_size)
                 if not rows:
                     return result
                 _append_batch(end, rows, now or timezone.now())
-                LedgerOutbox.objects.filter(id__in=[row[0] for row in rows]).delete()
+                _delete_outbox_rows([row[0] for row in rows])
                 end.save_to(state)
-        except LedgerBusy:
-            result.busy = True
-            return result
-        result.frames += len(rows)
-        result.batches += 1
+            result.frames += len(rows)
+            result.batches += 1
+    except LedgerBusy:
+        result.busy = True
+        return result
+    finally:
+        forget_committed()

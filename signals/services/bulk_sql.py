@@ -70,6 +70,26 @@ def _stage(cursor, table: str, columns: Sequence[str], rows: Sequence[tuple]) ->
     return stage
 
 
+def append_rows(table: str, columns: Sequence[str], rows: Sequence[tuple]) -> None:
+    """INSERT rows that cannot clash with any (no conflict key): COPY straight into the table on
+    PostgreSQL, one prepared statement on SQLite."""
+    if not rows:
+        return
+    with _cursor() as cursor:
+        if connection.vendor == "postgresql":
+            with (
+                connection.wrap_database_errors,
+                cursor.cursor.copy(f"COPY {connection.ops.quote_name(table)} ({_names(columns)}) FROM STDIN") as copy,
+            ):
+                for row in rows:
+                    copy.write_row(row)
+            return
+        placeholders = ", ".join(["%s"] * len(columns))
+        cursor.executemany(
+            f"INSERT INTO {connection.ops.quote_name(table)} ({_names(columns)}) VALUES ({placeholders})", rows
+        )
+
+
 def insert_rows(
     table: str,
     columns: Sequence[str],

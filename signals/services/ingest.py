@@ -32,7 +32,7 @@ import orjson
 from django.db import connection, transaction
 from django.utils import timezone
 
-from signals.bulk import signals_bulk_created
+from signals.bulk import SavedSignal, signals_bulk_created
 from signals.fields import canonical_json
 from signals.models import ProbabilityPoint, Rejection, Signal, SourceEvent
 from signals.models.rejection import EXCERPT_MAX_CHARS
@@ -68,6 +68,10 @@ REJECTION_COLUMNS = [
     "field", "score", "excerpt", "observed_at", "created_at",
 ]  # fmt: skip
 EVENT_PK = SIGNAL_COLUMNS.index("event_id")
+SIGNAL_TRACE, SIGNAL_INPUT_HASH, SIGNAL_SOURCE_EVENT, SIGNAL_RULESET, SIGNAL_CONTRACT = (
+    SIGNAL_COLUMNS.index(name)
+    for name in ("trace_id", "input_event_hash", "source_event_id", "ruleset_version", "contract")
+)
 
 
 @dataclass
@@ -103,6 +107,9 @@ class PreparedBatch:
     point_rows: list[tuple[str, list]]
     rejection_rows: list[tuple]
     rejected_by_status: Counter
+    # For the announcement of the new signals, in Python values (rows hold backend values).
+    created_at: datetime
+    observed_at: dict[str, datetime]  # signal_id -> when its event was observed
 
 
 def signals_ingest(
@@ -214,7 +221,7 @@ def _prepare_batch(batch, history, reliability, to_db) -> PreparedBatch:
 
     signal_rows: list[tuple[str, list]] = []
     point_rows: list[tuple[str, list]] = []
-    signal_ids: set[str] = set()
+    observed_at: dict[str, datetime] = {}
     newest_signal: dict[str, str] = {}  # market key -> its newest accepted signal in this batch
     for event in events:
         points = history.setdefault(event.market_key, [])
@@ -234,8 +241,8 @@ def _prepare_batch(batch, history, reliability, to_db) -> PreparedBatch:
             )
         if isinstance(outcome, Accepted):
             newest_signal[event.market_key] = outcome.signal_id  # events are in time order
-            if outcome.signal_id not in signal_ids:
-                signal_ids.add(outcome.signal_id)
+            if outcome.signal_id not in observed_at:
+                observed_at[outcome.signal_id] = event.observed_at
                 signal_rows.append((event.market_key, _signal_row(event, outcome, created_at, to_db)))
         else:
             rejection_rows.append(_rule_rejection_row(event, outcome, created_at, to_db))
@@ -249,6 +256,8 @@ def _prepare_batch(batch, history, reliability, to_db) -> PreparedBatch:
         point_rows=point_rows,
         rejection_rows=sorted(rejection_rows, key=lambda row: (row[0], row[1], row[2], row[3])),
         rejected_by_status=rejected_by_status,
+        created_at=now,
+        observed_at=observed_at,
     )
 
 
@@ -455,6 +464,24 @@ def _source_event_updates() -> dict[str, str]:
     }
 
 
+def _saved_signals(prepared: PreparedBatch, created: list[tuple[int, str]]) -> list[SavedSignal]:
+    rows = {row[0]: row for _, row in prepared.signal_rows}
+    return [
+        SavedSignal(
+            pk,
+            signal_id,
+            rows[signal_id][SIGNAL_TRACE],
+            rows[signal_id][SIGNAL_INPUT_HASH],
+            rows[signal_id][SIGNAL_SOURCE_EVENT],
+            rows[signal_id][SIGNAL_RULESET],
+            prepared.observed_at[signal_id],
+            prepared.created_at,
+            rows[signal_id][SIGNAL_CONTRACT],
+        )
+        for pk, signal_id in created
+    ]
+
+
 def _write_batch(prepared: PreparedBatch) -> IngestSummary:
     returned = insert_rows(
         SourceEvent._meta.db_table,
@@ -495,8 +522,7 @@ def _write_batch(prepared: PreparedBatch) -> IngestSummary:
         conflict=["source", "external_id", "input_hash", "stage"],
     )
     if created:
-        pks, signal_ids = zip(*created, strict=True)
-        signals_bulk_created.send(sender=Signal, pks=list(pks), signal_ids=list(signal_ids))
+        signals_bulk_created.send(sender=Signal, signals=_saved_signals(prepared, created))
 
     rule_rejections = len(prepared.rejection_rows) - prepared.rejected_by_status["REJECTED_PARSE"]
     return IngestSummary(

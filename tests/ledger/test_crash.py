@@ -89,3 +89,34 @@ def test_sigkill_at_random_moments_never_loses_or_doubles_a_frame(fresh_database
         final.stdout.close()
     assert state["signals"] >= committed > 0, (seed, state, committed)
     print(f"seed {seed}: {state['frames']} frames, {adopted} adopted after a kill, {truncated} torn tails truncated")
+
+
+def test_two_processes_ingesting_at_once_share_one_writer(fresh_database_url, tmp_path):
+    url = fresh_database_url()
+    env = child_env(url, tmp_path / "var")
+    manage(env, "migrate", "--no-input")
+    children = [start_child(env, round_number) for round_number in (1, 2)]
+    try:
+        for child in children:
+            assert_recovered(read_line(child, 60), 0)
+        commits = [0, 0]
+        deadline = time.monotonic() + 3
+        while time.monotonic() < deadline:  # both commit (and drain after each commit) meanwhile
+            for index, child in enumerate(children):
+                if select.select([child.stdout], [], [], 0.05)[0]:
+                    child.stdout.readline()
+                    commits[index] += 1
+        assert all(commits), commits
+    finally:
+        for child in children:
+            child.kill()
+            child.wait()
+            child.stdout.close()
+
+    final = start_child(env, 3, "--verify-only")
+    try:
+        state = assert_recovered(read_line(final, 60), 3)
+    finally:
+        final.wait()
+        final.stdout.close()
+    assert state["frames"] == state["signals"] > 0

@@ -5,22 +5,26 @@ from collections import Counter
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import orjson
 import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.db import connection, transaction
+from django.db.models import TextField
+from django.db.models.functions import Cast
 
-from ledger.envelope import GENESIS_HASH, payload_hash, read_head
+from ledger.envelope import GENESIS_HASH, format_timestamp, payload_hash, read_head
 from ledger.layout import read_current
 from ledger.models import LedgerOutbox, LedgerWriterState
 from ledger.reading import ledger_segments, segment_data
 from ledger.receivers import signals_bulk_saved
 from ledger.services import writer
+from ledger.services.committed import forget_committed, remember_committed, take_committed
 from ledger.services.seal import seal_partition
 from ledger.services.verify import ledger_verify
 from ledger.services.writer import ledger_drain, locked_ledger
 from ledger.wal import HEADER_SIZE, LedgerCorruption, LedgerWriteError, encode_frame, ledger_sequence, read_frames
-from signals.bulk import signals_bulk_created
+from signals.bulk import SavedSignal, signals_bulk_created
 from signals.models import Signal
 from signals.services.ingest import signals_ingest
 from tests.factories import RawEventFactory
@@ -66,8 +70,6 @@ def test_a_bulk_ingest_leaves_one_chained_frame_per_signal(ledger_dir):
 
 
 def test_the_frame_holds_the_stored_contract_byte_for_byte(ledger_dir):
-    import orjson
-
     ingest(1)
 
     (_, frame, head), *_ = frames(ledger_dir)
@@ -186,7 +188,7 @@ def test_a_run_that_died_after_its_fsync_is_recorded_not_written_twice(ledger_di
 
     # The append reaches the disk, then the transaction never commits (the process "dies").
     with pytest.raises(RuntimeError), locked_ledger() as (state, end):
-        rows = list(LedgerOutbox.objects.order_by("id").values_list(*writer.OUTBOX_FIELDS))
+        rows = writer._pending_rows(100)
         writer._append_batch(end, rows, datetime.now(UTC))
         raise RuntimeError("killed before commit")
     assert LedgerOutbox.objects.count() == 5
@@ -276,3 +278,35 @@ def test_verify_names_a_signal_saved_around_the_ledger_and_one_deleted_around_it
     assert any("1 framed signal(s) are missing from the database" in p for p in problems), problems
     with pytest.raises(CommandError, match="problem"):
         call_command("ledger", "verify")
+
+
+def test_frames_built_from_what_ingest_announced_match_the_stored_rows_exactly(ledger_dir):
+    ingest(5)  # inline drain: framed from the announced rows, not read back
+
+    stored = {
+        signal_id: (contract, observed_at, created_at)
+        for signal_id, contract, observed_at, created_at in Signal.objects.values_list(
+            "signal_id", Cast("contract", output_field=TextField()), "observed_at", "created_at"
+        )
+    }
+    for _, frame, head in frames(ledger_dir):
+        contract, observed_at, created_at = stored[head.signal_id]
+        envelope = orjson.loads(frame.payload)
+        assert frame.payload.endswith(b',"signal":' + contract.encode() + b"}")  # the stored text itself
+        assert envelope["observed_at"] == format_timestamp(observed_at)
+        assert envelope["emitted_at"] == format_timestamp(created_at)
+
+
+def test_a_remembered_signal_is_used_only_for_the_row_it_was_saved_as():
+    saved = SavedSignal(
+        7, "OMEN-AAAAAAAAAAAA", "t", "h", "polymarket-1", "r", datetime.now(UTC), datetime.now(UTC), "{}"
+    )
+    remember_committed([saved])
+
+    assert take_committed(7, "OMEN-BBBBBBBBBBBB") is None  # pk reused by another signal: read the row
+    remember_committed([saved])
+    assert take_committed(7, "OMEN-AAAAAAAAAAAA") == saved
+    assert take_committed(7, "OMEN-AAAAAAAAAAAA") is None  # used once
+    remember_committed([saved])
+    forget_committed()
+    assert take_committed(7, "OMEN-AAAAAAAAAAAA") is None

@@ -6,6 +6,8 @@ from datetime import UTC, datetime
 
 import pytest
 from django.db import connection
+from django.db.models import TextField
+from django.db.models.functions import Cast
 
 from signals.bulk import signals_bulk_created
 from signals.models import ProbabilityPoint, Rejection, Signal, SourceEvent
@@ -148,8 +150,8 @@ def test_a_failing_batch_leaves_nothing_of_itself_behind():
 def test_bulk_insert_announces_every_created_signal_in_the_same_transaction():
     received = []
 
-    def listener(sender, pks, **kwargs):
-        received.append((pks, connection.in_atomic_block))
+    def listener(sender, signals, **kwargs):
+        received.append((signals, connection.in_atomic_block))
 
     signals_bulk_created.connect(listener, dispatch_uid="test-listen")
     try:
@@ -157,9 +159,14 @@ def test_bulk_insert_announces_every_created_signal_in_the_same_transaction():
     finally:
         signals_bulk_created.disconnect(dispatch_uid="test-listen")
 
-    ((pks, in_transaction),) = received
-    assert sorted(pks) == sorted(Signal.objects.values_list("pk", flat=True))
+    ((announced, in_transaction),) = received
     assert in_transaction
+    stored = Signal.objects.values_list(
+        "pk", "signal_id", "trace_id", "input_event_hash", "source_event_id", "ruleset_version",
+        "observed_at", "created_at", Cast("contract", output_field=TextField()),
+    )  # fmt: skip
+    # What listeners are told is what the table holds, contract text byte for byte.
+    assert sorted(announced) == sorted(stored)
 
 
 def test_record_order_does_not_change_the_outcome():
@@ -236,7 +243,7 @@ def test_each_batch_commits_on_its_own_and_a_failing_one_leaves_nothing():
     batches = []
 
     def fail_on_second_batch(**kwargs):
-        batches.append(kwargs["pks"])
+        batches.append(kwargs["signals"])
         if len(batches) == 2:
             raise RuntimeError("database gone mid-ingest")
 
