@@ -7,6 +7,7 @@ ledger volume; the writer's database lock makes a second consumer harmless, not 
 from celery import shared_task
 
 from ledger.services.seal import seal_due
+from ledger.services.tiers import tiers_due
 from ledger.services.writer import ledger_drain
 
 
@@ -22,10 +23,9 @@ def seal_due_partitions() -> list[str]:
     return [result.partition for result in seal_due()]
 
 
+# Warm after LEDGER_WARM_AFTER_DAYS, cold after LEDGER_COLD_AFTER_DAYS; each transition recorded.
 @shared_task(name="ledger.tiers")
 def move_tiers() -> list[dict]:
-    from ledger.services.tiers import tiers_due  # imported here so this addition stays at the end
-
     return [
         {"partition": result.partition, "action": result.action, "segments": result.segments, "detail": result.detail}
         for result in tiers_due()

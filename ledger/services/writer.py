@@ -21,6 +21,8 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -160,47 +162,29 @@ def _lock_state(wait: bool) -> LedgerWriterState:
     return state
 
 
-class locked_ledger:  # noqa: N801 (used as a context manager, like transaction.atomic)
+@contextmanager
+def locked_ledger(
+    *, wait: bool = True, result: DrainResult | None = None
+) -> Iterator[tuple[LedgerWriterState, LedgerEnd]]:
     """The writer's lock, its transaction and the recorded end, for anything that changes files.
 
     ``with locked_ledger() as (state, end):`` -- seal and the tier tasks use it too, so they
-    never race a writer. Frames a dead run left past the recorded end are adopted first.
+    never race a writer. Lock order: the state row, then the directory. Frames a dead run left
+    past the recorded end are adopted first.
     """
-
-    def __init__(self, *, wait: bool = True, result: DrainResult | None = None) -> None:
-        self.wait = wait
-        self.result = result if result is not None else DrainResult()
-        self.root = Path(settings.LEDGER_DIR)
-
-    def __enter__(self) -> tuple[LedgerWriterState, LedgerEnd]:
-        self._atomic = transaction.atomic()
-        self._atomic.__enter__()
-        try:
-            self.state = _lock_state(self.wait)
-            self._flock = directory_lock(self.root)
-            self._flock.__enter__()
-        except BaseException as exc:
-            self._atomic.__exit__(type(exc), exc, exc.__traceback__)
-            raise
-        try:
-            end = LedgerEnd.from_state(self.root, self.state)
-            adopted = _adopt_unrecorded(end, self.result)
+    result = result if result is not None else DrainResult()
+    root = Path(settings.LEDGER_DIR)
+    with transaction.atomic():
+        state = _lock_state(wait)
+        with directory_lock(root):
+            end = LedgerEnd.from_state(root, state)
+            adopted = _adopt_unrecorded(end, result)
             if adopted:
-                LedgerOutbox.objects.filter(id__in=adopted).delete()
-                end.save_to(self.state)
-                self.result.adopted += len(adopted)
+                _delete_outbox_rows(adopted)
+                end.save_to(state)
+                result.adopted += len(adopted)
                 log.warning("ledger: recorded %d frames a dead writer run had appended", len(adopted))
-        except BaseException as exc:
-            self.__exit__(type(exc), exc, exc.__traceback__)
-            raise
-        return self.state, end
-
-    def __exit__(self, exc_type, exc, tb) -> bool:
-        try:
-            self._flock.__exit__(exc_type, exc, tb)
-        finally:
-            self._atomic.__exit__(exc_type, exc, tb)
-        return False
+            yield state, end
 
 
 # --------------------------------------------------------------------------- adoption

@@ -84,6 +84,8 @@ def test_two_swapped_frames_are_reported_at_the_first_of_them(sealed_segment):
     found = problems_at(f"2026-11-20/signals-001.wal@{start}")
     assert any("prev_hash" in what for what in found), found
     assert not problems_at(f"2026-11-20/signals-001.wal@{frames[1][0]}")  # the frames before are fine
+    with pytest.raises(CommandError):
+        call_command("ledger", "verify")
 
 
 def test_a_frame_appended_after_sealing_is_reported(sealed_segment):

@@ -18,6 +18,8 @@ OMEN_VARS = (
     "DEBUG",
     "ALLOWED_HOSTS",
     "LEDGER_DIR",
+    "LEDGER_ARCHIVE_DIR",
+    "LEDGER_DRAIN_ON_COMMIT",
     "REDIS_URL",
     "CELERY_BROKER_URL",
     "OMEN_CACHE_BACKEND",
@@ -89,6 +91,13 @@ def test_production_refuses_unwritable_ledger_dir():
     assert result.returncode != 0
     assert "omen.E001" in result.stderr
     assert "LEDGER_DIR /etc/hostname/ledger cannot be created" in result.stderr
+
+
+def test_production_refuses_an_archive_dir_it_cannot_create(tmp_path):
+    result = manage("check", **production(LEDGER_DIR=str(tmp_path / "ledger"), LEDGER_ARCHIVE_DIR="/etc/hostname/cold"))
+    assert result.returncode != 0
+    assert "omen.E002" in result.stderr
+    assert "LEDGER_ARCHIVE_DIR /etc/hostname/cold cannot be created" in result.stderr
 
 
 def test_valid_production_configuration_passes_check_deploy_without_warnings(tmp_path):

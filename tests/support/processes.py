@@ -13,7 +13,10 @@ import psycopg
 
 ROOT = Path(__file__).resolve().parents[2]
 # Variables a developer's shell may hold that must not leak into a child process.
-OMEN_VARIABLES = {"DATABASE_URL", "OMEN_ENV", "CELERY_BROKER_URL", "REDIS_URL", "OMEN_CACHE_BACKEND", "LEDGER_DIR"}
+OMEN_VARIABLES = {
+    "DATABASE_URL", "OMEN_ENV", "CELERY_BROKER_URL", "REDIS_URL", "OMEN_CACHE_BACKEND",
+    "LEDGER_DIR", "LEDGER_ARCHIVE_DIR", "LEDGER_DRAIN_ON_COMMIT",
+}  # fmt: skip
 
 
 def admin_connection(db):
