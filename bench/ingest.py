@@ -69,6 +69,20 @@ def synthetic_markets(observations: int, markets: int, seed: int = 7):
         }
 
 
+def synthetic_records(observations: int, markets: int):
+    """The synthetic markets parsed in poll-sized chunks, as a worker would receive them."""
+    from signals.sources.polymarket import parse_markets
+
+    fetched_at = datetime(2026, 11, 1, tzinfo=UTC)
+    chunk = []
+    for market in synthetic_markets(observations, markets):
+        chunk.append(market)
+        if len(chunk) == markets:
+            yield from parse_markets(chunk, fetched_at=fetched_at)
+            chunk = []
+    yield from parse_markets(chunk, fetched_at=fetched_at)
+
+
 def fresh_postgres(name):
     import psycopg
 
@@ -100,24 +114,11 @@ def run_backend(backend, observations, markets, batch_size):
 
     from signals.models import Signal
     from signals.services.ingest import signals_ingest
-    from signals.sources.polymarket import parse_markets
 
     call_command("migrate", verbosity=0)
-    fetched_at = datetime(2026, 11, 1, tzinfo=UTC)
-
-    def records():
-        # Parsed in poll-sized chunks, as a worker would receive them.
-        chunk = []
-        for market in synthetic_markets(observations, markets):
-            chunk.append(market)
-            if len(chunk) == markets:
-                yield from parse_markets(chunk, fetched_at=fetched_at)
-                chunk = []
-        yield from parse_markets(chunk, fetched_at=fetched_at)
-
     rss_before = peak_rss_mb()
     started = time.perf_counter()
-    summary = signals_ingest(records=records(), batch_size=batch_size)
+    summary = signals_ingest(records=synthetic_records(observations, markets), batch_size=batch_size)
     elapsed = time.perf_counter() - started
     rss_ingest = peak_rss_mb()
 

@@ -50,6 +50,7 @@ def _bench_module(name: str):
 _ingest = _bench_module("ingest")  # bench helpers: the same synthetic markets and database set-up
 POSTGRES_ADMIN_URL, fresh_postgres = _ingest.POSTGRES_ADMIN_URL, _ingest.fresh_postgres
 peak_rss_mb, synthetic_markets = _ingest.peak_rss_mb, _ingest.synthetic_markets
+synthetic_records = _ingest.synthetic_records
 
 from ledger.envelope import GENESIS_HASH, build_payload, format_timestamp, payload_hash  # noqa: E402
 from ledger.layout import segment_name  # noqa: E402
@@ -301,7 +302,6 @@ def ingest_child(backend: str, ledger: str, observations: int, markets: int, bat
     from signals.bulk import signals_bulk_created
     from signals.models import Signal
     from signals.services.ingest import signals_ingest
-    from signals.sources.polymarket import parse_markets
 
     call_command("migrate", verbosity=0)
     drain = {"seconds": 0.0, "calls": 0}
@@ -326,19 +326,8 @@ def ingest_child(backend: str, ledger: str, observations: int, markets: int, bat
 
         writer.ledger_drain = timed_drain
 
-    fetched_at = datetime(2026, 11, 1, tzinfo=UTC)
-
-    def records():
-        chunk = []
-        for market in synthetic_markets(observations, markets):
-            chunk.append(market)
-            if len(chunk) == markets:
-                yield from parse_markets(chunk, fetched_at=fetched_at)
-                chunk = []
-        yield from parse_markets(chunk, fetched_at=fetched_at)
-
     started = time.perf_counter()
-    summary = signals_ingest(records=records(), batch_size=batch_size)
+    summary = signals_ingest(records=synthetic_records(observations, markets), batch_size=batch_size)
     elapsed = time.perf_counter() - started
     figures = {
         "backend": backend,

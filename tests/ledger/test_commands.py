@@ -2,13 +2,14 @@
 
 import json
 import shutil
+import signal
 import subprocess
 import sys
 
 import pytest
 
 from tests.ledger.original_format import original_contracts, write_original_partition
-from tests.support.processes import ROOT, child_env, manage, query
+from tests.support.processes import ROOT, LineReader, child_env, manage, query
 
 pytestmark = pytest.mark.slow
 
@@ -91,3 +92,27 @@ def test_verify_exits_non_zero_and_names_the_damaged_frame(omen):
 
     assert result.returncode != 0
     assert f"{segment.parent.name}/signals-001.wal@0" in result.stderr
+
+
+def test_tail_prints_the_newest_frames_then_follows_new_ones(omen, recorded_dir):
+    url, env, _ = omen("var")
+    manage(env, "load_demo")
+    follower = subprocess.Popen(
+        [sys.executable, "manage.py", "ledger", "tail", "-n", "3", "-f"],
+        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+    )  # fmt: skip
+    output = LineReader(follower)
+    try:
+        before = [json.loads(output.line(timeout=30)) for _ in range(3)]  # printed: it now follows
+        manage(env, "ingest_file", str(recorded_dir / "polymarket_gamma_markets_active_part1.json"),
+               "--source", "polymarket")  # fmt: skip
+        after = [json.loads(output.line(timeout=30)) for _ in range(3)]
+    finally:
+        follower.send_signal(signal.SIGINT)  # Ctrl-C: it stops quietly
+        follower.wait(timeout=30)
+        follower.stdout.close()
+
+    framed = [row[0] for row in query(url, "SELECT signal_id FROM signals_signal ORDER BY id")]
+    assert [e["signal_id"] for e in before] == framed[7:10]
+    assert sorted(e["signal_id"] for e in after) == sorted(framed[10:])
+    assert follower.returncode == 0

@@ -8,7 +8,6 @@ its fsync, the window between the fsync and the commit that marks the outbox).
 import json
 import os
 import random
-import select
 import signal
 import subprocess
 import sys
@@ -16,7 +15,7 @@ import time
 
 import pytest
 
-from tests.support.processes import ROOT, child_env, manage
+from tests.support.processes import ROOT, LineReader, child_env, manage
 
 pytestmark = pytest.mark.slow
 
@@ -34,14 +33,6 @@ def start_child(env, round_number: int, *flags: str) -> subprocess.Popen:
     )
 
 
-def read_line(child: subprocess.Popen, timeout: float) -> str:
-    ready, _, _ = select.select([child.stdout], [], [], timeout)
-    assert ready, "the child printed nothing in time"
-    line = child.stdout.readline()
-    assert line, f"the child exited with {child.wait()}"
-    return line
-
-
 def assert_recovered(line: str, round_number: int) -> dict:
     state = json.loads(line)
     assert state["ok"], (round_number, state)
@@ -56,34 +47,32 @@ def test_sigkill_at_random_moments_never_loses_or_doubles_a_frame(fresh_database
     url = fresh_database_url()
     env = child_env(url, tmp_path / "var")
     manage(env, "migrate", "--no-input")
-    committed = 0
+    committed = 0  # signals the children said were committed, over every round so far
     adopted = truncated = 0
 
     for round_number in range(ROUNDS):
         child = start_child(env, round_number)
+        output = LineReader(child)
         try:
-            state = assert_recovered(read_line(child, 60), round_number)
+            state = assert_recovered(output.line(timeout=60), round_number)
             assert state["signals"] >= committed, (seed, round_number, state, committed)
             adopted += state["adopted"]
             truncated += state["truncated"]
             # Let it commit at least once, then kill it at a random moment of its work.
-            line = read_line(child, 60)
-            assert line.startswith("committed"), line
-            committed = state["signals"] + int(line.split()[1])
-            deadline = time.monotonic() + chooser.uniform(0, 0.4)
-            while time.monotonic() < deadline:
-                ready, _, _ = select.select([child.stdout], [], [], max(0.0, deadline - time.monotonic()))
-                if ready:
-                    committed += int(child.stdout.readline().split()[1])
+            first = output.line(timeout=60)
+            assert first.startswith("committed"), first
+            time.sleep(chooser.uniform(0, 0.4))
             os.kill(child.pid, signal.SIGKILL)
         finally:
             child.kill()
             child.wait()
-            child.stdout.close()
+        reported = [first, *output.remaining(timeout=10)]  # every batch it said was committed
+        committed = state["signals"] + sum(int(line.split()[1]) for line in reported)
+        child.stdout.close()
 
     final = start_child(env, ROUNDS, "--verify-only")
     try:
-        state = assert_recovered(read_line(final, 60), ROUNDS)
+        state = assert_recovered(LineReader(final).line(timeout=60), ROUNDS)
     finally:
         final.wait()
         final.stdout.close()
@@ -96,17 +85,13 @@ def test_two_processes_ingesting_at_once_share_one_writer(fresh_database_url, tm
     env = child_env(url, tmp_path / "var")
     manage(env, "migrate", "--no-input")
     children = [start_child(env, round_number) for round_number in (1, 2)]
+    outputs = [LineReader(child) for child in children]
     try:
-        for child in children:
-            assert_recovered(read_line(child, 60), 0)
-        commits = [0, 0]
-        deadline = time.monotonic() + 3
-        while time.monotonic() < deadline:  # both commit (and drain after each commit) meanwhile
-            for index, child in enumerate(children):
-                if select.select([child.stdout], [], [], 0.05)[0]:
-                    child.stdout.readline()
-                    commits[index] += 1
-        assert all(commits), commits
+        for output in outputs:
+            assert_recovered(output.line(timeout=60), 0)
+        time.sleep(3)  # both commit (and drain after each commit) meanwhile
+        for output in outputs:
+            assert output.line(timeout=30).startswith("committed")
     finally:
         for child in children:
             child.kill()
@@ -115,7 +100,7 @@ def test_two_processes_ingesting_at_once_share_one_writer(fresh_database_url, tm
 
     final = start_child(env, 3, "--verify-only")
     try:
-        state = assert_recovered(read_line(final, 60), 3)
+        state = assert_recovered(LineReader(final).line(timeout=60), 3)
     finally:
         final.wait()
         final.stdout.close()

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import os
+import queue
 import sqlite3
 import subprocess
 import sys
+import threading
 import uuid
 from pathlib import Path
 
@@ -75,3 +77,36 @@ def query(database_url: str, sql: str) -> list[tuple]:
             return conn.execute(sql).fetchall()
     with psycopg.connect(database_url.replace("postgres://", "postgresql://")) as conn:
         return conn.execute(sql).fetchall()
+
+
+class LineReader:
+    """A child's stdout, line by line, with a timeout per line.
+
+    ``select`` on the pipe plus ``readline`` misses lines: readline buffers every line that has
+    arrived, and the pipe then looks empty. A thread reads instead and hands lines over a queue.
+    """
+
+    def __init__(self, process: subprocess.Popen) -> None:
+        self._lines: queue.Queue[str | None] = queue.Queue()
+        self._thread = threading.Thread(target=self._pump, args=(process.stdout,), daemon=True)
+        self._thread.start()
+
+    def _pump(self, stream) -> None:
+        for line in stream:
+            self._lines.put(line)
+        self._lines.put(None)  # end of output: the child exited or closed it
+
+    def line(self, timeout: float) -> str:
+        try:
+            line = self._lines.get(timeout=timeout)
+        except queue.Empty:
+            raise AssertionError(f"the child printed no line within {timeout} s") from None
+        assert line is not None, "the child's output ended"
+        return line
+
+    def remaining(self, timeout: float) -> list[str]:
+        """Every line up to the end of the output (call once the child has exited)."""
+        lines = []
+        while (line := self._lines.get(timeout=timeout)) is not None:
+            lines.append(line)
+        return lines

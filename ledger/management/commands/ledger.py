@@ -119,6 +119,7 @@ class Command(BaseCommand):
                 break
         for _, payload in shown[-lines:] if lines > 0 else []:
             self.stdout.write(payload.decode())
+        self.stdout.flush()  # a pipe (| jq, a consumer) sees them now, not when a buffer fills
         last = shown[-1][0] if shown else None
         while follow:
             try:
