@@ -12,7 +12,9 @@ from functools import partial
 
 from django.conf import settings
 from django.db import connections, transaction
-from django.db.models.signals import post_delete, post_save
+from django.db.models import TextField
+from django.db.models.functions import Cast
+from django.db.models.signals import post_delete, post_save, pre_delete, pre_save
 from django.dispatch import receiver
 from django.utils import timezone
 
@@ -40,6 +42,34 @@ def signal_saved(sender, instance, created, raw, using, **kwargs):
         saved_at=timezone.now(),
     )
     _drain_after_commit(using)
+
+
+@receiver(pre_save, sender=Signal, dispatch_uid="ledger.signal_changing")
+def signal_changing(sender, instance, raw, using, **kwargs):
+    if not raw and instance.pk is not None:
+        _keep_created_contract(instance.pk, using)
+
+
+@receiver(pre_delete, sender=Signal, dispatch_uid="ledger.signal_deleting")
+def signal_deleting(sender, instance, using, **kwargs):
+    _keep_created_contract(instance.pk, using)
+
+
+def _keep_created_contract(pk: int, using: str) -> None:
+    """A create not framed yet is framed from the row as the writer finds it. Before that row
+    changes, its create keeps the contract (and time) it was created with."""
+    waiting = LedgerOutbox.objects.using(using).filter(signal_pk=pk, operation=Operation.CREATE, contract=None)
+    if not waiting.exists():
+        return
+    created = (
+        Signal.objects.using(using)
+        .filter(pk=pk)
+        .values_list(Cast("contract", output_field=TextField()), "created_at")
+        .first()
+    )
+    if created is not None:
+        contract, created_at = created
+        waiting.update(contract=contract, saved_at=created_at)
 
 
 @receiver(post_delete, sender=Signal, dispatch_uid="ledger.signal_deleted")

@@ -72,6 +72,7 @@ __all__ = [
     "ScanEnd",
     "SegmentWriter",
     "TornTail",
+    "cut_tail",
     "encode_frame",
     "encode_frames",
     "ledger_sequence",
@@ -550,16 +551,28 @@ def recover(path: Path | str, *, io: FileIO | None = None) -> RecoveryResult:
     if isinstance(end, Corruption):
         raise LedgerCorruption(path, end.offset, end.describe())
 
-    tail = bytes(data[end.offset :])
-    aside = _write_aside(path, end.offset, tail, io)
+    aside = cut_tail(path, end.offset, io=io, data=data)
+    return RecoveryResult(path, "truncated", len(scan.frames), end.offset, end, aside)
+
+
+def cut_tail(path: Path | str, offset: int, *, io: FileIO | None = None, data: bytes | None = None) -> Path:
+    """Copy the bytes from ``offset`` on next to the segment, then truncate it there; return the copy.
+
+    For bytes nobody acknowledged: a torn tail (``recover``), or what a writer appended past the
+    end its database recorded and the disk then damaged. The copy is fsynced before the cut.
+    """
+    path = Path(path)
+    io = io if io is not None else OsFileIO()
+    data = io.read(path) if data is None else data
+    aside = _write_aside(path, offset, bytes(data[offset:]), io)
     handle = io.open(path, "append")
     try:
-        io.truncate(handle, end.offset)
+        io.truncate(handle, offset)
         io.fsync(handle)
     finally:
         io.close(handle)
     io.fsync_dir(path.parent)
-    return RecoveryResult(path, "truncated", len(scan.frames), end.offset, end, aside)
+    return aside
 
 
 def _write_aside(path: Path, offset: int, tail: bytes, io: FileIO) -> Path:

@@ -109,6 +109,7 @@ def ledger_replay(
                 _report(progress, result.bytes, total)
             changes.flush()
             end.save_to(state)
+            _continue_outbox_ids_after(changes.max_outbox_id)
             result.signals = Signal.objects.count()
     _record_end(result, state)
     return result
@@ -196,6 +197,7 @@ def _check_scan_end(ref: SegmentRef, scan_end: ScanEnd, newest: bool, result: Re
 
 def _apply(ref: SegmentRef, frame: Frame, changes: _Changes, result: ReplayResult) -> None:
     head = read_head(frame.payload)  # _take parsed it already: it is an envelope
+    changes.max_outbox_id = max(changes.max_outbox_id, head.outbox_id or 0)
     if head.operation == Operation.DELETE:
         changes.delete(head.signal_id)
         result.deleted += 1
@@ -225,6 +227,7 @@ class _Changes:
 
     def __init__(self) -> None:
         self.pending: dict[str, tuple[bool, RestoredSignal | None]] = {}
+        self.max_outbox_id = 0
 
     def __len__(self) -> int:
         return len(self.pending)
@@ -260,6 +263,25 @@ class _Changes:
                 conflict=["signal_id"],
                 update=_UPDATED_COLUMNS,
             )
+
+
+def _continue_outbox_ids_after(last_id: int) -> None:
+    """New saves must not reuse an outbox id a frame already carries: each frame names its save.
+
+    The replayed database is new, so its outbox ids would start again at 1; they continue after
+    the highest id in the ledger instead.
+    """
+    if not last_id:
+        return
+    table = LedgerOutbox._meta.db_table
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            cursor.execute("SELECT setval(pg_get_serial_sequence(%s, 'id'), %s)", [table, last_id])
+            return
+        # SQLite: Django's AUTOINCREMENT keys continue after sqlite_sequence.seq.
+        cursor.execute("UPDATE sqlite_sequence SET seq = MAX(seq, %s) WHERE name = %s", [last_id, table])
+        if cursor.rowcount == 0:
+            cursor.execute("INSERT INTO sqlite_sequence (name, seq) VALUES (%s, %s)", [table, last_id])
 
 
 def _delete_signals(signal_ids: list[str]) -> None:

@@ -34,7 +34,7 @@ from ledger.layout import (
     write_durably,
 )
 from ledger.models import LedgerPartition, Tier
-from ledger.services.writer import locked_ledger
+from ledger.services.writer import LedgerBusy, locked_ledger
 
 log = logging.getLogger("omen.ledger")
 
@@ -297,10 +297,17 @@ def tiers_due(*, now: datetime | None = None) -> list[TierResult]:
     today = now.astimezone(UTC).date()
     warm_before = today - timedelta(days=settings.LEDGER_WARM_AFTER_DAYS)
     cold_before = today - timedelta(days=settings.LEDGER_COLD_AFTER_DAYS)
-    done = [_attempt(compress_partition, name, now) for name in _due(warm_before) if _needs_compression(name)]
-    # A partition whose compression was refused was reported once already: it is not archived.
-    compressed = [name for name in _due(cold_before) if not _raw_segments(Path(settings.LEDGER_DIR) / name)]
-    done += [_attempt(archive_partition, name, now) for name in compressed]
+    done: list[TierResult] = []
+    try:
+        for name in _due(warm_before):
+            if _needs_compression(name):
+                done.append(_attempt(compress_partition, name, now))
+        # A partition whose compression was refused was reported once already: it is not archived.
+        for name in _due(cold_before):
+            if not _raw_segments(Path(settings.LEDGER_DIR) / name):
+                done.append(_attempt(archive_partition, name, now))
+    except LedgerBusy as exc:  # every other transition would wait for the same lock: next hour
+        log.warning("ledger: tiers stopped: %s", exc)
     return done
 
 

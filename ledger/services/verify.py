@@ -12,6 +12,13 @@ Checks, in one streaming pass over every segment in write order (hot, warm and c
   exactly one live create frame (or is still waiting in the outbox); every frame's signal exists
   unless a later delete frame explains its absence; nothing lies past the writer's recorded end.
 
+Verify runs beside live writers. It first takes a snapshot of the database under the writer's
+lock -- where the ledger ends, the outbox, every signal id (as 8-byte digests) -- so no batch is
+half done while it reads; then it reads the files without the lock and reconciles only the frames
+up to that recorded end. Frames past it belong to a batch committed later (or to a run that died
+after its fsync, which the next drain records): they are counted, not reconciled. A torn tail or
+damage past the recorded end is the writer's to cut, so it is a note, not a problem.
+
 Memory stays flat in the ledger's size: one segment is read at a time, and per frame only 8-byte
 numbers are kept (outbox ids and a 64-bit digest of the signal id), in arrays.
 """
@@ -27,14 +34,16 @@ from itertools import groupby
 from pathlib import Path
 
 from django.conf import settings
+from django.db import transaction
 from django.utils import timezone
 
 from ledger.envelope import GENESIS_HASH, EnvelopeError, payload_hash, read_head
-from ledger.layout import SEALED_FILE, PartitionName, read_manifest
-from ledger.models import LedgerOutbox, LedgerPartition, LedgerWriterState, Operation
+from ledger.layout import SEALED_FILE, PartitionName, read_manifest, segment_ordinal
+from ledger.models import LedgerOutbox, LedgerPartition, Operation
 from ledger.problems import ProblemLog
 from ledger.reading import SegmentRead, SegmentRef, ledger_partitions, ledger_segments, read_segment
-from ledger.wal import Corruption, TornTail, ledger_sequence
+from ledger.services.writer import lock_writer_state
+from ledger.wal import CleanEnd, TornTail, ledger_sequence
 from signals.models import Signal
 
 __all__ = ["VerifyReport", "ledger_verify"]
@@ -50,6 +59,8 @@ class VerifyReport(ProblemLog):
     bytes: int = 0
     signals: int = 0
     pending: int = 0  # outbox rows not framed yet (the writer has not run since their commit)
+    unrecorded: int = 0  # frames past the end recorded when verify started
+    notes: list[str] = field(default_factory=list)
 
 
 def _digest(signal_id: str) -> int:
@@ -65,16 +76,43 @@ class _Frames:
     deletes: array = field(default_factory=lambda: array("q"))
 
 
+@dataclass
+class _Snapshot:
+    """The database's side, read at one instant under the writer's lock."""
+
+    end: tuple[PartitionName, int, int] | None  # (partition, segment ordinal, offset) recorded
+    pending: list[tuple[int, str, str]]  # outbox rows: (id, operation, signal_id)
+    signals: array  # digests of every signal id
+
+
+def _database_snapshot() -> _Snapshot:
+    with transaction.atomic():
+        state = lock_writer_state(wait=True)  # no writer batch is half done while this is read
+        end = None
+        if state.segment:
+            end = (PartitionName.parse(state.partition), segment_ordinal(state.segment), state.offset)
+        pending = list(LedgerOutbox.objects.order_by("id").values_list("id", "operation", "signal_id"))
+        signals = array(
+            "q", (_digest(sid) for sid in Signal.objects.values_list("signal_id", flat=True).iterator(10_000))
+        )
+    return _Snapshot(end, pending, signals)
+
+
 class _Verifier:
-    def __init__(self, report: VerifyReport, progress: Progress | None, total: int, reconcile: bool) -> None:
+    def __init__(self, report: VerifyReport, progress: Progress | None, total: int, snapshot: _Snapshot | None) -> None:
         self.report = report
-        self.reconcile = reconcile
+        self.snapshot = snapshot
         self.progress = progress
         self.total = total
         self.done = 0
         self.head = GENESIS_HASH
         self.frames = _Frames()
-        self.last: tuple[SegmentRef, int, int] | None = None  # segment, end offset, frames in it
+        self.last: tuple[SegmentRef, int] | None = None  # the newest segment read, and where it ends
+
+    def recorded(self, ref: SegmentRef, offset: int) -> bool:
+        """Whether the frame at ``ref:offset`` lies before the end the snapshot recorded."""
+        end = self.snapshot.end if self.snapshot else None
+        return end is not None and (ref.partition, ref.ordinal, offset) < end
 
     def segment(self, ref: SegmentRef, read: SegmentRead) -> None:
         report = self.report
@@ -104,7 +142,10 @@ class _Verifier:
             if head.outbox_id is None or head.operation is None:
                 report.add_problem(at, "envelope lacks outbox_id/operation (not written by this ledger's writer)")
                 continue
-            if not self.reconcile:
+            if self.snapshot is None:
+                continue
+            if not self.recorded(ref, frame.offset):
+                report.unrecorded += 1
                 continue
             self.frames.outbox_ids.append(head.outbox_id)
             if head.operation == Operation.CREATE:
@@ -112,15 +153,20 @@ class _Verifier:
             elif head.operation == Operation.DELETE:
                 self.frames.deletes.append(_digest(head.signal_id))
         report.frames += index
-        if isinstance(read.end, TornTail):
-            report.add_problem(
-                f"{where}@{read.end.offset}",
-                f"torn tail ({read.end.reason}, {read.end.torn_bytes} bytes): a "
-                "write was cut; `ledger drain` copies it aside and truncates",
+        if not isinstance(read.end, CleanEnd):
+            damage = (
+                f"torn tail ({read.end.reason}, {read.end.torn_bytes} bytes)"
+                if isinstance(read.end, TornTail)
+                else read.end.describe()
             )
-        elif isinstance(read.end, Corruption):
-            report.add_problem(f"{where}@{read.end.offset}", read.end.describe())
-        self.last = (ref, read.end.offset, index)
+            if self.snapshot is not None and not self.recorded(ref, read.end.offset):
+                report.notes.append(
+                    f"{where}@{read.end.offset}: {damage} past the recorded end: an unacknowledged write, "
+                    "which the next drain copies aside and cuts"
+                )
+            else:
+                report.add_problem(f"{where}@{read.end.offset}", damage)
+        self.last = (ref, read.end.offset)
         self.done += ref.path.stat().st_size
         if self.progress:
             self.progress(self.done, self.total)
@@ -168,69 +214,64 @@ def _check_manifest(
         )
 
 
-def _reconcile(report: VerifyReport, frames: _Frames, last: tuple | None) -> None:
+def _reconcile(report: VerifyReport, frames: _Frames, snapshot: _Snapshot, last: tuple | None) -> None:
     outbox_ids = sorted(frames.outbox_ids)
     doubled = sorted({a for a, b in zip(outbox_ids, outbox_ids[1:], strict=False) if a == b})
     for outbox_id in doubled:
         report.add_problem("ledger", f"outbox row {outbox_id} is framed more than once")
-    pending = list(LedgerOutbox.objects.order_by("id").values_list("id", "operation", "signal_id"))
-    report.pending = len(pending)
-    for outbox_id, _, signal_id in pending:
+    report.pending = len(snapshot.pending)
+    for outbox_id, _, signal_id in snapshot.pending:
         position = bisect.bisect_left(outbox_ids, outbox_id)
         if position < len(outbox_ids) and outbox_ids[position] == outbox_id:
-            report.add_problem(
-                "outbox",
-                f"row {outbox_id} ({signal_id}) is framed but still pending: a writer died "
-                "after appending; `ledger drain` records it",
-            )
+            report.add_problem("outbox", f"row {outbox_id} ({signal_id}) is framed before the recorded end but "
+                                         "still pending")  # fmt: skip
     del outbox_ids
 
     creates, deletes = array("q", sorted(frames.creates)), array("q", sorted(frames.deletes))
-    waiting = {_digest(signal_id) for _, operation, signal_id in pending if operation == Operation.CREATE}
+    waiting = {_digest(signal_id) for _, operation, signal_id in snapshot.pending if operation == Operation.CREATE}
 
     def live(digest: int) -> int:
         return _count(creates, digest) - _count(deletes, digest)
 
+    report.signals = len(snapshot.signals)
+    unframed: set[int] = set()
     matched = 0
-    for (signal_id,) in Signal.objects.values_list("signal_id").iterator(chunk_size=10_000):
-        report.signals += 1
-        count = live(_digest(signal_id))
+    for digest in snapshot.signals:
+        count = live(digest)
         if count == 1:
             matched += 1
-        elif count == 0 and _digest(signal_id) in waiting:
-            continue
-        else:
-            report.add_problem(
-                f"signal {signal_id}", "has no create frame" if count <= 0 else f"has {count} live creates"
-            )
+        elif not (count == 0 and digest in waiting):
+            unframed.add(digest)
+    if unframed:  # name them: a second pass over the table, only when something is wrong
+        for signal_id in Signal.objects.values_list("signal_id", flat=True).iterator(10_000):
+            digest = _digest(signal_id)
+            if digest in unframed:
+                count = live(digest)
+                what = "has no create frame" if count <= 0 else f"has {count} live create frames"
+                report.add_problem(f"signal {signal_id}", what)
     framed_live = sum(1 for digest, _ in groupby(creates) if live(digest) == 1)
     if framed_live > matched:
         report.add_problem(
             "ledger",
-            f"{framed_live - matched} framed signal(s) are missing from the database, with no "
-            "delete frame to explain it",
+            f"{framed_live - matched} framed signal(s) are missing from the database, with no delete frame to "
+            "explain it",
         )
-    _check_writer_end(report, last)
+    _check_recorded_end(report, snapshot, last)
 
 
-def _count(values: list[int], value: int) -> int:
+def _count(values, value: int) -> int:
     return bisect.bisect_right(values, value) - bisect.bisect_left(values, value)
 
 
-def _check_writer_end(report: VerifyReport, last: tuple | None) -> None:
-    state = LedgerWriterState.objects.filter(pk=1).first()
-    recorded = (state.partition, state.segment, state.offset) if state and state.segment else None
-    if last is None:
-        if recorded:
-            report.add_problem("writer state", f"records frames up to {recorded} but the ledger is empty")
-        return
-    ref, end_offset, _ = last
-    actual = (str(ref.partition), ref.name, end_offset)
-    if recorded != actual and not (recorded and ref.compressed):
-        report.add_problem(
-            "writer state",
-            f"records the ledger's end at {recorded}, the files end at {actual}: "
-            "frames past the recorded end are not known to the database",
+def _check_recorded_end(report: VerifyReport, snapshot: _Snapshot, last: tuple | None) -> None:
+    files_end = (last[0].partition, last[0].ordinal, last[1]) if last else None
+    if snapshot.end is not None and (files_end is None or files_end < snapshot.end):
+        shown = f"{snapshot.end[0]}/signals-{snapshot.end[1]:03d}.wal@{snapshot.end[2]}"
+        report.add_problem("writer state", f"records frames up to {shown}, but the files end before that")
+    if report.unrecorded:
+        report.notes.append(
+            f"{report.unrecorded} frame(s) past the end recorded when verify started: a batch committed since, "
+            "or one a dead writer appended, which the next drain records"
         )
 
 
@@ -240,19 +281,38 @@ def ledger_verify(
     root = Path(root or settings.LEDGER_DIR)
     archive = Path(archive or settings.LEDGER_ARCHIVE_DIR)
     report = VerifyReport()
+    snapshot = _database_snapshot() if reconcile else None
     refs = ledger_segments(root, archive)
-    verifier = _Verifier(report, progress, sum(ref.path.stat().st_size for ref in refs), reconcile)
+    verifier = _Verifier(report, progress, sum(_size(ref) for ref in refs), snapshot)
     for partition, directory in ledger_partitions(root, archive):
         report.partitions += 1
         summaries = []
         for ref in (ref for ref in refs if ref.partition == partition):
-            read = read_segment(ref)
+            ref, read = _read_moving(ref, root, archive)
             verifier.segment(ref, read)
             summaries.append(_SegmentSummary(ref.name, len(read.frames), read.size, read.sha256))
             del read  # one segment in memory at a time
         _check_manifest(report, partition, directory, summaries)
         if report.ok and (directory / SEALED_FILE).exists():
             LedgerPartition.objects.filter(name=str(partition)).update(verified_at=timezone.now())
-    if reconcile:
-        _reconcile(report, verifier.frames, verifier.last)
+    if snapshot is not None:
+        _reconcile(report, verifier.frames, snapshot, verifier.last)
     return report
+
+
+def _size(ref: SegmentRef) -> int:
+    try:
+        return ref.path.stat().st_size
+    except FileNotFoundError:
+        return 0
+
+
+def _read_moving(ref: SegmentRef, root: Path, archive: Path) -> tuple[SegmentRef, SegmentRead]:
+    """Read a segment that the tier task may have compressed or archived since it was listed."""
+    try:
+        return ref, read_segment(ref)
+    except FileNotFoundError:
+        for moved in ledger_segments(root, archive):
+            if (moved.partition, moved.ordinal) == (ref.partition, ref.ordinal):
+                return moved, read_segment(moved)
+        raise

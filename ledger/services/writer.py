@@ -34,7 +34,7 @@ from django.db.models import TextField
 from django.db.models.functions import Cast
 from django.utils import timezone
 
-from ledger.envelope import build_payload, format_timestamp, payload_hash, read_head
+from ledger.envelope import EnvelopeHead, build_payload, format_timestamp, payload_hash, read_head
 from ledger.layout import (
     CURRENT_FILE,
     PartitionName,
@@ -51,13 +51,15 @@ from ledger.layout import (
 from ledger.models import LedgerOutbox, LedgerWriterState, Operation
 from ledger.services.committed import forget_committed, take_committed
 from ledger.wal import (
-    Corruption,
+    CleanEnd,
     LedgerCorruption,
+    LedgerError,
+    LedgerWriteError,
     SegmentWriter,
     TornTail,
+    cut_tail,
     ledger_sequence,
     read_frames,
-    recover,
 )
 from signals.models import Signal
 from signals.services.bulk_sql import SQLITE_MAX_PARAMS
@@ -67,8 +69,11 @@ log = logging.getLogger("omen.ledger")
 __all__ = ["DrainResult", "LedgerBusy", "LedgerEnd", "ledger_drain", "locked_ledger"]
 
 
-class LedgerBusy(Exception):
-    """Another writer holds the lock and the caller asked not to wait."""
+class LedgerBusy(LedgerError):
+    """Another writer holds the lock: the caller asked not to wait, or waited its lock timeout."""
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(f"another process holds the ledger writer's lock ({detail.strip()}); try again")
 
 
 @dataclass
@@ -150,7 +155,7 @@ class LedgerEnd:
 # --------------------------------------------------------------------------- locking
 
 
-def _lock_state(wait: bool) -> LedgerWriterState:
+def lock_writer_state(wait: bool) -> LedgerWriterState:
     if connection.vendor == "postgresql" and wait:
         # A committing request waits this long at most; the periodic drain catches up after.
         with connection.cursor() as cursor:
@@ -175,7 +180,7 @@ def locked_ledger(
     result = result if result is not None else DrainResult()
     root = Path(settings.LEDGER_DIR)
     with transaction.atomic():
-        state = _lock_state(wait)
+        state = lock_writer_state(wait)
         with directory_lock(root):
             end = LedgerEnd.from_state(root, state)
             adopted = _adopt_unrecorded(end, result)
@@ -210,7 +215,15 @@ def _segments_after(end: LedgerEnd) -> list[tuple[PartitionName, int, Path]]:
 
 
 def _adopt_unrecorded(end: LedgerEnd, result: DrainResult) -> list[int]:
-    """Record frames on disk past ``end`` (moving ``end``); return the outbox ids they carry."""
+    """Record frames on disk past ``end`` (moving ``end``); return the outbox ids they carry.
+
+    Nothing past the recorded end was acknowledged: a run appended it and died before its
+    commit. So each such frame must continue the chain *and* name an outbox row still pending
+    here with the same operation and signal (frames of another database, or of this one before
+    a restore, are refused); the files are fsynced before the rows are deleted (the dead run may
+    have died before its own fsync); and damage in that region -- a torn tail, or a hole a power
+    loss left in an unsynced write -- is copied aside and cut, its rows framed again later.
+    """
     current = end.segment_path
     candidates = _segments_after(end)
     if not candidates or (
@@ -221,7 +234,8 @@ def _adopt_unrecorded(end: LedgerEnd, result: DrainResult) -> list[int]:
         if current is not None and not current.exists() and not (is_sealed(current.parent) or is_sealed(archived)):
             raise LedgerCorruption(current, 0, "the writer's recorded segment is missing")
         return []
-    adopted: list[int] = []
+    found: list[tuple[Path, int, EnvelopeHead]] = []
+    touched: list[Path] = []
     for position, (partition, ordinal, path) in enumerate(candidates):
         start = end.size if path == current else 0
         data = path.read_bytes()
@@ -229,23 +243,53 @@ def _adopt_unrecorded(end: LedgerEnd, result: DrainResult) -> list[int]:
             raise LedgerCorruption(path, len(data), f"segment is shorter than its recorded {start} bytes")
         if path != current:
             end.move_to(partition, ordinal)
+        touched.append(path)
         scan = read_frames(data, start=start)
         for frame in scan.frames:
             end.take(path, frame.offset, frame.payload)
-            adopted.append(read_head(frame.payload).outbox_id)
-        if isinstance(scan.end, Corruption):
-            raise LedgerCorruption(path, scan.end.offset, scan.end.describe())
-        if isinstance(scan.end, TornTail):
-            if position != len(candidates) - 1:
-                raise LedgerCorruption(
-                    path, scan.end.offset, f"torn frame before the newest segment: {scan.end.reason}"
-                )
-            repaired = recover(path)
-            result.truncated.append(
-                f"{path}: {repaired.torn.torn_bytes} bytes at {repaired.torn.offset} -> {repaired.aside}"
+            found.append((path, frame.offset, read_head(frame.payload)))
+        if isinstance(scan.end, CleanEnd):
+            continue
+        if position != len(candidates) - 1:
+            raise LedgerCorruption(path, scan.end.offset, f"damaged frame before the newest segment: {scan.end.reason}")
+        aside = cut_tail(path, scan.end.offset, data=data)
+        what = (
+            "torn tail" if isinstance(scan.end, TornTail) else f"damaged unacknowledged bytes ({scan.end.describe()})"
+        )
+        result.truncated.append(f"{path}: {what} at {scan.end.offset} -> {aside}")
+        log.warning("ledger: %s of %s at offset %d copied to %s and cut", what, path, scan.end.offset, aside)
+    _check_against_outbox(found)
+    for path in touched:  # what the dead run wrote may still be only in the page cache
+        _fsync_file(path)
+    fsync_dir(end.root / str(end.partition))
+    return [head.outbox_id for _, _, head in found]
+
+
+def _check_against_outbox(found: list[tuple[Path, int, EnvelopeHead]]) -> None:
+    pending = {
+        outbox_id: (operation, signal_id)
+        for outbox_id, operation, signal_id in LedgerOutbox.objects.filter(
+            id__in=[head.outbox_id for _, _, head in found]
+        ).values_list("id", "operation", "signal_id")
+    }
+    for path, offset, head in found:
+        if pending.get(head.outbox_id) != (head.operation, head.signal_id):
+            raise LedgerCorruption(
+                path,
+                offset,
+                f"frames past the end this database recorded were not written for its outbox (outbox row "
+                f"{head.outbox_id}, {head.operation} {head.signal_id}). LEDGER_DIR holds another database's "
+                "ledger, or this database was recreated or restored: a new database is rebuilt with "
+                "`manage.py ledger replay`; otherwise point LEDGER_DIR at this database's own ledger",
             )
-            log.warning("ledger: torn tail of %s copied to %s and truncated", path, repaired.aside)
-    return adopted
+
+
+def _fsync_file(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 # --------------------------------------------------------------------------- appending
@@ -254,19 +298,32 @@ _open_segment: SegmentWriter | None = None
 
 
 def _segment_writer(end: LedgerEnd) -> SegmentWriter:
-    """The current segment's writer, kept open between runs while nothing else appended to it."""
+    """The current segment's writer, kept open between runs while nothing else appended to it.
+
+    The first time this process opens a segment it reads it whole: damage to frames already
+    recorded stops the writer here, with its offset, instead of being appended after. Reopened
+    after another process appended, only what this process has not read yet is scanned.
+    """
     global _open_segment
     path = end.segment_path
     cached = _open_segment
     if cached is not None and cached.path == path and cached.size == end.size and not cached.failed:
         return cached
+    known_size, known_frames = 0, 0
     if cached is not None:
+        if cached.path == path and not cached.failed and cached.size <= end.size:
+            known_size, known_frames = cached.size, cached.frame_count
         cached.close()
         _open_segment = None
-    writer = SegmentWriter(path, verified_size=end.size, verified_frames=end.segment_frames)
-    if writer.size != end.size:  # adoption ran first, so anything else is a foreign append
+    writer = SegmentWriter(path, verified_size=known_size, verified_frames=known_frames)
+    if (writer.size, writer.frame_count) != (end.size, end.segment_frames):
         writer.close()
-        raise LedgerCorruption(path, end.size, f"segment grew to {writer.size} bytes behind the writer's back")
+        raise LedgerCorruption(
+            path,
+            min(writer.size, end.size),
+            f"segment holds {writer.frame_count} frames in {writer.size} bytes, the database recorded "
+            f"{end.segment_frames} in {end.size}",
+        )
     if read_current(path.parent) != path.name:  # a new segment, or one a dead run created
         atomic_write(path.parent / CURRENT_FILE, f"{path.name}\n".encode())
     _open_segment = writer
@@ -296,8 +353,8 @@ def _frame_sources(rows: list[tuple]) -> dict[int, tuple]:
     this run: the delete kept the contract)."""
     found: dict[int, tuple] = {}
     unknown = []
-    for _, operation, pk, signal_id, _, _ in rows:
-        if operation == Operation.CREATE:
+    for _, operation, pk, signal_id, contract, _ in rows:
+        if operation == Operation.CREATE and contract is None:
             saved = take_committed(pk, signal_id)
             if saved is None:
                 unknown.append(pk)
@@ -349,11 +406,17 @@ def _append_batch(end: LedgerEnd, rows: list[tuple], now: datetime) -> None:
     max_frames, max_bytes = settings.LEDGER_SEGMENT_MAX_FRAMES, settings.LEDGER_SEGMENT_MAX_BYTES
     # (ordinal, size and frame count where the chunk starts, payloads): one chunk per segment.
     chunks: list[tuple[int, int, int, list[bytes]]] = [(end.ordinal, end.size, end.segment_frames, [])]
-    for outbox_id, operation, signal_pk, _signal_id, contract, saved_at in rows:
-        if operation == Operation.CREATE:
+    for outbox_id, operation, signal_pk, signal_id, contract, saved_at in rows:
+        if operation == Operation.CREATE and contract is None:
             fields = sources.get(signal_pk)
             if fields is None:
-                raise LedgerCorruption(end.root, 0, f"outbox row {outbox_id}: signal pk {signal_pk} has no data")
+                raise LedgerError(
+                    f"outbox row {outbox_id} records the creation of {signal_id} (pk {signal_pk}), but that "
+                    "signal is gone and no delete kept its contract: it was deleted around the ORM (raw SQL or "
+                    "QuerySet.update/delete without receivers). The writer stops here so that no save is "
+                    "skipped silently; restore the row, or delete outbox row "
+                    f"{outbox_id} once you have accepted that this save will have no frame"
+                )
         else:
             fields = _fields_from_contract(contract, saved_at)
         sid, trace_id, input_hash, source_event_id, ruleset, observed_at, emitted_at, contract_json = fields
@@ -387,7 +450,30 @@ def _append_batch(end: LedgerEnd, rows: list[tuple], now: datetime) -> None:
     for ordinal, size, frames, payloads in chunks:
         if payloads:
             position = LedgerEnd(end.root, end.partition, ordinal, size, frames, 0, end.head, 0)
-            _segment_writer(position).append(payloads)
+            writer = _segment_writer(position)
+            try:
+                writer.append(payloads)
+            except LedgerWriteError:
+                _drop_unproven(writer, size)
+                raise
+
+
+def _drop_unproven(writer: SegmentWriter, size: int) -> None:
+    """After a failed write or fsync, cut what this append wrote: nothing proves it reached the
+    disk (after a failed fsync, Linux may report the next one clean), so the next run must
+    rewrite those rows from the outbox, not adopt bytes it found in the page cache."""
+    global _open_segment
+    writer.close()
+    _open_segment = None
+    try:
+        fd = os.open(writer.path, os.O_WRONLY)
+        try:
+            os.ftruncate(fd, size)
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+    except OSError:
+        log.exception("ledger: could not cut the unproven append from %s at %d", writer.path, size)
 
 
 # --------------------------------------------------------------------------- the drain
@@ -397,20 +483,24 @@ def _pending_rows(limit: int) -> list[tuple]:
     """The oldest outbox rows: (id, operation, signal_pk, signal_id, contract, saved_at).
 
     Creates (nearly every row) need only the first four columns; the contract and time of an
-    update or delete are read in a second query, for those rows only.
+    update, a delete, or a create whose signal changed before this run are read in a second
+    query, for those rows only.
     """
     table = connection.ops.quote_name(LedgerOutbox._meta.db_table)
     with connection.cursor() as cursor:
-        cursor.execute(f"SELECT id, operation, signal_pk, signal_id FROM {table} ORDER BY id LIMIT %s", [limit])
+        cursor.execute(
+            f"SELECT id, operation, signal_pk, signal_id, contract IS NOT NULL FROM {table} ORDER BY id LIMIT %s",
+            [limit],
+        )
         heads = cursor.fetchall()
-    others = [row[0] for row in heads if row[1] != Operation.CREATE]
+    others = [row[0] for row in heads if row[1] != Operation.CREATE or row[4]]
     details = dict(
         (outbox_id, (contract, saved_at))
         for outbox_id, contract, saved_at in LedgerOutbox.objects.filter(id__in=others).values_list(
             "id", "contract", "saved_at"
         )
     ) if others else {}  # fmt: skip
-    return [(*head, *details.get(head[0], (None, None))) for head in heads]
+    return [(*head[:4], *details.get(head[0], (None, None))) for head in heads]
 
 
 def _delete_outbox_rows(ids: list[int]) -> None:

@@ -5,6 +5,7 @@ import shutil
 import signal
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -61,7 +62,17 @@ def test_import_an_original_ledger_twice_then_verify_tail_and_seal(omen, tmp_pat
     assert len(query(url, "SELECT id FROM signals_signal")) == 5
 
 
-def test_replay_into_an_empty_database_gives_the_same_table(omen, recorded_dir):
+def new_markets(directory) -> Path:
+    """The demo's markets under new ids: a reply whose signals no ledger holds yet."""
+    markets = json.loads((ROOT / "signals" / "demo" / "polymarket_markets.json").read_text())
+    for market in markets:
+        market["id"] = f"7{market['id']}"
+    path = directory / "new-markets.json"
+    path.write_text(json.dumps(markets))
+    return path
+
+
+def test_replay_into_an_empty_database_gives_the_same_table(omen, recorded_dir, tmp_path):
     source_url, source_env, source_ledger = omen("source")
     manage(source_env, "ingest_file", str(recorded_dir / "polymarket_gamma_markets_active_part1.json"),
            "--source", "polymarket")  # fmt: skip
@@ -72,11 +83,15 @@ def test_replay_into_an_empty_database_gives_the_same_table(omen, recorded_dir):
 
     replayed = manage(rebuilt_env, "ledger", "replay")
     refused = run(rebuilt_env, "ledger", "replay")
+    rebuilt_rows = signal_rows(rebuilt_url)
+    # The rebuilt database goes on: its new saves continue the chain and their own outbox ids.
+    manage(rebuilt_env, "ingest_file", str(new_markets(tmp_path)), "--source", "polymarket")
     verified = manage(rebuilt_env, "ledger", "verify")
 
-    assert signal_rows(rebuilt_url) == signal_rows(source_url) != []
+    assert rebuilt_rows == signal_rows(source_url) != []
     assert "created 13" in replayed
     assert refused.returncode != 0 and "already holds 13 signals" in refused.stderr
+    assert len(signal_rows(rebuilt_url)) > 13
     assert "ledger OK" in verified
 
 

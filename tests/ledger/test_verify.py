@@ -121,3 +121,35 @@ def test_any_damage_to_a_sealed_segment_is_reported_never_raised(sealed_segment)
 
     damaged()
     assert ledger_verify().ok
+
+
+def test_saves_committed_while_verify_reads_the_files_are_counted_not_reported(sealed_segment, monkeypatch):
+    from ledger.services import verify
+
+    take_snapshot = verify._database_snapshot
+
+    def snapshot_then_more_saves():
+        snapshot = take_snapshot()
+        signals_ingest(records=RawEventFactory.build_batch(3))  # committed and drained meanwhile
+        ledger_drain()
+        return snapshot
+
+    monkeypatch.setattr(verify, "_database_snapshot", snapshot_then_more_saves)
+    report = ledger_verify()
+
+    assert report.ok, report.problems
+    assert (report.signals, report.unrecorded, report.frames) == (6, 3, 9)
+
+
+def test_a_torn_write_past_the_recorded_end_is_a_note_for_the_writer_not_a_problem(ledger_dir, settings):
+    signals_ingest(records=RawEventFactory.build_batch(2))
+    ledger_drain(now=DAY)
+    (ref,) = ledger_segments(ledger_dir)
+    with open(ref.path, "ab") as segment:
+        segment.write(b"\x00\x00\x10\x00half a frame")  # a run died mid-write
+
+    report = ledger_verify()
+
+    assert report.ok, report.problems
+    assert any("torn tail" in note for note in report.notes)
+    assert not ledger_verify(reconcile=False).ok  # without the database's end it cannot tell: reported

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import orjson
 import pytest
+from django.conf import settings as django_settings
 from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.db import connection, transaction
@@ -128,6 +129,24 @@ def test_a_signal_created_and_deleted_before_the_writer_ran_is_framed_twice_in_o
     assert ledger_verify().ok
 
 
+def test_a_create_framed_after_its_signal_changed_keeps_the_contract_it_was_created_with(ledger_dir, settings):
+    settings.LEDGER_DRAIN_ON_COMMIT = "off"  # the writer runs only after the edit
+    ingest(1)
+    signal = Signal.objects.get()
+    original = signal.contract
+    signal.contract = {**original, "title": "Edited by an operator"}
+    signal.save()
+
+    ledger_drain()
+
+    (_, create, create_head), (_, update, update_head) = frames(ledger_dir)
+    assert (create_head.operation, update_head.operation) == ("create", "update")
+    assert orjson.loads(create.payload)["signal"] == original
+    assert orjson.loads(update.payload)["signal"]["title"] == "Edited by an operator"
+    assert orjson.loads(create.payload)["emitted_at"] == format_timestamp(signal.created_at)
+    assert ledger_verify().ok
+
+
 def test_segments_rotate_by_frame_count_and_current_names_the_newest(ledger_dir, settings):
     settings.LEDGER_SEGMENT_MAX_FRAMES = 4
 
@@ -193,7 +212,8 @@ def test_a_run_that_died_after_its_fsync_is_recorded_not_written_twice(ledger_di
         raise RuntimeError("killed before commit")
     assert LedgerOutbox.objects.count() == 5
     assert len(frames(ledger_dir)) == 5
-    assert not ledger_verify().ok  # framed but still pending: verify says so
+    before_drain = ledger_verify()  # past the recorded end: counted and noted, the next drain's to record
+    assert before_drain.ok and (before_drain.unrecorded, before_drain.pending) == (5, 5)
 
     result = ledger_drain()
 
@@ -209,20 +229,25 @@ def test_a_failed_fsync_marks_nothing_and_the_next_run_decides_from_the_disk(led
     real_fsync = os.fsync
     calls = []
 
-    def failing_fsync(fd):
+    def failing_fsync(fd):  # the append's fsync fails once; the disk answers again after
         calls.append(fd)
-        raise OSError(5, "Input/output error")
+        if len(calls) == 1:
+            raise OSError(5, "Input/output error")
+        real_fsync(fd)
 
     monkeypatch.setattr(os, "fsync", failing_fsync)
     with pytest.raises(LedgerWriteError):
         ledger_drain()
     monkeypatch.setattr(os, "fsync", real_fsync)
 
-    assert len(calls) == 1
+    assert len(calls) == 2  # the failed one, then the one that made the cut durable
     assert LedgerOutbox.objects.count() == 4
-    assert LedgerWriterState.objects.get().frames_written == 1
-    result = ledger_drain()  # the bytes did reach the file: recorded, not written again
-    assert (result.adopted, result.frames) == (4, 0)
+    state = LedgerWriterState.objects.get()
+    assert state.frames_written == 1
+    segment = ledger_dir / state.partition / state.segment
+    assert segment.stat().st_size == state.offset  # the unproven append was cut
+    result = ledger_drain()  # rewritten from the outbox, not adopted from the page cache
+    assert (result.adopted, result.frames) == (0, 4)
     assert_ledger_matches_database(ledger_dir)
 
 
@@ -241,7 +266,7 @@ def test_a_torn_tail_is_copied_aside_and_appending_resumes(ledger_dir):
     assert_ledger_matches_database(ledger_dir)
 
 
-def test_corruption_before_the_end_stops_the_writer_with_its_location(ledger_dir, settings):
+def test_damage_to_recorded_frames_stops_the_writer_with_its_location(ledger_dir, settings):
     ingest(3)
     ref, middle, _ = frames(ledger_dir)[1]
     data = bytearray(ref.path.read_bytes())
@@ -249,13 +274,47 @@ def test_corruption_before_the_end_stops_the_writer_with_its_location(ledger_dir
     ref.path.write_bytes(bytes(data))
     settings.LEDGER_DRAIN_ON_COMMIT = "off"
     ingest(1)
-    LedgerWriterState.objects.update(offset=middle.offset)  # force the writer to read past the flip
+    writer._open_segment = None  # a restarted process: it reads the segment before appending
 
     with pytest.raises(LedgerCorruption) as error:
         ledger_drain()
 
     assert str(ref.path) in str(error.value) and f"offset {middle.offset}" in str(error.value)
     assert LedgerOutbox.objects.count() == 1  # nothing marked
+    assert ref.path.read_bytes() == bytes(data)  # nothing cut, nothing appended
+
+
+def test_damage_a_power_loss_left_past_the_recorded_end_is_cut_and_rewritten(ledger_dir, settings):
+    ingest(2)
+    settings.LEDGER_DRAIN_ON_COMMIT = "off"
+    ingest(4)
+    # A run appended four frames and died before committing; the disk kept a hole in them.
+    with pytest.raises(RuntimeError), locked_ledger() as (state, end):
+        writer._append_batch(end, writer._pending_rows(100), datetime.now(UTC))
+        raise RuntimeError("power lost before the commit")
+    ref, hole, _ = frames(ledger_dir)[3]
+    data = bytearray(ref.path.read_bytes())
+    data[hole.offset + HEADER_SIZE : hole.end] = bytes(hole.end - hole.offset - HEADER_SIZE)
+    ref.path.write_bytes(bytes(data))
+
+    result = ledger_drain()
+
+    assert (result.adopted, result.frames) == (1, 3)  # the frame before the hole stays; the rest is rewritten
+    assert len(result.truncated) == 1 and "damaged" in result.truncated[0]
+    assert list(ref.path.parent.glob("signals-001.wal.torn-*"))
+    assert_ledger_matches_database(ledger_dir)
+
+
+def test_frames_of_another_database_are_never_adopted(ledger_dir, settings):
+    ingest(3)
+    settings.LEDGER_DRAIN_ON_COMMIT = "off"
+    LedgerWriterState.objects.all().delete()  # this database now knows no ledger: a new or restored one
+    ingest(2)
+
+    with pytest.raises(LedgerCorruption, match="ledger replay"):
+        ledger_drain()
+
+    assert LedgerOutbox.objects.count() == 2  # its own saves still wait, none lost
 
 
 def test_verify_names_a_signal_saved_around_the_ledger_and_one_deleted_around_it(ledger_dir):
@@ -310,3 +369,27 @@ def test_a_remembered_signal_is_used_only_for_the_row_it_was_saved_as():
     remember_committed([saved])
     forget_committed()
     assert take_committed(7, "OMEN-AAAAAAAAAAAA") is None
+
+
+@pytest.mark.skipif(
+    django_settings.DATABASES["default"]["ENGINE"] != "django.db.backends.postgresql",
+    reason="another connection holding the row lock: PostgreSQL (SQLite's IMMEDIATE lock is the database's)",
+)
+def test_a_writer_that_cannot_get_the_lock_says_so_and_marks_nothing(ledger_dir, settings):
+    import psycopg
+
+    settings.LEDGER_DRAIN_ON_COMMIT = "off"
+    settings.LEDGER_LOCK_TIMEOUT_SECONDS = 0.5
+    ledger_drain()  # the state row exists
+    ingest(2)
+    db = connection.settings_dict
+    with psycopg.connect(host=db["HOST"], port=db["PORT"] or 5432, user=db["USER"], dbname=db["NAME"]) as other:
+        other.execute("SELECT * FROM ledger_ledgerwriterstate WHERE id = 1 FOR UPDATE")  # another writer's run
+
+        assert ledger_drain(wait=False).busy
+        assert ledger_drain().busy  # waited its lock timeout, then left the rows to the periodic drain
+        with pytest.raises(CommandError, match="another process holds the ledger writer's lock"):
+            call_command("ledger", "seal", "--force", "2026-11-20")
+
+    assert LedgerOutbox.objects.count() == 2
+    assert ledger_drain().frames == 2

@@ -78,6 +78,8 @@ class Command(BaseCommand):
             f"{report.bytes / 1e6:.1f} MB in {seconds:.1f} s"
             + ("" if no_reconcile else f"; {report.signals} signals in the database, {report.pending} saves pending")
         )
+        for note in report.notes:
+            self.stdout.write(f"note: {note}")
         for problem in report.problems:
             self.stderr.write(str(problem))
         if report.problem_count > len(report.problems):
