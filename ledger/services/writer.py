@@ -402,6 +402,15 @@ def _append_batch(end: LedgerEnd, rows: list[tuple], now: datetime) -> None:
     _write_partition(end, now)
     sources = _frame_sources(rows)
     written_at = format_timestamp(now)
+    # A bulk batch shares one emitted_at (and markets share observation times): format each once.
+    timestamps: dict[datetime, str] = {}
+
+    def timestamp(moment: datetime) -> str:
+        text = timestamps.get(moment)
+        if text is None:
+            text = timestamps[moment] = format_timestamp(moment)
+        return text
+
     partition = str(end.partition)
     max_frames, max_bytes = settings.LEDGER_SEGMENT_MAX_FRAMES, settings.LEDGER_SEGMENT_MAX_BYTES
     # (ordinal, size and frame count where the chunk starts, payloads): one chunk per segment.
@@ -434,8 +443,8 @@ def _append_batch(end: LedgerEnd, rows: list[tuple], now: datetime) -> None:
             input_event_hash=input_hash,
             source_event_id=source_event_id,
             ruleset_version=ruleset,
-            observed_at=format_timestamp(observed_at),
-            emitted_at=format_timestamp(emitted_at),
+            observed_at=timestamp(observed_at),
+            emitted_at=timestamp(emitted_at),
             ledger_written_at=written_at,
             ledger_partition=partition,
             contract_json=contract_json,
