@@ -35,6 +35,8 @@ from pathlib import Path
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models import TextField
+from django.db.models.functions import Cast
 from django.utils import timezone
 
 from ledger.envelope import GENESIS_HASH, EnvelopeError, payload_hash, read_head
@@ -64,7 +66,18 @@ class VerifyReport(ProblemLog):
 
 
 def _digest(signal_id: str) -> int:
-    return int.from_bytes(hashlib.blake2b(signal_id.encode(), digest_size=8).digest(), "big", signed=True)
+    return _digest_bytes(signal_id.encode())
+
+
+def _digest_bytes(data: bytes) -> int:
+    return int.from_bytes(hashlib.blake2b(data, digest_size=8).digest(), "big", signed=True)
+
+
+def _framed_contract(payload: bytes) -> bytes:
+    """The stored contract text a frame carries: the writer puts ``"signal"`` last, after the
+    envelope's own fields, so it is everything from there to the closing brace."""
+    start = payload.index(b',"signal":', payload.index(b'"ledger_partition":')) + len(b',"signal":')
+    return payload[start:-1]
 
 
 @dataclass
@@ -74,6 +87,8 @@ class _Frames:
     outbox_ids: array = field(default_factory=lambda: array("q"))
     creates: array = field(default_factory=lambda: array("q"))
     deletes: array = field(default_factory=lambda: array("q"))
+    # With ``contents``: signal digest -> digest of the contract its latest create/update frame holds.
+    contracts: dict[int, int] | None = None
 
 
 @dataclass
@@ -152,6 +167,13 @@ class _Verifier:
                 self.frames.creates.append(_digest(head.signal_id))
             elif head.operation == Operation.DELETE:
                 self.frames.deletes.append(_digest(head.signal_id))
+            if self.frames.contracts is not None and head.operation != Operation.DELETE:
+                try:
+                    contract = _framed_contract(frame.payload)
+                except ValueError:
+                    report.add_problem(at, "envelope has no signal contract after its own fields")
+                    continue
+                self.frames.contracts[_digest(head.signal_id)] = _digest_bytes(contract)
         report.frames += index
         if not isinstance(read.end, CleanEnd):
             damage = (
@@ -276,14 +298,24 @@ def _check_recorded_end(report: VerifyReport, snapshot: _Snapshot, last: tuple |
 
 
 def ledger_verify(
-    root: Path | None = None, archive: Path | None = None, *, reconcile: bool = True, progress: Progress | None = None
+    root: Path | None = None,
+    archive: Path | None = None,
+    *,
+    reconcile: bool = True,
+    contents: bool = False,
+    progress: Progress | None = None,
 ) -> VerifyReport:
+    """``contents`` also compares every signal's stored contract with its latest frame's (it reads
+    every contract from the database, outside the writer's lock: an update committed meanwhile
+    is reported, and passes on the next run)."""
     root = Path(root or settings.LEDGER_DIR)
     archive = Path(archive or settings.LEDGER_ARCHIVE_DIR)
     report = VerifyReport()
     snapshot = _database_snapshot() if reconcile else None
     refs = ledger_segments(root, archive)
     verifier = _Verifier(report, progress, sum(_size(ref) for ref in refs), snapshot)
+    if snapshot is not None and contents:
+        verifier.frames.contracts = {}
     for partition, directory in ledger_partitions(root, archive):
         report.partitions += 1
         summaries = []
@@ -297,7 +329,19 @@ def ledger_verify(
             LedgerPartition.objects.filter(name=str(partition)).update(verified_at=timezone.now())
     if snapshot is not None:
         _reconcile(report, verifier.frames, snapshot, verifier.last)
+        if verifier.frames.contracts is not None:
+            _compare_contents(report, verifier.frames.contracts)
     return report
+
+
+def _compare_contents(report: VerifyReport, framed: dict[int, int]) -> None:
+    """Each signal's stored contract is byte for byte the one its latest frame holds."""
+    rows = Signal.objects.values_list("signal_id", Cast("contract", output_field=TextField()))
+    for signal_id, contract in rows.iterator(chunk_size=2_000):
+        expected = framed.get(_digest(signal_id))
+        if expected is not None and expected != _digest_bytes(contract.encode()):
+            report.add_problem(f"signal {signal_id}", "its stored contract differs from the one its latest frame "
+                                                      "holds: it was changed around the ledger")  # fmt: skip
 
 
 def _size(ref: SegmentRef) -> int:

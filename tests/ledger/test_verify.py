@@ -153,3 +153,31 @@ def test_a_torn_write_past_the_recorded_end_is_a_note_for_the_writer_not_a_probl
     assert report.ok, report.problems
     assert any("torn tail" in note for note in report.notes)
     assert not ledger_verify(reconcile=False).ok  # without the database's end it cannot tell: reported
+
+
+def test_contents_finds_a_contract_rewritten_around_the_ledger(sealed_segment):
+    from signals.models import Signal
+
+    tampered = Signal.objects.order_by("pk").first()
+    Signal.objects.filter(pk=tampered.pk).update(contract={**tampered.contract, "probability": 0.99})  # no receivers
+
+    assert ledger_verify().ok  # existence only: every signal still has its frame
+    report = ledger_verify(contents=True)
+
+    assert [str(problem) for problem in report.problems] == [
+        f"signal {tampered.signal_id}: its stored contract differs from the one its latest frame holds: it was "
+        "changed around the ledger"
+    ]
+    with pytest.raises(CommandError):
+        call_command("ledger", "verify", "--contents")
+
+
+def test_contents_follow_updates_made_through_the_ledger(sealed_segment):
+    from signals.models import Signal
+
+    signal = Signal.objects.order_by("pk").first()
+    signal.contract = {**signal.contract, "title": "Corrected"}
+    signal.save()
+    ledger_drain()
+
+    assert ledger_verify(contents=True).ok

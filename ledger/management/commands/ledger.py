@@ -47,6 +47,9 @@ class Command(BaseCommand):
         commands = parser.add_subparsers(dest="action", required=True, metavar="ACTION")
         verify = commands.add_parser("verify", help="check frames, chain, manifests, and reconcile with the database")
         verify.add_argument("--no-reconcile", action="store_true", help="check the files only")
+        verify.add_argument(
+            "--contents", action="store_true", help="also compare every stored contract with its latest frame"
+        )
         commands.add_parser("drain", help="frame every save still waiting in the outbox, now")
         seal = commands.add_parser("seal", help="seal partitions: those due (default) or the ones named")
         seal.add_argument("partitions", nargs="*", metavar="PARTITION", help="e.g. 2026-11-24")
@@ -66,12 +69,12 @@ class Command(BaseCommand):
 
     # ----------------------------------------------------------------- verify
 
-    def _verify(self, no_reconcile, **options):
+    def _verify(self, no_reconcile, contents, **options):
         from ledger.services.verify import ledger_verify
 
         started = time.perf_counter()
         with _Bar("verify") as bar:
-            report = ledger_verify(reconcile=not no_reconcile, progress=bar)
+            report = ledger_verify(reconcile=not no_reconcile, contents=contents, progress=bar)
         seconds = time.perf_counter() - started
         self.stdout.write(
             f"{report.partitions} partitions, {report.segments} segments, {report.frames} frames, "
