@@ -4,7 +4,9 @@ Row saves arrive through ``post_save`` / ``post_delete`` (``Signal.save`` runs i
 so the outbox row commits or rolls back with the save); bulk saves through
 ``signals.bulk.signals_bulk_created``, which ingest sends inside its batch transaction. After the
 commit, the writer is asked to drain (``LEDGER_DRAIN_ON_COMMIT``); the periodic drain task
-catches anything a failed or busy request left behind.
+catches anything a failed or busy request left behind. ``pre_save`` / ``pre_delete`` keep the
+contract of a create not framed yet before its row changes, so the create frame shows the
+signal as it was created.
 """
 
 import logging
@@ -32,7 +34,7 @@ OUTBOX_COLUMNS = ["operation", "signal_pk", "signal_id", "contract", "saved_at"]
 
 @receiver(post_save, sender=Signal, dispatch_uid="ledger.signal_saved")
 def signal_saved(sender, instance, created, raw, using, **kwargs):
-    if raw:  # loaddata replays rows as they were; ``ledger replay``/``import`` are the ledgered paths
+    if raw:  # loaddata restores rows as they were: ``ledger import`` is the ledgered way to load signals
         return
     LedgerOutbox.objects.using(using).create(
         operation=Operation.CREATE if created else Operation.UPDATE,
