@@ -38,6 +38,8 @@ __all__ = [
     "atomic_write",
     "write_durably",
     "directory_lock",
+    "fsync_dir",
+    "fsync_file",
     "list_partitions",
     "list_segments",
     "read_current",
@@ -121,6 +123,15 @@ def list_segments(partition_dir: Path) -> list[Path]:
         if ordinal is not None and (ordinal not in chosen or not name.endswith(".gz")):
             chosen[ordinal] = name
     return [partition_dir / chosen[ordinal] for ordinal in sorted(chosen)]
+
+
+def fsync_file(path: Path) -> None:
+    """Make what was written to ``path`` (by this process or another) durable."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def fsync_dir(path: Path) -> None:

@@ -27,6 +27,7 @@ from ledger.layout import (
     MANIFEST_FILE,
     PartitionName,
     fsync_dir,
+    fsync_file,
     is_sealed,
     list_partitions,
     list_segments,
@@ -107,14 +108,6 @@ def _gzip_matches(path: Path, digest: str) -> bool:
         return False
 
 
-def _fsync_file(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 def _remove_durably(path: Path) -> None:
     if path.exists():
         path.unlink()
@@ -185,7 +178,7 @@ def _segment_pending(directory: Path, segment: str, digest: str) -> bool:
 def _compress_segment(raw: Path, digest: str) -> None:
     packed = raw.with_name(f"{raw.name}.gz")
     if packed.exists():  # verified by _segment_pending: an earlier run stopped before removing the raw one
-        _fsync_file(packed)  # it may not have reached the disk yet; the raw copy goes next
+        fsync_file(packed)  # it may not have reached the disk yet; the raw copy goes next
     else:
         data = raw.read_bytes()
         if _sha256(data) != digest:  # what is compressed must be what was verified

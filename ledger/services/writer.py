@@ -41,6 +41,7 @@ from ledger.layout import (
     atomic_write,
     directory_lock,
     fsync_dir,
+    fsync_file,
     is_sealed,
     list_partitions,
     list_segments,
@@ -260,7 +261,7 @@ def _adopt_unrecorded(end: LedgerEnd, result: DrainResult) -> list[int]:
         log.warning("ledger: %s of %s at offset %d copied to %s and cut", what, path, scan.end.offset, aside)
     _check_against_outbox(found)
     for path in touched:  # what the dead run wrote may still be only in the page cache
-        _fsync_file(path)
+        fsync_file(path)
     fsync_dir(end.root / str(end.partition))
     return [head.outbox_id for _, _, head in found]
 
@@ -282,14 +283,6 @@ def _check_against_outbox(found: list[tuple[Path, int, EnvelopeHead]]) -> None:
                 "ledger, or this database was recreated or restored: a new database is rebuilt with "
                 "`manage.py ledger replay`; otherwise point LEDGER_DIR at this database's own ledger",
             )
-
-
-def _fsync_file(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 # --------------------------------------------------------------------------- appending
