@@ -15,8 +15,9 @@ $(PY):
 	  || { echo "OMEN needs Python 3.11 or newer: run make PYTHON=python3.11 ..."; exit 1; }
 	$(PYTHON) -m venv $(VENV)
 
-$(STAMP): requirements.txt | $(PY)
-	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.txt
+# Runtime and development requirements both: the Docker image installs requirements.txt only.
+$(STAMP): requirements.txt requirements-dev.txt | $(PY)
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
 	touch $(STAMP)
 
 setup: $(STAMP)
@@ -34,17 +35,15 @@ migrate: setup
 demo: migrate
 	$(PY) manage.py load_demo
 
-# Web app, one Celery worker and exactly one beat; Ctrl-C stops all three.
+# Web app, one Celery worker and exactly one beat; Ctrl-C stops all three (run_all supervises them).
+# The last line has no shell syntax, so make runs it without a shell and signals reach it directly.
 run: migrate
 	$(PY) manage.py load_demo
 	$(PY) manage.py storage_report
 	@echo
 	$(PY) manage.py ensure_admin --url http://$(HOST):$(PORT)/admin/
 	@echo
-	@trap 'kill 0' INT TERM EXIT; \
-	  $(PY) -m celery -A omen_site worker --loglevel=INFO --concurrency=2 --hostname=omen@%h & \
-	  $(PY) -m celery -A omen_site beat --loglevel=INFO & \
-	  $(PY) manage.py runserver $(HOST):$(PORT)
+	$(PY) manage.py run_all --host $(HOST) --port $(PORT)
 
 test: lint test-sqlite test-postgres
 
@@ -52,6 +51,8 @@ lint: setup
 	@echo "==> lint (ruff)"
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
+	@echo "==> import contracts (pyproject.toml: which app may import what)"
+	$(VENV)/bin/lint-imports --no-cache
 
 # The suite never reads a developer's .env: OMEN_ENV_FILE points nowhere.
 test-sqlite: setup browser

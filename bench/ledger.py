@@ -299,7 +299,7 @@ def ingest_child(backend: str, ledger: str, observations: int, markets: int, bat
     import ledger.services.writer as writer
     from ledger.models import LedgerOutbox
     from ledger.reading import iter_segments
-    from signals.bulk import signals_bulk_created
+    from signals.announcements import signals_bulk_created
     from signals.models import Signal
     from signals.services.ingest import signals_ingest
 
@@ -588,7 +588,7 @@ def bench_replay(workdir: Path, backend: str, ledger_mb: int, templates: int, ba
     if why_not:
         print(f"replay: skipped, {why_not}", flush=True)
         return
-    from signals.fields import canonical_json
+    from signals.models.contract import canonical_json
 
     stored = template_contracts(templates)
 

@@ -6,7 +6,7 @@ All read-only: the ledger changes only through the writer, sealing and the tier 
 from django.contrib import admin
 
 from ledger.models import LedgerOutbox, LedgerPartition, LedgerWriterState
-from signals.admin import ReadOnlyAdmin
+from utilities.admin import ReadOnlyAdmin
 
 
 @admin.register(LedgerPartition)

@@ -1,4 +1,6 @@
 from django.apps import AppConfig
+from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
 
 
 class LedgerConfig(AppConfig):
@@ -6,4 +8,9 @@ class LedgerConfig(AppConfig):
     verbose_name = "Ledger"
 
     def ready(self):
-        from ledger import receivers  # noqa: F401  (connects the save receivers)
+        from ledger import checks, receivers  # noqa: F401  (registers the checks, connects the save receivers)
+
+        # gunicorn and Celery run no system checks: in production every process checks the
+        # ledger directory here, before it serves or runs a task.
+        if settings.IS_PRODUCTION and (errors := checks.check_ledger_dir()):
+            raise ImproperlyConfigured("; ".join(f"{e.id}: {e.msg} {e.hint}" for e in errors))

@@ -2,7 +2,7 @@
 
 Standard library (plus orjson) only: no Django import.
 
-The envelope is the original OMEN envelope (omen-reference §6, schema "1.0.0") with three
+The envelope is the original OMEN envelope (docs/architecture.md, schema "1.0.0") with three
 fields added, so schema "1.1.0":
 
 * ``operation``: create, update or delete;

@@ -1,6 +1,7 @@
 """Where the ledger's files are: partitions, segments, ``_CURRENT``, seals and manifests.
 
-Standard library only: no Django import. The layout is the original OMEN's (omen-reference §6)::
+Standard library only: no Django import. The layout is the original OMEN's
+(docs/architecture.md, "The original OMEN's ledger")::
 
     LEDGER_DIR/
       _LOCK                        flock'd by the writer and by seal (one process per directory)

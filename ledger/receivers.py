@@ -2,7 +2,7 @@
 
 Row saves arrive through ``post_save`` / ``post_delete`` (``Signal.save`` runs in a transaction,
 so the outbox row commits or rolls back with the save); bulk saves through
-``signals.bulk.signals_bulk_created``, which ingest sends inside its batch transaction. After the
+``signals.public.signals_bulk_created``, which ingest sends inside its batch transaction. After the
 commit, the writer is asked to drain (``LEDGER_DRAIN_ON_COMMIT``); the periodic drain task
 catches anything a failed or busy request left behind. ``pre_save`` / ``pre_delete`` keep the
 contract of a create not framed yet before its row changes, so the create frame shows the
@@ -22,10 +22,9 @@ from django.utils import timezone
 
 from ledger.models import LedgerOutbox, Operation
 from ledger.services.committed import remember_committed
-from signals.bulk import signals_bulk_created
-from signals.fields import canonical_json
 from signals.models import Signal
-from signals.services.bulk_sql import append_rows
+from signals.public import canonical_json, signals_bulk_created
+from utilities.bulk_sql import append_rows
 
 log = logging.getLogger("omen.ledger")
 
@@ -115,9 +114,9 @@ def drain_now() -> None:
     if mode == "off":
         return
     if mode == "task":
-        from ledger.tasks import drain_ledger
+        from ledger.tasks import ledger_drain
 
-        drain_ledger.delay()
+        ledger_drain.delay()
         return
     from ledger.services.writer import ledger_drain
 

@@ -1,32 +1,31 @@
-"""Celery tasks of the ledger: thin edges over the services.
+"""Celery tasks of the ledger: thin edges named after the service each calls.
 
-In production they belong on a ``ledger`` queue consumed by the one worker that holds the
-ledger volume; the writer's database lock makes a second consumer harmless, not concurrent.
+They are routed to the ``ledger`` queue (settings: CELERY_TASK_ROUTES). In the single-machine
+default one worker consumes every queue; scaled out, the one worker that holds the ledger volume
+consumes ``ledger``. The writer's database lock makes a second consumer harmless, not concurrent.
 """
 
 from celery import shared_task
 
-from ledger.services.seal import seal_due
-from ledger.services.tiers import tiers_due
-from ledger.services.writer import ledger_drain
+from ledger.services import seal, tiers, writer
 
 
 # The safety net behind the drain after each commit: rows a busy or failed drain left behind.
-@shared_task(name="ledger.drain")
-def drain_ledger() -> dict:
-    result = ledger_drain()
+@shared_task
+def ledger_drain() -> dict:
+    result = writer.ledger_drain()
     return {"frames": result.frames, "adopted": result.adopted, "busy": result.busy}
 
 
-@shared_task(name="ledger.seal_due")
-def seal_due_partitions() -> list[str]:
-    return [result.partition for result in seal_due()]
+@shared_task
+def partitions_seal_due() -> list[str]:
+    return [result.partition for result in seal.partitions_seal_due()]
 
 
 # Warm after LEDGER_WARM_AFTER_DAYS, cold after LEDGER_COLD_AFTER_DAYS; each transition recorded.
-@shared_task(name="ledger.tiers")
-def move_tiers() -> list[dict]:
+@shared_task
+def partitions_move_due() -> list[dict]:
     return [
         {"partition": result.partition, "action": result.action, "segments": result.segments, "detail": result.detail}
-        for result in tiers_due()
+        for result in tiers.partitions_move_due()
     ]

@@ -13,7 +13,6 @@ class OmenSiteConfig(AppConfig):
     def ready(self):
         from django.db.models.signals import post_migrate
 
-        from omen_site import checks  # noqa: F401  (registers the system checks)
         from omen_site.receivers import sync_beat_schedule_after_migrate
 
         # Sent per app with models; django_celery_beat's is the one whose tables it fills.
@@ -22,16 +21,7 @@ class OmenSiteConfig(AppConfig):
             sender=apps.get_app_config("django_celery_beat"),
             dispatch_uid="omen-sync-beat-schedule",
         )
-        from django.conf import settings
-        from django.core.exceptions import ImproperlyConfigured
-
-        from omen_site.checks import check_ledger_dir_writable
         from omen_site.storage import describe_storage
-
-        # gunicorn and Celery run no system checks: in production the ledger
-        # directory is checked here, by every process, before it serves.
-        if settings.IS_PRODUCTION and (errors := check_ledger_dir_writable()):
-            raise ImproperlyConfigured("; ".join(f"{e.id}: {e.msg} {e.hint}" for e in errors))
 
         storage = describe_storage()
         logger.info(

@@ -1,69 +1,78 @@
 """The beat schedule, defined once here and copied into django-celery-beat's tables.
 
-Operators then change an interval or pause a source in the admin
-(Periodic tasks); ``beat_schedule_sync`` only adds entries that are missing,
-so it never undoes their changes.
+Operators then change an interval or pause a source in the admin (Periodic tasks);
+``beat_schedule_sync`` adds the entries that are missing and keeps the task each entry runs in
+step with the code, but never touches what operators own: the interval, and whether it is on.
 """
 
 from django.conf import settings
 
 
 def beat_schedule() -> dict[str, dict]:
-    from signals.sources.registry import SOURCES
+    from signals.public import SOURCE_NAMES
 
     interval = settings.SOURCE_POLL_INTERVAL_SECONDS
     ledger_interval = settings.LEDGER_DRAIN_INTERVAL_SECONDS
     return {
         "ledger-drain": {
-            "task": "ledger.drain",
+            "task": "ledger.tasks.ledger_drain",
             "args": [],
             "every_seconds": ledger_interval,
             "expires_seconds": max(1, ledger_interval - 5),
         },
         "ledger-seal": {
-            "task": "ledger.seal_due",
+            "task": "ledger.tasks.partitions_seal_due",
             "args": [],
             "every_seconds": 3600,
             "expires_seconds": 3000,
         },
         "ledger-tiers": {
-            "task": "ledger.tiers",
+            "task": "ledger.tasks.partitions_move_due",
             "args": [],
             "every_seconds": 3600,
             "expires_seconds": 3000,
         },
     } | {
         f"poll-{source}": {
-            "task": "signals.poll_source",
+            "task": "signals.tasks.source_poll",
             "args": [source],
             "every_seconds": interval,
             # A poll not started within one period is dropped: the next one is due.
             "expires_seconds": max(1, interval - 5),
         }
-        for source in SOURCES
+        for source in SOURCE_NAMES
     }
 
 
 def beat_schedule_sync() -> list[str]:
-    """Create the periodic tasks that do not exist yet; return their names."""
+    """Create the periodic tasks that do not exist yet, point existing ones at the task the code
+    names for them; return the names of the entries created or changed."""
     import json
 
     from django.utils import timezone
     from django_celery_beat.models import IntervalSchedule, PeriodicTask
 
-    created = []
+    changed = []
+    existing = {task.name: task for task in PeriodicTask.objects.filter(name__in=beat_schedule())}
     for name, entry in beat_schedule().items():
-        if PeriodicTask.objects.filter(name=name).exists():
+        args = json.dumps(entry["args"])
+        task = existing.get(name)
+        if task is not None:
+            # Which task an entry runs belongs to the code (a renamed task would never run).
+            if (task.task, task.args) != (entry["task"], args):
+                task.task, task.args = entry["task"], args
+                task.save(update_fields=["task", "args"])
+                changed.append(name)
             continue
         every, _ = IntervalSchedule.objects.get_or_create(every=entry["every_seconds"], period=IntervalSchedule.SECONDS)
         PeriodicTask.objects.create(
             name=name,
             task=entry["task"],
-            args=json.dumps(entry["args"]),
+            args=args,
             interval=every,
             expire_seconds=entry["expires_seconds"],
             # With a start time and no last run, beat runs it at once instead of one period later.
             start_time=timezone.now(),
         )
-        created.append(name)
-    return created
+        changed.append(name)
+    return changed

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import environ
 from django.core.exceptions import ImproperlyConfigured
+from kombu import Queue
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -171,6 +172,9 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
         "data_folder_out": str(CELERY_BROKER_DIR / "queue"),
         "processed_folder": str(CELERY_BROKER_DIR / "processed"),
         "store_processed": False,
+        # Exchange tables (broadcasts, remote control): without this kombu writes them to
+        # control/ in the working directory, which is the checkout.
+        "control_folder": str(CELERY_BROKER_DIR / "control"),
     }
 if CELERY_BROKER_URL.startswith(("redis://", "rediss://")):
     # An unacknowledged task (its worker was killed) is redelivered after this;
@@ -181,6 +185,16 @@ if CELERY_BROKER_URL.startswith(("redis://", "rediss://")):
         "unacked_restore_interval": env.int("CELERY_UNACKED_RESTORE_INTERVAL_SECONDS", default=10),
         "unacked_restore_throttle": env.int("CELERY_UNACKED_RESTORE_THROTTLE", default=10),
     }
+# Two queues: "celery" for polls and everything else, "ledger" for the writer's tasks (drain,
+# seal, tiers). A worker started without -Q consumes both, the single-machine default; scaled
+# out, the one worker that holds the ledger volume runs with -Q ledger and the others with -X ledger.
+CELERY_TASK_QUEUES = (Queue("celery"), Queue("ledger"))
+CELERY_TASK_DEFAULT_QUEUE = "celery"
+CELERY_TASK_ROUTES = {"ledger.tasks.*": {"queue": "ledger"}}
+# One worker slot per source (five) plus one for the ledger's tasks. The poll lock lets a source
+# run one poll at a time, so with a slot each, a source that hangs never holds up another
+# (signals.W001 warns when there are fewer slots than sources + 1).
+CELERY_WORKER_CONCURRENCY = env.int("CELERY_WORKER_CONCURRENCY", default=6)
 CELERY_TASK_ACKS_LATE = True  # a task killed mid-run is redelivered; tasks are idempotent
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
@@ -201,7 +215,8 @@ LEDGER_SEGMENT_MAX_FRAMES = env.int("LEDGER_SEGMENT_MAX_FRAMES", default=10_000)
 # Frames per writer transaction, and so per fsync (group commit).
 LEDGER_BATCH_FRAMES = env.int("LEDGER_BATCH_FRAMES", default=2000)
 # After a commit with ledgered saves: "inline" drains in the committing process, "task" sends
-# ledger.drain to the worker that holds the ledger volume, "off" leaves it to the periodic drain.
+# the ledger_drain task to the worker that holds the ledger volume, "off" leaves it to the
+# periodic drain.
 LEDGER_DRAIN_ON_COMMIT = env.str("LEDGER_DRAIN_ON_COMMIT", default="inline")
 LEDGER_DRAIN_INTERVAL_SECONDS = env.int("LEDGER_DRAIN_INTERVAL_SECONDS", default=30)
 # How long a committing process waits for another writer before leaving its rows to the periodic drain.
@@ -269,6 +284,15 @@ NEWS_QUERIES = env.list(
 SOURCE_POLL_INTERVAL_SECONDS = env.int("SOURCE_POLL_INTERVAL_SECONDS", default=120)
 # A poll holding the lock longer than this is taken to have died; the next one goes ahead.
 SOURCE_POLL_LOCK_SECONDS = env.int("SOURCE_POLL_LOCK_SECONDS", default=600)
+# A poll is stopped after this (Celery's soft time limit; its run is recorded as failed), shorter
+# than the poll period: a source that hangs gives its worker slot back before its next poll.
+SOURCE_POLL_SOFT_TIME_LIMIT_SECONDS = env.int("SOURCE_POLL_SOFT_TIME_LIMIT_SECONDS", default=90)
+CELERY_TASK_ANNOTATIONS = {
+    "signals.tasks.source_poll": {
+        "soft_time_limit": SOURCE_POLL_SOFT_TIME_LIMIT_SECONDS,
+        "time_limit": SOURCE_POLL_SOFT_TIME_LIMIT_SECONDS + 30,
+    }
+}
 
 # --- Production hardening -----------------------------------------------------
 

@@ -1,17 +1,14 @@
 import re
 
-import orjson
 from django.contrib import admin
-from django.core.paginator import Paginator
 from django.urls import reverse
-from django.utils.functional import cached_property
 from django.utils.html import format_html
 
 from signals.models import ProbabilityPoint, Rejection, Signal, SourceEvent, SourceRun, SourceState
 from signals.models.choices import Source
 from signals.selectors import source_health
+from utilities.admin import ReadOnlyAdmin, pretty_json
 
-COUNT_CAP = 10_000
 # Search terms that are ids, and the indexed column each one is looked up in.
 ID_SEARCHES = [
     (re.compile(r"OMEN-[0-9A-F]{12}"), "signal_id"),
@@ -19,37 +16,6 @@ ID_SEARCHES = [
     (re.compile(r"[0-9a-f]{64}"), "input_event_hash"),
     (re.compile(rf"(?:{'|'.join(Source.values)})-\S+"), "source_event_id"),
 ]
-
-
-class CappedCountPaginator(Paginator):
-    """Counts at most COUNT_CAP rows, so a page view never scans a whole big table."""
-
-    @cached_property
-    def count(self):
-        return self.object_list[: COUNT_CAP + 1].count()
-
-
-def pretty_json(value):
-    text = orjson.dumps(value, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS).decode()
-    return format_html('<pre style="white-space: pre-wrap; max-width: 70em">{}</pre>', text)
-
-
-class ReadOnlyAdmin(admin.ModelAdmin):
-    """Rows written by ingest are evidence: analysts inspect, never edit them."""
-
-    paginator = CappedCountPaginator
-    show_full_result_count = False
-    show_facets = admin.ShowFacets.NEVER  # facet counts are a COUNT per filter choice
-    list_per_page = 50
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 @admin.register(Signal)

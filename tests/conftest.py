@@ -2,8 +2,7 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
-RECORDED_DIR = ROOT.parent / "shared" / "fixtures" / "recorded"
+from tests.support.recorded import RECORDED_DIR
 
 
 @pytest.fixture(autouse=True)

@@ -1,6 +1,6 @@
 """Signals this process saw committed, kept until the next drain frames them.
 
-Ingest hands every new signal to the ledger (``signals.bulk.SavedSignal``); once its transaction
+Ingest hands every new signal to the ledger (``signals.public.SavedSignal``); once its transaction
 commits they land here, and the drain that follows builds their frames from memory instead of
 reading thousands of contracts back from the database. Only committed rows get here (an
 ``on_commit`` callback), an entry is used only if the outbox row names the same signal id, and
@@ -8,7 +8,7 @@ every drain empties the store whether it used an entry or not, so it holds at mo
 committed since the last drain. Anything missing is read from the database, as before.
 """
 
-from signals.bulk import SavedSignal
+from signals.public import SavedSignal
 
 _committed: dict[int, SavedSignal] = {}
 

@@ -1,9 +1,9 @@
 """ledger_import: bring the signals of a ledger the original OMEN wrote into this database.
 
-The original's layout is ours (omen-reference §6): ``YYYY-MM-DD/signals-NNN.wal`` and
-``.wal.gz``, ``YYYY-MM-DD-late/``, ``_CURRENT``, ``_SEALED``, ``_manifest.json``; its envelope is
-schema "1.0.0", without ``prev_hash``, ``outbox_id`` or ``operation``. Its defects shape how it is
-read:
+The original's layout is ours (docs/architecture.md, "The original OMEN's ledger"):
+``YYYY-MM-DD/signals-NNN.wal`` and ``.wal.gz``, ``YYYY-MM-DD-late/``, ``_CURRENT``, ``_SEALED``,
+``_manifest.json``; its envelope is schema "1.0.0", without ``prev_hash``, ``outbox_id`` or
+``operation``. Its defects shape how it is read:
 
 * it never truncated a torn write, so a segment may end in a torn tail, or hold garbage followed
   by later frames. A torn tail is a problem and the frames before it are imported; a corrupt
@@ -42,10 +42,9 @@ from ledger.services.restore import (
     upsert_source_events,
 )
 from ledger.wal import Corruption, Scan, TornTail, read_frames
-from signals.bulk import SavedSignal, signals_bulk_created
 from signals.models import Signal
-from signals.services.bulk_sql import datetime_adapter, insert_rows
-from signals.services.ingest import SIGNAL_COLUMNS
+from signals.public import SavedSignal, signals_bulk_created, signals_insert
+from utilities.bulk_sql import datetime_adapter
 
 __all__ = ["ImportRefused", "ImportResult", "ledger_import"]
 
@@ -315,24 +314,14 @@ def _write_signals(signals: list[RestoredSignal]) -> int:
     to_db = datetime_adapter()
     event_pks = upsert_source_events(new, to_db)
     # ON CONFLICT DO NOTHING: a concurrent import or ingest may have written one since the query.
-    created = sorted(
-        insert_rows(
-            Signal._meta.db_table,
-            SIGNAL_COLUMNS,
-            signal_rows(new, event_pks, to_db),
-            conflict=["signal_id"],
-            returning=["id", "signal_id"],
-        )
-    )
+    created = signals_insert(signal_rows(new, event_pks, to_db))
     if created:
-        by_id = {signal.signal_id: signal for signal in new}
+        rows = {signal.signal_id: signal.row for signal in new}
         saved = [
-            SavedSignal(
-                pk, signal_id, s.trace_id, s.input_event_hash, s.source_event_id, s.ruleset_version,
-                s.observed_at, s.created_at, s.contract_json,
+            SavedSignal.of(
+                pk, rows[signal_id], observed_at=rows[signal_id].observed_at, created_at=rows[signal_id].created_at
             )
             for pk, signal_id in created
-            for s in (by_id[signal_id],)
-        ]  # fmt: skip
+        ]
         signals_bulk_created.send(sender=Signal, signals=saved)
     return len(created)

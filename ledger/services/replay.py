@@ -40,17 +40,13 @@ from ledger.services.restore import (
 )
 from ledger.services.writer import LedgerEnd
 from ledger.wal import Corruption, Frame, LedgerCorruption, ScanEnd, TornTail, read_frames
-from signals.models import Signal, SourceEvent
-from signals.services.bulk_sql import datetime_adapter, insert_rows
-from signals.services.ingest import SIGNAL_COLUMNS
+from signals.models import Signal
+from signals.public import signals_delete, signals_replace
+from utilities.bulk_sql import datetime_adapter
 
 __all__ = ["ReplayRefused", "ReplayResult", "ledger_replay"]
 
 DEFAULT_BATCH_SIZE = 2000
-# A frame updating a signal rewrites every column but these: the key, and when the row was made.
-_UPDATED_COLUMNS = [column for column in SIGNAL_COLUMNS if column not in ("signal_id", "created_at")]
-# Signal ids per DELETE statement, under SQLite's parameter limit.
-_DELETE_CHUNK = 500
 
 Progress = Callable[[int, int], None]
 
@@ -242,7 +238,7 @@ class _Changes:
             self.pending.pop(signal.signal_id)  # created again after a delete: a later row
         elif previous is not None:
             # An update keeps the row's creation time (its frame's emitted_at is the update's).
-            signal = dataclasses.replace(signal, created_at=previous.created_at)
+            signal = dataclasses.replace(signal, row=signal.row._replace(created_at=previous.row.created_at))
         self.pending[signal.signal_id] = (recreate, signal)
 
     def flush(self) -> None:
@@ -251,18 +247,13 @@ class _Changes:
         removed = [signal_id for signal_id, (recreate, row) in self.pending.items() if recreate or row is None]
         written = [row for _, row in self.pending.values() if row is not None]
         self.pending = {}
-        _delete_signals(removed)
+        # Without post_delete / post_save: the frames already exist, so nothing is queued.
+        signals_delete(removed)
         if written:
             to_db = datetime_adapter()
             event_pks = upsert_source_events(written, to_db)
             # Ledger order, not key order: primary keys come out in the order the rows were made.
-            insert_rows(
-                Signal._meta.db_table,
-                SIGNAL_COLUMNS,
-                signal_rows(written, event_pks, to_db),
-                conflict=["signal_id"],
-                update=_UPDATED_COLUMNS,
-            )
+            signals_replace(signal_rows(written, event_pks, to_db))
 
 
 def _continue_outbox_ids_after(last_id: int) -> None:
@@ -282,17 +273,3 @@ def _continue_outbox_ids_after(last_id: int) -> None:
         cursor.execute("UPDATE sqlite_sequence SET seq = MAX(seq, %s) WHERE name = %s", [last_id, table])
         if cursor.rowcount == 0:
             cursor.execute("INSERT INTO sqlite_sequence (name, seq) VALUES (%s, %s)", [table, last_id])
-
-
-def _delete_signals(signal_ids: list[str]) -> None:
-    """Delete rows without ``post_delete`` (which would queue frames that already exist)."""
-    qn = connection.ops.quote_name
-    for start in range(0, len(signal_ids), _DELETE_CHUNK):
-        chunk = signal_ids[start : start + _DELETE_CHUNK]
-        # What Django's SET_NULL did when the row was deleted the first time.
-        SourceEvent.objects.filter(latest_signal_id__in=chunk).update(latest_signal=None)
-        placeholders = ", ".join(["%s"] * len(chunk))
-        with connection.cursor() as cursor:
-            cursor.execute(
-                f"DELETE FROM {qn(Signal._meta.db_table)} WHERE {qn('signal_id')} IN ({placeholders})", chunk
-            )

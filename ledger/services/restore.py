@@ -18,13 +18,16 @@ from datetime import UTC, datetime
 from typing import Any
 
 import orjson
-from django.db import connection
 
-from signals.fields import canonical_json
 from signals.models import Signal, SourceEvent
 from signals.models.choices import Category, ConfidenceLevel, SignalStatus, SignalType, Source
-from signals.services.bulk_sql import insert_rows
-from signals.services.ingest import SIGNAL_COLUMNS, SOURCE_EVENT_COLUMNS
+from signals.public import (
+    EventKey,
+    SignalRow,
+    SourceEventObservations,
+    canonical_json,
+    source_events_upsert,
+)
 
 __all__ = [
     "ContractError",
@@ -62,30 +65,19 @@ class ContractError(ValueError):
 
 @dataclass(frozen=True, slots=True)
 class RestoredSignal:
-    """One Signal row and the SourceEvent it belongs to, checked against the columns."""
+    """One Signal row, its times still Python datetimes, and the SourceEvent it belongs to."""
 
     source: str
     external_id: str
     url: str
-    signal_id: str
-    source_event_id: str
-    input_event_hash: str
-    trace_id: str
-    ruleset_version: str
-    signal_type: str
-    status: str
-    category: str
-    confidence_level: str
-    title: str
-    probability: float
-    confidence: float
-    observed_at: datetime
-    generated_at: datetime
-    created_at: datetime
-    contract_json: str
+    row: SignalRow
 
     @property
-    def event_key(self) -> tuple[str, str]:
+    def signal_id(self) -> str:
+        return self.row.signal_id
+
+    @property
+    def event_key(self) -> EventKey:
         return (self.source, self.external_id)
 
 
@@ -120,22 +112,25 @@ def restore_signal(envelope: Mapping[str, Any]) -> RestoredSignal:
         source=source,
         external_id=external_id,
         url=_url(contract.get("source_url")),
-        signal_id=signal_id,
-        source_event_id=source_event_id,
-        input_event_hash=_input_hash(contract, envelope),
-        trace_id=_text(contract, "trace_id", _max_length("trace_id"), envelope, "deterministic_trace_id"),
-        ruleset_version=_text(contract, "ruleset_version", _max_length("ruleset_version"), envelope),
-        signal_type=_choice(contract, "signal_type", _SIGNAL_TYPES),
-        status=_choice(contract, "status", _STATUSES),
-        category=_choice(contract, "category", _CATEGORIES),
-        confidence_level=_choice(contract, "confidence_level", _CONFIDENCE_LEVELS),
-        title=_text(contract, "title", _max_length("title"), allow_empty=True),
-        probability=_unit_interval(contract, "probability"),
-        confidence=_unit_interval(contract, "confidence_score"),
-        observed_at=observed_at,
-        generated_at=_moment(_field(contract, "generated_at"), "signal.generated_at"),
-        created_at=_moment(envelope.get("emitted_at"), "emitted_at"),
-        contract_json=_stored_json(contract),
+        row=SignalRow(
+            signal_id=signal_id,
+            source=source,
+            source_event_id=source_event_id,
+            input_event_hash=_input_hash(contract, envelope),
+            trace_id=_text(contract, "trace_id", _max_length("trace_id"), envelope, "deterministic_trace_id"),
+            ruleset_version=_text(contract, "ruleset_version", _max_length("ruleset_version"), envelope),
+            signal_type=_choice(contract, "signal_type", _SIGNAL_TYPES),
+            status=_choice(contract, "status", _STATUSES),
+            category=_choice(contract, "category", _CATEGORIES),
+            confidence_level=_choice(contract, "confidence_level", _CONFIDENCE_LEVELS),
+            title=_text(contract, "title", _max_length("title"), allow_empty=True),
+            probability=_unit_interval(contract, "probability"),
+            confidence=_unit_interval(contract, "confidence_score"),
+            observed_at=observed_at,
+            generated_at=_moment(_field(contract, "generated_at"), "signal.generated_at"),
+            created_at=_moment(envelope.get("emitted_at"), "emitted_at"),
+            contract=_stored_json(contract),
+        ),
     )
 
 
@@ -244,81 +239,27 @@ def _show(value: Any) -> str:
 # --------------------------------------------------------------------------- writing
 
 
-def _source_event_updates() -> dict[str, str]:
-    """A SourceEvent that exists takes a restored observation only forward in time, and keeps
-    its own recent history (the anomaly rule's input, which no ledger frame carries)."""
-    qn = connection.ops.quote_name
-    table = qn(SourceEvent._meta.db_table)
-    newer = f"excluded.{qn('last_seen_at')} >= {table}.{qn('last_seen_at')}"
+def upsert_source_events(signals: Sequence[RestoredSignal], to_db: Callable) -> dict[EventKey, int]:
+    """Insert or move forward the SourceEvent of every signal; its primary key per (source, external id).
 
-    def forward(column: str) -> str:
-        return f"CASE WHEN {newer} THEN excluded.{qn(column)} ELSE {table}.{qn(column)} END"
-
-    first = qn("first_seen_at")
-    return {
-        "title": forward("title"),
-        "url": forward("url"),
-        "last_probability": forward("last_probability"),
-        "latest_signal_id": forward("latest_signal_id"),
-        "last_seen_at": forward("last_seen_at"),
-        "first_seen_at": f"CASE WHEN excluded.{first} < {table}.{first} THEN excluded.{first} ELSE {table}.{first} END",
-    }
-
-
-def upsert_source_events(signals: Sequence[RestoredSignal], to_db: Callable) -> dict[tuple[str, str], int]:
-    """Insert or move forward the SourceEvent of every signal; its primary key per (source, external id)."""
-    rows: dict[tuple[str, str], list] = {}
+    An event that exists keeps its recent history (the anomaly rule's input, which no frame carries).
+    """
+    observations = SourceEventObservations()
     for signal in signals:
-        row = rows.get(signal.event_key)
-        if row is None:
-            rows[signal.event_key] = [
-                signal.source, signal.external_id, signal.title, signal.url, signal.observed_at,
-                signal.observed_at, signal.probability, "[]", signal.signal_id,
-            ]  # fmt: skip
-            continue
-        row[4] = min(row[4], signal.observed_at)
-        if signal.observed_at >= row[5]:  # the newest observation names the event's latest signal
-            row[2], row[3], row[5], row[6], row[8] = (
-                signal.title, signal.url, signal.observed_at, signal.probability, signal.signal_id,
-            )  # fmt: skip
-    for row in rows.values():
-        row[4], row[5] = to_db(row[4]), to_db(row[5])
-    returned = insert_rows(
-        SourceEvent._meta.db_table,
-        SOURCE_EVENT_COLUMNS,
-        sorted(tuple(row) for row in rows.values()),  # key order: concurrent writers cannot deadlock
-        conflict=["source", "external_id"],
-        update=_source_event_updates(),
-        returning=["id", "source", "external_id"],
-    )
-    return {(source, external_id): pk for pk, source, external_id in returned}
+        row = signal.row
+        observations.observe(
+            signal.event_key,
+            title=row.title,
+            url=signal.url,
+            observed_at=row.observed_at,
+            probability=row.probability,
+            signal_id=row.signal_id,
+        )
+    return source_events_upsert(observations.rows(to_db), restoring=True)
 
 
 def signal_rows(
-    signals: Sequence[RestoredSignal], event_pks: Mapping[tuple[str, str], int], to_db: Callable
-) -> list[tuple]:
-    """Signal rows in ``SIGNAL_COLUMNS`` order, as ``insert_rows`` takes them."""
-    rows = []
-    for signal in signals:
-        values = {
-            "signal_id": signal.signal_id,
-            "event_id": event_pks[signal.event_key],
-            "source": signal.source,
-            "source_event_id": signal.source_event_id,
-            "input_event_hash": signal.input_event_hash,
-            "trace_id": signal.trace_id,
-            "ruleset_version": signal.ruleset_version,
-            "signal_type": signal.signal_type,
-            "status": signal.status,
-            "category": signal.category,
-            "confidence_level": signal.confidence_level,
-            "title": signal.title,
-            "probability": signal.probability,
-            "confidence": signal.confidence,
-            "observed_at": to_db(signal.observed_at),
-            "generated_at": to_db(signal.generated_at),
-            "created_at": to_db(signal.created_at),
-            "contract": signal.contract_json,
-        }
-        rows.append(tuple(values[column] for column in SIGNAL_COLUMNS))
-    return rows
+    signals: Sequence[RestoredSignal], event_pks: Mapping[EventKey, int], to_db: Callable
+) -> list[tuple[int, SignalRow]]:
+    """(SourceEvent pk, row) pairs, as ``signals_insert`` and ``signals_replace`` take them."""
+    return [(event_pks[signal.event_key], signal.row.for_backend(to_db)) for signal in signals]

@@ -34,7 +34,7 @@ from ledger.reading import SegmentRef, read_segment
 from ledger.services.writer import locked_ledger
 from ledger.wal import LedgerCorruption
 
-__all__ = ["SealRefused", "build_manifest", "seal_due", "seal_partition"]
+__all__ = ["SealRefused", "build_manifest", "partition_seal", "partitions_seal_due"]
 
 
 class SealRefused(Exception):
@@ -95,7 +95,7 @@ def build_manifest(partition: PartitionName, directory: Path, sealed_at: datetim
     }
 
 
-def seal_partition(name: str, *, now: datetime | None = None, force: bool = False) -> SealResult:
+def partition_seal(name: str, *, now: datetime | None = None, force: bool = False) -> SealResult:
     """Seal one partition. Today's partition (the one still written) only with ``force``."""
     now = now or timezone.now()
     partition = PartitionName.parse(name)
@@ -131,13 +131,13 @@ def seal_partition(name: str, *, now: datetime | None = None, force: bool = Fals
     return SealResult(name, manifest["total_records"], manifest["total_bytes"])
 
 
-def seal_due(*, now: datetime | None = None) -> list[SealResult]:
+def partitions_seal_due(*, now: datetime | None = None) -> list[SealResult]:
     """Seal every unsealed partition whose day ended ``LEDGER_SEAL_AFTER_HOURS`` ago."""
     now = now or timezone.now()
     cutoff = (now.astimezone(UTC) - timedelta(hours=settings.LEDGER_SEAL_AFTER_HOURS)).date()
     root = Path(settings.LEDGER_DIR)
     return [
-        seal_partition(str(partition), now=now)
+        partition_seal(str(partition), now=now)
         for partition in list_partitions(root)
         if partition.day < cutoff and not is_sealed(root / str(partition))
     ]

@@ -3,7 +3,7 @@
 Only sealed partitions move, each transition under the writer's lock (``locked_ledger``), and
 nothing is removed before its replacement was fsynced and read back against the checksums the
 manifest recorded at sealing (the original compressed and archived without either, and once
-overwrote an older compressed segment: omen-reference §6). An existing ``.wal.gz`` or archived
+overwrote an older compressed segment: docs/architecture.md). An existing ``.wal.gz`` or archived
 directory is never overwritten: it is verified, and either the interrupted run is completed or
 the transition is refused for an operator. Cold partitions stay: purging is retention's job.
 """
@@ -39,7 +39,7 @@ from ledger.services.writer import LedgerBusy, locked_ledger
 
 log = logging.getLogger("omen.ledger")
 
-__all__ = ["TierRefused", "TierResult", "archive_partition", "compress_partition", "tiers_due"]
+__all__ = ["TierRefused", "TierResult", "partition_archive", "partition_compress", "partitions_move_due"]
 
 GZIP_LEVEL = 6  # most of level 9's ratio on JSON frames at a fraction of its CPU
 
@@ -144,7 +144,7 @@ def _record(name: str, directory: Path, manifest: dict, now: datetime, tier: str
     row.save()
 
 
-def compress_partition(name: str, *, now: datetime | None = None) -> TierResult:
+def partition_compress(name: str, *, now: datetime | None = None) -> TierResult:
     """Gzip every raw segment of a sealed partition in LEDGER_DIR, verified before the raw one goes.
 
     Every segment is checked before any is written, so a refusal changes nothing.
@@ -196,7 +196,7 @@ def _compress_segment(raw: Path, digest: str) -> None:
 # --------------------------------------------------------------------------- cold
 
 
-def archive_partition(name: str, *, now: datetime | None = None) -> TierResult:
+def partition_archive(name: str, *, now: datetime | None = None) -> TierResult:
     """Move a sealed, compressed partition to LEDGER_ARCHIVE_DIR/<name>, verified before removal.
 
     An existing archived copy is verified instead of overwritten; a mismatch raises.
@@ -280,7 +280,7 @@ def _remove_partition(root: Path, name: str) -> None:
 # --------------------------------------------------------------------------- due
 
 
-def tiers_due(*, now: datetime | None = None) -> list[TierResult]:
+def partitions_move_due(*, now: datetime | None = None) -> list[TierResult]:
     """Compress sealed partitions older than LEDGER_WARM_AFTER_DAYS, archive those older than
     LEDGER_COLD_AFTER_DAYS ("older than N days": today minus the partition's day exceeds N).
 
@@ -294,11 +294,11 @@ def tiers_due(*, now: datetime | None = None) -> list[TierResult]:
     try:
         for name in _due(warm_before):
             if _needs_compression(name):
-                done.append(_attempt(compress_partition, name, now))
+                done.append(_attempt(partition_compress, name, now))
         # A partition whose compression was refused was reported once already: it is not archived.
         for name in _due(cold_before):
             if not _raw_segments(Path(settings.LEDGER_DIR) / name):
-                done.append(_attempt(archive_partition, name, now))
+                done.append(_attempt(partition_archive, name, now))
     except LedgerBusy as exc:  # every other transition would wait for the same lock: next hour
         log.warning("ledger: tiers stopped: %s", exc)
     return done

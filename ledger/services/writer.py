@@ -63,7 +63,7 @@ from ledger.wal import (
     read_frames,
 )
 from signals.models import Signal
-from signals.services.bulk_sql import SQLITE_MAX_PARAMS
+from utilities.bulk_sql import SQLITE_MAX_PARAMS
 
 log = logging.getLogger("omen.ledger")
 

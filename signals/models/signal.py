@@ -1,7 +1,7 @@
 from django.db import models, router, transaction
 
-from signals.fields import ContractField
 from signals.models.choices import Category, ConfidenceLevel, SignalStatus, SignalType, Source
+from signals.models.contract import ContractField
 
 
 class SignalQuerySet(models.QuerySet):

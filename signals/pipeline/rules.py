@@ -247,8 +247,17 @@ def geographic_relevance_rule(event: RawEvent, analysis: TextAnalysis, ctx: Pipe
 # --------------------------------------------------------------------------- anomaly
 
 ANOMALY = ("anomaly_detection", "2.0.0")
-ANOMALY_REJECT_AT = 0.5
-MIN_HISTORY = 10
+ANOMALY_REJECT_AT = 0.5  # total risk at which an observation is taken for manipulation
+MIN_HISTORY = 10  # earlier points the z-score checks need
+
+# Each check's threshold and the risk it adds when it trips.
+EXTREME_LOW, EXTREME_HIGH, EXTREME_RISK = 0.05, 0.95, 0.3
+PROBABILITY_Z_LIMIT, PROBABILITY_Z_RISK = 3.0, 0.2
+JUMP_LIMIT, JUMP_RISK = 0.5, 0.4
+CHANGE_RATE_Z_LIMIT, CHANGE_RATE_Z_RISK = 2.5, 0.15
+FEW_TRADERS, THIN_MARKET_VOLUME, FEW_TRADERS_RISK = 10, 10_000, 0.3
+VOLUME_Z_LIMIT, VOLUME_Z_RISK = 3.0, 0.15
+
 _NO_ANOMALY = "Manipulation risk 0 (no anomaly)."
 
 
@@ -267,70 +276,114 @@ def _history_order(h: HistoryPoint) -> tuple:
     return (h.observed_at, h.probability, h.volume)
 
 
+@dataclass(frozen=True, slots=True)
+class _Observation:
+    """What the anomaly checks look at: the event and the market's strictly earlier points."""
+
+    event: RawEvent
+    history: list[HistoryPoint]  # oldest first
+    probabilities: list[float]
+
+    @property
+    def enough_history(self) -> bool:
+        return len(self.history) >= MIN_HISTORY
+
+    @property
+    def delta(self) -> float | None:
+        """The move the source reports, else the move since the last known point."""
+        if self.event.movement is not None:
+            return self.event.movement
+        if self.history:
+            return self.event.probability - self.probabilities[-1]
+        return None
+
+
+# A check records what it measured in ``checks`` and returns its flag when it trips.
+AnomalyCheck = Callable[[_Observation, dict[str, Any]], str | None]
+
+
+def _extreme_probability(seen: _Observation, checks: dict[str, Any]) -> str | None:
+    p = seen.event.probability
+    if p < EXTREME_LOW or p > EXTREME_HIGH:
+        return f"probability {p:g} outside [{EXTREME_LOW:g}, {EXTREME_HIGH:g}] (+{EXTREME_RISK:g})"
+    return None
+
+
+def _probability_z(seen: _Observation, checks: dict[str, Any]) -> str | None:
+    if not seen.enough_history:
+        return None
+    z = _z(seen.event.probability, seen.probabilities)
+    checks["probability_z"] = None if z is None else _r4(z)
+    if z is not None and z > PROBABILITY_Z_LIMIT:
+        return f"probability z-score {z:.2f} > {PROBABILITY_Z_LIMIT:g} (+{PROBABILITY_Z_RISK:g})"
+    return None
+
+
+def _jump(seen: _Observation, checks: dict[str, Any]) -> str | None:
+    delta = seen.delta
+    checks["delta_probability"] = None if delta is None else round(delta, 4)
+    if delta is not None and abs(delta) > JUMP_LIMIT:
+        return f"probability change {delta:+.4f} beyond {JUMP_LIMIT:g} (+{JUMP_RISK:g})"
+    return None
+
+
+def _change_rate_z(seen: _Observation, checks: dict[str, Any]) -> str | None:
+    if not seen.enough_history:
+        return None
+    probs = seen.probabilities
+    diffs = [b - a for a, b in zip(probs, probs[1:], strict=False)]
+    z = _z(seen.event.probability - probs[-1], diffs)
+    checks["change_rate_z"] = None if z is None else _r4(z)
+    if z is not None and z > CHANGE_RATE_Z_LIMIT:
+        return f"change-rate z-score {z:.2f} > {CHANGE_RATE_Z_LIMIT:g} (+{CHANGE_RATE_Z_RISK:g})"
+    return None
+
+
+def _few_traders(seen: _Observation, checks: dict[str, Any]) -> str | None:
+    traders, volume = seen.event.trader_count, seen.event.volume
+    if traders is None:
+        checks["trader_check"] = "skipped: the source reports no trader count"
+    elif traders < FEW_TRADERS and volume > THIN_MARKET_VOLUME:
+        return f"{traders} traders with volume ${volume:,.0f} (+{FEW_TRADERS_RISK:g})"
+    return None
+
+
+def _volume_z(seen: _Observation, checks: dict[str, Any]) -> str | None:
+    if seen.enough_history:
+        z = _z(seen.event.volume, [h.volume for h in seen.history])
+        checks["volume_z"] = None if z is None else _r4(z)
+        if z is not None and z > VOLUME_Z_LIMIT:
+            return f"volume z-score {z:.2f} > {VOLUME_Z_LIMIT:g} (+{VOLUME_Z_RISK:g})"
+    elif seen.history:
+        checks["z_scores"] = f"skipped: {len(seen.history)} history points, {MIN_HISTORY} needed"
+    return None
+
+
+# In this order: the order of the reasoning's flags, and of the risk's sum.
+ANOMALY_CHECKS: tuple[tuple[AnomalyCheck, float], ...] = (
+    (_extreme_probability, EXTREME_RISK),
+    (_probability_z, PROBABILITY_Z_RISK),
+    (_jump, JUMP_RISK),
+    (_change_rate_z, CHANGE_RATE_Z_RISK),
+    (_few_traders, FEW_TRADERS_RISK),
+    (_volume_z, VOLUME_Z_RISK),
+)
+
+
 def anomaly_detection_rule(event: RawEvent, analysis: TextAnalysis, ctx: PipelineContext) -> RuleResult:
-    p = event.probability
-    # Only strictly earlier points: re-evaluating an event after its own point
-    # was stored must give the same decision. (No history at all is the common
-    # case: skip building the market key and sorting nothing.)
+    # Only strictly earlier points: re-evaluating an event after its own point was stored
+    # must give the same decision. (No history at all is the common case: skip the sort.)
     points = ctx.history.get(event.market_key, ()) if ctx.history else ()
-    history: list[HistoryPoint] = (
-        sorted(
-            (h for h in points if h.observed_at < event.observed_at),
-            key=_history_order,
-        )
-        if points
-        else []
-    )
+    history = sorted((h for h in points if h.observed_at < event.observed_at), key=_history_order) if points else []
+    seen = _Observation(event, history, [h.probability for h in history])
+    checks: dict[str, Any] = {"history_points": len(history)}
     risk = 0.0
     flags: list[str] = []
-    checks: dict[str, Any] = {"history_points": len(history)}
-
-    if p < 0.05 or p > 0.95:
-        risk += 0.3
-        flags.append(f"probability {p:g} outside [0.05, 0.95] (+0.3)")
-
-    enough = len(history) >= MIN_HISTORY
-    probs = [h.probability for h in history]
-    if enough:
-        z = _z(p, probs)
-        checks["probability_z"] = None if z is None else _r4(z)
-        if z is not None and z > 3:
-            risk += 0.2
-            flags.append(f"probability z-score {z:.2f} > 3 (+0.2)")
-
-    if event.movement is not None:
-        delta = event.movement
-    elif history:
-        delta = p - probs[-1]
-    else:
-        delta = None
-    checks["delta_probability"] = None if delta is None else round(delta, 4)
-    if delta is not None and abs(delta) > 0.5:
-        risk += 0.4
-        flags.append(f"probability change {delta:+.4f} beyond 0.5 (+0.4)")
-
-    if enough:
-        diffs = [b - a for a, b in zip(probs, probs[1:], strict=False)]
-        z = _z(p - probs[-1], diffs)
-        checks["change_rate_z"] = None if z is None else _r4(z)
-        if z is not None and z > 2.5:
-            risk += 0.15
-            flags.append(f"change-rate z-score {z:.2f} > 2.5 (+0.15)")
-
-    if event.trader_count is None:
-        checks["trader_check"] = "skipped: the source reports no trader count"
-    elif event.trader_count < 10 and event.volume > 10_000:
-        risk += 0.3
-        flags.append(f"{event.trader_count} traders with volume ${event.volume:,.0f} (+0.3)")
-
-    if enough:
-        z = _z(event.volume, [h.volume for h in history])
-        checks["volume_z"] = None if z is None else _r4(z)
-        if z is not None and z > 3:
-            risk += 0.15
-            flags.append(f"volume z-score {z:.2f} > 3 (+0.15)")
-    elif history:
-        checks["z_scores"] = f"skipped: {len(history)} history points, {MIN_HISTORY} needed"
+    for check, check_risk in ANOMALY_CHECKS:
+        flag = check(seen, checks)
+        if flag is not None:
+            risk += check_risk
+            flags.append(flag)
 
     if not flags:
         # Nothing flagged, by far the common case: risk stays exactly 0, so the

@@ -23,7 +23,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from signals.pipeline.events import ParseFailure, RawEvent
-from signals.sources.fields import BadField, excerpt, read_text, show
+from signals.sources.field_readers import BadField, excerpt, read_text, show
 
 NEWSAPI = "newsapi"
 NEWSDATA = "newsdata"

@@ -40,7 +40,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from signals.pipeline.events import ParseFailure, RawEvent
-from signals.sources.fields import BadField, excerpt, is_finite_number, is_number, show
+from signals.sources.field_readers import BadField, excerpt, is_finite_number, is_number, show
 
 SOURCE = "openmeteo"
 WINDOW = timedelta(hours=48)

@@ -13,7 +13,7 @@ from typing import Any
 import orjson
 
 from signals.pipeline.events import ParseFailure, RawEvent
-from signals.sources.fields import BadField, excerpt, is_finite_number, is_number, read_text, show
+from signals.sources.field_readers import BadField, excerpt, is_finite_number, is_number, read_text, show
 
 SOURCE = "polymarket"
 MARKET_URL = "https://polymarket.com/event/{slug}"

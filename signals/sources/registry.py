@@ -1,7 +1,10 @@
-"""What polling each source means: which requests, parsed by which parser.
+"""The one list of sources: for each, its parser and what polling it means.
 
-Pure: reads the configuration it is given (Django's settings in practice),
-does no I/O. The poll service sends the requests with ``fetch_json``.
+``ingest_file`` parses a saved reply with a source's ``parser``; ``source_poll`` sends the
+source's ``requests`` with ``fetch_json`` and parses each reply with the same parser (passing
+the request's ``parse_options``); the beat schedule has one poll entry per source here.
+
+Pure: reads the configuration it is given (Django's settings in practice), does no I/O.
 """
 
 from __future__ import annotations
@@ -11,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from signals.sources.news import parse_newsapi, parse_newsdata
-from signals.sources.openmeteo import parse_forecast, parse_marine
+from signals.sources.openmeteo import parse_forecast, parse_marine, parse_openmeteo
 from signals.sources.polymarket import parse_markets
 from signals.sources.yahoo import parse_chart
 
@@ -28,6 +31,8 @@ class SourceRequest:
 @dataclass(frozen=True)
 class SourceDefinition:
     name: str
+    # parser(payload, *, fetched_at, **parse_options) -> RawEvents and ParseFailures; raises
+    # ValueError when the payload as a whole is not a reply of this source.
     parser: Callable[..., list]
     requests: Callable[[Any], list[SourceRequest]]
     # Why the source cannot be polled with this configuration (a missing key), or None.
@@ -64,8 +69,10 @@ def _openmeteo_requests(config) -> list[SourceRequest]:
     return requests
 
 
-def _parse_openmeteo(payload, *, fetched_at, port, kind):
-    parser = parse_marine if kind == "marine" else parse_forecast
+def _parse_openmeteo(payload, *, fetched_at, port="", kind=None):
+    """A polled reply is a forecast or a marine one, as its request says; a saved reply (no
+    request) is told apart per location by its wave_height / swell_wave_height series."""
+    parser = {"forecast": parse_forecast, "marine": parse_marine}.get(kind, parse_openmeteo)
     return parser(payload, fetched_at=fetched_at, port=port)
 
 

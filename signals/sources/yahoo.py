@@ -30,7 +30,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from signals.pipeline.events import ParseFailure, RawEvent
-from signals.sources.fields import BadField, excerpt, is_finite_number, show
+from signals.sources.field_readers import BadField, excerpt, is_finite_number, show
 
 SOURCE = "yahoo"
 EVENT_PREFIX = "stock"

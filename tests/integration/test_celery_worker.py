@@ -6,94 +6,20 @@ database on the suite's backend, and reads that database directly.
 
 import os
 import signal
-import subprocess
-import sys
 import time
 
 import pytest
-import redis
 from celery import Celery
 
-from tests.support.processes import ROOT, child_env, manage, query
+from tests.support.broker import REDIS_URL
+from tests.support.processes import query
 from tests.support.recorded_server import Reply
 
 pytestmark = [pytest.mark.slow, pytest.mark.integration]
-REDIS_URL = "redis://127.0.0.1:6379/15"
-
-
-@pytest.fixture
-def broker():
-    client = redis.Redis.from_url(REDIS_URL)
-    try:
-        client.ping()
-    except redis.ConnectionError:
-        if os.environ.get("CI"):
-            pytest.fail("Redis is not running on 127.0.0.1:6379; .ci/run starts it")
-        pytest.skip("Redis is not running on 127.0.0.1:6379")
-    client.flushdb()
-    yield client
-    client.flushdb()
-
-
-@pytest.fixture
-def omen(fresh_database_url, tmp_path, source_server, broker, recorded_dir):
-    """A migrated database, the env for OMEN's processes, and a way to start them."""
-    database_url = fresh_database_url()
-    env = child_env(
-        database_url,
-        tmp_path / "var",
-        CELERY_BROKER_URL=REDIS_URL,
-        POLYMARKET_GAMMA_API_URL=source_server.url,
-        SOURCE_POLL_INTERVAL_SECONDS="3",
-        CELERY_VISIBILITY_TIMEOUT_SECONDS="3",
-        CELERY_UNACKED_RESTORE_INTERVAL_SECONDS="1",
-        CELERY_UNACKED_RESTORE_THROTTLE="1",
-    )
-    manage(env, "migrate", "--no-input")
-    markets = (recorded_dir / "polymarket_gamma_markets_active_part1.json").read_bytes()
-    source_server.route("/markets", Reply(body=markets))
-    processes = []
-
-    class Omen:
-        url = database_url
-
-        def start(self, *celery_args):
-            # Each process logs to the test's tmp_path, for a failed run to be read.
-            log = open(tmp_path / f"{celery_args[0]}-{len(processes)}.log", "w")
-            process = subprocess.Popen(
-                [sys.executable, "-m", "celery", "-A", "omen_site", *celery_args, "--loglevel=INFO"],
-                cwd=ROOT,
-                env=env,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,  # its own process group: SIGKILL takes the pool children too
-            )
-            processes.append(process)
-            return process
-
-        def worker(self, name):
-            return self.start("worker", f"--hostname={name}@%h", "--concurrency=1", "--without-gossip")
-
-        def count(self, sql):
-            return query(database_url, sql)[0][0]
-
-        def wait_for(self, sql, expected, timeout=60):
-            deadline = time.monotonic() + timeout
-            while time.monotonic() < deadline:
-                if self.count(sql) >= expected:
-                    return
-                time.sleep(0.3)
-            pytest.fail(f"timed out waiting for {sql!r} to reach {expected}")
-
-    yield Omen()
-    for process in processes:
-        if process.poll() is None:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
 
 
 def send_poll(source="polymarket"):
-    return Celery(broker=REDIS_URL).send_task("signals.poll_source", args=[source])
+    return Celery(broker=REDIS_URL).send_task("signals.tasks.source_poll", args=[source])
 
 
 OK_RUNS = "SELECT count(*) FROM signals_sourcerun WHERE source = 'polymarket' AND outcome = 'ok'"

@@ -4,10 +4,11 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from ledger.services.seal import seal_partition
+from ledger.models import Operation, Tier
+from ledger.services.seal import partition_seal
 from ledger.services.writer import ledger_drain
 from signals.services.ingest import signals_ingest
-from tests.factories import RawEventFactory
+from tests.support.factories import LedgerOutboxFactory, LedgerPartitionFactory, RawEventFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -17,7 +18,7 @@ DAY = datetime(2026, 11, 20, 12, tzinfo=UTC)
 def test_a_sealed_partition_and_the_writers_end_are_listed(admin_client):
     signals_ingest(records=RawEventFactory.build_batch(3))
     ledger_drain(now=DAY)  # in this test's transaction: on_commit never fires
-    seal_partition("2026-11-20", now=DAY + timedelta(days=1))
+    partition_seal("2026-11-20", now=DAY + timedelta(days=1))
 
     partitions = admin_client.get("/admin/ledger/ledgerpartition/")
     writer = admin_client.get("/admin/ledger/ledgerwriterstate/")
@@ -34,3 +35,21 @@ def test_the_outbox_backlog_is_listed(admin_client):
 
     assert response.status_code == 200
     assert response.content.decode().count("OMEN-") >= 2
+
+
+def test_partitions_are_filtered_by_tier(admin_client):
+    LedgerPartitionFactory(day=DAY.date(), tier=Tier.HOT)
+    LedgerPartitionFactory(day=(DAY - timedelta(days=40)).date(), tier=Tier.COLD)
+
+    page = admin_client.get("/admin/ledger/ledgerpartition/", {"tier": Tier.COLD}).content.decode()
+
+    assert "2026-10-11" in page and "2026-11-20" not in page
+
+
+def test_a_waiting_save_is_found_by_its_exact_signal_id(admin_client):
+    wanted = LedgerOutboxFactory(operation=Operation.DELETE)
+    other = LedgerOutboxFactory()
+
+    page = admin_client.get("/admin/ledger/ledgeroutbox/", {"q": wanted.signal_id}).content.decode()
+
+    assert wanted.signal_id in page and other.signal_id not in page

@@ -34,7 +34,7 @@ from ledger.wal import (
     recover,
     split_ledger_sequence,
 )
-from tests.ledger.fake_io import PowerLoss, PowerLossIO
+from tests.support.fake_io import PowerLoss, PowerLossIO
 
 
 def envelope(index: int, ordinal: int = 1) -> bytes:

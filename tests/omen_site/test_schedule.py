@@ -25,9 +25,9 @@ def test_the_ledger_is_drained_and_sealed_on_a_schedule(settings):
 
     schedule = beat_schedule()
 
-    assert schedule["ledger-drain"]["task"] == "ledger.drain"
+    assert schedule["ledger-drain"]["task"] == "ledger.tasks.ledger_drain"
     assert schedule["ledger-drain"]["every_seconds"] == 20
-    assert schedule["ledger-seal"]["task"] == "ledger.seal_due"
+    assert schedule["ledger-seal"]["task"] == "ledger.tasks.partitions_seal_due"
 
 
 def test_sync_adds_what_is_missing_and_keeps_an_operators_changes():
@@ -39,6 +39,27 @@ def test_sync_adds_what_is_missing_and_keeps_an_operators_changes():
 
     assert beat_schedule_sync() == []
     assert PeriodicTask.objects.get(name="poll-yahoo").enabled is False
+
+
+def test_every_entry_runs_a_task_the_workers_know():
+    from omen_site.celery import app
+
+    app.loader.import_default_modules()  # what a worker does at start: every app's tasks.py
+
+    assert {entry["task"] for entry in beat_schedule().values()} <= set(app.tasks)
+
+
+def test_sync_points_an_entry_at_a_renamed_task_and_keeps_its_interval_and_pause():
+    entry = PeriodicTask.objects.get(name="poll-yahoo")
+    entry.task, entry.enabled = "signals.poll_source", False  # the name the task had before
+    interval = entry.interval_id
+    entry.save()
+
+    assert beat_schedule_sync() == ["poll-yahoo"]
+
+    entry = PeriodicTask.objects.get(name="poll-yahoo")
+    assert (entry.task, entry.enabled, entry.interval_id) == ("signals.tasks.source_poll", False, interval)
+    assert beat_schedule_sync() == []
 
 
 @pytest.mark.slow

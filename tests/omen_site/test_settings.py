@@ -89,14 +89,14 @@ def test_production_refuses_debug_on():
 def test_production_refuses_unwritable_ledger_dir():
     result = manage("check", **production(LEDGER_DIR="/etc/hostname/ledger"))
     assert result.returncode != 0
-    assert "omen.E001" in result.stderr
+    assert "ledger.E001" in result.stderr
     assert "LEDGER_DIR /etc/hostname/ledger cannot be created" in result.stderr
 
 
 def test_production_refuses_an_archive_dir_it_cannot_create(tmp_path):
     result = manage("check", **production(LEDGER_DIR=str(tmp_path / "ledger"), LEDGER_ARCHIVE_DIR="/etc/hostname/cold"))
     assert result.returncode != 0
-    assert "omen.E002" in result.stderr
+    assert "ledger.E002" in result.stderr
     assert "LEDGER_ARCHIVE_DIR /etc/hostname/cold cannot be created" in result.stderr
 
 

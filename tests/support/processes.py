@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import os
 import queue
+import socket
 import sqlite3
 import subprocess
 import sys
 import threading
+import time
 import uuid
 from pathlib import Path
 
@@ -110,3 +112,73 @@ class LineReader:
         while (line := self._lines.get(timeout=timeout)) is not None:
             lines.append(line)
         return lines
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_until(condition, timeout: float, what: str, interval: float = 0.2):
+    """Return condition()'s first truthy value; fail naming ``what`` after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while not (result := condition()):
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+        time.sleep(interval)
+    return result
+
+
+def proc_stat(pid: int) -> dict | None:
+    """State, parent, session and start time of a process from /proc (Linux), or None if it is gone."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except (FileNotFoundError, ProcessLookupError):
+        return None
+    # The command name (field 2) may hold spaces and parentheses; the fields after its last ')' do not.
+    fields = stat[stat.rindex(")") + 2 :].split()
+    return {"state": fields[0], "ppid": int(fields[1]), "sid": int(fields[3]), "starttime": int(fields[19])}
+
+
+def all_processes() -> dict[int, dict]:
+    stats = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit() and (stat := proc_stat(int(entry.name))) is not None:
+            stats[int(entry.name)] = stat
+    return stats
+
+
+def descendants(root: int) -> set[tuple[int, int]]:
+    """Every process below ``root``, as (pid, start time) so a reused pid is not taken for it."""
+    stats = all_processes()
+    found, frontier = set(), [root]
+    while frontier:
+        parent = frontier.pop()
+        for pid, stat in stats.items():
+            if stat["ppid"] == parent:
+                found.add((pid, stat["starttime"]))
+                frontier.append(pid)
+    return found
+
+
+def running(pid: int, starttime: int) -> bool:
+    """False once the process is gone: no /proc entry, another process under its pid, or a zombie."""
+    stat = proc_stat(pid)
+    return stat is not None and stat["starttime"] == starttime and stat["state"] not in "ZX"
+
+
+def in_sessions(sessions: set[int]) -> set[tuple[int, int]]:
+    """Processes still running in any of these sessions (children started with start_new_session)."""
+    return {
+        (pid, stat["starttime"])
+        for pid, stat in all_processes().items()
+        if stat["sid"] in sessions and stat["state"] not in "ZX"
+    }
+
+
+def command_line(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+    except (FileNotFoundError, ProcessLookupError):
+        return ""

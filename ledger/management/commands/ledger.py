@@ -102,10 +102,12 @@ class Command(BaseCommand):
         self.stdout.write(f"{result.frames} frames written, {result.adopted} recorded after a dead writer run")
 
     def _seal(self, partitions, force, **options):
-        from ledger.services.seal import SealRefused, seal_due, seal_partition
+        from ledger.services.seal import SealRefused, partition_seal, partitions_seal_due
 
         try:
-            results = [seal_partition(name, force=force) for name in partitions] if partitions else seal_due()
+            results = (
+                [partition_seal(name, force=force) for name in partitions] if partitions else partitions_seal_due()
+            )
         except SealRefused as exc:
             raise CommandError(str(exc)) from exc
         for result in results:

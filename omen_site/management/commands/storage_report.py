@@ -4,9 +4,9 @@ import os
 from django.conf import settings
 from django.core.management.base import BaseCommand
 
-from ledger.selectors import ledger_summary
+from ledger.public import ledger_summary
 from omen_site.storage import describe_storage
-from signals.selectors import signal_counts_by_source_and_status, signal_time_range, storage_totals
+from signals.public import signal_counts_by_source_and_status, signal_time_range, storage_totals
 
 
 def _ledger_facts(ledger_dir):

@@ -6,7 +6,7 @@ from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
 from signals.services.ingest import DEFAULT_BATCH_SIZE, signals_ingest
-from signals.sources import PARSERS
+from signals.sources.registry import SOURCES
 
 
 def positive_int(text: str) -> int:
@@ -21,7 +21,7 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("path", type=Path, help="a reply saved from the source's API")
-        parser.add_argument("--source", required=True, choices=sorted(PARSERS), help="which source sent the reply")
+        parser.add_argument("--source", required=True, choices=sorted(SOURCES), help="which source sent the reply")
         parser.add_argument(
             "--fetched-at",
             type=datetime.fromisoformat,
@@ -45,7 +45,7 @@ class Command(BaseCommand):
         elif fetched_at.tzinfo is None:
             fetched_at = fetched_at.replace(tzinfo=UTC)
         try:
-            records = PARSERS[source](payload, fetched_at=fetched_at)
+            records = SOURCES[source].parser(payload, fetched_at=fetched_at)
         except ValueError as exc:
             raise CommandError(f"{path} is not a {source} reply: {exc}") from exc
 

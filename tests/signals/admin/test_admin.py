@@ -4,9 +4,11 @@ from io import StringIO
 
 import pytest
 from django.core.management import call_command
+from django.utils import timezone
 
-from signals import admin as signals_admin
 from signals.models import Signal
+from tests.support.factories import SourceStateFactory
+from utilities import admin as admin_helpers
 
 pytestmark = pytest.mark.django_db
 
@@ -34,7 +36,7 @@ def test_searching_words_matches_titles(admin_client, demo):
 
 
 def test_list_count_stops_at_the_cap(admin_client, demo, monkeypatch):
-    monkeypatch.setattr(signals_admin, "COUNT_CAP", 3)
+    monkeypatch.setattr(admin_helpers, "COUNT_CAP", 3)
 
     response = admin_client.get("/admin/signals/signal/")
 
@@ -49,11 +51,7 @@ def test_signals_cannot_be_added_changed_or_deleted(admin_client, demo):
 
 
 def test_source_states_show_an_open_circuit(admin_client):
-    from django.utils import timezone
-
-    from signals.models import SourceState
-
-    SourceState.objects.create(source="polymarket", breaker="open", consecutive_failures=5, opened_at=timezone.now())
+    SourceStateFactory(source="polymarket", breaker="open", consecutive_failures=5, opened_at=timezone.now())
 
     response = admin_client.get("/admin/signals/sourcestate/")
 

@@ -20,8 +20,8 @@ from signals.pipeline import (
 )
 from signals.pipeline.ids import input_event_hash, signal_id, trace_id
 from signals.pipeline.rules import RULES, Rule
-
-from .factories import history, make_event, make_news, recorded_events
+from tests.support.factories import FixedEventFactory, NewsEventFactory, history
+from tests.support.recorded import recorded_markets
 
 REPO = Path(__file__).resolve().parents[3]
 
@@ -70,7 +70,7 @@ def decisions_digest(events) -> str:
 
 
 def test_accepted_signal_carries_the_full_contract_and_ids():
-    event = make_event()
+    event = FixedEventFactory()
     decision = evaluate(event)
     assert isinstance(decision, Accepted)
     signal = decision.signal
@@ -100,18 +100,18 @@ def test_accepted_signal_carries_the_full_contract_and_ids():
 
 
 def test_signal_has_no_severity_delay_cost_or_verdict_fields():
-    text = orjson.dumps(evaluate(make_event()).signal).decode()
+    text = orjson.dumps(evaluate(FixedEventFactory()).signal).decode()
     for banned in ("severity", "delay", "cost", "risk_verdict", "verdict"):
         assert f'"{banned}' not in text
 
 
 def test_long_title_and_description_are_truncated():
-    signal = evaluate(make_event(title="Red Sea shipping " + "x" * 600, description="y" * 6000)).signal
+    signal = evaluate(FixedEventFactory(title="Red Sea shipping " + "x" * 600, description="y" * 6000)).signal
     assert len(signal["title"]) == 500 and len(signal["description"]) == 5000
 
 
 def test_rejection_names_stage_rule_status_and_value():
-    decision = evaluate(make_event(liquidity=512.74))
+    decision = evaluate(FixedEventFactory(liquidity=512.74))
     assert isinstance(decision, Rejected)
     assert (decision.stage, decision.rule, decision.rule_version, decision.status) == (
         "validation",
@@ -120,11 +120,11 @@ def test_rejection_names_stage_rule_status_and_value():
         RuleStatus.REJECTED_LOW_LIQUIDITY,
     )
     assert "$512.74" in decision.reason and decision.score == 0.5127
-    assert decision.input_event_hash == input_event_hash(make_event(liquidity=512.74))
+    assert decision.input_event_hash == input_event_hash(FixedEventFactory(liquidity=512.74))
 
 
 def test_evaluation_stops_at_the_first_rejection():
-    decision = evaluate(make_event(liquidity=10.0, title="Will the Lakers win the NBA Finals?"))
+    decision = evaluate(FixedEventFactory(liquidity=10.0, title="Will the Lakers win the NBA Finals?"))
     assert decision.rule == "liquidity"
 
 
@@ -136,62 +136,64 @@ def test_rule_that_raises_rejects_only_that_event(monkeypatch):
 
     rules = RULES[:2] + (Rule("geographic_relevance", "3.0.0", RULES[2].applies, boom),) + RULES[3:]
     monkeypatch.setattr(engine, "RULES", rules)
-    bad = evaluate(make_event(external_id="bad"))
+    bad = evaluate(FixedEventFactory(external_id="bad"))
     assert isinstance(bad, Rejected)
     assert (bad.status, bad.rule, bad.score) == (RuleStatus.REJECTED_RULE_ERROR, "geographic_relevance", 0.0)
     assert "ZeroDivisionError" in bad.reason
-    assert isinstance(evaluate(make_event()), Accepted)
+    assert isinstance(evaluate(FixedEventFactory()), Accepted)
 
 
 def test_malformed_history_is_a_rule_error_not_a_crash():
-    event = make_event()
+    event = FixedEventFactory()
     naive = [replace(p, observed_at=p.observed_at.replace(tzinfo=None)) for p in history([0.4] * 3)]
     decision = evaluate(event, PipelineContext(history={event.market_key: naive}))
     assert (decision.rule, decision.status) == ("anomaly_detection", RuleStatus.REJECTED_RULE_ERROR)
 
 
 def test_below_minimum_confidence_is_rejected_at_generation():
-    decision = evaluate(make_event(), PipelineContext(min_confidence=0.99))
+    decision = evaluate(FixedEventFactory(), PipelineContext(min_confidence=0.99))
     assert isinstance(decision, Rejected)
     assert (decision.stage, decision.rule, decision.status) == ("generation", "min_confidence", "REJECTED_RULE")
     assert "below the minimum 0.99" in decision.reason
 
 
 def test_source_reliability_comes_from_the_context():
-    low = evaluate(make_event(), PipelineContext(source_reliability={"polymarket": 0.5})).signal
-    default = evaluate(make_event()).signal
+    low = evaluate(FixedEventFactory(), PipelineContext(source_reliability={"polymarket": 0.5})).signal
+    default = evaluate(FixedEventFactory()).signal
     assert low["confidence_factors"]["source_reliability"] == 0.5
     assert default["confidence_factors"]["source_reliability"] == 0.85
     assert low["confidence_score"] < default["confidence_score"]
 
 
 def test_news_event_skips_liquidity_runs_news_quality_and_returns_fingerprint():
-    decision = evaluate(make_news())
+    decision = evaluate(NewsEventFactory())
     assert isinstance(decision, Accepted)
     steps = [s["rule"] for s in decision.signal["explanation"]]
     assert steps == ["semantic_relevance", "geographic_relevance", "anomaly_detection", "news_quality"]
     assert "liquidity" not in decision.signal["confidence_factors"]
     assert decision.news_fingerprint and len(decision.news_fingerprint) == 64
     assert decision.signal["temporal"]["signal_freshness"] == "fresh"
-    again = evaluate(make_news(), PipelineContext(seen_news_fingerprints={decision.news_fingerprint}))
+    again = evaluate(NewsEventFactory(), PipelineContext(seen_news_fingerprints={decision.news_fingerprint}))
     assert isinstance(again, Rejected) and again.rule == "news_quality"
 
 
 def test_same_event_gives_byte_identical_signal():
-    a = orjson.dumps(evaluate(make_event()).signal, option=orjson.OPT_SORT_KEYS)
-    b = orjson.dumps(evaluate(make_event()).signal, option=orjson.OPT_SORT_KEYS)
+    a = orjson.dumps(evaluate(FixedEventFactory()).signal, option=orjson.OPT_SORT_KEYS)
+    b = orjson.dumps(evaluate(FixedEventFactory()).signal, option=orjson.OPT_SORT_KEYS)
     assert a == b
 
 
 def test_recorded_markets_give_identical_decisions_twice_and_across_hash_seeds():
-    events = [e for e in recorded_events() if not hasattr(e, "reason")]
+    events = [e for e in recorded_markets() if not hasattr(e, "reason")]
     assert len(events) == 250
     first = decisions_digest(events)
     assert decisions_digest(events) == first
     script = (
-        "from tests.signals.pipeline.factories import recorded_events\n"
+        "import django\n"
+        "django.setup()\n"
+        "from tests.support.recorded import recorded_markets\n"
         "from tests.signals.pipeline.test_engine import decisions_digest\n"
-        "print(decisions_digest(recorded_events()))\n"
+        "print(decisions_digest(recorded_markets()))\n"
     )
     for seed in ("0", "12345"):
         out = subprocess.run(
@@ -200,13 +202,13 @@ def test_recorded_markets_give_identical_decisions_twice_and_across_hash_seeds()
             capture_output=True,
             text=True,
             check=True,
-            env={**os.environ, "PYTHONHASHSEED": seed},
+            env={**os.environ, "PYTHONHASHSEED": seed, "DJANGO_SETTINGS_MODULE": "omen_site.settings"},
         )
         assert out.stdout.strip() == first, out.stderr
 
 
 def test_recorded_markets_relevance_no_deportation_and_no_sports_accepted():
-    decisions = [(e, evaluate(e)) for e in recorded_events()]
+    decisions = [(e, evaluate(e)) for e in recorded_markets()]
     accepted = {e.external_id: e.title for e, d in decisions if isinstance(d, Accepted)}
     sports = ("NBA", "NHL", "FIFA", "Super Bowl", "Stanley Cup", "World Cup")
     assert not [t for t in accepted.values() if "deport" in t.lower()]

@@ -3,12 +3,11 @@ from datetime import timedelta
 from hashlib import sha256
 
 from signals.pipeline.ids import RULESET_VERSION, input_event_hash, signal_id, trace_id
-
-from .factories import make_event
+from tests.support.factories import FixedEventFactory
 
 
 def test_input_event_hash_is_full_sha256_of_pipe_joined_content_fields():
-    event = make_event(keywords=("b-tag", "a-tag"), movement=-0.0125, volume=1234.567, liquidity=89.1)
+    event = FixedEventFactory(keywords=("b-tag", "a-tag"), movement=-0.0125, volume=1234.567, liquidity=89.1)
     content = "|".join(
         [
             "polymarket-1001",
@@ -28,7 +27,7 @@ def test_input_event_hash_is_full_sha256_of_pipe_joined_content_fields():
 
 
 def test_input_event_hash_uses_empty_string_for_missing_movement():
-    event = make_event(movement=None)
+    event = FixedEventFactory(movement=None)
     content = "|".join(
         [
             "polymarket-1001",
@@ -47,13 +46,13 @@ def test_input_event_hash_uses_empty_string_for_missing_movement():
 
 
 def test_input_event_hash_excludes_observed_at():
-    event = make_event()
+    event = FixedEventFactory()
     later = replace(event, observed_at=event.observed_at + timedelta(days=3))
     assert input_event_hash(event) == input_event_hash(later)
 
 
 def test_input_event_hash_changes_when_price_changes():
-    event = make_event()
+    event = FixedEventFactory()
     assert input_event_hash(event) != input_event_hash(replace(event, probability=0.4201))
 
 

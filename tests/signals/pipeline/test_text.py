@@ -2,8 +2,7 @@ import re
 
 from signals.pipeline import vocab
 from signals.pipeline.text import all_terms, analyse, match, strip_boilerplate, words
-
-from .factories import recorded_payload
+from tests.support.recorded import MARKETS, recorded_json
 
 
 def canon(text):
@@ -117,7 +116,7 @@ def _oracle():
 def test_token_matcher_agrees_with_a_regex_alternation_on_recorded_texts():
     oracle = _oracle()
     compared = 0
-    for market in recorded_payload():
+    for market in recorded_json(MARKETS):
         for text in (market["question"], strip_boilerplate(market["description"])):
             assert canon(text) == oracle(text), text[:120]
             compared += 1

@@ -9,6 +9,7 @@ from signals.models import Rejection, Signal, SourceRun, SourceState
 from signals.selectors import source_health
 from signals.services.poll import FAILURES_TO_OPEN, PROBE_AFTER, source_poll
 from signals.sources.http import FetchPolicy
+from tests.support.factories import SourceRunFactory, SourceStateFactory
 from tests.support.recorded_server import Reply
 
 pytestmark = pytest.mark.django_db
@@ -64,7 +65,7 @@ def test_a_failing_source_is_recorded_and_opens_the_breaker_after_five_failures(
 
 
 def test_after_the_probe_delay_two_good_polls_close_the_breaker(gamma, recorded_markets):
-    SourceState.objects.create(
+    SourceStateFactory(
         source="polymarket", breaker="open", consecutive_failures=5, opened_at=timezone.now() - PROBE_AFTER
     )
     gamma.route("/markets", Reply(body=recorded_markets))
@@ -77,7 +78,7 @@ def test_after_the_probe_delay_two_good_polls_close_the_breaker(gamma, recorded_
 
 
 def test_a_failed_probe_opens_the_breaker_again(gamma):
-    SourceState.objects.create(source="polymarket", breaker="open", opened_at=timezone.now() - PROBE_AFTER)
+    SourceStateFactory(source="polymarket", breaker="open", opened_at=timezone.now() - PROBE_AFTER)
     gamma.route("/markets", Reply(status=503))
 
     run = source_poll(source="polymarket", policy=FAST)
@@ -88,7 +89,7 @@ def test_a_failed_probe_opens_the_breaker_again(gamma):
 
 
 def test_a_poll_while_another_runs_is_skipped(gamma, recorded_markets):
-    SourceState.objects.create(source="polymarket", polling_since=timezone.now())
+    SourceStateFactory(source="polymarket", polling_since=timezone.now())
     gamma.route("/markets", Reply(body=recorded_markets))
 
     run = source_poll(source="polymarket", policy=FAST)
@@ -99,7 +100,7 @@ def test_a_poll_while_another_runs_is_skipped(gamma, recorded_markets):
 
 def test_a_lock_left_by_a_dead_poll_expires(gamma, recorded_markets, settings):
     stale = timezone.now() - timedelta(seconds=settings.SOURCE_POLL_LOCK_SECONDS + 1)
-    SourceState.objects.create(source="polymarket", polling_since=stale)
+    SourceStateFactory(source="polymarket", polling_since=stale)
     gamma.route("/markets", Reply(body=recorded_markets))
 
     run = source_poll(source="polymarket", policy=FAST)
@@ -127,7 +128,7 @@ def test_a_429_with_retry_after_is_retried_and_succeeds(gamma, recorded_markets)
 
 
 def test_the_redelivery_of_a_killed_poll_takes_over_its_own_lock(gamma, recorded_markets):
-    SourceState.objects.create(source="polymarket", polling_since=timezone.now(), polling_token="task-1")
+    SourceStateFactory(source="polymarket", polling_since=timezone.now(), polling_token="task-1")
     gamma.route("/markets", Reply(body=recorded_markets))
 
     other = source_poll(source="polymarket", token="task-2", policy=FAST)
@@ -181,7 +182,9 @@ def test_a_poll_interrupted_by_an_unexpected_error_records_a_failed_run_and_free
 
 
 def test_a_run_left_running_by_a_dead_poll_is_closed_by_the_next_poll(gamma, recorded_markets):
-    dead = SourceRun.objects.create(source="polymarket", started_at=timezone.now() - timedelta(hours=1))
+    dead = SourceRunFactory(
+        started_at=timezone.now() - timedelta(hours=1), finished_at=None, outcome=SourceRun.Outcome.RUNNING
+    )
     gamma.route("/markets", Reply(body=recorded_markets))
 
     source_poll(source="polymarket", policy=FAST)

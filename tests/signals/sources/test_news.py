@@ -8,9 +8,9 @@ import pytest
 
 from signals.pipeline import Accepted, PipelineContext, Rejected, evaluate
 from signals.pipeline.events import ParseFailure, RawEvent
-from signals.sources import PARSERS
 from signals.sources.news import parse_newsapi, parse_newsdata
-from tests.conftest import RECORDED_DIR
+from signals.sources.registry import SOURCES
+from tests.support.recorded import RECORDED_DIR
 
 NEWSAPI_FILE = "newsapi_v2_everything_q_tesla_part1.json"
 NEWSDATA_FILE = "newsdata_api1_latest_size5.json"
@@ -143,8 +143,8 @@ def test_all_5_recorded_newsdata_results_parse_and_are_rejected_as_off_topic():
 
 
 def test_registered_news_parsers_need_only_fetched_at():
-    assert len(PARSERS["newsapi"](load(NEWSAPI_FILE), fetched_at=NEWSAPI_FETCHED_AT)) == 50
-    assert len(PARSERS["newsdata"](load(NEWSDATA_FILE), fetched_at=NEWSDATA_FETCHED_AT)) == 5
+    assert len(SOURCES["newsapi"].parser(load(NEWSAPI_FILE), fetched_at=NEWSAPI_FETCHED_AT)) == 50
+    assert len(SOURCES["newsdata"].parser(load(NEWSDATA_FILE), fetched_at=NEWSDATA_FETCHED_AT)) == 5
 
 
 def test_same_reply_twice_gives_equal_events():

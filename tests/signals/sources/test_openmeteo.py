@@ -6,9 +6,9 @@ import pytest
 from signals.pipeline import Accepted, PipelineContext, Rejected, evaluate
 from signals.pipeline.events import ParseFailure, RawEvent
 from signals.pipeline.ids import input_event_hash
-from signals.sources import PARSERS, parse
 from signals.sources.openmeteo import parse_forecast, parse_marine, parse_openmeteo
-from tests.conftest import RECORDED_DIR
+from signals.sources.registry import SOURCES
+from tests.support.recorded import RECORDED_DIR
 
 FORECAST_FILE = "openmeteo_v1_forecast_hourly_tampa.json"
 MARINE_FILE = "openmeteo_v1_marine_hourly_tampa.json"
@@ -91,8 +91,8 @@ def test_recorded_marine_gives_one_calm_event_at_the_highest_wave_and_is_rejecte
 
 
 def test_registered_parser_detects_marine_replies_and_needs_only_fetched_at():
-    forecast_event = one(PARSERS["openmeteo"](load(FORECAST_FILE), fetched_at=NOW))
-    marine_event = one(parse("openmeteo", load(MARINE_FILE), fetched_at=NOW))
+    forecast_event = one(SOURCES["openmeteo"].parser(load(FORECAST_FILE), fetched_at=NOW))
+    marine_event = one(SOURCES["openmeteo"].parser(load(MARINE_FILE), fetched_at=NOW))
 
     assert forecast_event.attributes["kind"] == "forecast"
     assert marine_event.attributes["kind"] == "marine"

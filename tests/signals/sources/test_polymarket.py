@@ -5,8 +5,8 @@ from pathlib import Path
 import pytest
 
 from signals.pipeline.events import ParseFailure, RawEvent
-from signals.sources import PARSERS, parse
 from signals.sources.polymarket import parse_markets
+from signals.sources.registry import SOURCES
 
 RECORDED = Path(__file__).resolve().parents[3] / ".." / "shared" / "fixtures" / "recorded"
 FETCHED_AT = datetime(2026, 2, 8, 12, 0, tzinfo=UTC)
@@ -151,7 +151,5 @@ def test_payload_of_the_wrong_shape_raises_value_error_naming_the_expectation(pa
 
 
 def test_registry_maps_polymarket_to_its_parser():
-    assert PARSERS["polymarket"] is parse_markets
-    assert parse("polymarket", [market()], fetched_at=FETCHED_AT)[0].external_id == "517310"
-    with pytest.raises(ValueError, match="unknown source 'nope'"):
-        parse("nope", [], fetched_at=FETCHED_AT)
+    assert SOURCES["polymarket"].parser is parse_markets
+    assert SOURCES["polymarket"].parser([market()], fetched_at=FETCHED_AT)[0].external_id == "517310"

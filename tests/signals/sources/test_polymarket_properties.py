@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 from signals.pipeline import Accepted, Rejected, evaluate
 from signals.pipeline.events import ParseFailure, RawEvent
 from signals.sources.polymarket import parse_markets
-from tests.conftest import RECORDED_DIR
+from tests.support.recorded import RECORDED_DIR
 from tests.support.strategies import json_values
 
 FETCHED_AT = datetime(2026, 2, 8, tzinfo=UTC)

@@ -13,7 +13,7 @@ from signals.pipeline.events import ParseFailure, RawEvent
 from signals.sources.news import parse_newsapi, parse_newsdata
 from signals.sources.openmeteo import parse_forecast, parse_marine, parse_openmeteo
 from signals.sources.yahoo import parse_chart
-from tests.conftest import RECORDED_DIR
+from tests.support.recorded import RECORDED_DIR
 from tests.support.strategies import json_values
 
 FETCHED_AT = datetime(2026, 7, 28, 12, tzinfo=UTC)

@@ -6,9 +6,9 @@ import pytest
 
 from signals.pipeline import Accepted, PipelineContext, Rejected, evaluate
 from signals.pipeline.events import ParseFailure, RawEvent
-from signals.sources import PARSERS, parse
+from signals.sources.registry import SOURCES
 from signals.sources.yahoo import parse_chart, probability
-from tests.conftest import RECORDED_DIR
+from tests.support.recorded import RECORDED_DIR
 
 CASSETTE = "yahoo_v8_chart_AAPL_1d_2020-08-31_2020-11-07_cassette.json"
 FETCHED_AT = datetime(2020, 11, 7, 12, tzinfo=UTC)
@@ -75,7 +75,7 @@ def test_recorded_aapl_chart_is_rejected_by_the_pipeline_as_irrelevant():
 
 
 def test_registered_parser_needs_only_fetched_at_and_is_deterministic():
-    assert parse("yahoo", body(), fetched_at=FETCHED_AT) == PARSERS["yahoo"](body(), fetched_at=FETCHED_AT)
+    assert SOURCES["yahoo"].parser(body(), fetched_at=FETCHED_AT) == parse_chart(body(), fetched_at=FETCHED_AT)
     assert parse_chart(body(), fetched_at=FETCHED_AT) == parse_chart(
         body(), fetched_at=datetime(2030, 1, 1, tzinfo=UTC)
     )

@@ -1,0 +1,133 @@
+"""``manage.py ledger ...`` as an operator runs it: separate processes, real files, exit codes."""
+
+import json
+import shutil
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.support.original_ledger import original_contracts, write_original_partition
+from tests.support.processes import ROOT, LineReader, child_env, manage, query
+
+pytestmark = pytest.mark.slow
+
+
+def run(env, *args) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "manage.py", *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300
+    )
+
+
+@pytest.fixture
+def omen(fresh_database_url, tmp_path):
+    """A migrated fresh database and the environment of its processes (ledger under var/)."""
+
+    def make(name: str):
+        url = fresh_database_url()
+        env = child_env(url, tmp_path / name)
+        manage(env, "migrate", "--no-input")
+        return url, env, tmp_path / name / "ledger"
+
+    return make
+
+
+def signal_rows(url: str) -> list[tuple]:
+    return query(
+        url, "SELECT signal_id, source, title, probability, observed_at, contract FROM signals_signal ORDER BY 1"
+    )
+
+
+def test_import_an_original_ledger_twice_then_verify_tail_and_seal(omen, tmp_path, recorded_dir):
+    url, env, _ = omen("var")
+    original = tmp_path / "omen-ledger"
+    contracts = original_contracts(recorded_dir, 5)
+    write_original_partition(original, "2026-02-07", [contracts[:3]], sealed=True)
+    write_original_partition(original, "2026-02-08", [contracts[3:]])
+
+    first = manage(env, "ledger", "import", str(original))
+    second = manage(env, "ledger", "import", str(original))
+    verified = manage(env, "ledger", "verify")
+    tail = manage(env, "ledger", "tail", "-n", "2")
+    sealed = run(env, "ledger", "seal")
+
+    assert "imported 5" in first and "imported 0" in second and "existing 5" in second
+    assert "ledger OK" in verified and "5 signals in the database" in verified
+    envelopes = [json.loads(line) for line in tail.splitlines()]
+    assert [e["signal_id"] for e in envelopes] == [c.contract["signal_id"] for c in contracts[3:]]
+    assert all(e["operation"] == "create" and e["schema_version"] == "1.1.0" for e in envelopes)
+    assert sealed.returncode == 0 and "nothing to seal" in sealed.stdout  # today's partition is not due
+    assert len(query(url, "SELECT id FROM signals_signal")) == 5
+
+
+def new_markets(directory) -> Path:
+    """The demo's markets under new ids: a reply whose signals no ledger holds yet."""
+    markets = json.loads((ROOT / "signals" / "demo" / "polymarket_markets.json").read_text())
+    for market in markets:
+        market["id"] = f"7{market['id']}"
+    path = directory / "new-markets.json"
+    path.write_text(json.dumps(markets))
+    return path
+
+
+def test_replay_into_an_empty_database_gives_the_same_table(omen, recorded_dir, tmp_path):
+    source_url, source_env, source_ledger = omen("source")
+    manage(source_env, "ingest_file", str(recorded_dir / "polymarket_gamma_markets_active_part1.json"),
+           "--source", "polymarket")  # fmt: skip
+    manage(source_env, "load_demo")
+    rebuilt_url, rebuilt_env, rebuilt_ledger = omen("rebuilt")
+    shutil.rmtree(rebuilt_ledger, ignore_errors=True)
+    shutil.copytree(source_ledger, rebuilt_ledger)
+
+    replayed = manage(rebuilt_env, "ledger", "replay")
+    refused = run(rebuilt_env, "ledger", "replay")
+    rebuilt_rows = signal_rows(rebuilt_url)
+    # The rebuilt database goes on: its new saves continue the chain and their own outbox ids.
+    manage(rebuilt_env, "ingest_file", str(new_markets(tmp_path)), "--source", "polymarket")
+    verified = manage(rebuilt_env, "ledger", "verify")
+
+    assert rebuilt_rows == signal_rows(source_url) != []
+    assert "created 13" in replayed
+    assert refused.returncode != 0 and "already holds 13 signals" in refused.stderr
+    assert len(signal_rows(rebuilt_url)) > 13
+    assert "ledger OK" in verified
+
+
+def test_verify_exits_non_zero_and_names_the_damaged_frame(omen):
+    url, env, ledger = omen("var")
+    manage(env, "load_demo")
+    (segment,) = ledger.glob("*/signals-001.wal")
+    data = bytearray(segment.read_bytes())
+    data[200] ^= 0x20
+    segment.write_bytes(bytes(data))
+
+    result = run(env, "ledger", "verify")
+
+    assert result.returncode != 0
+    assert f"{segment.parent.name}/signals-001.wal@0" in result.stderr
+
+
+def test_tail_prints_the_newest_frames_then_follows_new_ones(omen, recorded_dir):
+    url, env, _ = omen("var")
+    manage(env, "load_demo")
+    follower = subprocess.Popen(
+        [sys.executable, "manage.py", "ledger", "tail", "-n", "3", "-f"],
+        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+    )  # fmt: skip
+    output = LineReader(follower)
+    try:
+        before = [json.loads(output.line(timeout=30)) for _ in range(3)]  # printed: it now follows
+        manage(env, "ingest_file", str(recorded_dir / "polymarket_gamma_markets_active_part1.json"),
+               "--source", "polymarket")  # fmt: skip
+        after = [json.loads(output.line(timeout=30)) for _ in range(3)]
+    finally:
+        follower.send_signal(signal.SIGINT)  # Ctrl-C: it stops quietly
+        follower.wait(timeout=30)
+        follower.stdout.close()
+
+    framed = [row[0] for row in query(url, "SELECT signal_id FROM signals_signal ORDER BY id")]
+    assert [e["signal_id"] for e in before] == framed[7:10]
+    assert sorted(e["signal_id"] for e in after) == sorted(framed[10:])
+    assert follower.returncode == 0

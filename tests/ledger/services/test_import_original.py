@@ -1,0 +1,283 @@
+"""ledger_import: ledgers the original OMEN wrote become signals, through the ledgered bulk path."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import orjson
+import pytest
+from django.db import connection
+
+from ledger.envelope import GENESIS_HASH, payload_hash, read_head
+from ledger.models import LedgerOutbox
+from ledger.reading import ledger_segments, read_segment
+from ledger.services.import_original import ImportRefused, ledger_import
+from ledger.services.verify import ledger_verify
+from ledger.services.writer import ledger_drain
+from ledger.wal import encode_frame, ledger_sequence
+from signals.models import Signal, SourceEvent
+from signals.models.contract import canonical_json
+from tests.support.original_ledger import (
+    OriginalSignal,
+    original_contracts,
+    original_envelope,
+    segment_name,
+    write_original_partition,
+    zulu,
+)
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.fixture
+def contracts(recorded_dir):
+    return original_contracts(recorded_dir, 12)
+
+
+@pytest.fixture
+def original_dir(tmp_path):
+    return tmp_path / "omen-ledger"
+
+
+def stored_contracts() -> dict[str, str]:
+    """signal_id -> the contract text as the database holds it (not re-encoded by the ORM)."""
+    table = connection.ops.quote_name(Signal._meta.db_table)
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT signal_id, contract FROM {table}")
+        return dict(cursor.fetchall())
+
+
+def write_three_partitions(base, signals: list[OriginalSignal]) -> None:
+    """A sealed day (second segment gzipped), its late partition, and the current day."""
+    write_original_partition(base, "2026-02-07", [signals[0:3], signals[3:6]], sealed=True, gzipped=(2,))
+    write_original_partition(base, "2026-02-07-late", [signals[6:8]], sealed=True)
+    write_original_partition(base, "2026-02-08", [signals[8:10], signals[10:12]])
+
+
+def our_frames() -> list[tuple[str, bytes]]:
+    """(signal_id, payload) of every frame in this database's own ledger, in ledger order."""
+    from django.conf import settings
+
+    frames = []
+    for ref in ledger_segments(settings.LEDGER_DIR):
+        read = read_segment(ref)
+        assert read.clean, read.end
+        frames.extend((read_head(frame.payload).signal_id, frame.payload) for frame in read.frames)
+    return frames
+
+
+def test_import_creates_every_signal_with_the_contract_byte_identical(original_dir, contracts):
+    write_three_partitions(original_dir, contracts)
+
+    result = ledger_import(original_dir)
+
+    assert result.problems == []
+    assert (result.partitions, result.segments, result.frames, result.imported) == (3, 5, 12, 12)
+    stored = stored_contracts()
+    assert stored == {s.contract["signal_id"]: canonical_json(s.contract) for s in contracts}
+
+
+def test_import_fills_the_columns_from_the_contract_and_created_at_from_emitted_at(original_dir, contracts):
+    original = contracts[0]
+    write_original_partition(original_dir, "2026-02-07", [[original]])
+
+    ledger_import(original_dir)
+
+    signal = Signal.objects.select_related("event").get()
+    contract = original.contract
+    assert signal.input_event_hash == contract["input_event_hash"]  # the contract's 16 hex
+    assert len(signal.input_event_hash) == 16
+    assert (signal.signal_id, signal.trace_id, signal.title) == (
+        contract["signal_id"],
+        contract["trace_id"],
+        contract["title"],
+    )
+    assert (signal.probability, signal.confidence) == (contract["probability"], contract["confidence_score"])
+    assert zulu(signal.created_at) == zulu(original.emitted_at)
+    assert signal.observed_at == datetime.fromisoformat(contract["observed_at"])
+    source, external_id = contract["source_event_id"].split("-", 1)
+    assert (signal.source, signal.event.source, signal.event.external_id) == (source, source, external_id)
+    assert signal.event.latest_signal_id == signal.signal_id
+
+
+def test_a_second_import_adds_nothing(original_dir, contracts):
+    write_three_partitions(original_dir, contracts)
+    ledger_import(original_dir)
+    ledger_drain()
+    frames_before = our_frames()
+
+    result = ledger_import(original_dir)
+    ledger_drain()
+
+    assert (result.imported, result.existing) == (0, 12)
+    assert Signal.objects.count() == 12
+    assert SourceEvent.objects.count() == len({s.contract["source_event_id"] for s in contracts})
+    assert not LedgerOutbox.objects.exists()
+    assert our_frames() == frames_before
+
+
+def test_a_torn_tail_is_reported_with_its_location_and_the_frames_before_it_import(original_dir, contracts):
+    directory = write_original_partition(original_dir, "2026-02-08", [contracts[0:4]])
+    segment = directory / segment_name(1)
+    good_size = segment.stat().st_size
+    torn = encode_frame(b'{"schema_version":"1.0.0","signal_id":"OMEN-TORN"}')[:-9]
+    with segment.open("ab") as file:
+        file.write(torn)
+
+    result = ledger_import(original_dir)
+
+    assert result.imported == 4
+    assert set(stored_contracts()) == {s.contract["signal_id"] for s in contracts[0:4]}
+    [problem] = result.problems
+    assert problem.where == f"2026-02-08/signals-001.wal@{good_size}"
+    assert "torn tail" in problem.what
+
+
+def test_a_corrupt_frame_is_reported_and_the_import_goes_on_with_the_next_segment(original_dir, contracts):
+    directory = write_original_partition(original_dir, "2026-02-08", [contracts[0:4], contracts[4:6]])
+    segment = directory / segment_name(1)
+    data = bytearray(segment.read_bytes())
+    second = 8 + int.from_bytes(data[0:4], "big")  # offset of the second frame
+    data[second + 20] ^= 0xFF  # inside its payload: the CRC no longer matches, valid frames follow
+    segment.write_bytes(bytes(data))
+
+    result = ledger_import(original_dir)
+
+    imported = set(stored_contracts())
+    assert imported == {s.contract["signal_id"] for s in [contracts[0], *contracts[4:6]]}
+    [problem] = result.problems
+    assert problem.where == f"2026-02-08/signals-001.wal@{second}"
+    assert "corrupt frame (crc_mismatch" in problem.what
+
+
+def test_a_contract_missing_a_field_is_reported_naming_it_and_the_others_import(original_dir, contracts):
+    broken = OriginalSignal(
+        {k: v for k, v in contracts[1].contract.items() if k != "confidence_level"},
+        contracts[1].full_input_hash,
+        contracts[1].emitted_at,
+    )
+    write_original_partition(original_dir, "2026-02-08", [[contracts[0], broken, contracts[2]]])
+
+    result = ledger_import(original_dir)
+
+    assert result.imported == 2
+    [problem] = result.problems
+    assert problem.where.startswith("2026-02-08/signals-001.wal@")
+    assert "signal.confidence_level: missing" in problem.what
+
+
+def test_a_source_event_id_without_a_known_source_takes_it_from_probability_source(original_dir, contracts):
+    stock = {**contracts[0].contract, "source_event_id": "stock-AAPL-2020110600", "probability_source": "yahoo"}
+    unknown = {**contracts[1].contract, "source_event_id": "ais-42", "probability_source": "marinetraffic"}
+    write_original_partition(
+        original_dir,
+        "2026-02-08",
+        [
+            [
+                OriginalSignal(stock, "a" * 64, contracts[0].emitted_at),
+                OriginalSignal(unknown, "b" * 64, contracts[1].emitted_at),
+            ]
+        ],
+    )
+
+    result = ledger_import(original_dir)
+
+    signal = Signal.objects.select_related("event").get()
+    assert (signal.source, signal.event.external_id) == ("yahoo", "AAPL-2020110600")
+    [problem] = result.problems
+    assert "signal.probability_source" in problem.what and "'marinetraffic'" in problem.what
+
+
+def test_a_manifest_that_disagrees_with_its_segment_is_reported(original_dir, contracts):
+    directory = write_original_partition(original_dir, "2026-02-07", [contracts[0:3]], sealed=True)
+    segment = directory / segment_name(1)
+    data = segment.read_bytes()
+    segment.write_bytes(data[: 8 + int.from_bytes(data[0:4], "big")])  # frames lost at a boundary
+
+    result = ledger_import(original_dir)
+
+    assert result.imported == 1
+    messages = [str(problem) for problem in result.problems]
+    assert any("record_count 3, the segment has 1" in message for message in messages), messages
+    assert any("checksum differs" in message for message in messages), messages
+
+
+def test_a_damaged_gzip_segment_gives_up_the_frames_before_the_damage(original_dir, contracts):
+    directory = write_original_partition(original_dir, "2026-02-07", [contracts[0:6]], sealed=True, gzipped=(1,))
+    compressed = directory / f"{segment_name(1)}.gz"
+    compressed.write_bytes(compressed.read_bytes()[:-40])  # the end of the stream lost
+
+    result = ledger_import(original_dir)
+
+    assert 0 < result.imported < 6
+    assert any("compressed segment is damaged" in str(problem) for problem in result.problems)
+    assert any("torn tail" in str(problem) for problem in result.problems)
+
+
+def test_garbage_segments_are_reported_without_crashing(original_dir, contracts):
+    directory = write_original_partition(original_dir, "2026-02-08", [contracts[0:2]])
+    (directory / segment_name(2)).write_bytes(b"\xff\xff\xff\xff" + b"\x00" * 64)
+    (directory / f"{segment_name(3)}.gz").write_bytes(b"not gzip at all")
+
+    result = ledger_import(original_dir)
+
+    assert result.imported == 2
+    locations = {problem.where.split("@")[0] for problem in result.problems}
+    assert locations == {"2026-02-08/signals-002.wal", "2026-02-08/signals-003.wal.gz"}
+
+
+def test_frames_that_verify_but_hold_no_usable_envelope_are_reported_one_by_one(original_dir, contracts):
+    good = original_envelope(contracts[0], partition="2026-02-08", sequence=ledger_sequence(1, 1))
+    envelope = orjson.loads(good)
+    deep = good.replace(b'"signal":{', b'"signal":{"nested":' + b"[" * 300 + b"]" * 300 + b",", 1)
+    far_future = {**envelope, "emitted_at": "9999-12-31T23:59:59-01:00"}
+    payloads = [b"not json", b"[1, 2]", b'{"signal": 7}', deep, orjson.dumps(far_future), good]
+    directory = original_dir / "2026-02-08"
+    directory.mkdir(parents=True)
+    (directory / segment_name(1)).write_bytes(b"".join(encode_frame(payload) for payload in payloads))
+
+    result = ledger_import(original_dir)
+
+    assert (result.frames, result.imported) == (6, 1)
+    whats = [problem.what for problem in result.problems]
+    assert len(whats) == 5
+    assert "payload: is not JSON" in whats[0] and "payload: is not a JSON object" in whats[1]
+    assert "signal: missing" in whats[2] and "cannot be stored as JSON" in whats[3] and "emitted_at" in whats[4]
+
+
+def test_progress_reports_every_segment_up_to_the_total(original_dir, contracts):
+    write_three_partitions(original_dir, contracts)
+    calls = []
+
+    ledger_import(original_dir, progress=lambda done, total: calls.append((done, total)))
+
+    total = calls[0][1]
+    assert len(calls) == 1 + 5
+    assert calls[-1] == (total, total)
+    assert [done for done, _ in calls] == sorted(done for done, _ in calls)
+
+
+def test_import_refuses_a_directory_without_partitions(tmp_path):
+    (tmp_path / "signals-001.wal").write_bytes(b"")
+
+    with pytest.raises(ImportRefused, match="no partition directories"):
+        ledger_import(tmp_path)
+
+
+def test_frames_written_after_an_import_record_every_signal_and_chain(original_dir, contracts, settings):
+    write_three_partitions(original_dir, contracts)
+
+    ledger_import(original_dir, batch_size=5)  # several transactions, several drains
+    ledger_drain()
+
+    assert not LedgerOutbox.objects.exists()
+    frames = our_frames()
+    assert sorted(signal_id for signal_id, _ in frames) == sorted(s.contract["signal_id"] for s in contracts)
+    previous = GENESIS_HASH
+    for _, payload in frames:
+        envelope = orjson.loads(payload)
+        assert (envelope["prev_hash"], envelope["operation"]) == (previous, "create")
+        assert canonical_json(envelope["signal"]) == stored_contracts()[envelope["signal_id"]]
+        previous = payload_hash(payload)
+    report = ledger_verify()
+    assert report.ok, report.problems

@@ -1,0 +1,33 @@
+"""The Celery app's routing: the ledger's tasks on their own queue, every queue consumed by default."""
+
+from omen_site.celery import app
+
+
+def queue_of(task_name: str) -> str:
+    return app.amqp.router.route({}, task_name)["queue"].name
+
+
+def test_the_ledgers_tasks_go_to_the_ledger_queue_and_polls_to_the_default_one():
+    app.loader.import_default_modules()
+    ledger_tasks = [name for name in app.tasks if name.startswith("ledger.tasks.")]
+
+    assert sorted(ledger_tasks) == [
+        "ledger.tasks.ledger_drain",
+        "ledger.tasks.partitions_move_due",
+        "ledger.tasks.partitions_seal_due",
+    ]
+    assert {queue_of(name) for name in ledger_tasks} == {"ledger"}
+    assert queue_of("signals.tasks.source_poll") == "celery"
+
+
+def test_a_worker_started_without_queues_consumes_every_queue():
+    assert set(app.amqp.queues) == {"celery", "ledger"}
+
+
+def test_a_poll_is_stopped_before_its_next_period():
+    app.loader.import_default_modules()
+    poll = app.tasks["signals.tasks.source_poll"]
+
+    assert poll.soft_time_limit == 90
+    assert poll.time_limit > poll.soft_time_limit
+    assert poll.soft_time_limit < app.conf.task_time_limit

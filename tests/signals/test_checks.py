@@ -1,0 +1,35 @@
+"""The signals app's system checks: settings that would let one source hold up the others."""
+
+from signals.checks import check_poll_time_limit, check_worker_slots
+from signals.sources.registry import SOURCES
+
+
+def test_a_worker_slot_per_source_plus_the_ledger_passes(settings):
+    settings.CELERY_WORKER_CONCURRENCY = len(SOURCES) + 1
+
+    assert check_worker_slots() == []
+
+
+def test_fewer_slots_than_sources_plus_one_is_signals_w001_naming_the_setting(settings):
+    settings.CELERY_WORKER_CONCURRENCY = 2
+
+    (warning,) = check_worker_slots()
+
+    assert warning.id == "signals.W001"
+    assert "CELERY_WORKER_CONCURRENCY is 2" in warning.msg
+    assert f"CELERY_WORKER_CONCURRENCY={len(SOURCES) + 1}" in warning.hint
+
+
+def test_the_default_settings_give_every_source_a_slot_and_a_poll_time_limit_under_its_period():
+    assert check_worker_slots() == []
+    assert check_poll_time_limit() == []
+
+
+def test_a_poll_time_limit_not_shorter_than_the_period_is_signals_w002(settings):
+    settings.SOURCE_POLL_INTERVAL_SECONDS = 60
+    settings.SOURCE_POLL_SOFT_TIME_LIMIT_SECONDS = 60
+
+    (warning,) = check_poll_time_limit()
+
+    assert warning.id == "signals.W002"
+    assert "SOURCE_POLL_SOFT_TIME_LIMIT_SECONDS (60)" in warning.msg

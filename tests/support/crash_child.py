@@ -1,0 +1,78 @@
+"""A process for the crash test: check the ledger after the last kill, then ingest until killed.
+
+Run as ``python -m tests.support.crash_child ROUND`` with the child environment of
+``tests.support.processes.child_env``. It prints one JSON line after recovery (what verify
+found, and the ledger's frames against the database's signals), then ``committed <n>`` after
+every committed batch, and never stops on its own.
+"""
+
+import json
+import os
+import sys
+from datetime import UTC, datetime, timedelta
+
+import django
+
+
+def main(round_number: int, verify_only: bool) -> None:
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "omen_site.settings")
+    django.setup()
+    from collections import Counter
+
+    from django.conf import settings
+
+    from ledger.envelope import read_head
+    from ledger.reading import ledger_segments, segment_data
+    from ledger.services.verify import ledger_verify
+    from ledger.services.writer import ledger_drain
+    from ledger.wal import read_frames
+    from signals.models import Signal
+
+    recovery = ledger_drain()  # a restart: torn tails truncated, dead runs adopted, backlog framed
+    report = ledger_verify()
+    heads = [
+        read_head(frame.payload)
+        for ref in ledger_segments(settings.LEDGER_DIR)
+        for frame in read_frames(segment_data(ref.path)).frames
+    ]
+    creates = Counter(head.signal_id for head in heads if head.operation == "create")
+    signal_ids = set(Signal.objects.values_list("signal_id", flat=True))
+    print(
+        json.dumps(
+            {
+                "ok": report.ok,
+                "problems": [str(p) for p in report.problems[:5]],
+                "signals": len(signal_ids),
+                "frames": len(heads),
+                "doubled_outbox_ids": len(heads) - len({head.outbox_id for head in heads}),
+                "doubled_creates": sum(1 for count in creates.values() if count > 1),
+                "frames_equal_signals": set(creates) == signal_ids,
+                "adopted": recovery.adopted,
+                "truncated": len(recovery.truncated),
+            }
+        ),
+        flush=True,
+    )
+    if verify_only:
+        return
+    from signals.services.ingest import signals_ingest
+    from tests.support.factories import RawEventFactory
+
+    batch = 0
+    start = datetime(2026, 11, 1, tzinfo=UTC)
+    while True:
+        batch += 1
+        # New markets every batch, so every batch creates signals (and frames).
+        records = [
+            RawEventFactory.build(
+                market=f"{round_number:03d}{batch:05d}{n:03d}",
+                observed_at=start + timedelta(minutes=round_number * 1000 + batch),
+            )
+            for n in range(40)
+        ]
+        summary = signals_ingest(records=records, batch_size=10)
+        print(f"committed {summary.created}", flush=True)
+
+
+if __name__ == "__main__":
+    main(int(sys.argv[1]), verify_only="--verify-only" in sys.argv)
