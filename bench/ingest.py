@@ -83,6 +83,27 @@ def synthetic_records(observations: int, markets: int):
     yield from parse_markets(chunk, fetched_at=fetched_at)
 
 
+def time_calls(module, attribute: str, totals: dict) -> None:
+    """Replace ``module.attribute`` by a wrapper that adds each call's seconds and a count to ``totals``.
+
+    The ledger's inline drain looks ``ledger_drain`` up on its module at call time, so wrapping the
+    module attribute times every drain after a commit.
+    """
+    real = getattr(module, attribute)
+    totals.setdefault("seconds", 0.0)
+    totals.setdefault("calls", 0)
+
+    def timed(*args, **kwargs):
+        started = time.perf_counter()
+        try:
+            return real(*args, **kwargs)
+        finally:
+            totals["seconds"] += time.perf_counter() - started
+            totals["calls"] += 1
+
+    setattr(module, attribute, timed)
+
+
 def fresh_postgres(name):
     import psycopg
 

@@ -51,6 +51,7 @@ _ingest = _bench_module("ingest")  # bench helpers: the same synthetic markets a
 POSTGRES_ADMIN_URL, fresh_postgres = _ingest.POSTGRES_ADMIN_URL, _ingest.fresh_postgres
 peak_rss_mb, synthetic_markets = _ingest.peak_rss_mb, _ingest.synthetic_markets
 synthetic_records = _ingest.synthetic_records
+time_calls = _ingest.time_calls
 
 from ledger.envelope import GENESIS_HASH, build_payload, format_timestamp, payload_hash  # noqa: E402
 from ledger.layout import segment_name  # noqa: E402
@@ -313,18 +314,7 @@ def ingest_child(backend: str, ledger: str, observations: int, markets: int, bat
         ]
         assert all(disconnected), f"a ledger receiver was not connected: {disconnected}"
     else:
-        # drain_now imports ledger_drain at call time, so wrapping the module attribute times every drain.
-        real_drain = writer.ledger_drain
-
-        def timed_drain(**kwargs):
-            started = time.perf_counter()
-            try:
-                return real_drain(**kwargs)
-            finally:
-                drain["seconds"] += time.perf_counter() - started
-                drain["calls"] += 1
-
-        writer.ledger_drain = timed_drain
+        time_calls(writer, "ledger_drain", drain)
 
     started = time.perf_counter()
     summary = signals_ingest(records=synthetic_records(observations, markets), batch_size=batch_size)

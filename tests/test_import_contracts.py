@@ -14,7 +14,8 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
+from tests.support.processes import ROOT
+
 PACKAGES = ["omen_site", "signals", "ledger", "retention", "utilities"]
 LINT_IMPORTS = Path(sys.executable).with_name("lint-imports")
 

@@ -11,7 +11,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from math import exp, log, sqrt
-from typing import Any
+from typing import Any, NamedTuple
 
 from . import vocab
 from .context import PipelineContext
@@ -276,26 +276,29 @@ def _history_order(h: HistoryPoint) -> tuple:
     return (h.observed_at, h.probability, h.volume)
 
 
-@dataclass(frozen=True, slots=True)
-class _Observation:
+class _Observation(NamedTuple):
     """What the anomaly checks look at: the event and the market's strictly earlier points."""
 
     event: RawEvent
     history: list[HistoryPoint]  # oldest first
     probabilities: list[float]
+    enough_history: bool  # for the z-score checks
+    delta: float | None  # the move the source reports, else the move since the last known point
 
-    @property
-    def enough_history(self) -> bool:
-        return len(self.history) >= MIN_HISTORY
 
-    @property
-    def delta(self) -> float | None:
-        """The move the source reports, else the move since the last known point."""
-        if self.event.movement is not None:
-            return self.event.movement
-        if self.history:
-            return self.event.probability - self.probabilities[-1]
-        return None
+def _observation(event: RawEvent, ctx: PipelineContext) -> _Observation:
+    # Only strictly earlier points: re-evaluating an event after its own point was stored
+    # must give the same decision. (No history at all is the common case: skip the sort.)
+    points = ctx.history.get(event.market_key, ()) if ctx.history else ()
+    history = sorted((h for h in points if h.observed_at < event.observed_at), key=_history_order) if points else []
+    probabilities = [h.probability for h in history]
+    if event.movement is not None:
+        delta = event.movement
+    elif history:
+        delta = event.probability - probabilities[-1]
+    else:
+        delta = None
+    return _Observation(event, history, probabilities, len(history) >= MIN_HISTORY, delta)
 
 
 # A check records what it measured in ``checks`` and returns its flag when it trips.
@@ -371,12 +374,8 @@ ANOMALY_CHECKS: tuple[tuple[AnomalyCheck, float], ...] = (
 
 
 def anomaly_detection_rule(event: RawEvent, analysis: TextAnalysis, ctx: PipelineContext) -> RuleResult:
-    # Only strictly earlier points: re-evaluating an event after its own point was stored
-    # must give the same decision. (No history at all is the common case: skip the sort.)
-    points = ctx.history.get(event.market_key, ()) if ctx.history else ()
-    history = sorted((h for h in points if h.observed_at < event.observed_at), key=_history_order) if points else []
-    seen = _Observation(event, history, [h.probability for h in history])
-    checks: dict[str, Any] = {"history_points": len(history)}
+    seen = _observation(event, ctx)
+    checks: dict[str, Any] = {"history_points": len(seen.history)}
     risk = 0.0
     flags: list[str] = []
     for check, check_risk in ANOMALY_CHECKS:

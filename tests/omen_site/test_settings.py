@@ -3,13 +3,13 @@
 import os
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
+from tests.support.processes import ROOT
+
 pytestmark = pytest.mark.slow
 
-ROOT = Path(__file__).resolve().parents[2]
 GOOD_SECRET = "q8Vn3kLx0pWz7RbT2yHc5MfJ9sGd4AeU1oKi6NlQwErTyUiOpAsDfGhJk"
 OMEN_VARS = (
     "OMEN_ENV",

@@ -3,18 +3,22 @@
 Run as ``python -m tests.support.crash_child ROUND`` with the child environment of
 ``tests.support.processes.child_env``. It prints one JSON line after recovery (what verify
 found, and the ledger's frames against the database's signals), then ``committed <n>`` after
-every committed batch, and never stops on its own.
+every committed batch, and never stops on its own. With ``--wait-for PATH`` it starts ingesting
+only once PATH exists: a test running two children lets both check the ledger first, since a
+check beside another process's ingest would see signals whose frames are not written yet.
 """
 
 import json
 import os
 import sys
+import time
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import django
 
 
-def main(round_number: int, verify_only: bool) -> None:
+def main(round_number: int, verify_only: bool, wait_for: Path | None) -> None:
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "omen_site.settings")
     django.setup()
     from collections import Counter
@@ -55,6 +59,8 @@ def main(round_number: int, verify_only: bool) -> None:
     )
     if verify_only:
         return
+    while wait_for is not None and not wait_for.exists():
+        time.sleep(0.05)
     from signals.services.ingest import signals_ingest
     from tests.support.factories import RawEventFactory
 
@@ -75,4 +81,6 @@ def main(round_number: int, verify_only: bool) -> None:
 
 
 if __name__ == "__main__":
-    main(int(sys.argv[1]), verify_only="--verify-only" in sys.argv)
+    arguments = sys.argv[1:]
+    wait_for = Path(arguments[arguments.index("--wait-for") + 1]) if "--wait-for" in arguments else None
+    main(int(arguments[0]), verify_only="--verify-only" in arguments, wait_for=wait_for)

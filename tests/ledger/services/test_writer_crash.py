@@ -84,11 +84,13 @@ def test_two_processes_ingesting_at_once_share_one_writer(fresh_database_url, tm
     url = fresh_database_url()
     env = child_env(url, tmp_path / "var")
     manage(env, "migrate", "--no-input")
-    children = [start_child(env, round_number) for round_number in (1, 2)]
+    go = tmp_path / "go"
+    children = [start_child(env, round_number, "--wait-for", str(go)) for round_number in (1, 2)]
     outputs = [LineReader(child) for child in children]
     try:
         for output in outputs:
             assert_recovered(output.line(timeout=60), 0)
+        go.touch()  # both checked the empty ledger: now both ingest at once
         time.sleep(3)  # both commit (and drain after each commit) meanwhile
         for output in outputs:
             assert output.line(timeout=30).startswith("committed")

@@ -4,7 +4,6 @@ import sys
 from collections import Counter
 from dataclasses import replace
 from hashlib import sha256
-from pathlib import Path
 
 import orjson
 
@@ -21,9 +20,7 @@ from signals.pipeline import (
 from signals.pipeline.ids import input_event_hash, signal_id, trace_id
 from signals.pipeline.rules import RULES, Rule
 from tests.support.factories import FixedEventFactory, NewsEventFactory, history
-from tests.support.recorded import recorded_markets
-
-REPO = Path(__file__).resolve().parents[3]
+from tests.support.recorded import ROOT, recorded_markets
 
 CONTRACT_FIELDS = {
     "signal_id",
@@ -198,7 +195,7 @@ def test_recorded_markets_give_identical_decisions_twice_and_across_hash_seeds()
     for seed in ("0", "12345"):
         out = subprocess.run(
             [sys.executable, "-c", script],
-            cwd=REPO,
+            cwd=ROOT,
             capture_output=True,
             text=True,
             check=True,
@@ -231,4 +228,4 @@ def test_pipeline_imports_nothing_from_django():
         "import sys, signals.pipeline, signals.sources\n"
         "assert not [m for m in sys.modules if m == 'django' or m.startswith('django.')]\n"
     )
-    subprocess.run([sys.executable, "-c", code], cwd=REPO, check=True)
+    subprocess.run([sys.executable, "-c", code], cwd=ROOT, check=True)

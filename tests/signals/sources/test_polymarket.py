@@ -1,19 +1,17 @@
-import json
 from datetime import UTC, datetime
-from pathlib import Path
 
 import pytest
 
 from signals.pipeline.events import ParseFailure, RawEvent
 from signals.sources.polymarket import parse_markets
 from signals.sources.registry import SOURCES
+from tests.support.recorded import recorded_json
 
-RECORDED = Path(__file__).resolve().parents[3] / ".." / "shared" / "fixtures" / "recorded"
 FETCHED_AT = datetime(2026, 2, 8, 12, 0, tzinfo=UTC)
 
 
 def load(name):
-    return json.loads((RECORDED / name).read_text(encoding="utf-8"))
+    return recorded_json(name)
 
 
 def market(**overrides):
