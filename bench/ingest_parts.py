@@ -54,7 +54,7 @@ def run_backend(backend: str, observations: int, markets: int, batch_size: int) 
 
     import ledger.services.writer as writer
     from signals.pipeline import RawEvent
-    from signals.services.ingest.prepare import prepare_batch, refusal
+    from signals.services.ingest.prepare import batch_prepare, refusal
     from signals.services.ingest.write import batch_write
     from signals.sources.polymarket import parse_markets
     from utilities.bulk_sql import datetime_adapter
@@ -75,7 +75,7 @@ def run_backend(backend: str, observations: int, markets: int, batch_size: int) 
         parsed_records = parse_markets(chunk, fetched_at=fetched_at)
         records = [(refusal(r) or r) if isinstance(r, RawEvent) else r for r in parsed_records]
         parsed = time.perf_counter()
-        prepared = prepare_batch(records, history, {}, to_db)
+        prepared = batch_prepare(records, history, {}, to_db)
         ready = time.perf_counter()
         drain_before = drain["seconds"]
         with transaction.atomic():

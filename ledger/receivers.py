@@ -2,7 +2,8 @@
 
 Row saves arrive through ``post_save`` / ``post_delete`` (``Signal.save`` runs in a transaction,
 so the outbox row commits or rolls back with the save); bulk saves through
-``signals.public.signals_bulk_created``, which ingest sends inside its batch transaction. After the
+``signals.public.signals_bulk_created``, which ingest and the ledger's import send inside the
+transaction that inserts the rows. After the
 commit, the writer is asked to drain (``LEDGER_DRAIN_ON_COMMIT``); the periodic drain task
 catches anything a failed or busy request left behind. ``pre_save`` / ``pre_delete`` keep the
 contract of a create not framed yet before its row changes, so the create frame shows the
@@ -12,6 +13,7 @@ signal as it was created.
 import logging
 from functools import partial
 
+from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
 from django.db import connections, transaction
 from django.db.models import TextField
@@ -109,7 +111,7 @@ def _drain_after_commit(using: str) -> None:
 
 
 def drain_now() -> None:
-    """Run after a commit: the save is durable whatever happens here, so nothing is raised."""
+    """Run after a commit: the save is durable whatever happens here, so no drain error is raised."""
     mode = settings.LEDGER_DRAIN_ON_COMMIT
     if mode == "off":
         return
@@ -122,6 +124,10 @@ def drain_now() -> None:
 
     try:
         ledger_drain()
+    except SoftTimeLimitExceeded:
+        # The task that committed (a poll) is out of time: it must stop and record its run, not go
+        # on until the hard limit kills its process with the poll lock still held.
+        raise
     except Exception:
         # The outbox keeps the save; the periodic drain retries and ``ledger verify`` reports.
         log.exception("ledger: drain after commit failed; the periodic drain will retry")

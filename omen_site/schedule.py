@@ -1,8 +1,9 @@
 """The beat schedule, defined once here and copied into django-celery-beat's tables.
 
 Operators then change an interval or pause a source in the admin (Periodic tasks);
-``beat_schedule_sync`` adds the entries that are missing and keeps the task each entry runs in
-step with the code, but never touches what operators own: the interval, and whether it is on.
+``beat_schedule_sync`` adds the entries that are missing and keeps the task (and arguments) each
+entry runs in step with the code, but never touches what operators own: the interval, and
+whether it is on.
 """
 
 from django.conf import settings
@@ -53,8 +54,9 @@ def beat_schedule_sync() -> list[str]:
     from django_celery_beat.models import IntervalSchedule, PeriodicTask
 
     changed = []
-    existing = {task.name: task for task in PeriodicTask.objects.filter(name__in=beat_schedule())}
-    for name, entry in beat_schedule().items():
+    schedule = beat_schedule()
+    existing = {task.name: task for task in PeriodicTask.objects.filter(name__in=schedule)}
+    for name, entry in schedule.items():
         args = json.dumps(entry["args"])
         task = existing.get(name)
         if task is not None:

@@ -108,6 +108,9 @@ STORAGES = {
     },
 }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+# Checks an operator has judged harmless for this deployment, e.g. signals.W001 when polls run
+# on several workers (comma-separated ids).
+SILENCED_SYSTEM_CHECKS = env.list("SILENCED_SYSTEM_CHECKS", default=[])
 
 # --- Database ---------------------------------------------------------------
 

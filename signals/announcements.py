@@ -1,8 +1,9 @@
 """The Django signals the signals app sends, so that other apps see every save it makes in bulk.
 
 ``bulk_create``, ``QuerySet.update()`` and raw SQL fire no ``post_save``: every bulk path that
-writes Signal rows (ingest, the ledger's import) sends one of these inside the same
-transaction, so a listener (the ledger's outbox) records the saves with them.
+inserts new Signal rows (ingest, the ledger's import) sends one of these inside the same
+transaction, so a listener (the ledger's outbox) records the saves with them. The ledger's
+replay writes rows without it: their frames exist already.
 """
 
 from __future__ import annotations

@@ -16,7 +16,8 @@ def check_worker_slots(app_configs=None, **kwargs) -> list[Warning]:
             Warning(
                 f"CELERY_WORKER_CONCURRENCY is {slots}, fewer worker slots than the {len(SOURCES)} sources "
                 "plus one for the ledger: a source that hangs can hold a slot another source's poll needs.",
-                hint=f"Set CELERY_WORKER_CONCURRENCY={needed}, or run more workers and silence signals.W001.",
+                hint=f"Set CELERY_WORKER_CONCURRENCY={needed}; or, when polls run on several workers, "
+                "set SILENCED_SYSTEM_CHECKS=signals.W001.",
                 id="signals.W001",
             )
         ]

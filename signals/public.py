@@ -3,7 +3,8 @@
 Everything else in ``signals`` is private to it; the import contracts in ``pyproject.toml``
 hold that line (``make test`` runs them). Other apps write signals' rows only through what is
 here, so a change to a column, to how a SourceEvent moves forward, or to how bulk saves are
-announced is made once and reaches ingest, the ledger's replay and import, and retention alike.
+announced is made once and reaches ingest and the ledger's replay and import alike (and
+retention, once it writes).
 """
 
 from signals.announcements import SavedSignal, signals_bulk_created

@@ -3,7 +3,8 @@
 Django's bulk_create spends most of its time preparing each value through
 the field machinery, and psycopg spends more parsing a statement with
 thousands of placeholders; a bulk path (ingest, the ledger's replay and
-import) already has database-ready tuples, so these helpers send them as they are: COPY into a staging table and one
+import) already has database-ready tuples, so these helpers send them as
+they are: COPY into a staging table and one
 INSERT .. SELECT on PostgreSQL, executemany or one multi-row VALUES on
 SQLite. Callers pass values the backend takes directly (str, int, float,
 None, and datetimes through ``datetime_adapter()``).

@@ -39,7 +39,7 @@ from ledger.services.restore import (
     RestoredSignal,
     restore_payload,
     signal_rows,
-    upsert_source_events,
+    source_events_restore,
 )
 from ledger.wal import Corruption, Scan, TornTail, read_frames
 from signals.models import Signal
@@ -312,7 +312,7 @@ def _write_signals(signals: list[RestoredSignal]) -> int:
     if not new:
         return 0
     to_db = datetime_adapter()
-    event_pks = upsert_source_events(new, to_db)
+    event_pks = source_events_restore(new, to_db)
     # ON CONFLICT DO NOTHING: a concurrent import or ingest may have written one since the query.
     created = signals_insert(signal_rows(new, event_pks, to_db))
     if created:

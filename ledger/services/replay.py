@@ -36,7 +36,7 @@ from ledger.services.restore import (
     RestoredSignal,
     restore_payload,
     signal_rows,
-    upsert_source_events,
+    source_events_restore,
 )
 from ledger.services.writer import LedgerEnd
 from ledger.wal import Corruption, Frame, LedgerCorruption, ScanEnd, TornTail, read_frames
@@ -251,7 +251,7 @@ class _Changes:
         signals_delete(removed)
         if written:
             to_db = datetime_adapter()
-            event_pks = upsert_source_events(written, to_db)
+            event_pks = source_events_restore(written, to_db)
             # Ledger order, not key order: primary keys come out in the order the rows were made.
             signals_replace(signal_rows(written, event_pks, to_db))
 

@@ -35,7 +35,7 @@ __all__ = [
     "restore_payload",
     "restore_signal",
     "signal_rows",
-    "upsert_source_events",
+    "source_events_restore",
 ]
 
 _SOURCES = {value.lower(): value for value in Source.values}
@@ -239,7 +239,7 @@ def _show(value: Any) -> str:
 # --------------------------------------------------------------------------- writing
 
 
-def upsert_source_events(signals: Sequence[RestoredSignal], to_db: Callable) -> dict[EventKey, int]:
+def source_events_restore(signals: Sequence[RestoredSignal], to_db: Callable) -> dict[EventKey, int]:
     """Insert or move forward the SourceEvent of every signal; its primary key per (source, external id).
 
     An event that exists keeps its recent history (the anomaly rule's input, which no frame carries).

@@ -301,14 +301,20 @@ def _observation(event: RawEvent, ctx: PipelineContext) -> _Observation:
     return _Observation(event, history, probabilities, len(history) >= MIN_HISTORY, delta)
 
 
-# A check records what it measured in ``checks`` and returns its flag when it trips.
+# A check records what it measured in ``checks`` and returns what it saw when it trips.
 AnomalyCheck = Callable[[_Observation, dict[str, Any]], str | None]
+
+
+class _Check(NamedTuple):
+    name: str
+    run: AnomalyCheck
+    risk: float  # added to the observation's manipulation risk when the check trips
 
 
 def _extreme_probability(seen: _Observation, checks: dict[str, Any]) -> str | None:
     p = seen.event.probability
     if p < EXTREME_LOW or p > EXTREME_HIGH:
-        return f"probability {p:g} outside [{EXTREME_LOW:g}, {EXTREME_HIGH:g}] (+{EXTREME_RISK:g})"
+        return f"probability {p:g} outside [{EXTREME_LOW:g}, {EXTREME_HIGH:g}]"
     return None
 
 
@@ -318,7 +324,7 @@ def _probability_z(seen: _Observation, checks: dict[str, Any]) -> str | None:
     z = _z(seen.event.probability, seen.probabilities)
     checks["probability_z"] = None if z is None else _r4(z)
     if z is not None and z > PROBABILITY_Z_LIMIT:
-        return f"probability z-score {z:.2f} > {PROBABILITY_Z_LIMIT:g} (+{PROBABILITY_Z_RISK:g})"
+        return f"probability z-score {z:.2f} > {PROBABILITY_Z_LIMIT:g}"
     return None
 
 
@@ -326,7 +332,7 @@ def _jump(seen: _Observation, checks: dict[str, Any]) -> str | None:
     delta = seen.delta
     checks["delta_probability"] = None if delta is None else round(delta, 4)
     if delta is not None and abs(delta) > JUMP_LIMIT:
-        return f"probability change {delta:+.4f} beyond {JUMP_LIMIT:g} (+{JUMP_RISK:g})"
+        return f"probability change {delta:+.4f} beyond {JUMP_LIMIT:g}"
     return None
 
 
@@ -338,7 +344,7 @@ def _change_rate_z(seen: _Observation, checks: dict[str, Any]) -> str | None:
     z = _z(seen.event.probability - probs[-1], diffs)
     checks["change_rate_z"] = None if z is None else _r4(z)
     if z is not None and z > CHANGE_RATE_Z_LIMIT:
-        return f"change-rate z-score {z:.2f} > {CHANGE_RATE_Z_LIMIT:g} (+{CHANGE_RATE_Z_RISK:g})"
+        return f"change-rate z-score {z:.2f} > {CHANGE_RATE_Z_LIMIT:g}"
     return None
 
 
@@ -347,7 +353,7 @@ def _few_traders(seen: _Observation, checks: dict[str, Any]) -> str | None:
     if traders is None:
         checks["trader_check"] = "skipped: the source reports no trader count"
     elif traders < FEW_TRADERS and volume > THIN_MARKET_VOLUME:
-        return f"{traders} traders with volume ${volume:,.0f} (+{FEW_TRADERS_RISK:g})"
+        return f"{traders} traders with volume ${volume:,.0f}"
     return None
 
 
@@ -356,20 +362,20 @@ def _volume_z(seen: _Observation, checks: dict[str, Any]) -> str | None:
         z = _z(seen.event.volume, [h.volume for h in seen.history])
         checks["volume_z"] = None if z is None else _r4(z)
         if z is not None and z > VOLUME_Z_LIMIT:
-            return f"volume z-score {z:.2f} > {VOLUME_Z_LIMIT:g} (+{VOLUME_Z_RISK:g})"
+            return f"volume z-score {z:.2f} > {VOLUME_Z_LIMIT:g}"
     elif seen.history:
         checks["z_scores"] = f"skipped: {len(seen.history)} history points, {MIN_HISTORY} needed"
     return None
 
 
 # In this order: the order of the reasoning's flags, and of the risk's sum.
-ANOMALY_CHECKS: tuple[tuple[AnomalyCheck, float], ...] = (
-    (_extreme_probability, EXTREME_RISK),
-    (_probability_z, PROBABILITY_Z_RISK),
-    (_jump, JUMP_RISK),
-    (_change_rate_z, CHANGE_RATE_Z_RISK),
-    (_few_traders, FEW_TRADERS_RISK),
-    (_volume_z, VOLUME_Z_RISK),
+ANOMALY_CHECKS: tuple[_Check, ...] = (
+    _Check("extreme_probability", _extreme_probability, EXTREME_RISK),
+    _Check("probability_z", _probability_z, PROBABILITY_Z_RISK),
+    _Check("jump", _jump, JUMP_RISK),
+    _Check("change_rate_z", _change_rate_z, CHANGE_RATE_Z_RISK),
+    _Check("few_traders", _few_traders, FEW_TRADERS_RISK),
+    _Check("volume_z", _volume_z, VOLUME_Z_RISK),
 )
 
 
@@ -378,11 +384,11 @@ def anomaly_detection_rule(event: RawEvent, analysis: TextAnalysis, ctx: Pipelin
     checks: dict[str, Any] = {"history_points": len(seen.history)}
     risk = 0.0
     flags: list[str] = []
-    for check, check_risk in ANOMALY_CHECKS:
-        flag = check(seen, checks)
-        if flag is not None:
-            risk += check_risk
-            flags.append(flag)
+    for check in ANOMALY_CHECKS:
+        seen_by_check = check.run(seen, checks)
+        if seen_by_check is not None:
+            risk += check.risk
+            flags.append(f"{seen_by_check} (+{check.risk:g})")
 
     if not flags:
         # Nothing flagged, by far the common case: risk stays exactly 0, so the

@@ -1,12 +1,14 @@
 """Typed rows of the signals tables and the bulk statements that write them.
 
 Every bulk path writes these tables through here: ingest, and (through ``signals.public``) the
-ledger's replay and import, and retention. Change a column and each of them follows; the
+ledger's replay and import; retention will too. Change a column and each of them follows; the
 forward-only rule of a SourceEvent lives here once.
 
-Rows hold what the backend stores: datetimes go through ``utilities.bulk_sql.datetime_adapter()``
-when a row is built, so the write step sends them as they are. A row that points at its
-SourceEvent is paired with that event's primary key, which only the upsert knows.
+Rows given to the write functions hold what the backend stores: datetimes go through
+``utilities.bulk_sql.datetime_adapter()``, when ingest builds a row or through
+``SignalRow.for_backend`` for a row built from Python values (the ledger's restored signals),
+so the write step sends them as they are. A row that points at its SourceEvent is paired with
+that event's primary key, which only the upsert knows.
 
 Nothing here fires ``post_save``: a path that inserts signals announces them itself with
 ``signals.announcements.signals_bulk_created``, inside the same transaction.
@@ -115,9 +117,6 @@ class SourceEventObservations:
     def __init__(self) -> None:
         # key -> [title, url, first_seen_at, last_seen_at, probability, latest signal id, its time]
         self._events: dict[EventKey, list] = {}
-
-    def __contains__(self, key: EventKey) -> bool:
-        return key in self._events
 
     def observe(
         self,
@@ -256,7 +255,9 @@ _REPLACED_COLUMNS = [column for column in SIGNAL_COLUMNS if column not in ("sign
 def signals_replace(rows: Iterable[tuple[int, SignalRow]]) -> None:
     """Insert (event pk, row) pairs, overwriting a known signal's columns (ledger replay).
 
-    Rows are inserted in the order given, so primary keys follow it.
+    Rows go in in the order given; primary keys follow it on SQLite, and on PostgreSQL as long as
+    the staged rows are read back in the order they were copied (a plain sequential scan of the
+    staging table does that; SQL itself promises no order).
     """
     insert_rows(
         Signal._meta.db_table,

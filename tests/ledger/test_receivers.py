@@ -49,3 +49,33 @@ def test_a_scheduled_poll(ledger_dir, source_server, settings, recorded_dir):
     source_poll(source="polymarket", policy=FetchPolicy(attempts=1, read_timeout=5, total_timeout=10))
 
     assert_one_frame_per_signal()
+
+
+def test_a_failed_drain_after_commit_is_logged_and_the_save_stays_in_the_outbox(monkeypatch, caplog):
+    import ledger.services.writer as writer
+    from ledger.receivers import drain_now
+
+    def broken(**kwargs):
+        raise OSError("No space left on device")
+
+    monkeypatch.setattr(writer, "ledger_drain", broken)
+
+    drain_now()  # after the commit: nothing is raised to the code that saved
+
+    assert "drain after commit failed" in caplog.text
+
+
+def test_a_soft_time_limit_during_the_drain_after_commit_stops_the_task(monkeypatch):
+    """The poll that committed must stop and record its run, not run on to its hard limit."""
+    from celery.exceptions import SoftTimeLimitExceeded
+
+    import ledger.services.writer as writer
+    from ledger.receivers import drain_now
+
+    def out_of_time(**kwargs):
+        raise SoftTimeLimitExceeded()
+
+    monkeypatch.setattr(writer, "ledger_drain", out_of_time)
+
+    with pytest.raises(SoftTimeLimitExceeded):
+        drain_now()

@@ -24,10 +24,10 @@ def test_a_worker_started_without_queues_consumes_every_queue():
     assert set(app.amqp.queues) == {"celery", "ledger"}
 
 
-def test_a_poll_is_stopped_before_its_next_period():
+def test_a_poll_is_stopped_before_its_next_period(settings):
     app.loader.import_default_modules()
     poll = app.tasks["signals.tasks.source_poll"]
 
-    assert poll.soft_time_limit == 90
-    assert poll.time_limit > poll.soft_time_limit
-    assert poll.soft_time_limit < app.conf.task_time_limit
+    assert poll.soft_time_limit == settings.SOURCE_POLL_SOFT_TIME_LIMIT_SECONDS == 90
+    assert poll.soft_time_limit < settings.SOURCE_POLL_INTERVAL_SECONDS
+    assert poll.soft_time_limit < poll.time_limit <= settings.SOURCE_POLL_INTERVAL_SECONDS

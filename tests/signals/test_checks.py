@@ -1,7 +1,13 @@
 """The signals app's system checks: settings that would let one source hold up the others."""
 
+import subprocess
+import sys
+
+import pytest
+
 from signals.checks import check_poll_time_limit, check_worker_slots
 from signals.sources.registry import SOURCES
+from tests.support.processes import ROOT, child_env
 
 
 def test_a_worker_slot_per_source_plus_the_ledger_passes(settings):
@@ -33,3 +39,25 @@ def test_a_poll_time_limit_not_shorter_than_the_period_is_signals_w002(settings)
 
     assert warning.id == "signals.W002"
     assert "SOURCE_POLL_SOFT_TIME_LIMIT_SECONDS (60)" in warning.msg
+
+
+@pytest.mark.slow
+def test_an_operator_silences_a_warning_from_the_environment(tmp_path):
+    """Production runs check --deploy --fail-level WARNING: a judged-harmless warning must be silenceable."""
+    env = child_env(f"sqlite:///{tmp_path / 'db.sqlite3'}", tmp_path / "var", CELERY_WORKER_CONCURRENCY="2")
+
+    def check(**extra):
+        return subprocess.run(
+            [sys.executable, "manage.py", "check", "--fail-level", "WARNING"],
+            cwd=ROOT,
+            env={**env, **extra},
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+
+    warned, silenced = check(), check(SILENCED_SYSTEM_CHECKS="signals.W001")
+
+    assert warned.returncode != 0 and "signals.W001" in warned.stderr
+    assert silenced.returncode == 0, silenced.stderr
+    assert "no issues (1 silenced)" in silenced.stdout

@@ -128,17 +128,17 @@ class Command(BaseCommand):
             self.stdout.write(payload.decode())
         self.stdout.flush()  # a pipe (| jq, a consumer) sees them now, not when a buffer fills
         last = shown[-1][0] if shown else None
-        while follow:
-            try:
+        try:
+            while follow:
                 time.sleep(1)
-            except KeyboardInterrupt:
-                return
-            for ref in ledger_segments(root)[-2:]:  # a rotation may have happened since the last look
-                for key, payload in _keyed_frames(ref):
-                    if last is None or key > last:
-                        self.stdout.write(payload.decode())
-                        self.stdout.flush()
-                        last = key
+                for ref in ledger_segments(root)[-2:]:  # a rotation may have happened since the last look
+                    for key, payload in _keyed_frames(ref):
+                        if last is None or key > last:
+                            self.stdout.write(payload.decode())
+                            self.stdout.flush()
+                            last = key
+        except KeyboardInterrupt:  # Ctrl-C ends a follow quietly, whether it was asleep or reading
+            return
 
     # ----------------------------------------------------------------- replay / import
 

@@ -9,9 +9,10 @@ Three parts:
 
 * ``prepare.py`` -- pure: a batch of records into typed rows (pipeline, ids, rejections);
 * ``write.py`` -- one transaction: the rows into the database, and the announcement of new signals;
-* this module -- batches the records and overlaps the two: while the caller's thread writes
-  batch N, a helper thread prepares batch N+1, so the pipeline's CPU work and the database's
-  overlap. The helper thread never touches the database.
+* this module -- batches the records, reads the stored history of the markets a batch names, and
+  overlaps the two steps: while the caller's thread writes batch N, a helper thread prepares
+  batch N+1, so the pipeline's CPU work and the database's overlap. The helper thread never
+  touches the database.
 
 The rows are written through ``signals.services.rows``, which the ledger's replay and import use
 too: a column change there reaches every bulk path.
@@ -31,7 +32,7 @@ from django.db import transaction
 
 from signals.models import SourceEvent
 from signals.pipeline.events import HistoryPoint, ParseFailure, RawEvent
-from signals.services.ingest.prepare import History, PreparedBatch, prepare_batch, refusal
+from signals.services.ingest.prepare import History, PreparedBatch, batch_prepare, refusal
 from signals.services.ingest.write import batch_write
 from utilities.bulk_sql import datetime_adapter
 from utilities.threads import prompt_thread_switching
@@ -93,15 +94,20 @@ def signals_ingest(
     history: History = {}
     total = IngestSummary()
 
-    def prepare(batch: list) -> PreparedBatch:
-        return prepare_batch(batch, history, reliability, to_db)
+    def prepare_next(batches: Iterator[list]) -> Future | None:
+        """Start preparing the next batch in the helper thread, after reading the history it needs."""
+        batch = next(batches, None)
+        if batch is None:
+            return None
+        _history_load(batch, history)
+        return helper.submit(batch_prepare, batch, history, reliability, to_db)
 
     with prompt_thread_switching(), ThreadPoolExecutor(max_workers=1, thread_name_prefix="ingest-prepare") as helper:
         batches = _batches(records, batch_size)
-        pending = _prepare_next(batches, history, helper, prepare)
+        pending = prepare_next(batches)
         while pending is not None:
             prepared = pending.result()
-            pending = _prepare_next(batches, history, helper, prepare)
+            pending = prepare_next(batches)
             with transaction.atomic():
                 created = batch_write(prepared)
             summary = IngestSummary.of(prepared, len(created))
@@ -111,15 +117,6 @@ def signals_ingest(
     return total
 
 
-def _prepare_next(batches: Iterator[list], history: History, helper: ThreadPoolExecutor, prepare) -> Future | None:
-    """Start preparing the next batch in the helper thread, after reading the history it needs."""
-    batch = next(batches, None)
-    if batch is None:
-        return None
-    history_load(batch, history)
-    return helper.submit(prepare, batch)
-
-
 def _batches(records: Iterable, size: int) -> Iterator[list]:
     """Batches of records, each event the database would refuse already turned into a ParseFailure."""
     iterator = iter(records)
@@ -127,7 +124,7 @@ def _batches(records: Iterable, size: int) -> Iterator[list]:
         yield [(refusal(record) or record) if isinstance(record, RawEvent) else record for record in batch]
 
 
-def history_load(batch: list, history: History) -> None:
+def _history_load(batch: list, history: History) -> None:
     """Read the stored recent history of the batch's markets that ``history`` does not hold yet."""
     ids_by_source: dict[str, set[str]] = defaultdict(set)
     for record in batch:

@@ -1,8 +1,9 @@
 """Ingest's pure step: a batch of parsed records in, every row it writes out. No database here.
 
 Each event goes through the pipeline with only the history known before it; an accepted one
-becomes a signal row, a rejected one (or a record that never parsed) a rejection row, and every
-event a probability point and an observation of its SourceEvent. Run in ingest's helper thread,
+becomes a signal row, a rejected one (or a record that never parsed) a rejection row; every
+event is an observation of its SourceEvent, and a probability point unless its market already
+has one for that moment. Run in ingest's helper thread,
 while the caller's thread writes the previous batch.
 """
 
@@ -19,7 +20,7 @@ from datetime import datetime, timedelta
 import orjson
 from django.utils import timezone
 
-from signals.models import SourceEvent
+from signals.models import Rejection, SourceEvent
 from signals.models.contract import canonical_json
 from signals.models.rejection import EXCERPT_MAX_CHARS
 from signals.pipeline import Accepted, PipelineContext, Rejected, evaluate
@@ -43,7 +44,8 @@ RECENT_HISTORY_POINTS = 50
 # Column limits the parsers do not enforce themselves.
 MAX_EXTERNAL_ID = SourceEvent._meta.get_field("external_id").max_length
 MAX_URL = SourceEvent._meta.get_field("url").max_length
-MAX_FIELD_NAME = 64
+MAX_FIELD_NAME = Rejection._meta.get_field("field").max_length
+# A rejection's reason is a text column; a parser's reason longer than this is cut, not stored whole.
 MAX_REASON = 2000
 
 # market key (RawEvent.market_key) -> that market's recent points, oldest first
@@ -97,7 +99,7 @@ def refusal(event: RawEvent) -> ParseFailure | None:
     return None
 
 
-def prepare_batch(
+def batch_prepare(
     batch: list[RawEvent | ParseFailure], history: History, reliability: Mapping[str, float], to_db: Callable
 ) -> PreparedBatch:
     """The rows of one batch; ``history`` holds each market's points as the previous batches left them,
@@ -147,7 +149,7 @@ def prepare_batch(
     return PreparedBatch(
         fetched=len(batch),
         events=len(events),
-        source_events=observations.rows(to_db, _recent_history(observations, events, history)),
+        source_events=observations.rows(to_db, _recent_history(events, history)),
         signals=sorted(signals, key=lambda pair: pair[1].signal_id),
         points=points,
         rejections=rejections,
@@ -200,7 +202,7 @@ def _evaluate_safely(event: RawEvent, context: PipelineContext) -> Accepted | Re
         )
 
 
-def _recent_history(observations: SourceEventObservations, events: list[RawEvent], history: History) -> dict:
+def _recent_history(events: list[RawEvent], history: History) -> dict[EventKey, str]:
     """Each market's stored anomaly history: its newest points within the window, as compact JSON.
 
     The call's cache keeps only what the database keeps, so a long ingest stays small.

@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 import orjson
 import pytest
 
-from ledger.services.restore import ContractError, restore_payload, restore_signal, signal_rows, upsert_source_events
+from ledger.services.restore import ContractError, restore_payload, restore_signal, signal_rows, source_events_restore
 from signals.models import SourceEvent
 from signals.models.contract import canonical_json
 from signals.pipeline import Accepted, evaluate
@@ -132,7 +132,7 @@ def test_frames_out_of_time_order_move_their_source_event_only_forward():
     to_db = datetime_adapter()
 
     for restored in (newer, older):
-        signals_insert(signal_rows([restored], upsert_source_events([restored], to_db), to_db))
+        signals_insert(signal_rows([restored], source_events_restore([restored], to_db), to_db))
 
     event = SourceEvent.objects.get(source="polymarket", external_id="1001")
     assert (event.title, event.last_probability, event.latest_signal_id) == ("Newer title", 0.6, newer.signal_id)
@@ -154,7 +154,7 @@ def test_a_known_source_event_keeps_the_history_ingest_stored():
     restored = restore_signal(envelope())
     to_db = datetime_adapter()
 
-    pks = upsert_source_events([restored], to_db)
+    pks = source_events_restore([restored], to_db)
     signals_insert(signal_rows([restored], pks, to_db))
 
     event = SourceEvent.objects.get()

@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 import orjson
 
 from signals.pipeline import HistoryPoint
-from signals.services.ingest.prepare import RECENT_HISTORY_POINTS, prepare_batch, refusal
+from signals.services.ingest.prepare import RECENT_HISTORY_POINTS, batch_prepare, refusal
 from signals.services.rows import SignalRow
 from tests.support.factories import ParseFailureFactory, RawEventFactory
 
@@ -22,7 +22,7 @@ def same(value):
 
 
 def prepare(records, history=None):
-    return prepare_batch(list(records), {} if history is None else history, {}, same)
+    return batch_prepare(list(records), {} if history is None else history, {}, same)
 
 
 def comparable(prepared):
