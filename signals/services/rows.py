@@ -17,6 +17,7 @@ Nothing here fires ``post_save``: a path that inserts signals announces them its
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import NamedTuple
 
@@ -106,6 +107,19 @@ POINT_COLUMNS = ("source_event_id", *PointRow._fields)
 # --------------------------------------------------------------------------- source events
 
 
+@dataclass(slots=True)
+class _Sighting:
+    """What the observations so far say of one SourceEvent."""
+
+    title: str
+    url: str
+    first_seen_at: datetime
+    last_seen_at: datetime
+    probability: float | None
+    latest_signal_id: str | None
+    latest_signal_at: datetime | None  # when the observation that named the latest signal was made
+
+
 class SourceEventObservations:
     """The SourceEvent rows a batch of observations makes: one per event, only ever moving forward.
 
@@ -115,8 +129,7 @@ class SourceEventObservations:
     """
 
     def __init__(self) -> None:
-        # key -> [title, url, first_seen_at, last_seen_at, probability, latest signal id, its time]
-        self._events: dict[EventKey, list] = {}
+        self._events: dict[EventKey, _Sighting] = {}
 
     def observe(
         self,
@@ -132,14 +145,14 @@ class SourceEventObservations:
         title = title[:SOURCE_EVENT_TITLE_CHARS]
         if event is None:
             signal_at = observed_at if signal_id is not None else None
-            self._events[key] = [title, url, observed_at, observed_at, probability, signal_id, signal_at]
+            self._events[key] = _Sighting(title, url, observed_at, observed_at, probability, signal_id, signal_at)
             return
-        if observed_at < event[2]:
-            event[2] = observed_at
-        if observed_at >= event[3]:
-            event[0], event[1], event[3], event[4] = title, url, observed_at, probability
-        if signal_id is not None and (event[6] is None or observed_at >= event[6]):
-            event[5], event[6] = signal_id, observed_at
+        if observed_at < event.first_seen_at:
+            event.first_seen_at = observed_at
+        if observed_at >= event.last_seen_at:
+            event.title, event.url, event.last_seen_at, event.probability = title, url, observed_at, probability
+        if signal_id is not None and (event.latest_signal_at is None or observed_at >= event.latest_signal_at):
+            event.latest_signal_id, event.latest_signal_at = signal_id, observed_at
 
     def rows(self, to_db: Callable, recent_history: Mapping[EventKey, str] | None = None) -> list[SourceEventRow]:
         """The rows in key order (concurrent writers then lock shared rows in one order: no deadlock).
@@ -152,18 +165,20 @@ class SourceEventObservations:
             SourceEventRow(
                 source,
                 external_id,
-                title,
-                url,
-                to_db(first_seen_at),
-                to_db(last_seen_at),
-                probability,
+                event.title,
+                event.url,
+                to_db(event.first_seen_at),
+                to_db(event.last_seen_at),
+                event.probability,
                 history.get((source, external_id), "[]"),
-                signal_id,
-            )  # fmt: skip
-            for (source, external_id), (title, url, first_seen_at, last_seen_at, probability, signal_id, _) in sorted(
-                self._events.items()
+                event.latest_signal_id,
             )
+            for (source, external_id), event in sorted(self._events.items(), key=_by_key)
         ]
+
+
+def _by_key(item: tuple[EventKey, _Sighting]) -> EventKey:
+    return item[0]
 
 
 def _forward_updates(*, restoring: bool) -> dict[str, str]:

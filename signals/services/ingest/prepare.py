@@ -3,8 +3,8 @@
 Each event goes through the pipeline with only the history known before it; an accepted one
 becomes a signal row, a rejected one (or a record that never parsed) a rejection row; every
 event is an observation of its SourceEvent, and a probability point unless its market already
-has one for that moment. Run in ingest's helper thread,
-while the caller's thread writes the previous batch.
+has one for that moment. Runs in ingest's helper thread, while the caller's thread writes the
+previous batch.
 """
 
 from __future__ import annotations
