@@ -16,7 +16,10 @@ def main():
             "available on your PYTHONPATH environment variable? Did you "
             "forget to activate a virtual environment?"
         ) from exc
-    execute_from_command_line(sys.argv)
+    from omen_site.startup import operator_errors
+
+    with operator_errors(sys.argv):
+        execute_from_command_line(sys.argv)
 
 
 if __name__ == "__main__":

@@ -20,7 +20,17 @@ class LedgerPartitionAdmin(ReadOnlyAdmin):
 
 @admin.register(LedgerWriterState)
 class LedgerWriterStateAdmin(ReadOnlyAdmin):
-    list_display = ["partition", "segment", "offset", "segment_frames", "frames_written", "chain_head", "updated_at"]
+    list_display = [
+        "partition",
+        "segment",
+        "offset",
+        "segment_frames",
+        "frames_written",
+        "chain_head",
+        "updated_at",
+        "last_error",
+        "last_error_at",
+    ]
 
 
 @admin.register(LedgerOutbox)

@@ -5,6 +5,6 @@ that line. The ledger listens to the signals app (``ledger.receivers``); nothing
 it to get a save framed.
 """
 
-from ledger.selectors import ledger_summary
+from ledger.selectors import WriterHealth, ledger_summary, writer_health
 
-__all__ = ["ledger_summary"]
+__all__ = ["WriterHealth", "ledger_summary", "writer_health"]

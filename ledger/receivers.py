@@ -121,6 +121,7 @@ def drain_now() -> None:
         ledger_drain.delay()
         return
     from ledger.services.writer import ledger_drain
+    from ledger.wal import LedgerError
 
     try:
         ledger_drain()
@@ -128,6 +129,8 @@ def drain_now() -> None:
         # The task that committed (a poll) is out of time: it must stop and record its run, not go
         # on until the hard limit kills its process with the poll lock still held.
         raise
+    except LedgerError as exc:  # a full disk, damage: one sentence says what and what to do
+        log.error("ledger: drain after commit failed: %s", exc)
     except Exception:
         # The outbox keeps the save; the periodic drain retries and ``ledger verify`` reports.
         log.exception("ledger: drain after commit failed; the periodic drain will retry")

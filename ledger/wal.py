@@ -399,6 +399,9 @@ class FileIO(Protocol):
     def fsync_dir(self, path: Path) -> None:
         """Make the directory's entries (creations, renames) durable."""
 
+    def remove(self, path: Path) -> None:
+        """Delete the file (FileNotFoundError if missing)."""
+
 
 class OsFileIO:
     """FileIO on the real file system (POSIX descriptors)."""
@@ -438,6 +441,9 @@ class OsFileIO:
             os.fsync(fd)
         finally:
             os.close(fd)
+
+    def remove(self, path: Path) -> None:
+        os.unlink(path)
 
 
 # --------------------------------------------------------------------------- segments
@@ -498,7 +504,7 @@ class SegmentWriter:
             self._io.write(self._handle, buffer)
             self._io.fsync(self._handle)
         except OSError as exc:
-            self._failed = exc
+            self._failed = _name_file(exc, self.path)
             raise LedgerWriteError(f"{self.path}: write/fsync failed, writer stopped: {exc}") from exc
         except BaseException as exc:  # interrupted mid-write: the disk state is unknown
             self._failed = exc
@@ -527,6 +533,24 @@ class RecoveryResult:
     size: int  # segment size after recovery
     torn: TornTail | None = None
     aside: Path | None = field(default=None)
+
+
+# Distinct tails torn at one offset of one segment; more means something rewrites the segment.
+_MAX_TORN_COPIES = 1000
+
+
+def _name_file(error: BaseException, path: Path) -> BaseException:
+    """A write on a descriptor fails without a file name; the operator needs to be told which file."""
+    if isinstance(error, OSError) and error.filename is None:
+        error.filename = str(path)
+    return error
+
+
+def _remove_quietly(path: Path, io: FileIO) -> None:
+    try:
+        io.remove(path)
+    except OSError:  # the caller's own error says what went wrong
+        pass
 
 
 def _torn_copy_path(path: Path, offset: int, attempt: int) -> Path:
@@ -576,29 +600,43 @@ def cut_tail(path: Path | str, offset: int, *, io: FileIO | None = None, data: b
 
 
 def _write_aside(path: Path, offset: int, tail: bytes, io: FileIO) -> Path:
-    """Copy the torn bytes next to the segment; an identical earlier copy is reused, never overwritten."""
-    for attempt in range(1000):
+    """Copy the torn bytes next to the segment, one copy per offset and tail.
+
+    An earlier copy of the same bytes is reused (made durable again). A copy holding only a
+    prefix of them -- one whose write failed, on a full disk say -- is rewritten in place, and
+    a copy that fails now is removed: drains retried while the disk is full leave nothing
+    behind, and the first one with space back completes the copy. A different tail torn at the
+    same offset earlier is kept, and this one takes the next name.
+    """
+    for attempt in range(_MAX_TORN_COPIES):
         aside = _torn_copy_path(path, offset, attempt)
         try:
             handle = io.open(aside, "create")
         except FileExistsError:
             try:
-                if io.read(aside) == tail:  # an earlier recovery copied it, then stopped: make it durable
-                    handle = io.open(aside, "append")
-                    try:
-                        io.fsync(handle)
-                    finally:
-                        io.close(handle)
-                    io.fsync_dir(path.parent)
-                    return aside
+                existing = io.read(aside)
             except FileNotFoundError:
-                pass
-            continue
+                existing = None
+            if existing is None or not tail.startswith(existing):
+                continue
+            handle = io.open(aside, "append")
+            if existing == tail:  # an earlier recovery copied it, then stopped: make it durable
+                try:
+                    io.fsync(handle)
+                finally:
+                    io.close(handle)
+                io.fsync_dir(path.parent)
+                return aside
+            io.truncate(handle, 0)
         try:
             io.write(handle, tail)
             io.fsync(handle)
-        finally:
+        except BaseException as exc:
             io.close(handle)
+            _remove_quietly(aside, io)
+            _name_file(exc, aside)
+            raise
+        io.close(handle)
         io.fsync_dir(path.parent)
         return aside
     raise LedgerError(f"{path}: too many torn copies at offset {offset}")

@@ -35,6 +35,8 @@ DEBUG = env.bool("DEBUG", default=not IS_PRODUCTION)
 # Development gets a fixed, visibly insecure key; production has no default.
 SECRET_KEY = env.str("SECRET_KEY", default="" if IS_PRODUCTION else "django-insecure-omen-development-only")
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=[] if IS_PRODUCTION else ["localhost", "127.0.0.1", "[::1]"])
+# Production refuses ALLOWED_HOSTS=* unless this says it is meant (a proxy in front checks Host).
+ALLOW_ANY_HOST = env.bool("ALLOW_ANY_HOST", default=False)
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
 
 INSTALLED_APPS = [
@@ -57,6 +59,7 @@ MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
+    "omen_site.middleware.StorableQueryMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
@@ -212,6 +215,10 @@ CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 LEDGER_DIR = Path(env.str("LEDGER_DIR", default=str(VAR_DIR / "ledger")))
 # Cold partitions move here (may be another volume); same layout as LEDGER_DIR.
 LEDGER_ARCHIVE_DIR = Path(env.str("LEDGER_ARCHIVE_DIR", default=str(LEDGER_DIR.parent / "ledger-archive")))
+# Directories whose contents must outlive a container: docker-compose.yml mounts a named volume
+# on each (tests/omen_site/test_compose.py holds it to that, and to every *_DIR setting being
+# either listed here or explained there).
+DATA_DIRECTORY_SETTINGS = ("LEDGER_DIR", "LEDGER_ARCHIVE_DIR")
 # Rotation: the original OMEN's thresholds.
 LEDGER_SEGMENT_MAX_BYTES = env.int("LEDGER_SEGMENT_MAX_BYTES", default=10 * 1024 * 1024)
 LEDGER_SEGMENT_MAX_FRAMES = env.int("LEDGER_SEGMENT_MAX_FRAMES", default=10_000)
@@ -222,6 +229,9 @@ LEDGER_BATCH_FRAMES = env.int("LEDGER_BATCH_FRAMES", default=2000)
 # periodic drain.
 LEDGER_DRAIN_ON_COMMIT = env.str("LEDGER_DRAIN_ON_COMMIT", default="inline")
 LEDGER_DRAIN_INTERVAL_SECONDS = env.int("LEDGER_DRAIN_INTERVAL_SECONDS", default=30)
+# The writer is stalled when a save has waited in the outbox longer than this, or a drain failed:
+# `ledger verify` exits 3 and the storage report says so.
+LEDGER_STALL_AFTER_SECONDS = env.int("LEDGER_STALL_AFTER_SECONDS", default=300)
 # How long a committing process waits for another writer before leaving its rows to the periodic drain.
 LEDGER_LOCK_TIMEOUT_SECONDS = env.float("LEDGER_LOCK_TIMEOUT_SECONDS", default=10.0)
 # A day's partition is sealed this long after the day ends (UTC).
@@ -285,11 +295,16 @@ NEWS_QUERIES = env.list(
 )
 # Every source is polled this often (seconds); operators change it per source in the admin.
 SOURCE_POLL_INTERVAL_SECONDS = env.int("SOURCE_POLL_INTERVAL_SECONDS", default=120)
-# A poll holding the lock longer than this is taken to have died; the next one goes ahead.
-SOURCE_POLL_LOCK_SECONDS = env.int("SOURCE_POLL_LOCK_SECONDS", default=600)
+# Every fetch of a poll, connect to last byte and retries included, ends by this deadline
+# (seconds from the poll's start): shorter than the soft time limit below, so a slow source
+# fails its own run and counts toward its breaker instead of running into the limit.
+SOURCE_POLL_DEADLINE_SECONDS = env.float("SOURCE_POLL_DEADLINE_SECONDS", default=60)
 # A poll is stopped after this (Celery's soft time limit; its run is recorded as failed), shorter
 # than the poll period: a source that hangs gives its worker slot back before its next poll.
 SOURCE_POLL_SOFT_TIME_LIMIT_SECONDS = env.int("SOURCE_POLL_SOFT_TIME_LIMIT_SECONDS", default=90)
+# A poll holding the lock longer than this is taken to have died; the next one goes ahead.
+# Longer than the hard time limit (soft + 30 s): a live poll's lock is never taken from it.
+SOURCE_POLL_LOCK_SECONDS = env.int("SOURCE_POLL_LOCK_SECONDS", default=180)
 CELERY_TASK_ANNOTATIONS = {
     "signals.tasks.source_poll": {
         "soft_time_limit": SOURCE_POLL_SOFT_TIME_LIMIT_SECONDS,
@@ -314,7 +329,7 @@ X_FRAME_OPTIONS = "DENY"
 SECURE_CONTENT_TYPE_NOSNIFF = True
 
 
-def production_problems(*, debug, secret_key, database, allowed_hosts, broker_url, cache_backend):
+def production_problems(*, debug, secret_key, database, allowed_hosts, allow_any_host, broker_url, cache_backend):
     """Return one sentence per setting that breaks the production promise."""
     problems = []
     if "DATABASE_URL" not in env.ENVIRON:
@@ -338,6 +353,11 @@ def production_problems(*, debug, secret_key, database, allowed_hosts, broker_ur
         problems.append("DEBUG is on: unset DEBUG or set DEBUG=false.")
     if not allowed_hosts:
         problems.append("ALLOWED_HOSTS is empty: set ALLOWED_HOSTS=omen.example.com (comma-separated).")
+    elif "*" in allowed_hosts and not allow_any_host:
+        problems.append(
+            "ALLOWED_HOSTS is '*', so any Host header is trusted (and ends up in links the site sends): "
+            "set ALLOWED_HOSTS=omen.example.com, or ALLOW_ANY_HOST=true if a proxy in front checks Host."
+        )
     if not broker_url.startswith(("redis://", "rediss://")):
         problems.append(
             "the Celery broker is not Redis (the filesystem broker is per machine, so web, workers and beat "
@@ -357,11 +377,14 @@ if IS_PRODUCTION:
         secret_key=SECRET_KEY,
         database=_db,
         allowed_hosts=ALLOWED_HOSTS,
+        allow_any_host=ALLOW_ANY_HOST,
         broker_url=CELERY_BROKER_URL,
         cache_backend=OMEN_CACHE_BACKEND,
     )
     if _problems:
-        raise ImproperlyConfigured("OMEN_ENV=production refuses to start:\n" + "\n".join(f"  - {p}" for p in _problems))
+        # One problem on one line; several listed, so an operator fixes them all before the next try.
+        listed = f" {_problems[0]}" if len(_problems) == 1 else "".join(f"\n  - {p}" for p in _problems)
+        raise ImproperlyConfigured(f"OMEN_ENV=production refuses to start:{listed}")
 
 # --- API ------------------------------------------------------------------------
 

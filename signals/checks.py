@@ -38,3 +38,36 @@ def check_poll_time_limit(app_configs=None, **kwargs) -> list[Warning]:
             )
         ]
     return []
+
+
+@register()
+def check_poll_deadline(app_configs=None, **kwargs) -> list[Warning]:
+    """signals.W003: a slow source fails its own run at the deadline, before the time limit stops it."""
+    deadline, limit = settings.SOURCE_POLL_DEADLINE_SECONDS, settings.SOURCE_POLL_SOFT_TIME_LIMIT_SECONDS
+    if deadline >= limit:
+        return [
+            Warning(
+                f"SOURCE_POLL_DEADLINE_SECONDS ({deadline:g}) is not shorter than SOURCE_POLL_SOFT_TIME_LIMIT_SECONDS "
+                f"({limit}): a slow source runs into the time limit instead of failing at its deadline.",
+                hint="Set SOURCE_POLL_DEADLINE_SECONDS below the soft time limit, leaving time to ingest.",
+                id="signals.W003",
+            )
+        ]
+    return []
+
+
+@register()
+def check_poll_lock(app_configs=None, **kwargs) -> list[Warning]:
+    """signals.W004: a live poll's lock is never taken to be stale."""
+    lock = settings.SOURCE_POLL_LOCK_SECONDS
+    hard_limit = settings.CELERY_TASK_ANNOTATIONS["signals.tasks.source_poll"]["time_limit"]
+    if lock <= hard_limit:
+        return [
+            Warning(
+                f"SOURCE_POLL_LOCK_SECONDS ({lock}) is not longer than a poll may run ({hard_limit} s, the hard time "
+                "limit): a second poll of a source could start while the first still runs.",
+                hint=f"Set SOURCE_POLL_LOCK_SECONDS above {hard_limit}.",
+                id="signals.W004",
+            )
+        ]
+    return []

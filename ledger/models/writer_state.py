@@ -22,6 +22,10 @@ class LedgerWriterState(models.Model):
     chain_head = models.CharField(max_length=64, default=GENESIS_HASH)
     frames_written = models.BigIntegerField(default=0)
     updated_at = models.DateTimeField(null=True, blank=True)
+    # Written by a drain that failed (in its own transaction, after the drain's rolled back),
+    # cleared by the next one that succeeds: verify and the storage report show a stalled writer.
+    last_error = models.TextField(blank=True, default="")
+    last_error_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         verbose_name = "ledger writer state"

@@ -8,9 +8,18 @@ Checks, in one streaming pass over every segment in write order (hot, warm and c
   the first frame after the change;
 * seals: a sealed partition's manifest lists exactly its segments, with their counts, sizes,
   checksums, sequences and chain ends;
+* segments: each partition's segments are numbered 1, 2, 3... with none missing;
 * reconciliation: every outbox row was framed at most once; every signal in the database has
   exactly one live create frame (or is still waiting in the outbox); every frame's signal exists
-  unless a later delete frame explains its absence; nothing lies past the writer's recorded end.
+  unless a later delete frame explains its absence; nothing lies past the writer's recorded end;
+* the end: the newest recorded frame ends exactly where the writer state says, with its
+  sequence, and hashes to the chain head it recorded (so an edit of the newest frame, CRC
+  recomputed, is found before another frame is chained to it);
+* with ``contents``: every column that copies the contract (title, probability, ids, times...)
+  equals the contract, and the contract equals its latest frame's;
+* the writer's health (``VerifyReport.stalled``): saves waiting longer than
+  LEDGER_STALL_AFTER_SECONDS, a failed last drain, frames past the end that this database's
+  outbox did not write (another database shares LEDGER_DIR).
 
 Verify runs beside live writers. It first takes a snapshot of the database under the writer's
 lock -- where the ledger ends, the outbox, every signal id (as 8-byte digests) -- so no batch is
@@ -33,6 +42,7 @@ from dataclasses import dataclass, field
 from itertools import groupby
 from pathlib import Path
 
+import orjson
 from django.conf import settings
 from django.db import transaction
 from django.db.models import TextField
@@ -44,13 +54,17 @@ from ledger.layout import SEALED_FILE, PartitionName, read_manifest, segment_ord
 from ledger.models import LedgerOutbox, LedgerPartition, Operation
 from ledger.problems import ProblemLog
 from ledger.reading import SegmentRead, SegmentRef, ledger_partitions, ledger_segments, read_segment
+from ledger.selectors import WriterHealth, writer_health
+from ledger.services.restore import ContractError, restore_signal
 from ledger.services.writer import lock_writer_state
 from ledger.wal import CleanEnd, TornTail, ledger_sequence
 from signals.models import Signal
+from signals.public import SignalRow
 
 __all__ = ["VerifyReport", "ledger_verify"]
 
 Progress = Callable[[int, int], None]
+MAX_UNEXPLAINED = 10_000  # frames past the recorded end checked one by one; the rest only counted
 
 
 @dataclass
@@ -62,7 +76,10 @@ class VerifyReport(ProblemLog):
     signals: int = 0
     pending: int = 0  # outbox rows not framed yet (the writer has not run since their commit)
     unrecorded: int = 0  # frames past the end recorded when verify started
+    foreign: int = 0  # of those, frames this database's outbox did not write
     notes: list[str] = field(default_factory=list)
+    # Why the writer is not keeping up, one sentence each: verify exits 3 on these alone.
+    stalled: list[str] = field(default_factory=list)
 
 
 def _digest(signal_id: str) -> int:
@@ -96,8 +113,11 @@ class _Snapshot:
     """The database's side, read at one instant under the writer's lock."""
 
     end: tuple[PartitionName, int, int] | None  # (partition, segment ordinal, offset) recorded
+    chain_head: str
+    last_sequence: int
     pending: list[tuple[int, str, str]]  # outbox rows: (id, operation, signal_id)
     signals: array  # digests of every signal id
+    health: WriterHealth
 
 
 def _database_snapshot() -> _Snapshot:
@@ -110,7 +130,8 @@ def _database_snapshot() -> _Snapshot:
         signals = array(
             "q", (_digest(sid) for sid in Signal.objects.values_list("signal_id", flat=True).iterator(10_000))
         )
-    return _Snapshot(end, pending, signals)
+        health = writer_health()
+    return _Snapshot(end, state.chain_head, state.last_sequence, pending, signals, health)
 
 
 class _Verifier:
@@ -123,6 +144,13 @@ class _Verifier:
         self.head = GENESIS_HASH
         self.frames = _Frames()
         self.last: tuple[SegmentRef, int] | None = None  # the newest segment read, and where it ends
+        self.previous: SegmentRef | None = None
+        # The newest frame before the recorded end: (segment, offset, end offset, sequence, hash).
+        self.newest_recorded: tuple[SegmentRef, int, int, int, str] | None = None
+        self.pending = {row[0]: row[1:] for row in snapshot.pending} if snapshot else {}
+        # Frames past the recorded end whose outbox row was not pending at the snapshot: a batch
+        # committed since, or another database's frames; told apart after the scan.
+        self.unexplained: list[tuple[SegmentRef, int, int, str, str]] = []
 
     def recorded(self, ref: SegmentRef, offset: int) -> bool:
         """Whether the frame at ``ref:offset`` lies before the end the snapshot recorded."""
@@ -134,6 +162,7 @@ class _Verifier:
         report.segments += 1
         report.bytes += read.size
         where = str(ref)
+        self._check_numbering(ref)
         index = 0
         for frame in read.frames:
             index += 1
@@ -161,7 +190,13 @@ class _Verifier:
                 continue
             if not self.recorded(ref, frame.offset):
                 report.unrecorded += 1
+                if (
+                    self.pending.get(head.outbox_id) != (head.operation, head.signal_id)
+                    and len(self.unexplained) < MAX_UNEXPLAINED
+                ):
+                    self.unexplained.append((ref, frame.offset, head.outbox_id, head.operation, head.signal_id))
                 continue
+            self.newest_recorded = (ref, frame.offset, frame.end, head.ledger_sequence, self.head)
             self.frames.outbox_ids.append(head.outbox_id)
             if head.operation == Operation.CREATE:
                 self.frames.creates.append(_digest(head.signal_id))
@@ -189,9 +224,21 @@ class _Verifier:
             else:
                 report.add_problem(f"{where}@{read.end.offset}", damage)
         self.last = (ref, read.end.offset)
+        self.previous = ref
         self.done += ref.path.stat().st_size
         if self.progress:
             self.progress(self.done, self.total)
+
+    def _check_numbering(self, ref: SegmentRef) -> None:
+        """Segments are numbered from 1 in each partition: a gap is a segment that was removed."""
+        previous = self.previous
+        expected = previous.ordinal + 1 if previous is not None and previous.partition == ref.partition else 1
+        if ref.ordinal > expected:
+            missing = ", ".join(f"signals-{n:03d}.wal" for n in range(expected, min(ref.ordinal, expected + 5)))
+            more = "..." if ref.ordinal - expected > 5 else ""
+            self.report.add_problem(
+                f"{ref.partition}/{missing}{more}", f"segment missing: the partition goes on with {ref.path.name}"
+            )
 
 
 @dataclass(frozen=True, slots=True)
@@ -236,7 +283,10 @@ def _check_manifest(
         )
 
 
-def _reconcile(report: VerifyReport, frames: _Frames, snapshot: _Snapshot, last: tuple | None) -> None:
+def _reconcile(
+    report: VerifyReport, frames: _Frames, snapshot: _Snapshot, last: tuple | None, newest: tuple | None
+) -> set[int]:
+    """Add the reconciliation's problems; return the digests of framed signals the database lacks."""
     outbox_ids = sorted(frames.outbox_ids)
     doubled = sorted({a for a, b in zip(outbox_ids, outbox_ids[1:], strict=False) if a == b})
     for outbox_id in doubled:
@@ -272,28 +322,107 @@ def _reconcile(report: VerifyReport, frames: _Frames, snapshot: _Snapshot, last:
                 what = "has no create frame" if count <= 0 else f"has {count} live create frames"
                 report.add_problem(f"signal {signal_id}", what)
     framed_live = sum(1 for digest, _ in groupby(creates) if live(digest) == 1)
-    if framed_live > matched:
+    _check_recorded_end(report, snapshot, last, newest)
+    if framed_live <= matched:
+        return set()
+    # Only when something is wrong: which ones, for ``_name_missing`` to find in the frames.
+    stored = array("q", sorted(snapshot.signals))
+    return {digest for digest, _ in groupby(creates) if live(digest) == 1 and _count(stored, digest) == 0}
+
+
+def _name_missing(report: VerifyReport, missing: set[int], refs: list[SegmentRef], root: Path, archive: Path) -> None:
+    """Name each framed signal that is gone from the database with no delete frame: a second
+    read of the frames, only when there are some."""
+    named: dict[int, tuple[str, str]] = {}
+    for ref in refs:
+        ref, read = _read_moving(ref, root, archive)
+        for frame in read.frames:
+            try:
+                head = read_head(frame.payload)
+            except EnvelopeError:
+                continue
+            digest = _digest(head.signal_id) if head.signal_id else None
+            if digest in missing and head.operation == Operation.CREATE:
+                named[digest] = (head.signal_id, f"{ref}@{frame.offset}")
+    for signal_id, at in sorted(named.values()):
         report.add_problem(
-            "ledger",
-            f"{framed_live - matched} framed signal(s) are missing from the database, with no delete frame to "
-            "explain it",
+            f"signal {signal_id}",
+            f"is framed (created at {at}) but missing from the database, with no delete frame to explain it: "
+            "it was deleted around the ledger",
         )
-    _check_recorded_end(report, snapshot, last)
 
 
 def _count(values, value: int) -> int:
     return bisect.bisect_right(values, value) - bisect.bisect_left(values, value)
 
 
-def _check_recorded_end(report: VerifyReport, snapshot: _Snapshot, last: tuple | None) -> None:
+def _check_recorded_end(report: VerifyReport, snapshot: _Snapshot, last: tuple | None, newest: tuple | None) -> None:
+    """The newest recorded frame ends where the writer state says, with its sequence and chain head."""
     files_end = (last[0].partition, last[0].ordinal, last[1]) if last else None
     if snapshot.end is not None and (files_end is None or files_end < snapshot.end):
         shown = f"{snapshot.end[0]}/signals-{snapshot.end[1]:03d}.wal@{snapshot.end[2]}"
         report.add_problem("writer state", f"records frames up to {shown}, but the files end before that")
+    elif snapshot.end is not None:
+        if newest is None:
+            report.add_problem("writer state", "records an end, but no frame lies before it")
+        else:
+            ref, offset, end_offset, sequence, head = newest
+            at = f"{ref}@{offset}"
+            if (ref.partition, ref.ordinal, end_offset) != snapshot.end:
+                report.add_problem(
+                    "writer state",
+                    f"records the end at {snapshot.end[0]}/signals-{snapshot.end[1]:03d}.wal@{snapshot.end[2]}, "
+                    f"which is not where a frame ends (the newest before it ends at {ref}@{end_offset})",
+                )
+            elif head != snapshot.chain_head:
+                report.add_problem(
+                    at,
+                    f"the newest frame hashes to {head[:12]}, but the writer recorded chain head "
+                    f"{snapshot.chain_head[:12]}: it was changed after it was written",
+                )
+            elif sequence != snapshot.last_sequence:
+                report.add_problem(
+                    at, f"the newest frame has sequence {sequence}, the writer recorded {snapshot.last_sequence}"
+                )
     if report.unrecorded:
         report.notes.append(
             f"{report.unrecorded} frame(s) past the end recorded when verify started: a batch committed since, "
             "or one a dead writer appended, which the next drain records"
+        )
+
+
+def _check_foreign(report: VerifyReport, unexplained: list[tuple[SegmentRef, int, int, str, str]]) -> None:
+    """Frames past the recorded end that this database's writer neither recorded since the
+    snapshot nor can adopt (their outbox row is not pending here) were written for another
+    database: its writer will refuse to go on until they are explained."""
+    if not unexplained:
+        return
+    with transaction.atomic():
+        state = lock_writer_state(wait=True)
+        end = (
+            (PartitionName.parse(state.partition), segment_ordinal(state.segment), state.offset)
+            if state.segment
+            else None
+        )
+        ids = [row[2] for row in unexplained]
+        pending = {
+            row[0]: row[1:]
+            for row in LedgerOutbox.objects.filter(id__in=ids).values_list("id", "operation", "signal_id")
+        }
+    foreign = [
+        row
+        for row in unexplained
+        if not (end is not None and (row[0].partition, row[0].ordinal, row[1]) < end)
+        and pending.get(row[2]) != (row[3], row[4])
+    ]
+    report.foreign = len(foreign)
+    if foreign:
+        ref, offset, outbox_id, operation, signal_id = foreign[0]
+        report.stalled.append(
+            f"{len(foreign)} frame(s) in LEDGER_DIR past this database's recorded end were not written for its "
+            f"outbox (the first at {ref}@{offset}: outbox row {outbox_id}, {operation} {signal_id}): another "
+            "database's writer shares LEDGER_DIR, or this database was recreated. The writer refuses to go on: "
+            "point LEDGER_DIR at this database's own ledger, or rebuild a new database with `ledger replay`"
         )
 
 
@@ -328,20 +457,50 @@ def ledger_verify(
         if report.ok and (directory / SEALED_FILE).exists():
             LedgerPartition.objects.filter(name=str(partition)).update(verified_at=timezone.now())
     if snapshot is not None:
-        _reconcile(report, verifier.frames, snapshot, verifier.last)
+        missing = _reconcile(report, verifier.frames, snapshot, verifier.last, verifier.newest_recorded)
+        if missing:
+            _name_missing(report, missing, refs, root, archive)
         if verifier.frames.contracts is not None:
             _compare_contents(report, verifier.frames.contracts)
+        _check_foreign(report, verifier.unexplained)
+        report.stalled[:0] = snapshot.health.reasons
     return report
 
 
+# The columns that copy the contract, compared with the row ``ledger.services.restore`` makes
+# of it (the one rule by which import and replay turn a contract into columns).
+_COPIED_COLUMNS = tuple(name for name in SignalRow._fields if name not in {"created_at", "contract"})
+
+
 def _compare_contents(report: VerifyReport, framed: dict[int, int]) -> None:
-    """Each signal's stored contract is byte for byte the one its latest frame holds."""
-    rows = Signal.objects.values_list("signal_id", Cast("contract", output_field=TextField()))
-    for signal_id, contract in rows.iterator(chunk_size=2_000):
+    """Each signal's stored contract is byte for byte the one its latest frame holds, and every
+    column that copies the contract says what the contract says."""
+    rows = Signal.objects.values_list("signal_id", Cast("contract", output_field=TextField()), *_COPIED_COLUMNS)
+    for signal_id, contract, *columns in rows.iterator(chunk_size=2_000):
         expected = framed.get(_digest(signal_id))
         if expected is not None and expected != _digest_bytes(contract.encode()):
             report.add_problem(f"signal {signal_id}", "its stored contract differs from the one its latest frame "
                                                       "holds: it was changed around the ledger")  # fmt: skip
+        try:
+            row = restore_signal({"signal": orjson.loads(contract), "emitted_at": _ANY_TIME}).row
+        except (ContractError, orjson.JSONDecodeError) as exc:
+            report.add_problem(f"signal {signal_id}", f"its stored contract cannot be read: {exc}")
+            continue
+        for name, stored in zip(_COPIED_COLUMNS, columns, strict=True):
+            if stored != getattr(row, name):
+                report.add_problem(
+                    f"signal {signal_id}",
+                    f"column {name} is {_show(stored)}, its contract says {_show(getattr(row, name))}: "
+                    "it was changed around the ledger",
+                )
+
+
+_ANY_TIME = "1970-01-01T00:00:00+00:00"  # created_at is the row's own, not the contract's
+
+
+def _show(value) -> str:
+    text = value.isoformat() if hasattr(value, "isoformat") else repr(value)
+    return text if len(text) <= 60 else f"{text[:57]}..."
 
 
 def _size(ref: SegmentRef) -> int:

@@ -15,10 +15,15 @@ run copies aside and truncates. A crash after the fsync but before the commit le
 database does not know about: the next run finds them past the recorded end, checks that they
 continue the chain, and deletes the outbox rows they name instead of framing those saves again.
 A failed write or fsync raises: nothing is marked, and the next run decides from what is on disk.
+
+Whatever stops a drain -- a full disk, a permission, damage -- is raised as one sentence (what,
+where, why, what to do) and recorded on the writer state until a drain succeeds, so ``ledger
+verify`` and the storage report can say the writer is stalled while the outbox keeps the saves.
 """
 
 from __future__ import annotations
 
+import errno
 import logging
 import os
 from collections.abc import Iterator
@@ -67,7 +72,15 @@ from utilities.bulk_sql import SQLITE_MAX_PARAMS
 
 log = logging.getLogger("omen.ledger")
 
-__all__ = ["DrainResult", "LedgerBusy", "LedgerEnd", "ledger_drain", "locked_ledger"]
+__all__ = [
+    "DrainResult",
+    "LedgerBusy",
+    "LedgerEnd",
+    "LedgerStorageError",
+    "describe_os_error",
+    "ledger_drain",
+    "locked_ledger",
+]
 
 
 class LedgerBusy(LedgerError):
@@ -75,6 +88,34 @@ class LedgerBusy(LedgerError):
 
     def __init__(self, detail: str) -> None:
         super().__init__(f"another process holds the ledger writer's lock ({detail.strip()}); try again")
+
+
+_ADVICE = {
+    errno.ENOSPC: "free space on the file system that holds it",
+    errno.EDQUOT: "raise the disk quota of the user OMEN runs as",
+    errno.EACCES: "give the user OMEN runs as write access to it",
+    errno.EPERM: "give the user OMEN runs as write access to it",
+    errno.EROFS: "mount it read-write",
+    errno.EIO: "check the disk: it reported an I/O error",
+}
+
+
+def describe_os_error(error: OSError) -> str:
+    """``<file>: <errno text> (errno N); <what to do>``, for one line an operator can act on."""
+    where = error.filename or settings.LEDGER_DIR
+    advice = _ADVICE.get(error.errno, "check LEDGER_DIR and the disk under it")
+    return f"{where}: {error.strerror or error} (errno {error.errno}); {advice}"
+
+
+class LedgerStorageError(LedgerWriteError):
+    """The ledger's files could not be written or read: the disk, not the data, is the problem."""
+
+    def __init__(self, error: OSError) -> None:
+        self.error = error
+        super().__init__(
+            f"ledger writer stalled: cannot write {describe_os_error(error)}. "
+            "The outbox keeps every save and the next drain catches up by itself."
+        )
 
 
 @dataclass
@@ -520,7 +561,9 @@ def ledger_drain(*, batch_size: int | None = None, wait: bool = True, now=None) 
     """Frame every outbox row, a batch per transaction, until the outbox is empty.
 
     ``wait=False`` returns at once (``busy``) when another writer holds the lock. Raises
-    ``LedgerCorruption`` (an operator must act) and ``LedgerWriteError`` (nothing was marked).
+    ``LedgerCorruption`` (an operator must act), ``LedgerStorageError`` (the disk failed; the
+    next drain retries) and ``LedgerWriteError`` (nothing was marked); each is recorded on the
+    writer state until a drain succeeds.
     """
     batch_size = batch_size or settings.LEDGER_BATCH_FRAMES
     result = DrainResult()
@@ -529,14 +572,45 @@ def ledger_drain(*, batch_size: int | None = None, wait: bool = True, now=None) 
             with locked_ledger(wait=wait, result=result) as (state, end):
                 rows = _pending_rows(batch_size)
                 if not rows:
+                    if state.last_error:
+                        _clear_error(state)
                     return result
                 _append_batch(end, rows, now or timezone.now())
                 _delete_outbox_rows([row[0] for row in rows])
+                state.last_error, state.last_error_at = "", None
                 end.save_to(state)
             result.frames += len(rows)
             result.batches += 1
     except LedgerBusy:
         result.busy = True
         return result
+    except OSError as exc:
+        failure = LedgerStorageError(exc)
+        _record_error(failure)
+        raise failure from exc
+    except LedgerWriteError as exc:
+        failure = LedgerStorageError(exc.__cause__) if isinstance(exc.__cause__, OSError) else exc
+        _record_error(failure)
+        if failure is exc:
+            raise
+        raise failure from exc
+    except LedgerError as exc:
+        _record_error(exc)
+        raise
     finally:
         forget_committed()
+
+
+def _clear_error(state: LedgerWriterState) -> None:
+    state.last_error, state.last_error_at = "", None
+    state.save(update_fields=["last_error", "last_error_at"])
+
+
+def _record_error(error: LedgerError) -> None:
+    """Record why the drain stopped, in a transaction of its own (the drain's rolled back)."""
+    try:
+        LedgerWriterState.objects.update_or_create(
+            pk=1, defaults={"last_error": str(error), "last_error_at": timezone.now()}
+        )
+    except DatabaseError:  # the database is what failed: the error raised says enough
+        log.warning("ledger: could not record the drain's failure: %s", error)

@@ -9,10 +9,10 @@ for PROBE_AFTER, then one probe poll decides).
 from __future__ import annotations
 
 import logging
+import time
 import uuid
 from datetime import datetime, timedelta
 
-import httpx
 from django.conf import settings
 from django.db import transaction
 from django.db.models import Q
@@ -20,7 +20,7 @@ from django.utils import timezone
 
 from signals.models import SourceRun, SourceState
 from signals.services.ingest import signals_ingest
-from signals.sources.http import FetchError, FetchPolicy, fetch_json
+from signals.sources.http import FetchError, FetchPolicy, fetch_json, source_client
 from signals.sources.registry import SOURCES
 
 logger = logging.getLogger(__name__)
@@ -37,12 +37,17 @@ Outcome = SourceRun.Outcome
 def source_poll(*, source: str, token: str = "", policy: FetchPolicy = DEFAULT_POLICY) -> SourceRun:
     """Poll ``source`` once and return the SourceRun that records what happened.
 
+    Every fetch ends by one deadline, SOURCE_POLL_DEADLINE_SECONDS from now. A poll that fails
+    -- its source, that deadline, or an interruption such as Celery's soft time limit -- ends
+    its run as failed with the reason and counts toward the source's breaker.
+
     ``token`` identifies this poll across redeliveries (the Celery task id): a
     poll whose worker was killed left the lock behind, and its redelivery takes
     it over instead of waiting for the lock to go stale.
     """
     token = token or uuid.uuid4().hex
     definition = SOURCES[source]
+    deadline = time.monotonic() + settings.SOURCE_POLL_DEADLINE_SECONDS
     now = timezone.now()
     run = SourceRun(source=source, started_at=now)
 
@@ -50,17 +55,19 @@ def source_poll(*, source: str, token: str = "", policy: FetchPolicy = DEFAULT_P
         return _finish(run, Outcome.DISABLED, error=reason)
     if not _take_poll_lock(source, now, token):
         return _finish(run, Outcome.SKIPPED_BUSY, error="another poll of this source is running")
-    # Holding the lock, this is the only live poll of the source: a run still
-    # "running" belongs to a poll whose process died.
-    SourceRun.objects.filter(source=source, outcome=Outcome.RUNNING).update(
+    # Holding the lock, this is the only live poll of the source: a run still "running" belongs
+    # to a poll whose process died (killed at the hard time limit, say), a failure of the source.
+    died = SourceRun.objects.filter(source=source, outcome=Outcome.RUNNING).update(
         outcome=Outcome.FAILED, finished_at=now, error="the poll's process died before it finished"
     )
+    for _ in range(died):
+        _record_result(source, success=False)
     try:
         if not _breaker_allows(source, now):
             return _finish(run, Outcome.CIRCUIT_OPEN, error="circuit open: too many consecutive failures")
         run.save()
         try:
-            records = _fetch_and_parse(definition, run, policy)
+            records = _fetch_and_parse(definition, run, policy, deadline)
         except FetchError as error:
             run.http_status = error.status
             run.attempts = max(run.attempts, error.attempts)
@@ -74,16 +81,21 @@ def source_poll(*, source: str, token: str = "", policy: FetchPolicy = DEFAULT_P
     except BaseException as exc:  # a soft time limit, the database going away: the run says so
         if run.pk and run.outcome == Outcome.RUNNING:
             _finish(run, Outcome.FAILED, error=f"poll interrupted: {type(exc).__name__}: {exc}")
+            # A worker shutting down (KeyboardInterrupt, SystemExit) says nothing about the source.
+            if isinstance(exc, Exception):
+                _record_result(source, success=False)
         raise
     finally:
         _release_poll_lock(source)
 
 
-def _fetch_and_parse(definition, run: SourceRun, policy: FetchPolicy) -> list:
+def _fetch_and_parse(definition, run: SourceRun, policy: FetchPolicy, deadline: float) -> list:
     records: list = []
-    with httpx.Client() as client:
+    with source_client() as client:
         for request in definition.requests(settings):
-            result = fetch_json(client, request.url, params=request.params, headers=request.headers, policy=policy)
+            result = fetch_json(
+                client, request.url, params=request.params, headers=request.headers, policy=policy, deadline=deadline
+            )
             run.requests += 1
             run.bytes += result.bytes
             run.http_status = result.status

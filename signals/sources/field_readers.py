@@ -2,16 +2,32 @@
 
 A parser reads a record field by field; a bad field raises ``BadField``, which
 the parser turns into a ParseFailure whose message shows the value (``show``)
-and whose excerpt shows the record (``excerpt``). No Django here.
+and whose excerpt shows the record (``excerpt``). Every string a source supplies
+goes through ``clean_text`` (``read_text`` applies it). No Django here.
 """
 
 from __future__ import annotations
 
 import math
+import re
 from typing import Any
 
 VALUE_CHARS = 80
 EXCERPT_CHARS = 500
+
+
+# Terminal escape sequences (ECMA-48), matched whole so that no "[31m" is left behind: a CSI
+# (ESC [ or U+009B, parameters, intermediates, a final byte); a string command (OSC, DCS, SOS,
+# PM, APC) up to its BEL or ST terminator; any other escape (ESC, intermediates, a final byte).
+# A string command's body stops at ESC, BEL and C1, so no unterminated one scans the text twice.
+_ESCAPE_SEQUENCE = re.compile(
+    r"(?:\x1b\[|\x9b)[\x30-\x3f]*[\x20-\x2f]*[\x40-\x7e]"
+    r"|(?:\x1b[\]PX^_]|[\x90\x98\x9d\x9e\x9f])[^\x07\x1b\x80-\x9f]*(?:\x07|\x1b\\|\x9c)"
+    r"|\x1b[\x20-\x2f]*[\x30-\x7e]"
+)
+# Line breaks as str.splitlines knows them among the controls.
+_LINE_BREAKS = re.compile(r"[\n\x0b\x0c\r\x1c-\x1e\x85]+")
+_OTHER_CONTROLS = re.compile(r"[\x00-\x08\x0e-\x1b\x1f\x7f-\x84\x86-\x9f]")
 
 
 class BadField(Exception):
@@ -29,6 +45,30 @@ def show(value: Any) -> str:
     return text if len(text) <= VALUE_CHARS else text[:VALUE_CHARS] + f"... ({len(text)} chars)"
 
 
+def clean_text(text: str) -> str:
+    """``text`` without control characters but tab, so none reaches a title, a contract or a terminal.
+
+    Escape sequences go whole; a line break (CR, LF, CRLF, a run of them) becomes one space, or
+    nothing at either end; any other C0 or C1 control and DEL is dropped. Clean text is unchanged.
+    """
+    if text.isprintable():  # the common case, at C speed: no control (nor tab, nor a non-ASCII space)
+        return text
+    text = _ESCAPE_SEQUENCE.sub("", text)
+    text = _OTHER_CONTROLS.sub("", text)
+    lines = _LINE_BREAKS.split(text)
+    if len(lines) == 1:
+        return text
+    # The blanks beside each break go with it; breaks with only blanks between them are one break.
+    # Split and strip, not one regex with the blanks in it: that backtracks on long runs of blanks.
+    lines = [lines[0].rstrip(" \t"), *(line.strip(" \t") for line in lines[1:-1]), lines[-1].lstrip(" \t")]
+    return " ".join(line for line in lines if line)
+
+
+def message_text(value: Any) -> str:
+    """A source's own message (an error's code or text) for an exception: a string cleaned, anything else shown."""
+    return clean_text(value) if isinstance(value, str) else show(value)
+
+
 def excerpt(record: Any) -> str:
     """At most EXCERPT_CHARS of a record for a ParseFailure, nested values shown only by their size."""
     if not isinstance(record, dict):
@@ -40,7 +80,7 @@ def excerpt(record: Any) -> str:
             shown = f"<{type(value).__name__} of {len(value)}>"
         else:
             shown = show(value)
-        part = f"{str(key)[:40]}: {shown}"
+        part = f"{clean_text(str(key)[:40])}: {shown}"
         parts.append(part)
         size += len(part) + 2
         if size >= EXCERPT_CHARS:
@@ -64,7 +104,8 @@ def is_finite_number(value: Any) -> bool:
 
 
 def read_text(record: dict, field: str, *, required: bool, limit: int, collapse_spaces: bool = False) -> str:
-    """A string field checked the same way by every parser; NUL is refused, as PostgreSQL text cannot store it."""
+    """A string field checked the same way by every parser and cleaned by ``clean_text``; NUL is refused, as
+    PostgreSQL text cannot store it."""
     value = record.get(field)
     if value is None:
         if required:
@@ -72,7 +113,8 @@ def read_text(record: dict, field: str, *, required: bool, limit: int, collapse_
         return ""
     if not isinstance(value, str):
         raise BadField(field, f"{field} must be a string, got {type(value).__name__} {show(value)}")
-    blank = required and not value.strip()
+    text = clean_text(value)
+    blank = required and not text.strip()
     # Only a blank text over the limit tells the two orders apart; each kept the message it always gave.
     if blank and not collapse_spaces:
         raise BadField(field, f"{field} is empty")
@@ -82,4 +124,4 @@ def read_text(record: dict, field: str, *, required: bool, limit: int, collapse_
         raise BadField(field, f"{field} is empty")
     if "\x00" in value:
         raise BadField(field, f"{field} contains a NUL character, which no text column can store")
-    return " ".join(value.split()) if collapse_spaces else value
+    return " ".join(text.split()) if collapse_spaces else text

@@ -1,4 +1,9 @@
-"""Fetching a source's JSON reply: timeouts, bounded retries, size and time caps.
+"""Fetching a source's JSON reply: one wall-clock deadline, bounded retries, a size cap.
+
+httpx's timeouts bound each socket operation, not a request: a server that sends one header
+byte per second never trips a 10 s read timeout. So every socket operation of a client from
+``source_client`` (connect, TLS handshake, each read and write) is given at most the time left
+before the deadline of the fetch in progress, and none starts once it has passed.
 
 No Django here: the circuit breaker and the run record live in the poll
 service, which calls ``fetch_json`` and learns from its result or error.
@@ -9,11 +14,14 @@ from __future__ import annotations
 import email.utils
 import random
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+import httpcore
 import httpx
 import orjson
 
@@ -28,7 +36,8 @@ class FetchPolicy:
     attempts: int = 3
     connect_timeout: float = 5.0
     read_timeout: float = 10.0
-    # A reply must be complete within this, however slowly its bytes trickle in.
+    # One attempt, connect to last byte, ends within this however slowly its bytes trickle in
+    # (and every attempt within the deadline the caller gives ``fetch_json``).
     total_timeout: float = 20.0
     max_bytes: int = 20 * 1024 * 1024
     backoff_base: float = 1.0
@@ -69,21 +78,28 @@ def fetch_json(
     params: Mapping[str, Any] | None = None,
     headers: Mapping[str, str] | None = None,
     policy: FetchPolicy = FetchPolicy(),
+    deadline: float | None = None,
     sleep: Callable[[float], None] = time.sleep,
     rng: random.Random | None = None,
 ) -> FetchResult:
-    """GET ``url`` and decode its JSON, retrying what is worth retrying.
+    """GET ``url`` and decode its JSON, retrying what is worth retrying, all before ``deadline``.
 
-    Retries timeouts, connection errors, 429 (honouring Retry-After) and 5xx,
-    with exponential backoff and jitter. Never retries a reply that arrived
-    but is unusable (wrong content type, not JSON, too large): the source
-    answered, asking again would get the same.
+    ``deadline`` is a ``time.monotonic()`` instant; ``client`` must come from ``source_client``
+    for the deadline to bound each socket operation (with another client it is checked only
+    between attempts and body chunks). Retries timeouts, connection errors, 429 (honouring
+    Retry-After) and 5xx, with exponential backoff and jitter, unless the wait would pass the
+    deadline. Never retries a reply that arrived but is unusable (wrong content type, not JSON,
+    too large): the source answered, asking again would get the same.
     """
     rng = rng or random.Random()
     history: list[str] = []
     for attempt in range(1, policy.attempts + 1):
+        attempt_deadline = time.monotonic() + policy.total_timeout
+        if deadline is not None:
+            attempt_deadline = min(attempt_deadline, deadline)
         try:
-            return _fetch_once(client, url, params, headers, policy, attempt)
+            with _fetch_deadline(attempt_deadline):
+                return _fetch_once(client, url, params, headers, policy, attempt, attempt_deadline)
         except FetchError as error:
             error.attempts = attempt
             history.append(error.reason)
@@ -97,6 +113,10 @@ def fetch_json(
                     error.retryable = False
                     raise
                 delay = max(delay, error.retry_after)
+            if deadline is not None and time.monotonic() + delay >= deadline:
+                error.reason += " (no time left before the poll's deadline to try again)"
+                history[-1] = error.reason
+                raise
             sleep(delay)
     raise AssertionError("unreachable")  # the loop returns or raises
 
@@ -105,10 +125,10 @@ def _backoff(attempt: int, policy: FetchPolicy, rng: random.Random) -> float:
     return min(policy.backoff_cap, policy.backoff_base * 2 ** (attempt - 1) + rng.uniform(0, policy.jitter))
 
 
-def _fetch_once(client, url, params, headers, policy: FetchPolicy, attempt: int) -> FetchResult:
+def _fetch_once(client, url, params, headers, policy: FetchPolicy, attempt: int, deadline: float) -> FetchResult:
     timeout = httpx.Timeout(policy.read_timeout, connect=policy.connect_timeout)
     request_headers = {"User-Agent": USER_AGENT, "Accept": "application/json", **(headers or {})}
-    started = time.monotonic()
+    budget = deadline - time.monotonic()
     try:
         with client.stream("GET", url, params=params, headers=request_headers, timeout=timeout) as response:
             if response.status_code in RETRYABLE_STATUSES:
@@ -146,12 +166,12 @@ def _fetch_once(client, url, params, headers, policy: FetchPolicy, attempt: int)
                         status=response.status_code,
                         retryable=False,
                     )
-                if time.monotonic() - started > policy.total_timeout:
-                    raise FetchError(
-                        f"reply not complete after {policy.total_timeout:g} s", status=response.status_code
-                    )
+                if time.monotonic() > deadline:
+                    raise FetchError(f"no complete reply within {budget:.3g} s", status=response.status_code)
             status = response.status_code
     except httpx.TimeoutException as exc:
+        if time.monotonic() >= deadline:
+            raise FetchError(f"no complete reply within {budget:.3g} s ({type(exc).__name__}) on {url}") from exc
         raise FetchError(f"timed out ({type(exc).__name__}) on {url}") from exc
     except httpx.TransportError as exc:
         # Connection refused or reset, a body cut short (RemoteProtocolError), DNS.
@@ -181,3 +201,70 @@ def _retry_after(value: str | None) -> float | None:
     if when.tzinfo is None:
         when = when.replace(tzinfo=UTC)
     return max(0.0, (when - datetime.now(UTC)).total_seconds())
+
+
+# --------------------------------------------------------------------------- the deadline
+
+# The deadline of the fetch in progress in this thread (a time.monotonic() instant), if any.
+_deadline: ContextVar[float | None] = ContextVar("omen_fetch_deadline", default=None)
+
+
+@contextmanager
+def _fetch_deadline(deadline: float) -> Iterator[None]:
+    token = _deadline.set(deadline)
+    try:
+        yield
+    finally:
+        _deadline.reset(token)
+
+
+def _time_left(timeout: float | None, expired: type[httpcore.TimeoutException]) -> float | None:
+    """``timeout`` cut to what is left before the deadline; ``expired`` once nothing is left."""
+    deadline = _deadline.get()
+    if deadline is None:
+        return timeout
+    left = deadline - time.monotonic()
+    if left <= 0:  # a zero socket timeout would mean non-blocking, not "no time"
+        raise expired("the fetch's deadline has passed")
+    return left if timeout is None else min(timeout, left)
+
+
+class _DeadlineStream(httpcore.NetworkStream):
+    def __init__(self, stream: httpcore.NetworkStream) -> None:
+        self._stream = stream
+
+    def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
+        return self._stream.read(max_bytes, _time_left(timeout, httpcore.ReadTimeout))
+
+    def write(self, buffer: bytes, timeout: float | None = None) -> None:
+        self._stream.write(buffer, _time_left(timeout, httpcore.WriteTimeout))
+
+    def close(self) -> None:
+        self._stream.close()
+
+    def start_tls(self, ssl_context, server_hostname: str | None = None, timeout: float | None = None):
+        # The handshake as a whole is bounded by one socket timeout (CPython keeps a deadline).
+        stream = self._stream.start_tls(ssl_context, server_hostname, _time_left(timeout, httpcore.ConnectTimeout))
+        return _DeadlineStream(stream)
+
+    def get_extra_info(self, info: str) -> Any:
+        return self._stream.get_extra_info(info)
+
+
+class _DeadlineBackend(httpcore.SyncBackend):
+    def connect_tcp(self, host, port, timeout=None, local_address=None, socket_options=None):
+        timeout = _time_left(timeout, httpcore.ConnectTimeout)
+        return _DeadlineStream(super().connect_tcp(host, port, timeout, local_address, socket_options))
+
+
+class _DeadlineTransport(httpx.HTTPTransport):
+    def __init__(self) -> None:
+        super().__init__()
+        # httpx 0.28 has no public way to give its transport a network backend: its connection
+        # pool is rebuilt here with one (tests/signals/sources/test_http.py proves it in use).
+        self._pool = httpcore.ConnectionPool(ssl_context=httpx.create_ssl_context(), network_backend=_DeadlineBackend())
+
+
+def source_client() -> httpx.Client:
+    """An httpx client whose every socket operation ends by the deadline of ``fetch_json``."""
+    return httpx.Client(transport=_DeadlineTransport())

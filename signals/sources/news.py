@@ -23,7 +23,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from signals.pipeline.events import ParseFailure, RawEvent
-from signals.sources.field_readers import BadField, excerpt, read_text, show
+from signals.sources.field_readers import BadField, clean_text, excerpt, message_text, read_text, show
 
 NEWSAPI = "newsapi"
 NEWSDATA = "newsdata"
@@ -162,8 +162,7 @@ def parse_newsapi(payload: Any, *, fetched_at: datetime) -> list[RawEvent | Pars
     if status != "ok":
         code, message = payload.get("code"), payload.get("message")
         raise ValueError(
-            f"NewsAPI replied with status {show(status)}, code {code if isinstance(code, str) else show(code)}: "
-            f"{message if isinstance(message, str) else show(message)}"[:1000]
+            f"NewsAPI replied with status {show(status)}, code {message_text(code)}: {message_text(message)}"[:1000]
         )
     articles = payload.get("articles")
     if not isinstance(articles, list):
@@ -187,7 +186,7 @@ def _tags(record: dict, *fields: str) -> tuple[str, ...]:
                 raise BadField(
                     field, f"{field} must hold strings of at most {MAX_NAME_CHARS} characters, got {show(item)}"
                 )
-            item = " ".join(item.split())
+            item = " ".join(clean_text(item).split())
             if item:
                 tags.add(item)
     return tuple(sorted(tags)[:MAX_TAGS])
@@ -197,9 +196,10 @@ def _article_id(record: dict) -> str:
     value = record.get("article_id")
     if value is None or value == "":
         return ""
-    if not isinstance(value, str) or len(value) > 100 or not value.strip():
+    text = clean_text(value).strip() if isinstance(value, str) else ""
+    if not text or len(value) > 100:
         raise BadField("article_id", f"article_id must be a string of 1 to 100 characters, got {show(value)}")
-    return value.strip()
+    return text
 
 
 def parse_newsdata_article(record: Any, *, fetched_at: datetime) -> RawEvent | ParseFailure:
@@ -249,10 +249,7 @@ def parse_newsdata(payload: Any, *, fetched_at: datetime) -> list[RawEvent | Par
     if status == "error":
         error = results if isinstance(results, dict) else {}
         code, message = error.get("code"), error.get("message")
-        raise ValueError(
-            f"NewsData replied with an error: code {code if isinstance(code, str) else show(code)}: "
-            f"{message if isinstance(message, str) else show(message)}"[:1000]
-        )
+        raise ValueError(f"NewsData replied with an error: code {message_text(code)}: {message_text(message)}"[:1000])
     if status != "success":
         raise ValueError(f"NewsData payload must have status 'success' or 'error'; got {show(status)}")
     if not isinstance(results, list):

@@ -40,7 +40,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from signals.pipeline.events import ParseFailure, RawEvent
-from signals.sources.field_readers import BadField, excerpt, is_finite_number, is_number, show
+from signals.sources.field_readers import BadField, clean_text, excerpt, is_finite_number, is_number, show
 
 SOURCE = "openmeteo"
 WINDOW = timedelta(hours=48)
@@ -281,7 +281,7 @@ def _place_name(port: str, lat: float, lon: float, watch: Mapping[str, Any] | No
         km = _haversine_km(lat, lon, float(w_lat), float(w_lon))
         if km <= best_km:
             best, best_km = str(name), km
-    return best
+    return " ".join(clean_text(best).split())
 
 
 def _haversine_km(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
@@ -463,7 +463,7 @@ def _parse(
         raise ValueError("fetched_at must be timezone-aware (UTC)")
     if not isinstance(port, str) or len(port) > MAX_PORT_CHARS:
         raise ValueError(f"port must be a string of at most {MAX_PORT_CHARS} characters")
-    port = " ".join(port.split())
+    port = " ".join(clean_text(port).split())
     return [
         parse_location(
             reply,

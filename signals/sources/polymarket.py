@@ -13,7 +13,7 @@ from typing import Any
 import orjson
 
 from signals.pipeline.events import ParseFailure, RawEvent
-from signals.sources.field_readers import BadField, excerpt, is_finite_number, is_number, read_text, show
+from signals.sources.field_readers import BadField, clean_text, excerpt, is_finite_number, is_number, read_text, show
 
 SOURCE = "polymarket"
 MARKET_URL = "https://polymarket.com/event/{slug}"
@@ -102,7 +102,7 @@ def _market_id(record: dict) -> str:
     value = record.get("id")
     if isinstance(value, bool) or not isinstance(value, (str, int)):
         raise BadField("id", f"id must be a string or an integer, got {show(value)}")
-    text = str(value).strip()
+    text = clean_text(str(value)).strip()
     if not text or len(text) > 100:
         raise BadField("id", f"id must be 1 to 100 characters, got {show(value)}")
     return text

@@ -30,7 +30,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from signals.pipeline.events import ParseFailure, RawEvent
-from signals.sources.field_readers import BadField, excerpt, is_finite_number, show
+from signals.sources.field_readers import BadField, clean_text, excerpt, is_finite_number, message_text, show
 
 SOURCE = "yahoo"
 EVENT_PREFIX = "stock"
@@ -62,16 +62,16 @@ CHART_URL = "https://finance.yahoo.com/quote/{symbol}"
 
 def _name(meta: dict, field: str) -> str:
     value = meta.get(field)
-    if isinstance(value, str) and value.strip() and len(value) <= MAX_NAME_CHARS:
-        return " ".join(value.split())
+    if isinstance(value, str) and len(value) <= MAX_NAME_CHARS:
+        return " ".join(clean_text(value).split())
     return ""
 
 
 def _symbol(meta: dict) -> str:
     value = meta.get("symbol")
-    if not isinstance(value, str) or not value.strip():
+    symbol = clean_text(value).strip().upper() if isinstance(value, str) else ""
+    if not symbol:
         raise BadField("meta.symbol", f"meta.symbol must be a non-empty string, got {show(value)}")
-    symbol = value.strip().upper()
     if len(symbol) > MAX_SYMBOL_CHARS or any(c.isspace() for c in symbol):
         raise BadField(
             "meta.symbol", f"meta.symbol must be a ticker of at most {MAX_SYMBOL_CHARS} characters, got {show(value)}"
@@ -233,7 +233,7 @@ def parse_chart(
     if error is not None:
         if isinstance(error, dict):
             code, text = error.get("code"), error.get("description")
-            raise ValueError(f"Yahoo chart error {code}: {text}"[:1000])
+            raise ValueError(f"Yahoo chart error {message_text(code)}: {message_text(text)}"[:1000])
         raise ValueError(f"Yahoo chart error: {show(error)}")
     results = chart.get("result")
     if not isinstance(results, list) or not results:

@@ -7,6 +7,7 @@ database on the suite's backend, and reads that database directly.
 import os
 import signal
 import time
+from datetime import datetime
 
 import pytest
 from celery import Celery
@@ -79,3 +80,47 @@ def test_a_worker_killed_mid_poll_is_replaced_and_the_poll_redone_once(omen, sou
     # The redelivered poll closed the killed one's run and finished the work.
     assert omen.count("SELECT count(*) FROM signals_sourcerun WHERE outcome = 'running'") == 0
     assert omen.count("SELECT count(*) FROM signals_sourcerun WHERE error LIKE '%process died%'") == 1
+
+
+FAILED_RUNS = "SELECT count(*) FROM signals_sourcerun WHERE source = 'polymarket' AND outcome = 'failed'"
+BREAKER = "SELECT consecutive_failures, breaker FROM signals_sourcestate WHERE source = 'polymarket'"
+
+
+def test_five_polls_of_a_source_sending_headers_a_byte_a_second_open_its_breaker(omen, source_server):
+    source_server.route("/markets", Reply(body=b"[]", header_trickle=1.0))
+    omen.env["SOURCE_POLL_DEADLINE_SECONDS"] = "2"
+    omen.worker("w1")
+    for _ in range(5):
+        send_poll()
+
+    omen.wait_for(FAILED_RUNS, 5)
+
+    errors = [row[0] for row in query(omen.url, "SELECT error FROM signals_sourcerun WHERE outcome = 'failed'")]
+    assert all("no complete reply within" in error for error in errors), errors
+    durations = query(
+        omen.url,
+        "SELECT started_at, finished_at FROM signals_sourcerun WHERE outcome = 'failed'",
+    )
+    assert all(_seconds(finished) - _seconds(started) < 2 + 5 for started, finished in durations)
+    assert query(omen.url, BREAKER) == [(5, "open")]
+
+
+def test_a_poll_stopped_by_the_soft_time_limit_is_a_failed_run_that_counts(omen, source_server):
+    source_server.route("/markets", Reply(body=b"[]", header_trickle=1.0))
+    # Misconfigured on purpose (signals.W003 warns of it): the time limit comes before the deadline.
+    omen.env.update(SOURCE_POLL_DEADLINE_SECONDS="60", SOURCE_POLL_SOFT_TIME_LIMIT_SECONDS="2")
+    omen.worker("w1")
+    send_poll()
+
+    omen.wait_for(FAILED_RUNS, 1)
+
+    (error,) = query(omen.url, "SELECT error FROM signals_sourcerun WHERE outcome = 'failed'")[0]
+    assert "SoftTimeLimitExceeded" in error
+    omen.wait_for("SELECT consecutive_failures FROM signals_sourcestate WHERE source = 'polymarket'", 1)
+
+
+def _seconds(value) -> float:
+    """A timestamp column as seconds, whichever backend (SQLite returns text)."""
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
+    return value.timestamp()

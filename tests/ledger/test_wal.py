@@ -371,6 +371,45 @@ def test_a_second_tear_at_the_same_offset_keeps_the_first_torn_copy(tmp_path):
     assert path.read_bytes() == data
 
 
+def test_recovery_on_a_full_disk_leaves_no_copy_behind_and_succeeds_once_space_is_back():
+    """1,000 recoveries on a full disk: each fails with ENOSPC, no torn copy piles up, and the
+    first one with space back copies the tail and cuts it (the wedge found by a fault probe)."""
+    fake = PowerLossIO()
+    path = Path("/ledger/2024-05-01/signals-001.wal")
+    data, offsets, _ = segment(2)
+    with SegmentWriter(path, io=fake) as writer:
+        writer.append([envelope(1), envelope(2)])
+    fake.files[path].content += b"\x00\x00\x01\x00torn"
+    fake.free_bytes = 3  # room for part of the copy, not all of it
+
+    for _ in range(1000):
+        with pytest.raises(OSError, match="No space left"):
+            recover(path, io=fake)
+        assert sorted(p.name for p in fake.files) == [path.name]
+    fake.free_bytes = 1 << 20
+
+    result = recover(path, io=fake)
+
+    assert result.aside == path.with_suffix(f".wal.torn-{len(data)}")
+    assert fake.read(result.aside) == b"\x00\x00\x01\x00torn"
+    assert fake.read(path) == data
+
+
+def test_a_copy_left_incomplete_by_a_crash_is_completed_in_place_not_beside(tmp_path):
+    data, offsets, _ = segment(2)
+    tail = b"\x00\x00\x00\x30cut short"
+    path = tmp_path / "signals-001.wal"
+    path.write_bytes(data + tail)
+    incomplete = path.with_suffix(f".wal.torn-{len(data)}")
+    incomplete.write_bytes(tail[:5])
+
+    result = recover(path)
+
+    assert result.aside == incomplete
+    assert incomplete.read_bytes() == tail
+    assert sorted(p.name for p in tmp_path.iterdir()) == [path.name, incomplete.name]
+
+
 def test_recovery_syncs_the_copy_before_truncating_and_syncs_the_directory():
     fake = PowerLossIO()
     path = Path("/ledger/2024-05-01/signals-001.wal")

@@ -1,6 +1,9 @@
-"""The Celery app's routing: the ledger's tasks on their own queue, every queue consumed by default."""
+"""The Celery app: the ledger's tasks on their own queue, every queue consumed by default, refusals in one line."""
+
+import pytest
 
 from omen_site.celery import app
+from tests.omen_site.commandline import production, run
 
 
 def queue_of(task_name: str) -> str:
@@ -31,3 +34,15 @@ def test_a_poll_is_stopped_before_its_next_period(settings):
     assert poll.soft_time_limit == settings.SOURCE_POLL_SOFT_TIME_LIMIT_SECONDS == 90
     assert poll.soft_time_limit < settings.SOURCE_POLL_INTERVAL_SECONDS
     assert poll.soft_time_limit < poll.time_limit <= settings.SOURCE_POLL_INTERVAL_SECONDS
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("program", ["worker", "beat"])
+def test_a_worker_or_beat_with_a_refused_setting_stops_with_one_line(program):
+    result = run(["-m", "celery", "-A", "omen_site", program], **production(DEBUG="true"))
+
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr
+    assert result.stderr.splitlines() == [
+        "OMEN_ENV=production refuses to start: DEBUG is on: unset DEBUG or set DEBUG=false."
+    ]

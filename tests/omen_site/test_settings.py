@@ -1,72 +1,143 @@
 """The production guard and the start-up line, exercised as an operator would: manage.py in a subprocess."""
 
-import os
-import subprocess
-import sys
+import ast
+import inspect
 
 import pytest
 
-from tests.support.processes import ROOT
+import omen_site.settings as settings_module
+from tests.omen_site.commandline import manage, production
 
 pytestmark = pytest.mark.slow
 
-GOOD_SECRET = "q8Vn3kLx0pWz7RbT2yHc5MfJ9sGd4AeU1oKi6NlQwErTyUiOpAsDfGhJk"
-OMEN_VARS = (
-    "OMEN_ENV",
-    "DATABASE_URL",
-    "SECRET_KEY",
-    "DEBUG",
-    "ALLOWED_HOSTS",
-    "LEDGER_DIR",
-    "LEDGER_ARCHIVE_DIR",
-    "LEDGER_DRAIN_ON_COMMIT",
-    "REDIS_URL",
-    "CELERY_BROKER_URL",
-    "OMEN_CACHE_BACKEND",
-    "DJANGO_ALLOW_ASYNC_UNSAFE",
-)
+# One case per refusal in settings.py: each production_problems sentence alone, then every other
+# raise. (environment, the variable the message must name, the start of the intended sentence)
+REFUSALS = [
+    pytest.param(production(DATABASE_URL=None), "DATABASE_URL", "DATABASE_URL is not set", id="database-url-unset"),
+    pytest.param(
+        production(DATABASE_URL="sqlite:////tmp/omen.sqlite3"),
+        "DATABASE_URL",
+        "DATABASE_URL points at sqlite3, not PostgreSQL",
+        id="database-url-not-postgresql",
+    ),
+    pytest.param(production(SECRET_KEY=None), "SECRET_KEY", "SECRET_KEY is not set", id="secret-key-unset"),
+    pytest.param(
+        production(SECRET_KEY="short-secret"), "SECRET_KEY", "SECRET_KEY is insecure", id="secret-key-insecure"
+    ),
+    pytest.param(production(DEBUG="true"), "DEBUG", "DEBUG is on: unset DEBUG or set DEBUG=false", id="debug-on"),
+    pytest.param(production(ALLOWED_HOSTS=None), "ALLOWED_HOSTS", "ALLOWED_HOSTS is empty", id="allowed-hosts-empty"),
+    pytest.param(production(ALLOWED_HOSTS="*"), "ALLOW_ANY_HOST", "ALLOWED_HOSTS is '*'", id="allowed-hosts-any"),
+    pytest.param(
+        production(CELERY_BROKER_URL="filesystem://"),
+        "CELERY_BROKER_URL",
+        "the Celery broker is not Redis",
+        id="broker-not-redis",
+    ),
+    pytest.param(
+        production(OMEN_CACHE_BACKEND="memory"),
+        "OMEN_CACHE_BACKEND",
+        "OMEN_CACHE_BACKEND is not redis",
+        id="cache-not-redis",
+    ),
+    pytest.param({"OMEN_ENV": "staging"}, "OMEN_ENV", "OMEN_ENV='staging' is not a known mode", id="omen-env-unknown"),
+    pytest.param({"DATABASE_URL": ""}, "DATABASE_URL", "DATABASE_URL is set but empty", id="database-url-empty"),
+    pytest.param(
+        {"OMEN_CACHE_BACKEND": "redis"},
+        "REDIS_URL",
+        "OMEN_CACHE_BACKEND=redis needs REDIS_URL",
+        id="cache-no-redis-url",
+    ),
+    pytest.param(
+        {"OMEN_CACHE_BACKEND": "memcached"},
+        "OMEN_CACHE_BACKEND",
+        "OMEN_CACHE_BACKEND='memcached' is not known",
+        id="cache-backend-unknown",
+    ),
+    pytest.param(
+        {"OMEN_PORTS": "Rotterdam:51.95"},
+        "OMEN_PORTS",
+        "OMEN_PORTS entry 'Rotterdam:51.95' is not like",
+        id="omen-ports-bad-entry",
+    ),
+    pytest.param(
+        {"LEDGER_DRAIN_ON_COMMIT": "sometimes"},
+        "LEDGER_DRAIN_ON_COMMIT",
+        "LEDGER_DRAIN_ON_COMMIT='sometimes' is not a mode",
+        id="drain-mode-unknown",
+    ),
+]
 
 
-def manage(*args, **env_overrides):
-    env = {k: v for k, v in os.environ.items() if k not in OMEN_VARS}
-    env["OMEN_ENV_FILE"] = "/dev/null"
-    env.update(env_overrides)
-    return subprocess.run(
-        [sys.executable, "manage.py", *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120
+def refusal_sites():
+    """Each ``raise ImproperlyConfigured(...)`` and ``problems.append(...)`` in settings.py."""
+    tree = ast.parse(inspect.getsource(settings_module))
+    raises = [
+        node
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Raise) and isinstance(node.exc, ast.Call) and node.exc.func.id == "ImproperlyConfigured"
+    ]
+    appends = [
+        node
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Call)
+        and isinstance(node.func, ast.Attribute)
+        and node.func.attr == "append"
+        and getattr(node.func.value, "id", None) == "problems"
+    ]
+    return raises, appends
+
+
+def test_every_refusal_in_settings_has_a_case_in_refusals():
+    raises, appends = refusal_sites()
+
+    # The production raise carries the problems, each of which is a case of its own.
+    assert len(REFUSALS) == len(raises) - 1 + len(appends), "a refusal in settings.py has no case in REFUSALS"
+
+
+@pytest.mark.parametrize(("environment", "variable", "sentence"), REFUSALS)
+def test_each_refusal_is_one_short_message_naming_its_variable(environment, variable, sentence):
+    result = manage("check", **environment)
+
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr
+    assert len(result.stderr.splitlines()) <= 3, result.stderr
+    assert variable in result.stderr
+    assert sentence in result.stderr
+
+
+def test_a_refusal_shows_its_traceback_with_the_traceback_flag():
+    result = manage("check", "--traceback", **production(DEBUG="true"))
+
+    assert result.returncode == 1
+    assert "Traceback (most recent call last)" in result.stderr
+    assert "ImproperlyConfigured: OMEN_ENV=production refuses to start: DEBUG is on" in result.stderr
+
+
+def test_production_accepts_any_host_when_allow_any_host_says_it_is_meant(tmp_path):
+    result = manage(
+        "check", **production(ALLOWED_HOSTS="*", ALLOW_ANY_HOST="true", LEDGER_DIR=str(tmp_path / "ledger"))
     )
 
-
-def production(**overrides):
-    env = {
-        "OMEN_ENV": "production",
-        "DATABASE_URL": "postgres://postgres@127.0.0.1:5432/omen",
-        "SECRET_KEY": GOOD_SECRET,
-        "ALLOWED_HOSTS": "omen.example.com",
-        "REDIS_URL": "redis://127.0.0.1:6379/0",
-        "OMEN_CACHE_BACKEND": "redis",
-    }
-    env.update(overrides)
-    return {k: v for k, v in env.items() if v is not None}
+    assert result.returncode == 0, result.stderr
 
 
-def test_production_without_any_configuration_refuses_and_names_each_variable():
+def test_production_without_any_configuration_lists_every_refusal_one_line_each():
     result = manage("check", OMEN_ENV="production")
-    assert result.returncode != 0
-    assert "OMEN_ENV=production refuses to start" in result.stderr
-    for variable in (
+    problems = (
         "DATABASE_URL is not set",
         "SECRET_KEY is not set",
         "ALLOWED_HOSTS is empty",
         "the Celery broker is not Redis",
         "OMEN_CACHE_BACKEND is not redis",
-    ):
-        assert variable in result.stderr
+    )
 
-
-def test_production_refuses_sqlite_database_url():
-    result = manage("check", **production(DATABASE_URL="sqlite:////tmp/omen.sqlite3"))
-    assert result.returncode != 0
-    assert "DATABASE_URL points at sqlite3, not PostgreSQL" in result.stderr
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr
+    lines = result.stderr.splitlines()
+    assert lines[0] == "OMEN_ENV=production refuses to start:"
+    assert len(lines) == 1 + len(problems)
+    for line, problem in zip(lines[1:], problems, strict=True):
+        assert line.startswith(f"  - {problem}")
 
 
 @pytest.mark.parametrize(
@@ -78,12 +149,6 @@ def test_production_refuses_insecure_secret_key(secret):
     result = manage("check", **production(SECRET_KEY=secret))
     assert result.returncode != 0
     assert "SECRET_KEY is insecure" in result.stderr
-
-
-def test_production_refuses_debug_on():
-    result = manage("check", **production(DEBUG="true"))
-    assert result.returncode != 0
-    assert "DEBUG is on: unset DEBUG or set DEBUG=false" in result.stderr
 
 
 def test_production_refuses_unwritable_ledger_dir():

@@ -6,6 +6,8 @@ from io import StringIO
 import pytest
 from django.core.management import call_command
 
+from ledger.models import LedgerWriterState
+
 pytestmark = pytest.mark.django_db
 
 
@@ -48,3 +50,19 @@ def test_text_report_names_the_database_and_the_persistence():
     assert "Database:" in text
     assert "Persistence:" in text
     assert "Signals by source and status:" in text
+
+
+def test_the_report_shows_a_stalled_writer_with_its_last_error():
+    """A drain that failed (a full disk) is shown until one succeeds, with what to do."""
+    LedgerWriterState.objects.update_or_create(
+        pk=1, defaults={"last_error": "ledger writer stalled: cannot write /x: No space left on device (errno 28)"}
+    )
+
+    text, data = report(), json.loads(report("--json"))
+
+    assert "Writer:      STALLED: the last drain failed" in text and "No space left on device" in text
+    assert data["ledger"]["writer"]["stalled"] is True
+
+
+def test_a_writer_keeping_up_is_said_so():
+    assert "Writer:      keeping up (0 save(s) pending)" in report()

@@ -5,7 +5,7 @@ import sys
 
 import pytest
 
-from signals.checks import check_poll_time_limit, check_worker_slots
+from signals.checks import check_poll_deadline, check_poll_lock, check_poll_time_limit, check_worker_slots
 from signals.sources.registry import SOURCES
 from tests.support.processes import ROOT, child_env
 
@@ -29,6 +29,28 @@ def test_fewer_slots_than_sources_plus_one_is_signals_w001_naming_the_setting(se
 def test_the_default_settings_give_every_source_a_slot_and_a_poll_time_limit_under_its_period():
     assert check_worker_slots() == []
     assert check_poll_time_limit() == []
+    assert check_poll_deadline() == []
+    assert check_poll_lock() == []
+
+
+def test_a_poll_deadline_not_shorter_than_the_time_limit_is_signals_w003(settings):
+    settings.SOURCE_POLL_DEADLINE_SECONDS = 90
+    settings.SOURCE_POLL_SOFT_TIME_LIMIT_SECONDS = 90
+
+    (warning,) = check_poll_deadline()
+
+    assert warning.id == "signals.W003"
+    assert "SOURCE_POLL_DEADLINE_SECONDS (90)" in warning.msg
+
+
+def test_a_poll_lock_that_can_go_stale_while_the_poll_may_still_run_is_signals_w004(settings):
+    settings.SOURCE_POLL_LOCK_SECONDS = 100
+    settings.CELERY_TASK_ANNOTATIONS = {"signals.tasks.source_poll": {"soft_time_limit": 90, "time_limit": 120}}
+
+    (warning,) = check_poll_lock()
+
+    assert warning.id == "signals.W004"
+    assert "SOURCE_POLL_LOCK_SECONDS (100)" in warning.msg and "Set SOURCE_POLL_LOCK_SECONDS above 120" in warning.hint
 
 
 def test_a_poll_time_limit_not_shorter_than_the_period_is_signals_w002(settings):

@@ -2,10 +2,11 @@
 
 Run as ``python -m tests.support.crash_child ROUND`` with the child environment of
 ``tests.support.processes.child_env``. It prints one JSON line after recovery (what verify
-found, and the ledger's frames against the database's signals), then ``committed <n>`` after
-every committed batch, and never stops on its own. With ``--wait-for PATH`` it starts ingesting
-only once PATH exists: a test running two children lets both check the ledger first, since a
-check beside another process's ingest would see signals whose frames are not written yet.
+found, the ledger's frames against the database's signals, the outbox rows the drain left),
+then ``committed <n>`` after every committed batch, and never stops on its own. With
+``--wait-for PATH`` it starts ingesting only once PATH exists: a test running two children lets
+both check the ledger first, since a check beside another process's ingest would see signals
+whose frames are not written yet.
 """
 
 import json
@@ -26,6 +27,7 @@ def main(round_number: int, verify_only: bool, wait_for: Path | None) -> None:
     from django.conf import settings
 
     from ledger.envelope import read_head
+    from ledger.models import LedgerOutbox
     from ledger.reading import ledger_segments, segment_data
     from ledger.services.verify import ledger_verify
     from ledger.services.writer import ledger_drain
@@ -41,6 +43,7 @@ def main(round_number: int, verify_only: bool, wait_for: Path | None) -> None:
     ]
     creates = Counter(head.signal_id for head in heads if head.operation == "create")
     signal_ids = set(Signal.objects.values_list("signal_id", flat=True))
+    pending = LedgerOutbox.objects.count()  # saves the drain left unframed: none, unless it was busy
     print(
         json.dumps(
             {
@@ -53,6 +56,8 @@ def main(round_number: int, verify_only: bool, wait_for: Path | None) -> None:
                 "frames_equal_signals": set(creates) == signal_ids,
                 "adopted": recovery.adopted,
                 "truncated": len(recovery.truncated),
+                "busy": recovery.busy,
+                "pending": pending,
             }
         ),
         flush=True,

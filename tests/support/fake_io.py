@@ -38,6 +38,7 @@ class PowerLossIO:
         self.fail_fsync: OSError | None = None  # next fsync raises this
         self.power_loss_at_fsync = False  # next fsync loses power before syncing
         self.tear_next_write_at: int | None = None  # next write keeps this many bytes, then EIO
+        self.free_bytes: int | None = None  # a disk this full: writes past it keep what fits, then ENOSPC
         self.calls: list[tuple[str, str]] = []
 
     # ---- FileIO
@@ -62,6 +63,13 @@ class PowerLossIO:
             keep, self.tear_next_write_at = self.tear_next_write_at, None
             file.content += data[:keep]
             raise OSError(errno.EIO, "torn write")
+        if self.free_bytes is not None:
+            fits = data[: self.free_bytes]
+            file.content += fits
+            self.free_bytes -= len(fits)
+            if len(fits) < len(data):
+                raise OSError(errno.ENOSPC, "No space left on device")
+            return
         file.content += data
 
     def fsync(self, handle: Handle) -> None:
@@ -78,7 +86,10 @@ class PowerLossIO:
 
     def truncate(self, handle: Handle, size: int) -> None:
         self.calls.append(("truncate", handle.path.name))
-        del self.files[handle.path].content[size:]
+        content = self.files[handle.path].content
+        if self.free_bytes is not None:
+            self.free_bytes += max(0, len(content) - size)
+        del content[size:]
 
     def close(self, handle: Handle) -> None:
         handle.closed = True
@@ -94,6 +105,15 @@ class PowerLossIO:
         for name, file in self.files.items():
             if name.parent == Path(path):
                 file.name_durable = True
+
+    def remove(self, path: Path) -> None:
+        path = Path(path)
+        self.calls.append(("remove", path.name))
+        if path not in self.files:
+            raise FileNotFoundError(errno.ENOENT, "missing", str(path))
+        removed = self.files.pop(path)
+        if self.free_bytes is not None:
+            self.free_bytes += len(removed.content)
 
     # ---- the power cut
     def crash(self, *, tear: dict[Path, int] | None = None, zero_fill: int = 0) -> None:

@@ -120,6 +120,22 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+def wait_for_sessions_to_end(database_url: str, timeout: float = 60) -> None:
+    """Wait until no client is connected to a child's database any more.
+
+    A killed process's PostgreSQL session outlives it until the statement in progress ends, so a
+    COMMIT it had sent may still land after the process is gone. SQLite has no such session: a
+    transaction ends with its process.
+    """
+    if database_url.startswith("sqlite:///"):
+        return
+    sessions = (
+        "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+        "AND backend_type = 'client backend' AND pid <> pg_backend_pid()"
+    )
+    wait_until(lambda: query(database_url, sessions)[0][0] == 0, timeout, "the killed processes' sessions to end")
+
+
 def wait_until(condition, timeout: float, what: str, interval: float = 0.2):
     """Return condition()'s first truthy value; fail naming ``what`` after ``timeout`` seconds."""
     deadline = time.monotonic() + timeout

@@ -22,6 +22,8 @@ class Reply:
     delay: float = 0.0  # seconds before the status line
     declared_length: int | None = None  # a Content-Length larger than the body: a truncated reply
     trickle: float | None = None  # send one byte every this many seconds, forever
+    header_trickle: float | None = None  # send the status line and headers one byte every this many seconds
+    chunked: int | None = None  # send the body in chunks of this many bytes: no Content-Length, as streamed replies are
 
 
 class _QuietServer(ThreadingHTTPServer):
@@ -56,6 +58,9 @@ class RecordedServer:
                 reply = replies.pop(0) if len(replies) > 1 else replies[0]
                 if reply.delay:
                     time.sleep(reply.delay)
+                if reply.header_trickle is not None:
+                    self._trickle_head(reply)
+                    return
                 self.send_response(reply.status)
                 self.send_header("Content-Type", reply.content_type)
                 for name, value in reply.headers.items():
@@ -74,6 +79,9 @@ class RecordedServer:
                             return
                         time.sleep(reply.trickle)
                     return
+                if reply.chunked is not None:
+                    self._send_chunked(reply)
+                    return
                 self.send_header("Content-Length", str(reply.declared_length or len(reply.body)))
                 self.end_headers()
                 try:
@@ -82,6 +90,36 @@ class RecordedServer:
                     return
                 if reply.declared_length:
                     self.close_connection = True
+
+            def _send_chunked(self, reply: Reply) -> None:
+                """Transfer-Encoding: chunked; only the end of the chunks says how long the body was."""
+                self.send_header("Transfer-Encoding", "chunked")
+                self.end_headers()
+                try:
+                    for start in range(0, len(reply.body), reply.chunked):
+                        chunk = reply.body[start : start + reply.chunked]
+                        self.wfile.write(b"%x\r\n%s\r\n" % (len(chunk), chunk))
+                    self.wfile.write(b"0\r\n\r\n")
+                except OSError:  # the client gave up first (a size cap)
+                    self.close_connection = True
+
+            def _trickle_head(self, reply: Reply) -> None:
+                """Every byte in time for any per-read timeout, the whole head far too late."""
+                head = (
+                    f"HTTP/1.1 {reply.status} OK\r\nContent-Type: {reply.content_type}\r\n"
+                    f"Content-Length: {len(reply.body)}\r\nConnection: close\r\n\r\n"
+                ).encode()
+                self.close_connection = True
+                try:
+                    for byte in head:
+                        if server._stop.is_set():
+                            return
+                        self.wfile.write(bytes([byte]))
+                        self.wfile.flush()
+                        time.sleep(reply.header_trickle)
+                    self.wfile.write(reply.body)
+                except OSError:  # the client gave up, as it should
+                    return
 
         self.httpd = _QuietServer(("127.0.0.1", 0), Handler)
         self.httpd.daemon_threads = True

@@ -1,6 +1,7 @@
 """``manage.py ledger <verify|drain|seal|tail|replay|import>``: the operator's tools for the ledger.
 
-Every subcommand exits non-zero on any problem, with the problem's location on stderr.
+Every subcommand exits non-zero on any problem, with the problem's location on stderr: 2 when the
+ledger is damaged, 3 when it is intact but its writer is stalled (``verify``, ``drain``).
 """
 
 import time
@@ -12,7 +13,11 @@ from tqdm import tqdm
 
 from ledger.envelope import read_head
 from ledger.reading import ledger_segments, segment_data
-from ledger.wal import LedgerError, read_frames
+from ledger.wal import LedgerCorruption, LedgerError, LedgerWriteError, read_frames
+
+# Exit codes, also documented in --help and the README.
+DAMAGED = 2  # the ledger's files or their reconciliation with the database are wrong
+STALLED = 3  # the ledger is intact but its writer is not keeping up
 
 
 class _Bar:
@@ -45,7 +50,14 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         commands = parser.add_subparsers(dest="action", required=True, metavar="ACTION")
-        verify = commands.add_parser("verify", help="check frames, chain, manifests, and reconcile with the database")
+        verify = commands.add_parser(
+            "verify",
+            help="check frames, chain, manifests, and reconcile with the database",
+            description="Exit status: 0 the ledger is intact and its writer keeps up; 2 damage (a frame, the "
+            "chain, a manifest, the recorded end, or a row that disagrees with the ledger); 3 the ledger is "
+            "intact but its writer is stalled (saves waiting longer than LEDGER_STALL_AFTER_SECONDS, default "
+            "300, a failed last drain, or another database's frames in LEDGER_DIR); 1 verify itself could not run.",
+        )
         verify.add_argument("--no-reconcile", action="store_true", help="check the files only")
         verify.add_argument(
             "--contents", action="store_true", help="also compare every stored contract with its latest frame"
@@ -64,8 +76,16 @@ class Command(BaseCommand):
     def handle(self, *args, action, **options):
         try:
             getattr(self, f"_{action}")(**options)
+        except LedgerCorruption as exc:
+            raise CommandError(str(exc), returncode=DAMAGED) from exc
+        except LedgerWriteError as exc:
+            raise CommandError(str(exc), returncode=STALLED) from exc
         except LedgerError as exc:
             raise CommandError(str(exc)) from exc
+        except OSError as exc:  # reading or moving the ledger's files (verify, seal, tail...)
+            from ledger.services.writer import describe_os_error
+
+            raise CommandError(f"ledger {action}: cannot use {describe_os_error(exc)}") from exc
 
     # ----------------------------------------------------------------- verify
 
@@ -87,8 +107,12 @@ class Command(BaseCommand):
             self.stderr.write(str(problem))
         if report.problem_count > len(report.problems):
             self.stderr.write(f"... and {report.problem_count - len(report.problems)} more")
+        for reason in report.stalled:
+            self.stderr.write(f"writer stalled: {reason}")
         if not report.ok:
-            raise CommandError(f"ledger verify found {report.problem_count} problem(s)")
+            raise CommandError(f"ledger verify found {report.problem_count} problem(s)", returncode=DAMAGED)
+        if report.stalled:
+            raise CommandError("the ledger is intact, but its writer is stalled", returncode=STALLED)
         self.stdout.write("ledger OK")
 
     # ----------------------------------------------------------------- drain / seal

@@ -70,6 +70,7 @@ class Command(BaseCommand):
             f"Ledger:      {ledger['frames_written']} frames written, ends at {ledger['end'] or '-'}, "
             f"{ledger['saves_waiting']} saves waiting for the writer"
         )
+        w(f"Writer:      {ledger['writer']['summary']}")
         for tier, figures in sorted(ledger["sealed_partitions_by_tier"].items()):
             w(f"  {tier:<5} {figures['partitions']} sealed partitions, {figures['frames']} frames")
         totals = report["totals"]

@@ -1,4 +1,4 @@
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandError
 
 from signals.selectors import source_health
 from signals.services.poll import source_poll
@@ -22,3 +22,5 @@ class Command(BaseCommand):
         if run.error:
             self.stdout.write(f"  {run.error}")
         self.stdout.write(f"  source health: {source_health(source)}")
+        if run.outcome == run.Outcome.FAILED:
+            raise CommandError(f"the poll of {source} failed")

@@ -8,6 +8,8 @@ import sys
 from pathlib import Path
 
 import pytest
+from django.core.management import call_command
+from django.core.management.base import CommandError
 
 from tests.support.original_ledger import original_contracts, write_original_partition
 from tests.support.processes import ROOT, LineReader, child_env, manage, query
@@ -131,3 +133,19 @@ def test_tail_prints_the_newest_frames_then_follows_new_ones(omen, recorded_dir)
     assert [e["signal_id"] for e in before] == framed[7:10]
     assert sorted(e["signal_id"] for e in after) == sorted(framed[10:])
     assert follower.returncode == 0
+
+
+def test_a_ledger_file_the_command_cannot_read_is_one_line_naming_it(ledger_dir, settings):
+    """No traceback for an operator: the file, the errno text, what to do."""
+    settings.LEDGER_DIR = ledger_dir
+    ledger_dir.mkdir(parents=True, exist_ok=True)
+    partition = ledger_dir / "2026-11-20"
+    partition.mkdir()
+    (partition / "signals-001.wal").mkdir()  # a directory where a segment should be: reading it fails
+
+    with pytest.raises(CommandError) as failed:
+        call_command("ledger", "tail")
+
+    message = str(failed.value)
+    assert "\n" not in message
+    assert message.startswith(f"ledger tail: cannot use {partition / 'signals-001.wal'}: Is a directory (errno 21)")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from datetime import datetime
 
 import orjson
@@ -281,3 +282,126 @@ def test_frames_written_after_an_import_record_every_signal_and_chain(original_d
         previous = payload_hash(payload)
     report = ledger_verify()
     assert report.ok, report.problems
+
+
+def test_import_refuses_a_path_that_is_no_directory(tmp_path):
+    with pytest.raises(ImportRefused, match="is not a directory"):
+        ledger_import(tmp_path / "nowhere")
+
+
+def test_import_refuses_this_databases_own_ledger(ledger_dir):
+    ledger_dir.mkdir(parents=True, exist_ok=True)
+
+    with pytest.raises(ImportRefused, match="this database's own ledger: use `ledger replay`"):
+        ledger_import(ledger_dir)
+
+
+def rewrite_manifest(directory, change) -> None:
+    manifest = orjson.loads((directory / "_manifest.json").read_bytes())
+    (directory / "_manifest.json").write_bytes(orjson.dumps(change(manifest)))
+
+
+@pytest.mark.parametrize(
+    ("change", "where", "what"),
+    [
+        (None, "2026-02-07", "_manifest.json cannot be read"),
+        (
+            lambda manifest: {**manifest, "segments": "all of them"},
+            "2026-02-07",
+            "_manifest.json has no list of segments",
+        ),
+        (
+            lambda manifest: {**manifest, "segments": manifest["segments"][:1]},
+            "2026-02-07/signals-002.wal@0",
+            "segment is not listed in the partition's _manifest.json",
+        ),
+        (
+            lambda manifest: {**manifest, "segments": [*manifest["segments"], {"file": "signals-003.wal"}]},
+            "2026-02-07/signals-003.wal",
+            "listed in _manifest.json but missing",
+        ),
+    ],
+    ids=["unreadable", "no-segment-list", "segment-not-listed", "listed-segment-missing"],
+)
+def test_a_manifest_that_cannot_vouch_for_the_segments_is_reported_and_every_frame_imports(
+    original_dir, contracts, change, where, what
+):
+    directory = write_original_partition(original_dir, "2026-02-07", [contracts[0:2], contracts[2:4]], sealed=True)
+    if change is None:
+        (directory / "_manifest.json").write_text('{"segments": [')  # cut short
+    else:
+        rewrite_manifest(directory, change)
+
+    result = ledger_import(original_dir)
+
+    assert result.imported == 4
+    [problem] = result.problems
+    assert problem.where == where
+    assert problem.what.startswith(what), problem.what
+
+
+@pytest.mark.parametrize(
+    ("checksum", "problems"),
+    [
+        (lambda data: f"sha256:{hashlib.sha256(data).hexdigest()}", []),  # a sealed partition of ours
+        (lambda data: f"sha256:{hashlib.sha256(data + b'!').hexdigest()}", ["checksum differs from _manifest.json"]),
+        (lambda data: "md5:00000000000000000000000000000000", []),  # a kind this code does not know: not checked
+    ],
+    ids=["sha256-matches", "sha256-differs", "unknown-kind"],
+)
+def test_manifest_checksums_are_checked_in_the_kind_they_are_spelled_in(original_dir, contracts, checksum, problems):
+    directory = write_original_partition(original_dir, "2026-02-07", [contracts[0:3]], sealed=True)
+    data = (directory / segment_name(1)).read_bytes()
+
+    def with_checksum(manifest):
+        manifest["segments"][0]["checksum"] = checksum(data)
+        return manifest
+
+    rewrite_manifest(directory, with_checksum)
+
+    result = ledger_import(original_dir)
+
+    assert result.imported == 3
+    assert [problem.what.split(" (")[0] for problem in result.problems] == problems
+
+
+@pytest.mark.parametrize("batch_size", [1, 2000])
+def test_a_signal_framed_twice_is_imported_once(original_dir, contracts, batch_size):
+    """The original reused sequences and could write a frame twice: the first one counts."""
+    write_original_partition(original_dir, "2026-02-08", [[contracts[0], contracts[1], contracts[0]]])
+
+    result = ledger_import(original_dir, batch_size=batch_size)
+
+    assert (result.frames, result.imported, result.existing) == (3, 2, 1)
+    assert Signal.objects.count() == 2
+
+
+def test_a_segment_that_cannot_be_read_is_reported_and_the_others_import(original_dir, contracts):
+    directory = write_original_partition(original_dir, "2026-02-08", [contracts[0:2]])
+    (directory / segment_name(2)).symlink_to(directory / "gone.wal")  # listed, but nothing to read
+
+    result = ledger_import(original_dir)
+
+    assert result.imported == 2
+    [problem] = result.problems
+    assert problem.where == "2026-02-08/signals-002.wal@0"
+    assert problem.what.startswith("cannot be read: ")
+
+
+@pytest.mark.parametrize(
+    ("gzipped", "what"),
+    [((), "bytes, more than a segment holds: skipped"), ((1,), "decompresses to more than 200 bytes")],
+    ids=["raw", "gzipped"],
+)
+def test_a_segment_larger_than_any_segment_is_skipped_unread(original_dir, contracts, monkeypatch, gzipped, what):
+    """A file far past the original's segment size is not one of its segments: it is not read into memory."""
+    from ledger.services import import_original
+
+    monkeypatch.setattr(import_original, "MAX_SEGMENT_BYTES", 200)  # a contract's frame alone is larger
+    write_original_partition(original_dir, "2026-02-07", [contracts[0:2]], sealed=True, gzipped=gzipped)
+
+    result = ledger_import(original_dir)
+
+    assert (result.frames, result.imported) == (0, 0)
+    assert [problem.where for problem in result.problems] == [f"2026-02-07/{segment_name(1)}{'.gz' * bool(gzipped)}@0"]
+    assert what in result.problems[0].what

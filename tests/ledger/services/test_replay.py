@@ -22,7 +22,7 @@ from ledger.wal import LedgerCorruption, encode_frame, ledger_sequence, read_fra
 from signals.models import ProbabilityPoint, Signal, SourceEvent
 from signals.services.ingest import signals_ingest
 from signals.sources.registry import SOURCES
-from tests.support.factories import RawEventFactory
+from tests.support.factories import LedgerOutboxFactory, RawEventFactory
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -271,3 +271,66 @@ def test_progress_reports_every_segment_up_to_the_total(ledgered):
     assert len(calls) == 1 + len(ledger_segments(ledgered))
     assert calls[-1] == (total, total)
     assert [done for done, _ in calls] == sorted(done for done, _ in calls)
+
+
+def test_replay_refuses_a_database_whose_outbox_still_holds_saves(ledgered):
+    delete_signal_rows()
+    LedgerOutboxFactory()  # a save the writer has not framed yet
+
+    with pytest.raises(ReplayRefused, match="the outbox holds 1 saves not framed yet: run the ledger drain first"):
+        ledger_replay(ledgered)
+
+    assert not Signal.objects.exists()
+
+
+def test_replay_stops_at_a_compressed_segment_that_cannot_be_read(ledgered):
+    recorded = writer_state()
+    delete_signal_rows()
+    warm = ledgered / "2026-02-07" / "signals-001.wal.gz"
+    warm.write_bytes(b"not gzip at all")
+
+    with pytest.raises(LedgerCorruption, match="segment cannot be read") as raised:
+        ledger_replay(ledgered)
+
+    assert (raised.value.path, raised.value.offset) == (warm, 0)
+    assert not Signal.objects.exists()
+    assert writer_state() == recorded
+
+
+def test_replay_stops_at_a_frame_that_holds_no_envelope(ledgered):
+    delete_signal_rows()
+    newest = ledger_segments(ledgered)[-1].path
+    end = newest.stat().st_size
+    with newest.open("ab") as file:
+        file.write(encode_frame(b"not an envelope"))  # a good CRC around a payload no writer wrote
+
+    with pytest.raises(LedgerCorruption, match="frame is not an envelope") as raised:
+        ledger_replay(ledgered)
+
+    assert (raised.value.path, raised.value.offset) == (newest, end)
+    assert not Signal.objects.exists()
+
+
+def test_replay_stops_at_a_torn_frame_before_the_newest_segment(ledgered):
+    """Only the newest segment may end in a torn write: an older one was followed by other segments."""
+    delete_signal_rows()
+    older = ledger_segments(ledgered)[-2].path
+    end = older.stat().st_size
+    with older.open("ab") as file:
+        file.write(encode_frame(b'{"prev_hash":"torn"}')[:-5])
+
+    with pytest.raises(LedgerCorruption, match="torn frame before the newest segment") as raised:
+        ledger_replay(ledgered)
+
+    assert (raised.value.path, raised.value.offset) == (older, end)
+    assert not Signal.objects.exists()
+
+
+def test_replaying_an_empty_ledger_leaves_the_database_empty_and_its_end_at_the_start(ledger_dir):
+    ledger_dir.mkdir(parents=True)
+
+    result = ledger_replay(ledger_dir)
+
+    assert (result.segments, result.frames, result.signals) == (0, 0, 0)
+    assert (result.partition, result.segment, result.offset, result.chain_head) == ("", "", 0, GENESIS_HASH)
+    assert writer_state() == ("", "", 0, 0, 0, GENESIS_HASH, 0)

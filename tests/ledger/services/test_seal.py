@@ -113,3 +113,60 @@ def test_due_partitions_are_those_whose_day_ended_the_configured_hours_ago(ledge
     assert [result.partition for result in early] == [two_days_ago]
     assert [result.partition for result in late] == [yesterday]
     assert partitions_seal_due(now=DAY.replace(hour=4)) == []
+
+
+def cut_frame(segment, index: int) -> int:
+    """Remove one whole frame (header and payload) from a segment; return where it began."""
+    data = segment.read_bytes()
+    frame = read_frames(data).frames[index]
+    segment.write_bytes(data[: frame.offset] + data[frame.end :])
+    return frame.offset
+
+
+def test_a_frame_cut_out_whole_breaks_the_chain_and_the_partition_is_refused(ledger_dir):
+    """Every remaining frame has a good CRC: only the chain shows that one is missing."""
+    name = write_day(DAY)
+    first = list_segments(ledger_dir / name)[0]
+    offset = cut_frame(first, 1)  # the frame after it now follows the first one
+
+    with pytest.raises(LedgerCorruption, match="does not continue the chain") as caught:
+        partition_seal(name, now=DAY + timedelta(days=1))
+
+    assert (caught.value.path, caught.value.offset) == (first, offset)
+    assert not (ledger_dir / name / SEALED_FILE).exists()
+    assert not (ledger_dir / name / MANIFEST_FILE).exists()
+    assert not LedgerPartition.objects.filter(name=name).exists()
+
+
+def test_a_segment_removed_from_the_middle_breaks_the_chain_at_the_next_one(ledger_dir):
+    """The chain runs across segments: the segment after a missing one does not continue it."""
+    name = write_day(DAY)
+    first, second, third = list_segments(ledger_dir / name)
+    second.unlink()
+
+    with pytest.raises(LedgerCorruption, match="does not continue the chain") as caught:
+        partition_seal(name, now=DAY + timedelta(days=1))
+
+    assert (caught.value.path, caught.value.offset) == (third, 0)
+    assert not (ledger_dir / name / SEALED_FILE).exists()
+
+
+def test_an_empty_segment_a_writer_left_is_sealed_with_no_frames(ledger_dir):
+    """A writer that died right after creating its next segment: the segment is listed, empty."""
+    name = write_day(DAY)
+    (ledger_dir / name / "signals-004.wal").write_bytes(b"")
+
+    result = partition_seal(name, now=DAY + timedelta(days=1))
+
+    manifest = json.loads((ledger_dir / name / MANIFEST_FILE).read_text())
+    assert result.frames == 7
+    assert manifest["segments"][-1] == {
+        "file": "signals-004.wal",
+        "record_count": 0,
+        "size_bytes": 0,
+        "checksum": "sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855",
+        "first_sequence": None,
+        "last_sequence": None,
+    }
+    assert manifest["last_sequence"] == manifest["segments"][-2]["last_sequence"]
+    assert ledger_verify().ok

@@ -7,6 +7,7 @@ import shutil
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import orjson
 import pytest
 from django.utils import timezone
 
@@ -285,3 +286,136 @@ def test_the_celery_task_moves_tiers_and_is_scheduled_hourly(ledger_dir, setting
         3600,
         3000,
     )
+
+
+# --------------------------------------------------------------------------- refusals
+
+
+@pytest.mark.parametrize("transition", [partition_compress, partition_archive], ids=["compress", "archive"])
+@pytest.mark.parametrize(
+    ("name", "message"),
+    [("last-week", "not a partition name"), ("2026-10-01", "does not exist")],
+    ids=["not-a-name", "no-such-partition"],
+)
+def test_a_name_that_is_no_partition_here_is_refused(ledger_dir, settings, transition, name, message):
+    sealed_day(10)
+    move_writer_on()
+
+    with pytest.raises(TierRefused, match=message):
+        transition(name, now=NOW)
+
+    assert not settings.LEDGER_ARCHIVE_DIR.exists()
+
+
+def test_a_sealed_partition_without_its_manifest_is_refused(ledger_dir):
+    name = sealed_day(10)
+    move_writer_on()
+    (ledger_dir / name / "_manifest.json").unlink()
+    before = snapshot(ledger_dir / name)
+
+    with pytest.raises(TierRefused, match="has no _manifest.json"):
+        partition_compress(name, now=NOW)
+
+    assert snapshot(ledger_dir / name) == before
+
+
+def test_a_manifest_without_sha256_checksums_is_refused(ledger_dir):
+    """The original OMEN's manifests carry crc32 checksums: nothing to verify a gzip against."""
+    name = sealed_day(10)
+    move_writer_on()
+    manifest_path = ledger_dir / name / "_manifest.json"
+    manifest = orjson.loads(manifest_path.read_bytes())
+    manifest["segments"][1]["checksum"] = "crc32:0badc0de"
+    manifest_path.write_bytes(orjson.dumps(manifest))
+    before = snapshot(ledger_dir / name)
+
+    with pytest.raises(TierRefused, match="signals-002.wal has no sha256 checksum"):
+        partition_compress(name, now=NOW)
+
+    assert snapshot(ledger_dir / name) == before
+
+
+def test_segments_on_disk_that_differ_from_the_manifest_are_refused(ledger_dir):
+    name = sealed_day(10)
+    move_writer_on()
+    (ledger_dir / name / "signals-003.wal").unlink()
+    before = snapshot(ledger_dir / name)
+
+    with pytest.raises(TierRefused, match=r"segments on disk \['signals-001.wal', 'signals-002.wal'\] differ"):
+        partition_compress(name, now=NOW)
+
+    assert snapshot(ledger_dir / name) == before
+
+
+def test_archive_refuses_an_unsealed_partition(ledger_dir, settings):
+    name = write_day(NOW - timedelta(days=40))
+    move_writer_on()
+    before = snapshot(ledger_dir / name)
+
+    with pytest.raises(TierRefused, match="not sealed"):
+        partition_archive(name, now=NOW)
+
+    assert snapshot(ledger_dir / name) == before
+    assert not (settings.LEDGER_ARCHIVE_DIR / name).exists()
+
+
+def test_archive_records_a_copy_whose_original_an_interrupted_run_already_removed(ledger_dir, settings):
+    """A run that stopped between removing the original and recording the move: the copy is
+    verified and recorded, not copied again."""
+    name = sealed_day(40)
+    move_writer_on()
+    partition_compress(name, now=NOW)
+    shutil.copytree(ledger_dir / name, settings.LEDGER_ARCHIVE_DIR / name)
+    shutil.rmtree(ledger_dir / name)
+    archived = snapshot(settings.LEDGER_ARCHIVE_DIR / name)
+
+    result = partition_archive(name, now=NOW)
+
+    assert (result.action, result.segments) == ("archived", 3)
+    assert snapshot(settings.LEDGER_ARCHIVE_DIR / name) == archived
+    assert LedgerPartition.objects.get(name=name).tier == Tier.COLD
+
+
+def test_archive_refuses_a_copy_whose_original_is_gone_when_the_copy_does_not_verify(ledger_dir, settings):
+    name = sealed_day(40)
+    move_writer_on()
+    partition_compress(name, now=NOW)
+    destination = settings.LEDGER_ARCHIVE_DIR / name
+    shutil.copytree(ledger_dir / name, destination)
+    shutil.rmtree(ledger_dir / name)
+    (destination / "signals-001.wal.gz").write_bytes(gzip.compress(b"not the sealed frames"))
+
+    with pytest.raises(TierRefused, match=r"signals-001\.wal\.gz does not decompress"):
+        partition_archive(name, now=NOW)
+
+    assert LedgerPartition.objects.get(name=name).tier == Tier.WARM
+
+
+def test_a_partition_whose_compression_was_refused_is_not_archived(ledger_dir, settings):
+    """Due for both tiers, it keeps its raw segments: archiving waits for an operator."""
+    broken = sealed_day(40)
+    move_writer_on()
+    edited = ledger_dir / broken / "signals-001.wal"
+    edited.write_bytes(edited.read_bytes().replace(b"polymarket", b"polymarkeT", 1))
+
+    results = partitions_move_due(now=NOW)
+
+    assert [(result.partition, result.action) for result in results] == [(broken, "refused")]
+    assert (ledger_dir / broken).is_dir()
+    assert not (settings.LEDGER_ARCHIVE_DIR / broken).exists()
+
+
+def test_archive_replaces_an_unfinished_copy_an_interrupted_run_left(ledger_dir, settings):
+    """A copy under the hidden temporary name never became the archive: it is made again."""
+    name = sealed_day(40)
+    move_writer_on()
+    partition_compress(name, now=NOW)
+    leftover = settings.LEDGER_ARCHIVE_DIR / f".{name}.tmp"
+    leftover.mkdir(parents=True)
+    (leftover / "signals-001.wal.gz").write_bytes(b"half a copy")
+    files = snapshot(ledger_dir / name)
+
+    partition_archive(name, now=NOW)
+
+    assert snapshot(settings.LEDGER_ARCHIVE_DIR / name) == files
+    assert not leftover.exists()

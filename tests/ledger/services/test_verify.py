@@ -1,10 +1,12 @@
 """``ledger verify`` finds every kind of damage to a sealed partition, at the right place."""
 
+import hashlib
 from datetime import UTC, datetime, timedelta
 
 import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
+from django.db.models import F
 from hypothesis import given
 from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
@@ -166,7 +168,9 @@ def test_contents_finds_a_contract_rewritten_around_the_ledger(sealed_segment):
 
     assert [str(problem) for problem in report.problems] == [
         f"signal {tampered.signal_id}: its stored contract differs from the one its latest frame holds: it was "
-        "changed around the ledger"
+        "changed around the ledger",
+        f"signal {tampered.signal_id}: column probability is {tampered.probability!r}, its contract says 0.99: "
+        "it was changed around the ledger",
     ]
     with pytest.raises(CommandError):
         call_command("ledger", "verify", "--contents")
@@ -177,7 +181,188 @@ def test_contents_follow_updates_made_through_the_ledger(sealed_segment):
 
     signal = Signal.objects.order_by("pk").first()
     signal.contract = {**signal.contract, "title": "Corrected"}
+    signal.title = "Corrected"
     signal.save()
     ledger_drain()
 
     assert ledger_verify(contents=True).ok
+
+
+# --------------------------------------------------------------------------- columns, the end, the writer
+
+
+def verify_exit(*args: str) -> int:
+    try:
+        call_command("ledger", "verify", *args)
+    except CommandError as exc:
+        return exc.returncode
+    return 0
+
+
+def _other_choice(field: str, value: str) -> str:
+    from signals.models import Signal
+
+    return next(choice for choice, _ in Signal._meta.get_field(field).choices if choice != value)
+
+
+COLUMN_EDITS = {
+    "signal_id": lambda signal: signal.signal_id + "X",
+    "title": lambda signal: signal.title + " (edited)",
+    "probability": lambda signal: round(1 - signal.probability, 3) or 0.5,
+    "confidence": lambda signal: round(1 - signal.confidence, 3) or 0.5,
+    "status": lambda signal: _other_choice("status", signal.status),
+    "signal_type": lambda signal: _other_choice("signal_type", signal.signal_type),
+    "category": lambda signal: _other_choice("category", signal.category),
+    "confidence_level": lambda signal: _other_choice("confidence_level", signal.confidence_level),
+    "source": lambda signal: _other_choice("source", signal.source),
+    "source_event_id": lambda signal: signal.source_event_id + "0",
+    "input_event_hash": lambda signal: "0" * 64,
+    "trace_id": lambda signal: "0" * 16,
+    "ruleset_version": lambda signal: signal.ruleset_version + ".1",
+    "observed_at": lambda signal: signal.observed_at - timedelta(seconds=1),
+    "generated_at": lambda signal: signal.generated_at + timedelta(microseconds=1),
+}
+
+
+def test_every_column_that_copies_the_contract_is_checked():
+    """A column added to SignalRow without an edit here would go untested."""
+    from ledger.services.verify import _COPIED_COLUMNS
+
+    assert set(_COPIED_COLUMNS) == set(COLUMN_EDITS)
+
+
+@pytest.mark.parametrize("column", sorted(COLUMN_EDITS))
+def test_an_sql_edit_of_a_copied_column_is_found_by_verify_contents_naming_signal_and_column(sealed_segment, column):
+    from signals.models import Signal, SourceEvent
+
+    tampered = Signal.objects.order_by("pk")[2]
+    SourceEvent.objects.filter(latest_signal=tampered).update(latest_signal=None)  # it points by signal_id
+    Signal.objects.filter(pk=tampered.pk).update(**{column: COLUMN_EDITS[column](tampered)})  # no receivers
+    stored_id = Signal.objects.get(pk=tampered.pk).signal_id
+
+    report = ledger_verify(contents=True)
+
+    found = [problem for problem in report.problems if problem.what.startswith(f"column {column} is ")]
+    assert [problem.where for problem in found] == [f"signal {stored_id}"], report.problems
+    if column != "signal_id":  # a changed id is also a signal without a frame, and a frame without its signal
+        assert len(report.problems) == 1, report.problems
+    assert verify_exit("--contents") == 2
+
+
+def test_an_edit_of_the_newest_frame_with_its_crc_recomputed_is_found_at_once(ledger_dir, settings):
+    """Nothing is chained after the newest frame yet: only the recorded chain head can tell."""
+    from ledger.wal import encode_frames
+
+    settings.LEDGER_DRAIN_ON_COMMIT = "off"
+    signals_ingest(records=RawEventFactory.build_batch(4))
+    ledger_drain(now=DAY)
+    (ref,) = ledger_segments(ledger_dir)
+    data = ref.path.read_bytes()
+    newest = read_frames(data).frames[-1]
+    edited = newest.payload.replace(b'"probability":0.', b'"probability":1.', 1)
+    assert edited != newest.payload and len(edited) == len(newest.payload)
+    frame, _ = encode_frames([edited])
+    ref.path.write_bytes(data[: newest.offset] + frame)
+    assert read_frames(ref.path.read_bytes()).end.offset == len(data)  # CRC good: the frame reads clean
+
+    report = ledger_verify()
+
+    (problem,) = report.problems
+    assert problem.where == f"2026-11-20/signals-001.wal@{newest.offset}"
+    assert problem.what.startswith(f"the newest frame hashes to {hashlib.sha256(edited).hexdigest()[:12]}, but")
+    assert "it was changed after it was written" in problem.what
+    assert verify_exit() == 2
+
+
+def test_a_recorded_end_that_is_not_a_frame_boundary_is_damage(ledger_dir, settings):
+    from ledger.models import LedgerWriterState
+
+    settings.LEDGER_DRAIN_ON_COMMIT = "off"
+    signals_ingest(records=RawEventFactory.build_batch(3))
+    ledger_drain(now=DAY)
+    LedgerWriterState.objects.filter(pk=1).update(offset=F("offset") - 5)
+
+    report = ledger_verify()
+
+    assert any("which is not where a frame ends" in problem.what for problem in report.problems), report.problems
+    assert verify_exit() == 2
+
+
+def test_a_removed_middle_segment_is_named(ledger_dir, settings):
+    settings.LEDGER_DRAIN_ON_COMMIT = "off"
+    settings.LEDGER_SEGMENT_MAX_FRAMES = 2
+    signals_ingest(records=RawEventFactory.build_batch(6))
+    ledger_drain(now=DAY)
+    segments = ledger_segments(ledger_dir)
+    assert [ref.ordinal for ref in segments] == [1, 2, 3]
+    segments[1].path.unlink()
+
+    report = ledger_verify()
+
+    assert any(
+        problem.where == "2026-11-20/signals-002.wal" and problem.what.startswith("segment missing")
+        for problem in report.problems
+    ), report.problems
+
+
+def test_a_signal_deleted_around_the_ledger_is_named(sealed_segment):
+    from signals.models import Signal, SourceEvent
+
+    gone = Signal.objects.order_by("pk").first()
+    SourceEvent.objects.filter(latest_signal=gone).update(latest_signal=None)
+    Signal.objects.filter(pk=gone.pk)._raw_delete(Signal.objects.db)  # no receivers, no delete frame
+
+    report = ledger_verify()
+
+    assert [str(problem).split(" (created at")[0] for problem in report.problems] == [
+        f"signal {gone.signal_id}: is framed"
+    ]
+    assert "deleted around the ledger" in report.problems[0].what
+
+
+def test_saves_waiting_longer_than_the_threshold_make_verify_exit_3(sealed_segment, settings):
+    from ledger.models import LedgerOutbox
+
+    settings.LEDGER_DRAIN_ON_COMMIT = "off"
+    signals_ingest(records=RawEventFactory.build_batch(2))
+    LedgerOutbox.objects.update(saved_at=F("saved_at") - timedelta(minutes=6))
+
+    report = ledger_verify()
+
+    assert report.ok and len(report.stalled) == 1
+    assert "2 save(s) wait in the outbox, the oldest for 6 min" in report.stalled[0]
+    assert verify_exit() == 3
+    settings.LEDGER_STALL_AFTER_SECONDS = 3600
+    assert verify_exit() == 0
+
+
+def test_a_failed_last_drain_makes_verify_exit_3_until_a_drain_succeeds(sealed_segment):
+    from ledger.models import LedgerWriterState
+
+    LedgerWriterState.objects.filter(pk=1).update(last_error="ledger writer stalled: cannot write /x: disk full")
+
+    assert verify_exit() == 3
+    ledger_drain()
+    assert verify_exit() == 0
+
+
+def test_another_databases_frames_in_ledger_dir_make_verify_exit_3(ledger_dir, settings):
+    """A second database shares LEDGER_DIR: its frames lie past this one's recorded end."""
+    from ledger.models import LedgerOutbox, LedgerWriterState
+    from signals.models import Signal, SourceEvent
+
+    settings.LEDGER_DRAIN_ON_COMMIT = "off"
+    signals_ingest(records=RawEventFactory.build_batch(3))
+    ledger_drain(now=DAY)
+    # This database forgets it ever wrote them (as a recreated database would).
+    SourceEvent.objects.update(latest_signal=None)
+    Signal.objects.all()._raw_delete(Signal.objects.db)
+    LedgerOutbox.objects.all().delete()
+    LedgerWriterState.objects.all().delete()
+
+    report = ledger_verify()
+
+    assert report.ok, report.problems
+    assert report.foreign == 3
+    assert "were not written for its outbox" in report.stalled[0]
+    assert verify_exit() == 3

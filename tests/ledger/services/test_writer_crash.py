@@ -3,6 +3,11 @@
 After every restart the ledger verifies and its frames are exactly the committed saves: none
 missing, none doubled, whatever the kill interrupted (an ingest transaction, an append before
 its fsync, the window between the fsync and the commit that marks the outbox).
+
+Each check runs only once the processes before it are gone *and* their database sessions too: a
+killed client's PostgreSQL session finishes the statement in progress, so a COMMIT it had sent can
+land after the process died -- a batch of signals the check would see without their frames.
+The kill moments come from a seed that every failure names; ``CRASH_TEST_SEED=<seed>`` replays it.
 """
 
 import json
@@ -15,7 +20,7 @@ import time
 
 import pytest
 
-from tests.support.processes import ROOT, LineReader, child_env, manage
+from tests.support.processes import ROOT, LineReader, child_env, manage, wait_for_sessions_to_end
 
 pytestmark = pytest.mark.slow
 
@@ -33,16 +38,43 @@ def start_child(env, round_number: int, *flags: str) -> subprocess.Popen:
     )
 
 
-def assert_recovered(line: str, round_number: int) -> dict:
+def next_line(output: LineReader, timeout: float, context: str) -> str:
+    try:
+        return output.line(timeout=timeout)
+    except AssertionError as error:
+        raise AssertionError(f"{context}: {error}") from None
+
+
+def assert_recovered(line: str, context: str) -> dict:
     state = json.loads(line)
-    assert state["ok"], (round_number, state)
-    assert state["frames_equal_signals"], (round_number, state)
-    assert state["doubled_outbox_ids"] == state["doubled_creates"] == 0, (round_number, state)
+    assert state["ok"], (context, state)
+    assert not state["busy"] and state["pending"] == 0, (context, "the drain left saves unframed", state)
+    assert state["frames_equal_signals"], (context, state)
+    assert state["doubled_outbox_ids"] == state["doubled_creates"] == 0, (context, state)
     return state
 
 
+def stop(children: list[subprocess.Popen], database_url: str) -> None:
+    """Kill the children, and wait until nothing they sent the database can still commit."""
+    for child in children:
+        child.kill()
+        child.wait()
+        child.stdout.close()
+    wait_for_sessions_to_end(database_url)
+
+
+def final_check(env, round_number: int, context: str) -> dict:
+    final = start_child(env, round_number, "--verify-only")
+    try:
+        return assert_recovered(next_line(LineReader(final), 60, context), context)
+    finally:
+        final.wait()
+        final.stdout.close()
+
+
 def test_sigkill_at_random_moments_never_loses_or_doubles_a_frame(fresh_database_url, tmp_path):
-    seed = random.randrange(2**32)
+    seed = int(os.environ.get("CRASH_TEST_SEED") or random.randrange(2**32))
+    replay = f"CRASH_TEST_SEED={seed}"
     chooser = random.Random(seed)
     url = fresh_database_url()
     env = child_env(url, tmp_path / "var")
@@ -51,32 +83,27 @@ def test_sigkill_at_random_moments_never_loses_or_doubles_a_frame(fresh_database
     adopted = truncated = 0
 
     for round_number in range(ROUNDS):
+        context = f"{replay}, round {round_number}"
         child = start_child(env, round_number)
         output = LineReader(child)
         try:
-            state = assert_recovered(output.line(timeout=60), round_number)
-            assert state["signals"] >= committed, (seed, round_number, state, committed)
+            state = assert_recovered(next_line(output, 60, context), context)
+            assert state["signals"] >= committed, (context, state, committed)
             adopted += state["adopted"]
             truncated += state["truncated"]
             # Let it commit at least once, then kill it at a random moment of its work.
-            first = output.line(timeout=60)
-            assert first.startswith("committed"), first
+            first = next_line(output, 60, context)
+            assert first.startswith("committed"), (context, first)
             time.sleep(chooser.uniform(0, 0.4))
             os.kill(child.pid, signal.SIGKILL)
-        finally:
-            child.kill()
             child.wait()
-        reported = [first, *output.remaining(timeout=10)]  # every batch it said was committed
-        committed = state["signals"] + sum(int(line.split()[1]) for line in reported)
-        child.stdout.close()
+            reported = [first, *output.remaining(timeout=10)]  # every batch it said was committed
+            committed = state["signals"] + sum(int(line.split()[1]) for line in reported)
+        finally:
+            stop([child], url)
 
-    final = start_child(env, ROUNDS, "--verify-only")
-    try:
-        state = assert_recovered(LineReader(final).line(timeout=60), ROUNDS)
-    finally:
-        final.wait()
-        final.stdout.close()
-    assert state["signals"] >= committed > 0, (seed, state, committed)
+    state = final_check(env, ROUNDS, f"{replay}, final check")
+    assert state["signals"] >= committed > 0, (replay, state, committed)
     print(f"seed {seed}: {state['frames']} frames, {adopted} adopted after a kill, {truncated} torn tails truncated")
 
 
@@ -87,23 +114,18 @@ def test_two_processes_ingesting_at_once_share_one_writer(fresh_database_url, tm
     go = tmp_path / "go"
     children = [start_child(env, round_number, "--wait-for", str(go)) for round_number in (1, 2)]
     outputs = [LineReader(child) for child in children]
+    committed = [0, 0]
     try:
         for output in outputs:
-            assert_recovered(output.line(timeout=60), 0)
+            assert_recovered(next_line(output, 60, "before ingesting"), "before ingesting")
         go.touch()  # both checked the empty ledger: now both ingest at once
         time.sleep(3)  # both commit (and drain after each commit) meanwhile
-        for output in outputs:
-            assert output.line(timeout=30).startswith("committed")
+        for n, output in enumerate(outputs):
+            line = next_line(output, 30, f"child {n + 1} ingesting")
+            assert line.startswith("committed"), line
+            committed[n] = int(line.split()[1])
     finally:
-        for child in children:
-            child.kill()
-            child.wait()
-            child.stdout.close()
+        stop(children, url)  # the comparison below is made only once neither can commit any more
 
-    final = start_child(env, 3, "--verify-only")
-    try:
-        state = assert_recovered(LineReader(final).line(timeout=60), 3)
-    finally:
-        final.wait()
-        final.stdout.close()
-    assert state["frames"] == state["signals"] > 0
+    state = final_check(env, 3, "after both children")
+    assert state["frames"] == state["signals"] >= sum(committed) > 0, state

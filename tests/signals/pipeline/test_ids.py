@@ -1,9 +1,15 @@
+import os
+import subprocess
+import sys
 from dataclasses import replace
 from datetime import timedelta
 from hashlib import sha256
 
+import orjson
+
 from signals.pipeline.ids import RULESET_VERSION, input_event_hash, signal_id, trace_id
 from tests.support.factories import FixedEventFactory
+from tests.support.recorded import ROOT
 
 
 def test_input_event_hash_is_full_sha256_of_pipe_joined_content_fields():
@@ -69,3 +75,47 @@ def test_signal_id_is_omen_prefix_and_first_12_hex_upper():
 
 def test_ruleset_version_is_the_single_documented_value():
     assert RULESET_VERSION == "2026.11.0"
+
+
+# Source-provided tags as a parser hands them over (sorted); enough of them that any order taken
+# from a set, which changes with the process's hash seed, is all but sure to differ between seeds.
+KEYWORDS = tuple(
+    sorted(("shipping", "red sea", "houthi", "suez canal", "container lines", "insurance", "freight", "yemen", "world"))
+)
+
+
+def keyword_ids_digest() -> str:
+    """One hash over the ids and the stored signal of events that carry source keywords."""
+    from signals.pipeline import Accepted, evaluate
+
+    digest = sha256()
+    for n in range(len(KEYWORDS)):
+        # Nine keywords, then eight, ... down to one.
+        event = FixedEventFactory(external_id=f"k{n}", event_id=f"polymarket-k{n}", keywords=KEYWORDS[n:])
+        input_hash = input_event_hash(event)
+        digest.update(f"{input_hash}|{trace_id(input_hash)}|{signal_id(trace_id(input_hash))}".encode())
+        decision = evaluate(event)
+        assert isinstance(decision, Accepted), decision
+        digest.update(orjson.dumps(decision.signal, option=orjson.OPT_SORT_KEYS))
+    return digest.hexdigest()
+
+
+def test_ids_of_events_with_keywords_are_the_same_under_every_hash_seed():
+    """Keywords are hashed in sorted order: a set's order would change the ids from process to process."""
+    here = keyword_ids_digest()
+    script = (
+        "import django\n"
+        "django.setup()\n"
+        "from tests.signals.pipeline.test_ids import keyword_ids_digest\n"
+        "print(keyword_ids_digest())\n"
+    )
+    for seed in ("0", "1", "2", "3"):
+        child = subprocess.run(
+            [sys.executable, "-c", script],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            env={**os.environ, "PYTHONHASHSEED": seed, "DJANGO_SETTINGS_MODULE": "omen_site.settings"},
+        )
+        assert child.returncode == 0, child.stderr[-2000:]
+        assert child.stdout.strip() == here, f"PYTHONHASHSEED={seed} gave other ids than this process"

@@ -144,7 +144,7 @@ def test_the_redelivery_of_a_killed_poll_takes_over_its_own_lock(gamma, recorded
         (Reply(delay=2, body=b"[]"), "timed out"),
         (Reply(body=b'[{"id": "1"}', declared_length=500), "RemoteProtocolError"),
         (Reply(content_type="text/plain", body=b"[]"), "expected a JSON reply"),
-        (Reply(trickle=0.05), "not complete after 2 s"),
+        (Reply(trickle=0.05), "no complete reply within 2 s"),
         (Reply(body=b'[{"id": '), "not valid JSON"),
     ],
     ids=["timeout", "truncated-body", "wrong-content-type", "never-ending-body", "truncated-json"],
@@ -178,7 +178,44 @@ def test_a_poll_interrupted_by_an_unexpected_error_records_a_failed_run_and_free
     run = SourceRun.objects.get()
     assert run.outcome == SourceRun.Outcome.FAILED
     assert "poll interrupted: TimeoutError: soft time limit" in run.error
-    assert SourceState.objects.get().polling_since is None
+    state = SourceState.objects.get()
+    assert state.polling_since is None
+    assert state.consecutive_failures == 1  # an interrupted poll counts toward the breaker
+
+
+def test_a_worker_shutting_down_mid_poll_closes_the_run_without_blaming_the_source(
+    gamma, recorded_markets, monkeypatch
+):
+    from signals.services import poll as poll_module
+
+    def shutdown(**kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(poll_module, "signals_ingest", shutdown)
+    gamma.route("/markets", Reply(body=recorded_markets))
+
+    with pytest.raises(KeyboardInterrupt):
+        source_poll(source="polymarket", policy=FAST)
+
+    assert SourceRun.objects.get().outcome == SourceRun.Outcome.FAILED
+    assert SourceState.objects.get().consecutive_failures == 0
+
+
+def test_a_source_sending_its_headers_a_byte_a_second_fails_at_the_deadline_and_opens_the_breaker(gamma, settings):
+    settings.SOURCE_POLL_DEADLINE_SECONDS = 1.5
+    gamma.route("/markets", Reply(body=b"[]", header_trickle=1.0))
+    policy = FetchPolicy()  # the production policy: 10 s read timeout, 20 s per attempt, 3 attempts
+
+    runs = []
+    for _ in range(FAILURES_TO_OPEN):
+        started = timezone.now()
+        runs.append(source_poll(source="polymarket", policy=policy))
+        assert (runs[-1].finished_at - started).total_seconds() < 1.5 + 5
+
+    assert all(run.outcome == SourceRun.Outcome.FAILED for run in runs)
+    assert "no complete reply within" in runs[0].error
+    state = SourceState.objects.get()
+    assert (state.consecutive_failures, state.breaker) == (FAILURES_TO_OPEN, SourceState.Breaker.OPEN)
 
 
 def test_a_run_left_running_by_a_dead_poll_is_closed_by_the_next_poll(gamma, recorded_markets):
@@ -192,3 +229,15 @@ def test_a_run_left_running_by_a_dead_poll_is_closed_by_the_next_poll(gamma, rec
     dead.refresh_from_db()
     assert dead.outcome == SourceRun.Outcome.FAILED
     assert "process died" in dead.error
+
+
+def test_a_poll_killed_at_the_hard_time_limit_counts_toward_the_breaker(gamma):
+    """Its run was left running; the next poll closes it as failed and counts it, then its own failure."""
+    SourceRunFactory(
+        started_at=timezone.now() - timedelta(hours=1), finished_at=None, outcome=SourceRun.Outcome.RUNNING
+    )
+    gamma.route("/markets", Reply(status=500))
+
+    source_poll(source="polymarket", policy=FAST)
+
+    assert SourceState.objects.get().consecutive_failures == 2

@@ -285,3 +285,63 @@ def test_newsdata_pub_date_with_an_offset_is_converted_to_utc():
 def test_naive_fetched_at_is_refused():
     with pytest.raises(ValueError, match="timezone-aware"):
         parse_newsdata(load(NEWSDATA_FILE), fetched_at=datetime(2024, 7, 20))
+
+
+# --------------------------------------------------------------------------- control characters
+
+# ANSI colour, an OSC title, BEL and CR/LF, as a hostile or broken feed could send them.
+DIRTY_TITLE = "\x1b[1;31mPort strike\x1b[0m halts\x07 Rotterdam\r\ncontainer traffic\x1b]0;pwned\x07"
+CLEAN_TITLE = "Port strike halts Rotterdam container traffic"
+DIRTY_DESCRIPTION = "Dockworkers\x07 walked out\x9b2J on Monday.\r\n\x1b[32mMore\x1b[0m"
+CLEAN_DESCRIPTION = "Dockworkers walked out on Monday. More"
+
+
+def test_newsapi_text_fields_lose_escape_sequences_bells_and_line_breaks():
+    event = one_newsapi(
+        newsapi_article(
+            title=DIRTY_TITLE,
+            description=DIRTY_DESCRIPTION,
+            url="https://www.reuters.com/\x1b[31mport-strike\x07\r\n",
+            source={"id": "reuters", "name": "\x1b[1mReuters\x07"},
+        )
+    )
+
+    assert isinstance(event, RawEvent)
+    assert (event.title, event.description) == (CLEAN_TITLE, CLEAN_DESCRIPTION)
+    assert event.url == "https://www.reuters.com/port-strike"
+    assert event.external_id == sha256(b"https://www.reuters.com/port-strike").hexdigest()[:32]
+    assert event.attributes["source_name"] == "Reuters"
+
+
+def test_newsdata_text_fields_lose_escape_sequences_bells_and_line_breaks():
+    event = one_newsdata(
+        newsdata_article(
+            article_id="\x1b[31mabc123\x07",
+            title=DIRTY_TITLE,
+            description=DIRTY_DESCRIPTION,
+            link="https://www.joc.com/\x1b]8;;x\x1b\\port-strike\r\n",
+            keywords=["\x1b[33mports\x1b[0m", "labor\x07"],
+            source_name="\x1b[1mJOC\r\n",
+        )
+    )
+
+    assert isinstance(event, RawEvent)
+    assert (event.title, event.description) == (CLEAN_TITLE, CLEAN_DESCRIPTION)
+    assert (event.external_id, event.url) == ("abc123", "https://www.joc.com/port-strike")
+    assert event.keywords == ("business", "labor", "ports")
+    assert event.attributes["source_name"] == "JOC"
+
+
+@pytest.mark.parametrize(
+    ("parser", "payload"),
+    [
+        (parse_newsapi, {"status": "error", "code": "rate\x07Limited", "message": "\x1b[31mToo many\r\nrequests"}),
+        (parse_newsdata, {"status": "error", "results": {"code": "rate\x07Limited", "message": "\x1b[31mToo many"}}),
+    ],
+)
+def test_an_error_envelopes_message_is_raised_without_control_characters(parser, payload):
+    with pytest.raises(ValueError) as error:
+        parser(payload, fetched_at=NEWSAPI_FETCHED_AT)
+
+    assert "code rateLimited: Too many" in str(error.value)
+    assert not any(ord(c) < 0x20 or 0x7F <= ord(c) <= 0x9F for c in str(error.value))

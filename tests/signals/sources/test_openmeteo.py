@@ -344,3 +344,27 @@ def test_open_meteo_error_envelope_raises_value_error_with_its_reason():
 def test_naive_fetched_at_is_refused():
     with pytest.raises(ValueError, match="timezone-aware"):
         parse_forecast(load(FORECAST_FILE), fetched_at=datetime(2026, 1, 1))
+
+
+# --------------------------------------------------------------------------- control characters
+
+
+def test_a_port_name_with_escape_sequences_bells_and_line_breaks_reaches_the_title_clean():
+    """Open-Meteo's reply supplies only numbers and times; the place name is the only text that reaches
+    its title and description, and it is cleaned like any source text."""
+    reply = forecast(wind_speed_10m=[74.0], weather_code=[65])
+
+    event = one(parse_forecast(reply, fetched_at=NOW, port="\x1b[31mTampa\x1b[0m\x07\r\nBay\x1b]0;pwned\x07"))
+
+    assert event.title == "Extreme weather at Tampa Bay port: gale-force wind 74 km/h, heavy rain (code 65)"
+    assert event.description.startswith("Open-Meteo forecast for Tampa Bay (27.95, -82.46), ")
+    assert event.attributes["port"] == "Tampa Bay"
+
+
+def test_a_watched_ports_name_is_cleaned_too():
+    watch = {"\x1b[1mTampa\x07\r\n": (27.95, -82.45)}
+
+    event = one(parse_marine(marine(wave_height=[6.0]), fetched_at=NOW, watch=watch))
+
+    assert event.title == "Dangerous sea for shipping at Tampa port: waves 6.0 m"
+    assert event.attributes["port"] == "Tampa"

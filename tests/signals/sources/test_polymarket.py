@@ -123,6 +123,36 @@ def test_malformed_field_is_a_parse_failure_naming_field_and_value(overrides, fi
     assert len(result.excerpt) <= 500
 
 
+def test_escape_sequences_bells_and_line_breaks_are_removed_from_every_text_field():
+    """Whole ANSI and OSC sequences go, BEL goes, CR/LF becomes one space; nothing else changes."""
+    event = one(
+        market(
+            id="\x1b[31m517310\x1b[0m",
+            question="\x1b[1;31mWill the Red Sea\x07 close?\x1b[0m\r\nBy June",
+            description="\x1b]0;pwned\x07Shipping lanes.\r\n\r\nSee rules.\x9b2J",
+            slug="red-sea\x1b[Kclose\r\n",
+            conditionId="0xaf9d\x07",
+        )
+    )
+
+    assert isinstance(event, RawEvent)
+    assert event.title == "Will the Red Sea close? By June"
+    assert event.description == "Shipping lanes. See rules."
+    assert event.url == "https://polymarket.com/event/red-seaclose"
+    assert (event.external_id, event.event_id, event.market_id) == ("517310", "polymarket-517310", "0xaf9d")
+
+
+def test_a_failure_shows_values_escaped_and_keys_cleaned():
+    """A rejection's reason and excerpt carry no control character, whichever part of the record held one."""
+    record = dict(market(question="\x1b[31mRed Sea\x07", outcomePrices="\x1b]0;x\x07"), **{"\x1b[31mnote\r\n": 1})
+
+    failure = one(record)
+
+    assert isinstance(failure, ParseFailure) and failure.field == "outcomePrices"
+    assert "\\x1b" in failure.reason and "\x1b" not in failure.reason + failure.excerpt
+    assert "note: 1" in failure.excerpt
+
+
 def test_ten_megabyte_title_is_a_bounded_parse_failure():
     result = one(market(question="x" * 10_000_000))
     assert isinstance(result, ParseFailure) and result.field == "question"

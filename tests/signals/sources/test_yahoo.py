@@ -255,3 +255,29 @@ def test_body_is_unchanged_by_parsing():
     before = copy.deepcopy(payload)
     parse_chart(payload, fetched_at=FETCHED_AT)
     assert payload == before
+
+
+# --------------------------------------------------------------------------- control characters
+
+
+def test_symbol_names_and_currency_lose_escape_sequences_bells_and_line_breaks():
+    """The title and description the parser writes from the reply's meta carry no control character."""
+    payload = with_closes("\x1b[31mAAPL\x1b[0m\x07", previous=115.28, last=110.44)
+    meta = payload["chart"]["result"][0]["meta"]
+    meta.update(longName="\x1b]0;pwned\x07\x1b[1mApple\x07 Inc.\x1b[0m\r\n", currency="US\x9b2JD\r\n")
+
+    event = one(payload)
+
+    assert event.title == "AAPL (Apple Inc.) fell 4.2% to 110.44 USD (spike: threshold 3%)"
+    assert event.description.startswith("Yahoo Finance daily chart of AAPL (Apple Inc.): close 110.44 on ")
+    assert (event.url, event.market_id) == ("https://finance.yahoo.com/quote/AAPL", "AAPL")
+    assert event.external_id.startswith("AAPL-") and event.attributes["currency"] == "USD"
+
+
+def test_chart_error_is_raised_without_control_characters():
+    payload = {"chart": {"result": None, "error": {"code": "Not\x07 Found", "description": "\x1b[31mNo data\r\nfound"}}}
+
+    with pytest.raises(ValueError) as error:
+        parse_chart(payload, fetched_at=FETCHED_AT)
+
+    assert str(error.value) == "Yahoo chart error Not Found: No data found"

@@ -1,6 +1,7 @@
 """signals_ingest: every record ends as a signal or a rejection, idempotently, in bulk."""
 
 import json
+import re
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
@@ -230,6 +231,34 @@ def test_a_nul_character_rejects_that_event_not_the_batch(field):
     rejection = Rejection.objects.get()
     assert rejection.field == field and "NUL" in rejection.reason
     assert "\x00" not in rejection.external_id + rejection.excerpt
+
+
+def test_a_market_with_escape_sequences_bells_and_line_breaks_is_stored_without_them():
+    """From the Gamma reply to the row: the title, the contract and the source event hold clean text."""
+    market = {
+        "id": "\x1b[31m880001\x1b[0m",
+        "question": "\x1b[1;31mWill Houthi attacks close\x07 the Red Sea\x1b[0m\r\nshipping route to container ships?",
+        "description": "\x1b]0;pwned\x07Resolves Yes if major carriers\r\nsuspend Suez Canal transits.\x9b2J",
+        "slug": "red-sea\x1b[K-2027\x07",
+        "outcomePrices": '["0.35", "0.65"]',
+        "liquidityNum": 50_000.0,
+        "volumeNum": 750_000.0,
+        "oneDayPriceChange": 0.01,
+        "updatedAt": "2026-11-01T00:00:00Z",
+    }
+
+    summary = signals_ingest(records=parse_markets([market], fetched_at=FETCHED_AT))
+
+    assert summary.created == 1
+    signal = Signal.objects.get()
+    title = "Will Houthi attacks close the Red Sea shipping route to container ships?"
+    assert signal.title == signal.contract["title"] == title
+    assert signal.contract["description"] == "Resolves Yes if major carriers suspend Suez Canal transits."
+    stored = Signal.objects.values_list(Cast("contract", output_field=TextField()), flat=True).get()
+    assert not re.search(r"[\x00-\x08\x0a-\x1f\x7f-\x9f]|\\u00(?:[01][0-9a-f]|7f|[89][0-9a-f])", stored)
+    event = SourceEvent.objects.get()
+    assert (event.external_id, event.title) == ("880001", title)
+    assert event.url == "https://polymarket.com/event/red-sea-2027"
 
 
 def test_batch_size_must_be_positive():

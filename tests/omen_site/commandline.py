@@ -1,0 +1,56 @@
+"""manage.py and celery as an operator runs them: a child process whose environment holds only what a test sets."""
+
+import os
+import subprocess
+import sys
+
+from tests.support.processes import ROOT
+
+GOOD_SECRET = "q8Vn3kLx0pWz7RbT2yHc5MfJ9sGd4AeU1oKi6NlQwErTyUiOpAsDfGhJk"
+# Variables a developer's shell may hold that would change what the child does.
+OMEN_VARS = (
+    "OMEN_ENV",
+    "DATABASE_URL",
+    "DATABASE_POOL_TIMEOUT_SECONDS",
+    "SECRET_KEY",
+    "DEBUG",
+    "ALLOWED_HOSTS",
+    "ALLOW_ANY_HOST",
+    "LEDGER_DIR",
+    "LEDGER_ARCHIVE_DIR",
+    "LEDGER_DRAIN_ON_COMMIT",
+    "REDIS_URL",
+    "CELERY_BROKER_URL",
+    "OMEN_CACHE_BACKEND",
+    "OMEN_PORTS",
+    "STOCK_WATCHLIST",
+    "LOG_LEVEL",
+    "DJANGO_ALLOW_ASYNC_UNSAFE",
+)
+
+
+def run(command, *args, **env_overrides):
+    env = {k: v for k, v in os.environ.items() if k not in OMEN_VARS}
+    env["OMEN_ENV_FILE"] = "/dev/null"
+    env.update(env_overrides)
+    return subprocess.run(
+        [sys.executable, *command, *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120
+    )
+
+
+def manage(*args, **env_overrides):
+    return run(["manage.py"], *args, **env_overrides)
+
+
+def production(**overrides):
+    """A production environment that starts; a value of None leaves that variable out."""
+    env = {
+        "OMEN_ENV": "production",
+        "DATABASE_URL": "postgres://postgres@127.0.0.1:5432/omen",
+        "SECRET_KEY": GOOD_SECRET,
+        "ALLOWED_HOSTS": "omen.example.com",
+        "REDIS_URL": "redis://127.0.0.1:6379/0",
+        "OMEN_CACHE_BACKEND": "redis",
+    }
+    env.update(overrides)
+    return {k: v for k, v in env.items() if v is not None}

@@ -1,0 +1,181 @@
+"""A refused setting or an unreachable database ends in one line naming the variable, not a traceback."""
+
+import logging
+
+import pytest
+from django.core.exceptions import ImproperlyConfigured
+from django.db.backends.signals import connection_created
+from django.db.utils import ConnectionHandler, OperationalError
+
+from omen_site.startup import (
+    connection_being_opened,
+    connection_failure_reason,
+    database_unreachable_in_one_line,
+    database_unreachable_message,
+    settings_refusal_in_one_line,
+    traceback_wanted,
+)
+from tests.omen_site.commandline import manage
+
+LIBPQ_REFUSED = (
+    'connection failed: connection to server at "127.0.0.1", port 1 failed: Connection refused\n'
+    "\tIs the server running on that host and accepting TCP/IP connections?"
+)
+
+
+@pytest.fixture
+def sqlite_connection(django_db_blocker):
+    """Opens connections of their own to SQLite files, apart from the suite's database."""
+    opened = []
+
+    def connect(path):
+        wrapper = ConnectionHandler({"default": {"ENGINE": "django.db.backends.sqlite3", "NAME": str(path)}})["default"]
+        opened.append(wrapper)
+        return wrapper
+
+    with django_db_blocker.unblock():
+        yield connect
+        for wrapper in opened:
+            wrapper.close()
+
+
+def test_the_traceback_is_wanted_with_the_traceback_flag_or_log_level_debug():
+    assert traceback_wanted(["manage.py", "migrate", "--traceback"], environ={})
+    assert traceback_wanted(["manage.py", "migrate"], environ={"LOG_LEVEL": "debug"})
+    assert not traceback_wanted(["manage.py", "migrate"], environ={"LOG_LEVEL": "INFO", "DEBUG": "true"})
+
+
+def test_the_reason_is_the_drivers_last_words_without_the_password():
+    assert connection_failure_reason(LIBPQ_REFUSED) == "Connection refused"
+    assert (
+        connection_failure_reason(
+            'connection to server at "db", port 5432 failed: FATAL:  password authentication failed for user "omen"'
+        )
+        == 'password authentication failed for user "omen"'
+    )
+    assert connection_failure_reason("bad option pw=s3cret", password="s3cret") == "bad option pw=***"
+    assert connection_failure_reason("") == "no reason given"
+
+
+def test_an_unreachable_postgresql_is_named_by_host_port_and_database_never_the_password():
+    message = database_unreachable_message(
+        {"ENGINE": "django.db.backends.postgresql", "NAME": "omen", "HOST": "db", "PORT": 5433, "PASSWORD": "s3cret"},
+        "Connection refused",
+    )
+
+    assert message == (
+        "Cannot reach the database at db:5433/omen (DATABASE_URL): Connection refused. "
+        "Start PostgreSQL or fix DATABASE_URL."
+    )
+
+
+def test_an_unopenable_sqlite_file_is_named_by_its_path():
+    message = database_unreachable_message(
+        {"ENGINE": "django.db.backends.sqlite3", "NAME": "/nowhere/omen.sqlite3"}, "unable to open database file"
+    )
+
+    assert message.startswith("Cannot open the SQLite database /nowhere/omen.sqlite3 (DATABASE_URL): unable to open")
+    assert message.endswith("or fix DATABASE_URL.")
+
+
+def test_a_failure_to_connect_is_told_from_a_failing_query(sqlite_connection, tmp_path):
+    unreachable = sqlite_connection(tmp_path / "missing-directory" / "db.sqlite3")
+    reachable = sqlite_connection(tmp_path / "db.sqlite3")
+
+    with pytest.raises(OperationalError) as connecting:
+        unreachable.ensure_connection()
+    with pytest.raises(OperationalError) as querying:
+        reachable.cursor().execute("SELECT * FROM no_such_table")
+
+    assert connection_being_opened(connecting.value) is unreachable
+    assert connection_being_opened(querying.value) is None
+
+
+def test_an_unreachable_database_exits_with_one_line(sqlite_connection, tmp_path):
+    path = tmp_path / "missing-directory" / "db.sqlite3"
+
+    with pytest.raises(SystemExit) as exit_, database_unreachable_in_one_line(["manage.py", "migrate"]):
+        sqlite_connection(path).ensure_connection()
+
+    assert exit_.value.code == (
+        f"Cannot open the SQLite database {path} (DATABASE_URL): unable to open database file. "
+        "Create its directory and make it writable, or fix DATABASE_URL."
+    )
+
+
+def test_a_failing_query_keeps_its_traceback(sqlite_connection, tmp_path):
+    reachable = sqlite_connection(tmp_path / "db.sqlite3")
+
+    with pytest.raises(OperationalError, match="no such table"), database_unreachable_in_one_line(["manage.py"]):
+        reachable.cursor().execute("SELECT * FROM no_such_table")
+
+
+def test_pool_retry_warnings_are_quiet_until_the_first_connection_and_give_the_reason(
+    sqlite_connection, tmp_path, caplog
+):
+    caplog.set_level(logging.WARNING, logger="psycopg.pool")
+    pool = logging.getLogger("psycopg.pool")
+    receivers_before = len(connection_created.receivers)
+    unreachable = sqlite_connection(tmp_path / "missing-directory" / "db.sqlite3")
+    reachable = sqlite_connection(tmp_path / "db.sqlite3")
+
+    with pytest.raises(SystemExit) as exit_, database_unreachable_in_one_line(["manage.py", "migrate"]):
+        pool.warning("error connecting in 'pool-1': %s", LIBPQ_REFUSED)
+        unreachable.ensure_connection()
+    with database_unreachable_in_one_line(["manage.py", "runserver"]):
+        pool.warning("before the first connection")
+        reachable.ensure_connection()
+        pool.warning("after the first connection")
+
+    assert "(DATABASE_URL): Connection refused." in exit_.value.code
+    assert [r.getMessage() for r in caplog.records if r.name == "psycopg.pool"] == ["after the first connection"]
+    assert not pool.filters
+    assert len(connection_created.receivers) == receivers_before
+
+
+def test_a_settings_refusal_exits_with_its_message_alone_unless_the_traceback_is_asked_for():
+    with pytest.raises(SystemExit) as exit_, settings_refusal_in_one_line(["manage.py", "check"]):
+        raise ImproperlyConfigured("DEBUG is on: unset DEBUG or set DEBUG=false.")
+    with pytest.raises(ImproperlyConfigured), settings_refusal_in_one_line(["manage.py", "check", "--traceback"]):
+        raise ImproperlyConfigured("DEBUG is on: unset DEBUG or set DEBUG=false.")
+
+    assert exit_.value.code == "DEBUG is on: unset DEBUG or set DEBUG=false."
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("command", ["migrate", "storage_report"])
+def test_manage_py_with_postgresql_down_says_so_in_one_line(command):
+    # Port 1: nothing listens there. A short pool timeout keeps the wait for the verdict short.
+    result = manage(
+        command, DATABASE_URL="postgres://omen:s3cret-pw@127.0.0.1:1/omen", DATABASE_POOL_TIMEOUT_SECONDS="1"
+    )
+
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr
+    assert "s3cret-pw" not in result.stderr
+    lines = result.stderr.splitlines()
+    assert len(lines) <= 3, result.stderr
+    assert lines[-1] == (
+        "Cannot reach the database at 127.0.0.1:1/omen (DATABASE_URL): Connection refused. "
+        "Start PostgreSQL or fix DATABASE_URL."
+    )
+
+
+@pytest.mark.slow
+def test_manage_py_with_an_unopenable_sqlite_file_says_so_in_one_line(tmp_path):
+    path = tmp_path / "missing-directory" / "omen.sqlite3"
+
+    result = manage("migrate", DATABASE_URL=f"sqlite:///{path}")
+
+    assert result.returncode == 1
+    assert len(result.stderr.splitlines()) <= 3, result.stderr
+    assert result.stderr.splitlines()[-1].startswith(f"Cannot open the SQLite database {path} (DATABASE_URL)")
+
+
+@pytest.mark.slow
+def test_manage_py_shows_the_database_traceback_with_the_traceback_flag(tmp_path):
+    result = manage("migrate", "--traceback", DATABASE_URL=f"sqlite:///{tmp_path / 'missing-directory' / 'db.sqlite3'}")
+
+    assert result.returncode == 1
+    assert "Traceback (most recent call last)" in result.stderr
+    assert "OperationalError: unable to open database file" in result.stderr
