@@ -7,7 +7,9 @@ The original's layout is ours (docs/architecture.md, "The original OMEN's ledger
 
 * it never truncated a torn write, so a segment may end in a torn tail, or hold garbage followed
   by later frames. A torn tail is a problem and the frames before it are imported; a corrupt
-  frame is a problem and the import goes on with the next segment;
+  frame is a damaged range: the import resynchronises at the next valid frame (the reader knows
+  where it starts) and reports the bytes it skipped. ``strict`` stops at the first damage of a
+  segment instead, as ``ledger verify`` does for our own ledger;
 * its sequences were counted per process and reused, so ``ledger_sequence`` identifies nothing:
   ``signal_id`` does, and a signal already in the database (or earlier in the ledger) is skipped;
 * re-compressing a late partition could leave ``signals-NNN.wal`` and ``.wal.gz`` side by side:
@@ -24,7 +26,7 @@ from __future__ import annotations
 import hashlib
 import zlib
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import orjson
@@ -46,7 +48,7 @@ from signals.models import Signal
 from signals.public import SavedSignal, signals_bulk_created, signals_insert
 from utilities.bulk_sql import datetime_adapter
 
-__all__ = ["ImportRefused", "ImportResult", "ledger_import"]
+__all__ = ["DamagedRange", "ImportRefused", "ImportResult", "ledger_import"]
 
 DEFAULT_BATCH_SIZE = 2000
 # The original rotated segments at 10 MiB: a file (or a decompressed .gz) far past that is not
@@ -63,6 +65,15 @@ class ImportRefused(Exception):
     """The directory cannot be imported at all (missing, empty, or this database's own ledger)."""
 
 
+@dataclass(frozen=True, slots=True)
+class DamagedRange:
+    """Bytes of a segment that hold no valid frame, skipped to where the next valid frame starts."""
+
+    location: FrameLocation
+    skipped_bytes: int
+    reason: str
+
+
 @dataclass
 class ImportResult(ProblemLog):
     partitions: int = 0
@@ -71,15 +82,22 @@ class ImportResult(ProblemLog):
     imported: int = 0  # new signals
     existing: int = 0  # frames whose signal the database (or an earlier frame) already had
     bytes: int = 0  # segment bytes read (compressed size for .gz), as ``progress`` counts them
+    skipped_bytes: int = 0  # bytes of damaged ranges, skipped to the next valid frame
+    damaged: list[DamagedRange] = field(default_factory=list)
 
 
 def ledger_import(
-    directory: Path | str, *, progress: Progress | None = None, batch_size: int = DEFAULT_BATCH_SIZE
+    directory: Path | str,
+    *,
+    progress: Progress | None = None,
+    batch_size: int = DEFAULT_BATCH_SIZE,
+    strict: bool = False,
 ) -> ImportResult:
     """Import every signal of the original OMEN ledger in ``directory``; idempotent.
 
     Never raises on what the ledger holds: a bad frame, segment or manifest is a problem in the
-    result (with its location) and the import goes on. Each batch commits on its own.
+    result (with its location) and the import goes on, past a damaged range to the next valid
+    frame unless ``strict``. Each batch commits on its own.
     """
     directory = Path(directory)
     partitions = _partitions(directory)
@@ -94,7 +112,7 @@ def ledger_import(
         manifest = _Manifest.load(partition_dir, result)
         for path in paths:
             ref = SegmentRef(partition, segment_ordinal(path.name), path)
-            _import_segment(ref, batch, manifest, result)
+            _import_segment(ref, batch, manifest, result, strict=strict)
             result.segments += 1
             result.bytes += sizes[path]
             _report(progress, result.bytes, total)
@@ -133,20 +151,41 @@ def _partitions(directory: Path) -> list[tuple[PartitionName, Path]]:
 # --------------------------------------------------------------------------- segments
 
 
-def _import_segment(ref: SegmentRef, batch: _Batch, manifest: _Manifest, result: ImportResult) -> None:
+def _import_segment(ref: SegmentRef, batch: _Batch, manifest: _Manifest, result: ImportResult, *, strict: bool) -> None:
     data, complete = _segment_bytes(ref, result)
-    scan = read_frames(data)
-    for frame in scan.frames:
-        result.frames += 1
-        try:
-            restored = restore_payload(frame.payload)
-        except ContractError as exc:
-            result.add_problem(_location(ref, frame.offset), f"not imported: {exc}")
-            continue
-        batch.add(restored)
-    _report_scan_end(ref, scan, result)
+    frames = 0
+    offset = 0
+    while True:
+        scan = read_frames(data, start=offset)
+        for frame in scan.frames:
+            frames += 1
+            result.frames += 1
+            try:
+                restored = restore_payload(frame.payload)
+            except ContractError as exc:
+                result.add_problem(_location(ref, frame.offset), f"not imported: {exc}")
+                continue
+            batch.add(restored)
+        end = scan.end
+        if strict or not isinstance(end, Corruption) or end.resumes_at is None:
+            break
+        _report_damaged_range(ref, end, result)
+        offset = end.resumes_at
+    _report_scan_end(ref, scan, result, strict=strict)
     if complete:
-        manifest.check(ref, data, len(scan.frames), result)
+        manifest.check(ref, data, frames, result)
+
+
+def _report_damaged_range(ref: SegmentRef, end: Corruption, result: ImportResult) -> None:
+    skipped = end.resumes_at - end.offset
+    damaged = DamagedRange(_location(ref, end.offset), skipped, end.reason.value)
+    result.damaged.append(damaged)
+    result.skipped_bytes += skipped
+    result.add_problem(
+        damaged.location,
+        f"damaged frame ({damaged.reason}): {skipped} bytes skipped, the import went on at the next valid "
+        f"frame, offset {end.resumes_at}",
+    )
 
 
 def _location(ref: SegmentRef, offset: int) -> FrameLocation:
@@ -197,19 +236,16 @@ def _gunzip(path: Path) -> tuple[bytes, str | None]:
     return b"".join(parts), None
 
 
-def _report_scan_end(ref: SegmentRef, scan: Scan, result: ImportResult) -> None:
+def _report_scan_end(ref: SegmentRef, scan: Scan, result: ImportResult, *, strict: bool) -> None:
     end = scan.end
     if isinstance(end, TornTail):
         result.add_problem(
             _location(ref, end.offset),
-            f"torn tail ({end.reason}, {end.torn_bytes} bytes): the {len(scan)} frames before it were read",
+            f"torn tail ({end.reason}, {end.torn_bytes} bytes): the frames before it were read",
         )
     elif isinstance(end, Corruption):
-        result.add_problem(
-            _location(ref, end.offset),
-            f"corrupt frame ({end.describe()}): the {len(scan)} frames before it were read, "
-            "the rest of the segment was skipped",
-        )
+        rest = "--strict: the rest of the segment was skipped" if strict else "no valid frame follows it"
+        result.add_problem(_location(ref, end.offset), f"corrupt frame ({end.describe()}): {rest}")
 
 
 # --------------------------------------------------------------------------- manifests

@@ -70,8 +70,14 @@ class Command(BaseCommand):
         tail.add_argument("-n", "--lines", type=int, default=10, help="how many frames (default 10)")
         tail.add_argument("-f", "--follow", action="store_true", help="keep printing frames as they are written")
         commands.add_parser("replay", help="rebuild the signals of an empty database from the ledger")
-        imports = commands.add_parser("import", help="import a ledger written by the original OMEN")
+        imports = commands.add_parser(
+            "import",
+            help="import a ledger written by the original OMEN",
+            description="Imports every valid frame, going on past a damaged range at the next valid frame; "
+            "exits 1 when anything was skipped, with a table of the damaged ranges. Idempotent.",
+        )
         imports.add_argument("directory", type=Path)
+        imports.add_argument("--strict", action="store_true", help="stop reading a segment at its first damaged frame")
 
     def handle(self, *args, action, **options):
         try:
@@ -176,14 +182,22 @@ class Command(BaseCommand):
             raise CommandError(str(exc)) from exc
         self._report("replay", result)
 
-    def _import(self, directory, **options):
+    def _import(self, directory, strict, **options):
         from ledger.services.import_original import ImportRefused, ledger_import
 
         try:
             with _Bar(f"import {directory.name}") as bar:
-                result = ledger_import(directory, progress=bar)
+                result = ledger_import(directory, progress=bar, strict=strict)
         except ImportRefused as exc:
             raise CommandError(str(exc)) from exc
+        if result.damaged:
+            self.stderr.write(f"{'partition':<18} {'segment':<18} {'offset':>10} {'bytes skipped':>14}  damage")
+            for damaged in result.damaged:
+                where = damaged.location
+                self.stderr.write(
+                    f"{where.partition:<18} {where.segment:<18} {where.offset:>10} {damaged.skipped_bytes:>14}  "
+                    f"{damaged.reason}"
+                )
         self._report("import", result)
 
     def _report(self, what: str, result) -> None:

@@ -134,21 +134,83 @@ def test_a_torn_tail_is_reported_with_its_location_and_the_frames_before_it_impo
     assert "torn tail" in problem.what
 
 
-def test_a_corrupt_frame_is_reported_and_the_import_goes_on_with_the_next_segment(original_dir, contracts):
-    directory = write_original_partition(original_dir, "2026-02-08", [contracts[0:4], contracts[4:6]])
-    segment = directory / segment_name(1)
+def flip_a_byte_of_frame(segment, index: int) -> tuple[int, int]:
+    """Damage frame ``index`` (0-based) inside its payload; return its offset and the next frame's."""
     data = bytearray(segment.read_bytes())
-    second = 8 + int.from_bytes(data[0:4], "big")  # offset of the second frame
-    data[second + 20] ^= 0xFF  # inside its payload: the CRC no longer matches, valid frames follow
+    offset = 0
+    for _ in range(index):
+        offset += 8 + int.from_bytes(data[offset : offset + 4], "big")
+    following = offset + 8 + int.from_bytes(data[offset : offset + 4], "big")
+    data[offset + 20] ^= 0xFF  # the CRC no longer matches; valid frames follow
     segment.write_bytes(bytes(data))
+    return offset, following
+
+
+def test_a_corrupt_frame_is_skipped_and_the_import_resynchronises_at_the_next_valid_frame(original_dir, contracts):
+    directory = write_original_partition(original_dir, "2026-02-08", [contracts[0:4], contracts[4:6]])
+    damaged, following = flip_a_byte_of_frame(directory / segment_name(1), 1)
 
     result = ledger_import(original_dir)
 
-    imported = set(stored_contracts())
-    assert imported == {s.contract["signal_id"] for s in [contracts[0], *contracts[4:6]]}
+    assert set(stored_contracts()) == {s.contract["signal_id"] for s in [contracts[0], *contracts[2:6]]}
     [problem] = result.problems
-    assert problem.where == f"2026-02-08/signals-001.wal@{second}"
-    assert "corrupt frame (crc_mismatch" in problem.what
+    assert problem.where == f"2026-02-08/signals-001.wal@{damaged}"
+    assert problem.what.startswith(f"damaged frame (crc_mismatch): {following - damaged} bytes skipped")
+    assert [(str(d.location), d.skipped_bytes) for d in result.damaged] == [
+        (f"2026-02-08/signals-001.wal@{damaged}", following - damaged)
+    ]
+    assert result.skipped_bytes == following - damaged
+
+
+def test_a_flipped_byte_in_the_third_frame_loses_only_that_frame_and_a_second_run_reports_it_again(
+    original_dir, contracts
+):
+    directory = write_original_partition(original_dir, "2026-02-08", [contracts[0:6]])
+    damaged, _ = flip_a_byte_of_frame(directory / segment_name(1), 2)
+
+    first = ledger_import(original_dir)
+    second = ledger_import(original_dir)
+
+    assert set(stored_contracts()) == {s.contract["signal_id"] for s in [*contracts[0:2], *contracts[3:6]]}
+    assert (first.imported, second.imported, second.existing) == (5, 0, 5)
+    assert (
+        [str(d.location) for d in first.damaged]
+        == [str(d.location) for d in second.damaged]
+        == [f"2026-02-08/signals-001.wal@{damaged}"]
+    )
+
+
+def test_strict_stops_at_the_first_damaged_frame_of_a_segment(original_dir, contracts):
+    directory = write_original_partition(original_dir, "2026-02-08", [contracts[0:6]])
+    damaged, _ = flip_a_byte_of_frame(directory / segment_name(1), 2)
+
+    result = ledger_import(original_dir, strict=True)
+
+    assert set(stored_contracts()) == {s.contract["signal_id"] for s in contracts[0:2]}
+    assert result.damaged == []
+    [problem] = result.problems
+    assert problem.where == f"2026-02-08/signals-001.wal@{damaged}"
+    assert "--strict: the rest of the segment was skipped" in problem.what
+
+
+def test_the_import_command_prints_the_damaged_ranges_and_exits_1(original_dir, contracts):
+    from io import StringIO
+
+    from django.core.management import call_command
+    from django.core.management.base import CommandError
+
+    directory = write_original_partition(original_dir, "2026-02-08", [contracts[0:6]])
+    damaged, following = flip_a_byte_of_frame(directory / segment_name(1), 2)
+    err = StringIO()
+
+    with pytest.raises(CommandError) as failed:
+        call_command("ledger", "import", str(original_dir), stdout=StringIO(), stderr=err)
+
+    assert failed.value.returncode == 1
+    table = err.getvalue().splitlines()
+    assert table[0].split() == ["partition", "segment", "offset", "bytes", "skipped", "damage"]
+    assert table[1].split() == ["2026-02-08", "signals-001.wal", str(damaged), str(following - damaged), "crc_mismatch"]
+    assert Signal.objects.count() == 5
 
 
 def test_a_contract_missing_a_field_is_reported_naming_it_and_the_others_import(original_dir, contracts):
