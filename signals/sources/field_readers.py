@@ -12,6 +12,8 @@ import math
 import re
 from typing import Any
 
+import orjson
+
 VALUE_CHARS = 80
 EXCERPT_CHARS = 500
 
@@ -67,6 +69,27 @@ def clean_text(text: str) -> str:
 def message_text(value: Any) -> str:
     """A source's own message (an error's code or text) for an exception: a string cleaned, anything else shown."""
     return clean_text(value) if isinstance(value, str) else show(value)
+
+
+REPLY_START_CHARS = 120
+
+
+def json_type(value: Any) -> str:
+    """What JSON calls the type of a decoded value: object, array, string, number, boolean, null."""
+    return {dict: "object", list: "array", str: "string", bool: "boolean", type(None): "null"}.get(
+        type(value), "number"
+    )
+
+
+def not_the_reply(source: str, expected: str, problem: str, payload: Any) -> ValueError:
+    """The error for a reply that is not ``source``'s shape: what was expected, what is wrong
+    (a missing key, a wrong type), and how what came begins -- never a bare "None"."""
+    try:
+        text = orjson.dumps(payload).decode()
+    except TypeError:  # not JSON at all (a parser called directly): its repr will do
+        text = repr(payload)
+    start = clean_text(text[:REPLY_START_CHARS]) + ("..." if len(text) > REPLY_START_CHARS else "")
+    return ValueError(f"not a {source} reply: {problem}; expected {expected}. It begins: {start}")
 
 
 def excerpt(record: Any) -> str:

@@ -23,7 +23,16 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from signals.pipeline.events import ParseFailure, RawEvent
-from signals.sources.field_readers import BadField, clean_text, excerpt, message_text, read_text, show
+from signals.sources.field_readers import (
+    BadField,
+    clean_text,
+    excerpt,
+    json_type,
+    message_text,
+    not_the_reply,
+    read_text,
+    show,
+)
 
 NEWSAPI = "newsapi"
 NEWSDATA = "newsdata"
@@ -156,17 +165,20 @@ def parse_newsapi(payload: Any, *, fetched_at: datetime) -> list[RawEvent | Pars
     """Decoded NewsAPI JSON -> one RawEvent or ParseFailure per article, in reply order."""
     if fetched_at.tzinfo is None:
         raise ValueError("fetched_at must be timezone-aware (UTC)")
+    expected = 'a JSON object {"status": "ok", "articles": [...]}'
     if not isinstance(payload, dict):
-        raise ValueError(f"NewsAPI payload must be a JSON object {{status, articles}}; got {type(payload).__name__}")
+        raise not_the_reply("NewsAPI", expected, f"it is a JSON {json_type(payload)}", payload)
     status = payload.get("status")
+    if status == "error":
+        raise _error_reply("NewsAPI", payload.get("code"), payload.get("message"), payload)
+    if "status" not in payload:
+        raise not_the_reply("NewsAPI", expected, "the key 'status' is missing", payload)
     if status != "ok":
-        code, message = payload.get("code"), payload.get("message")
-        raise ValueError(
-            f"NewsAPI replied with status {show(status)}, code {message_text(code)}: {message_text(message)}"[:1000]
-        )
+        raise not_the_reply("NewsAPI", expected, f"status is {show(status)}, not 'ok' or 'error'", payload)
     articles = payload.get("articles")
     if not isinstance(articles, list):
-        raise ValueError(f"NewsAPI payload must hold an 'articles' array; got {show(articles)}")
+        problem = "the key 'articles' is missing" if "articles" not in payload else "'articles' is not an array"
+        raise not_the_reply("NewsAPI", expected, problem, payload)
     return [parse_newsapi_article(record, fetched_at=fetched_at) for record in articles]
 
 
@@ -242,16 +254,31 @@ def parse_newsdata(payload: Any, *, fetched_at: datetime) -> list[RawEvent | Par
     """Decoded NewsData.io JSON -> one RawEvent or ParseFailure per result, in reply order."""
     if fetched_at.tzinfo is None:
         raise ValueError("fetched_at must be timezone-aware (UTC)")
+    expected = 'a JSON object {"status": "success", "results": [...]}'
     if not isinstance(payload, dict):
-        raise ValueError(f"NewsData payload must be a JSON object {{status, results}}; got {type(payload).__name__}")
+        raise not_the_reply("NewsData", expected, f"it is a JSON {json_type(payload)}", payload)
     status = payload.get("status")
     results = payload.get("results")
     if status == "error":
         error = results if isinstance(results, dict) else {}
-        code, message = error.get("code"), error.get("message")
-        raise ValueError(f"NewsData replied with an error: code {message_text(code)}: {message_text(message)}"[:1000])
+        raise _error_reply("NewsData", error.get("code"), error.get("message"), payload)
+    if "status" not in payload:
+        raise not_the_reply("NewsData", expected, "the key 'status' is missing", payload)
     if status != "success":
-        raise ValueError(f"NewsData payload must have status 'success' or 'error'; got {show(status)}")
+        raise not_the_reply("NewsData", expected, f"status is {show(status)}, not 'success' or 'error'", payload)
     if not isinstance(results, list):
-        raise ValueError(f"NewsData payload must hold a 'results' array; got {show(results)}")
+        problem = "the key 'results' is missing" if "results" not in payload else "'results' is not an array"
+        raise not_the_reply("NewsData", expected, problem, payload)
     return [parse_newsdata_article(record, fetched_at=fetched_at) for record in results]
+
+
+def _error_reply(source: str, code: Any, message: Any, payload: Any) -> ValueError:
+    """A source's own error envelope, said in its words; one without words shows what came."""
+    if code is None and message is None:
+        return not_the_reply(
+            source, "an error with a code or a message", "it reports an error but says nothing", payload
+        )
+    parts = ([f"code {message_text(code)}"] if code is not None else []) + (
+        [message_text(message)] if message is not None else []
+    )
+    return ValueError(f"{source} replied with an error: {': '.join(parts)}"[:1000])

@@ -40,7 +40,16 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from signals.pipeline.events import ParseFailure, RawEvent
-from signals.sources.field_readers import BadField, clean_text, excerpt, is_finite_number, is_number, show
+from signals.sources.field_readers import (
+    BadField,
+    clean_text,
+    excerpt,
+    is_finite_number,
+    is_number,
+    json_type,
+    not_the_reply,
+    show,
+)
 
 SOURCE = "openmeteo"
 WINDOW = timedelta(hours=48)
@@ -453,7 +462,9 @@ def _locations(payload: Any) -> list[Any]:
         return [payload]
     if isinstance(payload, list):
         return payload  # one reply object per requested location
-    raise ValueError(f"Open-Meteo payload must be a JSON object or an array of them; got {type(payload).__name__}")
+    raise not_the_reply(
+        "Open-Meteo", "a JSON object (one location) or an array of them", f"it is a JSON {json_type(payload)}", payload
+    )
 
 
 def _parse(

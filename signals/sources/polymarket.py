@@ -13,7 +13,17 @@ from typing import Any
 import orjson
 
 from signals.pipeline.events import ParseFailure, RawEvent
-from signals.sources.field_readers import BadField, clean_text, excerpt, is_finite_number, is_number, read_text, show
+from signals.sources.field_readers import (
+    BadField,
+    clean_text,
+    excerpt,
+    is_finite_number,
+    is_number,
+    json_type,
+    not_the_reply,
+    read_text,
+    show,
+)
 
 SOURCE = "polymarket"
 MARKET_URL = "https://polymarket.com/event/{slug}"
@@ -159,9 +169,11 @@ def _records(payload: Any) -> list[Any]:
     elif isinstance(payload, list):
         items = payload
     else:
-        raise ValueError(
-            "Polymarket payload must be a JSON array of markets or events, or one event object; "
-            f"got {type(payload).__name__}"
+        raise not_the_reply(
+            "Polymarket",
+            "a JSON array of markets or events, or one event object",
+            f"it is a JSON {json_type(payload)}",
+            payload,
         )
     records: list[Any] = []
     for item in items:

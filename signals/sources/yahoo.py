@@ -30,7 +30,16 @@ from datetime import UTC, datetime
 from typing import Any
 
 from signals.pipeline.events import ParseFailure, RawEvent
-from signals.sources.field_readers import BadField, clean_text, excerpt, is_finite_number, message_text, show
+from signals.sources.field_readers import (
+    BadField,
+    clean_text,
+    excerpt,
+    is_finite_number,
+    json_type,
+    message_text,
+    not_the_reply,
+    show,
+)
 
 SOURCE = "yahoo"
 EVENT_PREFIX = "stock"
@@ -226,9 +235,13 @@ def parse_chart(
     for symbol, value in table.items():
         if not is_finite_number(value) or value <= 0:
             raise ValueError(f"threshold of {symbol!r} must be a positive number of percent, got {value!r}")
-    chart = payload.get("chart") if isinstance(payload, dict) else None
+    expected = 'a JSON object {"chart": {"result": [...], "error": null}}'
+    if not isinstance(payload, dict):
+        raise not_the_reply("Yahoo chart", expected, f"it is a JSON {json_type(payload)}", payload)
+    chart = payload.get("chart")
     if not isinstance(chart, dict):
-        raise ValueError(f"Yahoo chart payload must be a JSON object {{chart: {{result, error}}}}; got {show(payload)}")
+        problem = "the key 'chart' is missing" if "chart" not in payload else "'chart' is not an object"
+        raise not_the_reply("Yahoo chart", expected, problem, payload)
     error = chart.get("error")
     if error is not None:
         if isinstance(error, dict):
@@ -237,6 +250,9 @@ def parse_chart(
         raise ValueError(f"Yahoo chart error: {show(error)}")
     results = chart.get("result")
     if not isinstance(results, list) or not results:
-        raise ValueError(f"Yahoo chart payload must hold a non-empty chart.result array; got {show(results)}")
+        problem = (
+            "the key 'chart.result' is missing" if "result" not in chart else "'chart.result' is not a non-empty array"
+        )
+        raise not_the_reply("Yahoo chart", expected, problem, payload)
     upper = {str(k).strip().upper(): float(v) for k, v in table.items()}
     return [parse_result(result, thresholds=upper) for result in results]

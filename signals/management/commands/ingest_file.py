@@ -47,7 +47,8 @@ class Command(BaseCommand):
         try:
             records = SOURCES[source].parser(payload, fetched_at=fetched_at)
         except ValueError as exc:
-            raise CommandError(f"{path} is not a {source} reply: {exc}") from exc
+            # The parser's words name the source it expected, what is wrong and how the reply begins.
+            raise CommandError(f"{path}: {exc}") from exc
 
         with tqdm(total=len(records), unit="record", desc=f"ingest {path.name}", disable=None) as bar:
             summary = signals_ingest(records=records, batch_size=batch_size, on_batch=lambda s: bar.update(s.fetched))

@@ -44,8 +44,28 @@ def test_reply_of_the_wrong_shape_is_a_command_error(tmp_path):
     path = tmp_path / "scalar.json"
     path.write_text('"just a string"')
 
-    with pytest.raises(CommandError, match="is not a polymarket reply"):
+    with pytest.raises(CommandError, match="not a Polymarket reply: it is a JSON string; expected a JSON array"):
         ingest(path)
+
+
+@pytest.mark.parametrize(
+    ("source", "words"),
+    [
+        ("newsapi", "not a NewsAPI reply: the key 'status' is missing"),
+        ("newsdata", "not a NewsData reply: the key 'status' is missing"),
+        ("yahoo", "not a Yahoo chart reply: the key 'chart' is missing"),
+    ],
+)
+def test_an_empty_object_says_which_source_was_expected_and_which_key_is_missing(tmp_path, source, words):
+    """The fault probe's `ingest_file {} --source newsapi` said "status None, code None: None"."""
+    path = tmp_path / "empty.json"
+    path.write_text("{}")
+
+    with pytest.raises(CommandError) as failed:
+        ingest(path, source=source)
+
+    assert words in str(failed.value) and str(failed.value).endswith("It begins: {}")
+    assert "None" not in str(failed.value)
 
 
 def test_missing_file_is_a_command_error(tmp_path):

@@ -1,9 +1,11 @@
 import dataclasses
 import json
+import re
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 from hashlib import sha256
 
+import orjson
 import pytest
 
 from signals.pipeline import Accepted, PipelineContext, Rejected, evaluate
@@ -175,18 +177,34 @@ def test_newsapi_error_envelope_raises_value_error_with_the_message():
 @pytest.mark.parametrize(
     ("parser", "payload", "words"),
     [
-        (parse_newsapi, [], "JSON object"),
-        (parse_newsapi, {"status": "ok", "articles": None}, "'articles' array"),
-        (parse_newsapi, {"articles": []}, "status None"),
-        (parse_newsdata, "error", "JSON object"),
-        (parse_newsdata, {"status": "success", "results": {}}, "'results' array"),
-        (parse_newsdata, {"status": "pending", "results": []}, "'success' or 'error'"),
-        (parse_newsdata, {"status": "error", "results": None}, "code None"),
+        (parse_newsapi, [], "not a NewsAPI reply: it is a JSON array; expected a JSON object"),
+        (parse_newsapi, {}, "not a NewsAPI reply: the key 'status' is missing; expected"),
+        (parse_newsapi, {"status": "ok", "articles": None}, "not a NewsAPI reply: 'articles' is not an array"),
+        (parse_newsapi, {"articles": []}, "not a NewsAPI reply: the key 'status' is missing"),
+        (parse_newsapi, {"status": "error"}, "not a NewsAPI reply: it reports an error but says nothing"),
+        (parse_newsdata, "error", "not a NewsData reply: it is a JSON string"),
+        (parse_newsdata, {"status": "success", "results": {}}, "not a NewsData reply: 'results' is not an array"),
+        (parse_newsdata, {"status": "pending", "results": []}, "status is 'pending', not 'success' or 'error'"),
+        (parse_newsdata, {"status": "error", "results": None}, "not a NewsData reply: it reports an error but says"),
     ],
 )
-def test_payload_of_the_wrong_shape_raises_value_error(parser, payload, words):
-    with pytest.raises(ValueError, match=words):
+def test_payload_of_the_wrong_shape_says_the_source_the_problem_and_how_the_reply_begins(parser, payload, words):
+    """Never "None": which source was expected, what is wrong, and the first bytes of what came."""
+    with pytest.raises(ValueError, match=re.escape(words)) as raised:
         parser(payload, fetched_at=NEWSAPI_FETCHED_AT)
+
+    message = str(raised.value)
+    assert "None" not in message
+    assert ("It begins: " + orjson.dumps(payload).decode()[:120]) in message or "replied with an error" in message
+
+
+def test_a_long_reply_of_the_wrong_shape_shows_only_its_beginning():
+    payload = {"data": ["x" * 50] * 40}
+
+    with pytest.raises(ValueError) as raised:
+        parse_newsapi(payload, fetched_at=NEWSAPI_FETCHED_AT)
+
+    assert str(raised.value).endswith(orjson.dumps(payload).decode()[:120] + "...")
 
 
 # --------------------------------------------------------------------------- one article
