@@ -97,11 +97,12 @@ def ledger_summary() -> dict:
             partitions=Count("id"), frames=Sum("frames"), bytes=Sum("bytes")
         )
     }
+    health = writer_health()
     return {
         "frames_written": state.frames_written if state else 0,
         "end": f"{state.partition}/{state.segment}@{state.offset}" if state and state.segment else None,
         "last_written_at": state.updated_at.isoformat() if state and state.updated_at else None,
-        "saves_waiting": LedgerOutbox.objects.count(),
-        "writer": writer_health().as_dict(),
+        "saves_waiting": health.pending,
+        "writer": health.as_dict(),
         "sealed_partitions_by_tier": tiers,
     }

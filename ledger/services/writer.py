@@ -584,19 +584,14 @@ def ledger_drain(*, batch_size: int | None = None, wait: bool = True, now=None) 
     except LedgerBusy:
         result.busy = True
         return result
-    except OSError as exc:
-        failure = LedgerStorageError(exc)
-        _record_error(failure)
-        raise failure from exc
-    except LedgerWriteError as exc:
-        failure = LedgerStorageError(exc.__cause__) if isinstance(exc.__cause__, OSError) else exc
+    except (OSError, LedgerError) as exc:
+        # A failed append raises LedgerWriteError from its OSError: both are the disk's failure.
+        cause = exc if isinstance(exc, OSError) else exc.__cause__
+        failure = LedgerStorageError(cause) if isinstance(cause, OSError) else exc
         _record_error(failure)
         if failure is exc:
             raise
         raise failure from exc
-    except LedgerError as exc:
-        _record_error(exc)
-        raise
     finally:
         forget_committed()
 
