@@ -22,6 +22,7 @@ _DAY = 86400.0
 _RULE_STATUS = {m: m.value for m in RuleStatus}
 _SIGNAL_STATUS = {m: m.value for m in SignalStatus}
 _CONFIDENCE_LEVEL = {m: m.value for m in ConfidenceLevel}
+_RESOLVED = SignalStatus.RESOLVED.value
 
 
 def iso(dt: datetime | None) -> str | None:
@@ -80,6 +81,8 @@ def build_signal(
 ) -> dict:
     observed = iso(event.observed_at)
     profile = enrichment.profile
+    # A market that no longer trades is RESOLVED, whatever the confidence in how it was reported.
+    status = _RESOLVED if event.closed_state else _SIGNAL_STATUS[signal_status(confidence.score)]
     keywords = enrichment.keywords
     factors = confidence.factors
     n_factors = len(factors)
@@ -112,14 +115,14 @@ def build_signal(
                 "confidence_contribution": contribution,
             }
         )
-    return {
+    signal = {
         "signal_id": sid,
         "source_event_id": event.event_id,
         "input_event_hash": input_hash,
         "trace_id": trace,
         "ruleset_version": ruleset_version,
         "signal_type": profile.value,
-        "status": _SIGNAL_STATUS[signal_status(confidence.score)],
+        "status": status,
         "category": profile.category_value,
         "probability": event.probability,
         "probability_source": event.source,
@@ -157,6 +160,15 @@ def build_signal(
         "generated_at": observed,  # a replay of the same input gives the same bytes
         "source_url": event.url,
     }
+    if event.closed_state:
+        # Only a closed market's contract has this key, so an open market's bytes are unchanged.
+        signal["resolution"] = {
+            "state": event.closed_state,
+            "outcome": event.outcome,
+            "resolved_at": iso(event.closed_at),
+            "final_probability": event.probability,
+        }
+    return signal
 
 
 _FACTOR_OF_RULE = {"liquidity": "liquidity", "geographic_relevance": "geographic"}

@@ -19,7 +19,9 @@ class PipelineContext:
     """Inputs of ``evaluate`` other than the event; nothing here is global state.
 
     ``history`` maps ``RawEvent.market_key`` to that market's earlier points;
-    ``seen_news_fingerprints`` holds fingerprints of news already ingested.
+    ``seen_news_fingerprints`` holds fingerprints of news already ingested; ``tracked`` says
+    whether OMEN observed this event's market before (it has a SourceEvent), which decides what
+    a closed market becomes.
     """
 
     history: Mapping[str, Sequence[HistoryPoint]] = field(default_factory=lambda: _EMPTY)
@@ -27,6 +29,7 @@ class PipelineContext:
     seen_news_fingerprints: AbstractSet[str] = frozenset()
     min_liquidity: float = 1000.0
     min_confidence: float = 0.3
+    tracked: bool = False
 
     def reliability(self, source: str) -> float:
         value = float(self.source_reliability.get(source, DEFAULT_SOURCE_RELIABILITY))

@@ -33,6 +33,12 @@ class RawEvent:
     trader_count: int | None = None
     resolution_date: datetime | None = None
     probability_is_estimate: bool = False
+    # A market that no longer trades: "closed", "resolved" (closed with its prices at 0/1),
+    # "archived" or "ended" (past its end date); "" while it is open. Such a market never
+    # yields an ACTIVE signal (rules.market_status_rule).
+    closed_state: str = ""
+    closed_at: datetime | None = None  # when it closed (or was due to), if the source says
+    outcome: str | None = None  # the winning outcome's label, once the prices settled at 0/1
     # Source-specific extras the rules may read (news domain, published_at, ...).
     attributes: Mapping[str, Any] = field(default_factory=dict)
 

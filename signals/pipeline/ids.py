@@ -12,7 +12,12 @@ RULESET_VERSION = "2026.11.0"
 
 
 def input_event_hash(event: RawEvent) -> str:
-    """Full SHA-256 hex of the event's content fields; ``observed_at`` excluded."""
+    """Full SHA-256 hex of the event's content fields; ``observed_at`` excluded.
+
+    A closed market's state, outcome and closing time are content too (an open market's hash
+    is as it always was): the final observation of a market whose price did not move still
+    differs from its last open one, so it gets a signal of its own.
+    """
     movement = "" if event.movement is None else f"{event.movement:.10f}"
     content = "|".join(
         (
@@ -28,6 +33,9 @@ def input_event_hash(event: RawEvent) -> str:
             f"{event.liquidity:.2f}",
         )
     )
+    if event.closed_state:
+        closed_at = "" if event.closed_at is None else event.closed_at.isoformat()
+        content += f"|{event.closed_state}|{event.outcome or ''}|{closed_at}"
     return sha256(content.encode("utf-8")).hexdigest()
 
 

@@ -45,6 +45,57 @@ def _fmt_weight(weight: float) -> str:
     return WEIGHT_LABELS[weight >= TITLE_WEIGHT]
 
 
+# --------------------------------------------------------------------------- market status
+
+MARKET_STATUS = ("market_status", "1.0.0")
+_CLOSED_STATES = {
+    "closed": "closed",
+    "resolved": "resolved",
+    "archived": "archived",
+    "ended": "past its end date",
+}
+
+
+def describe_closure(event: RawEvent) -> str:
+    """'resolved on 2026-01-05 04:22 UTC with outcome "No"' and the like."""
+    text = _CLOSED_STATES.get(event.closed_state, event.closed_state)
+    if event.closed_at is not None:
+        text += f" {'on' if event.closed_state != 'ended' else 'since'} {event.closed_at:%Y-%m-%d %H:%M} UTC"
+    if event.outcome is not None:
+        text += f" with outcome {event.outcome!r}"
+    return text
+
+
+def market_status_rule(event: RawEvent, analysis: TextAnalysis, ctx: PipelineContext) -> RuleResult:
+    """A market that no longer trades is never a live signal.
+
+    If OMEN tracked it while it traded, this final observation passes on to the other rules and
+    becomes a RESOLVED signal recording how it ended; otherwise it is a "market closed" rejection.
+    """
+    params = {
+        "state": event.closed_state,
+        "closed_at": event.closed_at.isoformat() if event.closed_at is not None else None,
+        "outcome": event.outcome,
+        "tracked": ctx.tracked,
+    }
+    described = describe_closure(event)
+    if not ctx.tracked:
+        return RuleResult(
+            *MARKET_STATUS,
+            RuleStatus.REJECTED_MARKET_CLOSED,
+            0.0,
+            f"Market closed: {described}, and OMEN never tracked it while it traded.",
+            params,
+        )
+    return RuleResult(
+        *MARKET_STATUS,
+        _PASSED,
+        1.0,
+        f"Market {described}; OMEN tracked it, so this final observation is recorded as RESOLVED.",
+        params,
+    )
+
+
 # --------------------------------------------------------------------------- liquidity
 
 LIQUIDITY = ("liquidity", "1.0.0")
@@ -501,9 +552,19 @@ class Rule:
     run: RuleFn
 
 
-def _is_market(event: RawEvent) -> bool:
-    # Estimated probabilities (weather, news, stock moves) have no order book.
-    return not event.probability_is_estimate
+def _is_closed(event: RawEvent) -> bool:
+    return bool(event.closed_state)
+
+
+def _is_live_market(event: RawEvent) -> bool:
+    # Estimated probabilities (weather, news, stock moves) have no order book. A closed
+    # market's book is emptied and its price jumps to 0 or 1: liquidity and the anomaly
+    # checks measure a trading market, and would reject every final observation.
+    return not event.probability_is_estimate and not event.closed_state
+
+
+def _is_live(event: RawEvent) -> bool:
+    return not event.closed_state
 
 
 def _always(event: RawEvent) -> bool:
@@ -515,9 +576,10 @@ def _is_news(event: RawEvent) -> bool:
 
 
 RULES: tuple[Rule, ...] = (
-    Rule(*LIQUIDITY, _is_market, liquidity_rule),
+    Rule(*MARKET_STATUS, _is_closed, market_status_rule),
+    Rule(*LIQUIDITY, _is_live_market, liquidity_rule),
     Rule(*SEMANTIC, _always, semantic_relevance_rule),
     Rule(*GEOGRAPHIC, _always, geographic_relevance_rule),
-    Rule(*ANOMALY, _always, anomaly_detection_rule),
+    Rule(*ANOMALY, _is_live, anomaly_detection_rule),
     Rule(*NEWS_QUALITY, _is_news, news_quality_rule),
 )

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 from datetime import UTC, date, datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 import orjson
 
@@ -108,6 +108,72 @@ def _datetime(record: dict, field: str) -> datetime | None:
     return parsed
 
 
+def _flag(record: dict, field: str) -> bool:
+    value = record.get(field)
+    if value is None:
+        return False
+    if not isinstance(value, bool):
+        raise BadField(field, f"{field} must be true or false, got {show(value)}")
+    return value
+
+
+def _outcome_labels(record: dict) -> list | None:
+    raw = record.get("outcomes")
+    if isinstance(raw, str):
+        try:
+            raw = orjson.loads(raw)
+        except orjson.JSONDecodeError:
+            return None
+    return raw if isinstance(raw, list) else None
+
+
+def _settled_outcome(record: dict) -> str | None:
+    """The label of the outcome whose price settled at 1 (every other at 0), else None."""
+    prices = record.get("outcomePrices")
+    if isinstance(prices, str):
+        try:
+            prices = orjson.loads(prices)
+        except orjson.JSONDecodeError:
+            return None
+    labels = _outcome_labels(record)
+    if not isinstance(prices, list) or not labels or len(labels) != len(prices):
+        return None
+    try:
+        values = [float(price) for price in prices]
+    except (TypeError, ValueError):
+        return None
+    if sorted(values) != [0.0] * (len(values) - 1) + [1.0]:
+        return None
+    winner = labels[values.index(1.0)]
+    return clean_text(str(winner))[:100] if isinstance(winner, (str, int, float)) else None
+
+
+class _Lifecycle(NamedTuple):
+    state: str  # "" (open), "closed", "resolved", "archived" or "ended"
+    closed_at: datetime | None
+    outcome: str | None
+
+
+def _lifecycle(record: dict, event: dict | None, end_date: datetime | None, observed_at: datetime) -> _Lifecycle:
+    """Whether the market still trades, read from the market and, for /events, its event.
+
+    An event's ``closed`` or ``archived`` closes every market nested in it; a market whose end
+    date is before the observation is "ended" even while Gamma still lists it as active.
+    """
+    scopes = [record] if event is None else [record, event]
+    closed = any(_flag(scope, "closed") for scope in scopes)
+    archived = any(_flag(scope, "archived") for scope in scopes)
+    closed_at = _datetime(record, "closedTime") or end_date
+    if closed:
+        outcome = _settled_outcome(record)
+        return _Lifecycle("resolved" if outcome is not None else "closed", closed_at, outcome)
+    if archived:
+        return _Lifecycle("archived", closed_at, None)
+    if end_date is not None and end_date < observed_at:
+        return _Lifecycle("ended", end_date, None)
+    return _Lifecycle("", None, None)
+
+
 def _market_id(record: dict) -> str:
     value = record.get("id")
     if isinstance(value, bool) or not isinstance(value, (str, int)):
@@ -118,8 +184,12 @@ def _market_id(record: dict) -> str:
     return text
 
 
-def parse_market(record: Any, *, fetched_at: datetime) -> RawEvent | ParseFailure:
-    """One Gamma market object -> RawEvent, or a ParseFailure naming the field."""
+def parse_market(record: Any, *, fetched_at: datetime, event: dict | None = None) -> RawEvent | ParseFailure:
+    """One Gamma market object -> RawEvent, or a ParseFailure naming the field.
+
+    ``event`` is the /events object the market is nested in, if any: its closed and archived
+    flags and its end date apply to the market too.
+    """
     if not isinstance(record, dict):
         return ParseFailure(
             SOURCE, "", "market", f"a market must be a JSON object, got {type(record).__name__}", excerpt(record)
@@ -140,7 +210,10 @@ def parse_market(record: Any, *, fetched_at: datetime) -> RawEvent | ParseFailur
                 raise BadField("oneDayPriceChange", f"oneDayPriceChange must be a number, got {show(movement)}")
             movement = float(movement)
         resolution_date = _datetime(record, "endDate")
+        if resolution_date is None and event is not None:
+            resolution_date = _datetime(event, "endDate")
         observed_at = _datetime(record, "updatedAt") or fetched_at
+        lifecycle = _lifecycle(record, event, resolution_date, observed_at)
     except BadField as bad:
         return ParseFailure(
             SOURCE, external_id, bad.field, f"market {external_id or '?'}: {bad.reason}", excerpt(record)
@@ -159,11 +232,15 @@ def parse_market(record: Any, *, fetched_at: datetime) -> RawEvent | ParseFailur
         volume=volume,
         liquidity=liquidity,
         resolution_date=resolution_date,
+        closed_state=lifecycle.state,
+        closed_at=lifecycle.closed_at,
+        outcome=lifecycle.outcome,
     )
 
 
-def _records(payload: Any) -> list[Any]:
-    """Market records of a /markets list, an /events list, or one event object."""
+def _records(payload: Any) -> list[tuple[Any, dict | None]]:
+    """(market record, the event it is nested in or None) of a /markets list, an /events list,
+    or one event object."""
     if isinstance(payload, dict):
         items = [payload]
     elif isinstance(payload, list):
@@ -175,16 +252,16 @@ def _records(payload: Any) -> list[Any]:
             f"it is a JSON {json_type(payload)}",
             payload,
         )
-    records: list[Any] = []
+    records: list[tuple[Any, dict | None]] = []
     for item in items:
         if isinstance(item, dict) and "question" not in item and "markets" in item:
             nested = item["markets"]
             if isinstance(nested, list):
-                records.extend(nested)
+                records.extend((market, item) for market in nested)
             else:
-                records.append({"id": item.get("id"), "markets": nested})  # fails as a market
+                records.append(({"id": item.get("id"), "markets": nested}, None))  # fails as a market
         else:
-            records.append(item)
+            records.append((item, None))
     return records
 
 
@@ -192,4 +269,4 @@ def parse_markets(payload: Any, *, fetched_at: datetime) -> list[RawEvent | Pars
     """Decoded Gamma JSON -> one RawEvent or ParseFailure per market, in reply order."""
     if fetched_at.tzinfo is None:
         raise ValueError("fetched_at must be timezone-aware (UTC)")
-    return [parse_market(record, fetched_at=fetched_at) for record in _records(payload)]
+    return [parse_market(record, fetched_at=fetched_at, event=event) for record, event in _records(payload)]

@@ -25,6 +25,7 @@ from signals.models.contract import canonical_json
 from signals.models.rejection import EXCERPT_MAX_CHARS
 from signals.pipeline import Accepted, PipelineContext, Rejected, evaluate
 from signals.pipeline.events import HistoryPoint, ParseFailure, RawEvent
+from signals.pipeline.types import RuleStatus
 from signals.services.rows import (
     EventKey,
     PointRow,
@@ -47,6 +48,8 @@ MAX_URL = SourceEvent._meta.get_field("url").max_length
 MAX_FIELD_NAME = Rejection._meta.get_field("field").max_length
 # A rejection's reason is a text column; a parser's reason longer than this is cut, not stored whole.
 MAX_REASON = 2000
+
+_MARKET_CLOSED = RuleStatus.REJECTED_MARKET_CLOSED.value
 
 # market key (RawEvent.market_key) -> that market's recent points, oldest first
 History = dict[str, list[HistoryPoint]]
@@ -124,9 +127,24 @@ def batch_prepare(
     points: list[tuple[EventKey, PointRow]] = []
     observations = SourceEventObservations()
     observed_at: dict[str, datetime] = {}
+    observed_events: list[RawEvent] = []  # the events that are observations of a SourceEvent
     for event in events:
         key = (event.source, event.external_id)
-        outcome, is_new_point = _evaluate_in_order(event, history.setdefault(event.market_key, []), reliability)
+        # A market is tracked once it has a SourceEvent: stored (``history`` holds every stored
+        # market the batch names) or observed earlier in this call.
+        market_points = history.get(event.market_key)
+        if market_points is None and event.closed_state:
+            outcome = _evaluate_safely(event, _context(event, [], reliability, tracked=False))
+            if isinstance(outcome, Rejected) and outcome.status == _MARKET_CLOSED:
+                # Never tracked, and not to be: no SourceEvent, no point, so the same closed
+                # reply again is the same rejection, never a RESOLVED signal.
+                rejections.append(_rule_rejection(event, outcome, created_at, to_db))
+                rejected_by_status[outcome.status] += 1
+                continue
+        if market_points is None:
+            market_points = history[event.market_key] = []
+        observed_events.append(event)
+        outcome, is_new_point = _evaluate_in_order(event, market_points, reliability)
         if is_new_point:
             points.append((key, PointRow(to_db(event.observed_at), event.probability, event.volume, event.liquidity)))
         accepted = isinstance(outcome, Accepted)
@@ -149,7 +167,7 @@ def batch_prepare(
     return PreparedBatch(
         fetched=len(batch),
         events=len(events),
-        source_events=observations.rows(to_db, _recent_history(events, history)),
+        source_events=observations.rows(to_db, _recent_history(observed_events, history)),
         signals=sorted(signals, key=lambda pair: pair[1].signal_id),
         points=points,
         rejections=rejections,
@@ -167,18 +185,20 @@ def _evaluate_in_order(
     Returns the decision and whether the event's point is new (not yet in ``points``).
     """
     position = bisect.bisect_left(points, event.observed_at, key=_observed_at)
-    context = PipelineContext(
-        # Only what was known before this observation, so re-ingesting it reaches the same
-        # decision (as long as the points it saw are still among the market's newest
-        # RECENT_HISTORY_POINTS).
-        history={event.market_key: points[max(0, position - RECENT_HISTORY_POINTS) : position]},
-        source_reliability=reliability,
-    )
-    outcome = _evaluate_safely(event, context)
+    # Only what was known before this observation, so re-ingesting it reaches the same decision
+    # (as long as the points it saw are still among the market's newest RECENT_HISTORY_POINTS).
+    earlier = points[max(0, position - RECENT_HISTORY_POINTS) : position]
+    outcome = _evaluate_safely(event, _context(event, earlier, reliability, tracked=True))
     is_new_point = position == len(points) or points[position].observed_at != event.observed_at
     if is_new_point:
         points.insert(position, HistoryPoint(event.observed_at, event.probability, event.volume))
     return outcome, is_new_point
+
+
+def _context(
+    event: RawEvent, earlier: list[HistoryPoint], reliability: Mapping[str, float], *, tracked: bool
+) -> PipelineContext:
+    return PipelineContext(history={event.market_key: earlier}, source_reliability=reliability, tracked=tracked)
 
 
 def _observed_at(point: HistoryPoint) -> datetime:

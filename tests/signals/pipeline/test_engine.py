@@ -210,9 +210,12 @@ def test_recorded_markets_relevance_no_deportation_and_no_sports_accepted():
     sports = ("NBA", "NHL", "FIFA", "Super Bowl", "Stanley Cup", "World Cup")
     assert not [t for t in accepted.values() if "deport" in t.lower()]
     assert not [t for t in accepted.values() if any(s in t for s in sports)]
-    # The ICE markets are rejected for semantics, not by luck of some other rule.
+    # The ICE markets ended with fiscal 2025 (their end date is past): never live, whatever
+    # their relevance; the "collect ... revenue" ones are rejected for semantics.
     for e, d in decisions:
-        if "deport" in e.title.lower() or "collect" in e.title.lower():
+        if "deport" in e.title.lower():
+            assert d.status == RuleStatus.REJECTED_MARKET_CLOSED, e.title
+        elif "collect" in e.title.lower():
             assert d.status == RuleStatus.REJECTED_IRRELEVANT_SEMANTIC, e.title
     assert accepted == {
         "537490": "Will tariffs generate >$250b in 2025?",
@@ -220,7 +223,9 @@ def test_recorded_markets_relevance_no_deportation_and_no_sports_accepted():
         "540843": "Will China invades Taiwan before GTA VI?",
     }
     counts = Counter(d.status if isinstance(d, Rejected) else "ACCEPTED" for _e, d in decisions)
-    assert counts == Counter({"REJECTED_IRRELEVANT_SEMANTIC": 241, "REJECTED_LOW_LIQUIDITY": 6, "ACCEPTED": 3})
+    assert counts == Counter(
+        {"REJECTED_IRRELEVANT_SEMANTIC": 220, "REJECTED_MARKET_CLOSED": 26, "REJECTED_LOW_LIQUIDITY": 1, "ACCEPTED": 3}
+    )
 
 
 def test_pipeline_imports_nothing_from_django():

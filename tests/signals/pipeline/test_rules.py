@@ -273,6 +273,7 @@ def test_news_domain_tiers(monkeypatch):
 
 def test_rule_order_and_versions():
     assert [(r.name, r.version) for r in RULES] == [
+        ("market_status", "1.0.0"),
         ("liquidity", "1.0.0"),
         ("semantic_relevance", "2.0.0"),
         ("geographic_relevance", "3.0.0"),
