@@ -21,7 +21,8 @@ class LedgerOutbox(models.Model):
     operation = models.CharField(max_length=6, choices=Operation.choices)
     # No foreign key: a delete's row outlives its signal.
     signal_pk = models.BigIntegerField()
-    signal_id = models.CharField(max_length=32)
+    # Text, as Signal.signal_id is: an imported signal keeps the original's id.
+    signal_id = models.TextField()
     # The contract as saved, for updates and deletes. Creates leave it empty: signals are
     # immutable, so the writer reads the row itself and ingest copies no contract twice.
     contract = models.TextField(null=True, blank=True)

@@ -14,7 +14,10 @@ The original's layout is ours (docs/architecture.md, "The original OMEN's ledger
   ``signal_id`` does, and a signal already in the database (or earlier in the ledger) is skipped;
 * re-compressing a late partition could leave ``signals-NNN.wal`` and ``.wal.gz`` side by side:
   both are read, and the duplicates skipped;
-* compression was never verified: a damaged ``.wal.gz`` gives up the frames before the damage.
+* compression was never verified: a damaged ``.wal.gz`` gives up the frames before the damage;
+* not every frame came from its pipeline (its demo writer, its tests and a background generator
+  wrote others, with ids of other shapes and fields left out): ``ledger.services.restore`` reads
+  them all, by the rules its docstring lists; a frame it refuses is a problem naming the field.
 
 Signals are written through the ledgered bulk path, as ingest writes them: rows inserted with
 ``ON CONFLICT DO NOTHING``, and ``signals_bulk_created`` sent in the same transaction, so the

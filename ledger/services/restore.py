@@ -4,9 +4,27 @@ Both read a frame's envelope, check its contract against the columns a Signal ro
 rows in bulk. Neither goes through ``Signal.save``: replay must not queue frames that already
 exist, and import announces its rows itself (``signals_bulk_created``) so the outbox records them.
 
+``restore_signal`` is the one rule by which a contract becomes columns: import, replay and
+``ledger verify --contents`` (which re-derives the columns from each stored contract) all use it.
+It takes every frame the original OMEN could have written (docs/architecture.md, "The original
+OMEN's ledger"):
+
+* ids of any length up to ``MAX_ID_CHARS``; a longer one is refused, naming the field;
+* ``input_event_hash``: the contract's value, else the envelope's; one leading ``sha256:`` is
+  removed ("sha256:<64 hex>" -> "<64 hex>"), whatever follows it is kept;
+* fields the original left out (it wrote ``exclude_none``): ``trace_id``, ``source_event_id``,
+  ``ruleset_version``, ``input_event_hash`` and ``observed_at`` from the envelope,
+  ``generated_at`` from ``observed_at``. Those it fills in are added to the stored contract, so
+  every stored contract makes its own row again (verify, and the writer's update and delete
+  frames, read it without the envelope); nothing else in a contract is added or changed;
+* timestamps with ``Z``, with an offset (converted to UTC), or naive (taken as UTC);
+* the source: the prefix of ``source_event_id`` when it names a source OMEN polls, else
+  ``probability_source`` when that does, else ``original`` (never polled) with the whole
+  ``source_event_id`` as the SourceEvent's id.
+
 A contract is stored as ``canonical_json(contract)``: for our own frames that is the text the
-frame holds, byte for byte; for the original OMEN's frames it is the same document re-encoded
-the one way this codebase stores contracts.
+frame holds, byte for byte; for the original OMEN's frames it is the same document (with the
+fields above filled in) re-encoded the one way this codebase stores contracts.
 """
 
 from __future__ import annotations
@@ -30,6 +48,7 @@ from signals.public import (
 )
 
 __all__ = [
+    "MAX_ID_CHARS",
     "ContractError",
     "RestoredSignal",
     "restore_payload",
@@ -38,18 +57,35 @@ __all__ = [
     "source_events_restore",
 ]
 
-_SOURCES = {value.lower(): value for value in Source.values}
+# The longest id stored. The identity columns are text, as the original set no length on them,
+# but each is indexed (signal_id unique, (source, external_id) unique, trace_id, input_event_hash,
+# source_event_id) and PostgreSQL refuses a btree entry over about 2700 bytes (a third of a page):
+# 512 characters are at most 2048 bytes of UTF-8, so an id up to this length is always indexed,
+# whatever its characters. The original's own ids are at most a few dozen characters.
+MAX_ID_CHARS = 512
+
+# The sources a source_event_id prefix or probability_source can name: the polled ones.
+_SOURCES = {value.lower(): value for value in Source.values if value != Source.ORIGINAL}
 # Built once: a TextChoices' ``.values`` is a new list on every access, and replay asks per frame.
 _SIGNAL_TYPES = tuple(SignalType.values)
 _STATUSES = tuple(SignalStatus.values)
 _CATEGORIES = tuple(Category.values)
 _CONFIDENCE_LEVELS = tuple(ConfidenceLevel.values)
-_MAX_EXTERNAL_ID = SourceEvent._meta.get_field("external_id").max_length
 _MAX_URL = SourceEvent._meta.get_field("url").max_length
+_HASH_PREFIX = "sha256:"
 
 
-def _max_length(name: str) -> int:
-    return Signal._meta.get_field(name).max_length
+@dataclass(frozen=True, slots=True)
+class _Limit:
+    """The most characters a text field can have, and why, for the refusal."""
+
+    chars: int
+    why: str
+
+
+_ID_LIMIT = _Limit(MAX_ID_CHARS, f"an id longer than {MAX_ID_CHARS} characters cannot be indexed, so it is not stored")
+_TITLE_CHARS = Signal._meta.get_field("title").max_length
+_TITLE_LIMIT = _Limit(_TITLE_CHARS, f"the column holds {_TITLE_CHARS}")
 
 
 class ContractError(ValueError):
@@ -96,42 +132,82 @@ def restore_signal(envelope: Mapping[str, Any]) -> RestoredSignal:
     """The Signal row of an envelope's ``signal`` contract; ``created_at`` is its ``emitted_at``.
 
     Raises ``ContractError`` naming the first field that is missing or that the columns cannot
-    hold. The original OMEN wrote its envelopes with ``exclude_none``, so a contract may lack an
-    identity field the envelope repeats: those few are taken from the envelope then.
+    hold. A field the contract lacks (the original wrote ``exclude_none``) is taken from the
+    envelope, or from another field, as the module docstring lists, and added to the stored
+    contract.
     """
     contract = envelope.get("signal")
     if not isinstance(contract, dict):
         raise ContractError("signal", "missing, or not a JSON object")
-    signal_id = _text(contract, "signal_id", _max_length("signal_id"))
+    fields = _Fields(contract, envelope)
+    signal_id = fields.text("signal_id", _ID_LIMIT)
     if envelope.get("signal_id", signal_id) != signal_id:
         raise ContractError("signal_id", f"envelope says {envelope.get('signal_id')!r}, contract {signal_id!r}")
-    source_event_id = _text(contract, "source_event_id", _max_length("source_event_id"), envelope)
+    source_event_id = fields.text("source_event_id", _ID_LIMIT)
     source, external_id = _source_and_external_id(source_event_id, contract.get("probability_source"))
-    observed_at = _moment(_field(contract, "observed_at", envelope), "signal.observed_at")
-    return RestoredSignal(
+    observed_at = fields.get("observed_at")
+    row = SignalRow(
+        signal_id=signal_id,
         source=source,
-        external_id=external_id,
-        url=_url(contract.get("source_url")),
-        row=SignalRow(
-            signal_id=signal_id,
-            source=source,
-            source_event_id=source_event_id,
-            input_event_hash=_input_hash(contract, envelope),
-            trace_id=_text(contract, "trace_id", _max_length("trace_id"), envelope, "deterministic_trace_id"),
-            ruleset_version=_text(contract, "ruleset_version", _max_length("ruleset_version"), envelope),
-            signal_type=_choice(contract, "signal_type", _SIGNAL_TYPES),
-            status=_choice(contract, "status", _STATUSES),
-            category=_choice(contract, "category", _CATEGORIES),
-            confidence_level=_choice(contract, "confidence_level", _CONFIDENCE_LEVELS),
-            title=_text(contract, "title", _max_length("title"), allow_empty=True),
-            probability=_unit_interval(contract, "probability"),
-            confidence=_unit_interval(contract, "confidence_score"),
-            observed_at=observed_at,
-            generated_at=_moment(_field(contract, "generated_at"), "signal.generated_at"),
-            created_at=_moment(envelope.get("emitted_at"), "emitted_at"),
-            contract=_stored_json(contract),
-        ),
+        source_event_id=source_event_id,
+        input_event_hash=fields.input_event_hash(),
+        trace_id=fields.text("trace_id", _ID_LIMIT, envelope_name="deterministic_trace_id"),
+        ruleset_version=fields.text("ruleset_version"),
+        signal_type=_choice(contract, "signal_type", _SIGNAL_TYPES),
+        status=_choice(contract, "status", _STATUSES),
+        category=_choice(contract, "category", _CATEGORIES),
+        confidence_level=_choice(contract, "confidence_level", _CONFIDENCE_LEVELS),
+        title=_checked_text("title", _required(contract, "title"), _TITLE_LIMIT, allow_empty=True),
+        probability=_unit_interval(contract, "probability"),
+        confidence=_unit_interval(contract, "confidence_score"),
+        observed_at=_moment(observed_at, "signal.observed_at"),
+        generated_at=_moment(fields.get("generated_at", default=observed_at), "signal.generated_at"),
+        created_at=_moment(envelope.get("emitted_at"), "emitted_at"),
+        contract=_stored_json(fields.completed()),
     )
+    return RestoredSignal(source=source, external_id=external_id, url=_url(contract.get("source_url")), row=row)
+
+
+class _Fields:
+    """A contract's fields, with the envelope's for those it lacks; remembers what it filled in."""
+
+    def __init__(self, contract: dict, envelope: Mapping[str, Any]) -> None:
+        self.contract = contract
+        self.envelope = envelope
+        self.filled: dict[str, Any] = {}
+
+    def get(self, name: str, *, envelope_name: str | None = None, default: Any = None) -> Any:
+        """The contract's value; else the envelope's (``envelope_name``, or the same name); else
+        ``default`` (for generated_at, the observed_at found); else ContractError."""
+        value = self.contract.get(name)
+        if value is not None:
+            return value
+        value = self.envelope.get(envelope_name or name)
+        if value is None:
+            value = default
+        if value is None:
+            raise ContractError(f"signal.{name}", "missing")
+        self.filled[name] = value
+        return value
+
+    def text(self, name: str, limit: _Limit | None = None, *, envelope_name: str | None = None) -> str:
+        return _checked_text(name, self.get(name, envelope_name=envelope_name), limit)
+
+    def input_event_hash(self) -> str:
+        """The one rule for the hash (the contract's, else the envelope's): one leading ``sha256:``
+        is removed, the rest kept as it is. The original's pipeline put 16 hex digits in the
+        contract and "sha256:" + 64 in the envelope; its demo writer only the envelope's; its
+        tests "sha256:frame123"."""
+        value = self.get("input_event_hash")
+        if isinstance(value, str):
+            value = value.removeprefix(_HASH_PREFIX)
+            if "input_event_hash" in self.filled:
+                self.filled["input_event_hash"] = value  # spelled as the contract spells it
+        return _checked_text("input_event_hash", value, _ID_LIMIT)
+
+    def completed(self) -> dict:
+        """The contract as stored: with the fields it lacked filled in, so it makes this row alone."""
+        return {**self.contract, **self.filled} if self.filled else self.contract
 
 
 def _stored_json(contract: dict) -> str:
@@ -141,46 +217,35 @@ def _stored_json(contract: dict) -> str:
         raise ContractError("signal", f"cannot be stored as JSON ({exc})") from None
 
 
-def _field(contract: Mapping, name: str, envelope: Mapping | None = None, envelope_name: str | None = None) -> Any:
+def _required(contract: Mapping, name: str) -> Any:
     value = contract.get(name)
-    if value is None and envelope is not None:
-        value = envelope.get(envelope_name or name)
     if value is None:
         raise ContractError(f"signal.{name}", "missing")
     return value
 
 
-def _text(
-    contract: Mapping,
-    name: str,
-    max_length: int,
-    envelope: Mapping | None = None,
-    envelope_name: str | None = None,
-    *,
-    allow_empty: bool = False,
-) -> str:
-    return _checked_text(name, _field(contract, name, envelope, envelope_name), max_length, allow_empty=allow_empty)
-
-
-def _checked_text(name: str, value: Any, max_length: int, *, allow_empty: bool = False) -> str:
+def _checked_text(name: str, value: Any, limit: _Limit | None = None, *, allow_empty: bool = False) -> str:
     if not isinstance(value, str):
         raise ContractError(f"signal.{name}", f"must be text, not {_show(value)}")
     if not value and not allow_empty:
         raise ContractError(f"signal.{name}", "is empty")
-    if len(value) > max_length:
-        raise ContractError(f"signal.{name}", f"is {len(value)} characters, the column holds {max_length}")
+    if limit is not None and len(value) > limit.chars:
+        raise ContractError(f"signal.{name}", f"is {len(value)} characters, {limit.why}")
+    if "\x00" in value:
+        # PostgreSQL text cannot hold NUL: one such row would fail the whole batch it is in.
+        raise ContractError(f"signal.{name}", "contains a NUL character, which no text column can store")
     return value
 
 
 def _choice(contract: Mapping, name: str, choices: Sequence[str]) -> str:
-    value = _field(contract, name)
+    value = _required(contract, name)
     if value not in choices:
         raise ContractError(f"signal.{name}", f"{_show(value)} is not one of {', '.join(choices)}")
     return value
 
 
 def _unit_interval(contract: Mapping, name: str) -> float:
-    value = _field(contract, name)
+    value = _required(contract, name)
     if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
         raise ContractError(f"signal.{name}", f"must be a number, not {_show(value)}")
     if not 0.0 <= value <= 1.0:
@@ -199,36 +264,27 @@ def _moment(value: Any, name: str) -> datetime:
         raise ContractError(name, f"{_show(value)} is not an ISO-8601 timestamp in range") from None
 
 
-def _input_hash(contract: Mapping, envelope: Mapping) -> str:
-    # The original's envelope spells it "sha256:<hex>"; the column holds the hex.
-    value = _field(contract, "input_event_hash", envelope)
-    if isinstance(value, str):
-        value = value.removeprefix("sha256:")
-    return _checked_text("input_event_hash", value, _max_length("input_event_hash"))
-
-
 def _source_and_external_id(source_event_id: str, probability_source: Any) -> tuple[str, str]:
-    """("polymarket", "517310") from "polymarket-517310"; a prefix that is not a source (Yahoo's
-    "stock-AAPL-2020110600") takes the source from ``probability_source``."""
+    """The SourceEvent a signal belongs to:
+
+    * ("polymarket", "517310") from "polymarket-517310": the prefix names a source OMEN polls;
+    * else the source ``probability_source`` names, and the id after the prefix: ("yahoo",
+      "AAPL-2020110600") from Yahoo's "stock-AAPL-2020110600", as Yahoo's parser names it;
+    * else ("original", source_event_id): a source OMEN does not poll (the original's demo,
+      test and generated signals: "frame-test", "weather-rotterdam-1767225600.123"), kept whole.
+    """
     prefix, dash, rest = source_event_id.partition("-")
     source = _SOURCES.get(prefix.lower()) if dash else None
+    if source is None and isinstance(probability_source, str):
+        source = _SOURCES.get(probability_source.lower())
     if source is None:
-        if not isinstance(probability_source, str) or probability_source.lower() not in _SOURCES:
-            raise ContractError(
-                "signal.probability_source",
-                f"{_show(probability_source)} is not a source ({', '.join(Source.values)}), and neither is "
-                f"the prefix of source_event_id {source_event_id!r}",
-            )
-        source = _SOURCES[probability_source.lower()]
-    external_id = rest if dash and rest else source_event_id
-    if len(external_id) > _MAX_EXTERNAL_ID:
-        raise ContractError("signal.source_event_id", f"its external id is longer than {_MAX_EXTERNAL_ID} characters")
-    return source, external_id
+        return Source.ORIGINAL.value, source_event_id
+    return source, rest if dash and rest else source_event_id
 
 
 def _url(value: Any) -> str:
     # The SourceEvent's link only: a URL its column cannot hold is left out, the signal is kept.
-    return value if isinstance(value, str) and len(value) <= _MAX_URL else ""
+    return value if isinstance(value, str) and len(value) <= _MAX_URL and "\x00" not in value else ""
 
 
 def _show(value: Any) -> str:

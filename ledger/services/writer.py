@@ -420,13 +420,17 @@ def _frame_sources(rows: list[tuple]) -> dict[int, tuple]:
 
 def _fields_from_contract(contract: str, saved_at: datetime) -> list:
     document = orjson.loads(contract)
+    observed_at = datetime.fromisoformat(document["observed_at"].replace("Z", "+00:00"))
+    if observed_at.tzinfo is None:
+        # An imported original contract may hold a naive time: UTC, as restore reads it.
+        observed_at = observed_at.replace(tzinfo=UTC)
     return [
         document["signal_id"],
         document["trace_id"],
         document["input_event_hash"],
         document["source_event_id"],
         document["ruleset_version"],
-        datetime.fromisoformat(document["observed_at"].replace("Z", "+00:00")),
+        observed_at,
         saved_at,
         contract,
     ]

@@ -15,6 +15,9 @@ class Source(models.TextChoices):
     NEWSAPI = "newsapi", "NewsAPI"
     NEWSDATA = "newsdata", "NewsData.io"
     YAHOO = "yahoo", "Yahoo Finance"
+    # Never polled: the events of signals ``ledger import`` brought from the original OMEN's
+    # ledger whose source is none of the above (its demo, test and generated signals).
+    ORIGINAL = "original", "Original OMEN (imported)"
 
 
 SignalType = _choices("SignalType", pipeline_types.SignalType)

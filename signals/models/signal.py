@@ -19,7 +19,10 @@ class Signal(models.Model):
     columns beside it copy the fields that lists, filters and lookups use.
     """
 
-    signal_id = models.CharField(max_length=32)
+    # The identities are text: the original OMEN set no length on them, and ``ledger import``
+    # stores its ids as they are (up to ledger.services.restore.MAX_ID_CHARS, which any index
+    # entry holds).
+    signal_id = models.TextField()
     # Named "event", not "source_event": its column would clash with the
     # contract's source_event_id ("polymarket-517310") below.
     event = models.ForeignKey(
@@ -30,10 +33,10 @@ class Signal(models.Model):
         db_index=False,  # served by signal_event_generated_idx
     )
     source = models.CharField(max_length=32, choices=Source.choices)
-    source_event_id = models.CharField(max_length=128)
-    input_event_hash = models.CharField(max_length=64)
-    trace_id = models.CharField(max_length=16)
-    ruleset_version = models.CharField(max_length=32)
+    source_event_id = models.TextField()
+    input_event_hash = models.TextField()
+    trace_id = models.TextField()
+    ruleset_version = models.TextField()
     signal_type = models.CharField(max_length=32, choices=SignalType.choices)
     status = models.CharField(max_length=16, choices=SignalStatus.choices)
     category = models.CharField(max_length=16, choices=Category.choices)

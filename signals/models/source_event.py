@@ -12,7 +12,8 @@ class SourceEvent(models.Model):
     """One external thing OMEN watches: a market, an article, a ticker."""
 
     source = models.CharField(max_length=32, choices=Source.choices)
-    external_id = models.CharField(max_length=128)
+    # Text, like Signal.source_event_id it is cut from: an imported event keeps the original's id.
+    external_id = models.TextField()
     title = models.CharField(max_length=500)
     url = models.URLField(max_length=1000, blank=True)
     first_seen_at = models.DateTimeField()

@@ -43,7 +43,9 @@ HISTORY_WINDOW = timedelta(hours=168)
 RECENT_HISTORY_POINTS = 50
 
 # Column limits the parsers do not enforce themselves.
-MAX_EXTERNAL_ID = SourceEvent._meta.get_field("external_id").max_length
+# SourceEvent.external_id is text (an imported event keeps the original's id); a source's id
+# must also fit a rejection's, and no parser makes a longer one.
+MAX_EXTERNAL_ID = Rejection._meta.get_field("external_id").max_length
 MAX_URL = SourceEvent._meta.get_field("url").max_length
 MAX_FIELD_NAME = Rejection._meta.get_field("field").max_length
 # A rejection's reason is a text column; a parser's reason longer than this is cut, not stored whole.

@@ -229,7 +229,9 @@ def test_a_contract_missing_a_field_is_reported_naming_it_and_the_others_import(
     assert "signal.confidence_level: missing" in problem.what
 
 
-def test_a_source_event_id_without_a_known_source_takes_it_from_probability_source(original_dir, contracts):
+def test_a_source_event_id_without_a_known_source_takes_it_from_probability_source_or_is_kept_whole(
+    original_dir, contracts
+):
     stock = {**contracts[0].contract, "source_event_id": "stock-AAPL-2020110600", "probability_source": "yahoo"}
     unknown = {**contracts[1].contract, "source_event_id": "ais-42", "probability_source": "marinetraffic"}
     write_original_partition(
@@ -245,10 +247,12 @@ def test_a_source_event_id_without_a_known_source_takes_it_from_probability_sour
 
     result = ledger_import(original_dir)
 
-    signal = Signal.objects.select_related("event").get()
-    assert (signal.source, signal.event.external_id) == ("yahoo", "AAPL-2020110600")
-    [problem] = result.problems
-    assert "signal.probability_source" in problem.what and "'marinetraffic'" in problem.what
+    assert result.problems == []
+    stored = {s.source_event_id: (s.source, s.event.external_id) for s in Signal.objects.select_related("event")}
+    assert stored == {
+        "stock-AAPL-2020110600": ("yahoo", "AAPL-2020110600"),
+        "ais-42": ("original", "ais-42"),  # a source OMEN does not poll: the original's, id whole
+    }
 
 
 def test_a_manifest_that_disagrees_with_its_segment_is_reported(original_dir, contracts):

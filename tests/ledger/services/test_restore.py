@@ -75,7 +75,8 @@ def test_a_payload_that_is_no_envelope_is_refused_naming_what(payload, message):
         ({"observed_at": 1770494400}, "signal.observed_at", "must be an ISO-8601 timestamp, not 1770494400"),
         ({"input_event_hash": 12345}, "signal.input_event_hash", "must be text, not 12345"),
         ({"status": None}, "signal.status", "missing"),
-        ({"source_event_id": "elsewhere-42", "probability_source": "Reuters"}, "signal.probability_source", ""),
+        ({"trace_id": "a\x00b"}, "signal.trace_id", "contains a NUL character"),
+        ({"trace_id": "t" * 513}, "signal.trace_id", "is 513 characters, an id longer than 512 characters cannot"),
     ],
 )
 def test_a_field_the_columns_cannot_hold_is_refused_naming_the_field(changes, field, message):
@@ -109,6 +110,60 @@ def test_a_source_event_id_whose_prefix_is_no_source_takes_the_source_from_proba
     restored = restore_signal(envelope(source_event_id="stock-AAPL-2020110600", probability_source="Yahoo"))
 
     assert (restored.source, restored.external_id) == ("yahoo", "AAPL-2020110600")  # as Yahoo's parser names it
+
+
+@pytest.mark.parametrize(
+    ("source_event_id", "probability_source"),
+    [("elsewhere-42", "Reuters"), ("frame-test", "test"), ("original-7", None), ("no dash at all", "polymarket ")],
+)
+def test_a_source_omen_does_not_poll_is_the_original_with_the_whole_source_event_id(
+    source_event_id, probability_source
+):
+    restored = restore_signal(envelope(source_event_id=source_event_id, probability_source=probability_source))
+
+    assert (restored.source, restored.external_id) == ("original", source_event_id)
+
+
+def test_missing_times_fall_back_generated_at_to_observed_at_and_observed_at_to_the_envelope():
+    from_contract = envelope(generated_at=None)
+    from_envelope = envelope(generated_at=None, observed_at=None)
+    from_envelope["observed_at"] = "2026-02-07T21:00:00Z"
+
+    contract_observed = restore_signal(from_contract).row
+    envelope_observed = restore_signal(from_envelope).row
+
+    assert contract_observed.generated_at == contract_observed.observed_at == FixedEventFactory().observed_at
+    assert envelope_observed.generated_at == envelope_observed.observed_at == datetime(2026, 2, 7, 21, tzinfo=UTC)
+    with pytest.raises(ContractError, match="signal.observed_at: missing"):
+        restore_signal(envelope(observed_at=None))
+
+
+def test_what_the_contract_lacks_is_added_to_the_stored_contract_and_nothing_else_changes():
+    document = envelope(trace_id=None, input_event_hash=None, generated_at=None, observed_at=None)
+    document.update(
+        deterministic_trace_id="trace-x", input_event_hash="sha256:" + "ab" * 32, observed_at="2026-02-07T21:00:00"
+    )
+
+    stored = orjson.loads(restore_signal(document).row.contract)
+
+    assert stored == {
+        **document["signal"],
+        "trace_id": "trace-x",
+        "input_event_hash": "ab" * 32,  # as a contract spells it
+        "observed_at": "2026-02-07T21:00:00",  # the text it was given
+        "generated_at": "2026-02-07T21:00:00",
+    }
+    assert restore_signal({"signal": stored, "emitted_at": EMITTED_AT}).row == restore_signal(document).row
+
+
+def test_the_contracts_input_event_hash_wins_over_the_envelopes_and_loses_its_prefix():
+    document = envelope(input_event_hash="sha256:0123456789abcdef")
+    document["input_event_hash"] = "sha256:" + "f" * 64
+
+    restored = restore_signal(document)
+
+    assert restored.row.input_event_hash == "0123456789abcdef"
+    assert orjson.loads(restored.row.contract)["input_event_hash"] == "sha256:0123456789abcdef"  # kept as written
 
 
 def test_a_url_the_column_cannot_hold_is_left_out_and_the_signal_kept():
