@@ -4,9 +4,10 @@ from django.contrib import admin
 from django.urls import reverse
 from django.utils.html import format_html
 
-from signals.models import ProbabilityPoint, Rejection, Signal, SourceEvent, SourceRun, SourceState
+from signals.models import ProbabilityPoint, Rejection, RelevanceTerm, Signal, SourceEvent, SourceRun, SourceState
 from signals.models.choices import Source
 from signals.selectors import source_health
+from signals.services.vocabulary import current_vocabulary
 from utilities.admin import ReadOnlyAdmin, pretty_json
 
 # Search terms that are ids, and the indexed column each one is looked up in.
@@ -172,3 +173,27 @@ class SourceStateAdmin(ReadOnlyAdmin):
     @admin.display(description="health")
     def health(self, obj):
         return source_health(obj.source)
+
+
+@admin.register(RelevanceTerm)
+class RelevanceTermAdmin(admin.ModelAdmin):
+    """Operators tune relevance without a deploy; the next ingest decides with these terms."""
+
+    list_display = ("term", "kind", "category", "weight", "enabled", "updated_at", "updated_by")
+    list_filter = ("kind", "category", "enabled")
+    list_editable = ("enabled",)
+    search_fields = ("term", "note")
+    fields = ("term", "kind", "category", "weight", "enabled", "note", "updated_by", "created_at", "updated_at")
+    readonly_fields = ("updated_by", "created_at", "updated_at")
+
+    def save_model(self, request, obj, form, change):
+        obj.updated_by = request.user
+        super().save_model(request, obj, form, change)
+
+    def changelist_view(self, request, extra_context=None):
+        vocabulary = current_vocabulary()
+        extra_context = {
+            **(extra_context or {}),
+            "subtitle": f"New signals record ruleset version {vocabulary.ruleset_version}",
+        }
+        return super().changelist_view(request, extra_context)

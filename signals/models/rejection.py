@@ -15,7 +15,8 @@ class Rejection(models.Model):
     input_hash = models.CharField(max_length=64)
     stage = models.CharField(max_length=16, choices=RejectionStage.choices)
     rule = models.CharField(max_length=64)
-    rule_version = models.CharField(max_length=16, blank=True)
+    # A rule's version, or for min_confidence the effective ruleset version ("2026.12.0+1a2b3c4d").
+    rule_version = models.CharField(max_length=64, blank=True)
     status = models.CharField(max_length=48, choices=RejectionStatus.choices)
     reason = models.TextField()
     field = models.CharField(max_length=64, blank=True)

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 
 from .events import HistoryPoint
+from .text import DEFAULT_VOCABULARY, Vocabulary
 
 _EMPTY: Mapping = MappingProxyType({})
 
@@ -21,7 +22,7 @@ class PipelineContext:
     ``history`` maps ``RawEvent.market_key`` to that market's earlier points;
     ``seen_news_fingerprints`` holds fingerprints of news already ingested; ``tracked`` says
     whether OMEN observed this event's market before (it has a SourceEvent), which decides what
-    a closed market becomes.
+    a closed market becomes; ``vocabulary`` decides relevance and gives the ruleset version.
     """
 
     history: Mapping[str, Sequence[HistoryPoint]] = field(default_factory=lambda: _EMPTY)
@@ -30,6 +31,8 @@ class PipelineContext:
     min_liquidity: float = 1000.0
     min_confidence: float = 0.3
     tracked: bool = False
+    # The built-in terms, or the built-ins with an operator's terms merged over them.
+    vocabulary: Vocabulary = DEFAULT_VOCABULARY
 
     def reliability(self, source: str) -> float:
         value = float(self.source_reliability.get(source, DEFAULT_SOURCE_RELIABILITY))

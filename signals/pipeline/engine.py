@@ -9,9 +9,8 @@ from .confidence import compute_confidence
 from .context import PipelineContext
 from .enrich import enrich
 from .events import RawEvent
-from .ids import RULESET_VERSION, input_event_hash, news_fingerprint, signal_id, trace_id
+from .ids import input_event_hash, news_fingerprint, signal_id, trace_id
 from .rules import RULES, RuleResult
-from .text import analyse
 from .types import RuleStatus, Stage
 from .vocab import NEWS_SOURCES
 
@@ -48,8 +47,10 @@ class Rejected:
 def evaluate(event: RawEvent, context: PipelineContext = _DEFAULT_CONTEXT) -> Accepted | Rejected:
     """Validate, enrich, classify and score ``event``; pure and deterministic."""
     input_hash = input_event_hash(event)
+    vocabulary = context.vocabulary
+    ruleset_version = vocabulary.ruleset_version
     # The text is matched once; every rule and the enrichment read this analysis.
-    analysis = analyse(event.title, event.description, event.keywords)
+    analysis = vocabulary.analyse(event.title, event.description, event.keywords)
     results: list[RuleResult] = []
     liquidity = geographic = None  # the rule scores confidence needs
     for rule in RULES:
@@ -91,20 +92,20 @@ def evaluate(event: RawEvent, context: PipelineContext = _DEFAULT_CONTEXT) -> Ac
         return Rejected(
             stage=_GENERATION,
             rule="min_confidence",
-            rule_version=RULESET_VERSION,
+            rule_version=ruleset_version,
             status=_REJECTED_RULE,
             reason=f"Confidence {confidence.score:.4f} is below the minimum {context.min_confidence:g}.",
             score=confidence.score,
             input_event_hash=input_hash,
         )
-    trace = trace_id(input_hash)
+    trace = trace_id(input_hash, ruleset_version)
     sid = signal_id(trace)
     signal = build_signal(
         event=event,
         input_hash=input_hash,
         trace=trace,
         sid=sid,
-        ruleset_version=RULESET_VERSION,
+        ruleset_version=ruleset_version,
         results=results,
         enrichment=enrich(analysis),
         confidence=confidence,

@@ -6,9 +6,10 @@ from hashlib import sha256
 
 from .events import RawEvent
 
-# The one ruleset version. Bump it whenever a rule, a vocabulary or a formula
-# changes, so that the same input under new rules gets a new trace id.
-RULESET_VERSION = "2026.11.0"
+# The rules' release. Bump it whenever a rule or a formula changes. A signal records the
+# effective version, this plus a short hash of the vocabulary that decided it
+# (``text.Vocabulary.ruleset_version``), so a vocabulary change gives new trace ids too.
+RULESET_VERSION = "2026.12.0"
 
 
 def input_event_hash(event: RawEvent) -> str:
@@ -39,7 +40,7 @@ def input_event_hash(event: RawEvent) -> str:
     return sha256(content.encode("utf-8")).hexdigest()
 
 
-def trace_id(input_hash: str, ruleset_version: str = RULESET_VERSION) -> str:
+def trace_id(input_hash: str, ruleset_version: str) -> str:
     """First 16 hex of SHA-256 over hash, ruleset version and outcome."""
     return sha256(f"{input_hash}|{ruleset_version}|validated".encode()).hexdigest()[:16]
 

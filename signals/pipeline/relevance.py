@@ -13,7 +13,6 @@ from dataclasses import dataclass
 from .context import PipelineContext
 from .events import RawEvent
 from .rules import GEOGRAPHIC, RULES, SEMANTIC
-from .text import analyse
 
 RELEVANCE_RULE_NAMES = (SEMANTIC[0], GEOGRAPHIC[0])
 _RELEVANCE_RULES = tuple(rule for rule in RULES if rule.name in RELEVANCE_RULE_NAMES)
@@ -28,7 +27,7 @@ class Verdict:
 
 
 def relevance_verdict(event: RawEvent, context: PipelineContext = _DEFAULT_CONTEXT) -> Verdict:
-    analysis = analyse(event.title, event.description, event.keywords)
+    analysis = context.vocabulary.analyse(event.title, event.description, event.keywords)
     reason = ""
     for rule in _RELEVANCE_RULES:
         if not rule.applies(event):

@@ -140,17 +140,49 @@ _NO_RISK_TERMS = (
 )
 
 
+def counted_categories(analysis: TextAnalysis) -> frozenset[str]:
+    """The conditional risk categories (vocab.CONDITIONAL_CATEGORIES) whose condition holds.
+
+    Political and macro terms count beside a major economy (a party's, a city's or a state's race
+    in the question decides no national power); an incident counts at a named facility.
+    """
+    counted = set()
+    if analysis.economies:
+        counted.add("macro")
+        if not analysis.not_national:
+            counted.add("political")
+    if analysis.facility_incident:
+        counted.add("disruption")
+    return frozenset(counted)
+
+
+_CONDITIONAL = frozenset(vocab.CONDITIONAL_CATEGORIES)
+
+
 def semantic_relevance_rule(event: RawEvent, analysis: TextAnalysis, ctx: PipelineContext) -> RuleResult:
-    blocked = [t.canonical for t in analysis.title_terms if t.blocked]
-    if blocked:
-        blocked = sorted(set(blocked))
+    if analysis.mention_question:
+        mentions = sorted({t.canonical for t in analysis.title_terms if t.mention})
         return RuleResult(
             *SEMANTIC,
             RuleStatus.REJECTED_IRRELEVANT_SEMANTIC,
             0.0,
-            f"Off-topic (sports/entertainment): the question names {', '.join(map(repr, blocked))}.",
-            {"blocked_terms": blocked},
+            f"A question about what someone will {'/'.join(mentions)}, not about what will happen.",
+            {"mention_terms": mentions},
         )
+    blocked = [t.canonical for t in analysis.title_terms if t.blocked]
+    if blocked:
+        blocked = sorted(set(blocked))
+        strong = sorted({t.canonical for t in analysis.title_terms if t.strong})
+        if not strong:
+            return RuleResult(
+                *SEMANTIC,
+                RuleStatus.REJECTED_IRRELEVANT_SEMANTIC,
+                0.0,
+                f"Off-topic (sports/entertainment): the question names {', '.join(map(repr, blocked))}.",
+                {"blocked_terms": blocked},
+            )
+        # A court case, a regulator or a sanction on a sport is the analyst's business: scored.
+    counted = counted_categories(analysis)
     # One pass over the risk terms in canonical order (``ranked`` is pre-sorted),
     # so every list below comes out sorted without sorting it again.
     category_weight: dict[str, float] = {}
@@ -163,6 +195,11 @@ def semantic_relevance_rule(event: RawEvent, analysis: TextAnalysis, ctx: Pipeli
         categories = term.risk
         if not categories:
             continue
+        if not _CONDITIONAL.isdisjoint(categories):
+            categories = tuple(c for c in categories if c not in _CONDITIONAL or c in counted)
+            if not categories:
+                continue
+        weight *= term.weight
         if in_title:
             question_terms.append(canonical)
         else:
@@ -178,6 +215,10 @@ def semantic_relevance_rule(event: RawEvent, analysis: TextAnalysis, ctx: Pipeli
                 category_terms[category] = [canonical]
                 category_labels[category] = [label]
             match_weight += weight
+    # A conditional category weighs as much as the strongest part of its condition.
+    for category in _CONDITIONAL.intersection(category_weight):
+        condition = analysis.facility_weight if category == "disruption" else analysis.economy_weight
+        category_weight[category] = max(category_weight[category], condition)
     categories_sorted = sorted(category_terms)
     params = {
         "categories": {c: category_terms[c] for c in categories_sorted},
@@ -185,6 +226,10 @@ def semantic_relevance_rule(event: RawEvent, analysis: TextAnalysis, ctx: Pipeli
         "description_only_terms": description_only_terms,
         "threshold": SEMANTIC_THRESHOLD,
     }
+    if blocked:
+        params["blocked_terms_overridden"] = blocked
+    if analysis.economies:
+        params["economies"] = list(analysis.economies)
     if not category_terms:
         return RuleResult(*SEMANTIC, RuleStatus.REJECTED_IRRELEVANT_SEMANTIC, 0.1, _NO_RISK_TERMS, params)
     category_sum = sum(category_weight.values())
@@ -257,6 +302,7 @@ def geographic_relevance_rule(event: RawEvent, analysis: TextAnalysis, ctx: Pipe
     total = 0.0
     for canonical, weight, in_title, term in ranked:
         if term.logistics:
+            weight *= term.weight
             logistics_terms[canonical] = weight
             labels.append(term.labels[in_title])
             category_set.update(term.logistics)
@@ -268,6 +314,16 @@ def geographic_relevance_rule(event: RawEvent, analysis: TextAnalysis, ctx: Pipe
         "weighted_count": total,
     }
     if total < 1:
+        scope = _scope_without_logistics(analysis)
+        if scope is not None:
+            params["scope"] = scope
+            return RuleResult(
+                *GEOGRAPHIC,
+                _PASSED,
+                SCOPE_SCORE,
+                f"No chokepoint and no logistics term, but {scope}: score {SCOPE_SCORE:g}.",
+                params,
+            )
         reason = "No chokepoint and no logistics term"
         if logistics_terms:
             reason = (
@@ -293,6 +349,30 @@ def geographic_relevance_rule(event: RawEvent, analysis: TextAnalysis, ctx: Pipe
         f"in {', '.join(categories)}: base {base:g} + bonus {bonus:g} = {score:g}.",
         params,
     )
+
+
+SCOPE_SCORE = 0.5
+
+
+def _scope_without_logistics(analysis: TextAnalysis) -> str | None:
+    """Why an event with no logistics term still matters where goods move, or None.
+
+    A decision on national power, policy or regulation (a court, a regulator) of a major economy
+    reaches its whole trade; an incident at a named plant, port or mine stops what it ships.
+    """
+    if analysis.facility_incident:
+        return "an incident at a named facility (a supply-chain disruption)"
+    if not analysis.economies:
+        return None
+    counted = counted_categories(analysis) | {"regulatory"}
+    kinds = [c for c in ("political", "macro", "regulatory") if c in counted and _names_category(analysis, c)]
+    if kinds:
+        return f"{' and '.join(kinds)} risk of {', '.join(analysis.economies)} (national scope)"
+    return None
+
+
+def _names_category(analysis: TextAnalysis, category: str) -> bool:
+    return any(category in term.risk for term in analysis.occurrences)
 
 
 # --------------------------------------------------------------------------- anomaly

@@ -11,13 +11,17 @@ alternation ``\\b(?:longest|...|shortest)\\b`` over every term with
 
 from __future__ import annotations
 
+import hashlib
+import json
 import re
 import string
 from collections.abc import Iterable
 from dataclasses import dataclass
 from math import asin, cos, radians, sin, sqrt
+from typing import NamedTuple
 
 from . import vocab
+from .ids import RULESET_VERSION
 from .types import SignalType
 
 # Every ASCII punctuation/space and the common typographic marks become a word break.
@@ -52,6 +56,12 @@ class Term:
     labels: tuple[str, str] = ("", "")
     # geographic_relevance evidence, same indexing: "'suez' names Suez Canal (question)", ...
     geo_evidence: tuple[tuple[str, ...], tuple[str, ...]] = ((), ())
+    strong: bool = False  # a strong risk term: the blocklist never vetoes a question holding one
+    facility: bool = False  # a plant, port, mine...: where an incident is a supply-chain disruption
+    economy: str | None = None  # the major economy the term names (a country, leader or central bank)
+    not_national: bool = False  # a party's, a city's or a state's race ("nomination", "mayor")
+    mention: bool = False  # "say", "mention", "tweet": a question about words, not events
+    weight: float = 1.0  # an operator's term may weigh more or less than a built-in one (1)
 
     @property
     def meaningful(self) -> bool:
@@ -96,7 +106,31 @@ def _variants(term: str) -> list[str]:
     return [term]
 
 
-def _build_index() -> tuple[dict[str, tuple[tuple[tuple[str, ...], Term], ...]], int]:
+WATCH, BLOCK = "watch", "block"
+# An operator's watch term of a risk category also counts as this logistics category, so that
+# it can pass geographic_relevance as a built-in term of the category would.
+OPERATOR_LOGISTICS = {
+    "geopolitical": "geopolitical",
+    "shipping": "shipping",
+    "energy": "energy",
+    "labor": "labor",
+    "climate": "weather",
+    "regulatory": "trade",
+}
+
+
+class OperatorTerm(NamedTuple):
+    """A term an operator added in the admin (signals.RelevanceTerm), merged over the built-ins."""
+
+    term: str
+    kind: str  # WATCH or BLOCK
+    category: str  # a key of vocab.RISK_CATEGORIES (a watch term's); "" for a blocked term
+    weight: float = 1.0
+
+
+def _build_index(
+    operator_terms: Iterable[OperatorTerm] = (),
+) -> tuple[dict[str, tuple[tuple[tuple[str, ...], Term], ...]], int]:
     tags: dict[tuple[str, ...], dict] = {}
 
     def add(raw: str, key: str, value: object) -> None:
@@ -104,6 +138,8 @@ def _build_index() -> tuple[dict[str, tuple[tuple[tuple[str, ...], Term], ...]],
         canonical = " ".join(words(forms[0]))
         for form in forms:
             toks = tuple(words(form))
+            if not toks:
+                continue
             entry = tags.setdefault(
                 toks,
                 {
@@ -116,14 +152,20 @@ def _build_index() -> tuple[dict[str, tuple[tuple[tuple[str, ...], Term], ...]],
                     "regions": set(),
                     "types": set(),
                     "impact": 0,
+                    "strong": False,
+                    "facility": False,
+                    "economy": None,
+                    "not_national": False,
+                    "mention": False,
+                    "weight": 1.0,
                 },
             )
-            if key == "blocked":
-                entry["blocked"] = True
-            elif key == "location":
-                entry["location"] = value
-            elif key == "impact":
-                entry["impact"] = value
+            if key in ("blocked", "strong", "facility", "not_national", "mention"):
+                entry[key] = True
+            elif key in ("location", "impact", "economy", "weight"):
+                entry[key] = value
+            elif key == "unblocked":
+                entry["blocked"] = False
             elif key != "neutral":
                 entry[key].add(value)
 
@@ -152,6 +194,27 @@ def _build_index() -> tuple[dict[str, tuple[tuple[tuple[str, ...], Term], ...]],
         add(raw, "impact", -1)
     for raw in vocab.POSITIVE_IMPACT_WORDS:
         add(raw, "impact", 1)
+    for raw in vocab.STRONG_RISK_TERMS:
+        add(raw, "strong", None)
+    for raw in vocab.FACILITY_TERMS:
+        add(raw, "facility", None)
+    for economy, terms in vocab.MAJOR_ECONOMIES.items():
+        for raw in terms:
+            add(raw, "economy", economy)
+    for raw in vocab.NOT_NATIONAL_TERMS:
+        add(raw, "not_national", None)
+    for raw in vocab.MENTION_TERMS:
+        add(raw, "mention", None)
+    # Operators' terms last: merged over the built-ins (a watch term unblocks what it names).
+    for operator_term in operator_terms:
+        if operator_term.kind == BLOCK:
+            add(operator_term.term, "blocked", None)
+            continue
+        add(operator_term.term, "unblocked", None)
+        add(operator_term.term, "risk", operator_term.category)
+        if operator_term.category in OPERATOR_LOGISTICS:
+            add(operator_term.term, "logistics", OPERATOR_LOGISTICS[operator_term.category])
+        add(operator_term.term, "weight", float(operator_term.weight))
 
     type_order = {t: i for i, t in enumerate(SignalType)}
     by_first: dict[str, list[tuple[tuple[str, ...], Term]]] = {}
@@ -185,6 +248,12 @@ def _build_index() -> tuple[dict[str, tuple[tuple[tuple[str, ...], Term], ...]],
             type_ranks=tuple(type_order[t] for t in types if t is not SignalType.UNCLASSIFIED),
             labels=labels,
             geo_evidence=geo_evidence,
+            strong=e["strong"],
+            facility=e["facility"],
+            economy=e["economy"],
+            not_national=e["not_national"],
+            mention=e["mention"],
+            weight=e["weight"],
         )
         by_first.setdefault(toks[0], []).append((toks, term))
     index = {
@@ -193,34 +262,76 @@ def _build_index() -> tuple[dict[str, tuple[tuple[tuple[str, ...], Term], ...]],
     return index, len(tags)
 
 
-_INDEX, TERM_COUNT = _build_index()
-_FIRST_WORDS = frozenset(_INDEX)
+def _json_default(value: object) -> object:
+    return sorted(value) if isinstance(value, frozenset) else str(value)
+
+
+def _vocabulary_digest(operator_terms: tuple[OperatorTerm, ...]) -> str:
+    """SHA-256 of every table the index is built from, and of the operators' terms, sorted."""
+    tables = {
+        name: getattr(vocab, name)
+        for name in sorted(dir(vocab))
+        if name.isupper() and isinstance(getattr(vocab, name), (tuple, dict, frozenset, float, int, str))
+    }
+    document = {"built_in": tables, "operator": sorted(operator_terms)}
+    text = json.dumps(document, sort_keys=True, default=_json_default)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+class Vocabulary:
+    """The compiled vocabulary: the built-in terms, with operators' terms merged over them.
+
+    ``ruleset_version`` is what every signal decided by it records: the rules' release and a
+    short hash of the merged vocabulary, so two signals decided by different vocabularies are
+    told apart, and a replay with the same vocabulary is byte-identical.
+    """
+
+    def __init__(self, operator_terms: Iterable[OperatorTerm] = ()) -> None:
+        self.operator_terms = tuple(sorted(set(operator_terms)))
+        self.index, self.term_count = _build_index(self.operator_terms)
+        self.first_words = frozenset(self.index)
+        self.digest = _vocabulary_digest(self.operator_terms)
+        self.ruleset_version = f"{RULESET_VERSION}+{self.digest[:8]}"
+
+    def all_terms(self) -> Iterable[tuple[tuple[str, ...], Term]]:
+        """Every (words, term) pair, longest first per word."""
+        for first in sorted(self.index):
+            yield from self.index[first]
+
+    def match_words(self, toks: list[str]) -> list[Term]:
+        """Terms found in ``toks``, in order; longest phrase wins, no overlaps."""
+        firsts = self.first_words
+        if firsts.isdisjoint(toks):
+            return []
+        found: list[Term] = []
+        index = self.index
+        resume = 0
+        for i in [i for i, tok in enumerate(toks) if tok in firsts]:
+            if i < resume:
+                continue
+            for key, term in index[toks[i]]:
+                size = len(key)
+                if size == 1 or tuple(toks[i : i + size]) == key:
+                    found.append(term)
+                    resume = i + size
+                    break
+        return found
+
+    def analyse(self, title: str, description: str, keywords: Iterable[str] = ()) -> TextAnalysis:
+        return _analyse(self, title, description, keywords)
+
+
+DEFAULT_VOCABULARY = Vocabulary()
+TERM_COUNT = DEFAULT_VOCABULARY.term_count
 
 
 def all_terms() -> Iterable[tuple[tuple[str, ...], Term]]:
-    """Every (words, term) pair of the compiled vocabulary, longest first per word."""
-    for first in sorted(_INDEX):
-        yield from _INDEX[first]
+    """Every (words, term) pair of the built-in vocabulary, longest first per word."""
+    return DEFAULT_VOCABULARY.all_terms()
 
 
 def match_words(toks: list[str]) -> list[Term]:
-    """Terms found in ``toks``, in order; longest phrase wins, no overlaps."""
-    firsts = _FIRST_WORDS
-    if firsts.isdisjoint(toks):
-        return []
-    found: list[Term] = []
-    index = _INDEX
-    resume = 0
-    for i in [i for i, tok in enumerate(toks) if tok in firsts]:
-        if i < resume:
-            continue
-        for key, term in index[toks[i]]:
-            size = len(key)
-            if size == 1 or tuple(toks[i : i + size]) == key:
-                found.append(term)
-                resume = i + size
-                break
-    return found
+    return DEFAULT_VOCABULARY.match_words(toks)
 
 
 def match(text: str) -> list[Term]:
@@ -283,20 +394,37 @@ class TextAnalysis:
     # ``by_canonical`` as (canonical, weight, in_title, term), sorted by canonical:
     # sorted once here for semantic_relevance and geographic_relevance.
     ranked: tuple[tuple[str, float, bool, Term], ...] = ()
+    # The major economies the text names, sorted: political and macro terms count beside one.
+    economies: tuple[str, ...] = ()
+    # A party's, a city's or a state's race in the question: "political" does not count.
+    not_national: bool = False
+    # A question (title with "?") about what someone will say, mention or post.
+    mention_question: bool = False
+    # An incident (halt, outage, fire, arson...) and a facility (plant, port, mine...) together.
+    facility_incident: bool = False
+    # The weight of the strongest term naming a major economy, and of a facility: a conditional
+    # category weighs as much as the strongest part of its condition ("Xi Jinping out before
+    # 2027?" names the leader in the question, its description the office).
+    economy_weight: float = 0.0
+    facility_weight: float = 0.0
 
     def weights(self) -> dict[str, tuple[float, Term]]:
         return self.by_canonical
 
 
 def analyse(title: str, description: str, keywords: Iterable[str] = ()) -> TextAnalysis:
-    """Match title (+ source keywords, full weight) and the cleaned description."""
+    """Match title (+ source keywords, full weight) and the cleaned description (built-in vocabulary)."""
+    return _analyse(DEFAULT_VOCABULARY, title, description, keywords)
+
+
+def _analyse(vocabulary: Vocabulary, title: str, description: str, keywords: Iterable[str]) -> TextAnalysis:
     title_words = words(title)
     for keyword in keywords:
         title_words.append("\x00")  # a keyword never joins a phrase with its neighbour
         title_words.extend(words(keyword))
-    title_terms = match_words(title_words)
+    title_terms = vocabulary.match_words(title_words)
     if description:
-        desc_terms = match_words(strip_boilerplate(description).translate(_BREAK_TABLE).split())
+        desc_terms = vocabulary.match_words(strip_boilerplate(description).translate(_BREAK_TABLE).split())
     else:
         desc_terms = []
     by_canonical: dict[str, tuple[float, Term]] = {}
@@ -311,4 +439,26 @@ def analyse(title: str, description: str, keywords: Iterable[str] = ()) -> TextA
     for canonical in sorted(by_canonical):
         weight, term = by_canonical[canonical]
         ranked.append((canonical, weight, weight >= TITLE_WEIGHT, term))
-    return TextAnalysis(tuple(title_terms), tuple(desc_terms), by_canonical, occurrences, tuple(ranked))
+    economies: set[str] = set()
+    economy_weight = facility_weight = 0.0
+    incident = False
+    for weight, term in by_canonical.values():
+        if term.economy is not None:
+            economies.add(term.economy)
+            economy_weight = max(economy_weight, weight)
+        if term.facility:
+            facility_weight = max(facility_weight, weight)
+        incident = incident or "disruption" in term.risk
+    return TextAnalysis(
+        tuple(title_terms),
+        tuple(desc_terms),
+        by_canonical,
+        occurrences,
+        tuple(ranked),
+        economies=tuple(sorted(economies)),
+        not_national=any(term.not_national for term in title_terms),
+        mention_question="?" in title and any(term.mention for term in title_terms),
+        facility_incident=incident and facility_weight > 0,
+        economy_weight=economy_weight,
+        facility_weight=facility_weight,
+    )

@@ -31,6 +31,9 @@ class SignalType(StrEnum):
     CLIMATE_EVENT = "CLIMATE_EVENT"
     NATURAL_DISASTER = "NATURAL_DISASTER"
     REGULATORY_CHANGE = "REGULATORY_CHANGE"
+    # Who holds national power in a major economy, and what its government or central bank
+    # decides: elections, legislatures, leaders, monetary and immigration policy.
+    POLITICAL_POLICY = "POLITICAL_POLICY"
     UNCLASSIFIED = "UNCLASSIFIED"
 
 
@@ -50,6 +53,7 @@ class Category(StrEnum):
     ECONOMIC = "ECONOMIC"
     REGULATORY = "REGULATORY"
     SECURITY = "SECURITY"
+    POLITICAL = "POLITICAL"
     OTHER = "OTHER"
 
 

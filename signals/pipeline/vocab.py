@@ -83,8 +83,107 @@ RISK_CATEGORIES: dict[str, tuple[str, ...]] = {
         "trade agreement(s)", "trade policy", "trade restriction(s)", "customs",
         "customs duties", "anti dumping", "countervailing duties", "wto", "quota(s)",
         "import duties", "export duties", "regulation(s)", "price cap",
+        # Courts and regulators deciding on an industry.
+        "supreme court", "federal court", "appeals court", "court of appeals", "court ruling",
+        "regulator(s)", "regulatory", "antitrust", "cftc", "commodity futures trading commission",
+        "securities and exchange commission", "federal trade commission", "federal jurisdiction",
+    ),
+    # Political and policy risk. Counted only when the text names a major economy (or its
+    # leader or central bank) and is not about a party's internal race (CONDITIONAL_CATEGORIES).
+    "political": (
+        "election(s)", "presidential election(s)", "general election(s)", "parliamentary election(s)",
+        "national election(s)", "federal election(s)", "snap election(s)", "midterm(s)",
+        "midterm election(s)", "president", "presidency", "prime minister", "chancellor",
+        "head of state", "head of government", "general secretary", "parliament", "congress",
+        "senate", "house of representatives", "legislature", "ruling coalition", "coalition government",
+        "government collapse", "no confidence", "impeachment", "impeach", "impeached",
+        "removed from power", "resign(s)", "resignation", "deport", "deports", "deported",
+        "deportation(s)", "mass deportation(s)", "executive order(s)", "government shutdown",
+        "win the house", "win the senate", "control the house", "control of the house",
+        "control the senate", "control of the senate", "control of congress", "house majority",
+        "senate majority", "balance of power",
+    ),
+    "macro": (
+        "gdp", "gdp growth", "recession", "interest rate(s)", "rate cut(s)", "rate hike(s)",
+        "rate decision(s)", "central bank", "monetary policy", "inflation", "default on its debt",
+        "debt ceiling",
+    ),
+    # A halt, outage, fire, explosion, sabotage or arson counts only at a named facility (a
+    # plant, port, mine, refinery, pipeline...): CONDITIONAL_CATEGORIES.
+    "disruption": (
+        "production halt(s)", "halts production", "halted production", "halt production",
+        "production halted", "production stop(s)", "stops production", "stopped production",
+        "production suspended", "suspends production", "suspended production", "shutdown(s)",
+        "shut down", "shuts down", "power cut(s)", "outage(s)", "fire(s)", "blaze", "explosion(s)",
+        "blast", "sabotage", "sabotaged", "arson", "arson attack", "halts", "halted",
     ),
 }
+
+# Categories of RISK_CATEGORIES that count only under a condition on the whole text.
+CONDITIONAL_CATEGORIES = ("political", "macro", "disruption")
+
+# --- Facilities where an incident ("disruption") becomes a supply-chain disruption.
+FACILITY_TERMS: tuple[str, ...] = (
+    "plant(s)", "factory", "factories", "gigafactory", "gigafactories", "mine(s)", "refinery",
+    "refineries", "pipeline(s)", "port(s)", "seaport(s)", "smelter(s)", "foundry", "foundries",
+    "terminal(s)", "warehouse(s)", "assembly line(s)", "production line(s)", "oilfield(s)",
+    "gas field(s)", "power station(s)", "power plant(s)", "chip plant(s)", "steel mill(s)",
+)
+
+# --- Major economies (the G20's members and the other economies among the world's twenty
+# largest), named by country, demonym-free phrase, leader or central bank. Political and macro
+# terms count only beside one of these.
+MAJOR_ECONOMIES: dict[str, tuple[str, ...]] = {
+    "United States": (
+        "united states", "u s", "usa", "us", "america", "american", "federal reserve", "the fed",
+        "fed", "white house", "trump", "donald trump", "biden", "joe biden",
+    ),
+    "China": ("china", "chinese", "beijing", "xi jinping", "ccp", "communist party of china", "pboc"),
+    "Euro area": ("european union", "eurozone", "euro area", "european central bank", "ecb", "eu"),
+    "Germany": ("germany", "german", "bundestag", "merz", "friedrich merz", "bundesbank"),
+    "Japan": ("japan", "japanese", "bank of japan", "boj", "diet of japan"),
+    "India": ("india", "indian", "modi", "narendra modi", "lok sabha", "reserve bank of india"),
+    "United Kingdom": ("united kingdom", "uk", "britain", "british", "starmer", "bank of england"),
+    "France": ("france", "french", "macron", "emmanuel macron", "national assembly"),
+    "Italy": ("italy", "italian", "meloni"),
+    "Canada": ("canada", "canadian", "carney", "bank of canada"),
+    "Brazil": ("brazil", "brazilian", "lula"),
+    "Russia": ("russia", "russian", "kremlin", "putin", "vladimir putin", "duma"),
+    "South Korea": ("south korea", "korean", "seoul"),
+    "Australia": ("australia", "australian"),
+    "Mexico": ("mexico", "mexican", "sheinbaum"),
+    "Spain": ("spain", "spanish"),
+    "Indonesia": ("indonesia", "indonesian"),
+    "Netherlands": ("netherlands", "dutch"),
+    "Saudi Arabia": ("saudi arabia", "saudi"),
+    "Turkey": ("turkey", "turkish", "erdogan"),
+    "Switzerland": ("switzerland", "swiss"),
+    "Argentina": ("argentina", "argentine", "milei"),
+    "South Africa": ("south africa",),
+    "Taiwan": ("taiwan", "taiwanese"),
+}
+
+# --- A party's internal race, or a city's or a state's, decides no national power: with one
+# of these in the question, the "political" category does not count.
+NOT_NATIONAL_TERMS: tuple[str, ...] = (
+    "nomination", "nominee", "primary", "primaries", "caucus", "caucuses", "party leader",
+    "leadership race", "leadership contest", "mayor", "mayoral", "governor", "gubernatorial",
+    "city council", "state senate", "state house", "state legislature", "municipal",
+    "local election(s)", "attorney general",
+)
+
+# --- A question about what someone will say, mention or post ("Will Trump say 'tariff'?")
+# asks about words, not events: never relevant, whatever the words.
+MENTION_TERMS: tuple[str, ...] = ("say", "says", "mention", "mentions", "tweet", "tweets", "utter")
+
+# --- Strong risk terms: a question that carries one is never vetoed by the sports and
+# entertainment blocklist (a court case or a regulator on sports betting, a sanction on a club).
+STRONG_RISK_TERMS: tuple[str, ...] = (
+    "supreme court", "federal court", "appeals court", "court of appeals", "court ruling",
+    "regulator(s)", "regulatory", "antitrust", "cftc", "commodity futures trading commission",
+    "securities and exchange commission", "federal trade commission", "federal jurisdiction",
+    "sanction(s)", "sanctioned", "embargo(es)", "export control(s)", "tariff(s)",
+)
 
 # --- Chokepoints: coordinates (lat, lon) and the terms that name them.
 CHOKEPOINTS: dict[str, tuple[float, float, tuple[str, ...]]] = {
@@ -156,7 +255,8 @@ LOGISTICS_TERMS: dict[str, tuple[str, ...]] = {
     "labor": (
         "strike(s)", "walkout(s)", "lockout(s)", "work stoppage(s)", "dockworkers",
         "dock workers", "longshoremen", "teamsters", "ilwu", "labor dispute(s)",
-        "labour dispute(s)", "industrial action",
+        "labour dispute(s)", "industrial action", "union(s)", "labor union(s)", "trade union(s)",
+        "collective bargaining",
     ),
     "weather": (
         "hurricane(s)", "typhoon(s)", "cyclone(s)", "tropical storm(s)", "storm(s)",
@@ -229,6 +329,10 @@ SIGNAL_TYPE_PATTERNS: dict[SignalType, tuple[str, ...]] = {
     SignalType.SUPPLY_CHAIN_DISRUPTION: (
         "supply chain(s)", "shortage(s)", "disruption(s)", "bottleneck(s)",
         "backlog(s)", "chip shortage", "rare earth(s)", "semiconductor(s)",
+        "production halt(s)", "halts production", "halted production", "halt production",
+        "production halted", "production stop(s)", "stops production", "stopped production",
+        "production suspended", "suspends production", "suspended production", "sabotage",
+        "sabotaged", "arson", "arson attack", "explosion(s)", "factory", "gigafactory", "plant(s)",
     ),
     SignalType.SHIPPING_ROUTE_RISK: (
         "shipping", "shipping lane(s)", "sea lane(s)", "trade route(s)", "canal",
@@ -273,7 +377,22 @@ SIGNAL_TYPE_PATTERNS: dict[SignalType, tuple[str, ...]] = {
         "tariff(s)", "customs", "customs duties", "trade war(s)", "trade deal(s)",
         "trade agreement(s)", "trade policy", "trade restriction(s)", "import ban(s)",
         "export ban(s)", "anti dumping", "countervailing duties", "wto", "quota(s)",
-        "import duties", "export duties", "regulation(s)",
+        "import duties", "export duties", "regulation(s)", "supreme court", "federal court",
+        "appeals court", "court of appeals", "court ruling", "regulator(s)", "regulatory", "antitrust",
+        "cftc", "commodity futures trading commission", "securities and exchange commission",
+        "federal trade commission", "federal jurisdiction",
+    ),
+    SignalType.POLITICAL_POLICY: (
+        "election(s)", "presidential election(s)", "general election(s)", "parliamentary election(s)",
+        "national election(s)", "federal election(s)", "snap election(s)", "midterm(s)",
+        "midterm election(s)", "president", "presidency", "prime minister", "chancellor",
+        "head of state", "head of government", "general secretary", "parliament", "congress",
+        "senate", "house of representatives", "legislature", "ruling coalition", "coalition government",
+        "government collapse", "no confidence", "impeachment", "impeach", "impeached",
+        "removed from power", "resign(s)", "resignation", "deport", "deports", "deported",
+        "deportation(s)", "mass deportation(s)", "executive order(s)", "government shutdown",
+        "gdp", "gdp growth", "recession", "interest rate(s)", "rate cut(s)", "rate hike(s)",
+        "rate decision(s)", "central bank", "monetary policy", "inflation", "debt ceiling",
     ),
 }
 
@@ -303,6 +422,10 @@ NEUTRAL_NAMES: tuple[str, ...] = (
     "credit union(s)", "union station", "american civil liberties union",
     "world trade center", "star wars", "war of the worlds", "world war z",
     "culture war(s)", "price war(s)", "console war(s)", "oil of olay", "pearl harbor",
+    # "war" as a metaphor for competition is not armed conflict.
+    "charging war(s)", "streaming war(s)", "bidding war(s)", "format war(s)", "talent war(s)",
+    "browser war(s)", "cola war(s)", "flame war(s)", "war of words", "war chest", "chatbot war(s)",
+    "ai war(s)", "smartphone war(s)", "subscription war(s)", "delivery war(s)", "fare war(s)",
     "energy drink(s)", "storm area 51", "trade desk", "port authority",
     "grand theft auto", "call of duty",
 )
@@ -330,6 +453,7 @@ TYPE_CATEGORY: dict[SignalType, Category] = {
     SignalType.CLIMATE_EVENT: Category.WEATHER,
     SignalType.NATURAL_DISASTER: Category.WEATHER,
     SignalType.REGULATORY_CHANGE: Category.REGULATORY,
+    SignalType.POLITICAL_POLICY: Category.POLITICAL,
     SignalType.UNCLASSIFIED: Category.OTHER,
 }
 TYPE_DOMAINS: dict[SignalType, tuple[str, ...]] = {
@@ -345,6 +469,7 @@ TYPE_DOMAINS: dict[SignalType, tuple[str, ...]] = {
     SignalType.CLIMATE_EVENT: ("agriculture", "logistics", "shipping"),
     SignalType.NATURAL_DISASTER: ("infrastructure", "logistics"),
     SignalType.REGULATORY_CHANGE: ("customs", "trade"),
+    SignalType.POLITICAL_POLICY: ("finance", "labor", "trade"),
     SignalType.UNCLASSIFIED: (),
 }
 TYPE_ASSET_TYPES: dict[SignalType, tuple[str, ...]] = {
@@ -360,6 +485,7 @@ TYPE_ASSET_TYPES: dict[SignalType, tuple[str, ...]] = {
     SignalType.CLIMATE_EVENT: ("agriculture", "commodities", "freight"),
     SignalType.NATURAL_DISASTER: ("equities", "insurance"),
     SignalType.REGULATORY_CHANGE: ("equities", "goods"),
+    SignalType.POLITICAL_POLICY: ("currencies", "equities", "goods"),
     SignalType.UNCLASSIFIED: (),
 }
 NEGATIVE_TYPES = frozenset(

@@ -22,9 +22,9 @@ def test_the_task_polls_its_source_and_returns_the_run(gamma):
     outcome = source_poll.apply(args=["polymarket"], task_id="poll-1").get()
 
     run = SourceRun.objects.get()
-    assert outcome == {"source_run": run.pk, "outcome": SourceRun.Outcome.OK, "accepted": 3}
-    assert (run.source, run.fetched, run.accepted) == ("polymarket", 250, 3)
-    assert Signal.objects.count() == 3
+    assert outcome == {"source_run": run.pk, "outcome": SourceRun.Outcome.OK, "accepted": 20}
+    assert (run.source, run.fetched, run.accepted) == ("polymarket", 250, 20)
+    assert Signal.objects.count() == 20
     assert SourceState.objects.get(source="polymarket").consecutive_failures == 0
 
 

@@ -34,6 +34,7 @@ from signals.models import SourceEvent
 from signals.pipeline.events import HistoryPoint, ParseFailure, RawEvent
 from signals.services.ingest.prepare import History, PreparedBatch, batch_prepare, refusal
 from signals.services.ingest.write import batch_write
+from signals.services.vocabulary import current_vocabulary
 from utilities.bulk_sql import datetime_adapter
 from utilities.threads import prompt_thread_switching
 
@@ -88,6 +89,8 @@ def signals_ingest(
     if batch_size < 1:
         raise ValueError(f"batch_size must be at least 1, got {batch_size}")
     reliability = source_reliability or {}
+    # One vocabulary for the whole call: an operator's term added meanwhile decides the next one.
+    vocabulary = current_vocabulary()
     to_db = datetime_adapter()
     # Markets this call has seen, with their history as this call left it: the next batch is
     # prepared before the previous one is committed, so a market seen already is not re-read.
@@ -100,7 +103,7 @@ def signals_ingest(
         if batch is None:
             return None
         _history_load(batch, history)
-        return helper.submit(batch_prepare, batch, history, reliability, to_db)
+        return helper.submit(batch_prepare, batch, history, reliability, to_db, vocabulary)
 
     with prompt_thread_switching(), ThreadPoolExecutor(max_workers=1, thread_name_prefix="ingest-prepare") as helper:
         batches = _batches(records, batch_size)

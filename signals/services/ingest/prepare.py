@@ -25,6 +25,7 @@ from signals.models.contract import canonical_json
 from signals.models.rejection import EXCERPT_MAX_CHARS
 from signals.pipeline import Accepted, PipelineContext, Rejected, evaluate
 from signals.pipeline.events import HistoryPoint, ParseFailure, RawEvent
+from signals.pipeline.text import DEFAULT_VOCABULARY, Vocabulary
 from signals.pipeline.types import RuleStatus
 from signals.services.rows import (
     EventKey,
@@ -105,7 +106,11 @@ def refusal(event: RawEvent) -> ParseFailure | None:
 
 
 def batch_prepare(
-    batch: list[RawEvent | ParseFailure], history: History, reliability: Mapping[str, float], to_db: Callable
+    batch: list[RawEvent | ParseFailure],
+    history: History,
+    reliability: Mapping[str, float],
+    to_db: Callable,
+    vocabulary: Vocabulary = DEFAULT_VOCABULARY,
 ) -> PreparedBatch:
     """The rows of one batch; ``history`` holds each market's points as the previous batches left them,
     and is moved forward with this batch's events."""
@@ -136,7 +141,7 @@ def batch_prepare(
         # market the batch names) or observed earlier in this call.
         market_points = history.get(event.market_key)
         if market_points is None and event.closed_state:
-            outcome = _evaluate_safely(event, _context(event, [], reliability, tracked=False))
+            outcome = _evaluate_safely(event, _context(event, [], reliability, vocabulary, tracked=False))
             if isinstance(outcome, Rejected) and outcome.status == _MARKET_CLOSED:
                 # Never tracked, and not to be: no SourceEvent, no point, so the same closed
                 # reply again is the same rejection, never a RESOLVED signal.
@@ -146,7 +151,7 @@ def batch_prepare(
         if market_points is None:
             market_points = history[event.market_key] = []
         observed_events.append(event)
-        outcome, is_new_point = _evaluate_in_order(event, market_points, reliability)
+        outcome, is_new_point = _evaluate_in_order(event, market_points, reliability, vocabulary)
         if is_new_point:
             points.append((key, PointRow(to_db(event.observed_at), event.probability, event.volume, event.liquidity)))
         accepted = isinstance(outcome, Accepted)
@@ -180,7 +185,7 @@ def batch_prepare(
 
 
 def _evaluate_in_order(
-    event: RawEvent, points: list[HistoryPoint], reliability: Mapping[str, float]
+    event: RawEvent, points: list[HistoryPoint], reliability: Mapping[str, float], vocabulary: Vocabulary
 ) -> tuple[Accepted | Rejected, bool]:
     """The pipeline's decision on ``event`` given only the points before it; records its own point.
 
@@ -190,7 +195,7 @@ def _evaluate_in_order(
     # Only what was known before this observation, so re-ingesting it reaches the same decision
     # (as long as the points it saw are still among the market's newest RECENT_HISTORY_POINTS).
     earlier = points[max(0, position - RECENT_HISTORY_POINTS) : position]
-    outcome = _evaluate_safely(event, _context(event, earlier, reliability, tracked=True))
+    outcome = _evaluate_safely(event, _context(event, earlier, reliability, vocabulary, tracked=True))
     is_new_point = position == len(points) or points[position].observed_at != event.observed_at
     if is_new_point:
         points.insert(position, HistoryPoint(event.observed_at, event.probability, event.volume))
@@ -198,9 +203,16 @@ def _evaluate_in_order(
 
 
 def _context(
-    event: RawEvent, earlier: list[HistoryPoint], reliability: Mapping[str, float], *, tracked: bool
+    event: RawEvent,
+    earlier: list[HistoryPoint],
+    reliability: Mapping[str, float],
+    vocabulary: Vocabulary,
+    *,
+    tracked: bool,
 ) -> PipelineContext:
-    return PipelineContext(history={event.market_key: earlier}, source_reliability=reliability, tracked=tracked)
+    return PipelineContext(
+        history={event.market_key: earlier}, source_reliability=reliability, tracked=tracked, vocabulary=vocabulary
+    )
 
 
 def _observed_at(point: HistoryPoint) -> datetime:

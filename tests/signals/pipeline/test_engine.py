@@ -19,6 +19,7 @@ from signals.pipeline import (
 )
 from signals.pipeline.ids import input_event_hash, signal_id, trace_id
 from signals.pipeline.rules import RULES, Rule
+from signals.pipeline.text import DEFAULT_VOCABULARY
 from tests.support.factories import FixedEventFactory, NewsEventFactory, history
 from tests.support.recorded import ROOT, recorded_markets
 
@@ -74,9 +75,11 @@ def test_accepted_signal_carries_the_full_contract_and_ids():
     assert set(signal) == CONTRACT_FIELDS
     h = input_event_hash(event)
     assert signal["input_event_hash"] == decision.input_event_hash == h
-    assert signal["trace_id"] == decision.trace_id == trace_id(h)
-    assert signal["signal_id"] == decision.signal_id == signal_id(trace_id(h))
-    assert signal["ruleset_version"] == RULESET_VERSION
+    version = DEFAULT_VOCABULARY.ruleset_version
+    assert signal["trace_id"] == decision.trace_id == trace_id(h, version)
+    assert signal["signal_id"] == decision.signal_id == signal_id(trace_id(h, version))
+    assert signal["ruleset_version"] == version
+    assert version.startswith(RULESET_VERSION + "+")
     assert signal["source_event_id"] == "polymarket-1001"
     assert signal["signal_type"] == SignalType.SHIPPING_ROUTE_RISK
     assert signal["geographic"]["chokepoints"] == ["Red Sea"]
@@ -204,27 +207,32 @@ def test_recorded_markets_give_identical_decisions_twice_and_across_hash_seeds()
         assert out.stdout.strip() == first, out.stderr
 
 
-def test_recorded_markets_relevance_no_deportation_and_no_sports_accepted():
+def test_recorded_markets_no_sports_accepted_and_elections_are_political_risk():
     decisions = [(e, evaluate(e)) for e in recorded_markets()]
-    accepted = {e.external_id: e.title for e, d in decisions if isinstance(d, Accepted)}
+    accepted = {e.external_id: (e.title, d.signal["signal_type"]) for e, d in decisions if isinstance(d, Accepted)}
     sports = ("NBA", "NHL", "FIFA", "Super Bowl", "Stanley Cup", "World Cup")
-    assert not [t for t in accepted.values() if "deport" in t.lower()]
-    assert not [t for t in accepted.values() if any(s in t for s in sports)]
-    # The ICE markets ended with fiscal 2025 (their end date is past): never live, whatever
-    # their relevance; the "collect ... revenue" ones are rejected for semantics.
+    assert not [t for t, _type in accepted.values() if any(s in t for s in sports)]
+    # The ICE markets ended with fiscal 2025 (their end date is past): never live, however
+    # relevant; "collect ... revenue" names customs duties in its description only.
     for e, d in decisions:
         if "deport" in e.title.lower():
             assert d.status == RuleStatus.REJECTED_MARKET_CLOSED, e.title
         elif "collect" in e.title.lower():
             assert d.status == RuleStatus.REJECTED_IRRELEVANT_SEMANTIC, e.title
-    assert accepted == {
-        "537490": "Will tariffs generate >$250b in 2025?",
-        "540816": "Russia-Ukraine Ceasefire before GTA VI?",
-        "540843": "Will China invades Taiwan before GTA VI?",
+    # National elections and leaders of major economies are political risk, never conflict;
+    # a party's nomination race is not.
+    elections = {i: t for i, (t, kind) in accepted.items() if "Prime Minister" in t or "Election" in t or " out" in t}
+    assert len(elections) == 17
+    assert {accepted[i][1] for i in elections} == {"POLITICAL_POLICY"}
+    assert not [t for t, _type in accepted.values() if "nomination" in t]
+    assert {i: accepted[i] for i in accepted.keys() - elections} == {
+        "537490": ("Will tariffs generate >$250b in 2025?", "REGULATORY_CHANGE"),
+        "540816": ("Russia-Ukraine Ceasefire before GTA VI?", "GEOPOLITICAL_DIPLOMATIC"),
+        "540843": ("Will China invades Taiwan before GTA VI?", "GEOPOLITICAL_CONFLICT"),
     }
     counts = Counter(d.status if isinstance(d, Rejected) else "ACCEPTED" for _e, d in decisions)
     assert counts == Counter(
-        {"REJECTED_IRRELEVANT_SEMANTIC": 220, "REJECTED_MARKET_CLOSED": 26, "REJECTED_LOW_LIQUIDITY": 1, "ACCEPTED": 3}
+        {"REJECTED_IRRELEVANT_SEMANTIC": 203, "REJECTED_MARKET_CLOSED": 26, "REJECTED_LOW_LIQUIDITY": 1, "ACCEPTED": 20}
     )
 
 

@@ -1,4 +1,5 @@
 import os
+import re
 import subprocess
 import sys
 from dataclasses import replace
@@ -8,6 +9,7 @@ from hashlib import sha256
 import orjson
 
 from signals.pipeline.ids import RULESET_VERSION, input_event_hash, signal_id, trace_id
+from signals.pipeline.text import DEFAULT_VOCABULARY, Vocabulary
 from tests.support.factories import FixedEventFactory
 from tests.support.recorded import ROOT
 
@@ -65,7 +67,7 @@ def test_input_event_hash_changes_when_price_changes():
 def test_trace_id_is_sha256_of_hash_ruleset_and_outcome_first_16_hex():
     h = "ab" * 32
     expected = sha256(f"{h}|{RULESET_VERSION}|validated".encode()).hexdigest()[:16]
-    assert trace_id(h) == expected
+    assert trace_id(h, RULESET_VERSION) == expected
     assert trace_id(h, "other") != expected
 
 
@@ -74,7 +76,16 @@ def test_signal_id_is_omen_prefix_and_first_12_hex_upper():
 
 
 def test_ruleset_version_is_the_single_documented_value():
-    assert RULESET_VERSION == "2026.11.0"
+    assert RULESET_VERSION == "2026.12.0"
+
+
+def test_signals_record_the_release_and_a_short_hash_of_the_vocabulary():
+    version = DEFAULT_VOCABULARY.ruleset_version
+    release, _, digest = version.partition("+")
+    assert release == RULESET_VERSION
+    assert re.fullmatch(r"[0-9a-f]{8}", digest)
+    # Compiled twice, the same vocabulary has the same hash (a replay stays byte-identical).
+    assert Vocabulary().ruleset_version == version
 
 
 # Source-provided tags as a parser hands them over (sorted); enough of them that any order taken
@@ -93,7 +104,8 @@ def keyword_ids_digest() -> str:
         # Nine keywords, then eight, ... down to one.
         event = FixedEventFactory(external_id=f"k{n}", event_id=f"polymarket-k{n}", keywords=KEYWORDS[n:])
         input_hash = input_event_hash(event)
-        digest.update(f"{input_hash}|{trace_id(input_hash)}|{signal_id(trace_id(input_hash))}".encode())
+        trace = trace_id(input_hash, DEFAULT_VOCABULARY.ruleset_version)
+        digest.update(f"{input_hash}|{trace}|{signal_id(trace)}".encode())
         decision = evaluate(event)
         assert isinstance(decision, Accepted), decision
         digest.update(orjson.dumps(decision.signal, option=orjson.OPT_SORT_KEYS))

@@ -67,7 +67,18 @@ def test_source_keywords_count_as_title_but_never_join_a_phrase_across_keywords(
 
 
 def test_vocabularies_have_the_documented_shape():
-    assert set(vocab.RISK_CATEGORIES) == {"geopolitical", "shipping", "energy", "labor", "climate", "regulatory"}
+    assert set(vocab.RISK_CATEGORIES) == {
+        "geopolitical",
+        "shipping",
+        "energy",
+        "labor",
+        "climate",
+        "regulatory",
+        "political",
+        "macro",
+        "disruption",
+    }
+    assert set(vocab.CONDITIONAL_CATEGORIES) == {"political", "macro", "disruption"}
     assert len(vocab.LOGISTICS_TERMS) == 9
     assert 130 <= sum(len(v) for v in vocab.LOGISTICS_TERMS.values()) <= 170
     assert set(vocab.CHOKEPOINTS) == {
