@@ -18,7 +18,8 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from signals.models import SourceRun, SourceState
+from signals.models import SourceEvent, SourceRun, SourceState
+from signals.models.choices import SignalStatus
 from signals.services.ingest import signals_ingest
 from signals.sources.http import FetchError, FetchPolicy, fetch_json, source_client
 from signals.sources.registry import SOURCES
@@ -28,6 +29,9 @@ logger = logging.getLogger(__name__)
 FAILURES_TO_OPEN = 5
 PROBE_AFTER = timedelta(seconds=45)
 SUCCESSES_TO_CLOSE = 2
+# Markets with a live signal that left the source's list are looked up by id (see _left_the_list).
+FOLLOW_UP_WINDOW = timedelta(days=7)
+FOLLOW_UP_LIMIT = 100
 DEFAULT_POLICY = FetchPolicy()
 
 Breaker = SourceState.Breaker
@@ -93,21 +97,50 @@ def _fetch_and_parse(definition, run: SourceRun, policy: FetchPolicy, deadline: 
     records: list = []
     with source_client() as client:
         for request in definition.requests(settings):
-            result = fetch_json(
-                client, request.url, params=request.params, headers=request.headers, policy=policy, deadline=deadline
-            )
-            run.requests += 1
-            run.bytes += result.bytes
-            run.http_status = result.status
-            run.attempts = max(run.attempts, result.attempts)
-            try:
-                records.extend(definition.parser(result.payload, fetched_at=result.fetched_at, **request.parse_options))
-            except ValueError as exc:
-                # The reply as a whole is not what this source sends (an API error envelope).
-                raise FetchError(
-                    f"{definition.name} reply refused: {exc}", status=result.status, retryable=False
-                ) from exc
+            records.extend(_fetch_one(client, definition, request, run, policy, deadline))
+        if definition.follow_up is not None:
+            seen = {record.external_id for record in records}
+            for request in definition.follow_up(settings, _left_the_list(definition.name, seen)):
+                records.extend(_fetch_one(client, definition, request, run, policy, deadline))
     return records
+
+
+def _fetch_one(client, definition, request, run: SourceRun, policy: FetchPolicy, deadline: float) -> list:
+    result = fetch_json(
+        client, request.url, params=request.params, headers=request.headers, policy=policy, deadline=deadline
+    )
+    run.requests += 1
+    run.bytes += result.bytes
+    run.http_status = result.status
+    run.attempts = max(run.attempts, result.attempts)
+    try:
+        return definition.parser(result.payload, fetched_at=result.fetched_at, **request.parse_options)
+    except ValueError as exc:
+        # The reply as a whole is not what this source sends (an API error envelope).
+        raise FetchError(f"{definition.name} reply refused: {exc}", status=result.status, retryable=False) from exc
+
+
+def _left_the_list(source: str, seen: set[str]) -> list[str]:
+    """Markets OMEN issued a live signal for, seen lately, that this poll's list no longer holds.
+
+    A closed market drops out of the active list, so without a look by id its end would never be
+    observed. Also the markets that merely fell below the list's limit: a look at them is a plain
+    observation. Newest first, at most FOLLOW_UP_LIMIT per poll.
+    """
+    since = timezone.now() - FOLLOW_UP_WINDOW
+    candidates = (
+        SourceEvent.objects.filter(source=source, last_seen_at__gte=since, latest_signal__isnull=False)
+        .exclude(latest_signal__status=SignalStatus.RESOLVED)
+        .order_by("-last_seen_at")
+        .values_list("external_id", flat=True)
+    )
+    missing = []
+    for external_id in candidates.iterator():
+        if external_id not in seen:
+            missing.append(external_id)
+            if len(missing) == FOLLOW_UP_LIMIT:
+                break
+    return missing
 
 
 def _finish(run: SourceRun, outcome: str, *, error: str = "") -> SourceRun:

@@ -37,6 +37,9 @@ class SourceDefinition:
     requests: Callable[[Any], list[SourceRequest]]
     # Why the source cannot be polled with this configuration (a missing key), or None.
     disabled_reason: Callable[[Any], str | None] = lambda config: None
+    # follow_up(config, external_ids) -> the requests that fetch those of its things by id:
+    # markets OMEN issued signals for that left the active list, to see how they ended.
+    follow_up: Callable[[Any, list[str]], list[SourceRequest]] | None = None
 
 
 def _polymarket_requests(config) -> list[SourceRequest]:
@@ -45,6 +48,19 @@ def _polymarket_requests(config) -> list[SourceRequest]:
             url=f"{config.POLYMARKET_GAMMA_API_URL.rstrip('/')}/markets",
             params={"active": "true", "closed": "false", "limit": config.POLYMARKET_MARKET_LIMIT},
         )
+    ]
+
+
+# Gamma takes ``id`` once per market; this many per request keeps the URL short.
+FOLLOW_UP_IDS_PER_REQUEST = 50
+
+
+def _polymarket_follow_up(config, external_ids: list[str]) -> list[SourceRequest]:
+    """Markets by id, whatever their state: Gamma's active list drops a market once it closes."""
+    url = f"{config.POLYMARKET_GAMMA_API_URL.rstrip('/')}/markets"
+    step = FOLLOW_UP_IDS_PER_REQUEST
+    return [
+        SourceRequest(url=url, params={"id": external_ids[i : i + step]}) for i in range(0, len(external_ids), step)
     ]
 
 
@@ -117,7 +133,7 @@ def _needs(setting: str):
 
 
 SOURCES: dict[str, SourceDefinition] = {
-    "polymarket": SourceDefinition("polymarket", parse_markets, _polymarket_requests),
+    "polymarket": SourceDefinition("polymarket", parse_markets, _polymarket_requests, follow_up=_polymarket_follow_up),
     "openmeteo": SourceDefinition("openmeteo", _parse_openmeteo, _openmeteo_requests),
     "newsapi": SourceDefinition("newsapi", parse_newsapi, _newsapi_requests, _needs("NEWSAPI_KEY")),
     "newsdata": SourceDefinition("newsdata", parse_newsdata, _newsdata_requests, _needs("NEWSDATA_KEY")),

@@ -1,5 +1,6 @@
 """source_poll against a real local HTTP server: runs recorded, breaker and lock shared through the database."""
 
+import json
 from datetime import timedelta
 
 import pytest
@@ -241,3 +242,48 @@ def test_a_poll_killed_at_the_hard_time_limit_counts_toward_the_breaker(gamma):
     source_poll(source="polymarket", policy=FAST)
 
     assert SourceState.objects.get().consecutive_failures == 2
+
+
+def test_a_market_with_a_live_signal_that_left_the_list_is_looked_up_by_id_and_resolved(gamma):
+    """Gamma's active list drops a market once it closes: the poll asks for it by id."""
+    now = timezone.now()
+
+    def iso(moment):
+        return moment.isoformat().replace("+00:00", "Z")
+
+    tracked = {
+        "id": "700001",
+        "question": "Will the Houthis attack a tanker in the Red Sea by March 31?",
+        "description": "Resolves Yes if a missile or drone strike hits a commercial tanker in the Red Sea.",
+        "slug": "houthi-tanker-red-sea",
+        "endDate": iso(now + timedelta(days=30)),
+        "outcomes": '["Yes", "No"]',
+        "outcomePrices": '["0.62", "0.38"]',
+        "liquidityNum": 250000.0,
+        "volumeNum": 1200000.0,
+        "updatedAt": iso(now - timedelta(hours=2)),
+    }
+    closed = {
+        **tracked,
+        "closed": True,
+        "closedTime": iso(now - timedelta(minutes=90)),
+        "outcomePrices": '["1", "0"]',
+        "liquidityNum": 0,
+        "updatedAt": iso(now - timedelta(hours=1)),
+    }
+    gamma.route(
+        "/markets",
+        Reply(body=json.dumps([tracked]).encode()),
+        Reply(body=b"[]"),  # the next poll's active list: the market is gone
+        Reply(body=json.dumps([closed]).encode()),  # ... and asked for by id
+    )
+    source_poll(source="polymarket", policy=FAST)
+
+    run = source_poll(source="polymarket", policy=FAST)
+
+    assert (run.outcome, run.requests, run.accepted) == (SourceRun.Outcome.OK, 2, 1)
+    assert "id=700001" in gamma.requests[-1][0]
+    assert Signal.objects.filter(status="RESOLVED").count() == 1
+    # Resolved: it is not asked for again.
+    gamma.route("/markets", Reply(body=b"[]"))
+    assert source_poll(source="polymarket", policy=FAST).requests == 1
