@@ -183,7 +183,23 @@ class RelevanceTermAdmin(admin.ModelAdmin):
     list_filter = ("kind", "category", "enabled")
     list_editable = ("enabled",)
     search_fields = ("term", "note")
-    fields = ("term", "kind", "category", "weight", "enabled", "note", "updated_by", "created_at", "updated_at")
+    fieldsets = (
+        (
+            None,
+            {
+                "fields": ("term", "kind", "category", "weight", "enabled", "note"),
+                "description": (
+                    "A watch term counts as a risk term of its category; a phrase also counts for the "
+                    "built-in terms inside it. The categories political and macro count only beside a "
+                    "major economy (a country, its leader or central bank), disruption only beside a "
+                    "facility (a plant, port, mine...). A block term vetoes every question that names it. "
+                    "Any change gives new signals a new ruleset version, and so new ids: the next poll "
+                    "issues a new signal for every market it accepts."
+                ),
+            },
+        ),
+        ("Changes", {"fields": ("updated_by", "created_at", "updated_at")}),
+    )
     readonly_fields = ("updated_by", "created_at", "updated_at")
 
     def save_model(self, request, obj, form, change):

@@ -50,6 +50,12 @@ class SourceEvent(models.Model):
             models.Index(fields=["latest_signal"], name="sourceevent_latest_signal_idx"),
             # Admin list, newest activity first.
             models.Index(fields=["-last_seen_at"], name="sourceevent_last_seen_idx"),
+            # The poll's look for signalled markets that left a source's list (services/poll.py).
+            models.Index(
+                fields=["source", "-last_seen_at"],
+                condition=models.Q(latest_signal__isnull=False),
+                name="sourceevent_signalled_idx",
+            ),
         ]
 
     def __str__(self):

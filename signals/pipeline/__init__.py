@@ -1,7 +1,7 @@
 """The signal pipeline: pure functions, no Django, no I/O.
 
-``evaluate(event, context)`` runs the rules in order (liquidity, semantic,
-geographic, anomaly, news quality), stops at the first rejection, then
+``evaluate(event, context)`` runs the rules in order (market status, liquidity,
+semantic, geographic, anomaly, news quality), stops at the first rejection, then
 enriches, classifies, scores and builds the signal contract.
 """
 

@@ -23,6 +23,7 @@ _RULE_STATUS = {m: m.value for m in RuleStatus}
 _SIGNAL_STATUS = {m: m.value for m in SignalStatus}
 _CONFIDENCE_LEVEL = {m: m.value for m in ConfidenceLevel}
 _RESOLVED = SignalStatus.RESOLVED.value
+_MONITORING = SignalStatus.MONITORING.value
 
 
 def iso(dt: datetime | None) -> str | None:
@@ -81,8 +82,14 @@ def build_signal(
 ) -> dict:
     observed = iso(event.observed_at)
     profile = enrichment.profile
-    # A market that no longer trades is RESOLVED, whatever the confidence in how it was reported.
-    status = _RESOLVED if event.closed_state else _SIGNAL_STATUS[signal_status(confidence.score)]
+    # A market that no longer trades is RESOLVED, whatever the confidence in how it was reported;
+    # one past its end date that still trades awaits its resolution: MONITORING, never ACTIVE.
+    if event.closed_state == "ended":
+        status = _MONITORING
+    elif event.closed_state:
+        status = _RESOLVED
+    else:
+        status = _SIGNAL_STATUS[signal_status(confidence.score)]
     keywords = enrichment.keywords
     factors = confidence.factors
     n_factors = len(factors)
@@ -161,12 +168,13 @@ def build_signal(
         "source_url": event.url,
     }
     if event.closed_state:
-        # Only a closed market's contract has this key, so an open market's bytes are unchanged.
+        # Only such a market's contract has this key, so an open market's bytes are unchanged.
+        finished = event.closed_state != "ended"
         signal["resolution"] = {
             "state": event.closed_state,
             "outcome": event.outcome,
-            "resolved_at": iso(event.closed_at),
-            "final_probability": event.probability,
+            "resolved_at": iso(event.closed_at) if finished else None,
+            "final_probability": event.probability if finished else None,
         }
     return signal
 

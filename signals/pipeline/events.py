@@ -33,9 +33,9 @@ class RawEvent:
     trader_count: int | None = None
     resolution_date: datetime | None = None
     probability_is_estimate: bool = False
-    # A market that no longer trades: "closed", "resolved" (closed with its prices at 0/1),
-    # "archived" or "ended" (past its end date); "" while it is open. Such a market never
-    # yields an ACTIVE signal (rules.market_status_rule).
+    # "" while a market trades; "closed", "resolved" (closed with its prices at 0/1) or
+    # "archived" once it no longer does; "ended" when its end date is past but it still trades,
+    # awaiting its resolution. Such a market never yields an ACTIVE signal (rules.market_status_rule).
     closed_state: str = ""
     closed_at: datetime | None = None  # when it closed (or was due to), if the source says
     outcome: str | None = None  # the winning outcome's label, once the prices settled at 0/1

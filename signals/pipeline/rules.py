@@ -67,10 +67,11 @@ def describe_closure(event: RawEvent) -> str:
 
 
 def market_status_rule(event: RawEvent, analysis: TextAnalysis, ctx: PipelineContext) -> RuleResult:
-    """A market that no longer trades is never a live signal.
+    """A market that no longer trades, or is past its end date, is never a live signal.
 
-    If OMEN tracked it while it traded, this final observation passes on to the other rules and
-    becomes a RESOLVED signal recording how it ended; otherwise it is a "market closed" rejection.
+    If OMEN tracked it (issued it a signal) while it traded, the observation passes on to the
+    other rules: a closed market's becomes a RESOLVED signal recording how it ended, an ended
+    one's a MONITORING signal until it closes. Otherwise it is a "market closed" rejection.
     """
     params = {
         "state": event.closed_state,
@@ -87,11 +88,12 @@ def market_status_rule(event: RawEvent, analysis: TextAnalysis, ctx: PipelineCon
             f"Market closed: {described}, and OMEN never tracked it while it traded.",
             params,
         )
+    recorded = "MONITORING until it closes" if event.closed_state == "ended" else "RESOLVED"
     return RuleResult(
         *MARKET_STATUS,
         _PASSED,
         1.0,
-        f"Market {described}; OMEN tracked it, so this final observation is recorded as RESOLVED.",
+        f"Market {described}; OMEN tracked it, so this observation is recorded as {recorded}.",
         params,
     )
 
@@ -128,7 +130,7 @@ def liquidity_rule(event: RawEvent, analysis: TextAnalysis, ctx: PipelineContext
 
 # --------------------------------------------------------------------------- semantic
 
-SEMANTIC = ("semantic_relevance", "2.0.0")
+SEMANTIC = ("semantic_relevance", "3.0.0")
 SEMANTIC_THRESHOLD = 0.3
 _WEIGHT_NOTE = (
     "Question terms weigh 1, description-only terms 0.5, resolution boilerplate and "
@@ -161,19 +163,21 @@ _CONDITIONAL = frozenset(vocab.CONDITIONAL_CATEGORIES)
 
 def semantic_relevance_rule(event: RawEvent, analysis: TextAnalysis, ctx: PipelineContext) -> RuleResult:
     if analysis.mention_question:
-        mentions = sorted({t.canonical for t in analysis.title_terms if t.mention})
+        mentions = sorted({t.canonical for t in analysis.title_terms if t.speech or t.social_post})
         return RuleResult(
             *SEMANTIC,
             RuleStatus.REJECTED_IRRELEVANT_SEMANTIC,
             0.0,
-            f"A question about what someone will {'/'.join(mentions)}, not about what will happen.",
+            f"A question about what someone will say or post ({', '.join(map(repr, mentions))}), "
+            "not about what will happen.",
             {"mention_terms": mentions},
         )
     blocked = [t.canonical for t in analysis.title_terms if t.blocked]
     if blocked:
         blocked = sorted(set(blocked))
         strong = sorted({t.canonical for t in analysis.title_terms if t.strong})
-        if not strong:
+        # An operator's block term vetoes whatever else the question holds.
+        if not strong or any(t.veto for t in analysis.title_terms):
             return RuleResult(
                 *SEMANTIC,
                 RuleStatus.REJECTED_IRRELEVANT_SEMANTIC,
@@ -255,7 +259,7 @@ def semantic_relevance_rule(event: RawEvent, analysis: TextAnalysis, ctx: Pipeli
 
 # --------------------------------------------------------------------------- geographic
 
-GEOGRAPHIC = ("geographic_relevance", "3.0.0")
+GEOGRAPHIC = ("geographic_relevance", "4.0.0")
 
 
 def _logistics_base(weight: float) -> float:
@@ -636,15 +640,19 @@ def _is_closed(event: RawEvent) -> bool:
     return bool(event.closed_state)
 
 
+FINISHED_STATES = frozenset({"closed", "resolved", "archived"})
+
+
 def _is_live_market(event: RawEvent) -> bool:
     # Estimated probabilities (weather, news, stock moves) have no order book. A closed
     # market's book is emptied and its price jumps to 0 or 1: liquidity and the anomaly
-    # checks measure a trading market, and would reject every final observation.
-    return not event.probability_is_estimate and not event.closed_state
+    # checks measure a trading market, and would reject every final observation. An ended
+    # market still trades.
+    return not event.probability_is_estimate and event.closed_state not in FINISHED_STATES
 
 
 def _is_live(event: RawEvent) -> bool:
-    return not event.closed_state
+    return event.closed_state not in FINISHED_STATES
 
 
 def _always(event: RawEvent) -> bool:

@@ -60,7 +60,9 @@ class Term:
     facility: bool = False  # a plant, port, mine...: where an incident is a supply-chain disruption
     economy: str | None = None  # the major economy the term names (a country, leader or central bank)
     not_national: bool = False  # a party's, a city's or a state's race ("nomination", "mayor")
-    mention: bool = False  # "say", "mention", "tweet": a question about words, not events
+    speech: bool = False  # "say", "mention", "endorse": a question may be about words, not events
+    social_post: bool = False  # "tweet", "post about": a question about posts is about words
+    veto: bool = False  # an operator's block term: vetoes even a question with a strong risk term
     weight: float = 1.0  # an operator's term may weigh more or less than a built-in one (1)
 
     @property
@@ -119,6 +121,52 @@ OPERATOR_LOGISTICS = {
 }
 
 
+# The signal type an operator's watch term votes for, by its category.
+OPERATOR_TYPES = {
+    "geopolitical": SignalType.GEOPOLITICAL_CONFLICT,
+    "shipping": SignalType.SHIPPING_ROUTE_RISK,
+    "energy": SignalType.ENERGY_SUPPLY,
+    "labor": SignalType.LABOR_DISRUPTION,
+    "climate": SignalType.CLIMATE_EVENT,
+    "regulatory": SignalType.REGULATORY_CHANGE,
+    "political": SignalType.POLITICAL_POLICY,
+    "macro": SignalType.POLITICAL_POLICY,
+    "disruption": SignalType.SUPPLY_CHAIN_DISRUPTION,
+}
+
+
+def _copy_entry(entry: dict) -> dict:
+    return {key: set(value) if isinstance(value, set) else value for key, value in entry.items()}
+
+
+def _merge_entry(into: dict, other: dict) -> None:
+    """What ``other`` counts for, added to ``into`` (its canonical spelling and weight kept)."""
+    for key, value in other.items():
+        if isinstance(value, set):
+            into[key] |= value
+        elif key in ("blocked", "strong", "facility", "not_national", "speech", "social_post") and value:
+            into[key] = True
+        elif key in ("location", "economy") and value is not None and into[key] is None:
+            into[key] = value
+        elif key == "impact" and value and not into[key]:
+            into[key] = value
+
+
+def _inner_entries(toks: tuple[str, ...], entries: dict[tuple[str, ...], dict]) -> list[dict]:
+    """The built-in terms found inside a phrase, longest first at each position, no overlaps."""
+    found, i = [], 0
+    while i < len(toks):
+        for size in range(len(toks) - i, 0, -1):
+            entry = entries.get(toks[i : i + size])
+            if entry is not None:
+                found.append(entry)
+                i += size
+                break
+        else:
+            i += 1
+    return found
+
+
 class OperatorTerm(NamedTuple):
     """A term an operator added in the admin (signals.RelevanceTerm), merged over the built-ins."""
 
@@ -156,11 +204,13 @@ def _build_index(
                     "facility": False,
                     "economy": None,
                     "not_national": False,
-                    "mention": False,
+                    "speech": False,
+                    "social_post": False,
+                    "veto": False,
                     "weight": 1.0,
                 },
             )
-            if key in ("blocked", "strong", "facility", "not_national", "mention"):
+            if key in ("blocked", "strong", "facility", "not_national", "speech", "social_post", "veto"):
                 entry[key] = True
             elif key in ("location", "impact", "economy", "weight"):
                 entry[key] = value
@@ -203,17 +253,27 @@ def _build_index(
             add(raw, "economy", economy)
     for raw in vocab.NOT_NATIONAL_TERMS:
         add(raw, "not_national", None)
-    for raw in vocab.MENTION_TERMS:
-        add(raw, "mention", None)
-    # Operators' terms last: merged over the built-ins (a watch term unblocks what it names).
+    for raw in vocab.SPEECH_TERMS:
+        add(raw, "speech", None)
+    for raw in vocab.SOCIAL_POST_TERMS:
+        add(raw, "social_post", None)
+    # Operators' terms last, merged over the built-ins. Matching takes the longest phrase, so an
+    # operator's phrase would hide the built-in terms inside it ("taiwan strait" in "taiwan strait
+    # crisis"): it inherits what they count for first, and adds its own.
+    built_in = {toks: _copy_entry(entry) for toks, entry in tags.items()}
     for operator_term in operator_terms:
+        for form in _variants(operator_term.term):
+            for inner in _inner_entries(tuple(words(form)), built_in):
+                _merge_entry(tags.setdefault(tuple(words(form)), _copy_entry(inner)), inner)
         if operator_term.kind == BLOCK:
             add(operator_term.term, "blocked", None)
+            add(operator_term.term, "veto", None)
             continue
         add(operator_term.term, "unblocked", None)
         add(operator_term.term, "risk", operator_term.category)
         if operator_term.category in OPERATOR_LOGISTICS:
             add(operator_term.term, "logistics", OPERATOR_LOGISTICS[operator_term.category])
+        add(operator_term.term, "types", OPERATOR_TYPES[operator_term.category])
         add(operator_term.term, "weight", float(operator_term.weight))
 
     type_order = {t: i for i, t in enumerate(SignalType)}
@@ -252,7 +312,9 @@ def _build_index(
             facility=e["facility"],
             economy=e["economy"],
             not_national=e["not_national"],
-            mention=e["mention"],
+            speech=e["speech"],
+            social_post=e["social_post"],
+            veto=e["veto"],
             weight=e["weight"],
         )
         by_first.setdefault(toks[0], []).append((toks, term))
@@ -412,6 +474,34 @@ class TextAnalysis:
         return self.by_canonical
 
 
+# A quoted word or phrase: 'tariff', "crypto", “Red Sea”; not the apostrophes of "Trump's ... Xi's".
+_QUOTED = re.compile(
+    r"(?<!\w)(?:'[^'\n]{1,60}'|\"[^\"\n]{1,60}\"|\u201c[^\u201d\n]{1,60}\u201d|\u2018[^\u2019\n]{1,60}\u2019)(?!\w)"
+)
+# "US" and "U.S." in capitals: lower-cased, "us" would be the pronoun too.
+_US = re.compile(r"\bU\.?S\.?A?\b")
+# The risk categories that read the economies a text names (rules.counted_categories, the scope).
+_NEEDS_ECONOMY = frozenset({"political", "macro", "regulatory"})
+
+
+def _about_words(title: str, title_terms: list[Term]) -> bool:
+    """A question about what someone will say or post, not about what will happen.
+
+    Posting is always about words. Saying is when the question quotes the words ("Will Trump say
+    'tariff'?"), is set at a game or a show, or names nothing the analyst watches for itself:
+    "Will the Supreme Court say the tariffs are illegal?" is about the ruling.
+    """
+    if "?" not in title:
+        return False
+    if any(term.social_post for term in title_terms):
+        return True
+    if not any(term.speech for term in title_terms):
+        return False
+    if _QUOTED.search(title) or any(term.blocked for term in title_terms):
+        return True  # the words quoted, or said at a game or a show
+    return not any(term.strong or term.all_chokepoints for term in title_terms)
+
+
 def analyse(title: str, description: str, keywords: Iterable[str] = ()) -> TextAnalysis:
     """Match title (+ source keywords, full weight) and the cleaned description (built-in vocabulary)."""
     return _analyse(DEFAULT_VOCABULARY, title, description, keywords)
@@ -441,14 +531,24 @@ def _analyse(vocabulary: Vocabulary, title: str, description: str, keywords: Ite
         ranked.append((canonical, weight, weight >= TITLE_WEIGHT, term))
     economies: set[str] = set()
     economy_weight = facility_weight = 0.0
-    incident = False
+    incident = needs_economy = False
     for weight, term in by_canonical.values():
         if term.economy is not None:
             economies.add(term.economy)
             economy_weight = max(economy_weight, weight)
         if term.facility:
             facility_weight = max(facility_weight, weight)
-        incident = incident or "disruption" in term.risk
+        if term.risk:
+            incident = incident or "disruption" in term.risk
+            needs_economy = needs_economy or not _NEEDS_ECONOMY.isdisjoint(term.risk)
+    # Only a category that a major economy conditions reads it: the regex scan is skipped otherwise.
+    if needs_economy:
+        if _US.search(title):
+            economies.add("United States")
+            economy_weight = TITLE_WEIGHT
+        elif description and _US.search(description):
+            economies.add("United States")
+            economy_weight = max(economy_weight, DESCRIPTION_WEIGHT)
     return TextAnalysis(
         tuple(title_terms),
         tuple(desc_terms),
@@ -457,7 +557,7 @@ def _analyse(vocabulary: Vocabulary, title: str, description: str, keywords: Ite
         tuple(ranked),
         economies=tuple(sorted(economies)),
         not_national=any(term.not_national for term in title_terms),
-        mention_question="?" in title and any(term.mention for term in title_terms),
+        mention_question=_about_words(title, title_terms),
         facility_incident=incident and facility_weight > 0,
         economy_weight=economy_weight,
         facility_weight=facility_weight,

@@ -9,6 +9,7 @@ for PROBE_AFTER, then one probe poll decides).
 from __future__ import annotations
 
 import logging
+import random
 import time
 import uuid
 from datetime import datetime, timedelta
@@ -30,7 +31,7 @@ FAILURES_TO_OPEN = 5
 PROBE_AFTER = timedelta(seconds=45)
 SUCCESSES_TO_CLOSE = 2
 # Markets with a live signal that left the source's list are looked up by id (see _left_the_list).
-FOLLOW_UP_WINDOW = timedelta(days=7)
+FOLLOW_UP_WINDOW = timedelta(days=30)
 FOLLOW_UP_LIMIT = 100
 DEFAULT_POLICY = FetchPolicy()
 
@@ -71,7 +72,7 @@ def source_poll(*, source: str, token: str = "", policy: FetchPolicy = DEFAULT_P
             return _finish(run, Outcome.CIRCUIT_OPEN, error="circuit open: too many consecutive failures")
         run.save()
         try:
-            records = _fetch_and_parse(definition, run, policy, deadline)
+            records, follow_up_error = _fetch_and_parse(definition, run, policy, deadline)
         except FetchError as error:
             run.http_status = error.status
             run.attempts = max(run.attempts, error.attempts)
@@ -81,7 +82,7 @@ def source_poll(*, source: str, token: str = "", policy: FetchPolicy = DEFAULT_P
         run.fetched, run.accepted = summary.fetched, summary.created
         run.rejected, run.unchanged = summary.rejected, summary.unchanged
         _record_result(source, success=True)
-        return _finish(run, Outcome.OK)
+        return _finish(run, Outcome.OK, error=follow_up_error)
     except BaseException as exc:  # a soft time limit, the database going away: the run says so
         if run.pk and run.outcome == Outcome.RUNNING:
             _finish(run, Outcome.FAILED, error=f"poll interrupted: {type(exc).__name__}: {exc}")
@@ -93,16 +94,26 @@ def source_poll(*, source: str, token: str = "", policy: FetchPolicy = DEFAULT_P
         _release_poll_lock(source)
 
 
-def _fetch_and_parse(definition, run: SourceRun, policy: FetchPolicy, deadline: float) -> list:
+def _fetch_and_parse(definition, run: SourceRun, policy: FetchPolicy, deadline: float) -> tuple[list, str]:
+    """The records of the source's requests, then of its follow-ups; and why a follow-up failed.
+
+    A follow-up that fails fails nothing else: the poll's records are ingested, the run says what
+    went wrong, and the source's breaker counts the poll a success.
+    """
     records: list = []
     with source_client() as client:
         for request in definition.requests(settings):
             records.extend(_fetch_one(client, definition, request, run, policy, deadline))
-        if definition.follow_up is not None:
-            seen = {record.external_id for record in records}
+        if definition.follow_up is None:
+            return records, ""
+        seen = {record.external_id for record in records}
+        try:
             for request in definition.follow_up(settings, _left_the_list(definition.name, seen)):
                 records.extend(_fetch_one(client, definition, request, run, policy, deadline))
-    return records
+        except FetchError as error:
+            reason = "; ".join(error.history) or error.reason
+            return records, f"follow-up of the markets that left the list failed: {reason}"
+    return records, ""
 
 
 def _fetch_one(client, definition, request, run: SourceRun, policy: FetchPolicy, deadline: float) -> list:
@@ -124,22 +135,18 @@ def _left_the_list(source: str, seen: set[str]) -> list[str]:
     """Markets OMEN issued a live signal for, seen lately, that this poll's list no longer holds.
 
     A closed market drops out of the active list, so without a look by id its end would never be
-    observed. Also the markets that merely fell below the list's limit: a look at them is a plain
-    observation. Newest first, at most FOLLOW_UP_LIMIT per poll.
+    observed. A market that merely fell below the list's limit is one of them too, and stays one:
+    at most FOLLOW_UP_LIMIT are picked per poll, at random, so none is starved by the others.
     """
     since = timezone.now() - FOLLOW_UP_WINDOW
     candidates = (
         SourceEvent.objects.filter(source=source, last_seen_at__gte=since, latest_signal__isnull=False)
         .exclude(latest_signal__status=SignalStatus.RESOLVED)
-        .order_by("-last_seen_at")
         .values_list("external_id", flat=True)
     )
-    missing = []
-    for external_id in candidates.iterator():
-        if external_id not in seen:
-            missing.append(external_id)
-            if len(missing) == FOLLOW_UP_LIMIT:
-                break
+    missing = sorted(external_id for external_id in candidates.iterator() if external_id not in seen)
+    if len(missing) > FOLLOW_UP_LIMIT:
+        missing = sorted(random.sample(missing, FOLLOW_UP_LIMIT))
     return missing
 
 

@@ -163,12 +163,12 @@ def _lifecycle(record: dict, event: dict | None, end_date: datetime | None, obse
     scopes = [record] if event is None else [record, event]
     closed = any(_flag(scope, "closed") for scope in scopes)
     archived = any(_flag(scope, "archived") for scope in scopes)
-    closed_at = _datetime(record, "closedTime") or end_date
     if closed:
         outcome = _settled_outcome(record)
+        closed_at = _datetime(record, "closedTime") or end_date
         return _Lifecycle("resolved" if outcome is not None else "closed", closed_at, outcome)
     if archived:
-        return _Lifecycle("archived", closed_at, None)
+        return _Lifecycle("archived", _datetime(record, "closedTime") or end_date, None)
     if end_date is not None and end_date < observed_at:
         return _Lifecycle("ended", end_date, None)
     return _Lifecycle("", None, None)

@@ -56,11 +56,15 @@ FOLLOW_UP_IDS_PER_REQUEST = 50
 
 
 def _polymarket_follow_up(config, external_ids: list[str]) -> list[SourceRequest]:
-    """Markets by id, whatever their state: Gamma's active list drops a market once it closes."""
+    """Closed markets by id: Gamma's active list drops a market once it closes.
+
+    Gamma filters on ``closed=false`` unless told otherwise, even when asked by id.
+    """
     url = f"{config.POLYMARKET_GAMMA_API_URL.rstrip('/')}/markets"
     step = FOLLOW_UP_IDS_PER_REQUEST
     return [
-        SourceRequest(url=url, params={"id": external_ids[i : i + step]}) for i in range(0, len(external_ids), step)
+        SourceRequest(url=url, params={"id": external_ids[i : i + step], "closed": "true"})
+        for i in range(0, len(external_ids), step)
     ]
 
 

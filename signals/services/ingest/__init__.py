@@ -32,7 +32,7 @@ from django.db import transaction
 
 from signals.models import SourceEvent
 from signals.pipeline.events import HistoryPoint, ParseFailure, RawEvent
-from signals.services.ingest.prepare import History, PreparedBatch, batch_prepare, refusal
+from signals.services.ingest.prepare import History, PreparedBatch, Tracked, batch_prepare, refusal
 from signals.services.ingest.write import batch_write
 from signals.services.vocabulary import current_vocabulary
 from utilities.bulk_sql import datetime_adapter
@@ -95,6 +95,7 @@ def signals_ingest(
     # Markets this call has seen, with their history as this call left it: the next batch is
     # prepared before the previous one is committed, so a market seen already is not re-read.
     history: History = {}
+    tracked: Tracked = set()
     total = IngestSummary()
 
     def prepare_next(batches: Iterator[list]) -> Future | None:
@@ -102,8 +103,8 @@ def signals_ingest(
         batch = next(batches, None)
         if batch is None:
             return None
-        _history_load(batch, history)
-        return helper.submit(batch_prepare, batch, history, reliability, to_db, vocabulary)
+        _history_load(batch, history, tracked)
+        return helper.submit(batch_prepare, batch, history, reliability, to_db, vocabulary, tracked)
 
     with prompt_thread_switching(), ThreadPoolExecutor(max_workers=1, thread_name_prefix="ingest-prepare") as helper:
         batches = _batches(records, batch_size)
@@ -127,15 +128,20 @@ def _batches(records: Iterable, size: int) -> Iterator[list]:
         yield [(refusal(record) or record) if isinstance(record, RawEvent) else record for record in batch]
 
 
-def _history_load(batch: list, history: History) -> None:
-    """Read the stored recent history of the batch's markets that ``history`` does not hold yet."""
+def _history_load(batch: list, history: History, tracked: Tracked) -> None:
+    """Read the stored recent history of the batch's markets that ``history`` does not hold yet,
+    and add those OMEN issued a signal for to ``tracked``."""
     ids_by_source: dict[str, set[str]] = defaultdict(set)
     for record in batch:
         if isinstance(record, RawEvent) and record.market_key not in history:
             ids_by_source[record.source].add(record.external_id)
     for source, external_ids in ids_by_source.items():
-        rows = SourceEvent.objects.for_keys(source, list(external_ids)).values_list("external_id", "recent_history")
-        for external_id, recent in rows:
+        rows = SourceEvent.objects.for_keys(source, list(external_ids)).values_list(
+            "external_id", "recent_history", "latest_signal_id"
+        )
+        for external_id, recent, latest_signal in rows:
+            if latest_signal is not None:
+                tracked.add(f"{source}:{external_id}")
             history[f"{source}:{external_id}"] = [
                 HistoryPoint(datetime.fromtimestamp(epoch, UTC), probability, volume)
                 for epoch, probability, volume in orjson.loads(recent)

@@ -3,8 +3,8 @@
 Each event goes through the pipeline with only the history known before it; an accepted one
 becomes a signal row, a rejected one (or a record that never parsed) a rejection row; every
 event is an observation of its SourceEvent, and a probability point unless its market already
-has one for that moment. Runs in ingest's helper thread, while the caller's thread writes the
-previous batch.
+has one for that moment (a closed market OMEN never issued a signal for is a rejection only).
+Runs in ingest's helper thread, while the caller's thread writes the previous batch.
 """
 
 from __future__ import annotations
@@ -26,7 +26,6 @@ from signals.models.rejection import EXCERPT_MAX_CHARS
 from signals.pipeline import Accepted, PipelineContext, Rejected, evaluate
 from signals.pipeline.events import HistoryPoint, ParseFailure, RawEvent
 from signals.pipeline.text import DEFAULT_VOCABULARY, Vocabulary
-from signals.pipeline.types import RuleStatus
 from signals.services.rows import (
     EventKey,
     PointRow,
@@ -52,10 +51,10 @@ MAX_FIELD_NAME = Rejection._meta.get_field("field").max_length
 # A rejection's reason is a text column; a parser's reason longer than this is cut, not stored whole.
 MAX_REASON = 2000
 
-_MARKET_CLOSED = RuleStatus.REJECTED_MARKET_CLOSED.value
-
 # market key (RawEvent.market_key) -> that market's recent points, oldest first
 History = dict[str, list[HistoryPoint]]
+# market keys of the markets OMEN issued a signal for: what a closed market's observation becomes
+Tracked = set[str]
 
 
 @dataclass
@@ -111,9 +110,12 @@ def batch_prepare(
     reliability: Mapping[str, float],
     to_db: Callable,
     vocabulary: Vocabulary = DEFAULT_VOCABULARY,
+    tracked: Tracked | None = None,
 ) -> PreparedBatch:
     """The rows of one batch; ``history`` holds each market's points as the previous batches left them,
-    and is moved forward with this batch's events."""
+    and is moved forward with this batch's events. ``tracked`` holds the markets OMEN issued a
+    signal for (stored, or earlier in this call), and gains this batch's."""
+    tracked = set() if tracked is None else tracked
     now = timezone.now()
     created_at = to_db(now)
     rejections: list[RejectionRow] = []
@@ -137,17 +139,16 @@ def batch_prepare(
     observed_events: list[RawEvent] = []  # the events that are observations of a SourceEvent
     for event in events:
         key = (event.source, event.external_id)
-        # A market is tracked once it has a SourceEvent: stored (``history`` holds every stored
-        # market the batch names) or observed earlier in this call.
-        market_points = history.get(event.market_key)
-        if market_points is None and event.closed_state:
+        if event.closed_state and event.market_key not in tracked:
+            # OMEN never issued this market a signal: a "market closed" rejection, and no
+            # observation (no SourceEvent, no point) either, so the same closed reply again is
+            # the same rejection, never a RESOLVED signal.
             outcome = _evaluate_safely(event, _context(event, [], reliability, vocabulary, tracked=False))
-            if isinstance(outcome, Rejected) and outcome.status == _MARKET_CLOSED:
-                # Never tracked, and not to be: no SourceEvent, no point, so the same closed
-                # reply again is the same rejection, never a RESOLVED signal.
+            if isinstance(outcome, Rejected):
                 rejections.append(_rule_rejection(event, outcome, created_at, to_db))
                 rejected_by_status[outcome.status] += 1
                 continue
+        market_points = history.get(event.market_key)
         if market_points is None:
             market_points = history[event.market_key] = []
         observed_events.append(event)
@@ -164,6 +165,7 @@ def batch_prepare(
             signal_id=outcome.signal_id if accepted else None,
         )
         if accepted:
+            tracked.add(event.market_key)
             if outcome.signal_id not in observed_at:
                 observed_at[outcome.signal_id] = event.observed_at
                 signals.append((key, _signal_row(event, outcome, created_at, to_db)))

@@ -87,6 +87,39 @@ def test_races_that_decide_no_national_power_and_mention_markets_are_not_relevan
     assert not relevance_verdict(market(title, "In the United States.")).relevant
 
 
+@pytest.mark.parametrize(
+    "title",
+    [
+        "Will Trump launch a memecoin before the election?",  # crypto
+        "Will Bitcoin hit $150k before the US election?",
+        "Will Taylor Swift endorse a candidate in the US election?",  # a celebrity's words
+        "Will a recession catch up with us in 2026?",  # "us", the pronoun
+        "Will the US Chamber of Commerce president resign?",  # no national office
+        "Will UEFA sanction Manchester City?",  # a sports body's sanction
+        "Will Elon Musk fire workers at the Tesla factory?",  # "fire", dismiss
+        "Will Union Berlin be relegated?",  # a club, not a labour union
+        "Will tariffs be mentioned in the Super Bowl halftime show?",  # words at a show
+        "Will Trump post about tariffs on Truth Social?",  # a post
+    ],
+)
+def test_questions_that_only_brush_against_risk_words_are_not_relevant(title):
+    assert not relevance_verdict(market(title)).relevant
+
+
+@pytest.mark.parametrize(
+    "title",
+    [
+        "Will the Supreme Court say Trump's tariffs are illegal?",  # a ruling, not words
+        "Will Houthis attack a ship in the Red Sea, says Pentagon?",
+        "Will the US impose sanctions on Russian oil?",
+        "Will the US enter a recession in 2026?",
+        "Putin out as President of Russia by end of 2026?",
+    ],
+)
+def test_questions_about_events_that_use_the_same_words_stay_relevant(title):
+    assert relevance_verdict(market(title)).relevant
+
+
 def test_the_blocklist_never_vetoes_a_question_carrying_a_strong_risk_term():
     court = market(
         "Will the Supreme Court rule against federal jurisdiction over sports event contracts?",
@@ -156,3 +189,32 @@ def test_the_same_operator_terms_give_the_same_version_in_any_order():
 
     assert Vocabulary([a, b]).ruleset_version == Vocabulary([b, a]).ruleset_version
     assert Vocabulary([a]).ruleset_version != Vocabulary([a._replace(weight=2.0)]).ruleset_version
+
+
+def test_an_operator_phrase_keeps_what_the_built_in_terms_inside_it_count_for():
+    question = market("Will there be a Taiwan Strait crisis in 2026?")
+    tuned = Vocabulary([OperatorTerm("taiwan strait crisis", WATCH, "shipping")])
+
+    decision = evaluate(question, PipelineContext(vocabulary=tuned))
+
+    assert isinstance(decision, Accepted), decision
+    assert decision.signal["geographic"]["chokepoints"] == ["Taiwan Strait"]
+    assert decision.signal["signal_type"] == evaluate(question).signal["signal_type"]
+
+
+def test_a_single_word_watch_term_votes_for_its_categorys_signal_type():
+    tuned = Vocabulary([OperatorTerm("junta", WATCH, "geopolitical")])
+
+    decision = evaluate(
+        market("Will the junta close the border crossing to trucks?"), PipelineContext(vocabulary=tuned)
+    )
+
+    assert decision.signal["signal_type"] == "GEOPOLITICAL_CONFLICT"
+
+
+def test_an_operator_block_term_vetoes_even_a_question_with_a_strong_risk_term():
+    question = market("Will Trump raise tariffs on China?")
+    tuned = Vocabulary([OperatorTerm("tariff(s)", BLOCK, "")])
+
+    assert relevance_verdict(question).relevant
+    assert not relevance_verdict(question, PipelineContext(vocabulary=tuned)).relevant

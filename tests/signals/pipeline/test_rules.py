@@ -54,7 +54,7 @@ def test_liquidity_minimum_comes_from_the_context():
 def test_semantic_one_risk_term_in_the_question_passes_exactly_at_threshold():
     result = run(semantic_relevance_rule, FixedEventFactory(title="Will tariffs generate $250b?", description=""))
     assert (result.status, result.score) == (RuleStatus.PASSED, 0.3)
-    assert result.rule_version == "2.0.0"
+    assert result.rule_version == "3.0.0"
 
 
 def test_semantic_single_description_only_term_weighs_half_and_fails():
@@ -111,7 +111,7 @@ def test_semantic_score_caps_at_one():
 def test_geographic_one_chokepoint_in_question_scores_point_seven():
     result = run(geographic_relevance_rule, FixedEventFactory(title="Will Iran close Hormuz?", description=""))
     assert (result.status, result.score) == (RuleStatus.PASSED, 0.7)
-    assert result.rule_version == "3.0.0"
+    assert result.rule_version == "4.0.0"
 
 
 def test_geographic_two_chokepoints_cap_at_one():
@@ -279,8 +279,8 @@ def test_rule_order_and_versions():
     assert [(r.name, r.version) for r in RULES] == [
         ("market_status", "1.0.0"),
         ("liquidity", "1.0.0"),
-        ("semantic_relevance", "2.0.0"),
-        ("geographic_relevance", "3.0.0"),
+        ("semantic_relevance", "3.0.0"),
+        ("geographic_relevance", "4.0.0"),
         ("anomaly_detection", "2.0.0"),
         ("news_quality", "1.0.0"),
     ]

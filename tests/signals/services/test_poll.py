@@ -244,8 +244,8 @@ def test_a_poll_killed_at_the_hard_time_limit_counts_toward_the_breaker(gamma):
     assert SourceState.objects.get().consecutive_failures == 2
 
 
-def test_a_market_with_a_live_signal_that_left_the_list_is_looked_up_by_id_and_resolved(gamma):
-    """Gamma's active list drops a market once it closes: the poll asks for it by id."""
+def tracked_and_closed() -> tuple[dict, dict]:
+    """A relevant market as Gamma lists it while it trades, and the same market closed."""
     now = timezone.now()
 
     def iso(moment):
@@ -271,6 +271,12 @@ def test_a_market_with_a_live_signal_that_left_the_list_is_looked_up_by_id_and_r
         "liquidityNum": 0,
         "updatedAt": iso(now - timedelta(hours=1)),
     }
+    return tracked, closed
+
+
+def test_a_market_with_a_live_signal_that_left_the_list_is_looked_up_by_id_and_resolved(gamma):
+    """Gamma's active list drops a market once it closes: the poll asks for it by id."""
+    tracked, closed = tracked_and_closed()
     gamma.route(
         "/markets",
         Reply(body=json.dumps([tracked]).encode()),
@@ -282,8 +288,27 @@ def test_a_market_with_a_live_signal_that_left_the_list_is_looked_up_by_id_and_r
     run = source_poll(source="polymarket", policy=FAST)
 
     assert (run.outcome, run.requests, run.accepted) == (SourceRun.Outcome.OK, 2, 1)
-    assert "id=700001" in gamma.requests[-1][0]
+    assert "id=700001" in gamma.requests[-1][0] and "closed=true" in gamma.requests[-1][0]
     assert Signal.objects.filter(status="RESOLVED").count() == 1
     # Resolved: it is not asked for again.
     gamma.route("/markets", Reply(body=b"[]"))
     assert source_poll(source="polymarket", policy=FAST).requests == 1
+
+
+def test_a_failed_follow_up_fails_nothing_else(gamma):
+    tracked, _closed = tracked_and_closed()
+    other = {**tracked, "id": "700002", "question": "Will a tanker be seized in the Strait of Hormuz?"}
+    gamma.route(
+        "/markets",
+        Reply(body=json.dumps([tracked]).encode()),
+        Reply(body=json.dumps([other]).encode()),  # the next list: 700001 left it, 700002 is new
+        Reply(status=422, body=b'{"error": "bad id"}'),  # ... and the look for 700001 fails
+    )
+    source_poll(source="polymarket", policy=FAST)
+
+    run = source_poll(source="polymarket", policy=FAST)
+
+    assert (run.outcome, run.accepted) == (SourceRun.Outcome.OK, 1)
+    assert run.error.startswith("follow-up of the markets that left the list failed")
+    assert Signal.objects.filter(event__external_id="700002").exists()
+    assert SourceState.objects.get(source="polymarket").consecutive_failures == 0

@@ -210,3 +210,41 @@ def test_the_recorded_events_reply_ingests_its_settled_market_as_a_rejection():
 def test_recorded_events_fixture_is_what_these_tests_expect():
     (event,) = recorded_json(EVENTS)
     assert json.loads(event["markets"][0]["outcomePrices"]) == ["0", "1"]
+
+
+@pytest.mark.django_db
+def test_a_tracked_market_past_its_end_date_is_monitoring_until_it_closes():
+    ingest(market())
+    ended = market(endDate="2026-01-25T00:00:00Z", outcomePrices='["0.70", "0.30"]', updatedAt="2026-01-26T10:00:00Z")
+
+    ingest(ended)
+
+    signal = Signal.objects.latest("id")
+    assert signal.status == "MONITORING"
+    assert signal.contract["resolution"] == {
+        "state": "ended",
+        "outcome": None,
+        "resolved_at": None,
+        "final_probability": None,
+    }
+    # Its close, when it comes, is the RESOLVED one.
+    ingest(closed_market(endDate="2026-01-25T00:00:00Z"))
+    assert Signal.objects.latest("id").status == "RESOLVED"
+
+
+@pytest.mark.django_db
+def test_a_market_omen_observed_but_never_signalled_is_a_market_closed_rejection_when_it_closes():
+    ingest(market(liquidityNum=50.0))  # observed, rejected for thin liquidity: no signal
+    assert SourceEvent.objects.get().latest_signal is None
+
+    summary = ingest(closed_market())
+
+    assert (summary.created, summary.rejected) == (0, 1)
+    assert Rejection.objects.filter(status="REJECTED_MARKET_CLOSED").count() == 1
+    assert not Signal.objects.exists()
+
+
+def test_a_bad_closedtime_on_an_open_market_is_not_read():
+    event = one(parse_markets([market(closedTime="not a time")], fetched_at=FETCHED_AT))
+
+    assert event.closed_state == ""
