@@ -244,19 +244,19 @@ def _build_index(
         add(raw, "impact", -1)
     for raw in vocab.POSITIVE_IMPACT_WORDS:
         add(raw, "impact", 1)
-    for raw in vocab.STRONG_RISK_TERMS:
-        add(raw, "strong", None)
-    for raw in vocab.FACILITY_TERMS:
-        add(raw, "facility", None)
     for economy, terms in vocab.MAJOR_ECONOMIES.items():
         for raw in terms:
             add(raw, "economy", economy)
-    for raw in vocab.NOT_NATIONAL_TERMS:
-        add(raw, "not_national", None)
-    for raw in vocab.SPEECH_TERMS:
-        add(raw, "speech", None)
-    for raw in vocab.SOCIAL_POST_TERMS:
-        add(raw, "social_post", None)
+    flags = (
+        ("strong", vocab.STRONG_RISK_TERMS),
+        ("facility", vocab.FACILITY_TERMS),
+        ("not_national", vocab.NOT_NATIONAL_TERMS),
+        ("speech", vocab.SPEECH_TERMS),
+        ("social_post", vocab.SOCIAL_POST_TERMS),
+    )
+    for flag, terms in flags:
+        for raw in terms:
+            add(raw, flag, None)
     # Operators' terms last, merged over the built-ins. Matching takes the longest phrase, so an
     # operator's phrase would hide the built-in terms inside it ("taiwan strait" in "taiwan strait
     # crisis"): it inherits what they count for first, and adds its own.

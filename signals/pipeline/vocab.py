@@ -37,6 +37,40 @@ SPORTS_ENTERTAINMENT_BLOCKLIST: tuple[str, ...] = (
     "golden state warriors", "houston oilers", "edmonton oilers", "calgary flames",
 )
 
+# --- Terms that several tables below share.
+# Courts and regulators deciding on an industry: regulatory risk, and strong terms.
+COURT_AND_REGULATOR_TERMS: tuple[str, ...] = (
+    "supreme court", "federal court", "appeals court", "court of appeals", "court ruling",
+    "regulator(s)", "regulatory", "antitrust", "cftc", "commodity futures trading commission",
+    "securities and exchange commission", "federal trade commission", "federal jurisdiction",
+)
+# Who holds national power, and what a government decides.
+POLITICAL_TERMS: tuple[str, ...] = (
+    "election(s)", "presidential election(s)", "general election(s)", "parliamentary election(s)",
+    "national election(s)", "federal election(s)", "snap election(s)", "midterm(s)",
+    "midterm election(s)", "presidency", "us president", "president of the united states",
+    "out as president", "out as prime minister", "out as chancellor", "prime minister", "chancellor",
+    "head of state", "head of government", "general secretary", "parliament", "congress",
+    "senate", "house of representatives", "legislature", "ruling coalition", "coalition government",
+    "government collapse", "no confidence", "impeachment", "impeach", "impeached",
+    "removed from power", "deport", "deports", "deported", "deportation(s)", "mass deportation(s)",
+    "executive order(s)", "government shutdown", "win the house", "win the senate",
+    "control the house", "control of the house", "control the senate", "control of the senate",
+    "control of congress", "house majority", "senate majority", "balance of power",
+)
+# Growth, prices and what central banks decide.
+MACRO_TERMS: tuple[str, ...] = (
+    "gdp", "gdp growth", "recession", "interest rate(s)", "rate cut(s)", "rate hike(s)",
+    "rate decision(s)", "central bank", "monetary policy", "inflation", "default on its debt",
+    "debt ceiling",
+)
+# A plant that stops making things.
+PRODUCTION_HALT_TERMS: tuple[str, ...] = (
+    "production halt(s)", "halts production", "halted production", "halt production",
+    "production halted", "production stop(s)", "stops production", "stopped production",
+    "production suspended", "suspends production", "suspended production",
+)
+
 # --- The six risk categories of semantic_relevance.
 RISK_CATEGORIES: dict[str, tuple[str, ...]] = {
     "geopolitical": (
@@ -86,41 +120,19 @@ RISK_CATEGORIES: dict[str, tuple[str, ...]] = {
         "trade agreement(s)", "trade policy", "trade restriction(s)", "customs",
         "customs duties", "anti dumping", "countervailing duties", "wto", "quota(s)",
         "import duties", "export duties", "regulation(s)", "price cap",
-        # Courts and regulators deciding on an industry.
-        "supreme court", "federal court", "appeals court", "court of appeals", "court ruling",
-        "regulator(s)", "regulatory", "antitrust", "cftc", "commodity futures trading commission",
-        "securities and exchange commission", "federal trade commission", "federal jurisdiction",
+        *COURT_AND_REGULATOR_TERMS,
     ),
     # Political and policy risk. Counted only when the text names a major economy (or its
     # leader or central bank) and is not about a party's internal race (CONDITIONAL_CATEGORIES).
-    "political": (
-        "election(s)", "presidential election(s)", "general election(s)", "parliamentary election(s)",
-        "national election(s)", "federal election(s)", "snap election(s)", "midterm(s)",
-        "midterm election(s)", "presidency", "us president", "president of the united states",
-        "out as president", "out as prime minister", "out as chancellor", "prime minister", "chancellor",
-        "head of state", "head of government", "general secretary", "parliament", "congress",
-        "senate", "house of representatives", "legislature", "ruling coalition", "coalition government",
-        "government collapse", "no confidence", "impeachment", "impeach", "impeached",
-        "removed from power", "deport", "deports", "deported",
-        "deportation(s)", "mass deportation(s)", "executive order(s)", "government shutdown",
-        "win the house", "win the senate", "control the house", "control of the house",
-        "control the senate", "control of the senate", "control of congress", "house majority",
-        "senate majority", "balance of power",
-    ),
-    "macro": (
-        "gdp", "gdp growth", "recession", "interest rate(s)", "rate cut(s)", "rate hike(s)",
-        "rate decision(s)", "central bank", "monetary policy", "inflation", "default on its debt",
-        "debt ceiling",
-    ),
+    "political": POLITICAL_TERMS,
+    "macro": MACRO_TERMS,
     # A halt, outage, fire, explosion, sabotage or arson counts only at a named facility (a
     # plant, port, mine, refinery, pipeline...): CONDITIONAL_CATEGORIES.
     "disruption": (
-        "production halt(s)", "halts production", "halted production", "halt production",
-        "production halted", "production stop(s)", "stops production", "stopped production",
-        "production suspended", "suspends production", "suspended production", "shutdown(s)",
-        "shut down", "shuts down", "power cut(s)", "outage(s)", "fire at", "fire broke out",
-        "caught fire", "factory fire", "plant fire", "refinery fire", "blaze", "explosion(s)",
-        "blast", "sabotage", "sabotaged", "arson", "arson attack", "halts", "halted",
+        *PRODUCTION_HALT_TERMS, "shutdown(s)", "shut down", "shuts down", "power cut(s)", "outage(s)",
+        "fire at", "fire broke out", "caught fire", "factory fire", "plant fire", "refinery fire",
+        "blaze", "explosion(s)", "blast", "sabotage", "sabotaged", "arson", "arson attack", "halts",
+        "halted",
     ),
 }
 
@@ -191,12 +203,7 @@ SOCIAL_POST_TERMS: tuple[str, ...] = (
 
 # --- Strong risk terms: a question that carries one is never vetoed by the sports and
 # entertainment blocklist (a court case or a regulator on sports betting, a sanction on a club).
-STRONG_RISK_TERMS: tuple[str, ...] = (
-    "supreme court", "federal court", "appeals court", "court of appeals", "court ruling",
-    "regulator(s)", "regulatory", "antitrust", "cftc", "commodity futures trading commission",
-    "securities and exchange commission", "federal trade commission", "federal jurisdiction",
-    "embargo(es)", "export control(s)", "tariff(s)",
-)
+STRONG_RISK_TERMS: tuple[str, ...] = (*COURT_AND_REGULATOR_TERMS, "embargo(es)", "export control(s)", "tariff(s)")
 
 # --- Chokepoints: coordinates (lat, lon) and the terms that name them.
 CHOKEPOINTS: dict[str, tuple[float, float, tuple[str, ...]]] = {
@@ -341,11 +348,9 @@ SIGNAL_TYPE_PATTERNS: dict[SignalType, tuple[str, ...]] = {
     ),
     SignalType.SUPPLY_CHAIN_DISRUPTION: (
         "supply chain(s)", "shortage(s)", "disruption(s)", "bottleneck(s)",
-        "backlog(s)", "chip shortage", "rare earth(s)", "semiconductor(s)",
-        "production halt(s)", "halts production", "halted production", "halt production",
-        "production halted", "production stop(s)", "stops production", "stopped production",
-        "production suspended", "suspends production", "suspended production", "sabotage",
-        "sabotaged", "arson", "arson attack", "explosion(s)", "factory", "gigafactory", "plant(s)",
+        "backlog(s)", "chip shortage", "rare earth(s)", "semiconductor(s)", *PRODUCTION_HALT_TERMS,
+        "sabotage", "sabotaged", "arson", "arson attack", "explosion(s)", "factory", "gigafactory",
+        "plant(s)",
     ),
     SignalType.SHIPPING_ROUTE_RISK: (
         "shipping", "shipping lane(s)", "sea lane(s)", "trade route(s)", "canal",
@@ -390,24 +395,9 @@ SIGNAL_TYPE_PATTERNS: dict[SignalType, tuple[str, ...]] = {
         "tariff(s)", "customs", "customs duties", "trade war(s)", "trade deal(s)",
         "trade agreement(s)", "trade policy", "trade restriction(s)", "import ban(s)",
         "export ban(s)", "anti dumping", "countervailing duties", "wto", "quota(s)",
-        "import duties", "export duties", "regulation(s)", "supreme court", "federal court",
-        "appeals court", "court of appeals", "court ruling", "regulator(s)", "regulatory", "antitrust",
-        "cftc", "commodity futures trading commission", "securities and exchange commission",
-        "federal trade commission", "federal jurisdiction",
+        "import duties", "export duties", "regulation(s)", *COURT_AND_REGULATOR_TERMS,
     ),
-    SignalType.POLITICAL_POLICY: (
-        "election(s)", "presidential election(s)", "general election(s)", "parliamentary election(s)",
-        "national election(s)", "federal election(s)", "snap election(s)", "midterm(s)",
-        "midterm election(s)", "presidency", "us president", "president of the united states",
-        "out as president", "out as prime minister", "out as chancellor", "prime minister", "chancellor",
-        "head of state", "head of government", "general secretary", "parliament", "congress",
-        "senate", "house of representatives", "legislature", "ruling coalition", "coalition government",
-        "government collapse", "no confidence", "impeachment", "impeach", "impeached",
-        "removed from power", "deport", "deports", "deported",
-        "deportation(s)", "mass deportation(s)", "executive order(s)", "government shutdown",
-        "gdp", "gdp growth", "recession", "interest rate(s)", "rate cut(s)", "rate hike(s)",
-        "rate decision(s)", "central bank", "monetary policy", "inflation", "debt ceiling",
-    ),
+    SignalType.POLITICAL_POLICY: (*POLITICAL_TERMS, *MACRO_TERMS),
 }
 
 NEGATIVE_IMPACT_WORDS: tuple[str, ...] = (
