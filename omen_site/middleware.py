@@ -1,6 +1,31 @@
-"""Requests the site refuses before any view runs."""
+"""Requests the site refuses before any view runs, and the id every request carries."""
+
+import re
+import uuid
 
 from django.http import HttpResponseBadRequest
+
+REQUEST_ID_HEADER = "X-Request-ID"
+# A client's id is echoed only if it is short and plain: it lands in logs and headers.
+_CLIENT_REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
+
+
+def request_id_of(request) -> str:
+    return getattr(request, "request_id", "") or getattr(getattr(request, "_request", None), "request_id", "")
+
+
+class RequestIdMiddleware:
+    """Every response carries ``X-Request-ID``: the client's, if plain, else a new one."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        given = request.headers.get(REQUEST_ID_HEADER, "")
+        request.request_id = given if _CLIENT_REQUEST_ID.fullmatch(given) else uuid.uuid4().hex
+        response = self.get_response(request)
+        response[REQUEST_ID_HEADER] = request.request_id
+        return response
 
 
 class StorableQueryMiddleware:

@@ -48,6 +48,8 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "rest_framework",
     "django_filters",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
     "django_celery_beat",
     "omen_site.apps.OmenSiteConfig",
     "signals.apps.SignalsConfig",
@@ -59,6 +61,7 @@ MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
+    "omen_site.middleware.RequestIdMiddleware",
     "omen_site.middleware.StorableQueryMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
@@ -390,6 +393,31 @@ if IS_PRODUCTION:
 
 REST_FRAMEWORK = {
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
+    # A key in X-API-Key; a staff user's admin session may read (omen_site/api/auth.py).
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "omen_site.api.auth.ApiKeyAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["omen_site.api.auth.ScopePermission"],
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "EXCEPTION_HANDLER": "omen_site.api.errors.api_exception_handler",
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "OMEN API",
+    "DESCRIPTION": "Probability signals, their history and the ledger. Send your key in the X-API-Key header.",
+    "VERSION": "1",
+    # Swagger UI and Redoc served from the installed sidecar package: no CDN, no network.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "SERVE_INCLUDE_SCHEMA": False,
+    # Two choice sets are both called "status": name them after what they are.
+    "ENUM_NAME_OVERRIDES": {
+        "SignalStatusEnum": "signals.models.choices.SignalStatus",
+        "RejectionStatusEnum": "signals.models.choices.RejectionStatus",
+    },
 }
 
 # --- Logging ----------------------------------------------------------------------

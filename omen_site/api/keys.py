@@ -1,0 +1,88 @@
+"""API keys: hashed at rest, shown once, scoped, revocable, their last use recorded."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import models
+from django.utils import timezone
+
+READ_SIGNALS, WRITE_SIGNALS = "read:signals", "write:signals"
+READ_LEDGER, READ_STATS, READ_STORAGE, ADMIN = "read:ledger", "read:stats", "read:storage", "admin"
+SCOPES = (READ_SIGNALS, WRITE_SIGNALS, READ_LEDGER, READ_STATS, READ_STORAGE, ADMIN)
+KEY_PREFIX = "omen"
+# Recording every request's use would be a write per read: once a minute is enough to audit.
+LAST_USE_RESOLUTION = timedelta(minutes=1)
+
+
+def key_digest(raw: str) -> str:
+    # A fast hash is right here: a key is 32 random bytes, no dictionary or brute force reaches it.
+    return hashlib.sha256(raw.encode()).hexdigest()
+
+
+class ApiKey(models.Model):
+    """One client's key. The key itself is ``omen_<prefix>_<secret>``; only its hash is stored."""
+
+    name = models.CharField(max_length=100)
+    prefix = models.CharField(max_length=16, unique=True, editable=False, help_text="Visible part of the key.")
+    digest = models.CharField(max_length=64, editable=False)
+    scopes = models.JSONField(default=list, help_text=f"Any of: {', '.join(SCOPES)}.")
+    created_at = models.DateTimeField(auto_now_add=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+", editable=False
+    )
+    revoked_at = models.DateTimeField(null=True, blank=True)
+    last_used_at = models.DateTimeField(null=True, blank=True, editable=False)
+
+    class Meta:
+        verbose_name = "API key"
+
+    def __str__(self):
+        return f"{self.name} ({KEY_PREFIX}_{self.prefix}_…)"
+
+    @classmethod
+    def issue(cls, name: str, scopes: list[str], *, created_by=None) -> tuple[ApiKey, str]:
+        """A new key and its one and only plain-text copy."""
+        unknown = sorted(set(scopes) - set(SCOPES))
+        if unknown:
+            raise ValueError(f"unknown scope(s) {', '.join(unknown)}: choose from {', '.join(SCOPES)}")
+        prefix = secrets.token_hex(6)
+        raw = f"{KEY_PREFIX}_{prefix}_{secrets.token_urlsafe(32)}"
+        key = cls.objects.create(
+            name=name, prefix=prefix, digest=key_digest(raw), scopes=sorted(set(scopes)), created_by=created_by
+        )
+        return key, raw
+
+    @classmethod
+    def find(cls, raw: str) -> ApiKey | None:
+        """The live key ``raw`` is, or None (unknown, malformed or revoked)."""
+        kind, _, rest = raw.partition("_")
+        prefix, _, secret = rest.partition("_")
+        if kind != KEY_PREFIX or not prefix or not secret:
+            return None
+        key = cls.objects.filter(prefix=prefix, revoked_at__isnull=True).first()
+        if key is None or not hmac.compare_digest(key.digest, key_digest(raw)):
+            return None
+        return key
+
+    @property
+    def revoked(self) -> bool:
+        return self.revoked_at is not None
+
+    def allows(self, scope: str) -> bool:
+        return ADMIN in self.scopes or scope in self.scopes
+
+    def record_use(self) -> None:
+        now = timezone.now()
+        if self.last_used_at is None or now - self.last_used_at >= LAST_USE_RESOLUTION:
+            type(self).objects.filter(pk=self.pk).update(last_used_at=now)
+            self.last_used_at = now
+
+    def revoke(self) -> None:
+        if self.revoked_at is None:
+            self.revoked_at = timezone.now()
+            self.save(update_fields=["revoked_at"])

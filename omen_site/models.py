@@ -1,0 +1,3 @@
+from omen_site.api.keys import ApiKey
+
+__all__ = ["ApiKey"]

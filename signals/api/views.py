@@ -1,0 +1,158 @@
+from datetime import timedelta
+
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
+from rest_framework import exceptions, viewsets
+from rest_framework.decorators import action
+from rest_framework.response import Response
+
+from signals.api.filters import RejectionFilter, SignalFilter
+from signals.api.pagination import NewestFirstKeysetPagination, RejectionPagination
+from signals.api.serializers import (
+    LIST_FIELDS,
+    ExplanationSerializer,
+    HistorySerializer,
+    RejectionSerializer,
+    SignalFullSerializer,
+    SignalListSerializer,
+    SignalSerializer,
+    SourceSerializer,
+)
+from signals.models import ProbabilityPoint, Rejection, Signal, SourceRun, SourceState
+from signals.selectors import source_health
+from signals.sources.registry import SOURCES
+
+READ_SIGNALS = "read:signals"
+HISTORY_POINTS = 1000  # OMEN's probability history keeps at most this many per market
+DETAILS = {"minimal": SignalListSerializer, "standard": SignalSerializer, "full": SignalFullSerializer}
+
+
+@extend_schema_view(
+    retrieve=extend_schema(
+        parameters=[
+            OpenApiParameter(
+                "detail",
+                OpenApiTypes.STR,
+                enum=list(DETAILS),
+                description="minimal: the list's fields; standard (default): and the ids; full: and the contract.",
+            )
+        ]
+    )
+)
+class SignalViewSet(viewsets.ReadOnlyModelViewSet):
+    """Signals, newest first. Filters combine; every page is a cursor page of the filtered list."""
+
+    read_scope = READ_SIGNALS
+    lookup_field = "signal_id"
+    lookup_value_regex = r"[^/]+"
+    filterset_class = SignalFilter
+    pagination_class = NewestFirstKeysetPagination
+    serializer_class = SignalSerializer
+
+    def get_queryset(self):
+        if self.action == "list":
+            # The contract (kilobytes per row) stays in the database for a list.
+            return Signal.objects.only("id", *LIST_FIELDS)
+        return Signal.objects.all()
+
+    def get_serializer_class(self):
+        if self.action == "list":
+            return SignalListSerializer
+        detail = self.request.query_params.get("detail", "standard") if self.request else "standard"
+        if detail not in DETAILS:
+            raise exceptions.ValidationError({"detail": [f"Choose one of {', '.join(DETAILS)}, not {detail!r}."]})
+        return DETAILS[detail]
+
+    @extend_schema(responses=HistorySerializer, filters=False)
+    @action(detail=True)
+    def history(self, request, signal_id=None):
+        """The probability series of the signal's market (oldest first) and its momentum."""
+        signal = self.get_object()
+        newest = (
+            ProbabilityPoint.objects.filter(source_event_id=signal.event_id)
+            .order_by("-observed_at")
+            .values("observed_at", "probability", "volume", "liquidity")[:HISTORY_POINTS]
+        )
+        points = list(reversed(newest))
+        return Response(
+            HistorySerializer(
+                {
+                    "signal_id": signal.signal_id,
+                    "source_event_id": signal.source_event_id,
+                    "points": points,
+                    "momentum": _momentum(points),
+                }
+            ).data
+        )
+
+    @extend_schema(responses=ExplanationSerializer, filters=False)
+    @action(detail=True)
+    def explanation(self, request, signal_id=None):
+        """How the signal was decided, rule by rule, from its stored contract."""
+        signal = self.get_object()
+        contract = signal.contract
+        return Response(
+            ExplanationSerializer(
+                {
+                    "signal_id": signal.signal_id,
+                    "ruleset_version": signal.ruleset_version,
+                    "steps": contract.get("explanation") or [],
+                    "confidence_interval": contract.get("confidence_interval"),
+                    "confidence_factors": contract.get("confidence_factors") or {},
+                }
+            ).data
+        )
+
+    def get_object(self):
+        if self.action in ("history", "explanation"):
+            signal = Signal.objects.filter(signal_id=self.kwargs["signal_id"]).first()
+            if signal is None:
+                raise exceptions.NotFound(f"No signal {self.kwargs['signal_id']!r}.")
+            return signal
+        return super().get_object()
+
+
+def _momentum(points: list[dict]) -> dict:
+    if not points:
+        return {"change_24h": None, "change_total": None}
+    newest = points[-1]
+    day_before = newest["observed_at"] - timedelta(hours=24)
+    earlier = [p for p in points if p["observed_at"] <= day_before]
+    return {
+        "change_24h": round(newest["probability"] - earlier[-1]["probability"], 6) if earlier else None,
+        "change_total": round(newest["probability"] - points[0]["probability"], 6),
+    }
+
+
+class RejectionViewSet(viewsets.ReadOnlyModelViewSet):
+    """Rejections, newest first: what the pipeline or a parser refused, with the rule and the reason."""
+
+    read_scope = READ_SIGNALS
+    queryset = Rejection.objects.all()
+    serializer_class = RejectionSerializer
+    filterset_class = RejectionFilter
+    pagination_class = RejectionPagination
+
+
+class SourceViewSet(viewsets.ViewSet):
+    """Each polled source: its health, its circuit breaker and its last run."""
+
+    read_scope = READ_SIGNALS
+
+    @extend_schema(responses=SourceSerializer(many=True))
+    def list(self, request):
+        states = {state.source: state for state in SourceState.objects.all()}
+        rows = []
+        for source in SOURCES:
+            state = states.get(source)
+            last = SourceRun.objects.recent(source, limit=1).first()
+            rows.append(
+                {
+                    "source": source,
+                    "health": source_health(source),
+                    "breaker": state.breaker if state else SourceState.Breaker.CLOSED,
+                    "consecutive_failures": state.consecutive_failures if state else 0,
+                    "last_run": last,
+                }
+            )
+        return Response(SourceSerializer(rows, many=True).data)

@@ -1,0 +1,178 @@
+"""API keys, scopes and the one error shape (issue 11, points 2 and 4)."""
+
+import io
+import json
+
+import pytest
+from django.contrib.auth.models import User
+from django.core.management import CommandError, call_command
+
+from omen_site.api.keys import SCOPES, ApiKey, key_digest
+from tests.support.factories import SignalFactory
+
+pytestmark = pytest.mark.django_db
+
+ENDPOINTS = [
+    "/api/v1/signals/",
+    "/api/v1/signals/{signal_id}/",
+    "/api/v1/signals/{signal_id}/history/",
+    "/api/v1/signals/{signal_id}/explanation/",
+    "/api/v1/rejections/",
+    "/api/v1/sources/",
+]
+
+
+@pytest.fixture
+def signal():
+    return SignalFactory()
+
+
+def get(client, url, key=None, **extra):
+    headers = {"HTTP_X_API_KEY": key} if key is not None else {}
+    return client.get(url, **headers, **extra)
+
+
+def assert_error_shape(response, status, error):
+    assert response.status_code == status, response.content
+    body = response.json()
+    assert set(body) == {"error", "message", "details", "request_id"}
+    assert body["error"] == error
+    assert body["message"]
+    assert body["request_id"] == response["X-Request-ID"]
+    return body
+
+
+def test_a_key_is_stored_as_a_hash_and_found_by_its_plain_text_once():
+    key, raw = ApiKey.issue("dashboard", ["read:signals"])
+
+    assert raw.startswith(f"omen_{key.prefix}_")
+    assert key.digest == key_digest(raw) and raw not in key.digest
+    assert ApiKey.find(raw) == key
+    assert ApiKey.find(raw[:-1] + ("A" if raw[-1] != "A" else "B")) is None
+    key.revoke()
+    assert ApiKey.find(raw) is None
+
+
+def test_an_unknown_scope_is_refused_naming_it():
+    with pytest.raises(ValueError, match="unknown scope.*read:everything"):
+        ApiKey.issue("x", ["read:everything"])
+
+
+@pytest.mark.parametrize("template", ENDPOINTS)
+def test_scope_table_for_every_read_endpoint(client, signal, template):
+    url = template.format(signal_id=signal.signal_id)
+    _, reader = ApiKey.issue("reader", ["read:signals"])
+    _, admin_key = ApiKey.issue("ops", ["admin"])
+    _, other = ApiKey.issue("ledger consumer", ["read:ledger"])
+    revoked, revoked_raw = ApiKey.issue("old", ["read:signals"])
+    revoked.revoke()
+
+    assert_error_shape(get(client, url), 401, "not_authenticated")
+    assert_error_shape(get(client, url, "omen_nope_nope"), 401, "invalid_api_key")
+    assert_error_shape(get(client, url, revoked_raw), 401, "invalid_api_key")
+    body = assert_error_shape(get(client, url, other), 403, "missing_scope")
+    assert "read:signals" in body["message"]
+    assert get(client, url, reader).status_code == 200
+    assert get(client, url, admin_key).status_code == 200
+
+
+def test_a_staff_session_may_read_and_a_plain_user_may_not(client, signal):
+    staff = User.objects.create_user("analyst", password="x", is_staff=True)
+    plain = User.objects.create_user("someone", password="x")
+
+    client.force_login(plain)
+    assert_error_shape(client.get("/api/v1/signals/"), 403, "missing_scope")
+    client.force_login(staff)
+    assert client.get("/api/v1/signals/").status_code == 200
+
+
+def test_the_last_use_of_a_key_is_recorded(client, signal):
+    key, raw = ApiKey.issue("reader", ["read:signals"])
+    assert key.last_used_at is None
+
+    get(client, "/api/v1/signals/", raw)
+
+    key.refresh_from_db()
+    assert key.last_used_at is not None
+
+
+def test_a_bad_filter_is_a_400_naming_the_field(client, signal):
+    _, raw = ApiKey.issue("reader", ["read:signals"])
+
+    body = assert_error_shape(get(client, "/api/v1/signals/?probability_min=high", raw), 400, "invalid_request")
+
+    assert [d["field"] for d in body["details"]] == ["probability_min"]
+    assert "probability_min" in body["message"]
+
+
+def test_an_unknown_signal_is_a_404_in_the_error_shape(client):
+    _, raw = ApiKey.issue("reader", ["read:signals"])
+
+    assert_error_shape(get(client, "/api/v1/signals/OMEN-000000000000/", raw), 404, "not_found")
+
+
+def test_the_request_id_is_echoed_when_plain_and_made_up_otherwise(client):
+    echoed = client.get("/api/v1/signals/", HTTP_X_REQUEST_ID="trace-42")
+    replaced = client.get("/api/v1/signals/", HTTP_X_REQUEST_ID="bad id\nwith newline")
+
+    assert echoed["X-Request-ID"] == "trace-42" == echoed.json()["request_id"]
+    assert replaced["X-Request-ID"] != "bad id\nwith newline" and len(replaced["X-Request-ID"]) == 32
+
+
+def test_the_schema_and_its_docs_are_served_without_any_network(client):
+    schema = client.get("/api/schema/", HTTP_ACCEPT="application/json")
+    docs = client.get("/api/docs/")
+    redoc = client.get("/api/redoc/")
+
+    assert schema.status_code == 200
+    document = json.loads(schema.content)
+    assert document["openapi"].startswith("3.")
+    assert "/api/v1/signals/" in document["paths"]
+    assert document["components"]["securitySchemes"]["ApiKey"]["name"] == "X-API-Key"
+    for page in (docs, redoc):
+        html = page.content.decode()
+        assert page.status_code == 200
+        assert "drf_spectacular_sidecar" in html  # the UI's files are served from this site
+        assert "cdn." not in html and "unpkg" not in html
+
+
+def test_the_command_creates_a_key_printed_once_lists_and_revokes_it():
+    def manage(*args):
+        out, err = io.StringIO(), io.StringIO()
+        call_command("api_key", *args, stdout=out, stderr=err)
+        return out.getvalue(), err.getvalue()
+
+    raw, note = manage("create", "dashboard", "--scopes", "read:signals", "read:stats")
+    raw = raw.strip()
+    prefix = raw.split("_")[1]
+    listed, _ = manage("list")
+    manage("revoke", prefix)
+
+    assert raw.startswith("omen_") and "store it now" in note
+    assert f"{prefix}  dashboard  read:signals read:stats  last used never  live" in listed
+    assert raw not in listed
+    assert "revoked" in manage("list")[0]
+    with pytest.raises(CommandError, match="no key with the prefix"):
+        manage("revoke", "nothere")
+
+
+def test_every_scope_is_offered_in_the_admin_and_a_created_key_is_shown_once(admin_client):
+    page = admin_client.get("/admin/omen_site/apikey/add/").content.decode()
+    assert all(scope in page for scope in SCOPES)
+
+    response = admin_client.post(
+        "/admin/omen_site/apikey/add/", {"name": "partner", "scopes": ["write:signals"]}, follow=True
+    )
+
+    key = ApiKey.objects.get(name="partner")
+    shown = [str(m) for m in response.context["messages"]]
+    assert len(shown) >= 1 and any(f"omen_{key.prefix}_" in m for m in shown)
+    raw = next(m for m in shown if "omen_" in m).split(": ")[-1]
+    assert ApiKey.find(raw) == key
+    assert key.created_by.username == "admin"
+
+
+def test_the_schema_generates_and_validates_without_a_warning(tmp_path):
+    call_command("spectacular", "--validate", "--fail-on-warn", "--file", str(tmp_path / "schema.yml"))
+
+    assert "X-API-Key" in (tmp_path / "schema.yml").read_text()
