@@ -10,17 +10,26 @@ class ApiKeyCreationForm(forms.ModelForm):
 
     class Meta:
         model = ApiKey
-        fields = ("name", "scopes")
+        fields = ("name", "scopes", "throttle_rate")
 
 
 @admin.register(ApiKey)
 class ApiKeyAdmin(admin.ModelAdmin):
     """Keys are created here (shown once) and revoked here; the key itself is never stored."""
 
-    list_display = ("name", "prefix", "scopes", "created_at", "last_used_at", "revoked_at")
+    list_display = ("name", "prefix", "scopes", "throttle_rate", "created_at", "last_used_at", "revoked_at")
     list_filter = (("revoked_at", admin.EmptyFieldListFilter),)
     search_fields = ("name", "=prefix")
-    readonly_fields = ("name", "prefix", "scopes", "created_at", "created_by", "last_used_at", "revoked_at")
+    readonly_fields = (
+        "name",
+        "prefix",
+        "scopes",
+        "throttle_rate",
+        "created_at",
+        "created_by",
+        "last_used_at",
+        "revoked_at",
+    )
     actions = ["revoke"]
 
     def get_form(self, request, obj=None, **kwargs):
@@ -32,13 +41,18 @@ class ApiKeyAdmin(admin.ModelAdmin):
         return () if obj is None else self.readonly_fields
 
     def get_fields(self, request, obj=None):
-        return ("name", "scopes") if obj is None else self.readonly_fields
+        return ("name", "scopes", "throttle_rate") if obj is None else self.readonly_fields
 
     def has_change_permission(self, request, obj=None):
         return False  # a key is not edited: revoke it and create another
 
     def save_model(self, request, obj, form, change):
-        key, raw = ApiKey.issue(form.cleaned_data["name"], form.cleaned_data["scopes"], created_by=request.user)
+        key, raw = ApiKey.issue(
+            form.cleaned_data["name"],
+            form.cleaned_data["scopes"],
+            created_by=request.user,
+            throttle_rate=form.cleaned_data.get("throttle_rate", ""),
+        )
         obj.pk = key.pk  # the admin's redirect and log entry name the key created
         messages.warning(request, f"The new key, shown this once: {raw}")
 

@@ -25,6 +25,13 @@ class RequestIdMiddleware:
         request.request_id = given if _CLIENT_REQUEST_ID.fullmatch(given) else uuid.uuid4().hex
         response = self.get_response(request)
         response[REQUEST_ID_HEADER] = request.request_id
+        # Where the caller stands against its rate limit (omen_site/api/throttle.py), on every API reply.
+        rate_limit = getattr(request, "rate_limit", None)
+        if rate_limit is not None:
+            limit, remaining, reset = rate_limit
+            response["X-RateLimit-Limit"] = str(limit)
+            response["X-RateLimit-Remaining"] = str(remaining)
+            response["X-RateLimit-Reset"] = str(reset)
         return response
 
 

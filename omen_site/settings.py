@@ -399,11 +399,14 @@ REST_FRAMEWORK = {
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["omen_site.api.auth.ScopePermission"],
+    "DEFAULT_THROTTLE_CLASSES": ["omen_site.api.throttle.KeyRateThrottle"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
     "EXCEPTION_HANDLER": "omen_site.api.errors.api_exception_handler",
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
 }
+# Requests per key (an API key's own throttle_rate overrides it), per user or per address.
+API_THROTTLE_RATE = env.str("API_THROTTLE_RATE", default="300/min")
 SPECTACULAR_SETTINGS = {
     "TITLE": "OMEN API",
     "DESCRIPTION": "Probability signals, their history and the ledger. Send your key in the X-API-Key header.",

@@ -36,6 +36,9 @@ class ApiKey(models.Model):
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+", editable=False
     )
     revoked_at = models.DateTimeField(null=True, blank=True)
+    throttle_rate = models.CharField(
+        max_length=20, blank=True, help_text="Requests allowed, e.g. 1000/min; blank: API_THROTTLE_RATE."
+    )
     last_used_at = models.DateTimeField(null=True, blank=True, editable=False)
 
     class Meta:
@@ -45,15 +48,24 @@ class ApiKey(models.Model):
         return f"{self.name} ({KEY_PREFIX}_{self.prefix}_…)"
 
     @classmethod
-    def issue(cls, name: str, scopes: list[str], *, created_by=None) -> tuple[ApiKey, str]:
+    def issue(cls, name: str, scopes: list[str], *, created_by=None, throttle_rate: str = "") -> tuple[ApiKey, str]:
         """A new key and its one and only plain-text copy."""
         unknown = sorted(set(scopes) - set(SCOPES))
         if unknown:
             raise ValueError(f"unknown scope(s) {', '.join(unknown)}: choose from {', '.join(SCOPES)}")
+        if throttle_rate:
+            from omen_site.api.throttle import parse_rate
+
+            parse_rate(throttle_rate)  # raises ValueError naming what a rate looks like
         prefix = secrets.token_hex(6)
         raw = f"{KEY_PREFIX}_{prefix}_{secrets.token_urlsafe(32)}"
         key = cls.objects.create(
-            name=name, prefix=prefix, digest=key_digest(raw), scopes=sorted(set(scopes)), created_by=created_by
+            name=name,
+            prefix=prefix,
+            digest=key_digest(raw),
+            scopes=sorted(set(scopes)),
+            created_by=created_by,
+            throttle_rate=throttle_rate,
         )
         return key, raw
 

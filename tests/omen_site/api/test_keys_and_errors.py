@@ -2,6 +2,7 @@
 
 import io
 import json
+import time
 
 import pytest
 from django.contrib.auth.models import User
@@ -176,3 +177,40 @@ def test_the_schema_generates_and_validates_without_a_warning(tmp_path):
     call_command("spectacular", "--validate", "--fail-on-warn", "--file", str(tmp_path / "schema.yml"))
 
     assert "X-API-Key" in (tmp_path / "schema.yml").read_text()
+
+
+def away_from_a_minutes_end():
+    """Windows are whole minutes: a burst that straddles one would be counted in two."""
+    if time.time() % 60 > 57:
+        time.sleep(60 - time.time() % 60 + 0.05)
+
+
+def test_a_key_past_its_rate_gets_a_429_with_retry_after_and_every_reply_says_where_it_stands(client):
+    _, raw = ApiKey.issue("busy", ["read:signals"], throttle_rate="3/min")
+    away_from_a_minutes_end()
+
+    replies = [get(client, "/api/v1/signals/", raw) for _ in range(4)]
+
+    assert [r.status_code for r in replies] == [200, 200, 200, 429]
+    assert [r["X-RateLimit-Remaining"] for r in replies] == ["2", "1", "0", "0"]
+    assert {r["X-RateLimit-Limit"] for r in replies} == {"3"}
+    body = assert_error_shape(replies[-1], 429, "throttled")
+    assert 1 <= int(replies[-1]["Retry-After"]) <= 60
+    assert int(replies[-1]["X-RateLimit-Reset"]) % 60 == 0
+    assert "throttled" in body["error"]
+
+
+def test_the_default_rate_applies_to_keys_without_their_own(client, settings):
+    settings.API_THROTTLE_RATE = "2/min"
+    _, raw = ApiKey.issue("plain", ["read:signals"])
+    away_from_a_minutes_end()
+
+    codes = [get(client, "/api/v1/signals/", raw).status_code for _ in range(3)]
+
+    assert codes == [200, 200, 429]
+
+
+@pytest.mark.parametrize("rate", ["fast", "0/min", "10/fortnight"])
+def test_a_rate_that_is_not_one_is_refused_at_creation(rate):
+    with pytest.raises(ValueError, match="a rate is N/s, N/min, N/hour or N/day"):
+        ApiKey.issue("x", ["read:signals"], throttle_rate=rate)
