@@ -29,9 +29,14 @@ def _decode(cursor: str) -> tuple[datetime, int]:
     try:
         text = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
         moment, _, pk = text.partition("|")
-        return datetime.fromisoformat(moment), int(pk)
+        moment, pk = datetime.fromisoformat(moment), int(pk)
     except (binascii.Error, UnicodeDecodeError, ValueError):
-        raise ValidationError({"cursor": ["Not a cursor this API gave out."]}) from None
+        moment = pk = None
+    # A made-up cursor must not reach the query: a naive time, or an id past a bigint, would not
+    # be a 400 but a database error.
+    if moment is None or moment.tzinfo is None or not 0 <= pk < 2**63:
+        raise ValidationError({"cursor": ["Not a cursor this API gave out."]})
+    return moment, pk
 
 
 class NewestFirstKeysetPagination(BasePagination):

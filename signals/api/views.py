@@ -103,14 +103,6 @@ class SignalViewSet(viewsets.ReadOnlyModelViewSet):
             ).data
         )
 
-    def get_object(self):
-        if self.action in ("history", "explanation"):
-            signal = Signal.objects.filter(signal_id=self.kwargs["signal_id"]).first()
-            if signal is None:
-                raise exceptions.NotFound(f"No signal {self.kwargs['signal_id']!r}.")
-            return signal
-        return super().get_object()
-
 
 def _momentum(points: list[dict]) -> dict:
     if not points:

@@ -57,16 +57,22 @@ def _number(record: dict, *fields: str) -> float:
     return 0.0
 
 
+def _array(value: Any) -> Any:
+    """Gamma encodes its arrays (outcomes, outcomePrices) as JSON inside strings: decoded, or as given.
+
+    Raises orjson.JSONDecodeError when a string is not JSON.
+    """
+    return orjson.loads(value) if isinstance(value, str) else value
+
+
 def _yes_price(record: dict) -> float:
     raw = record.get("outcomePrices")
     if raw is None:
         raise BadField("outcomePrices", "outcomePrices is missing: a market without a price is not a signal")
-    prices = raw
-    if isinstance(raw, str):
-        try:
-            prices = orjson.loads(raw)
-        except orjson.JSONDecodeError:
-            raise BadField("outcomePrices", f"outcomePrices is not a JSON array: {show(raw)}") from None
+    try:
+        prices = _array(raw)
+    except orjson.JSONDecodeError:
+        raise BadField("outcomePrices", f"outcomePrices is not a JSON array: {show(raw)}") from None
     if not isinstance(prices, list) or not prices:
         raise BadField("outcomePrices", f"outcomePrices must be a non-empty array of prices, got {show(raw)}")
     first = prices[0]
@@ -117,26 +123,13 @@ def _flag(record: dict, field: str) -> bool:
     return value
 
 
-def _outcome_labels(record: dict) -> list | None:
-    raw = record.get("outcomes")
-    if isinstance(raw, str):
-        try:
-            raw = orjson.loads(raw)
-        except orjson.JSONDecodeError:
-            return None
-    return raw if isinstance(raw, list) else None
-
-
 def _settled_outcome(record: dict) -> str | None:
     """The label of the outcome whose price settled at 1 (every other at 0), else None."""
-    prices = record.get("outcomePrices")
-    if isinstance(prices, str):
-        try:
-            prices = orjson.loads(prices)
-        except orjson.JSONDecodeError:
-            return None
-    labels = _outcome_labels(record)
-    if not isinstance(prices, list) or not labels or len(labels) != len(prices):
+    try:
+        prices, labels = _array(record.get("outcomePrices")), _array(record.get("outcomes"))
+    except orjson.JSONDecodeError:
+        return None
+    if not isinstance(prices, list) or not isinstance(labels, list) or not labels or len(labels) != len(prices):
         return None
     try:
         values = [float(price) for price in prices]

@@ -82,3 +82,12 @@ def test_filters_and_searches_without_nul_still_list_rows(staff_client):
     answers = [staff_client.get(url, query).status_code for query in ({"source": "polymarket"}, {"q": "Red\tSea\x1b"})]
 
     assert answers == [200, 200]
+
+
+@pytest.mark.parametrize("path", ["/api/v1/signals/x%00y/", "/api/v1/signals/%00/history/", "/admin/signals/%00/"])
+def test_a_nul_in_the_path_is_a_400_not_a_server_error(client, path):
+    """An id in the path reaches a text lookup: PostgreSQL would refuse the NUL with an error."""
+    response = client.get(path)
+
+    assert response.status_code == 400
+    assert "path holds a NUL character" in response.content.decode()

@@ -113,8 +113,17 @@ def test_paging_is_exact_while_signals_are_inserted_among_the_ties(api):
     assert len(seen) == len(set(seen))
 
 
-def test_a_cursor_the_api_did_not_give_is_a_400(api):
-    body = api.get("/api/v1/signals/?cursor=not-a-cursor").json()
+@pytest.mark.parametrize(
+    "cursor",
+    [
+        "not-a-cursor",
+        "MjAyNi0xMS0yMFQxMjowMDowMCswMDowMHw5OTk5OTk5OTk5OTk5OTk5OTk5OTk5OQ",  # an id past a bigint
+        "MjAyNi0xMS0yMFQxMjowMDowMHw1",  # a time without its zone
+        "MjAyNi0xMS0yMFQxMjowMDowMCswMDowMHwtMQ",
+    ],
+)
+def test_a_cursor_the_api_did_not_give_is_a_400(api, cursor):
+    body = api.get(f"/api/v1/signals/?cursor={cursor}").json()
 
     assert body["error"] == "invalid_request" and body["details"][0]["field"] == "cursor"
 
