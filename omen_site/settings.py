@@ -6,6 +6,7 @@ the configuration can keep the durability promise (PostgreSQL, a real secret,
 DEBUG off); every refusal names the variable and the fix.
 """
 
+import os
 from pathlib import Path
 
 import environ
@@ -124,6 +125,14 @@ if env.str("DATABASE_URL", default="unset") == "":
     raise ImproperlyConfigured(
         "DATABASE_URL is set but empty: unset it (SQLite under var/) or set DATABASE_URL=postgres://USER@HOST:5432/NAME."
     )
+if "DATABASE_URL" not in os.environ:
+    # The embedded default lives in var/, which a fresh clone lacks. Creating it here, not in a
+    # system check, because Django runs checks in no fixed order (a set) and a database check
+    # may open the file first. A directory that cannot be made is reported on first connect.
+    try:
+        VAR_DIR.mkdir(parents=True, exist_ok=True)
+    except OSError:
+        pass
 DATABASES = {"default": env.db("DATABASE_URL", default=f"sqlite:///{VAR_DIR / 'omen.sqlite3'}")}
 _db = DATABASES["default"]
 # Options from the URL (?sslmode=require) are kept; these are added to them.

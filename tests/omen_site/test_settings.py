@@ -211,3 +211,18 @@ def test_startup_line_hides_passwords():
     assert "s3cret-pw" not in result.stderr
     assert "r3dis-pw" not in result.stderr
     assert "broker=redis://:***@127.0.0.1:6379/0" in result.stderr
+
+
+def test_the_embedded_database_opens_in_a_var_dir_that_does_not_exist_yet(tmp_path):
+    # A fresh clone has no var/: whichever code opens the database first (a system check, in
+    # Django's unordered check registry) must find its directory there.
+    var_dir = tmp_path / "fresh" / "var"
+    result = manage(
+        "shell",
+        "--no-imports",
+        "-c",
+        "from django.db import connection; connection.ensure_connection(); print(connection.settings_dict['NAME'])",
+        OMEN_VAR_DIR=str(var_dir),
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip().endswith(str(var_dir / "omen.sqlite3"))
