@@ -12,6 +12,8 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     # Each app's endpoints, by the app that owns the data; the site adds the schema and its docs.
     path("api/v1/", include("signals.api.urls")),
+    path("api/v1/", include("ledger.api.urls")),
+    path("api/v1/", include("omen_site.api.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
     path("api/redoc/", SpectacularRedocView.as_view(url_name="api-schema"), name="api-redoc"),
