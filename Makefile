@@ -59,11 +59,13 @@ test-sqlite: setup browser
 	@echo "==> test suite on SQLite"
 	env -u DATABASE_URL OMEN_ENV_FILE=/dev/null $(PY) -m pytest -q
 
+# The tests that touch a database, again on PostgreSQL; the rest ran on the first pass
+# (tests/conftest.py: touches_the_database).
 test-postgres: setup browser
-	@echo "==> test suite on PostgreSQL ($(TEST_POSTGRES_URL))"
+	@echo "==> the database tests on PostgreSQL ($(TEST_POSTGRES_URL))"
 	@$(PY) -c "import psycopg,sys; psycopg.connect('$(TEST_POSTGRES_URL)'.replace('/omen','/postgres'), connect_timeout=5).close()" \
 	  || { echo "PostgreSQL is not reachable at 127.0.0.1:5432; start it: pg_ctlcluster --skip-systemctl-redirect \$$(ls /etc/postgresql) main start"; exit 1; }
-	DATABASE_URL=$(TEST_POSTGRES_URL) OMEN_ENV_FILE=/dev/null $(PY) -m pytest -q
+	DATABASE_URL=$(TEST_POSTGRES_URL) OMEN_ENV_FILE=/dev/null OMEN_TESTS_DATABASE_ONLY=1 $(PY) -m pytest -q
 
 # The suite on SQLite under coverage, child processes included ([tool.coverage] in pyproject.toml):
 # line and branch coverage in total, for ledger/ and signals/services/, and per file. The figures

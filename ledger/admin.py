@@ -1,11 +1,16 @@
 """The ledger as analysts and operators see it: partitions and their tiers, the writer's end, the backlog.
 
-All read-only: the ledger changes only through the writer, sealing and the tier tasks.
+All read-only: the ledger changes only through the writer, sealing and the tier tasks. Webhook
+subscriptions are the exception: operators add, filter, pause and resume them here.
 """
 
-from django.contrib import admin
+import secrets
 
-from ledger.models import LedgerOutbox, LedgerPartition, LedgerWriterState
+from django.contrib import admin, messages
+from django.utils.html import format_html, format_html_join
+
+from ledger.models import LedgerOutbox, LedgerPartition, LedgerWriterState, WebhookSubscription
+from ledger.services import webhooks
 from utilities.admin import ReadOnlyAdmin
 
 
@@ -41,3 +46,66 @@ class LedgerOutboxAdmin(ReadOnlyAdmin):
     list_filter = ["operation"]
     search_fields = ["=signal_id"]
     ordering = ["id"]
+
+
+@admin.register(WebhookSubscription)
+class WebhookSubscriptionAdmin(admin.ModelAdmin):
+    list_display = ["name", "url", "state", "cursor", "delivered", "last_delivered_at", "pause_reason"]
+    list_filter = ["active", ("paused_at", admin.EmptyFieldListFilter)]
+    search_fields = ["name", "url"]
+    readonly_fields = [
+        "paused_at",
+        "pause_reason",
+        "cursor",
+        "delivered",
+        "last_delivered_at",
+        "created_at",
+        "recent_attempts",
+    ]
+    actions = ["resume"]
+
+    @admin.display(description="recent delivery attempts")
+    def recent_attempts(self, subscription):
+        # The newest twenty: a receiver that failed for days has thousands.
+        rows = subscription.attempts.order_by("-id")[:20] if subscription.pk else []
+        return (
+            format_html_join(
+                "\n",
+                "<div>{} · position {} · {} · try {} · {} · {} · {} ms {}</div>",
+                (
+                    (
+                        a.attempted_at,
+                        a.position,
+                        a.signal_id,
+                        a.attempt,
+                        a.outcome,
+                        a.status_code or "-",
+                        a.duration_ms,
+                        a.error,
+                    )
+                    for a in rows
+                ),
+            )
+            or "none yet"
+        )
+
+    @admin.display(description="state")
+    def state(self, subscription):
+        if subscription.paused:
+            return format_html('<strong style="color: var(--error-fg, #ba2121)">{}</strong>', "paused")
+        return "active" if subscription.active else "off"
+
+    def get_changeform_initial_data(self, request):
+        return {"secret": secrets.token_urlsafe(32)}
+
+    def save_model(self, request, obj, form, change):
+        if not change:
+            obj.cursor = webhooks.ledger_end()  # from now on, like the API
+        super().save_model(request, obj, form, change)
+
+    @admin.action(description="Resume delivery from the signal that paused it")
+    def resume(self, request, queryset):
+        paused = [subscription for subscription in queryset if subscription.paused]
+        for subscription in paused:
+            webhooks.subscription_resume(subscription)
+        self.message_user(request, f"{len(paused)} subscription(s) resumed.", messages.SUCCESS)

@@ -5,6 +5,6 @@ that line. The ledger listens to the signals app (``ledger.receivers``); nothing
 it to get a save framed.
 """
 
-from ledger.selectors import WriterHealth, ledger_summary, writer_health
+from ledger.selectors import WriterHealth, WriterTotals, ledger_summary, writer_health, writer_totals
 
-__all__ = ["WriterHealth", "ledger_summary", "writer_health"]
+__all__ = ["WriterHealth", "WriterTotals", "ledger_summary", "writer_health", "writer_totals"]

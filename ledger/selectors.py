@@ -79,6 +79,25 @@ def writer_health(*, now: datetime | None = None) -> WriterHealth:
     )
 
 
+@dataclass(frozen=True)
+class WriterTotals:
+    """What the writer has done since the ledger began: frames, and the fsyncs that made them durable."""
+
+    frames_written: int
+    fsync_count: int
+    fsync_seconds: float
+    last_fsync_seconds: float | None
+
+
+def writer_totals() -> WriterTotals:
+    state = (
+        LedgerWriterState.objects.filter(pk=1)
+        .values("frames_written", "fsync_count", "fsync_seconds", "last_fsync_seconds")
+        .first()
+    )
+    return WriterTotals(**state) if state else WriterTotals(0, 0, 0.0, None)
+
+
 def _duration(age: timedelta) -> str:
     seconds = max(0, int(age.total_seconds()))
     if seconds < 120:

@@ -7,7 +7,7 @@ consumes ``ledger``. The writer's database lock makes a second consumer harmless
 
 from celery import shared_task
 
-from ledger.services import seal, tiers, writer
+from ledger.services import seal, tiers, webhooks, writer
 
 
 # The safety net behind the drain after each commit: rows a busy or failed drain left behind.
@@ -29,3 +29,19 @@ def partitions_move_due() -> list[dict]:
         {"partition": result.partition, "action": result.action, "segments": result.segments, "detail": result.detail}
         for result in tiers.partitions_move_due()
     ]
+
+
+# Every few seconds: one delivery task per subscription with frames to deliver. A subscription
+# already being delivered refuses the second claim, so overlapping dispatches are harmless.
+@shared_task
+def webhooks_dispatch() -> list[int]:
+    due = webhooks.subscriptions_due()
+    for pk in due:
+        webhook_deliver.delay(pk)
+    return due
+
+
+@shared_task
+def webhook_deliver(subscription: int) -> dict:
+    run = webhooks.subscription_deliver(subscription)
+    return {"claimed": run.claimed, "delivered": run.delivered, "passed_over": run.passed_over, "paused": run.paused}

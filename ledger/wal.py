@@ -46,6 +46,7 @@ import enum
 import os
 import re
 import struct
+import time
 import zlib
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -484,6 +485,8 @@ class SegmentWriter:
             raise
         self.size: int = scan.end.offset
         self.frame_count: int = verified_frames + len(scan.frames)
+        # How long the last append's fsync took: the disk's share of a group commit (/metrics).
+        self.last_fsync_seconds: float = 0.0
         self._failed: BaseException | None = None
         self._closed = False
 
@@ -502,7 +505,9 @@ class SegmentWriter:
         buffer, offsets = encode_frames(payloads, base_offset=self.size)  # ValueError before any I/O
         try:
             self._io.write(self._handle, buffer)
+            started = time.perf_counter()
             self._io.fsync(self._handle)
+            self.last_fsync_seconds = time.perf_counter() - started
         except OSError as exc:
             self._failed = _name_file(exc, self.path)
             raise LedgerWriteError(f"{self.path}: write/fsync failed, writer stopped: {exc}") from exc

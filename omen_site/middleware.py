@@ -1,17 +1,30 @@
-"""Requests the site refuses before any view runs, and the id every request carries."""
+"""Requests the site refuses before any view runs, the id every request carries, and the API's
+error shape for answers that come from no DRF view (these refusals, Django's error handlers)."""
 
 import re
 import uuid
 
-from django.http import HttpResponseBadRequest
+from django.http import HttpResponseBadRequest, JsonResponse
 
 REQUEST_ID_HEADER = "X-Request-ID"
 # A client's id is echoed only if it is short and plain: it lands in logs and headers.
 _CLIENT_REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
+API_PATH_PREFIX = "/api/"
 
 
 def request_id_of(request) -> str:
     return getattr(request, "request_id", "") or getattr(getattr(request, "_request", None), "request_id", "")
+
+
+def is_api_request(request) -> bool:
+    """Whether the API's error shape answers this request (it is under /api/) rather than a page."""
+    return request.path_info.startswith(API_PATH_PREFIX)
+
+
+def api_error_response(request, status: int, error: str, message: str, details=()) -> JsonResponse:
+    """The API's one error shape, for answers no DRF view gives (omen_site/api/errors.py gives the others)."""
+    body = {"error": error, "message": message, "details": list(details), "request_id": request_id_of(request)}
+    return JsonResponse(body, status=status)
 
 
 class RequestIdMiddleware:
@@ -41,7 +54,8 @@ class StorableQueryMiddleware:
     PostgreSQL refuses NUL in any text parameter (SQLite takes it and matches nothing), so a NUL
     in an admin list filter, search or field lookup -- ours or a third-party app's -- or in an id
     in the path (``/api/v1/signals/<signal_id>/``) would be a server error on one backend only.
-    It is a 400 on both, naming the parameter or the path, before any query.
+    It is a 400 on both, naming the parameter or the path, before any query: in the API's error
+    shape under /api/, plain text elsewhere.
     """
 
     def __init__(self, get_response):
@@ -49,14 +63,17 @@ class StorableQueryMiddleware:
 
     def __call__(self, request):
         if "\x00" in request.path:
-            return HttpResponseBadRequest(
-                "The path holds a NUL character, which no column can store or match.",
-                content_type="text/plain; charset=utf-8",
-            )
+            return self.refuse(request, "The path holds a NUL character, which no column can store or match.")
         for name, values in request.GET.lists():
             if any("\x00" in text for text in (name, *values)):
-                return HttpResponseBadRequest(
-                    f"The query parameter {name!r} holds a NUL character, which no column can store or match.",
-                    content_type="text/plain; charset=utf-8",
-                )
+                message = f"The query parameter {name!r} holds a NUL character, which no column can store or match."
+                return self.refuse(request, message, field=name)
         return self.get_response(request)
+
+    @staticmethod
+    def refuse(request, message: str, field: str | None = None):
+        if not is_api_request(request):
+            return HttpResponseBadRequest(message, content_type="text/plain; charset=utf-8")
+        # DRF's code for the same refusal in a serializer field (ProhibitNullCharactersValidator).
+        details = [] if field is None else [{"field": field, "message": message, "code": "null_characters_not_allowed"}]
+        return api_error_response(request, 400, "invalid_request", message, details)

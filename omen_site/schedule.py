@@ -21,6 +21,12 @@ def beat_schedule() -> dict[str, dict]:
             "every_seconds": ledger_interval,
             "expires_seconds": max(1, ledger_interval - 5),
         },
+        "webhooks-dispatch": {
+            "task": "ledger.tasks.webhooks_dispatch",
+            "args": [],
+            "every_seconds": settings.WEBHOOK_DISPATCH_INTERVAL_SECONDS,
+            "expires_seconds": max(1, settings.WEBHOOK_DISPATCH_INTERVAL_SECONDS - 1),
+        },
         "ledger-seal": {
             "task": "ledger.tasks.partitions_seal_due",
             "args": [],

@@ -10,6 +10,7 @@ import os
 from pathlib import Path
 
 import environ
+from corsheaders.defaults import default_headers as cors_default_headers
 from django.core.exceptions import ImproperlyConfigured
 from kombu import Queue
 
@@ -52,6 +53,7 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "django_celery_beat",
+    "corsheaders",
     "omen_site.apps.OmenSiteConfig",
     "signals.apps.SignalsConfig",
     "ledger.apps.LedgerConfig",
@@ -60,12 +62,16 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # Operations: times every request (by route), then CORS before anything that may answer early.
+    "omen_site.operations.metrics.RequestLatencyMiddleware",
+    "corsheaders.middleware.CorsMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "omen_site.middleware.RequestIdMiddleware",
     "omen_site.middleware.StorableQueryMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "omen_site.api.idempotency.IdempotencyMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
@@ -246,6 +252,13 @@ LEDGER_DRAIN_INTERVAL_SECONDS = env.int("LEDGER_DRAIN_INTERVAL_SECONDS", default
 LEDGER_STALL_AFTER_SECONDS = env.int("LEDGER_STALL_AFTER_SECONDS", default=300)
 # How long a committing process waits for another writer before leaving its rows to the periodic drain.
 LEDGER_LOCK_TIMEOUT_SECONDS = env.float("LEDGER_LOCK_TIMEOUT_SECONDS", default=10.0)
+# Webhooks (ledger/services/webhooks.py): subscriptions with frames to deliver are looked for
+# this often; each delivery run works at most the budget, each POST waits at most the timeout,
+# and a claim older than the lock belongs to a dead worker (above budget + one frame's retries).
+WEBHOOK_DISPATCH_INTERVAL_SECONDS = env.int("WEBHOOK_DISPATCH_INTERVAL_SECONDS", default=5)
+WEBHOOK_DELIVERY_BUDGET_SECONDS = env.float("WEBHOOK_DELIVERY_BUDGET_SECONDS", default=60.0)
+WEBHOOK_TIMEOUT_SECONDS = env.float("WEBHOOK_TIMEOUT_SECONDS", default=5.0)
+WEBHOOK_LOCK_SECONDS = env.int("WEBHOOK_LOCK_SECONDS", default=240)
 # A day's partition is sealed this long after the day ends (UTC).
 LEDGER_SEAL_AFTER_HOURS = env.int("LEDGER_SEAL_AFTER_HOURS", default=2)
 # Tiers (OMEN retention table): hot 7 days, warm (compressed) to 30 days, cold (archived) to 365.
@@ -416,6 +429,9 @@ REST_FRAMEWORK = {
 }
 # Requests per key (an API key's own throttle_rate overrides it), per user or per address.
 API_THROTTLE_RATE = env.str("API_THROTTLE_RATE", default="300/min")
+# An API request body over this is a 413 (omen_site/api/idempotency.py); Django reads up to it.
+API_MAX_BODY_BYTES = env.int("API_MAX_BODY_BYTES", default=10 * 1024 * 1024)
+DATA_UPLOAD_MAX_MEMORY_SIZE = API_MAX_BODY_BYTES
 SPECTACULAR_SETTINGS = {
     "TITLE": "OMEN API",
     "DESCRIPTION": "Probability signals, their history and the ledger. Send your key in the X-API-Key header.",
@@ -425,12 +441,40 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "SERVE_INCLUDE_SCHEMA": False,
+    # Every operation's 4xx answers, in the one error shape (omen_site/api/errors.py).
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "omen_site.api.errors.document_error_responses",
+    ],
     # Two choice sets are both called "status": name them after what they are.
     "ENUM_NAME_OVERRIDES": {
         "SignalStatusEnum": "signals.models.choices.SignalStatus",
         "RejectionStatusEnum": "signals.models.choices.RejectionStatus",
+        "SourceEnum": "signals.models.choices.Source",
+        "SignalTypeEnum": "signals.models.choices.SignalType",
+        "CategoryEnum": "signals.models.choices.Category",
+        "ConfidenceLevelEnum": "signals.models.choices.ConfidenceLevel",
+        "IngestSourceEnum": "signals.api.ingest.INGEST_SOURCES",
     },
 }
+
+# --- Operations: health, metrics, security headers, CORS (docs/operations.md) -----------------
+
+# /health/ready: each check must answer within this (seconds); they run side by side.
+HEALTH_CHECK_TIMEOUT_SECONDS = env.float("HEALTH_CHECK_TIMEOUT_SECONDS", default=3.0)
+# /health/ready fails while a save has waited in the ledger outbox longer than this (seconds);
+# by default when the writer counts as stalled. 0 leaves the outbox out of readiness.
+HEALTH_OUTBOX_LAG_SECONDS = env.int("HEALTH_OUTBOX_LAG_SECONDS", default=LEDGER_STALL_AFTER_SECONDS)
+# /metrics without an API key (read:stats or admin): open in development, refused in production.
+METRICS_PUBLIC = env.bool("METRICS_PUBLIC", default=not IS_PRODUCTION)
+# Probes reach the web process over plain HTTP from inside the network: no redirect to HTTPS.
+SECURE_REDIRECT_EXEMPT = [r"^health/"]
+# Browser origins allowed to call /api/ (comma-separated, e.g. https://dashboard.example.com);
+# none by default. Keys travel in a header, never in cookies, so credentials stay off.
+CORS_ALLOWED_ORIGINS = env.list("CORS_ALLOWED_ORIGINS", default=[])
+CORS_URLS_REGEX = r"^/api/.*$"
+CORS_ALLOW_HEADERS = (*cors_default_headers, "x-api-key", "x-request-id")
+CORS_EXPOSE_HEADERS = ["X-Request-ID", "X-RateLimit-Limit", "X-RateLimit-Remaining", "X-RateLimit-Reset", "Retry-After"]
 
 # --- Logging ----------------------------------------------------------------------
 

@@ -1,9 +1,14 @@
 """Where this process keeps its data, described for logs and reports."""
 
+import os
 from dataclasses import dataclass
+from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 from django.conf import settings
+
+from ledger.public import ledger_summary
+from signals.public import signal_counts_by_source_and_status, signal_time_range, storage_totals
 
 
 @dataclass(frozen=True)
@@ -53,3 +58,38 @@ def describe_storage() -> StorageDescription:
         cache=cache,
         ledger_dir=str(settings.LEDGER_DIR),
     )
+
+
+def storage_report() -> dict:
+    """What ``manage.py storage_report --json`` prints and ``/api/v1/storage/`` answers.
+
+    Where the data is, whether it survives a restart, how much there is, and the ledger's state.
+    """
+    storage = describe_storage()
+    time_range = signal_time_range()
+    return {
+        "mode": storage.mode,
+        "database_engine": storage.database_engine,
+        "database": storage.database,
+        "persists_across_restarts": storage.persistent,
+        "broker": storage.broker,
+        "cache": storage.cache,
+        "ledger_dir": storage.ledger_dir,
+        "ledger": _ledger_facts(Path(settings.LEDGER_DIR)) | ledger_summary(),
+        "totals": storage_totals(),
+        "signals_by_source_and_status": signal_counts_by_source_and_status(),
+        "oldest_signal_at": time_range["oldest"].isoformat() if time_range["oldest"] else None,
+        "newest_signal_at": time_range["newest"].isoformat() if time_range["newest"] else None,
+    }
+
+
+def _ledger_facts(ledger_dir: Path) -> dict:
+    if not ledger_dir.exists():
+        return {"exists": False, "writable": False, "files": 0, "bytes": 0}
+    files = [p for p in ledger_dir.rglob("*") if p.is_file()]
+    return {
+        "exists": True,
+        "writable": os.access(ledger_dir, os.W_OK | os.X_OK),
+        "files": len(files),
+        "bytes": sum(p.stat().st_size for p in files),
+    }

@@ -1,7 +1,9 @@
 from django.contrib import admin
 from django.urls import include, path
 from django.views.generic import RedirectView
-from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
+from drf_spectacular.views import SpectacularAPIView
+
+from omen_site.operations import docs, health, metrics
 
 admin.site.site_header = "OMEN signals"
 admin.site.site_title = "OMEN"
@@ -15,6 +17,17 @@ urlpatterns = [
     path("api/v1/", include("ledger.api.urls")),
     path("api/v1/", include("omen_site.api.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
-    path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
-    path("api/redoc/", SpectacularRedocView.as_view(url_name="api-schema"), name="api-redoc"),
+    path("api/docs/", docs.swagger_ui, name="api-docs"),
+    path("api/redoc/", docs.redoc, name="api-redoc"),
+    # Operations (omen_site/operations/): no trailing slash, the paths probes and Prometheus expect.
+    path("health/live", health.live, name="health-live"),
+    path("health/ready", health.ready, name="health-ready"),
+    path("health/", health.ready, name="health"),
+    path("metrics", metrics.metrics, name="metrics"),
 ]
+
+# JSON in the API's error shape under /api/, Django's pages elsewhere (omen_site/operations/errors.py).
+handler400 = "omen_site.operations.errors.bad_request"
+handler403 = "omen_site.operations.errors.permission_denied"
+handler404 = "omen_site.operations.errors.page_not_found"
+handler500 = "omen_site.operations.errors.server_error"

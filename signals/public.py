@@ -9,7 +9,16 @@ retention, once it writes).
 
 from signals.announcements import SavedSignal, signals_bulk_created
 from signals.models.contract import canonical_json
-from signals.selectors import signal_counts_by_source_and_status, signal_time_range, storage_totals
+from signals.selectors import (
+    PollTotals,
+    poll_totals_by_source_and_outcome,
+    rejection_counts_by_source_stage_and_rule,
+    signal_counts_by_source_and_status,
+    signal_counts_by_source_type_and_status,
+    signal_time_range,
+    source_breaker_states,
+    storage_totals,
+)
 from signals.services.rows import (
     EventKey,
     PointRow,
@@ -46,6 +55,12 @@ __all__ = [
     "signal_counts_by_source_and_status",
     "signal_time_range",
     "storage_totals",
+    # Aggregates /metrics reads at every scrape (signals.selectors)
+    "PollTotals",
+    "poll_totals_by_source_and_outcome",
+    "rejection_counts_by_source_stage_and_rule",
+    "signal_counts_by_source_type_and_status",
+    "source_breaker_states",
     # The sources' names, for the schedule (signals.sources.registry)
     "SOURCE_NAMES",
 ]

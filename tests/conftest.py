@@ -1,3 +1,4 @@
+import os
 from pathlib import Path
 
 import pytest
@@ -39,3 +40,26 @@ def fresh_database_url(tmp_path, settings):
     databases = FreshDatabases(settings.DATABASES["default"], tmp_path)
     yield databases
     databases.drop_all()
+
+
+# Fixtures through which a test reaches the database the suite runs on (its own, or a child
+# process's fresh one): such a test runs on SQLite and again on PostgreSQL.
+DATABASE_FIXTURES = {"db", "transactional_db", "django_db_reset_sequences", "live_server", "fresh_database_url"}
+
+
+def touches_the_database(item) -> bool:
+    return item.get_closest_marker("django_db") is not None or bool(DATABASE_FIXTURES & set(item.fixturenames))
+
+
+def pytest_collection_modifyitems(config, items):
+    """On the second backend's pass (``OMEN_TESTS_DATABASE_ONLY=1``, set by ``make test-postgres``),
+    only the tests that touch the database run: the others (the WAL format, the parsers, the
+    settings' refusals in child processes with their own environment...) cannot behave otherwise
+    there, and ran on the first pass."""
+    if os.environ.get("OMEN_TESTS_DATABASE_ONLY") != "1":
+        return
+    kept = [item for item in items if touches_the_database(item)]
+    deselected = [item for item in items if not touches_the_database(item)]
+    if deselected:
+        config.hook.pytest_deselected(items=deselected)
+        items[:] = kept

@@ -1,5 +1,13 @@
+from django.urls import path
 from rest_framework.routers import SimpleRouter
 
-router = SimpleRouter(trailing_slash=True)
+from ledger.api.views import FrameFeed, PartitionList, WebhookSubscriptionViewSet
 
-urlpatterns = router.urls
+router = SimpleRouter(trailing_slash=True)
+router.register("webhooks", WebhookSubscriptionViewSet, basename="webhook")
+
+urlpatterns = [
+    path("ledger/partitions/", PartitionList.as_view(), name="ledger-partitions"),
+    path("ledger/frames/", FrameFeed.as_view(), name="ledger-frames"),
+    *router.urls,
+]

@@ -1,5 +1,14 @@
 from ledger.models.outbox import LedgerOutbox, Operation
 from ledger.models.partition import LedgerPartition, Tier
+from ledger.models.webhook import WebhookAttempt, WebhookSubscription
 from ledger.models.writer_state import LedgerWriterState
 
-__all__ = ["LedgerOutbox", "LedgerPartition", "LedgerWriterState", "Operation", "Tier"]
+__all__ = [
+    "LedgerOutbox",
+    "LedgerPartition",
+    "LedgerWriterState",
+    "Operation",
+    "Tier",
+    "WebhookAttempt",
+    "WebhookSubscription",
+]

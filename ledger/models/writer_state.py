@@ -26,6 +26,11 @@ class LedgerWriterState(models.Model):
     # cleared by the next one that succeeds: verify and the storage report show a stalled writer.
     last_error = models.TextField(blank=True, default="")
     last_error_at = models.DateTimeField(null=True, blank=True)
+    # The fsyncs that made appended frames durable (one per segment a batch touched), for /metrics:
+    # count and total time give the mean over any window, the last one how the disk does now.
+    fsync_count = models.BigIntegerField(default=0)
+    fsync_seconds = models.FloatField(default=0.0)
+    last_fsync_seconds = models.FloatField(null=True, blank=True)
 
     class Meta:
         verbose_name = "ledger writer state"

@@ -436,7 +436,8 @@ def _fields_from_contract(contract: str, saved_at: datetime) -> list:
     ]
 
 
-def _append_batch(end: LedgerEnd, rows: list[tuple], now: datetime) -> None:
+def _append_batch(end: LedgerEnd, rows: list[tuple], now: datetime) -> list[float]:
+    """Frame ``rows`` after ``end`` (moving it); return the seconds each fsync took, one per segment."""
     _write_partition(end, now)
     sources = _frame_sources(rows)
     written_at = format_timestamp(now)
@@ -494,6 +495,7 @@ def _append_batch(end: LedgerEnd, rows: list[tuple], now: datetime) -> None:
         end.size += 8 + len(payload)
         end.frames_written += 1
 
+    fsync_seconds = []
     for ordinal, size, frames, payloads in chunks:
         if payloads:
             position = LedgerEnd(end.root, end.partition, ordinal, size, frames, 0, end.head, 0)
@@ -503,6 +505,8 @@ def _append_batch(end: LedgerEnd, rows: list[tuple], now: datetime) -> None:
             except LedgerWriteError:
                 _drop_unproven(writer, size)
                 raise
+            fsync_seconds.append(writer.last_fsync_seconds)
+    return fsync_seconds
 
 
 def _drop_unproven(writer: SegmentWriter, size: int) -> None:
@@ -579,9 +583,12 @@ def ledger_drain(*, batch_size: int | None = None, wait: bool = True, now=None) 
                     if state.last_error:
                         _clear_error(state)
                     return result
-                _append_batch(end, rows, now or timezone.now())
+                fsync_seconds = _append_batch(end, rows, now or timezone.now())
                 _delete_outbox_rows([row[0] for row in rows])
                 state.last_error, state.last_error_at = "", None
+                state.fsync_count += len(fsync_seconds)
+                state.fsync_seconds += sum(fsync_seconds)
+                state.last_fsync_seconds = fsync_seconds[-1]
                 end.save_to(state)
             result.frames += len(rows)
             result.batches += 1

@@ -1,4 +1,10 @@
-"""One error shape for every API error: ``{error, message, details[{field, message, code}], request_id}``."""
+"""One error shape for every API error: ``{error, message, details[{field, message, code}], request_id}``.
+
+``api_exception_handler`` gives it to every error a view raises (Django's handlers in
+``omen_site.operations.errors`` give it to the rest under ``/api/``), and
+``document_error_responses`` describes it in the schema, for every operation's 4xx answers
+(a drf-spectacular postprocessing hook, in ``SPECTACULAR_SETTINGS["POSTPROCESSING_HOOKS"]``).
+"""
 
 from __future__ import annotations
 
@@ -55,3 +61,64 @@ def api_exception_handler(exc, context):
         "request_id": request_id_of(request) if request is not None else "",
     }
     return response
+
+
+API_PREFIX = "/api/"
+
+
+# --------------------------------------------------------------------------- the shape in the schema
+
+ERROR_COMPONENT = "Error"
+ERROR_SCHEMA = {
+    "type": "object",
+    "description": "Every API error: what went wrong, per field where it applies, and the request's id.",
+    "required": ["error", "message", "details", "request_id"],
+    "properties": {
+        "error": {"type": "string", "description": "A code: invalid_request, not_found, throttled, ..."},
+        "message": {"type": "string"},
+        "details": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "required": ["field", "message", "code"],
+                "properties": {"field": {"type": "string"}, "message": {"type": "string"}, "code": {"type": "string"}},
+            },
+        },
+        "request_id": {"type": "string", "description": "The X-Request-ID header of the reply."},
+    },
+}
+# Which 4xx an operation may answer: a bad parameter or body (and a query holding NUL) anywhere,
+# no key or a key without the scope where the operation is secured, an unknown id where the path
+# names one, and the throttle everywhere.
+ERROR_RESPONSES = {
+    "400": "The request is not valid: details names each field.",
+    "401": "No API key, or one that is unknown or revoked.",
+    "403": "The key lacks the scope this operation needs.",
+    "404": "Nothing has this id.",
+    "429": "Past the key's rate: Retry-After says when to come back.",
+}
+
+
+def document_error_responses(result, generator, request, public, **kwargs):
+    """drf-spectacular postprocessing hook: every /api/ operation names the 4xx answers it can give,
+    each a JSON body in the one error shape (components/schemas/Error). Codes a view documents
+    itself are left as they are."""
+    result.setdefault("components", {}).setdefault("schemas", {})[ERROR_COMPONENT] = ERROR_SCHEMA
+    reference = {"$ref": f"#/components/schemas/{ERROR_COMPONENT}"}
+    for path, operations in result.get("paths", {}).items():
+        if not path.startswith(API_PREFIX):
+            continue
+        for operation in operations.values():
+            if not isinstance(operation, dict) or "responses" not in operation:
+                continue
+            codes = ["400", "429"]
+            if operation.get("security") or result.get("security"):
+                codes += ["401", "403"]
+            if "{" in path:
+                codes.append("404")
+            for code in sorted(codes):
+                operation["responses"].setdefault(
+                    code,
+                    {"description": ERROR_RESPONSES[code], "content": {"application/json": {"schema": reference}}},
+                )
+    return result

@@ -1,6 +1,10 @@
-import django_filters
+from datetime import UTC
 
-from signals.models import Rejection, Signal
+import django_filters
+from django import forms
+from django_filters.fields import IsoDateTimeField
+
+from signals.models import Rejection, Signal, SourceEvent
 from signals.models.choices import (
     Category,
     ConfidenceLevel,
@@ -10,6 +14,50 @@ from signals.models.choices import (
     SignalType,
     Source,
 )
+from signals.selectors import latest_per_event
+
+
+class StrictBooleanField(forms.Field):
+    """``true`` or ``false`` (any case); anything else is an error naming the parameter.
+
+    django-filter's own boolean field takes a value it does not know for "no filter": a client
+    that sent ``latest=yes`` would get every signal and never learn why.
+    """
+
+    VALUES = {"true": True, "false": False}
+
+    def to_python(self, value):
+        if value in self.empty_values:
+            return None
+        try:
+            return self.VALUES[str(value).lower()]
+        except KeyError:
+            raise forms.ValidationError("Send true or false.", code="invalid") from None
+
+
+class StrictBooleanFilter(django_filters.BooleanFilter):
+    field_class = StrictBooleanField
+
+
+class UtcIsoDateTimeField(IsoDateTimeField):
+    """An ISO 8601 moment, in UTC; one that UTC cannot hold is an error naming the parameter.
+
+    ``9999-12-31T23:59:59-01:00`` parses, but is in the year 10000 in UTC: SQLite's adapter, which
+    converts to UTC, would raise while the query runs, a 500 instead of a 400.
+    """
+
+    def to_python(self, value):
+        moment = super().to_python(value)
+        if moment is None:
+            return None
+        try:
+            return moment.astimezone(UTC)
+        except OverflowError:
+            raise forms.ValidationError("Out of the range of a UTC date and time.", code="overflow") from None
+
+
+class IsoDateTimeFilter(django_filters.IsoDateTimeFilter):
+    field_class = UtcIsoDateTimeField
 
 
 class SignalFilter(django_filters.FilterSet):
@@ -21,17 +69,24 @@ class SignalFilter(django_filters.FilterSet):
     probability_min = django_filters.NumberFilter(field_name="probability", lookup_expr="gte", min_value=0, max_value=1)
     probability_max = django_filters.NumberFilter(field_name="probability", lookup_expr="lte", min_value=0, max_value=1)
     min_confidence = django_filters.NumberFilter(field_name="confidence", lookup_expr="gte", min_value=0, max_value=1)
-    observed_after = django_filters.IsoDateTimeFilter(field_name="observed_at", lookup_expr="gte")
-    observed_before = django_filters.IsoDateTimeFilter(field_name="observed_at", lookup_expr="lt")
-    generated_after = django_filters.IsoDateTimeFilter(field_name="generated_at", lookup_expr="gte")
-    generated_before = django_filters.IsoDateTimeFilter(field_name="generated_at", lookup_expr="lt")
+    observed_after = IsoDateTimeFilter(field_name="observed_at", lookup_expr="gte")
+    observed_before = IsoDateTimeFilter(field_name="observed_at", lookup_expr="lt")
+    generated_after = IsoDateTimeFilter(field_name="generated_at", lookup_expr="gte")
+    generated_before = IsoDateTimeFilter(field_name="generated_at", lookup_expr="lt")
     # OMEN's clients sent ``since``: the same as generated_after.
-    since = django_filters.IsoDateTimeFilter(field_name="generated_at", lookup_expr="gte")
+    since = IsoDateTimeFilter(field_name="generated_at", lookup_expr="gte")
     title = django_filters.CharFilter(field_name="title", lookup_expr="icontains", max_length=200)
+    latest = StrictBooleanFilter(
+        method="filter_latest",
+        label="true: only each source event's newest signal (then the other filters); false or absent: all.",
+    )
 
     class Meta:
         model = Signal
         fields = []
+
+    def filter_latest(self, queryset, name, value):
+        return latest_per_event(queryset, source=self.form.cleaned_data.get("source") or None) if value else queryset
 
 
 class RejectionFilter(django_filters.FilterSet):
@@ -40,9 +95,21 @@ class RejectionFilter(django_filters.FilterSet):
     status = django_filters.ChoiceFilter(choices=RejectionStatus.choices)
     rule = django_filters.CharFilter(max_length=64)
     external_id = django_filters.CharFilter(max_length=128)
-    created_after = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
-    created_before = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="lt")
+    created_after = IsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
+    created_before = IsoDateTimeFilter(field_name="created_at", lookup_expr="lt")
 
     class Meta:
         model = Rejection
+        fields = []
+
+
+class SourceEventFilter(django_filters.FilterSet):
+    source = django_filters.ChoiceFilter(choices=Source.choices)
+    first_seen_after = IsoDateTimeFilter(field_name="first_seen_at", lookup_expr="gte")
+    first_seen_before = IsoDateTimeFilter(field_name="first_seen_at", lookup_expr="lt")
+    last_seen_after = IsoDateTimeFilter(field_name="last_seen_at", lookup_expr="gte")
+    last_seen_before = IsoDateTimeFilter(field_name="last_seen_at", lookup_expr="lt")
+
+    class Meta:
+        model = SourceEvent
         fields = []

@@ -1,6 +1,9 @@
+from datetime import UTC, timedelta
+
+from django.utils import timezone
 from rest_framework import serializers
 
-from signals.models import Rejection, Signal
+from signals.models import Rejection, Signal, SourceEvent
 
 LIST_FIELDS = (
     "signal_id",
@@ -39,6 +42,18 @@ class SignalFullSerializer(serializers.ModelSerializer):
     class Meta:
         model = Signal
         fields = (*LIST_FIELDS, *IDENTITY_FIELDS, "contract")
+
+
+class SignalDetailSerializer(SignalFullSerializer):
+    """The schema of one signal, whatever ``detail`` asked for: what a level leaves out is optional.
+
+    Three components in a oneOf would not do: a fuller body matches the leaner schemas too.
+    """
+
+    contract = serializers.JSONField(required=False, help_text="The signal contract, exactly as stored (full).")
+
+    class Meta(SignalFullSerializer.Meta):
+        extra_kwargs = {name: {"required": False, "help_text": "standard and full"} for name in IDENTITY_FIELDS}
 
 
 class PointSerializer(serializers.Serializer):
@@ -104,3 +119,102 @@ class SourceSerializer(serializers.Serializer):
     breaker = serializers.CharField()
     consecutive_failures = serializers.IntegerField()
     last_run = LastRunSerializer(allow_null=True)
+
+
+SOURCE_EVENT_FIELDS = (
+    "id",
+    "source",
+    "external_id",
+    "source_event_id",
+    "title",
+    "url",
+    "first_seen_at",
+    "last_seen_at",
+    "last_probability",
+    "latest_signal_id",
+)
+
+
+class SourceEventSerializer(serializers.ModelSerializer):
+    source_event_id = serializers.CharField(read_only=True, help_text="The contract's name for it, source-external_id.")
+    # Plain text, not a URL: it is what the source gave, and not every source gives a valid URL.
+    url = serializers.CharField(read_only=True)
+    last_seen_at = serializers.DateTimeField(read_only=True, help_text="When it was last observed.")
+    last_probability = serializers.FloatField(
+        read_only=True, allow_null=True, help_text="The probability of its newest observation."
+    )
+    latest_signal_id = serializers.CharField(
+        read_only=True, allow_null=True, help_text="The signal its newest accepted observation became, if any."
+    )
+
+    class Meta:
+        model = SourceEvent
+        fields = SOURCE_EVENT_FIELDS
+
+
+class SourceEventDetailSerializer(SourceEventSerializer):
+    signal_count = serializers.IntegerField(read_only=True, help_text="Signals of this event, all of them.")
+
+    class Meta:
+        model = SourceEvent
+        fields = (*SOURCE_EVENT_FIELDS, "signal_count")
+
+
+WINDOWS = {"24h": timedelta(hours=24), "7d": timedelta(days=7), "30d": timedelta(days=30)}
+DEFAULT_WINDOW = "24h"
+
+
+class WindowSerializer(serializers.Serializer):
+    """The query of ``stats/``: a named window ending at ``until`` (default now), or ``since``.
+
+    Valid, it holds the window as [``since``, ``until``), both in UTC.
+    """
+
+    window = serializers.ChoiceField(
+        choices=list(WINDOWS), required=False, help_text="The last 24 hours (the default), 7 or 30 days."
+    )
+    since = serializers.DateTimeField(required=False, help_text="The window's start (inclusive); not with window.")
+    until = serializers.DateTimeField(required=False, help_text="The window's end (exclusive); default now.")
+
+    def validate(self, attrs):
+        window, since = attrs.get("window"), attrs.get("since")
+        if window is not None and since is not None:
+            raise serializers.ValidationError({"window": "Send window or since, not both."})
+        until = attrs.get("until") or timezone.now()
+        if since is None:
+            try:
+                since = until - WINDOWS[window or DEFAULT_WINDOW]
+            except OverflowError:
+                raise serializers.ValidationError({"until": "Too early to end a window."}) from None
+        if since >= until:
+            raise serializers.ValidationError({"since": "The window must start before it ends (until)."})
+        return {"since": since.astimezone(UTC), "until": until.astimezone(UTC)}
+
+
+class SignalCountsSerializer(serializers.Serializer):
+    total = serializers.IntegerField()
+    by_source = serializers.DictField(child=serializers.IntegerField())
+    by_type = serializers.DictField(child=serializers.IntegerField())
+    by_status = serializers.DictField(child=serializers.IntegerField())
+    by_confidence_level = serializers.DictField(child=serializers.IntegerField())
+
+
+class RejectionReasonSerializer(serializers.Serializer):
+    rule = serializers.CharField()
+    reason = serializers.CharField()
+    count = serializers.IntegerField()
+
+
+class RejectionCountsSerializer(serializers.Serializer):
+    total = serializers.IntegerField()
+    top_reasons = RejectionReasonSerializer(many=True, help_text="The most frequent, at most 10, most first.")
+
+
+class StatsSerializer(serializers.Serializer):
+    since = serializers.DateTimeField()
+    until = serializers.DateTimeField()
+    signals = SignalCountsSerializer(help_text="Signals generated in the window.")
+    rejections = RejectionCountsSerializer(help_text="Rejections recorded in the window.")
+    pass_rate = serializers.FloatField(
+        allow_null=True, help_text="signals / (signals + rejections); null when there were neither."
+    )

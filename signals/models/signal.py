@@ -30,7 +30,7 @@ class Signal(models.Model):
         on_delete=models.PROTECT,
         related_name="signals",
         verbose_name="source event",
-        db_index=False,  # served by signal_event_generated_idx
+        db_index=False,  # served by signal_event_newest_idx
     )
     source = models.CharField(max_length=32, choices=Source.choices)
     source_event_id = models.TextField()
@@ -59,8 +59,10 @@ class Signal(models.Model):
         indexes = [
             # Every list (admin, API) is newest first and keyset-paginated on this.
             models.Index(fields=["-generated_at", "-id"], name="signal_generated_idx"),
-            # A SourceEvent's signals, newest first (admin detail, latest_per_event).
-            models.Index(fields=["event", "-generated_at"], name="signal_event_generated_idx"),
+            # A SourceEvent's signals, newest first (admin detail), and the API's latest=true: the
+            # probe "is there a newer signal of this event?" (signals.selectors.latest_per_event)
+            # reads only this index, the id breaking ties of one batch.
+            models.Index(fields=["event", "-generated_at", "-id"], name="signal_event_newest_idx"),
             # The admin's and API's filters, each with the list order.
             models.Index(fields=["source", "-generated_at"], name="signal_source_generated_idx"),
             models.Index(fields=["status", "-generated_at"], name="signal_status_generated_idx"),

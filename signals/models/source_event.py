@@ -50,6 +50,8 @@ class SourceEvent(models.Model):
             models.Index(fields=["latest_signal"], name="sourceevent_latest_signal_idx"),
             # Admin list, newest activity first.
             models.Index(fields=["-last_seen_at"], name="sourceevent_last_seen_idx"),
+            # The API's list, newest first sighting first, keyset-paged on (first_seen_at, id).
+            models.Index(fields=["-first_seen_at", "-id"], name="sourceevent_first_seen_idx"),
             # The poll's look for signalled markets that left a source's list (services/poll.py).
             models.Index(
                 fields=["source", "-last_seen_at"],

@@ -18,6 +18,8 @@ def test_the_ledgers_tasks_go_to_the_ledger_queue_and_polls_to_the_default_one()
         "ledger.tasks.ledger_drain",
         "ledger.tasks.partitions_move_due",
         "ledger.tasks.partitions_seal_due",
+        "ledger.tasks.webhook_deliver",  # reads the ledger's files: where they are
+        "ledger.tasks.webhooks_dispatch",
     ]
     assert {queue_of(name) for name in ledger_tasks} == {"ledger"}
     assert queue_of("signals.tasks.source_poll") == "celery"

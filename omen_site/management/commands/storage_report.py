@@ -1,24 +1,8 @@
 import json
-import os
 
-from django.conf import settings
 from django.core.management.base import BaseCommand
 
-from ledger.public import ledger_summary
-from omen_site.storage import describe_storage
-from signals.public import signal_counts_by_source_and_status, signal_time_range, storage_totals
-
-
-def _ledger_facts(ledger_dir):
-    if not ledger_dir.exists():
-        return {"exists": False, "writable": False, "files": 0, "bytes": 0}
-    files = [p for p in ledger_dir.rglob("*") if p.is_file()]
-    return {
-        "exists": True,
-        "writable": os.access(ledger_dir, os.W_OK | os.X_OK),
-        "files": len(files),
-        "bytes": sum(p.stat().st_size for p in files),
-    }
+from omen_site.storage import storage_report
 
 
 class Command(BaseCommand):
@@ -28,22 +12,7 @@ class Command(BaseCommand):
         parser.add_argument("--json", action="store_true", help="print one JSON object instead of text")
 
     def handle(self, *args, **options):
-        storage = describe_storage()
-        time_range = signal_time_range()
-        report = {
-            "mode": storage.mode,
-            "database_engine": storage.database_engine,
-            "database": storage.database,
-            "persists_across_restarts": storage.persistent,
-            "broker": storage.broker,
-            "cache": storage.cache,
-            "ledger_dir": storage.ledger_dir,
-            "ledger": _ledger_facts(settings.LEDGER_DIR) | ledger_summary(),
-            "totals": storage_totals(),
-            "signals_by_source_and_status": signal_counts_by_source_and_status(),
-            "oldest_signal_at": time_range["oldest"].isoformat() if time_range["oldest"] else None,
-            "newest_signal_at": time_range["newest"].isoformat() if time_range["newest"] else None,
-        }
+        report = storage_report()
         if options["json"]:
             self.stdout.write(json.dumps(report, indent=2))
             return

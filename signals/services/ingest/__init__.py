@@ -34,14 +34,24 @@ from signals.models import SourceEvent
 from signals.pipeline.events import HistoryPoint, ParseFailure, RawEvent
 from signals.services.ingest.prepare import History, PreparedBatch, Tracked, batch_prepare, refusal
 from signals.services.ingest.write import batch_write
+from signals.services.rows import RejectionRow
 from signals.services.vocabulary import current_vocabulary
 from utilities.bulk_sql import datetime_adapter
 from utilities.threads import prompt_thread_switching
 
-__all__ = ["DEFAULT_BATCH_SIZE", "IngestSummary", "signals_ingest"]
+__all__ = ["DEFAULT_BATCH_SIZE", "IngestSummary", "RecordOutcome", "signals_ingest"]
 
 # Larger batches amortise each statement and commit (bench/ingest.py: 2000 beat 1000 by ~10 % on SQLite).
 DEFAULT_BATCH_SIZE = 2000
+
+
+@dataclass(frozen=True, slots=True)
+class RecordOutcome:
+    """What became of one record: the signal it yielded (new, or already stored), or its rejection."""
+
+    signal_id: str = ""
+    created: bool = False
+    rejection: RejectionRow | None = None
 
 
 @dataclass
@@ -53,6 +63,8 @@ class IngestSummary:
     unchanged: int = 0
     rejected: int = 0
     rejected_by_status: Counter = field(default_factory=Counter)
+    # One per record, in the order given, when the caller asked for them (keep_outcomes).
+    outcomes: list[RecordOutcome] = field(default_factory=list)
 
     def add(self, other: IngestSummary) -> None:
         self.fetched += other.fetched
@@ -60,16 +72,27 @@ class IngestSummary:
         self.unchanged += other.unchanged
         self.rejected += other.rejected
         self.rejected_by_status.update(other.rejected_by_status)
+        self.outcomes.extend(other.outcomes)
 
     @classmethod
-    def of(cls, prepared: PreparedBatch, created: int) -> IngestSummary:
+    def of(cls, prepared: PreparedBatch, created: list[tuple[int, str]], keep_outcomes: bool = False) -> IngestSummary:
         rule_rejections = len(prepared.rejections) - prepared.rejected_by_status["REJECTED_PARSE"]
+        outcomes = []
+        if keep_outcomes:
+            new = {signal_id for _, signal_id in created}
+            outcomes = [
+                RecordOutcome(rejection=outcome)
+                if isinstance(outcome, RejectionRow)
+                else RecordOutcome(signal_id=outcome, created=outcome in new)
+                for outcome in prepared.outcomes
+            ]
         return cls(
             fetched=prepared.fetched,
-            created=created,
-            unchanged=prepared.events - created - rule_rejections,
+            created=len(created),
+            unchanged=prepared.events - len(created) - rule_rejections,
             rejected=len(prepared.rejections),
             rejected_by_status=prepared.rejected_by_status,
+            outcomes=outcomes,
         )
 
 
@@ -79,6 +102,7 @@ def signals_ingest(
     batch_size: int = DEFAULT_BATCH_SIZE,
     source_reliability: dict[str, float] | None = None,
     on_batch: Callable[[IngestSummary], None] | None = None,
+    keep_outcomes: bool = False,
 ) -> IngestSummary:
     """Persist every record as a signal or a rejection; return the counts.
 
@@ -114,7 +138,7 @@ def signals_ingest(
             pending = prepare_next(batches)
             with transaction.atomic():
                 created = batch_write(prepared)
-            summary = IngestSummary.of(prepared, len(created))
+            summary = IngestSummary.of(prepared, created, keep_outcomes)
             total.add(summary)
             if on_batch is not None:
                 on_batch(summary)

@@ -71,6 +71,9 @@ class PreparedBatch:
     # For announcing the new signals, in Python values (rows hold what the backend stores).
     created_at: datetime
     observed_at: dict[str, datetime]  # signal_id -> when its event was observed
+    # What became of each record, in the batch's order: the signal id it yielded (new or already
+    # stored) or the rejection that records it. For a caller that answers per record (the API).
+    outcomes: list[str | RejectionRow]
 
 
 def refusal(event: RawEvent) -> ParseFailure | None:
@@ -121,23 +124,25 @@ def batch_prepare(
     rejections: list[RejectionRow] = []
     rejected_by_status: Counter = Counter()
 
-    events: list[RawEvent] = []
-    for record in batch:
+    outcomes: list[str | RejectionRow] = [""] * len(batch)
+    events: list[tuple[RawEvent, int]] = []  # and the record's place in the batch
+    for place, record in enumerate(batch):
         if isinstance(record, ParseFailure):
             rejections.append(_parse_rejection(record, created_at))
             rejected_by_status["REJECTED_PARSE"] += 1
+            outcomes[place] = rejections[-1]
         else:
-            events.append(record)
+            events.append((record, place))
     # Time order makes in-batch history causal and the outcome independent of
     # the order records arrived in.
-    events.sort(key=lambda e: (e.observed_at, e.market_key))
+    events.sort(key=lambda pair: (pair[0].observed_at, pair[0].market_key))
 
     signals: list[tuple[EventKey, SignalRow]] = []
     points: list[tuple[EventKey, PointRow]] = []
     observations = SourceEventObservations()
     observed_at: dict[str, datetime] = {}
     observed_events: list[RawEvent] = []  # the events that are observations of a SourceEvent
-    for event in events:
+    for event, place in events:
         key = (event.source, event.external_id)
         if event.closed_state and event.market_key not in tracked:
             # OMEN never issued this market a signal: a "market closed" rejection, and no
@@ -147,6 +152,7 @@ def batch_prepare(
             if isinstance(outcome, Rejected):
                 rejections.append(_rule_rejection(event, outcome, created_at, to_db))
                 rejected_by_status[outcome.status] += 1
+                outcomes[place] = rejections[-1]
                 continue
         market_points = history.get(event.market_key)
         if market_points is None:
@@ -166,12 +172,14 @@ def batch_prepare(
         )
         if accepted:
             tracked.add(event.market_key)
+            outcomes[place] = outcome.signal_id
             if outcome.signal_id not in observed_at:
                 observed_at[outcome.signal_id] = event.observed_at
                 signals.append((key, _signal_row(event, outcome, created_at, to_db)))
         else:
             rejections.append(_rule_rejection(event, outcome, created_at, to_db))
             rejected_by_status[outcome.status] += 1
+            outcomes[place] = rejections[-1]
 
     return PreparedBatch(
         fetched=len(batch),
@@ -183,6 +191,7 @@ def batch_prepare(
         rejected_by_status=rejected_by_status,
         created_at=now,
         observed_at=observed_at,
+        outcomes=outcomes,
     )
 
 

@@ -4,20 +4,12 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from omen_site.api.keys import ApiKey
 from signals.models import Signal
 from tests.support.factories import RawEventFactory, SignalFactory
 
 pytestmark = pytest.mark.django_db
 
 MOMENT = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
-
-
-@pytest.fixture
-def api(client):
-    _, raw = ApiKey.issue("reader", ["read:signals"])
-    client.defaults["HTTP_X_API_KEY"] = raw
-    return client
 
 
 def signal_at(moment, **event):
@@ -120,6 +112,8 @@ def test_paging_is_exact_while_signals_are_inserted_among_the_ties(api):
         "MjAyNi0xMS0yMFQxMjowMDowMCswMDowMHw5OTk5OTk5OTk5OTk5OTk5OTk5OTk5OQ",  # an id past a bigint
         "MjAyNi0xMS0yMFQxMjowMDowMHw1",  # a time without its zone
         "MjAyNi0xMS0yMFQxMjowMDowMCswMDowMHwtMQ",
+        "MDAwMS0wMS0wMVQwMDowMDowMCswMTowMHwx",  # year 1 at +01:00: before the first year in UTC
+        "OTk5OS0xMi0zMVQyMzo1OTo1OS0wMTowMHwx",  # 9999-12-31 at -01:00: past the last
     ],
 )
 def test_a_cursor_the_api_did_not_give_is_a_400(api, cursor):
@@ -128,20 +122,30 @@ def test_a_cursor_the_api_did_not_give_is_a_400(api, cursor):
     assert body["error"] == "invalid_request" and body["details"][0]["field"] == "cursor"
 
 
+@pytest.mark.parametrize(
+    "query", ["generated_after=0001-01-01T00:00:00%2B01:00", "generated_before=9999-12-31T23:59:59-01:00"]
+)
+def test_a_moment_utc_cannot_hold_is_a_400_naming_the_filter(api, query):
+    """Both parse; in UTC one is before year 1 and one after 9999 (SQLite's adapter raised: a 500)."""
+    body = api.get(f"/api/v1/signals/?{query}").json()
+
+    assert body["error"] == "invalid_request" and body["details"][0]["field"] == query.split("=")[0]
+
+
 @pytest.mark.parametrize("limit", ["0", "501", "many"])
 def test_a_page_size_out_of_range_is_a_400(api, limit):
     assert api.get(f"/api/v1/signals/?limit={limit}").status_code == 400
 
 
-def test_the_list_costs_the_same_queries_whatever_the_page_size(api, django_assert_num_queries):
+def test_the_list_costs_the_same_queries_whatever_the_page_size(view_get, django_assert_num_queries):
     for i in range(30):
         signal_at(MOMENT + timedelta(minutes=i))
 
-    # The key's lookup, its last-use update, and the page itself: never one query per row.
-    with django_assert_num_queries(3):
-        assert len(api.get("/api/v1/signals/?limit=5").json()["results"]) == 5
-    with django_assert_num_queries(2):  # the last use was just recorded
-        assert len(api.get("/api/v1/signals/?limit=30&source=polymarket").json()["results"]) == 30
+    # The page itself, never one query per row.
+    with django_assert_num_queries(1):
+        assert len(view_get("/api/v1/signals/?limit=5")["results"]) == 5
+    with django_assert_num_queries(1):
+        assert len(view_get("/api/v1/signals/?limit=30&source=polymarket")["results"]) == 30
 
 
 def test_history_is_the_markets_series_oldest_first_with_its_momentum(api):
@@ -199,12 +203,29 @@ def test_sources_show_health_breaker_and_last_run(api):
     }
 
 
-def test_the_rejection_list_costs_the_same_queries_whatever_the_page_size(api, django_assert_num_queries):
+def test_the_rejection_list_costs_the_same_queries_whatever_the_page_size(view_get, django_assert_num_queries):
     from tests.support.factories import RejectionFactory
 
     for i in range(20):
         RejectionFactory(created_at=MOMENT + timedelta(minutes=i))
-    api.get("/api/v1/rejections/?limit=1")  # records the key's use
 
-    with django_assert_num_queries(2):
-        assert len(api.get("/api/v1/rejections/?limit=20").json()["results"]) == 20
+    with django_assert_num_queries(1):
+        assert len(view_get("/api/v1/rejections/?limit=20")["results"]) == 20
+
+
+def test_sources_cost_two_queries_whatever_the_number_of_sources_and_runs(view_get, django_assert_num_queries):
+    from signals.selectors import source_health
+    from tests.support.factories import SourceRunFactory, SourceStateFactory
+
+    for source, outcomes in {"polymarket": ["failed", "ok"], "openmeteo": ["ok", "disabled"], "yahoo": ["ok"]}.items():
+        for minutes, outcome in enumerate(outcomes):
+            SourceRunFactory(source=source, outcome=outcome, started_at=MOMENT + timedelta(minutes=minutes))
+    SourceStateFactory(source="yahoo", breaker="open", consecutive_failures=5)
+    SourceStateFactory(source="newsapi", consecutive_failures=3)
+
+    with django_assert_num_queries(2):  # the states, the newest run of each source
+        rows = {row["source"]: row for row in view_get("/api/v1/sources/")}
+
+    assert {source: row["health"] for source, row in rows.items()} == {source: source_health(source) for source in rows}
+    assert rows["polymarket"]["last_run"]["outcome"] == "ok"
+    assert rows["openmeteo"]["health"] == "disabled" and rows["yahoo"]["breaker"] == "open"

@@ -1,0 +1,170 @@
+import secrets
+
+import orjson
+from django.http import Http404, HttpResponse
+from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
+from rest_framework import exceptions, generics, serializers, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.pagination import CursorPagination
+from rest_framework.renderers import BaseRenderer, JSONRenderer
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from ledger.api.serializers import (
+    FeedPageSerializer,
+    FeedQuerySerializer,
+    PartitionSerializer,
+    WebhookAttemptSerializer,
+    WebhookSubscriptionCreatedSerializer,
+    WebhookSubscriptionSerializer,
+)
+from ledger.models import LedgerPartition, WebhookSubscription
+from ledger.services import webhooks
+from ledger.services.feed import FeedBroken, frames_after
+
+READ_LEDGER = "read:ledger"
+ADMIN = "admin"
+NDJSON = "application/x-ndjson"
+
+
+class LedgerDamaged(exceptions.APIException):
+    status_code = 503
+    default_code = "ledger_damaged"
+
+
+class NdjsonRenderer(BaseRenderer):
+    """Offers ``application/x-ndjson``; the feed writes its lines itself, an error is one JSON line."""
+
+    media_type = NDJSON
+    format = "ndjson"
+
+    def render(self, data, accepted_media_type=None, renderer_context=None):
+        return b"" if data is None else orjson.dumps(data) + b"\n"
+
+
+class NewestFirst(CursorPagination):
+    """DRF's cursor pages; a cursor this list did not give is a 400 naming it, as on the signals lists."""
+
+    page_size = 100
+
+    def decode_cursor(self, request):
+        try:
+            return super().decode_cursor(request)
+        except exceptions.NotFound as exc:
+            raise exceptions.ValidationError(
+                {self.cursor_query_param: ["Not a cursor this list gave: start again from the first page."]}
+            ) from exc
+
+
+class PartitionPagination(NewestFirst):
+    ordering = ("-day", "-name")
+
+
+class PartitionList(generics.ListAPIView):
+    """Sealed partitions, newest first: tier, frames, manifest hash and chain head.
+
+    The partition the writer is filling has no row until it is sealed; the feed's ``end`` and
+    the storage report say where the ledger ends.
+    """
+
+    read_scope = READ_LEDGER
+    queryset = LedgerPartition.objects.all()
+    serializer_class = PartitionSerializer
+    pagination_class = PartitionPagination
+    filter_backends = []
+
+
+class FrameFeed(APIView):
+    """Every committed frame after a position, in write order, each envelope exactly as stored.
+
+    Keep ``next_after`` and ask again: from ``after=0`` you see every frame once. With
+    ``Accept: application/x-ndjson`` the reply is the envelopes alone, one per line, as
+    ``manage.py ledger tail`` prints them, and the page figures come in ``X-Ledger-*`` headers.
+    """
+
+    read_scope = READ_LEDGER
+    renderer_classes = [JSONRenderer, NdjsonRenderer]
+
+    def perform_content_negotiation(self, request, force=False):
+        try:
+            return super().perform_content_negotiation(request, force)
+        except Http404 as exc:  # DRF's answer to an unknown ?format=
+            raise exceptions.ValidationError({"format": ["Choose json or ndjson."]}) from exc
+
+    @extend_schema(
+        parameters=[FeedQuerySerializer],
+        responses={200: FeedPageSerializer, 503: OpenApiResponse(description="The ledger is damaged.")},
+    )
+    def get(self, request):
+        query = FeedQuerySerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        try:
+            page = frames_after(query.validated_data["after"], query.validated_data["limit"])
+        except FeedBroken as exc:
+            raise LedgerDamaged(str(exc)) from exc
+        except OSError as exc:  # a segment moved to another tier between listing and reading it, or a disk fault
+            raise LedgerDamaged(f"the ledger could not be read: {exc.strerror or exc}; try again") from exc
+        figures = {"after": page.after, "next_after": page.next_after, "end": page.end, "has_more": page.has_more}
+        if request.accepted_renderer.media_type == NDJSON:
+            response = HttpResponse(b"".join(frame.payload + b"\n" for frame in page.frames), content_type=NDJSON)
+            for name, value in figures.items():
+                response[f"X-Ledger-{name.replace('_', '-').title()}"] = str(value).lower()
+            return response
+        # The envelopes go in as their stored text: parsing and re-encoding could change them.
+        frames = b",".join(
+            b'{"position":%d,"partition":%s,"ledger_sequence":%d,"envelope":%s}'
+            % (frame.position, orjson.dumps(frame.partition), frame.ledger_sequence, frame.payload)
+            for frame in page.frames
+        )
+        body = orjson.dumps(figures)[:-1] + b',"frames":[' + frames + b"]}"
+        return HttpResponse(body, content_type="application/json")
+
+
+class NewestFirstById(NewestFirst):
+    ordering = ("-id",)
+
+
+class AttemptPageSerializer(serializers.Serializer):
+    next = serializers.URLField(allow_null=True)
+    previous = serializers.URLField(allow_null=True)
+    results = WebhookAttemptSerializer(many=True)
+
+
+@extend_schema_view(create=extend_schema(responses={201: WebhookSubscriptionCreatedSerializer}))
+class WebhookSubscriptionViewSet(viewsets.ModelViewSet):
+    """Webhook subscriptions: where OMEN POSTs each new signal that passes the filters.
+
+    A new subscription starts at the ledger's end: it receives the signals framed from then on.
+    Its secret is shown in the creation reply only; every delivery is signed with it.
+    """
+
+    read_scope = ADMIN  # a subscription names a receiver and holds a signing secret
+    write_scope = ADMIN
+    queryset = WebhookSubscription.objects.all()
+    serializer_class = WebhookSubscriptionSerializer
+    pagination_class = NewestFirstById
+    filter_backends = []
+
+    def create(self, request, *args, **kwargs):
+        serializer = self.get_serializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        secret = serializer.validated_data.pop("secret", None) or secrets.token_urlsafe(32)
+        subscription = serializer.save(secret=secret, cursor=webhooks.ledger_end())
+        return Response(WebhookSubscriptionCreatedSerializer(subscription).data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(request=None, responses=WebhookSubscriptionSerializer)
+    @action(detail=True, methods=["post"])
+    def resume(self, request, pk=None):
+        """Deliver again, from the signal that paused it."""
+        subscription = self.get_object()
+        webhooks.subscription_resume(subscription)
+        return Response(self.get_serializer(subscription).data)
+
+    @extend_schema(responses=AttemptPageSerializer)
+    @action(detail=True)
+    def attempts(self, request, pk=None):
+        """Every delivery attempt, newest first."""
+        subscription = self.get_object()
+        paginator = NewestFirstById()
+        page = paginator.paginate_queryset(subscription.attempts.all(), request, view=self)
+        return paginator.get_paginated_response(WebhookAttemptSerializer(page, many=True).data)

@@ -1,0 +1,197 @@
+"""The ledger as a feed: every committed frame after a position, in write order, as stored.
+
+A downstream consumer (the REST API's ``ledger/frames/``, the webhook deliveries) keeps one
+number and asks for what follows it. That number is the frame's **position**: 1 for the first
+frame the ledger holds, 2 for the next, with no gap, in write order (partition, then segment,
+then frame). It is not the envelope's ``ledger_sequence``, which OMEN's format restarts in every
+partition (``(segment ordinal << 32) | frame index``); each served frame carries both.
+
+What a consumer gets:
+
+- **committed frames only**: the ledger ends where the writer recorded its end
+  (``LedgerWriterState``: partition and ``last_sequence``). Frames a dying writer appended
+  past it are adopted by the next drain, and only then served, so a consumer never sees a
+  frame that a crashed run might yet rewrite;
+- **each frame once**: positions are contiguous, a page ends at a frame, and following
+  ``next_after`` from 0 visits every frame exactly once. A frame missing inside a segment, or
+  a segment missing inside a partition, stops the feed with ``FeedBroken`` instead of
+  skipping it silently;
+- **the stored bytes**: the envelope text as it is in the segment, so a consumer can recompute
+  the chain hashes.
+
+Positions are counted from frame counts: a sealed partition's from its ``LedgerPartition`` row
+(copied from its manifest, which ``ledger verify`` checks against the files), so it is never
+read unless the page starts inside it; an open partition's from an index of each segment
+(sequence, offset and end of every frame), built once per process and kept while the file is
+unchanged. A page therefore reads only the segments it serves.
+"""
+
+from __future__ import annotations
+
+import threading
+from array import array
+from collections import OrderedDict
+from dataclasses import dataclass
+from pathlib import Path
+
+from django.conf import settings
+
+from ledger.envelope import read_head
+from ledger.layout import PartitionName, list_segments, segment_ordinal
+from ledger.models import LedgerPartition, LedgerWriterState
+from ledger.reading import SegmentRef, ledger_partitions, segment_data
+from ledger.wal import HEADER_SIZE, LedgerError, read_frames, split_ledger_sequence
+
+MAX_PAGE = 1000
+
+
+class FeedBroken(LedgerError):
+    """The ledger cannot be served from here on without skipping a committed frame."""
+
+
+_INDEX_CACHE_SIZE = 256  # segments; at most ~10,000 frames each, 24 bytes a frame
+
+
+@dataclass(frozen=True, slots=True)
+class FeedFrame:
+    position: int
+    partition: str
+    ledger_sequence: int
+    payload: bytes  # the envelope, byte for byte
+
+
+@dataclass(frozen=True, slots=True)
+class FeedPage:
+    frames: list[FeedFrame]
+    after: int  # what was asked
+    end: int  # the position of the last committed frame when the page was read
+
+    @property
+    def next_after(self) -> int:
+        """What to ask for next: the last frame's position, or ``after`` again if none came."""
+        return self.frames[-1].position if self.frames else self.after
+
+    @property
+    def has_more(self) -> bool:
+        return self.next_after < self.end
+
+
+@dataclass(frozen=True, slots=True)
+class _SegmentIndex:
+    signature: tuple[int, int]  # (size, mtime_ns) of the file it was built from
+    sequences: array  # of every whole frame, in file order
+    offsets: array  # where each frame starts
+    ends: array  # where each frame ends
+
+
+_indexes: OrderedDict[Path, _SegmentIndex] = OrderedDict()
+_indexes_lock = threading.Lock()
+
+
+def frames_after(after: int, limit: int = 100) -> FeedPage:
+    """Up to ``limit`` committed frames at positions after ``after``, in write order."""
+    if after < 0:
+        raise ValueError(f"after must be 0 or more, got {after}")
+    if limit < 1:
+        raise ValueError(f"limit must be at least 1, got {limit}")
+    limit = min(limit, MAX_PAGE)
+    state = LedgerWriterState.objects.filter(pk=1).first()
+    end_partition = PartitionName.parse(state.partition) if state and state.partition else None
+    if end_partition is None or not state.last_sequence:
+        return FeedPage([], after, 0)
+    sealed_frames = dict(
+        LedgerPartition.objects.filter(sealed_at__isnull=False).values_list("name", "frames").iterator()
+    )
+
+    frames: list[FeedFrame] = []
+    position = 0  # frames before the partition or segment being looked at
+    for partition, directory in ledger_partitions(Path(settings.LEDGER_DIR), Path(settings.LEDGER_ARCHIVE_DIR)):
+        if partition > end_partition:
+            break  # the writer moved there but has not recorded a frame in it yet
+        name = str(partition)
+        counted = sealed_frames.get(name) if partition != end_partition else None
+        if counted is not None and (position + counted <= after or len(frames) == limit):
+            position += counted  # wholly before the page, or after it: only its count matters
+            continue
+        for expected_ordinal, path in enumerate(list_segments(directory), start=1):
+            ref = SegmentRef(partition, segment_ordinal(path.name), path)
+            if ref.ordinal != expected_ordinal:
+                raise FeedBroken(
+                    f"{name}: segment {expected_ordinal} is missing (found {path.name}); run ledger verify"
+                )
+            index = _index(ref)
+            whole = _committed_count(ref, index, state.last_sequence if partition == end_partition else None)
+            first = max(after - position, 0)  # index in this segment of the first frame to serve
+            wanted = min(whole, first + limit - len(frames))
+            if first < wanted:
+                frames.extend(_read(ref, index, first, wanted, position))
+            position += whole
+            if partition == end_partition and whole < len(index.sequences):
+                break  # the recorded end lies in this segment
+    return FeedPage(frames, after, position)
+
+
+def _committed_count(ref: SegmentRef, index: _SegmentIndex, last_sequence: int | None) -> int:
+    """How many of the segment's frames count: all, or those up to the writer's recorded end."""
+    count = len(index.sequences)
+    if last_sequence is not None:
+        end_ordinal, end_index = split_ledger_sequence(last_sequence)
+        if ref.ordinal > end_ordinal:
+            return 0
+        if ref.ordinal == end_ordinal:
+            if end_index > count:
+                raise FeedBroken(
+                    f"{ref}: the writer recorded {end_index} frames, the file holds {count}; run ledger verify"
+                )
+            count = end_index
+    return count
+
+
+def _read(ref: SegmentRef, index: _SegmentIndex, start: int, stop: int, before: int) -> list[FeedFrame]:
+    """Frames ``start`` to ``stop - 1`` of the segment, read from the first one needed."""
+    low, high = index.offsets[start], index.ends[stop - 1]
+    if ref.compressed:
+        chunk = memoryview(segment_data(ref.path))[low:high]
+    else:
+        with open(ref.path, "rb") as segment:
+            segment.seek(low)
+            chunk = segment.read(high - low)
+    scan = read_frames(chunk)
+    if len(scan.frames) < stop - start:
+        # The file changed under its index (rewritten in place): not a state to serve from.
+        raise FeedBroken(f"{ref}@{low}: the frames no longer match what was indexed; run ledger verify")
+    return [
+        FeedFrame(before + start + i + 1, str(ref.partition), index.sequences[start + i], bytes(frame.payload))
+        for i, frame in enumerate(scan.frames[: stop - start])
+    ]
+
+
+def _index(ref: SegmentRef) -> _SegmentIndex:
+    stat = ref.path.stat()
+    signature = (stat.st_size, stat.st_mtime_ns)
+    with _indexes_lock:
+        cached = _indexes.get(ref.path)
+        if cached is not None and cached.signature == signature:
+            _indexes.move_to_end(ref.path)
+            return cached
+    sequences, offsets, ends = array("q"), array("q"), array("q")
+    # A torn tail past the recorded end is the writer's to adopt or cut: the whole frames before
+    # it are indexed, and only committed ones (by the recorded end) are ever served.
+    for frame in read_frames(segment_data(ref.path)).frames:
+        sequence = read_head(frame.payload).ledger_sequence
+        expected = (ref.ordinal << 32) | (len(sequences) + 1)
+        if sequence != expected:
+            raise FeedBroken(
+                f"{ref}@{frame.offset}: frame {len(sequences) + 1} carries sequence {sequence}, not {expected} "
+                "(a frame is missing or out of place); run ledger verify"
+            )
+        sequences.append(sequence)
+        offsets.append(frame.offset)
+        ends.append(frame.offset + HEADER_SIZE + frame.length)
+    index = _SegmentIndex(signature, sequences, offsets, ends)
+    with _indexes_lock:
+        _indexes[ref.path] = index
+        _indexes.move_to_end(ref.path)
+        while len(_indexes) > _INDEX_CACHE_SIZE:
+            _indexes.popitem(last=False)
+    return index

@@ -1,0 +1,263 @@
+"""Webhook delivery: each new signal in the ledger, POSTed to every subscription it matches.
+
+Driven by the ledger feed (``ledger.services.feed``): a subscription's cursor is a ledger
+position, and delivery walks the committed frames after it. For each frame that creates a
+signal matching the subscription's filters:
+
+- the body is ``{"event": "signal.created", "ledger_position", "partition", "ledger_sequence",
+  "signal_id", "signal": <contract>}``, the same bytes on every try;
+- ``X-OMEN-Signature: sha256=<hex HMAC-SHA256 of the body under the subscription's secret>``;
+- ``X-Idempotency-Key: <signal_id>``, so a receiver drops a repeat;
+- 408, 429, 5xx, a timeout or a refused connection is retried: 5 tries in all, waiting 100 ms
+  and doubling (at most 10 s, or the receiver's ``Retry-After`` if longer, still at most 10 s);
+- every try is a ``WebhookAttempt`` row, written before the request goes out (a try whose
+  worker was killed stays ``sending``) and completed with the answer;
+- a frame that fails every try (or any other answer: a 3xx or 4xx says the receiver will not take
+  it) pauses the subscription with the reason, and the cursor stays on that frame. Resuming
+  (admin action, API) starts from it again.
+
+The cursor is saved after each delivered frame. A worker killed mid-delivery therefore sends
+again, on its next run, only the frame that was in flight, with the same ``X-Idempotency-Key``:
+delivery is at least once, and exactly once for a receiver that honours the key.
+
+One delivery per subscription runs at a time, claimed in the database like a source's poll
+(``delivering_since``/``delivering_token``); a claim older than WEBHOOK_LOCK_SECONDS is taken to
+belong to a dead worker.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import logging
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import timedelta
+
+import httpx
+import orjson
+from django.conf import settings
+from django.db.models import F, Q
+from django.utils import timezone
+
+from ledger.models import WebhookAttempt, WebhookSubscription
+from ledger.services.feed import FeedFrame, frames_after
+from ledger.services.restore import ContractError, restore_signal
+
+logger = logging.getLogger(__name__)
+
+TRIES = 5
+FIRST_WAIT = 0.1  # seconds
+LONGEST_WAIT = 10.0
+RETRIED_STATUSES = frozenset({408, 429}) | frozenset(range(500, 600))
+SIGNATURE_HEADER = "X-OMEN-Signature"
+IDEMPOTENCY_HEADER = "X-Idempotency-Key"
+
+
+@dataclass
+class DeliveryRun:
+    subscription: int
+    claimed: bool = True
+    delivered: int = 0
+    passed_over: int = 0  # frames that were not new signals matching the filters
+    paused: bool = False
+
+
+def signature(secret: str, body: bytes) -> str:
+    """The ``X-OMEN-Signature`` value: what a receiver recomputes to trust the body."""
+    return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+
+
+def subscription_matches(subscription: WebhookSubscription, row) -> bool:
+    """Whether a signal (its columns, as ``restore_signal`` reads them from a contract) passes the filters."""
+    return (
+        (not subscription.sources or row.source in subscription.sources)
+        and (not subscription.signal_types or row.signal_type in subscription.signal_types)
+        and (not subscription.statuses or row.status in subscription.statuses)
+        and (not subscription.categories or row.category in subscription.categories)
+        and (not subscription.confidence_levels or row.confidence_level in subscription.confidence_levels)
+        and (subscription.min_probability is None or row.probability >= subscription.min_probability)
+        and (subscription.min_confidence is None or row.confidence >= subscription.min_confidence)
+    )
+
+
+def ledger_end() -> int:
+    """The position of the last committed frame: where a new subscription starts."""
+    return frames_after(0, 1).end
+
+
+def subscriptions_due() -> list[int]:
+    """Active, unpaused subscriptions whose cursor is behind the ledger's end."""
+    end = ledger_end()
+    return list(
+        WebhookSubscription.objects.filter(active=True, paused_at__isnull=True, cursor__lt=end).values_list(
+            "pk", flat=True
+        )
+    )
+
+
+def subscription_deliver(
+    pk: int,
+    *,
+    batch: int = 100,
+    time_budget: float | None = None,
+    sleep: Callable[[float], None] = time.sleep,
+) -> DeliveryRun:
+    """Deliver what the subscription has not had yet, until the ledger's end or the time budget."""
+    run = DeliveryRun(pk)
+    token = uuid.uuid4().hex
+    if not _claim(pk, token):
+        run.claimed = False
+        return run
+    budget = settings.WEBHOOK_DELIVERY_BUDGET_SECONDS if time_budget is None else time_budget
+    deadline = time.monotonic() + budget
+    try:
+        subscription = WebhookSubscription.objects.get(pk=pk)
+        with httpx.Client(timeout=settings.WEBHOOK_TIMEOUT_SECONDS, follow_redirects=False) as client:
+            while time.monotonic() < deadline and subscription.active and not subscription.paused:
+                page = frames_after(subscription.cursor, batch)
+                for frame in page.frames:
+                    body = _body_if_matching(subscription, frame)
+                    if body is None:
+                        run.passed_over += 1
+                        subscription.cursor = frame.position
+                        continue
+                    # Passed-over frames before this one are recorded with it: a kill here resends only it.
+                    if not _deliver(client, subscription, frame, body, sleep):
+                        _save_cursor(subscription, frame.position - 1)
+                        run.paused = True
+                        return run
+                    run.delivered += 1
+                    _save_cursor(subscription, frame.position, delivered=True)
+                    if time.monotonic() >= deadline:
+                        return run
+                _save_cursor(subscription, page.next_after)
+                if not page.has_more:
+                    break
+                subscription.refresh_from_db(fields=["active", "paused_at"])
+    finally:
+        WebhookSubscription.objects.filter(pk=pk, delivering_token=token).update(
+            delivering_since=None, delivering_token=""
+        )
+    return run
+
+
+def _claim(pk: int, token: str) -> bool:
+    now = timezone.now()
+    stale = now - timedelta(seconds=settings.WEBHOOK_LOCK_SECONDS)
+    return (
+        WebhookSubscription.objects.filter(
+            Q(delivering_since__isnull=True) | Q(delivering_since__lt=stale), pk=pk
+        ).update(delivering_since=now, delivering_token=token)
+        == 1
+    )
+
+
+def _save_cursor(subscription: WebhookSubscription, position: int, delivered: bool = False) -> None:
+    subscription.cursor = max(position, 0)
+    changes = {"cursor": subscription.cursor}
+    if delivered:
+        changes |= {"delivered": F("delivered") + 1, "last_delivered_at": timezone.now()}
+    WebhookSubscription.objects.filter(pk=subscription.pk).update(**changes)
+
+
+def _body_if_matching(subscription: WebhookSubscription, frame: FeedFrame) -> bytes | None:
+    envelope = orjson.loads(frame.payload)
+    if envelope.get("operation") != "create":
+        return None  # updates and deletes are not new signals
+    try:
+        restored = restore_signal(envelope)
+    except ContractError as exc:
+        logger.warning(
+            "webhook %s: frame %d not delivered, its contract is unreadable: %s", subscription, frame.position, exc
+        )
+        return None
+    if not subscription_matches(subscription, restored.row):
+        return None
+    return orjson.dumps(
+        {
+            "event": "signal.created",
+            "ledger_position": frame.position,
+            "partition": frame.partition,
+            "ledger_sequence": frame.ledger_sequence,
+            "signal_id": envelope["signal_id"],
+            "signal": envelope["signal"],
+        }
+    )
+
+
+def _deliver(
+    client: httpx.Client,
+    subscription: WebhookSubscription,
+    frame: FeedFrame,
+    body: bytes,
+    sleep: Callable[[float], None],
+) -> bool:
+    """POST one signal with retries; True once delivered, False when the subscription got paused."""
+    signal_id = orjson.loads(body)["signal_id"]
+    headers = {
+        "Content-Type": "application/json",
+        "User-Agent": "OMEN-webhooks/1",
+        SIGNATURE_HEADER: signature(subscription.secret, body),
+        IDEMPOTENCY_HEADER: signal_id,
+    }
+    wait = FIRST_WAIT
+    for attempt in range(1, TRIES + 1):
+        record = WebhookAttempt.objects.create(
+            subscription=subscription,
+            position=frame.position,
+            signal_id=signal_id,
+            attempt=attempt,
+            outcome=WebhookAttempt.Outcome.SENDING,
+        )
+        started = time.monotonic()
+        status, error, retry_after = None, "", None
+        try:
+            reply = client.post(subscription.url, content=body, headers=headers)
+            status = reply.status_code
+            retry_after = _retry_after(reply)
+        except httpx.HTTPError as exc:
+            error = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+        duration_ms = int((time.monotonic() - started) * 1000)
+        delivered = status is not None and 200 <= status < 300
+        retried = not delivered and (status is None or status in RETRIED_STATUSES) and attempt < TRIES
+        outcome = (
+            WebhookAttempt.Outcome.DELIVERED
+            if delivered
+            else WebhookAttempt.Outcome.RETRY
+            if retried
+            else WebhookAttempt.Outcome.FAILED
+        )
+        WebhookAttempt.objects.filter(pk=record.pk).update(
+            status_code=status, error=error[:2000], duration_ms=duration_ms, outcome=outcome
+        )
+        if delivered:
+            return True
+        if not retried:
+            what = f"answered {status}" if status is not None else error
+            reason = f"{signal_id} (ledger position {frame.position}) not delivered after {attempt} tries: {what}"
+            _pause(subscription, reason)
+            return False
+        sleep(min(max(wait, retry_after or 0.0), LONGEST_WAIT))
+        wait = min(wait * 2, LONGEST_WAIT)
+    return False  # not reached: the last try either delivers or pauses
+
+
+def _retry_after(reply: httpx.Response) -> float | None:
+    value = reply.headers.get("Retry-After", "")
+    return float(value) if value.isdigit() else None
+
+
+def _pause(subscription: WebhookSubscription, reason: str) -> None:
+    now = timezone.now()
+    subscription.paused_at, subscription.pause_reason = now, reason
+    WebhookSubscription.objects.filter(pk=subscription.pk).update(paused_at=now, pause_reason=reason)
+    logger.warning("webhook %s paused: %s", subscription, reason)
+
+
+def subscription_resume(subscription: WebhookSubscription) -> None:
+    """Deliver again from the frame that paused it."""
+    subscription.paused_at, subscription.pause_reason = None, ""
+    WebhookSubscription.objects.filter(pk=subscription.pk).update(paused_at=None, pause_reason="")

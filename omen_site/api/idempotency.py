@@ -1,0 +1,153 @@
+"""``Idempotency-Key`` on the API's writes, and the API's body size limit.
+
+A client that sends a POST under ``/api/`` with an ``Idempotency-Key`` header may send it again
+(a timeout, a retry after a crash) and gets the first answer back, with
+``Idempotent-Replayed: true``, without the write happening twice. The same key with another body
+is a 409: the key names one request. Keys belong to the API key that sent them, so two clients
+never collide; a request without an API key passes through (the view refuses it).
+
+Only answers that settle the request are kept: a success or a refusal of the request itself.
+Answers that a retry might change (401, 403, 409, 429, any 5xx) are forgotten, so the retry runs.
+
+Done as middleware rather than in each view so every write endpoint, now and later, gets the
+same rule; it runs before the view reads the body, which also lets it refuse an oversized body
+with a 413 before any of it is read.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import timedelta
+
+from django.conf import settings
+from django.core.exceptions import RequestDataTooBig
+from django.db import IntegrityError, models, transaction
+from django.http import HttpResponse, JsonResponse
+from django.http.request import RawPostDataException
+from django.utils import timezone
+
+from omen_site.api.auth import HEADER as API_KEY_HEADER
+from omen_site.api.keys import ApiKey
+from omen_site.middleware import api_error_response
+
+HEADER = "Idempotency-Key"
+MAX_KEY_CHARS = 255
+# A request still marked in progress after this is taken to have died with its process.
+IN_PROGRESS_TIMEOUT = timedelta(minutes=10)
+_NOT_KEPT = {401, 403, 409, 429}
+
+
+class IdempotentRequest(models.Model):
+    """One API key's one ``Idempotency-Key``: the request it named and the answer it got."""
+
+    client = models.CharField(max_length=16, help_text="The API key's prefix.")
+    key = models.CharField(max_length=MAX_KEY_CHARS)
+    request_digest = models.CharField(max_length=64, help_text="SHA-256 of method, path, query and body.")
+    created_at = models.DateTimeField(default=timezone.now)
+    completed_at = models.DateTimeField(null=True, blank=True)
+    status_code = models.PositiveSmallIntegerField(null=True, blank=True)
+    content_type = models.CharField(max_length=100, blank=True)
+    body = models.BinaryField(blank=True, default=b"")
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["client", "key"], name="idempotent_request_client_key")]
+        indexes = [models.Index(fields=["created_at"], name="idempotent_request_created_idx")]
+
+    def __str__(self):
+        return f"{self.client} {self.key}"
+
+
+def _error(request, status: int, error: str, message: str, field: str = "") -> JsonResponse:
+    details = [{"field": field, "message": message, "code": error}] if field else []
+    return api_error_response(request, status, error, message, details)
+
+
+def _too_large(request) -> JsonResponse:
+    limit = settings.API_MAX_BODY_BYTES
+    return _error(request, 413, "body_too_large", f"The request body is over {limit} bytes ({limit // 2**20} MiB).")
+
+
+class IdempotencyMiddleware:
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        if request.method != "POST" or not request.path.startswith("/api/"):
+            return self.get_response(request)
+        try:
+            length = int(request.META.get("CONTENT_LENGTH") or 0)
+        except ValueError:
+            length = 0
+        if length > settings.API_MAX_BODY_BYTES:
+            return _too_large(request)
+        key = request.headers.get(HEADER)
+        raw_api_key = request.headers.get(API_KEY_HEADER)
+        if key is None or raw_api_key is None:
+            return self.get_response(request)
+        if not key or len(key) > MAX_KEY_CHARS or not key.isprintable() or not key.isascii():
+            message = f"{HEADER} must be 1 to {MAX_KEY_CHARS} printable ASCII characters."
+            return _error(request, 400, "invalid_idempotency_key", message, field=HEADER)
+        api_key = ApiKey.find(raw_api_key.strip())
+        if api_key is None:
+            return self.get_response(request)  # the view answers 401
+        try:
+            body = request.body
+        except RequestDataTooBig:
+            return _too_large(request)
+        except RawPostDataException:  # already read as a stream: nothing to compare, let it through
+            return self.get_response(request)
+        digest = hashlib.sha256(
+            b"\0".join([request.method.encode(), request.get_full_path().encode(), body])
+        ).hexdigest()
+        claimed, stored = _claim(api_key.prefix, key, digest)
+        if not claimed:
+            return _answer_from(request, stored, digest)
+        try:
+            response = self.get_response(request)
+        except BaseException:
+            IdempotentRequest.objects.filter(pk=stored.pk).delete()
+            raise
+        if response.status_code in _NOT_KEPT or response.status_code >= 500 or response.streaming:
+            IdempotentRequest.objects.filter(pk=stored.pk).delete()  # a retry should run again
+            return response
+        IdempotentRequest.objects.filter(pk=stored.pk).update(
+            completed_at=timezone.now(),
+            status_code=response.status_code,
+            content_type=response.get("Content-Type", ""),
+            body=response.content,
+        )
+        return response
+
+
+def _claim(client: str, key: str, digest: str) -> tuple[bool, IdempotentRequest]:
+    """(True, the new row) when this request is the first with the key, else (False, the stored row)."""
+    try:
+        with transaction.atomic():
+            return True, IdempotentRequest.objects.create(client=client, key=key, request_digest=digest)
+    except IntegrityError:
+        stored = IdempotentRequest.objects.filter(client=client, key=key).first()
+        if stored is None:  # forgotten in between (a 5xx): this one runs
+            return _claim(client, key, digest)
+        if stored.completed_at is None and timezone.now() - stored.created_at > IN_PROGRESS_TIMEOUT:
+            # The first request's process died mid-way; its write, if any, is idempotent by signal id.
+            IdempotentRequest.objects.filter(pk=stored.pk, completed_at__isnull=True).delete()
+            return _claim(client, key, digest)
+        return False, stored
+
+
+def _answer_from(request, stored: IdempotentRequest, digest: str) -> HttpResponse:
+    if stored.request_digest != digest:
+        return _error(
+            request,
+            409,
+            "idempotency_key_reused",
+            f"This {HEADER} was used for another request (another body, path or method); use a new key.",
+            field=HEADER,
+        )
+    if stored.completed_at is None:
+        return _error(
+            request, 409, "request_in_progress", f"A request with this {HEADER} is still running; retry later."
+        )
+    response = HttpResponse(bytes(stored.body), status=stored.status_code, content_type=stored.content_type)
+    response["Idempotent-Replayed"] = "true"
+    return response

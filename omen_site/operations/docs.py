@@ -1,0 +1,49 @@
+"""The API's docs pages (Swagger UI, Redoc) under a strict Content-Security-Policy.
+
+Both are served from this site (drf-spectacular-sidecar's static files): scripts only from here,
+and none inline. Swagger UI's start-up script, normally inline, comes as a file of its own
+(``SpectacularSwaggerSplitView`` answers ``?script`` with it); Redoc starts from its
+``<redoc spec-url>`` element. Styles may be inline: both libraries insert ``<style>`` elements as
+they render, and a style runs no code. Images may be ``data:`` URIs (their icons), and Redoc's
+search runs in a worker it builds from a ``blob:`` of its own code. Nothing else loads, and no
+page may frame them.
+"""
+
+from functools import wraps
+
+from drf_spectacular.views import SpectacularRedocView, SpectacularSwaggerSplitView
+
+DOCS_CONTENT_SECURITY_POLICY = "; ".join(
+    [
+        "default-src 'none'",
+        "script-src 'self'",
+        "style-src 'self' 'unsafe-inline'",
+        "img-src 'self' data:",
+        "font-src 'self'",
+        "connect-src 'self'",
+        # Redoc runs its search index in a worker it makes from a blob of its own code.
+        "worker-src blob:",
+        "base-uri 'none'",
+        "form-action 'self'",
+        "frame-ancestors 'none'",
+    ]
+)
+
+
+def with_docs_policy(view):
+    @wraps(view)
+    def wrapped(request, *args, **kwargs):
+        response = view(request, *args, **kwargs)
+        response["Content-Security-Policy"] = DOCS_CONTENT_SECURITY_POLICY
+        return response
+
+    return wrapped
+
+
+class RedocView(SpectacularRedocView):
+    # drf-spectacular's page, without the Google Fonts it links: nothing leaves the machine.
+    template_name = "omen_site/redoc.html"
+
+
+swagger_ui = with_docs_policy(SpectacularSwaggerSplitView.as_view(url_name="api-schema"))
+redoc = with_docs_policy(RedocView.as_view(url_name="api-schema"))

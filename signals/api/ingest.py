@@ -1,0 +1,101 @@
+"""``POST /api/v1/signals/ingest/``: a partner pushes a source's reply through the same pipeline and ledger.
+
+The reply is parsed by the source's own parser and ingested as a poll's would be: every record
+becomes a signal (framed in the ledger when its transaction commits) or a rejection naming the
+rule, and the answer lists each record's outcome in the order sent. Replaying the same request
+is harmless (signal ids are deterministic); an ``Idempotency-Key`` header also returns the first
+answer again (``omen_site.api.idempotency``).
+"""
+
+from django.utils import timezone
+from drf_spectacular.utils import extend_schema
+from rest_framework import serializers
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from signals.services.ingest import signals_ingest
+from signals.sources.registry import SOURCES
+
+WRITE_SIGNALS = "write:signals"
+# The sources a reply can come from: the polled ones (not "original", which only import writes).
+INGEST_SOURCES = tuple(sorted(SOURCES))
+
+
+class IngestRequestSerializer(serializers.Serializer):
+    source = serializers.ChoiceField(choices=INGEST_SOURCES, help_text="Whose shape the reply has.")
+    reply = serializers.JSONField(help_text="The source's reply, as its API sent it.")
+    fetched_at = serializers.DateTimeField(required=False, help_text="When the reply was fetched; default: now.")
+
+
+class RecordOutcomeSerializer(serializers.Serializer):
+    outcome = serializers.ChoiceField(choices=["created", "existing", "rejected"])
+    source = serializers.CharField()
+    external_id = serializers.CharField(allow_blank=True)
+    signal_id = serializers.CharField(allow_null=True)
+    status = serializers.CharField(allow_null=True, help_text="The rejection's status, e.g. REJECTED_RELEVANCE.")
+    rule = serializers.CharField(allow_null=True)
+    field = serializers.CharField(allow_null=True)
+    reason = serializers.CharField(allow_null=True)
+
+
+class IngestReplySerializer(serializers.Serializer):
+    fetched = serializers.IntegerField()
+    created = serializers.IntegerField()
+    unchanged = serializers.IntegerField()
+    rejected = serializers.IntegerField()
+    records = RecordOutcomeSerializer(many=True)
+
+
+class SignalIngest(APIView):
+    read_scope = WRITE_SIGNALS  # nothing to read here; a GET is refused like a POST without the scope
+    write_scope = WRITE_SIGNALS
+
+    @extend_schema(request=IngestRequestSerializer, responses=IngestReplySerializer)
+    def post(self, request):
+        given = IngestRequestSerializer(data=request.data)
+        given.is_valid(raise_exception=True)
+        source = given.validated_data["source"]
+        fetched_at = given.validated_data.get("fetched_at") or timezone.now()
+        try:
+            records = SOURCES[source].parser(given.validated_data["reply"], fetched_at=fetched_at)
+        except ValueError as exc:  # the reply as a whole is not one of this source's
+            raise serializers.ValidationError({"reply": [str(exc)]}) from exc
+        summary = signals_ingest(records=records, keep_outcomes=True)
+        return Response(
+            IngestReplySerializer(
+                {
+                    "fetched": summary.fetched,
+                    "created": summary.created,
+                    "unchanged": summary.unchanged,
+                    "rejected": summary.rejected,
+                    "records": [
+                        _described(record, outcome) for record, outcome in zip(records, summary.outcomes, strict=True)
+                    ],
+                }
+            ).data
+        )
+
+
+def _described(record, outcome) -> dict:
+    rejection = outcome.rejection
+    if rejection is not None:
+        return {
+            "outcome": "rejected",
+            "source": rejection.source,
+            "external_id": rejection.external_id,
+            "signal_id": None,
+            "status": rejection.status,
+            "rule": rejection.rule,
+            "field": rejection.field or None,
+            "reason": rejection.reason,
+        }
+    return {
+        "outcome": "created" if outcome.created else "existing",
+        "source": record.source,
+        "external_id": record.external_id,
+        "signal_id": outcome.signal_id,
+        "status": None,
+        "rule": None,
+        "field": None,
+        "reason": None,
+    }

@@ -1,0 +1,131 @@
+"""``/api/v1/ledger/frames/`` and ``ledger/partitions/``: the committed ledger, in write order, as stored."""
+
+import io
+import json
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from django.core.management import call_command
+
+from ledger.models import LedgerWriterState
+from ledger.services import seal, tiers, writer
+from ledger.wal import read_frames
+from omen_site.api.keys import ApiKey
+from tests.support.factories import SignalFactory
+
+pytestmark = pytest.mark.django_db
+
+DAY = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+def api(client):
+    _, raw = ApiKey.issue("consumer", ["read:ledger"])
+    client.defaults["HTTP_X_API_KEY"] = raw
+    return client
+
+
+def signals_framed_on(day: datetime, count: int) -> None:
+    SignalFactory.create_batch(count)
+    writer.ledger_drain(now=day)
+
+
+def follow(api, limit: int) -> list[dict]:
+    frames, after = [], 0
+    while True:
+        page = api.get(f"/api/v1/ledger/frames/?after={after}&limit={limit}").json()
+        frames.extend(page["frames"])
+        assert page["next_after"] == (page["frames"][-1]["position"] if page["frames"] else after)
+        if not page["has_more"]:
+            return frames
+        after = page["next_after"]
+
+
+def tail_everything() -> list[dict]:
+    out = io.StringIO()
+    call_command("ledger", "tail", "-n", "100000", stdout=out)
+    return [json.loads(line) for line in out.getvalue().splitlines()]
+
+
+def test_following_the_feed_from_zero_sees_every_frame_once_as_ledger_tail_prints_them(api, settings):
+    settings.LEDGER_SEGMENT_MAX_FRAMES = 4  # several segments per partition
+    signals_framed_on(DAY, 9)
+    seal.partition_seal("2026-11-20", now=DAY + timedelta(days=2))
+    tiers.partition_compress("2026-11-20", now=DAY + timedelta(days=3))  # read back from .gz
+    signals_framed_on(DAY + timedelta(days=3), 6)
+    signals_framed_on(DAY + timedelta(days=4), 3)  # the open partition
+
+    frames = follow(api, limit=4)
+
+    assert [f["position"] for f in frames] == list(range(1, 19))
+    assert [f["envelope"] for f in frames] == tail_everything()
+    assert [f["partition"] for f in frames] == ["2026-11-20"] * 9 + ["2026-11-23"] * 6 + ["2026-11-24"] * 3
+    assert all(f["ledger_sequence"] == f["envelope"]["ledger_sequence"] for f in frames)
+    assert api.get("/api/v1/ledger/frames/?after=18").json() == {
+        "after": 18, "next_after": 18, "end": 18, "has_more": False, "frames": [],
+    }  # fmt: skip
+
+
+def test_the_envelopes_are_the_stored_bytes_and_ndjson_is_ledger_tail(api):
+    signals_framed_on(DAY, 3)
+    out = io.StringIO()
+    call_command("ledger", "tail", "-n", "10", stdout=out)
+
+    reply = api.get("/api/v1/ledger/frames/?after=1", HTTP_ACCEPT="application/x-ndjson")
+
+    assert reply["Content-Type"] == "application/x-ndjson"
+    assert reply.content.decode() == "".join(out.getvalue().splitlines(keepends=True)[1:])
+    assert (reply["X-Ledger-Next-After"], reply["X-Ledger-End"], reply["X-Ledger-Has-More"]) == ("3", "3", "false")
+    stored = out.getvalue().splitlines()[1]
+    assert f'"envelope":{stored}'.encode() in api.get("/api/v1/ledger/frames/?after=1&limit=1").content
+
+
+def test_frames_past_the_recorded_end_are_not_served_until_a_drain_adopts_them(api):
+    signals_framed_on(DAY, 3)
+    state = LedgerWriterState.objects.get()
+    recorded = (state.last_sequence, state.offset, state.segment_frames)
+    signals_framed_on(DAY, 2)
+    # As if the writer had appended two frames and died before recording them.
+    LedgerWriterState.objects.update(last_sequence=recorded[0], offset=recorded[1], segment_frames=recorded[2])
+
+    assert api.get("/api/v1/ledger/frames/").json()["end"] == 3
+
+
+def test_a_frame_missing_inside_a_segment_stops_the_feed_with_a_503(api, ledger_dir):
+    signals_framed_on(DAY, 3)
+    segment = next(ledger_dir.glob("*/signals-001.wal"))
+    data = segment.read_bytes()
+    frames = read_frames(data).frames
+    segment.write_bytes(data[: frames[1].offset] + data[frames[2].offset :])  # frame 2 cut out
+
+    reply = api.get("/api/v1/ledger/frames/")
+
+    assert reply.status_code == 503
+    assert reply.json()["error"] == "ledger_damaged"
+    assert "frame 2 carries sequence" in reply.json()["message"]
+
+
+@pytest.mark.parametrize("query", ["after=-1", "limit=0", "limit=1001", "after=x"])
+def test_a_bad_position_or_limit_is_a_400_naming_it(api, query):
+    reply = api.get(f"/api/v1/ledger/frames/?{query}")
+    assert reply.status_code == 400
+    assert reply.json()["details"][0]["field"] == query.split("=")[0]
+
+
+def test_sealed_partitions_newest_first(api, settings):
+    signals_framed_on(DAY, 2)
+    signals_framed_on(DAY + timedelta(days=1), 1)
+    seal.partitions_seal_due(now=DAY + timedelta(days=3))
+
+    rows = api.get("/api/v1/ledger/partitions/").json()["results"]
+
+    assert [(r["name"], r["frames"], r["tier"], r["sealed"]) for r in rows] == [
+        ("2026-11-21", 1, "hot", True),
+        ("2026-11-20", 2, "hot", True),
+    ]
+    assert len(rows[0]["chain_head"]) == 64 and len(rows[0]["manifest_sha256"]) == 64
+
+
+def test_a_made_up_cursor_or_format_is_a_400_naming_it(api):
+    assert api.get("/api/v1/ledger/partitions/?cursor=bm9wZQ").json()["details"][0]["field"] == "cursor"
+    assert api.get("/api/v1/ledger/frames/?format=xml").json()["details"][0]["field"] == "format"

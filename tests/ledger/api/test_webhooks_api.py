@@ -1,0 +1,74 @@
+"""``/api/v1/webhooks/``: subscriptions through the API, their secret shown once, resume and attempts."""
+
+import pytest
+
+from ledger.models import WebhookAttempt, WebhookSubscription
+from ledger.services import writer
+from omen_site.api.keys import ApiKey
+from tests.support.factories import SignalFactory
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def admin_api(client):
+    _, raw = ApiKey.issue("operator", ["admin"])
+    client.defaults["HTTP_X_API_KEY"] = raw
+    return client
+
+
+def test_a_new_subscription_starts_at_the_ledger_end_and_its_secret_is_shown_once(admin_api):
+    SignalFactory.create_batch(3)
+    writer.ledger_drain()
+
+    created = admin_api.post(
+        "/api/v1/webhooks/",
+        {"name": "risk desk", "url": "https://risk.example/hook", "sources": ["polymarket"], "min_probability": 0.6},
+        content_type="application/json",
+    )
+
+    assert created.status_code == 201, created.content
+    body = created.json()
+    assert len(body["secret"]) >= 32 and body["cursor"] == 3 and body["paused"] is False
+    shown = admin_api.get(f"/api/v1/webhooks/{body['id']}/").json()
+    assert "secret" not in shown and shown["sources"] == ["polymarket"]
+    assert WebhookSubscription.objects.get().secret == body["secret"]
+
+
+def test_a_paused_subscription_is_resumed_and_its_attempts_listed_newest_first(admin_api):
+    subscription = WebhookSubscription.objects.create(name="s", url="http://127.0.0.1:9/", secret="x" * 20)
+    subscription.paused_at, subscription.pause_reason = subscription.created_at, "down"
+    subscription.save()
+    for attempt in (1, 2):
+        WebhookAttempt.objects.create(
+            subscription=subscription, position=1, signal_id="OMEN-1", attempt=attempt, outcome="retry"
+        )
+
+    resumed = admin_api.post(f"/api/v1/webhooks/{subscription.pk}/resume/")
+    attempts = admin_api.get(f"/api/v1/webhooks/{subscription.pk}/attempts/").json()
+
+    assert resumed.status_code == 200 and resumed.json()["paused"] is False
+    assert [a["attempt"] for a in attempts["results"]] == [2, 1]
+
+
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        ({"url": "ftp://example.com/hook"}, "url"),
+        ({"url": "not a url"}, "url"),
+        ({"sources": ["nowhere"]}, "sources.0"),
+        ({"min_probability": 2}, "min_probability"),
+        ({"secret": "short"}, "secret"),
+    ],
+)
+def test_a_bad_subscription_is_a_400_naming_the_field(admin_api, change, field):
+    reply = admin_api.post(
+        "/api/v1/webhooks/", {"name": "s", "url": "https://x.example/h", **change}, content_type="application/json"
+    )
+    assert reply.status_code == 400
+    assert field in [d["field"] for d in reply.json()["details"]]
+
+
+def test_reading_subscriptions_needs_the_admin_scope(client):
+    _, raw = ApiKey.issue("consumer", ["read:ledger", "read:signals"])
+    assert client.get("/api/v1/webhooks/", HTTP_X_API_KEY=raw).status_code == 403

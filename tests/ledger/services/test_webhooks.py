@@ -1,0 +1,144 @@
+"""Webhook delivery from the ledger feed, against a real local HTTP receiver (issue 11)."""
+
+import hashlib
+import hmac
+import json
+
+import pytest
+
+from ledger.models import WebhookAttempt, WebhookSubscription
+from ledger.services import webhooks, writer
+from tests.support.factories import NewsEventFactory, RawEventFactory, SignalFactory
+from tests.support.processes import free_port
+from tests.support.webhook_receiver import WebhookReceiver
+
+pytestmark = pytest.mark.django_db
+
+SECRET = "a-subscriber-secret-of-some-length"
+
+
+@pytest.fixture
+def receiver():
+    started = WebhookReceiver().start()
+    yield started
+    started.stop()
+
+
+def framed(*events) -> list[str]:
+    signals = [SignalFactory(raw_event=event) for event in events]
+    writer.ledger_drain()
+    return [s.signal_id for s in signals]
+
+
+def subscribe(url, **filters) -> WebhookSubscription:
+    return WebhookSubscription.objects.create(name="downstream", url=url, secret=SECRET, **filters)
+
+
+def no_sleep(seconds):
+    no_sleep.waits.append(seconds)
+
+
+def test_each_matching_new_signal_is_posted_once_signed_with_its_idempotency_key(receiver):
+    ids = framed(RawEventFactory(source="polymarket"), NewsEventFactory(), RawEventFactory(source="polymarket"))
+    subscription = subscribe(receiver.url, sources=["polymarket"])
+
+    run = webhooks.subscription_deliver(subscription.pk)
+
+    assert (run.delivered, run.passed_over, run.paused) == (2, 1, False)
+    assert [r.headers["X-Idempotency-Key"] for r in receiver.received] == [ids[0], ids[2]]
+    for received in receiver.received:
+        expected = "sha256=" + hmac.new(SECRET.encode(), received.body, hashlib.sha256).hexdigest()
+        assert received.headers["X-OMEN-Signature"] == expected
+        body = json.loads(received.body)
+        assert body["event"] == "signal.created" and body["signal"]["signal_id"] == body["signal_id"]
+    subscription.refresh_from_db()
+    assert (subscription.cursor, subscription.delivered) == (3, 2)
+
+    assert webhooks.subscription_deliver(subscription.pk).delivered == 0  # nothing twice
+    assert len(receiver.received) == 2
+
+
+def test_a_500_then_a_200_delivers_once_after_one_recorded_retry(receiver):
+    receiver.answers = [500, 200]
+    (signal_id,) = framed(RawEventFactory())
+    subscription = subscribe(receiver.url)
+    no_sleep.waits = []
+
+    webhooks.subscription_deliver(subscription.pk, sleep=no_sleep)
+
+    assert [r.answered for r in receiver.received] == [500, 200]
+    assert {r.headers["X-Idempotency-Key"] for r in receiver.received} == {signal_id}
+    assert receiver.received[0].body == receiver.received[1].body  # the same bytes on every try
+    attempts = list(WebhookAttempt.objects.order_by("id").values_list("attempt", "status_code", "outcome"))
+    assert attempts == [(1, 500, "retry"), (2, 200, "delivered")]
+    assert no_sleep.waits == [0.1]
+
+
+def test_a_receiver_down_for_the_whole_retry_window_pauses_the_subscription_then_resume_delivers(receiver):
+    (signal_id,) = framed(RawEventFactory())
+    subscription = subscribe(f"http://127.0.0.1:{free_port()}/hook")  # nothing listens there
+    no_sleep.waits = []
+
+    run = webhooks.subscription_deliver(subscription.pk, sleep=no_sleep)
+
+    subscription.refresh_from_db()
+    assert run.paused and subscription.paused
+    assert signal_id in subscription.pause_reason and "5 tries" in subscription.pause_reason
+    assert subscription.cursor == 0  # the frame waits for the subscriber
+    assert list(WebhookAttempt.objects.order_by("id").values_list("outcome", flat=True)) == ["retry"] * 4 + ["failed"]
+    assert no_sleep.waits == [0.1, 0.2, 0.4, 0.8]
+    assert webhooks.subscriptions_due() == []  # paused: not dispatched
+
+    WebhookSubscription.objects.filter(pk=subscription.pk).update(url=receiver.url)
+    webhooks.subscription_resume(subscription)
+    assert webhooks.subscriptions_due() == [subscription.pk]
+    assert webhooks.subscription_deliver(subscription.pk).delivered == 1
+    assert [r.headers["X-Idempotency-Key"] for r in receiver.received] == [signal_id]
+
+
+def test_a_refusal_that_a_retry_cannot_change_pauses_at_once(receiver):
+    receiver.answers = [410]
+    framed(RawEventFactory())
+    subscription = subscribe(receiver.url)
+
+    webhooks.subscription_deliver(subscription.pk, sleep=no_sleep)
+
+    subscription.refresh_from_db()
+    assert subscription.paused and "answered 410" in subscription.pause_reason
+    assert len(receiver.received) == 1
+
+
+@pytest.mark.parametrize(
+    ("retry_after", "waits"),
+    [(None, [0.1, 0.2, 0.4, 0.8]), ("3", [3.0, 3.0, 3.0, 3.0]), ("60", [10.0, 10.0, 10.0, 10.0])],
+)
+def test_waits_double_from_100_ms_and_honour_retry_after_up_to_ten_seconds(receiver, retry_after, waits):
+    receiver.answers = [503, 429, 503, 503, 200]
+    receiver.retry_after = retry_after
+    framed(RawEventFactory())
+    subscription = subscribe(receiver.url)
+    no_sleep.waits = []
+
+    webhooks.subscription_deliver(subscription.pk, sleep=no_sleep)
+
+    assert no_sleep.waits == waits
+    assert receiver.received[-1].answered == 200
+
+
+def test_a_subscription_being_delivered_elsewhere_is_not_claimed_twice(receiver):
+    framed(RawEventFactory())
+    subscription = subscribe(receiver.url)
+    assert webhooks._claim(subscription.pk, "another-worker")
+
+    run = webhooks.subscription_deliver(subscription.pk)
+
+    assert not run.claimed and receiver.received == []
+
+
+def test_filters_on_level_probability_and_type(receiver):
+    framed(RawEventFactory(probability=0.2), RawEventFactory(probability=0.9))
+    subscription = subscribe(receiver.url, min_probability=0.5)
+
+    webhooks.subscription_deliver(subscription.pk)
+
+    assert [json.loads(r.body)["signal"]["probability"] >= 0.5 for r in receiver.received] == [True]

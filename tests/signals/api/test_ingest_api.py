@@ -1,0 +1,119 @@
+"""``POST /api/v1/signals/ingest/``: a partner's reply through the pipeline, per-record outcomes, idempotency, size."""
+
+import json
+
+import pytest
+
+from ledger.models import LedgerOutbox
+from omen_site.api.keys import ApiKey
+from omen_site.models import IdempotentRequest
+from signals.models import Rejection, Signal
+
+pytestmark = pytest.mark.django_db
+
+URL = "/api/v1/signals/ingest/"
+
+
+@pytest.fixture
+def partner(client):
+    _, raw = ApiKey.issue("partner", ["write:signals"])
+    client.defaults["HTTP_X_API_KEY"] = raw
+    return client
+
+
+@pytest.fixture
+def markets(recorded_dir):
+    """Fifteen real Gamma markets, among them ones that become signals and ones that are rejected."""
+    return json.loads((recorded_dir / "polymarket_gamma_markets_active_part1.json").read_text())[25:40]
+
+
+def post(client, body, **headers):
+    return client.post(URL, data=json.dumps(body), content_type="application/json", **headers)
+
+
+def test_every_record_comes_back_as_its_signal_or_its_rejection_in_the_order_sent(partner, markets):
+    markets[3] = {"id": "broken", "question": "No prices"}  # a malformed record among good ones
+
+    reply = post(partner, {"source": "polymarket", "reply": markets, "fetched_at": "2026-12-01T00:00:00Z"})
+
+    assert reply.status_code == 200, reply.content
+    body = reply.json()
+    assert [r["external_id"] for r in body["records"]] == [str(m["id"]) for m in markets]
+    assert body["records"][3]["outcome"] == "rejected" and body["records"][3]["status"] == "REJECTED_PARSE"
+    created = [r["signal_id"] for r in body["records"] if r["outcome"] == "created"]
+    rejected = [r for r in body["records"] if r["outcome"] == "rejected"]
+    assert created and body["created"] == len(created)
+    assert sorted(created) == sorted(Signal.objects.values_list("signal_id", flat=True))
+    assert len(rejected) == body["rejected"] == Rejection.objects.count()
+    assert all(r["rule"] and r["reason"] for r in rejected)
+    # In the ledger's outbox: framed like any other save.
+    assert sorted(LedgerOutbox.objects.values_list("signal_id", flat=True)) == sorted(created)
+
+    again = post(partner, {"source": "polymarket", "reply": markets, "fetched_at": "2026-12-01T00:00:00Z"}).json()
+    assert {r["outcome"] for r in again["records"] if r["signal_id"]} == {"existing"}
+    assert Signal.objects.count() == len(created)
+
+
+def test_the_same_idempotency_key_and_body_returns_the_first_answer_and_another_body_is_a_409(partner, markets):
+    body = {"source": "polymarket", "reply": markets[:8], "fetched_at": "2026-12-01T00:00:00Z"}
+    first = post(partner, body, HTTP_IDEMPOTENCY_KEY="order-17")
+    assert first.json()["created"] > 0
+    Signal.objects.all().delete()  # had the request run again, it would create them again
+
+    replayed = post(partner, body, HTTP_IDEMPOTENCY_KEY="order-17")
+    other = post(partner, {**body, "reply": markets[8:12]}, HTTP_IDEMPOTENCY_KEY="order-17")
+
+    assert replayed.status_code == first.status_code == 200
+    assert replayed.content == first.content and replayed["Idempotent-Replayed"] == "true"
+    assert not Signal.objects.exists()
+    assert other.status_code == 409 and other.json()["error"] == "idempotency_key_reused"
+    assert other.json()["details"][0]["field"] == "Idempotency-Key"
+
+
+def test_idempotency_keys_belong_to_the_api_key_that_sent_them(partner, client, markets):
+    body = {"source": "polymarket", "reply": markets[:2]}
+    post(partner, body, HTTP_IDEMPOTENCY_KEY="k1")
+    _, other_partner = ApiKey.issue("other partner", ["write:signals"])
+
+    reply = post(client, {**body, "reply": markets[2:4]}, HTTP_IDEMPOTENCY_KEY="k1", HTTP_X_API_KEY=other_partner)
+
+    assert reply.status_code == 200 and "Idempotent-Replayed" not in reply
+    assert IdempotentRequest.objects.count() == 2
+
+
+def test_a_refused_request_is_not_kept_so_its_retry_runs(client, markets):
+    _, reader = ApiKey.issue("reader", ["read:signals"])
+    body = {"source": "polymarket", "reply": markets[:2]}
+
+    refused = post(client, body, HTTP_IDEMPOTENCY_KEY="k", HTTP_X_API_KEY=reader)
+
+    assert refused.status_code == 403
+    assert not IdempotentRequest.objects.exists()
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"source": "nowhere", "reply": []}, "source"),
+        ({"reply": []}, "source"),
+        ({"source": "polymarket"}, "reply"),
+        ({"source": "polymarket", "reply": "not a reply"}, "reply"),
+        ({"source": "newsapi", "reply": {}}, "reply"),
+        ({"source": "polymarket", "reply": [], "fetched_at": "yesterday"}, "fetched_at"),
+    ],
+)
+def test_a_bad_request_is_a_400_naming_the_field(partner, body, field):
+    reply = post(partner, body)
+    assert reply.status_code == 400, reply.content
+    assert field in [d["field"] for d in reply.json()["details"]]
+
+
+def test_a_body_over_ten_mib_is_a_413_before_it_is_read(partner):
+    reply = partner.post(URL, data=b"[" + b" " * (10 * 2**20) + b"]", content_type="application/json")
+    assert reply.status_code == 413
+    assert reply.json()["error"] == "body_too_large"
+
+
+def test_a_malformed_idempotency_key_is_a_400(partner):
+    reply = post(partner, {"source": "polymarket", "reply": []}, HTTP_IDEMPOTENCY_KEY="x" * 256)
+    assert reply.status_code == 400 and reply.json()["details"][0]["field"] == "Idempotency-Key"
