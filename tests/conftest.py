@@ -1,5 +1,6 @@
 import os
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 
@@ -63,3 +64,30 @@ def pytest_collection_modifyitems(config, items):
     if deselected:
         config.hook.pytest_deselected(items=deselected)
         items[:] = kept
+
+
+@pytest.fixture
+def view_get():
+    """GET ``path`` from its view alone, as an admin key: the queries counted are the view's own.
+
+    Authentication's queries (the key's lookup, its last use) depend on what the key cache holds
+    and when the key was last used, so a count through the client would pin those too.
+    """
+    from django.urls import resolve
+    from rest_framework.test import APIRequestFactory, force_authenticate
+
+    from omen_site.api.auth import KeyHolder
+    from omen_site.api.keys import ApiKey
+
+    key, _ = ApiKey.issue("counted", ["admin"])
+    factory = APIRequestFactory()
+
+    def get(path):
+        match = resolve(urlsplit(path).path)
+        request = factory.get(path)
+        force_authenticate(request, user=KeyHolder(key), token=key)
+        response = match.func(request, *match.args, **match.kwargs)
+        assert response.status_code == 200, response.data
+        return response.data
+
+    return get

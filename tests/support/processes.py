@@ -106,6 +106,18 @@ class LineReader:
         assert line is not None, "the child's output ended"
         return line
 
+    def available(self) -> list[str]:
+        """The lines printed so far and not yet taken, without waiting for more."""
+        lines = []
+        while True:
+            try:
+                line = self._lines.get_nowait()
+            except queue.Empty:
+                return lines
+            if line is None:
+                return lines
+            lines.append(line)
+
     def remaining(self, timeout: float) -> list[str]:
         """Every line up to the end of the output (call once the child has exited)."""
         lines = []

@@ -9,6 +9,7 @@ from django.core.management import call_command
 
 from ledger.models import LedgerWriterState
 from ledger.services import seal, tiers, writer
+from ledger.services.feed import frames_after
 from ledger.wal import read_frames
 from omen_site.api.keys import ApiKey
 from tests.support.factories import SignalFactory
@@ -129,3 +130,19 @@ def test_sealed_partitions_newest_first(api, settings):
 def test_a_made_up_cursor_or_format_is_a_400_naming_it(api):
     assert api.get("/api/v1/ledger/partitions/?cursor=bm9wZQ").json()["details"][0]["field"] == "cursor"
     assert api.get("/api/v1/ledger/frames/?format=xml").json()["details"][0]["field"] == "format"
+
+
+@pytest.mark.parametrize("sealed_days", [1, 3])
+def test_partitions_and_the_feed_cost_the_same_queries_whatever_the_ledger_holds(
+    api, sealed_days, django_assert_num_queries, view_get
+):
+    for day in range(sealed_days):
+        signals_framed_on(DAY + timedelta(days=day), 2)
+    seal.partitions_seal_due(now=DAY + timedelta(days=sealed_days + 2))
+    signals_framed_on(DAY + timedelta(days=sealed_days + 2), 2)
+
+    with django_assert_num_queries(1):
+        assert len(view_get("/api/v1/ledger/partitions/")["results"]) == sealed_days
+    with django_assert_num_queries(2):  # where the writer ended, and the sealed partitions' frame counts
+        frames = frames_after(0, 1000).frames
+    assert len(frames) == 2 * sealed_days + 2

@@ -72,3 +72,18 @@ def test_a_bad_subscription_is_a_400_naming_the_field(admin_api, change, field):
 def test_reading_subscriptions_needs_the_admin_scope(client):
     _, raw = ApiKey.issue("consumer", ["read:ledger", "read:signals"])
     assert client.get("/api/v1/webhooks/", HTTP_X_API_KEY=raw).status_code == 403
+
+
+@pytest.mark.parametrize("rows", [2, 6])
+def test_the_lists_cost_the_same_queries_whatever_their_rows(view_get, django_assert_num_queries, rows):
+    subscription = None
+    for number in range(rows):
+        subscription = WebhookSubscription.objects.create(name=f"s{number}", url="https://x.example/h", secret="x" * 20)
+        WebhookAttempt.objects.create(
+            subscription=subscription, position=number, signal_id="OMEN-1", attempt=1, outcome="delivered"
+        )
+
+    with django_assert_num_queries(1):
+        assert len(view_get("/api/v1/webhooks/")["results"]) == rows
+    with django_assert_num_queries(2):  # the subscription, then its page of attempts
+        assert len(view_get(f"/api/v1/webhooks/{subscription.pk}/attempts/")["results"]) == 1
