@@ -37,6 +37,8 @@ class RequestIdMiddleware:
         given = request.headers.get(REQUEST_ID_HEADER, "")
         request.request_id = given if _CLIENT_REQUEST_ID.fullmatch(given) else uuid.uuid4().hex
         response = self.get_response(request)
+        if is_api_request(request) and response.status_code >= 400 and _is_a_page(response):
+            response = _shaped(request, response)
         response[REQUEST_ID_HEADER] = request.request_id
         # Where the caller stands against its rate limit (omen_site/api/throttle.py), on every API reply.
         rate_limit = getattr(request, "rate_limit", None)
@@ -46,6 +48,23 @@ class RequestIdMiddleware:
             response["X-RateLimit-Remaining"] = str(remaining)
             response["X-RateLimit-Reset"] = str(reset)
         return response
+
+
+def _is_a_page(response) -> bool:
+    return not response.streaming and response.get("Content-Type", "").startswith(("text/html", "text/plain"))
+
+
+def _shaped(request, page):
+    """A page answered under /api/ (Django's debug 404 and 500 with DEBUG on, which bypass the
+    error handlers; a CSRF refusal) becomes the error shape, its status kept."""
+    error = {404: "not_found", 403: "permission_denied", 405: "method_not_allowed"}.get(page.status_code)
+    error = error or ("server_error" if page.status_code >= 500 else "bad_request")
+    message = f"{page.status_code} {page.reason_phrase} for {request.method} {request.path}."
+    response = api_error_response(request, page.status_code, error, message)
+    for header in ("Allow", "Retry-After"):
+        if header in page:
+            response[header] = page[header]
+    return response
 
 
 class StorableQueryMiddleware:

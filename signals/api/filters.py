@@ -81,6 +81,14 @@ class SignalFilter(django_filters.FilterSet):
         label="true: only each source event's newest signal (then the other filters); false or absent: all.",
     )
 
+    def get_form_class(self):
+        # django-filter builds a new form class for every request from the same class-level
+        # filters: a tenth of a list request (bench/api.py). Built once per filterset class.
+        cls = type(self)
+        if "_form_class" not in cls.__dict__:
+            cls._form_class = super().get_form_class()
+        return cls._form_class
+
     class Meta:
         model = Signal
         fields = []

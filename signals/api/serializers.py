@@ -22,10 +22,34 @@ LIST_FIELDS = (
 IDENTITY_FIELDS = ("trace_id", "input_event_hash", "ruleset_version")
 
 
+def _utc_iso(moment) -> str:
+    """A stored moment as DRF's DateTimeField writes it (settings: UTC): ISO 8601, "Z" for +00:00."""
+    text = moment.astimezone(UTC).isoformat()
+    return text[:-6] + "Z" if text.endswith("+00:00") else text
+
+
 class SignalListSerializer(serializers.ModelSerializer):
     class Meta:
         model = Signal
         fields = LIST_FIELDS
+
+    def to_representation(self, signal):
+        # The fields' own to_representation, one call each, was a quarter of a list request's CPU
+        # (bench/api.py); the same values, written directly. The declared fields still give the schema.
+        return {
+            "signal_id": signal.signal_id,
+            "source": signal.source,
+            "source_event_id": signal.source_event_id,
+            "signal_type": signal.signal_type,
+            "status": signal.status,
+            "category": signal.category,
+            "confidence_level": signal.confidence_level,
+            "title": signal.title,
+            "probability": signal.probability,
+            "confidence": signal.confidence,
+            "observed_at": _utc_iso(signal.observed_at),
+            "generated_at": _utc_iso(signal.generated_at),
+        }
 
 
 class SignalSerializer(serializers.ModelSerializer):

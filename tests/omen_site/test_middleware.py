@@ -91,3 +91,18 @@ def test_a_nul_in_the_path_is_a_400_not_a_server_error(client, path):
 
     assert response.status_code == 400
     assert "path holds a NUL character" in response.content.decode()
+
+
+def test_with_debug_on_an_api_path_that_matches_nothing_is_still_the_error_shape(client, settings):
+    # DEBUG makes Django answer its technical 404 page, which skips handler404.
+    settings.DEBUG = True
+    reply = client.get("/api/v1/nope/", HTTP_X_REQUEST_ID="probe-1")
+
+    assert reply.status_code == 404
+    assert reply.json() == {
+        "error": "not_found",
+        "message": "404 Not Found for GET /api/v1/nope/.",
+        "details": [],
+        "request_id": "probe-1",
+    }
+    assert client.get("/admin/nope/").headers["Content-Type"].startswith("text/html")  # pages stay pages

@@ -13,7 +13,7 @@ class Command(BaseCommand):
         create = actions.add_parser("create", help="create a key and print it (the only time it is shown)")
         create.add_argument("name", help="who or what uses the key")
         create.add_argument("--scopes", nargs="+", required=True, choices=SCOPES, help="what the key may do")
-        revoke = actions.add_parser("revoke", help="revoke a key: it is refused from the next request on")
+        revoke = actions.add_parser("revoke", help="revoke a key: every process refuses it within a second")
         revoke.add_argument("prefix", help="the key's visible prefix (omen_<prefix>_...)")
         actions.add_parser("list", help="every key: prefix, name, scopes, last use, revoked")
 

@@ -229,3 +229,20 @@ def test_sources_cost_two_queries_whatever_the_number_of_sources_and_runs(view_g
     assert {source: row["health"] for source, row in rows.items()} == {source: source_health(source) for source in rows}
     assert rows["polymarket"]["last_run"]["outcome"] == "ok"
     assert rows["openmeteo"]["health"] == "disabled" and rows["yahoo"]["breaker"] == "open"
+
+
+def test_a_list_row_is_what_drf_would_write_field_by_field():
+    from zoneinfo import ZoneInfo
+
+    from rest_framework import serializers
+
+    from signals.api.serializers import SignalListSerializer
+
+    signal = SignalFactory.build(
+        raw_event=RawEventFactory(observed_at=datetime(2026, 11, 20, 12, 0, 0, 123456, tzinfo=ZoneInfo("Asia/Tokyo")))
+    )
+    signal.generated_at = datetime(2026, 11, 20, 3, 0, tzinfo=UTC)
+    written = SignalListSerializer(signal)
+
+    assert written.data == serializers.ModelSerializer.to_representation(written, signal)
+    assert written.data["observed_at"] == "2026-11-20T03:00:00.123456Z"
