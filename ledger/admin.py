@@ -7,6 +7,7 @@ subscriptions are the exception: operators add, filter, pause and resume them he
 import secrets
 
 from django.contrib import admin, messages
+from django.db import models
 from django.utils.html import format_html, format_html_join
 
 from ledger.models import LedgerOutbox, LedgerPartition, LedgerWriterState, WebhookSubscription
@@ -53,16 +54,10 @@ class WebhookSubscriptionAdmin(admin.ModelAdmin):
     list_display = ["name", "url", "state", "cursor", "delivered", "last_delivered_at", "pause_reason"]
     list_filter = ["active", ("paused_at", admin.EmptyFieldListFilter)]
     search_fields = ["name", "url"]
-    readonly_fields = [
-        "paused_at",
-        "pause_reason",
-        "cursor",
-        "delivered",
-        "last_delivered_at",
-        "created_at",
-        "recent_attempts",
-    ]
+    readonly_fields = [*WebhookSubscription.DELIVERY_STATE_FIELDS, "recent_attempts"]
     actions = ["resume"]
+    # A URL typed without a scheme is https (Django 6's default, chosen now).
+    formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
 
     @admin.display(description="recent delivery attempts")
     def recent_attempts(self, subscription):

@@ -101,14 +101,7 @@ class WebhookSubscriptionSerializer(serializers.ModelSerializer):
             "last_delivered_at",
             "created_at",
         )
-        read_only_fields = (
-            "paused_at",
-            "pause_reason",
-            "cursor",
-            "delivered",
-            "last_delivered_at",
-            "created_at",
-        )
+        read_only_fields = WebhookSubscription.DELIVERY_STATE_FIELDS
 
     def validate_url(self, value):
         if not value.lower().startswith(("http://", "https://")):

@@ -13,6 +13,9 @@ from signals.models.choices import Category, ConfidenceLevel, SignalStatus, Sign
 
 
 class WebhookSubscription(models.Model):
+    # What delivery writes: shown everywhere, edited nowhere (the admin, the API).
+    DELIVERY_STATE_FIELDS = ("paused_at", "pause_reason", "cursor", "delivered", "last_delivered_at", "created_at")
+
     name = models.CharField(max_length=100)
     url = models.URLField(max_length=2000, help_text="Where new signals are POSTed (http or https).")
     # Kept as given: signing needs the secret itself, unlike an API key, which only needs its hash.

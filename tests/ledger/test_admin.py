@@ -53,3 +53,32 @@ def test_a_waiting_save_is_found_by_its_exact_signal_id(admin_client):
     page = admin_client.get("/admin/ledger/ledgeroutbox/", {"q": wanted.signal_id}).content.decode()
 
     assert wanted.signal_id in page and other.signal_id not in page
+
+
+def test_an_operator_adds_a_webhook_from_the_ledger_end_and_resumes_a_paused_one(admin_client):
+    from ledger.models import WebhookAttempt, WebhookSubscription
+
+    signals_ingest(records=RawEventFactory.build_batch(2))
+    ledger_drain(now=DAY)
+    form = admin_client.get("/admin/ledger/webhooksubscription/add/").content.decode()
+    assert 'name="secret"' in form  # offered a fresh secret
+
+    added = admin_client.post(
+        "/admin/ledger/webhooksubscription/add/",
+        {"name": "risk desk", "url": "https://risk.example/hook", "secret": "s" * 32, "active": "on",
+         "sources": "[]", "signal_types": "[]", "statuses": "[]", "categories": "[]", "confidence_levels": "[]"},
+    )  # fmt: skip
+    subscription = WebhookSubscription.objects.get()
+    assert added.status_code == 302 and subscription.cursor == 2  # from now on
+    WebhookSubscription.objects.update(paused_at=DAY, pause_reason="answered 503 five times")
+    WebhookAttempt.objects.create(
+        subscription=subscription, position=3, signal_id="OMEN-X", attempt=5, outcome="failed"
+    )
+
+    listed = admin_client.get("/admin/ledger/webhooksubscription/").content.decode()
+    page = admin_client.get(f"/admin/ledger/webhooksubscription/{subscription.pk}/change/").content.decode()
+    admin_client.post("/admin/ledger/webhooksubscription/", {"action": "resume", "_selected_action": [subscription.pk]})
+
+    assert "paused" in listed and "answered 503 five times" in listed
+    assert "OMEN-X" in page  # its recent attempts
+    assert WebhookSubscription.objects.get().paused_at is None
