@@ -90,6 +90,10 @@ class WebhookSubscriptionAdmin(admin.ModelAdmin):
             return format_html('<strong style="color: var(--error-fg, #ba2121)">{}</strong>', "paused")
         return "active" if subscription.active else "off"
 
+    def get_exclude(self, request, obj=None):
+        # The secret is shown when the subscription is made, never again (as in the API).
+        return ["secret"] if obj is not None else []
+
     def get_changeform_initial_data(self, request):
         return {"secret": secrets.token_urlsafe(32)}
 

@@ -468,13 +468,20 @@ HEALTH_OUTBOX_LAG_SECONDS = env.int("HEALTH_OUTBOX_LAG_SECONDS", default=LEDGER_
 # /metrics without an API key (read:stats or admin): open in development, refused in production.
 METRICS_PUBLIC = env.bool("METRICS_PUBLIC", default=not IS_PRODUCTION)
 # Probes reach the web process over plain HTTP from inside the network: no redirect to HTTPS.
-SECURE_REDIRECT_EXEMPT = [r"^health/"]
+SECURE_REDIRECT_EXEMPT = [r"^health/", r"^metrics$"]  # probes and scrapes inside the network
 # Browser origins allowed to call /api/ (comma-separated, e.g. https://dashboard.example.com);
 # none by default. Keys travel in a header, never in cookies, so credentials stay off.
 CORS_ALLOWED_ORIGINS = env.list("CORS_ALLOWED_ORIGINS", default=[])
 CORS_URLS_REGEX = r"^/api/.*$"
-CORS_ALLOW_HEADERS = (*cors_default_headers, "x-api-key", "x-request-id")
-CORS_EXPOSE_HEADERS = ["X-Request-ID", "X-RateLimit-Limit", "X-RateLimit-Remaining", "X-RateLimit-Reset", "Retry-After"]
+CORS_ALLOW_HEADERS = (*cors_default_headers, "x-api-key", "x-request-id", "idempotency-key")
+CORS_EXPOSE_HEADERS = [
+    "X-Request-ID",
+    "X-RateLimit-Limit",
+    "X-RateLimit-Remaining",
+    "X-RateLimit-Reset",
+    "Retry-After",
+    "Idempotent-Replayed",
+]
 
 # --- Logging ----------------------------------------------------------------------
 

@@ -3,6 +3,7 @@
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from stat import S_ISREG
 from urllib.parse import urlsplit, urlunsplit
 
 from django.conf import settings
@@ -86,10 +87,17 @@ def storage_report() -> dict:
 def _ledger_facts(ledger_dir: Path) -> dict:
     if not ledger_dir.exists():
         return {"exists": False, "writable": False, "files": 0, "bytes": 0}
-    files = [p for p in ledger_dir.rglob("*") if p.is_file()]
+    files = total = 0
+    for path in ledger_dir.rglob("*"):
+        try:
+            stat = path.stat()
+        except FileNotFoundError:  # compressed or archived by a tier task since it was listed
+            continue
+        if S_ISREG(stat.st_mode):
+            files, total = files + 1, total + stat.st_size
     return {
         "exists": True,
         "writable": os.access(ledger_dir, os.W_OK | os.X_OK),
-        "files": len(files),
-        "bytes": sum(p.stat().st_size for p in files),
+        "files": files,
+        "bytes": total,
     }

@@ -126,15 +126,12 @@ def latest_per_event(signals: QuerySet[Signal], *, source: str | None = None) ->
 
 def _newest_signal_of_each_event(source: str, *, at_most: int) -> list[int] | None:
     """The id of each event's newest signal, for a source of at most ``at_most`` events; else None."""
-    newest = Signal.objects.filter(event=OuterRef("pk")).order_by("-generated_at", "-id").values("pk")[:1]
-    ids = list(
-        SourceEvent.objects.filter(source=source)
-        .order_by()
-        .annotate(newest=Subquery(newest))
-        .values_list("newest", flat=True)[: at_most + 1]
-    )
-    if len(ids) > at_most:
+    events = SourceEvent.objects.filter(source=source).order_by()
+    # Counting first (an index range, bounded) spares a large source the per-event lookups it would discard.
+    if events.values("pk")[: at_most + 1].count() > at_most:
         return None
+    newest = Signal.objects.filter(event=OuterRef("pk")).order_by("-generated_at", "-id").values("pk")[:1]
+    ids = events.annotate(newest=Subquery(newest)).values_list("newest", flat=True)
     return [pk for pk in ids if pk is not None]
 
 

@@ -89,11 +89,14 @@ _indexes_lock = threading.Lock()
 
 
 def frames_after(after: int, limit: int = 100) -> FeedPage:
-    """Up to ``limit`` committed frames at positions after ``after``, in write order."""
+    """Up to ``limit`` committed frames at positions after ``after``, in write order.
+
+    ``limit=0`` reads no frame: the page's ``end`` alone, from frame counts and indexes.
+    """
     if after < 0:
         raise ValueError(f"after must be 0 or more, got {after}")
-    if limit < 1:
-        raise ValueError(f"limit must be at least 1, got {limit}")
+    if limit < 0:
+        raise ValueError(f"limit must be 0 or more, got {limit}")
     limit = min(limit, MAX_PAGE)
     state = LedgerWriterState.objects.filter(pk=1).first()
     end_partition = PartitionName.parse(state.partition) if state and state.partition else None

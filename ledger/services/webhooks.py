@@ -85,7 +85,7 @@ def subscription_matches(subscription: WebhookSubscription, row) -> bool:
 
 def ledger_end() -> int:
     """The position of the last committed frame: where a new subscription starts."""
-    return frames_after(0, 1).end
+    return frames_after(0, 0).end  # no frame read: dispatch asks every few seconds
 
 
 def subscriptions_due() -> list[int]:
@@ -119,13 +119,13 @@ def subscription_deliver(
             while time.monotonic() < deadline and subscription.active and not subscription.paused:
                 page = frames_after(subscription.cursor, batch)
                 for frame in page.frames:
-                    body = _body_if_matching(subscription, frame)
-                    if body is None:
+                    matching = _body_if_matching(subscription, frame)
+                    if matching is None:
                         run.passed_over += 1
                         subscription.cursor = frame.position
                         continue
                     # Passed-over frames before this one are recorded with it: a kill here resends only it.
-                    if not _deliver(client, subscription, frame, body, sleep):
+                    if not _deliver(client, subscription, frame, *matching, sleep):
                         _save_cursor(subscription, frame.position - 1)
                         run.paused = True
                         return run
@@ -163,7 +163,8 @@ def _save_cursor(subscription: WebhookSubscription, position: int, delivered: bo
     WebhookSubscription.objects.filter(pk=subscription.pk).update(**changes)
 
 
-def _body_if_matching(subscription: WebhookSubscription, frame: FeedFrame) -> bytes | None:
+def _body_if_matching(subscription: WebhookSubscription, frame: FeedFrame) -> tuple[str, bytes] | None:
+    """(signal id, the body to POST) for a frame creating a signal the subscription wants, else None."""
     envelope = orjson.loads(frame.payload)
     if envelope.get("operation") != "create":
         return None  # updates and deletes are not new signals
@@ -176,7 +177,7 @@ def _body_if_matching(subscription: WebhookSubscription, frame: FeedFrame) -> by
         return None
     if not subscription_matches(subscription, restored.row):
         return None
-    return orjson.dumps(
+    return envelope["signal_id"], orjson.dumps(
         {
             "event": "signal.created",
             "ledger_position": frame.position,
@@ -192,11 +193,11 @@ def _deliver(
     client: httpx.Client,
     subscription: WebhookSubscription,
     frame: FeedFrame,
+    signal_id: str,
     body: bytes,
     sleep: Callable[[float], None],
 ) -> bool:
     """POST one signal with retries; True once delivered, False when the subscription got paused."""
-    signal_id = orjson.loads(body)["signal_id"]
     headers = {
         "Content-Type": "application/json",
         "User-Agent": "OMEN-webhooks/1",

@@ -17,4 +17,9 @@ class OrjsonRenderer(JSONRenderer):
         if data is None:
             return b""
         # Datetimes too go through DRF's encoder: it writes "Z" for UTC where orjson writes +00:00.
-        return orjson.dumps(data, default=_fallback, option=orjson.OPT_NON_STR_KEYS | orjson.OPT_PASSTHROUGH_DATETIME)
+        try:
+            return orjson.dumps(
+                data, default=_fallback, option=orjson.OPT_NON_STR_KEYS | orjson.OPT_PASSTHROUGH_DATETIME
+            )
+        except orjson.JSONEncodeError:  # an integer past 64 bits (a stored contract may hold one): DRF's way
+            return super().render(data, accepted_media_type, renderer_context)

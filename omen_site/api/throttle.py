@@ -65,8 +65,8 @@ def _count(counter: str, period: int) -> int:
     backend = caches[DEFAULT_CACHE_ALIAS]
     if isinstance(backend, RedisCache):
         # One round trip (add() then incr() on Django's Redis cache are three: SET NX, EXISTS,
-        # INCRBY), and one Redis client per process: Django makes one per call, which cost more
-        # CPU than the command (bench/api.py: 206 -> 29 us per request). The key and the stored
+        # INCRBY), and a Redis client kept per cache object (one per thread): Django makes one per
+        # call, which cost more CPU than the command (bench/api.py: 206 -> 29 us per request). The key and the stored
         # integer are the ones Django's cache API makes, so either path reads the other's counters.
         key = backend.make_and_validate_key(counter)
         script = _scripts.get(backend._cache)

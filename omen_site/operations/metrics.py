@@ -175,7 +175,10 @@ class DatabaseCollector:
 
 
 def _poll_families(totals):
-    polls = CounterMetricFamily("omen_source_polls", "Polls recorded, by outcome.", labels=["source", "outcome"])
+    # A run is recorded "running" and then changes outcome: counted as it ends, and the ones still
+    # running are a gauge, so the counter never goes down (a drop would read as a counter reset).
+    polls = CounterMetricFamily("omen_source_polls", "Polls ended, by outcome.", labels=["source", "outcome"])
+    running = GaugeMetricFamily("omen_source_polls_running", "Polls under way.", labels=["source"])
     last = GaugeMetricFamily(
         "omen_source_last_poll_timestamp_seconds",
         "When a source's latest poll with this outcome finished (Unix time).",
@@ -186,6 +189,9 @@ def _poll_families(totals):
     )
     fetched: dict[str, list] = {}
     for row in totals:
+        if row.outcome == SourceRun.Outcome.RUNNING:
+            running.add_metric([row.source], row.runs)
+            continue
         polls.add_metric([row.source, row.outcome], row.runs)
         if row.last_finished_at is not None:
             last.add_metric([row.source, row.outcome], row.last_finished_at.timestamp())
@@ -199,7 +205,7 @@ def _poll_families(totals):
     for source, (at_most, finished, seconds) in sorted(fetched.items()):
         buckets = [(floatToGoString(bound), count) for bound, count in zip(POLL_DURATION_BOUNDS, at_most, strict=True)]
         durations.add_metric([source], [*buckets, ("+Inf", finished)], sum_value=seconds)
-    return [polls, last, durations]
+    return [polls, running, last, durations]
 
 
 @contextmanager

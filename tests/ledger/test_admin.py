@@ -81,4 +81,5 @@ def test_an_operator_adds_a_webhook_from_the_ledger_end_and_resumes_a_paused_one
 
     assert "paused" in listed and "answered 503 five times" in listed
     assert "OMEN-X" in page  # its recent attempts
+    assert 'name="secret"' not in page and "s" * 32 not in page  # shown when made, never again
     assert WebhookSubscription.objects.get().paused_at is None

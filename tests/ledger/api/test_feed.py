@@ -62,6 +62,8 @@ def test_following_the_feed_from_zero_sees_every_frame_once_as_ledger_tail_print
     assert [f["envelope"] for f in frames] == tail_everything()
     assert [f["partition"] for f in frames] == ["2026-11-20"] * 9 + ["2026-11-23"] * 6 + ["2026-11-24"] * 3
     assert all(f["ledger_sequence"] == f["envelope"]["ledger_sequence"] for f in frames)
+    end_only = frames_after(0, 0)
+    assert (end_only.frames, end_only.end) == ([], 18)
     assert api.get("/api/v1/ledger/frames/?after=18").json() == {
         "after": 18, "next_after": 18, "end": 18, "has_more": False, "frames": [],
     }  # fmt: skip

@@ -22,3 +22,8 @@ def test_the_same_json_as_drf_for_what_an_api_answer_holds():
 
     assert json.loads(OrjsonRenderer().render(data)) == json.loads(JSONRenderer().render(data))
     assert OrjsonRenderer().render(None) == b""
+
+
+def test_what_orjson_cannot_encode_is_written_by_drf_instead():
+    data = {"contract": {"volume": 2**70}}
+    assert OrjsonRenderer().render(data) == JSONRenderer().render(data)

@@ -111,5 +111,13 @@ def test_latest_costs_one_query_whatever_the_page_size(three_events, view_get, d
         assert len(view_get("/api/v1/signals/?latest=true&limit=2")["results"]) == 2
     with django_assert_num_queries(1):
         assert len(view_get("/api/v1/signals/?latest=true&limit=50")["results"]) == 3
-    with django_assert_num_queries(2):  # a source's events' newest signals, then the page
+    with django_assert_num_queries(3):  # a source's events counted, their newest signals, then the page
+        assert len(view_get("/api/v1/signals/?latest=true&source=polymarket")["results"]) == 3
+
+
+def test_a_source_with_many_events_costs_one_count_before_its_page(
+    three_events, view_get, django_assert_num_queries, monkeypatch
+):
+    monkeypatch.setattr("signals.selectors.FEW_EVENTS", 2)  # three events: too many for the short way
+    with django_assert_num_queries(2):  # the bounded count, then the page (no event-by-event lookups)
         assert len(view_get("/api/v1/signals/?latest=true&source=polymarket")["results"]) == 3
