@@ -2,9 +2,19 @@
 
 Everything else in ``ledger`` is private to it; the import contracts in ``pyproject.toml`` hold
 that line. The ledger listens to the signals app (``ledger.receivers``); nothing needs to call
-it to get a save framed.
+it to get a save framed. ``signals_restore`` puts back signals kept outside the database
+(retention's archives) through the same rule as ``ledger import``, each with a create frame.
 """
 
 from ledger.selectors import WriterHealth, WriterTotals, ledger_summary, writer_health, writer_totals
+from ledger.services.restore import ContractError, signals_restore
 
-__all__ = ["WriterHealth", "WriterTotals", "ledger_summary", "writer_health", "writer_totals"]
+__all__ = [
+    "ContractError",
+    "WriterHealth",
+    "WriterTotals",
+    "ledger_summary",
+    "signals_restore",
+    "writer_health",
+    "writer_totals",
+]

@@ -3,7 +3,7 @@
 Row saves arrive through ``post_save`` / ``post_delete`` (``Signal.save`` runs in a transaction,
 so the outbox row commits or rolls back with the save); bulk saves through
 ``signals.public.signals_bulk_created``, which ingest and the ledger's import send inside the
-transaction that inserts the rows. After the
+transaction that inserts the rows, and bulk deletes (retention) through ``signals_bulk_deleted``. After the
 commit, the writer is asked to drain (``LEDGER_DRAIN_ON_COMMIT``); the periodic drain task
 catches anything a failed or busy request left behind. ``pre_save`` / ``pre_delete`` keep the
 contract of a create not framed yet before its row changes, so the create frame shows the
@@ -25,7 +25,7 @@ from django.utils import timezone
 from ledger.models import LedgerOutbox, Operation
 from ledger.services.committed import remember_committed
 from signals.models import Signal
-from signals.public import canonical_json, signals_bulk_created
+from signals.public import canonical_json, signals_bulk_created, signals_bulk_deleted
 from utilities.bulk_sql import append_rows
 
 log = logging.getLogger("omen.ledger")
@@ -99,6 +99,19 @@ def signals_bulk_saved(sender, signals, **kwargs):
         # Once committed, this process's drain frames them from memory instead of reading them
         # back (in the other modes another process drains, and nothing here would free them).
         transaction.on_commit(partial(remember_committed, signals))
+    _drain_after_commit("default")
+
+
+@receiver(signals_bulk_deleted, dispatch_uid="ledger.signals_bulk_deleted")
+def signals_bulk_removed(sender, signals, **kwargs):
+    # The delete keeps the contract, so a create still waiting in the outbox is framed from it
+    # (the writer looks for the delete when the row is gone), as for a row deleted by the ORM.
+    saved_at = timezone.now()
+    append_rows(
+        LedgerOutbox._meta.db_table,
+        OUTBOX_COLUMNS,
+        [(Operation.DELETE.value, gone.pk, gone.signal_id, gone.contract_json, saved_at) for gone in signals],
+    )
     _drain_after_commit("default")
 
 

@@ -39,6 +39,13 @@ def beat_schedule() -> dict[str, dict]:
             "every_seconds": 3600,
             "expires_seconds": 3000,
         },
+        # Once a day: every retention policy, in batches (retention/services/sweep.py).
+        "retention-sweep": {
+            "task": "retention.tasks.retention_sweep",
+            "args": [],
+            "every_seconds": 86400,
+            "expires_seconds": 3600,
+        },
     } | {
         f"poll-{source}": {
             "task": "signals.tasks.source_poll",

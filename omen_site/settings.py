@@ -231,12 +231,14 @@ CELERY_TASK_IGNORE_RESULT = True  # runs are recorded as SourceRun rows, not tas
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 
 LEDGER_DIR = Path(env.str("LEDGER_DIR", default=str(VAR_DIR / "ledger")))
+# Expired signals' daily archive files and their lock (retention/services/archive.py).
+RETENTION_ARCHIVE_DIR = Path(env.str("RETENTION_ARCHIVE_DIR", default=str(VAR_DIR / "retention-archive")))
 # Cold partitions move here (may be another volume); same layout as LEDGER_DIR.
 LEDGER_ARCHIVE_DIR = Path(env.str("LEDGER_ARCHIVE_DIR", default=str(LEDGER_DIR.parent / "ledger-archive")))
 # Directories whose contents must outlive a container: docker-compose.yml mounts a named volume
 # on each (tests/omen_site/test_compose.py holds it to that, and to every *_DIR setting being
 # either listed here or explained there).
-DATA_DIRECTORY_SETTINGS = ("LEDGER_DIR", "LEDGER_ARCHIVE_DIR")
+DATA_DIRECTORY_SETTINGS = ("LEDGER_DIR", "LEDGER_ARCHIVE_DIR", "RETENTION_ARCHIVE_DIR")
 # Rotation: the original OMEN's thresholds.
 LEDGER_SEGMENT_MAX_BYTES = env.int("LEDGER_SEGMENT_MAX_BYTES", default=10 * 1024 * 1024)
 LEDGER_SEGMENT_MAX_FRAMES = env.int("LEDGER_SEGMENT_MAX_FRAMES", default=10_000)
@@ -255,6 +257,15 @@ LEDGER_LOCK_TIMEOUT_SECONDS = env.float("LEDGER_LOCK_TIMEOUT_SECONDS", default=1
 # Webhooks (ledger/services/webhooks.py): subscriptions with frames to deliver are looked for
 # this often; each delivery run works at most the budget, each POST waits at most the timeout,
 # and a claim older than the lock belongs to a dead worker (above budget + one frame's retries).
+# Retention (retention/policies.py holds the table): RETENTION_KEEP_<POLICY>=90d|168h|7y overrides
+# a policy's default; a value set in the admin overrides both. A sweep deletes this many rows per
+# transaction, each batch short enough that readers never wait on it.
+RETENTION_KEEP = {
+    name[len("RETENTION_KEEP_") :].lower(): value
+    for name, value in os.environ.items()
+    if name.startswith("RETENTION_KEEP_")
+}
+RETENTION_BATCH_SIZE = env.int("RETENTION_BATCH_SIZE", default=1000)
 WEBHOOK_DISPATCH_INTERVAL_SECONDS = env.int("WEBHOOK_DISPATCH_INTERVAL_SECONDS", default=5)
 WEBHOOK_DELIVERY_BUDGET_SECONDS = env.float("WEBHOOK_DELIVERY_BUDGET_SECONDS", default=60.0)
 WEBHOOK_TIMEOUT_SECONDS = env.float("WEBHOOK_TIMEOUT_SECONDS", default=5.0)

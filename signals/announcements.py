@@ -42,3 +42,16 @@ class SavedSignal(NamedTuple):
 
 # Sent with ``signals``: a list of SavedSignal for the rows just inserted, by ascending pk.
 signals_bulk_created = DjangoSignal()
+
+
+class DeletedSignal(NamedTuple):
+    """A Signal row a bulk path is deleting: what the ledger's delete frame needs."""
+
+    pk: int
+    signal_id: str
+    contract_json: str  # the stored text, byte for byte
+
+
+# Sent with ``signals``: a list of DeletedSignal, in the transaction that deletes those rows
+# (``signals.services.rows.signals_delete_announced``).
+signals_bulk_deleted = DjangoSignal()

@@ -7,7 +7,7 @@ announced is made once and reaches ingest and the ledger's replay and import ali
 retention, once it writes).
 """
 
-from signals.announcements import SavedSignal, signals_bulk_created
+from signals.announcements import DeletedSignal, SavedSignal, signals_bulk_created, signals_bulk_deleted
 from signals.models.contract import canonical_json
 from signals.selectors import (
     PollTotals,
@@ -27,6 +27,7 @@ from signals.services.rows import (
     SourceEventObservations,
     SourceEventRow,
     signals_delete,
+    signals_delete_announced,
     signals_insert,
     signals_replace,
     source_events_upsert,
@@ -44,13 +45,16 @@ __all__ = [
     "SourceEventObservations",
     "SourceEventRow",
     "signals_delete",
+    "signals_delete_announced",
     "signals_insert",
     "signals_replace",
     "source_events_upsert",
-    # Announcing bulk saves, and the stored form of a contract
+    # Announcing bulk saves and deletes, and the stored form of a contract
+    "DeletedSignal",
     "SavedSignal",
     "canonical_json",
     "signals_bulk_created",
+    "signals_bulk_deleted",
     # Reading, for reports (signals.selectors)
     "signal_counts_by_source_and_status",
     "signal_time_range",

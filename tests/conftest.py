@@ -10,10 +10,11 @@ from tests.support.recorded import RECORDED_DIR
 
 @pytest.fixture(autouse=True)
 def ledger_dir(tmp_path_factory, settings) -> Path:
-    """Every test writes its own ledger: a ledger directory belongs to one database."""
+    """Every test writes its own ledger (and retention archive): a ledger directory belongs to one database."""
     base = tmp_path_factory.mktemp("ledger")
     settings.LEDGER_DIR = base / "ledger"
     settings.LEDGER_ARCHIVE_DIR = base / "archive"
+    settings.RETENTION_ARCHIVE_DIR = base / "retention-archive"
     return settings.LEDGER_DIR
 
 

@@ -25,7 +25,7 @@ def contracts() -> dict[str, dict]:
     return {contract["name"]: contract for contract in config["contracts"]}
 
 
-@pytest.mark.parametrize("app", ["signals", "ledger"])
+@pytest.mark.parametrize("app", ["signals", "ledger", "retention"])
 def test_everything_in_an_app_but_its_models_and_public_module_is_protected(app):
     (contract,) = [c for c in contracts().values() if c["type"] == "protected" and c["allowed_importers"] == [app]]
     submodules = {f"{app}.{module.name}" for module in pkgutil.iter_modules([str(ROOT / app)])}

@@ -39,17 +39,8 @@ from django.db import transaction
 from ledger.layout import PartitionName, list_segments, read_manifest, segment_ordinal
 from ledger.problems import FrameLocation, ProblemLog
 from ledger.reading import SegmentRef, ledger_partitions
-from ledger.services.restore import (
-    ContractError,
-    RestoredSignal,
-    restore_payload,
-    signal_rows,
-    source_events_restore,
-)
+from ledger.services.restore import ContractError, RestoredSignal, restore_payload, signals_write_restored
 from ledger.wal import Corruption, Scan, TornTail, read_frames
-from signals.models import Signal
-from signals.public import SavedSignal, signals_bulk_created, signals_insert
-from utilities.bulk_sql import datetime_adapter
 
 __all__ = ["DamagedRange", "ImportRefused", "ImportResult", "ledger_import"]
 
@@ -339,28 +330,6 @@ class _Batch:
             return
         signals, self.pending = list(self.pending.values()), {}
         with transaction.atomic():
-            created = _write_signals(signals)
+            created = signals_write_restored(signals)
         self.result.imported += created
         self.result.existing += len(signals) - created
-
-
-def _write_signals(signals: list[RestoredSignal]) -> int:
-    """Insert the signals the database does not have and announce them; return how many."""
-    known = set(Signal.objects.filter(signal_id__in=[s.signal_id for s in signals]).values_list("signal_id", flat=True))
-    new = [signal for signal in signals if signal.signal_id not in known]
-    if not new:
-        return 0
-    to_db = datetime_adapter()
-    event_pks = source_events_restore(new, to_db)
-    # ON CONFLICT DO NOTHING: a concurrent import or ingest may have written one since the query.
-    created = signals_insert(signal_rows(new, event_pks, to_db))
-    if created:
-        rows = {signal.signal_id: signal.row for signal in new}
-        saved = [
-            SavedSignal.of(
-                pk, rows[signal_id], observed_at=rows[signal_id].observed_at, created_at=rows[signal_id].created_at
-            )
-            for pk, signal_id in created
-        ]
-        signals_bulk_created.send(sender=Signal, signals=saved)
-    return len(created)

@@ -30,7 +30,7 @@ fields above filled in) re-encoded the one way this codebase stores contracts.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -41,11 +41,15 @@ from signals.models import Signal, SourceEvent
 from signals.models.choices import Category, ConfidenceLevel, SignalStatus, SignalType, Source
 from signals.public import (
     EventKey,
+    SavedSignal,
     SignalRow,
     SourceEventObservations,
     canonical_json,
+    signals_bulk_created,
+    signals_insert,
     source_events_upsert,
 )
+from utilities.bulk_sql import datetime_adapter
 
 __all__ = [
     "MAX_ID_CHARS",
@@ -54,6 +58,8 @@ __all__ = [
     "restore_payload",
     "restore_signal",
     "signal_rows",
+    "signals_restore",
+    "signals_write_restored",
     "source_events_restore",
 ]
 
@@ -319,3 +325,43 @@ def signal_rows(
 ) -> list[tuple[int, SignalRow]]:
     """(SourceEvent pk, row) pairs, as ``signals_insert`` and ``signals_replace`` take them."""
     return [(event_pks[signal.event_key], signal.row.for_backend(to_db)) for signal in signals]
+
+
+def signals_write_restored(signals: Sequence[RestoredSignal]) -> int:
+    """Insert the signals the database does not have and announce them (create frames); return how many.
+
+    The caller holds the transaction: the rows and their outbox entries commit together.
+    """
+    known = set(Signal.objects.filter(signal_id__in=[s.signal_id for s in signals]).values_list("signal_id", flat=True))
+    new = [signal for signal in signals if signal.signal_id not in known]
+    if not new:
+        return 0
+    to_db = datetime_adapter()
+    event_pks = source_events_restore(new, to_db)
+    # ON CONFLICT DO NOTHING: a concurrent import or ingest may have written one since the query.
+    created = signals_insert(signal_rows(new, event_pks, to_db))
+    if created:
+        rows = {signal.signal_id: signal.row for signal in new}
+        saved = [
+            SavedSignal.of(
+                pk, rows[signal_id], observed_at=rows[signal_id].observed_at, created_at=rows[signal_id].created_at
+            )
+            for pk, signal_id in created
+        ]
+        signals_bulk_created.send(sender=Signal, signals=saved)
+    return len(created)
+
+
+def signals_restore(stored: Iterable[tuple[str, datetime]]) -> int:
+    """Put back signals kept outside the database (retention's archives): (stored contract, created_at) pairs.
+
+    The same rule as import turns each contract into its row; a signal the database has is
+    skipped, so restoring twice adds nothing. Each restored signal gets a create frame: the
+    ledger shows it deleted, then back. Raises ``ContractError`` naming the field of a contract
+    that cannot make a row, before anything is written. The caller holds the transaction.
+    """
+    signals = [
+        restore_signal({"signal": orjson.loads(contract), "emitted_at": created_at.isoformat()})
+        for contract, created_at in stored
+    ]
+    return signals_write_restored(signals) if signals else 0

@@ -1,8 +1,10 @@
+import copy
 from datetime import UTC
 
 import django_filters
 from django import forms
 from django_filters.fields import IsoDateTimeField
+from django_filters.filters import FilterMethod
 
 from signals.models import Rejection, Signal, SourceEvent
 from signals.models.choices import (
@@ -60,7 +62,57 @@ class IsoDateTimeFilter(django_filters.IsoDateTimeFilter):
     field_class = UtcIsoDateTimeField
 
 
-class SignalFilter(django_filters.FilterSet):
+class _FiltersCopiedOneDeep(dict):
+    """A filterset's class-level filters, copied for each request one level deep instead of deep.
+
+    django-filter deep-copies every filter with its form field, widget and choices for every
+    request, and Django's form then deep-copies the fields again: a fifth of a list request's CPU
+    (bench/api.py). A request sets ``parent`` and ``model`` on its filters, so each needs its own
+    copy; what lies below (the built form field) is only read.
+    """
+
+    def __deepcopy__(self, memo):
+        copies = {}
+        for name, shared in self.items():
+            filter_ = copy.copy(shared)
+            if isinstance(filter_.__dict__.get("filter"), FilterMethod):
+                filter_.filter = FilterMethod(filter_)  # calls the method on this request's filterset
+            copies[name] = filter_
+        return copies
+
+
+class _SharedFields(dict):
+    """A validating form's fields, shared by every request: ``clean()`` reads a field, never writes it.
+
+    The filter forms are never rendered (the one thing that changes a field or its widget).
+    """
+
+    def __deepcopy__(self, memo):
+        return dict(self)
+
+
+class RequestFilterSet(django_filters.FilterSet):
+    """A filterset for API queries: its form class is built once, its filters are copied cheaply."""
+
+    def __init__(self, *args, **kwargs):
+        cls = type(self)
+        if not isinstance(cls.__dict__.get("base_filters"), _FiltersCopiedOneDeep):
+            cls.base_filters = _FiltersCopiedOneDeep(cls.base_filters)
+        super().__init__(*args, **kwargs)
+
+    def get_form_class(self):
+        # django-filter builds a new form class for every request from the same class-level
+        # filters: a tenth of a list request (bench/api.py). Built once per filterset class, so
+        # no filter may depend on the request.
+        cls = type(self)
+        if "_form_class" not in cls.__dict__:
+            form_class = super().get_form_class()
+            form_class.base_fields = _SharedFields(form_class.base_fields)
+            cls._form_class = form_class
+        return cls._form_class
+
+
+class SignalFilter(RequestFilterSet):
     source = django_filters.ChoiceFilter(choices=Source.choices)
     signal_type = django_filters.ChoiceFilter(choices=SignalType.choices)
     status = django_filters.ChoiceFilter(choices=SignalStatus.choices)
@@ -81,14 +133,6 @@ class SignalFilter(django_filters.FilterSet):
         label="true: only each source event's newest signal (then the other filters); false or absent: all.",
     )
 
-    def get_form_class(self):
-        # django-filter builds a new form class for every request from the same class-level
-        # filters: a tenth of a list request (bench/api.py). Built once per filterset class.
-        cls = type(self)
-        if "_form_class" not in cls.__dict__:
-            cls._form_class = super().get_form_class()
-        return cls._form_class
-
     class Meta:
         model = Signal
         fields = []
@@ -97,7 +141,7 @@ class SignalFilter(django_filters.FilterSet):
         return latest_per_event(queryset, source=self.form.cleaned_data.get("source") or None) if value else queryset
 
 
-class RejectionFilter(django_filters.FilterSet):
+class RejectionFilter(RequestFilterSet):
     source = django_filters.ChoiceFilter(choices=Source.choices)
     stage = django_filters.ChoiceFilter(choices=RejectionStage.choices)
     status = django_filters.ChoiceFilter(choices=RejectionStatus.choices)
@@ -111,7 +155,7 @@ class RejectionFilter(django_filters.FilterSet):
         fields = []
 
 
-class SourceEventFilter(django_filters.FilterSet):
+class SourceEventFilter(RequestFilterSet):
     source = django_filters.ChoiceFilter(choices=Source.choices)
     first_seen_after = IsoDateTimeFilter(field_name="first_seen_at", lookup_expr="gte")
     first_seen_before = IsoDateTimeFilter(field_name="first_seen_at", lookup_expr="lt")

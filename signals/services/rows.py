@@ -11,7 +11,8 @@ so the write step sends them as they are. A row that points at its SourceEvent i
 that event's primary key, which only the upsert knows.
 
 Nothing here fires ``post_save``: a path that inserts signals announces them itself with
-``signals.announcements.signals_bulk_created``, inside the same transaction.
+``signals.announcements.signals_bulk_created``, inside the same transaction;
+``signals_delete_announced`` deletes and announces together.
 """
 
 from __future__ import annotations
@@ -21,8 +22,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import NamedTuple
 
-from django.db import connection
+from django.db import connection, transaction
 
+from signals.announcements import DeletedSignal, signals_bulk_deleted
 from signals.models import ProbabilityPoint, Rejection, Signal, SourceEvent
 from utilities.bulk_sql import insert_rows
 
@@ -297,6 +299,17 @@ def signals_delete(signal_ids: Sequence[str]) -> None:
             cursor.execute(
                 f"DELETE FROM {qn(Signal._meta.db_table)} WHERE {qn('signal_id')} IN ({placeholders})", chunk
             )
+
+
+def signals_delete_announced(deleted: Sequence[DeletedSignal]) -> None:
+    """Delete these signals and announce it (``signals_bulk_deleted``), in one transaction.
+
+    The bulk counterpart of ``Signal.delete()`` for a path that deletes many (retention): one
+    announcement for the batch, so the ledger records a delete frame for each.
+    """
+    with transaction.atomic():
+        signals_bulk_deleted.send(sender=Signal, signals=list(deleted))
+        signals_delete([signal.signal_id for signal in deleted])
 
 
 # --------------------------------------------------------------------------- history and rejections

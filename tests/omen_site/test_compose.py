@@ -156,7 +156,10 @@ def test_a_service_that_replaces_the_volumes_and_drops_the_archive_is_caught():
     dockerfile = (ROOT / "Dockerfile").read_text()
     beat = "  beat:\n    <<: *omen\n"
     assert beat in compose
-    doctored = compose.replace(beat, beat + "    volumes:\n      - ledger:/var/lib/omen/ledger\n")
+    volumes = (
+        "    volumes:\n      - ledger:/var/lib/omen/ledger\n      - retention-archive:/var/lib/omen/retention-archive\n"
+    )
+    doctored = compose.replace(beat, beat + volumes)
 
     problems = unmounted_data_directories(doctored, dockerfile)
 

@@ -246,3 +246,23 @@ def test_a_list_row_is_what_drf_would_write_field_by_field():
 
     assert written.data == serializers.ModelSerializer.to_representation(written, signal)
     assert written.data["observed_at"] == "2026-11-20T03:00:00.123456Z"
+
+
+def test_each_request_filters_with_its_own_filters_and_one_shared_form_class():
+    from django.http import QueryDict
+
+    from signals.api.filters import SignalFilter
+
+    first = SignalFilter(QueryDict("latest=true&source=yahoo"), queryset=Signal.objects.all())
+    second = SignalFilter(QueryDict("latest=yes"), queryset=Signal.objects.all())
+
+    # A request sets its filterset as each filter's parent; the method filter must call the
+    # method of its own request's filterset, whichever was built last.
+    assert first.filters["latest"] is not second.filters["latest"]
+    assert first.filters["latest"].filter.f.parent is first
+    assert second.filters["latest"].filter.f.parent is second
+    assert not hasattr(SignalFilter.base_filters["latest"], "parent")
+    assert type(first.form) is type(second.form)
+    assert first.is_valid() and first.form.cleaned_data["latest"] is True
+    assert not second.is_valid() and second.errors["latest"] == ["Send true or false."]
+    assert first.is_valid() and not first.errors  # the other request's errors stay its own

@@ -1,0 +1,100 @@
+from django.contrib import admin, messages
+from django.utils import timezone
+
+from retention.models import LegalHold, RetentionPolicy, RetentionRun, SignalArchive
+from retention.policies import DEFAULTS, effective_policies, format_duration
+from utilities.admin import ReadOnlyAdmin
+
+
+@admin.register(RetentionPolicy)
+class RetentionPolicyAdmin(admin.ModelAdmin):
+    """One row per policy of the table; blank values follow the default (or its environment override)."""
+
+    list_display = ["name", "keeps", "set_by_whom", "action", "enabled", "changed_by", "changed_at"]
+    fields = ["name", "covers", "default", "keep_for", "max_per_key", "enabled", "changed_by", "changed_at"]
+    readonly_fields = ["name", "covers", "default", "changed_by", "changed_at"]
+
+    def get_queryset(self, request):
+        # Every policy of the table has its row, so an operator finds each one to change.
+        existing = set(RetentionPolicy.objects.values_list("name", flat=True))
+        RetentionPolicy.objects.bulk_create(
+            [RetentionPolicy(name=name) for name in DEFAULTS if name not in existing], ignore_conflicts=True
+        )
+        return super().get_queryset(request)
+
+    def has_add_permission(self, request):
+        return False  # the table's rows come from the code
+
+    def has_delete_permission(self, request, obj=None):
+        return False  # blank values are how a row returns to the defaults
+
+    def _effective(self, obj):
+        return effective_policies()[obj.name]
+
+    @admin.display(description="keeps")
+    def keeps(self, obj):
+        policy = self._effective(obj)
+        text = format_duration(policy.keep_for)
+        return f"{text}, at most {policy.max_per_key} per market" if policy.max_per_key else text
+
+    @admin.display(description="from")
+    def set_by_whom(self, obj):
+        return self._effective(obj).chosen_by
+
+    @admin.display(description="on expiry")
+    def action(self, obj):
+        return DEFAULTS[obj.name].action.label
+
+    @admin.display(description="covers")
+    def covers(self, obj):
+        return DEFAULTS[obj.name].covers
+
+    @admin.display(description="default")
+    def default(self, obj):
+        default = DEFAULTS[obj.name]
+        return f"{format_duration(default.keep_for)} ({default.environment_variable} overrides it); {default.why}"
+
+    def save_model(self, request, obj, form, change):
+        obj.changed_by, obj.changed_at = request.user, timezone.now()
+        super().save_model(request, obj, form, change)  # the admin's change log records what changed
+
+
+@admin.register(LegalHold)
+class LegalHoldAdmin(admin.ModelAdmin):
+    """Holds keep records from every sweep. Released, not deleted: the hold itself is evidence."""
+
+    list_display = ["target", "reason", "set_by", "set_at", "released_at"]
+    list_filter = [("released_at", admin.EmptyFieldListFilter)]
+    raw_id_fields = ["source_event"]
+    readonly_fields = ["set_by", "set_at", "released_at", "released_by"]
+    actions = ["release"]
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return obj is None or obj.released_at is None
+
+    def save_model(self, request, obj, form, change):
+        if not change:
+            obj.set_by = request.user
+        super().save_model(request, obj, form, change)
+
+    @admin.action(description="Release the selected holds", permissions=["change"])
+    def release(self, request, queryset):
+        released = queryset.filter(released_at__isnull=True).update(
+            released_at=timezone.now(), released_by=request.user
+        )
+        self.message_user(request, f"{released} hold(s) released.", messages.SUCCESS)
+
+
+@admin.register(RetentionRun)
+class RetentionRunAdmin(ReadOnlyAdmin):
+    list_display = ["policy", "started_at", "status", "dry_run", "counted", "archived", "deleted", "skipped_on_hold"]
+    list_filter = ["policy", "status", "dry_run"]
+    date_hierarchy = None
+
+
+@admin.register(SignalArchive)
+class SignalArchiveAdmin(ReadOnlyAdmin):
+    list_display = ["day", "rows", "bytes", "sha256", "written_at"]

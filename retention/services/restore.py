@@ -1,0 +1,42 @@
+"""Putting an archived day back: its signals return to the database, each with a create frame."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+from itertools import islice
+
+from django.db import transaction
+
+from ledger.public import signals_restore
+from retention.services import archive
+
+_CHUNK = 1000
+
+
+@dataclass(frozen=True)
+class Restored:
+    day: date
+    in_archive: int
+    restored: int  # the rest were in the database already
+
+    @property
+    def present(self) -> int:
+        return self.in_archive - self.restored
+
+
+def restore_archive(day: date) -> Restored:
+    """Put the day's archived signals back (those the database lacks); idempotent.
+
+    Raises ``archive.ArchiveDamaged`` for a file that fails its checksum, FileNotFoundError for a
+    day with no archive, and the ledger's ContractError for a line that cannot make a row.
+    """
+    if archive.verified_file(day) is None:
+        raise FileNotFoundError(f"no archive of {day.isoformat()} in {archive.day_path(day).parent}")
+    signals = archive.read_day(day)
+    total = restored = 0
+    while chunk := list(islice(signals, _CHUNK)):
+        total += len(chunk)
+        with transaction.atomic():
+            restored += signals_restore((signal.contract, signal.created_at) for signal in chunk)
+    return Restored(day=day, in_archive=total, restored=restored)

@@ -1,0 +1,57 @@
+"""Where each policy stands: its oldest record, what has expired now, and its last run."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from django.apps import apps
+from django.db.models import Min
+from django.utils import timezone
+
+from ledger.models import WebhookAttempt
+from retention.models import RetentionRun, SignalArchive
+from retention.policies import EffectivePolicy, effective_policies
+from signals.models import ProbabilityPoint, Rejection, Signal, SourceEvent, SourceRun
+
+
+@dataclass(frozen=True)
+class PolicyStatus:
+    policy: EffectivePolicy
+    oldest: datetime | None
+    expired: int
+    last_run: RetentionRun | None
+
+
+def _aged(name: str):
+    """(queryset, time field) of what a policy ages by."""
+    return {
+        "signals": (Signal.objects.all(), "generated_at"),
+        "probability_history": (ProbabilityPoint.objects.all(), "observed_at"),
+        "source_events": (SourceEvent.objects.all(), "last_seen_at"),
+        "rejections": (Rejection.objects.all(), "created_at"),
+        "source_runs": (SourceRun.objects.all(), "started_at"),
+        "webhook_attempts": (WebhookAttempt.objects.all(), "attempted_at"),
+        "idempotency_keys": (apps.get_model("omen_site", "IdempotentRequest").objects.all(), "created_at"),
+        "audit_trail": (apps.get_model("admin", "LogEntry").objects.all(), "action_time"),
+    }.get(name)
+
+
+def policy_status(now: datetime | None = None) -> list[PolicyStatus]:
+    now = now or timezone.now()
+    last_runs = {}
+    for run in RetentionRun.objects.filter(dry_run=False).order_by("policy", "-started_at", "-id"):
+        last_runs.setdefault(run.policy, run)
+    rows = []
+    for name, policy in effective_policies().items():
+        cutoff = now - policy.keep_for
+        if name == "signal_archives":
+            oldest_day = SignalArchive.objects.aggregate(oldest=Min("day"))["oldest"]
+            oldest = None if oldest_day is None else datetime.combine(oldest_day, datetime.min.time(), now.tzinfo)
+            expired = SignalArchive.objects.filter(day__lt=cutoff.date()).count()
+        else:
+            rows_of, field = _aged(name)
+            oldest = rows_of.aggregate(oldest=Min(field))["oldest"]
+            expired = rows_of.filter(**{f"{field}__lt": cutoff}).count() if oldest and oldest < cutoff else 0
+        rows.append(PolicyStatus(policy=policy, oldest=oldest, expired=expired, last_run=last_runs.get(name)))
+    return rows

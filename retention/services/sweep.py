@@ -1,0 +1,360 @@
+"""Sweeps: each policy's expired records, archived where the policy says so, deleted in short batches.
+
+A batch is at most ``RETENTION_BATCH_SIZE`` rows, chosen by primary key after the last one
+(keyset: no OFFSET, no table lock), deleted in its own transaction together with the update of
+its ``RetentionRun`` counters, so a sweep killed anywhere leaves counts that match what is gone,
+and the next sweep finishes the rest. Records under an active legal hold are counted and left.
+Expired signals go to their day's archive file first (``archive.py``) and are deleted only once
+the file holding them is verified; each batch of deleted signals is announced to the ledger as
+one bulk delete (a delete frame each).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+
+import orjson
+from django.apps import apps
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Count, Exists, F, OuterRef, Q, QuerySet, TextField
+from django.db.models.functions import Cast
+from django.utils import timezone
+
+from ledger.models import WebhookAttempt
+from retention.models import LegalHold, RetentionRun, SignalArchive
+from retention.policies import DEFAULTS, EffectivePolicy, effective_policies
+from retention.services import archive
+from signals.models import ProbabilityPoint, Rejection, Signal, SourceEvent, SourceRun
+from signals.public import DeletedSignal, signals_delete_announced
+
+log = logging.getLogger("omen.retention")
+
+Progress = Callable[[str, int], None]  # (policy, rows handled since the last call)
+
+
+@dataclass(frozen=True)
+class Holds:
+    """The active legal holds, as sets: computed once per sweep."""
+
+    signal_ids: frozenset[str] = frozenset()
+    event_ids: frozenset[int] = frozenset()
+    sources: frozenset[str] = frozenset()
+    event_keys: frozenset[tuple[str, str]] = frozenset()
+
+    @classmethod
+    def active(cls) -> Holds:
+        holds = list(LegalHold.objects.active().values_list("signal_id", "source_event_id", "source"))
+        event_ids = frozenset(event for _, event, _ in holds if event is not None)
+        return cls(
+            signal_ids=frozenset(signal for signal, _, _ in holds if signal),
+            event_ids=event_ids,
+            sources=frozenset(source for _, _, source in holds if source),
+            event_keys=frozenset(SourceEvent.objects.filter(pk__in=event_ids).values_list("source", "external_id")),
+        )
+
+    def by_event_key(self) -> Q:
+        """Rows naming their event by (source, external_id), as rejections do."""
+        held = Q(pk__in=[])
+        for source, external_id in self.event_keys:
+            held |= Q(source=source, external_id=external_id)
+        return held
+
+
+@dataclass
+class Sweep:
+    now: datetime
+    dry_run: bool
+    batch_size: int
+    holds: Holds
+    progress: Progress | None = None
+    runs: list[RetentionRun] = field(default_factory=list)
+
+    def step(self, policy: str, rows: int) -> None:
+        if self.progress is not None and rows:
+            self.progress(policy, rows)
+
+
+# --------------------------------------------------------------------------- the sweep
+
+
+def sweep(
+    names: Sequence[str] | None = None,
+    *,
+    dry_run: bool = False,
+    now: datetime | None = None,
+    batch_size: int | None = None,
+    progress: Progress | None = None,
+) -> list[RetentionRun]:
+    """Sweep every enabled policy (or those named), in the table's order; one RetentionRun each.
+
+    Raises ``archive.SweepRunning`` when another sweep holds the lock, and ValueError for an
+    unknown policy name. A policy that fails is recorded as failed and the others still run.
+    """
+    unknown = sorted(set(names or ()) - DEFAULTS.keys())
+    if unknown:
+        raise ValueError(f"no policy {', '.join(unknown)}; the policies are {', '.join(DEFAULTS)}")
+    policies = effective_policies()
+    chosen = [policies[name] for name in (names or DEFAULTS) if names or policies[name].enabled]
+    context = Sweep(
+        now=now or timezone.now(),
+        dry_run=dry_run,
+        batch_size=batch_size or settings.RETENTION_BATCH_SIZE,
+        holds=Holds.active(),
+        progress=progress,
+    )
+    with archive.sweep_lock():
+        # Under the lock no other sweep runs: a run still marked running was killed.
+        RetentionRun.objects.filter(status=RetentionRun.Status.RUNNING).update(
+            status=RetentionRun.Status.INTERRUPTED, finished_at=context.now
+        )
+        for policy in chosen:
+            context.runs.append(_run(policy, context))
+    return context.runs
+
+
+def _run(policy: EffectivePolicy, context: Sweep) -> RetentionRun:
+    run = RetentionRun.objects.create(
+        policy=policy.name, dry_run=context.dry_run, cutoff=context.now - policy.keep_for, started_at=timezone.now()
+    )
+    try:
+        SWEEPERS[policy.name](policy, run, context)
+    except Exception as exc:
+        log.exception("retention: policy %s failed", policy.name)
+        RetentionRun.objects.filter(pk=run.pk).update(
+            status=RetentionRun.Status.FAILED, error=f"{type(exc).__name__}: {exc}", finished_at=timezone.now()
+        )
+    else:
+        RetentionRun.objects.filter(pk=run.pk).update(status=RetentionRun.Status.OK, finished_at=timezone.now())
+    run.refresh_from_db()
+    return run
+
+
+def _count(run: RetentionRun, **increments: int) -> None:
+    """Add to the run's counters (inside the batch's transaction, so they match what committed)."""
+    RetentionRun.objects.filter(pk=run.pk).update(**{name: F(name) + value for name, value in increments.items()})
+
+
+# --------------------------------------------------------------------------- delete by age
+
+
+def _delete_expired(policy: str, run: RetentionRun, context: Sweep, expired: QuerySet, held: Q | None = None) -> None:
+    """Delete ``expired`` but ``held``, by primary key in batches; count both."""
+    kept = expired.filter(held) if held is not None else expired.none()
+    on_hold = kept.count()
+    deletable = expired.exclude(held) if held is not None else expired
+    if context.dry_run:
+        _count(run, counted=deletable.count() + on_hold, skipped_on_hold=on_hold)
+        return
+    _count(run, counted=on_hold, skipped_on_hold=on_hold)
+    for ids in _batches(deletable, context.batch_size):
+        with transaction.atomic():
+            deletable.model.objects.filter(pk__in=ids).delete()
+            _count(run, counted=len(ids), deleted=len(ids))
+        context.step(policy, len(ids))
+
+
+def _batches(rows: QuerySet, size: int) -> Iterator[list[int]]:
+    last = None
+    while True:
+        page = rows if last is None else rows.filter(pk__gt=last)
+        ids = list(page.order_by("pk").values_list("pk", flat=True)[:size])
+        if not ids:
+            return
+        yield ids
+        last = ids[-1]
+
+
+def _sweep_rejections(policy: EffectivePolicy, run: RetentionRun, context: Sweep) -> None:
+    holds = context.holds
+    _delete_expired(
+        policy.name,
+        run,
+        context,
+        Rejection.objects.filter(created_at__lt=run.cutoff),
+        Q(source__in=holds.sources) | holds.by_event_key(),
+    )
+
+
+def _sweep_source_runs(policy: EffectivePolicy, run: RetentionRun, context: Sweep) -> None:
+    _delete_expired(
+        policy.name,
+        run,
+        context,
+        SourceRun.objects.filter(started_at__lt=run.cutoff),
+        Q(source__in=context.holds.sources),
+    )
+
+
+def _sweep_webhook_attempts(policy: EffectivePolicy, run: RetentionRun, context: Sweep) -> None:
+    _delete_expired(
+        policy.name,
+        run,
+        context,
+        WebhookAttempt.objects.filter(attempted_at__lt=run.cutoff),
+        Q(signal_id__in=context.holds.signal_ids),
+    )
+
+
+def _sweep_idempotency_keys(policy: EffectivePolicy, run: RetentionRun, context: Sweep) -> None:
+    # The site's model, named rather than imported: the site stands above retention.
+    stored = apps.get_model("omen_site", "IdempotentRequest")
+    _delete_expired(policy.name, run, context, stored.objects.filter(created_at__lt=run.cutoff))
+
+
+def _sweep_audit_trail(policy: EffectivePolicy, run: RetentionRun, context: Sweep) -> None:
+    log_entry = apps.get_model("admin", "LogEntry")
+    _delete_expired(policy.name, run, context, log_entry.objects.filter(action_time__lt=run.cutoff))
+    _delete_expired(
+        policy.name,
+        run,
+        context,
+        RetentionRun.objects.filter(started_at__lt=run.cutoff).exclude(status=RetentionRun.Status.RUNNING),
+    )
+
+
+def _event_held(holds: Holds, event_field: str = "source_event") -> Q:
+    return Q(**{f"{event_field}_id__in": holds.event_ids}) | Q(**{f"{event_field}__source__in": holds.sources})
+
+
+def _sweep_probability_history(policy: EffectivePolicy, run: RetentionRun, context: Sweep) -> None:
+    held = _event_held(context.holds)
+    _delete_expired(policy.name, run, context, ProbabilityPoint.objects.filter(observed_at__lt=run.cutoff), held)
+    if policy.max_per_key is None:
+        return
+    # Then each market's oldest points past the newest max_per_key (a market polled often).
+    crowded = (
+        ProbabilityPoint.objects.values("source_event")
+        .annotate(points=Count("pk"))
+        .filter(points__gt=policy.max_per_key)
+        .values_list("source_event", flat=True)
+    )
+    for event_id in list(crowded):
+        oldest_kept = (
+            ProbabilityPoint.objects.filter(source_event_id=event_id)
+            .order_by("-observed_at")
+            .values_list("observed_at", flat=True)[policy.max_per_key - 1]
+        )
+        _delete_expired(
+            policy.name,
+            run,
+            context,
+            ProbabilityPoint.objects.filter(source_event_id=event_id, observed_at__lt=oldest_kept),
+            held,
+        )
+
+
+def _sweep_source_events(policy: EffectivePolicy, run: RetentionRun, context: Sweep) -> None:
+    holds = context.holds
+    quiet = SourceEvent.objects.filter(last_seen_at__lt=run.cutoff)
+    # An event goes once its last signal has: a signal's row needs its event (and its archive
+    # line names it by source_event_id, so a restored signal brings it back).
+    orphaned = quiet.filter(~Exists(Signal.objects.filter(event=OuterRef("pk"))))
+    _delete_expired(
+        policy.name,
+        run,
+        context,
+        orphaned,
+        Q(pk__in=holds.event_ids) | Q(source__in=holds.sources),
+    )
+
+
+# --------------------------------------------------------------------------- signals: archive, then delete
+
+
+def _held_signals(holds: Holds) -> Q:
+    return Q(signal_id__in=holds.signal_ids) | Q(event_id__in=holds.event_ids) | Q(source__in=holds.sources)
+
+
+def _utc_day_start(day: date) -> datetime:
+    return datetime(day.year, day.month, day.day, tzinfo=UTC)
+
+
+def _sweep_signals(policy: EffectivePolicy, run: RetentionRun, context: Sweep) -> None:
+    """Day by day, oldest first: the day's expired signals into its archive file, then out of the database."""
+    held = _held_signals(context.holds)
+    expired = Signal.objects.filter(generated_at__lt=run.cutoff)
+    day = _next_day(expired, None)
+    while day is not None:
+        start = _utc_day_start(day)
+        of_day = expired.filter(generated_at__gte=start, generated_at__lt=start + timedelta(days=1))
+        on_hold = of_day.filter(held).count()
+        deletable = of_day.exclude(held)
+        if context.dry_run:
+            _count(run, counted=deletable.count() + on_hold, skipped_on_hold=on_hold)
+        else:
+            _count(run, counted=on_hold, skipped_on_hold=on_hold)
+            _archive_and_delete(policy.name, run, context, day, deletable)
+        day = _next_day(expired, start + timedelta(days=1))
+
+
+def _next_day(expired: QuerySet, after: datetime | None) -> date | None:
+    rest = expired if after is None else expired.filter(generated_at__gte=after)
+    first = rest.order_by("generated_at").values_list("generated_at", flat=True).first()
+    return None if first is None else first.astimezone(UTC).date()
+
+
+def _archive_and_delete(policy: str, run: RetentionRun, context: Sweep, day: date, deletable: QuerySet) -> None:
+    rows = deletable.values_list("pk", "signal_id", "generated_at", "created_at", Cast("contract", TextField()))
+    pks: dict[str, int] = {}
+    contracts: dict[str, str] = {}
+
+    def archived_signals() -> Iterator[archive.ArchivedSignal]:
+        for pk, signal_id, generated_at, created_at, contract in rows.order_by("pk").iterator(chunk_size=2000):
+            pks[signal_id] = pk
+            contracts[signal_id] = contract
+            yield archive.ArchivedSignal(signal_id, generated_at, created_at, contract)
+
+    in_file = archive.archive_day(day, archived_signals())
+    ids = [signal_id for signal_id in pks if signal_id in in_file]
+    _count(run, archived=len(ids))
+    for start in range(0, len(ids), context.batch_size):
+        batch = ids[start : start + context.batch_size]
+        with transaction.atomic():
+            signals_delete_announced([DeletedSignal(pks[i], i, contracts[i]) for i in batch])
+            _count(run, counted=len(batch), deleted=len(batch))
+        context.step(policy, len(batch))
+
+
+def _sweep_signal_archives(policy: EffectivePolicy, run: RetentionRun, context: Sweep) -> None:
+    """Archive files of days before the cutoff's day go, but a file holding a held signal stays."""
+    holds = context.holds
+    for day, rows in SignalArchive.objects.filter(day__lt=run.cutoff.date()).values_list("day", "rows"):
+        held = sum(1 for signal in archive.read_day(day) if _archived_signal_held(signal, holds)) if _any(holds) else 0
+        if held:
+            _count(run, counted=rows, skipped_on_hold=rows)
+            continue
+        _count(run, counted=rows)
+        if not context.dry_run:
+            archive.remove_day(day)
+            _count(run, deleted=rows)
+            context.step(policy.name, rows)
+
+
+def _any(holds: Holds) -> bool:
+    return bool(holds.signal_ids or holds.event_ids or holds.sources)
+
+
+def _archived_signal_held(signal: archive.ArchivedSignal, holds: Holds) -> bool:
+    if signal.signal_id in holds.signal_ids:
+        return True
+    contract = orjson.loads(signal.contract)
+    source_event_id = contract.get("source_event_id", "")
+    source = source_event_id.split("-", 1)[0]
+    return source in holds.sources or any(f"{s}-{e}" == source_event_id for s, e in holds.event_keys)
+
+
+SWEEPERS: dict[str, Callable[[EffectivePolicy, RetentionRun, Sweep], None]] = {
+    "signals": _sweep_signals,
+    "signal_archives": _sweep_signal_archives,
+    "probability_history": _sweep_probability_history,
+    "source_events": _sweep_source_events,
+    "rejections": _sweep_rejections,
+    "source_runs": _sweep_source_runs,
+    "webhook_attempts": _sweep_webhook_attempts,
+    "idempotency_keys": _sweep_idempotency_keys,
+    "audit_trail": _sweep_audit_trail,
+}

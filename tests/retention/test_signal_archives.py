@@ -1,0 +1,163 @@
+"""Expired signals: archived to their day's file, verified, deleted with a delete frame each, restorable."""
+
+import gzip
+import hashlib
+from datetime import UTC, datetime, timedelta
+
+import orjson
+import pytest
+from django.core.management import call_command
+from django.core.management.base import CommandError
+
+from ledger.models import LedgerOutbox
+from ledger.services.verify import ledger_verify
+from retention.models import LegalHold, SignalArchive
+from retention.services import archive
+from retention.services.restore import restore_archive
+from retention.services.sweep import sweep
+from signals.models import Signal
+from tests.support.factories import RawEventFactory, SignalFactory
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+DAY_1 = datetime(2026, 3, 10, tzinfo=UTC)
+KEEP = timedelta(days=90)
+SECOND = timedelta(seconds=1)
+
+
+def signal_at(moment, **event):
+    return SignalFactory(raw_event=RawEventFactory(observed_at=moment, **event))
+
+
+def archived_lines(day) -> list[dict]:
+    with gzip.open(archive.day_path(day), "rb") as lines:
+        return [orjson.loads(line) for line in lines]
+
+
+def assert_ledger_reconciles():
+    report = ledger_verify(contents=True)
+    assert report.ok, report.problems
+    assert report.signals == Signal.objects.count()
+    assert not LedgerOutbox.objects.exists()
+
+
+def test_a_signal_is_archived_then_deleted_when_it_expires_and_not_before():
+    signal = signal_at(DAY_1 + timedelta(hours=12))
+    stored_contract = Signal.objects.filter(pk=signal.pk).values_list("contract", flat=True).get()
+    boundary = signal.generated_at + KEEP
+
+    (before,) = sweep(["signals"], now=boundary - SECOND)
+    assert Signal.objects.filter(pk=signal.pk).exists() and before.counted == 0
+    assert not archive.day_path(DAY_1.date()).exists()
+
+    (after,) = sweep(["signals"], now=boundary + SECOND)
+
+    assert not Signal.objects.exists()
+    assert (after.counted, after.archived, after.deleted) == (1, 1, 1)
+    (line,) = archived_lines(DAY_1.date())
+    assert line["signal_id"] == signal.signal_id and orjson.loads(line["contract"]) == stored_contract
+    manifest = SignalArchive.objects.get(day=DAY_1.date())
+    assert manifest.rows == 1
+    assert manifest.sha256 == hashlib.sha256(archive.day_path(DAY_1.date()).read_bytes()).hexdigest()
+    assert_ledger_reconciles()  # a create frame, then a delete frame
+
+
+def test_one_file_per_day_and_a_later_sweep_adds_to_it():
+    first = signal_at(DAY_1 + timedelta(hours=1))
+    second = signal_at(DAY_1 + timedelta(hours=20), external_id="551100")
+    next_day = signal_at(DAY_1 + timedelta(days=1, hours=3), external_id="551101")
+
+    sweep(["signals"], now=DAY_1 + timedelta(hours=2) + KEEP)  # the first only
+    assert [line["signal_id"] for line in archived_lines(DAY_1.date())] == [first.signal_id]
+    (run,) = sweep(["signals"], now=DAY_1 + timedelta(days=2) + KEEP)
+
+    assert run.deleted == 2 and not Signal.objects.exists()
+    assert {line["signal_id"] for line in archived_lines(DAY_1.date())} == {first.signal_id, second.signal_id}
+    assert [line["signal_id"] for line in archived_lines((DAY_1 + timedelta(days=1)).date())] == [next_day.signal_id]
+    assert SignalArchive.objects.get(day=DAY_1.date()).rows == 2
+    assert_ledger_reconciles()
+
+
+def test_held_signals_stay_out_of_the_archive_and_in_the_database():
+    held = signal_at(DAY_1)
+    by_source = signal_at(DAY_1 + SECOND, source="yahoo", external_id="ACME")
+    gone = signal_at(DAY_1 + 2 * SECOND, external_id="551102")
+    LegalHold.objects.create(signal_id=held.signal_id, reason="audit")
+    LegalHold.objects.create(source="yahoo", reason="audit")
+
+    (run,) = sweep(["signals"], now=DAY_1 + timedelta(days=1) + KEEP)
+
+    assert set(Signal.objects.values_list("signal_id", flat=True)) == {held.signal_id, by_source.signal_id}
+    assert [line["signal_id"] for line in archived_lines(DAY_1.date())] == [gone.signal_id]
+    assert (run.counted, run.archived, run.deleted, run.skipped_on_hold) == (3, 1, 1, 2)
+
+
+def test_a_dry_run_writes_no_archive_and_deletes_nothing():
+    signal_at(DAY_1)
+
+    (run,) = sweep(["signals"], now=DAY_1 + timedelta(days=1) + KEEP, dry_run=True)
+
+    assert (run.counted, run.archived, run.deleted) == (1, 0, 0)
+    assert Signal.objects.count() == 1 and not archive.day_path(DAY_1.date()).exists()
+
+
+def test_restoring_a_day_puts_its_signals_back_once_each_with_a_create_frame():
+    signals = [signal_at(DAY_1 + n * SECOND, external_id=f"55200{n}") for n in range(3)]
+    stored = {s.signal_id: Signal.objects.filter(pk=s.pk).values_list("contract", flat=True).get() for s in signals}
+    sweep(["signals"], now=DAY_1 + timedelta(days=1) + KEEP)
+    assert not Signal.objects.exists()
+
+    first = restore_archive(DAY_1.date())
+    again = restore_archive(DAY_1.date())
+
+    assert (first.in_archive, first.restored, again.restored, again.present) == (3, 3, 0, 3)
+    assert dict(Signal.objects.values_list("signal_id", "contract")) == stored
+    assert_ledger_reconciles()
+
+
+def test_an_archive_that_fails_its_checksum_stops_the_days_deletes_and_restore():
+    signal_at(DAY_1)
+    sweep(["signals"], now=DAY_1 + timedelta(days=1) + KEEP)
+    path = archive.day_path(DAY_1.date())
+    damaged = bytearray(path.read_bytes())
+    damaged[len(damaged) // 2] ^= 0xFF
+    path.write_bytes(bytes(damaged))
+    later = signal_at(DAY_1 + timedelta(hours=1), external_id="551103")
+
+    (run,) = sweep(["signals"], now=DAY_1 + timedelta(days=1) + KEEP)
+
+    assert run.status == "failed" and "does not match the SHA-256" in run.error
+    assert Signal.objects.filter(pk=later.pk).exists()
+    with pytest.raises(CommandError, match="does not match") as refused:
+        call_command("retention", "restore-archive", DAY_1.date().isoformat())
+    assert refused.value.returncode == 2
+
+
+def test_a_rewrite_killed_after_its_manifest_is_finished_by_the_next_reader():
+    signal_at(DAY_1)
+    sweep(["signals"], now=DAY_1 + timedelta(days=1) + KEEP)
+    final = archive.day_path(DAY_1.date())
+    # As if killed between the manifest's update and the rename: the recorded file waits as .new.
+    pending = final.with_name(final.name + ".new")
+    final.rename(pending)
+    final.write_bytes(b"an older version")
+
+    assert archive.verified_file(DAY_1.date()) == final
+    assert not pending.exists() and len(archived_lines(DAY_1.date())) == 1
+
+
+def test_archive_files_go_after_their_own_policy_unless_they_hold_a_held_signal():
+    signal_at(DAY_1)
+    held = signal_at(DAY_1 + timedelta(days=1), source="yahoo", external_id="ACME")
+    sweep(["signals"], now=DAY_1 + timedelta(days=2) + KEEP)
+    LegalHold.objects.create(source="yahoo", reason="late request: already archived")
+    boundary = datetime.combine(DAY_1.date() + timedelta(days=1), datetime.min.time(), UTC) + timedelta(days=366)
+
+    (before,) = sweep(["signal_archives"], now=boundary - SECOND)
+    assert before.deleted == 0 and archive.day_path(DAY_1.date()).exists()
+    (after,) = sweep(["signal_archives"], now=boundary + timedelta(days=1) + SECOND)
+
+    assert not archive.day_path(DAY_1.date()).exists()
+    assert archive.day_path(held.generated_at.date()).exists()
+    assert (after.counted, after.deleted, after.skipped_on_hold) == (2, 1, 1)
+    assert list(SignalArchive.objects.values_list("day", flat=True)) == [held.generated_at.date()]

@@ -1,0 +1,207 @@
+"""Sweeps: each policy at its boundary, legal holds, dry runs, counts, and the lock."""
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from django.apps import apps
+from django.contrib.auth import get_user_model
+from django.contrib.contenttypes.models import ContentType
+from django.core.management import call_command
+
+from ledger.models import WebhookAttempt, WebhookSubscription
+from retention.models import LegalHold, RetentionPolicy, RetentionRun
+from retention.policies import DEFAULTS
+from retention.services import archive
+from retention.services.sweep import sweep
+from signals.models import ProbabilityPoint, Rejection, SourceEvent, SourceRun
+from tests.support.factories import (
+    ProbabilityPointFactory,
+    RejectionFactory,
+    SourceEventFactory,
+    SourceRunFactory,
+)
+
+pytestmark = pytest.mark.django_db
+
+T = datetime(2026, 3, 10, 12, 0, 0, tzinfo=UTC)  # when each record was made
+SECOND = timedelta(seconds=1)
+
+
+def _rejection():
+    RejectionFactory(created_at=T)
+    return Rejection.objects.all()
+
+
+def _source_run():
+    SourceRunFactory(started_at=T)
+    return SourceRun.objects.all()
+
+
+def _webhook_attempt():
+    subscription = WebhookSubscription.objects.create(name="risk desk", url="https://example.com/hook", secret="s")
+    WebhookAttempt.objects.create(
+        subscription=subscription, position=1, signal_id="OMEN-1", attempt=1, attempted_at=T, outcome="delivered"
+    )
+    return WebhookAttempt.objects.all()
+
+
+def _idempotency_key():
+    stored = apps.get_model("omen_site", "IdempotentRequest")
+    stored.objects.create(client="abcd1234", key="k-1", request_digest="0" * 64, created_at=T)
+    return stored.objects.all()
+
+
+def _admin_log_entry():
+    log_entry = apps.get_model("admin", "LogEntry")
+    user = get_user_model().objects.create(username="operator")
+    log_entry.objects.create(
+        user=user,
+        content_type=ContentType.objects.get_for_model(RetentionPolicy),
+        object_id="1",
+        object_repr="signals",
+        action_flag=2,
+        action_time=T,
+    )
+    return log_entry.objects.all()
+
+
+def _probability_point():
+    ProbabilityPointFactory(observed_at=T)
+    return ProbabilityPoint.objects.all()
+
+
+def _quiet_source_event():
+    SourceEventFactory(first_seen_at=T - timedelta(days=30), last_seen_at=T)
+    return SourceEvent.objects.all()
+
+
+AGED = {
+    "rejections": _rejection,
+    "source_runs": _source_run,
+    "webhook_attempts": _webhook_attempt,
+    "idempotency_keys": _idempotency_key,
+    "audit_trail": _admin_log_entry,
+    "probability_history": _probability_point,
+    "source_events": _quiet_source_event,
+}
+
+
+@pytest.mark.parametrize("policy", list(AGED))
+def test_a_record_is_kept_until_its_policy_expires_it_and_not_a_second_longer(policy):
+    rows = AGED[policy]()
+    boundary = T + DEFAULTS[policy].keep_for
+
+    (before,) = sweep([policy], now=boundary - SECOND)
+    assert rows.count() == 1
+    assert (before.status, before.counted, before.deleted) == ("ok", 0, 0)
+
+    (after,) = sweep([policy], now=boundary + SECOND)
+    assert not rows.exists()
+    assert (after.status, after.counted, after.deleted, after.skipped_on_hold) == ("ok", 1, 1, 0)
+    assert after.cutoff == boundary + SECOND - DEFAULTS[policy].keep_for
+
+
+def test_a_dry_run_counts_and_deletes_nothing():
+    for n in range(3):
+        RejectionFactory(created_at=T + n * SECOND)
+
+    (run,) = sweep(["rejections"], now=T + timedelta(days=365), dry_run=True)
+
+    assert (run.dry_run, run.counted, run.deleted) == (True, 3, 0)
+    assert Rejection.objects.count() == 3
+
+
+def test_held_records_are_counted_and_kept_from_every_sweep():
+    held_event = SourceEventFactory(last_seen_at=T)
+    free_event = SourceEventFactory(last_seen_at=T)
+    ProbabilityPointFactory(source_event=held_event, observed_at=T)
+    ProbabilityPointFactory(source_event=free_event, observed_at=T)
+    RejectionFactory(source="polymarket", external_id=held_event.external_id, created_at=T)
+    RejectionFactory(source="polymarket", external_id="other", created_at=T)
+    SourceRunFactory(source="yahoo", started_at=T)
+    SourceRunFactory(source="polymarket", started_at=T)
+    LegalHold.objects.create(source_event=held_event, reason="litigation 2026-17")
+    LegalHold.objects.create(source="yahoo", reason="regulator's request")
+
+    runs = {run.policy: run for run in sweep(now=T + timedelta(days=800))}
+
+    assert list(SourceEvent.objects.all()) == [held_event]
+    assert list(ProbabilityPoint.objects.values_list("source_event", flat=True)) == [held_event.pk]
+    assert list(Rejection.objects.values_list("external_id", flat=True)) == [held_event.external_id]
+    assert list(SourceRun.objects.values_list("source", flat=True)) == ["yahoo"]
+    for policy in ("source_events", "probability_history", "rejections", "source_runs"):
+        run = runs[policy]
+        assert (run.counted, run.deleted, run.skipped_on_hold) == (2, 1, 1), policy
+
+
+def test_a_released_hold_holds_nothing():
+    RejectionFactory(source="yahoo", created_at=T)
+    LegalHold.objects.create(source="yahoo", reason="closed case", released_at=T)
+
+    (run,) = sweep(["rejections"], now=T + timedelta(days=91))
+
+    assert (run.deleted, run.skipped_on_hold) == (1, 0)
+
+
+def test_a_market_keeps_its_newest_points_up_to_the_policys_count():
+    event = SourceEventFactory()
+    for n in range(7):
+        ProbabilityPointFactory(source_event=event, observed_at=T + n * timedelta(minutes=5))
+    RetentionPolicy.objects.create(name="probability_history", max_per_key=4)
+
+    (run,) = sweep(["probability_history"], now=T + timedelta(hours=1))
+
+    kept = list(ProbabilityPoint.objects.order_by("observed_at").values_list("observed_at", flat=True))
+    assert kept == [T + n * timedelta(minutes=5) for n in range(3, 7)]
+    assert run.deleted == 3
+
+
+def test_deletes_go_in_batches_and_the_counts_add_up():
+    for n in range(7):
+        RejectionFactory(created_at=T + n * SECOND)
+
+    (run,) = sweep(["rejections"], now=T + timedelta(days=365), batch_size=3)
+
+    assert (run.counted, run.deleted) == (7, 7) and not Rejection.objects.exists()
+
+
+def test_a_disabled_policy_is_skipped_unless_named():
+    RejectionFactory(created_at=T)
+    RetentionPolicy.objects.create(name="rejections", enabled=False)
+
+    assert "rejections" not in {run.policy for run in sweep(now=T + timedelta(days=365))}
+    assert Rejection.objects.count() == 1
+    (run,) = sweep(["rejections"], now=T + timedelta(days=365))
+    assert run.deleted == 1
+
+
+def test_a_run_a_killed_sweep_left_running_is_marked_interrupted():
+    killed = RetentionRun.objects.create(policy="rejections", started_at=T)
+
+    sweep(["rejections"], now=T + timedelta(days=1))
+
+    killed.refresh_from_db()
+    assert killed.status == RetentionRun.Status.INTERRUPTED and killed.finished_at is not None
+
+
+def test_a_second_sweep_while_one_runs_is_refused():
+    with archive.sweep_lock(), pytest.raises(archive.SweepRunning, match="another retention sweep"):
+        sweep(["rejections"])
+
+
+def test_an_unknown_policy_is_refused_by_name():
+    with pytest.raises(ValueError, match="no policy rejection;"):
+        sweep(["rejection"])
+
+
+def test_the_command_prints_a_summary_and_the_status(capsys):
+    RejectionFactory(created_at=T)
+
+    call_command("retention", "sweep", "--policy", "rejections", "--dry-run")
+    out = capsys.readouterr().out
+    assert "dry run: nothing deleted" in out and "rejections" in out
+    call_command("retention", "status")
+    status = capsys.readouterr().out
+    lines = {line.split()[0]: line for line in status.splitlines()[1:]}
+    assert lines.keys() == DEFAULTS.keys()
+    assert "90d" in lines["rejections"] and "2026-03-10 12:00" in lines["rejections"]
