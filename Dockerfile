@@ -7,6 +7,10 @@ WORKDIR /app
 
 COPY requirements.txt .
 RUN pip install --no-cache-dir -r requirements.txt
+# pg_dump and pg_restore for backups (manage.py backup, the daily backup task): the client must
+# be as new as the server (PostgreSQL 15 in docker-compose.yml).
+RUN apt-get update && apt-get install -y --no-install-recommends postgresql-client \
+    && rm -rf /var/lib/apt/lists/*
 
 COPY . .
 # Static files are collected at build time with the production storage (hashed
@@ -16,8 +20,9 @@ RUN DEBUG=false ALLOWED_HOSTS=build REDIS_URL=redis://build:6379/0 OMEN_CACHE_BA
     SECRET_KEY=build-only-0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJ \
     python manage.py collectstatic --no-input
 # The data volumes' mount points, owned by omen: Docker copies a directory's owner into a new
-# named volume, so one missing here would be root's and unwritable (ledger.E001, ledger.E002, retention.E002).
+# named volume, so one missing here would be root's and unwritable (ledger.E001, ledger.E002, retention.E002, retention.E003).
 RUN useradd --create-home omen && mkdir -p /app/var /var/lib/omen/ledger /var/lib/omen/ledger-archive /var/lib/omen/retention-archive \
+    /var/lib/omen/backups \
     && chown -R omen /app/var /var/lib/omen
 USER omen
 

@@ -46,6 +46,13 @@ def beat_schedule() -> dict[str, dict]:
             "every_seconds": 86400,
             "expires_seconds": 3600,
         },
+        # Once a day: a backup, proven by a restore into a scratch database (retention/services/backup.py).
+        "backup": {
+            "task": "retention.tasks.backup_create",
+            "args": [],
+            "every_seconds": 86400,
+            "expires_seconds": 3600,
+        },
     } | {
         f"poll-{source}": {
             "task": "signals.tasks.source_poll",

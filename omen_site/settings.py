@@ -233,12 +233,14 @@ CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 LEDGER_DIR = Path(env.str("LEDGER_DIR", default=str(VAR_DIR / "ledger")))
 # Expired signals' daily archive files and their lock (retention/services/archive.py).
 RETENTION_ARCHIVE_DIR = Path(env.str("RETENTION_ARCHIVE_DIR", default=str(VAR_DIR / "retention-archive")))
+# Database backups (`manage.py backup`, retention/services/backup.py): one directory per backup.
+BACKUP_DIR = Path(env.str("BACKUP_DIR", default=str(VAR_DIR / "backups")))
 # Cold partitions move here (may be another volume); same layout as LEDGER_DIR.
 LEDGER_ARCHIVE_DIR = Path(env.str("LEDGER_ARCHIVE_DIR", default=str(LEDGER_DIR.parent / "ledger-archive")))
 # Directories whose contents must outlive a container: docker-compose.yml mounts a named volume
 # on each (tests/omen_site/test_compose.py holds it to that, and to every *_DIR setting being
 # either listed here or explained there).
-DATA_DIRECTORY_SETTINGS = ("LEDGER_DIR", "LEDGER_ARCHIVE_DIR", "RETENTION_ARCHIVE_DIR")
+DATA_DIRECTORY_SETTINGS = ("LEDGER_DIR", "LEDGER_ARCHIVE_DIR", "RETENTION_ARCHIVE_DIR", "BACKUP_DIR")
 # Rotation: the original OMEN's thresholds.
 LEDGER_SEGMENT_MAX_BYTES = env.int("LEDGER_SEGMENT_MAX_BYTES", default=10 * 1024 * 1024)
 LEDGER_SEGMENT_MAX_FRAMES = env.int("LEDGER_SEGMENT_MAX_FRAMES", default=10_000)

@@ -7,8 +7,10 @@ from stat import S_ISREG
 from urllib.parse import urlsplit, urlunsplit
 
 from django.conf import settings
+from django.utils import timezone
 
 from ledger.public import ledger_summary
+from retention.models import Backup
 from signals.public import signal_counts_by_source_and_status, signal_time_range, storage_totals
 
 
@@ -101,3 +103,35 @@ def _ledger_facts(ledger_dir: Path) -> dict:
         "files": files,
         "bytes": total,
     }
+
+
+def backup_report(now=None) -> dict:
+    """The newest backup and the newest proven one, with their ages; ``problem`` says, in a
+    sentence, why the newest cannot be counted on (none yet, failed, not proven), else None."""
+    now = now or timezone.now()
+    newest = Backup.objects.order_by("-started_at", "-id").first()
+    proven = Backup.objects.filter(status=Backup.Status.OK, proven_at__isnull=False).order_by("-started_at", "-id")
+
+    def facts(backup: Backup | None) -> dict | None:
+        if backup is None:
+            return None
+        return {
+            "id": backup.pk,
+            "started_at": backup.started_at.isoformat(),
+            "age_hours": round((now - backup.started_at).total_seconds() / 3600, 1),
+            "status": backup.status,
+            "proven_at": backup.proven_at.isoformat() if backup.proven_at else None,
+            "path": str(backup.directory) if backup.directory else None,
+            "bytes": backup.bytes,
+            "error": backup.error,
+        }
+
+    if newest is None:
+        problem = "no backup yet: run `manage.py backup` (the beat schedule makes one a day)"
+    elif newest.status == Backup.Status.FAILED:
+        problem = f"the newest backup FAILED: {newest.error}"
+    elif not newest.proven:
+        problem = "the newest backup is NOT PROVEN yet (still running, or its process was killed)"
+    else:
+        problem = None
+    return {"newest": facts(newest), "newest_proven": facts(proven.first()), "problem": problem}

@@ -1,9 +1,11 @@
 from django.contrib import admin, messages
+from django.template.defaultfilters import filesizeformat
 from django.utils import timezone
+from django.utils.text import Truncator
 
-from retention.models import LegalHold, RetentionPolicy, RetentionRun, SignalArchive
+from retention.models import Backup, LegalHold, RetentionPolicy, RetentionRun, SignalArchive
 from retention.policies import DEFAULTS, effective_policies, format_duration
-from utilities.admin import ReadOnlyAdmin
+from utilities.admin import ReadOnlyAdmin, pretty_json
 
 
 @admin.register(RetentionPolicy)
@@ -98,3 +100,30 @@ class RetentionRunAdmin(ReadOnlyAdmin):
 @admin.register(SignalArchive)
 class SignalArchiveAdmin(ReadOnlyAdmin):
     list_display = ["day", "rows", "bytes", "sha256", "written_at"]
+
+
+@admin.register(Backup)
+class BackupAdmin(ReadOnlyAdmin):
+    """Backups and their proofs: a failed or unproven one shows as such in the list, filterable."""
+
+    list_display = ["started_at", "status", "proven", "backend", "size", "path", "error_start"]
+    list_filter = ["status", ("proven_at", admin.EmptyFieldListFilter), "backend"]
+    fields = ["started_at", "finished_at", "status", "proven_at", "backend", "path", "bytes", "sha256", "error",
+              "rows_per_table"]  # fmt: skip
+    readonly_fields = ["rows_per_table"]
+
+    @admin.display(description="proven", boolean=True)
+    def proven(self, obj):
+        return obj.proven
+
+    @admin.display(description="size")
+    def size(self, obj):
+        return filesizeformat(obj.bytes)
+
+    @admin.display(description="error")
+    def error_start(self, obj):
+        return Truncator(obj.error).chars(160)
+
+    @admin.display(description="rows per table the proof counted")
+    def rows_per_table(self, obj):
+        return pretty_json(obj.proof)

@@ -22,3 +22,9 @@ def check_retention_overrides(app_configs=None, **kwargs) -> list[Error]:
 def check_retention_archive_dir(app_configs=None, **kwargs) -> list[Error]:
     """retention.E002: expired signals are archived here before they are deleted: found out now, not in 90 days."""
     return writable_directory_errors("RETENTION_ARCHIVE_DIR", settings.RETENTION_ARCHIVE_DIR, "retention.E002")
+
+
+@register()
+def check_backup_dir(app_configs=None, **kwargs) -> list[Error]:
+    """retention.E003: the daily backup writes here; found out at start, not on the first night."""
+    return writable_directory_errors("BACKUP_DIR", settings.BACKUP_DIR, "retention.E003")

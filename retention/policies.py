@@ -121,6 +121,14 @@ DEFAULTS: dict[str, PolicyDefault] = {
             why="A key protects a client's retries, which end within minutes; a day covers any retry loop.",
         ),
         PolicyDefault(
+            "backups",
+            "Database backups in BACKUP_DIR, by when they were started; the newest proven one is kept however old.",
+            timedelta(days=30),
+            Action.DELETE,
+            why="OMEN's table: database backups 30 days. Keeping the newest proven one means a failing backup "
+            "job never leaves nothing to restore.",
+        ),
+        PolicyDefault(
             "audit_trail",
             "The admin's change log and the retention runs themselves.",
             years(7),

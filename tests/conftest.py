@@ -15,6 +15,7 @@ def ledger_dir(tmp_path_factory, settings) -> Path:
     settings.LEDGER_DIR = base / "ledger"
     settings.LEDGER_ARCHIVE_DIR = base / "archive"
     settings.RETENTION_ARCHIVE_DIR = base / "retention-archive"
+    settings.BACKUP_DIR = base / "backups"
     return settings.LEDGER_DIR
 
 

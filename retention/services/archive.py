@@ -18,6 +18,7 @@ import fcntl
 import gzip
 import hashlib
 import os
+import zlib
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -148,7 +149,9 @@ def archive_day(day: date, signals: Iterable[ArchivedSignal]) -> set[str]:
     added: set[str] = set()
     with pending.open("wb") as raw:
         # mtime 0: the same lines make the same bytes, so a rewrite's checksum says what changed.
-        with gzip.GzipFile(fileobj=raw, mode="wb", mtime=0) as out:
+        # Level 3: 14 us a signal against 48 at gzip's default 9, for files 1.6 x the size
+        # (bench/retention.py; the sweep's rate is the point, an archive is read rarely).
+        with gzip.GzipFile(fileobj=raw, mode="wb", mtime=0, compresslevel=3) as out:
             if kept is not None:
                 with gzip.open(kept, "rb") as lines:
                     for line in lines:
@@ -187,14 +190,24 @@ def remove_day(day: date) -> None:
 
 
 def _read_back(path: Path, expected: set[str]) -> tuple[int, str]:
-    """Read the written file back: every line parses and the ids are exactly those written."""
-    found = set()
-    with gzip.open(path, "rb") as lines:
-        for line in lines:
-            found.add(ArchivedSignal.parse(line).signal_id)
-    if found != expected:
-        raise ArchiveDamaged(f"{path} read back {len(found)} signals, {len(expected)} were written")
-    return len(found), file_sha256(path)
+    """Read the written file back: its SHA-256, and every line decompressed and naming one of the
+    signals written, each once."""
+    digest = hashlib.sha256()
+    inflate = zlib.decompressobj(wbits=31)  # gzip framing; the file holds a single member
+    found: set[str] = set()
+    lines = 0
+    rest = b""
+    with path.open("rb") as handle:
+        while chunk := handle.read(_READ_CHUNK):
+            digest.update(chunk)
+            text = rest + inflate.decompress(chunk)
+            *complete, rest = text.split(b"\n")
+            for line in complete:
+                found.add(orjson.loads(line)["signal_id"])
+            lines += len(complete)
+    if rest + inflate.flush() or not inflate.eof or lines != len(found) or found != expected:
+        raise ArchiveDamaged(f"{path} read back {len(found)} signals in {lines} lines, {len(expected)} were written")
+    return lines, digest.hexdigest()
 
 
 def _fsync_directory(path: Path) -> None:

@@ -10,8 +10,9 @@ from django.db.models import Min
 from django.utils import timezone
 
 from ledger.models import WebhookAttempt
-from retention.models import RetentionRun, SignalArchive
+from retention.models import Backup, RetentionRun, SignalArchive
 from retention.policies import EffectivePolicy, effective_policies
+from retention.services.backup import backups_expired
 from signals.models import ProbabilityPoint, Rejection, Signal, SourceEvent, SourceRun
 
 
@@ -45,7 +46,10 @@ def policy_status(now: datetime | None = None) -> list[PolicyStatus]:
     rows = []
     for name, policy in effective_policies().items():
         cutoff = now - policy.keep_for
-        if name == "signal_archives":
+        if name == "backups":
+            oldest = Backup.objects.aggregate(oldest=Min("started_at"))["oldest"]
+            expired = backups_expired(cutoff).count()  # the newest proven one never expires
+        elif name == "signal_archives":
             oldest_day = SignalArchive.objects.aggregate(oldest=Min("day"))["oldest"]
             oldest = None if oldest_day is None else datetime.combine(oldest_day, datetime.min.time(), now.tzinfo)
             expired = SignalArchive.objects.filter(day__lt=cutoff.date()).count()

@@ -28,6 +28,7 @@ from ledger.models import WebhookAttempt
 from retention.models import LegalHold, RetentionRun, SignalArchive
 from retention.policies import DEFAULTS, EffectivePolicy, effective_policies
 from retention.services import archive
+from retention.services.backup import backup_remove, backups_expired
 from signals.models import ProbabilityPoint, Rejection, Signal, SourceEvent, SourceRun
 from signals.public import DeletedSignal, signals_delete_announced
 
@@ -347,6 +348,17 @@ def _archived_signal_held(signal: archive.ArchivedSignal, holds: Holds) -> bool:
     return source in holds.sources or any(f"{s}-{e}" == source_event_id for s, e in holds.event_keys)
 
 
+def _sweep_backups(policy: EffectivePolicy, run: RetentionRun, context: Sweep) -> None:
+    """Backups started before the cutoff go, directory then row, oldest first; the newest proven one
+    stays however old, so a backup job that keeps failing never leaves nothing to restore."""
+    for backup in backups_expired(run.cutoff).order_by("started_at", "id"):
+        _count(run, counted=1)
+        if not context.dry_run:
+            backup_remove(backup)
+            _count(run, deleted=1)
+            context.step(policy.name, 1)
+
+
 SWEEPERS: dict[str, Callable[[EffectivePolicy, RetentionRun, Sweep], None]] = {
     "signals": _sweep_signals,
     "signal_archives": _sweep_signal_archives,
@@ -356,5 +368,6 @@ SWEEPERS: dict[str, Callable[[EffectivePolicy, RetentionRun, Sweep], None]] = {
     "source_runs": _sweep_source_runs,
     "webhook_attempts": _sweep_webhook_attempts,
     "idempotency_keys": _sweep_idempotency_keys,
+    "backups": _sweep_backups,
     "audit_trail": _sweep_audit_trail,
 }

@@ -67,3 +67,17 @@ def test_an_override_that_cannot_be_read_stops_the_start_naming_the_variable(set
     (error,) = check_retention_overrides()
 
     assert error.id == "retention.E001" and message in error.msg
+
+
+@pytest.mark.parametrize(("setting", "check_id"), [("RETENTION_ARCHIVE_DIR", "E002"), ("BACKUP_DIR", "E003")])
+def test_a_directory_retention_cannot_write_stops_the_start(settings, tmp_path, setting, check_id):
+    from retention import checks
+
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a directory")
+    setattr(settings, setting, blocker / "below")
+
+    errors = checks.check_retention_archive_dir() + checks.check_backup_dir()
+
+    assert [error.id for error in errors] == [f"retention.{check_id}"]
+    assert setting in errors[0].msg

@@ -7,6 +7,7 @@ from django.apps import apps
 from django.contrib.auth import get_user_model
 from django.contrib.contenttypes.models import ContentType
 from django.core.management import call_command
+from django.utils import timezone
 
 from ledger.models import WebhookAttempt, WebhookSubscription
 from retention.models import LegalHold, RetentionPolicy, RetentionRun
@@ -196,12 +197,16 @@ def test_an_unknown_policy_is_refused_by_name():
 
 def test_the_command_prints_a_summary_and_the_status(capsys):
     RejectionFactory(created_at=T)
+    RejectionFactory(created_at=timezone.now())
 
     call_command("retention", "sweep", "--policy", "rejections", "--dry-run")
     out = capsys.readouterr().out
-    assert "dry run: nothing deleted" in out and "rejections" in out
+    assert "dry run: nothing deleted" in out and "rejections" in out and Rejection.objects.count() == 2
+    call_command("retention", "sweep", "--policy", "rejections", "--batch-size", "1")
+    (row,) = [line.split() for line in capsys.readouterr().out.splitlines() if line.startswith("rejections")]
+    assert row[3:6] == ["1", "0", "1"] and row[-1] == "ok"  # counted, archived, deleted
     call_command("retention", "status")
     status = capsys.readouterr().out
     lines = {line.split()[0]: line for line in status.splitlines()[1:]}
     assert lines.keys() == DEFAULTS.keys()
-    assert "90d" in lines["rejections"] and "2026-03-10 12:00" in lines["rejections"]
+    assert "90d" in lines["rejections"] and "1 deleted" in lines["rejections"]

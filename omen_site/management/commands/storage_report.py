@@ -2,7 +2,7 @@ import json
 
 from django.core.management.base import BaseCommand
 
-from omen_site.storage import storage_report
+from omen_site.storage import backup_report, storage_report
 
 
 class Command(BaseCommand):
@@ -42,6 +42,7 @@ class Command(BaseCommand):
         w(f"Writer:      {ledger['writer']['summary']}")
         for tier, figures in sorted(ledger["sealed_partitions_by_tier"].items()):
             w(f"  {tier:<5} {figures['partitions']} sealed partitions, {figures['frames']} frames")
+        self._backups(backup_report())
         totals = report["totals"]
         w(
             f"Totals:      {totals['signals']} signals, {totals['source_events']} source events, "
@@ -54,3 +55,18 @@ class Command(BaseCommand):
             w("  (none)")
         for row in report["signals_by_source_and_status"]:
             w(f"  {row['source']:<12} {row['status']:<12} {row['count']}")
+
+    def _backups(self, backups: dict) -> None:
+        def line(backup: dict) -> str:
+            proven = f"proven {backup['proven_at'][:16]}" if backup["proven_at"] else "not proven"
+            return (
+                f"{backup['started_at'][:16]} ({backup['age_hours']:g} h ago), {backup['status']}, {proven}, "
+                f"{backup['bytes']} bytes, {backup['path'] or 'no directory'}"
+            )
+
+        newest, proven = backups["newest"], backups["newest_proven"]
+        self.stdout.write(f"Backups:     {backups['problem'] or 'the newest backup is proven'}")
+        if newest is not None:
+            self.stdout.write(f"  newest         {line(newest)}")
+        if proven is not None and proven["id"] != newest["id"]:
+            self.stdout.write(f"  newest proven  {line(proven)}")

@@ -49,8 +49,9 @@ class Command(BaseCommand):
         bars: dict[str, tqdm] = {}
 
         def progress(name: str, rows: int) -> None:
-            bar = bars.get(name) or bars.setdefault(name, tqdm(desc=name, unit=" rows", disable=None, leave=False))
-            bar.update(rows)
+            if name not in bars:  # (a bar is falsy while its total is unknown)
+                bars[name] = tqdm(desc=name, unit=" rows", disable=None, leave=False)
+            bars[name].update(rows)
 
         try:
             runs = sweep(policy, dry_run=dry_run, batch_size=batch_size, progress=progress)

@@ -1,0 +1,591 @@
+"""Backups: the database at one moment, the ledger's manifests and writer state beside it, a
+checksum of every file, and a proof: the dump restored into a scratch database and counted.
+
+``BACKUP_DIR/<started, UTC>-<id>/`` holds::
+
+    database.pgdump | database.sqlite3   pg_dump -Fc | SQLite's online backup API
+    backup.json                          backend, database, when, and each table's rows at the dump's moment
+    ledger-writer-state.json             the LedgerWriterState rows at that moment
+    ledger-manifests/<dir>/<partition>/  each partition's _manifest.json, _SEALED and _CURRENT
+    SHA256SUMS                           every file above, as ``sha256sum -c`` reads it
+
+The rows are counted in the snapshot the dump is made from (PostgreSQL: pg_dump imports the
+snapshot the counting transaction exported; SQLite: the backup API copies through the connection
+that holds the counting read transaction), so a proof can demand equal counts while ingest goes
+on writing. The directory is written under a temporary name and renamed once complete and synced:
+a directory named like a backup is a whole one.
+
+A backup's own row is in its dump, still ``running``: a snapshot cannot hold its own outcome. In a
+database restored from it, the next backup marks that row interrupted, as it marks every run that
+no process finished.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import logging
+import os
+import shutil
+import sqlite3
+import subprocess
+import warnings
+from contextlib import closing
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path, PurePosixPath
+
+import environ
+import orjson
+import psycopg
+from django.conf import settings
+from django.db import connection
+from django.db.models import QuerySet
+from django.utils import timezone
+from psycopg import sql
+from psycopg.conninfo import make_conninfo
+
+from ledger.models import LedgerWriterState
+from ledger.public import CURRENT_FILE, MANIFEST_FILE, SEALED_FILE, list_partitions
+from retention.models import Backup
+from retention.services.archive import file_sha256
+
+log = logging.getLogger("omen.retention")
+
+CHECKSUMS = "SHA256SUMS"
+MANIFEST = "backup.json"
+WRITER_STATE = "ledger-writer-state.json"
+LEDGER_MANIFESTS = "ledger-manifests"
+FORMAT = 1
+_LEDGER_FILES = (MANIFEST_FILE, SEALED_FILE, CURRENT_FILE)
+_PARTIAL = ".partial-"
+# libpq connection keywords a DATABASE_URL's query string may carry (?sslmode=require); the rest
+# of OPTIONS (the pool, Django's own) means nothing to pg_dump.
+_LIBPQ_OPTIONS = {
+    "sslmode", "sslrootcert", "sslcert", "sslkey", "sslcrl", "connect_timeout", "options",
+    "target_session_attrs", "application_name", "service", "passfile", "channel_binding",
+}  # fmt: skip
+INTERRUPTED = (
+    "interrupted: no process finished it (the process was killed, or this database was restored "
+    "from a backup taken while it ran)"
+)
+
+
+class BackupError(Exception):
+    """A backup could not be made, proven or restored; the message says what and where."""
+
+
+class BackupDamaged(BackupError):
+    """A file of a backup is missing or does not match SHA256SUMS."""
+
+
+class RestoreRefused(BackupError):
+    """The target database is not empty, or not of the backup's backend."""
+
+
+class BackupRunning(Exception):
+    """Another backup holds BACKUP_DIR's lock."""
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    tables: dict[str, int]
+    writer_state: list[dict]
+
+
+@dataclass(frozen=True)
+class Restored:
+    manifest: dict  # backup.json
+    target: str
+    tables: dict[str, int]
+
+
+def backup_root() -> Path:
+    return Path(settings.BACKUP_DIR)
+
+
+# --------------------------------------------------------------------------- making and proving
+
+
+def backup_create() -> Backup:
+    """Make a backup of the database and prove it; the row returned says how it went.
+
+    ``ok`` only when proven. Every failure is recorded on the row (``failed``, the error), so the
+    admin and the storage report show it; only ``BackupRunning`` is raised, when another backup
+    is being made.
+    """
+    started = timezone.now()
+    try:
+        engine = _engine(connection.settings_dict)
+        lock = _lock()
+    except BackupError as exc:
+        return Backup.objects.create(
+            started_at=started, finished_at=timezone.now(), backend=connection.vendor, status=Backup.Status.FAILED,
+            error=str(exc),
+        )  # fmt: skip
+    try:
+        # Under the lock no other backup runs: one still marked running, or a partial directory,
+        # is what a killed run left.
+        Backup.objects.filter(status=Backup.Status.RUNNING).update(
+            status=Backup.Status.FAILED, finished_at=started, error=INTERRUPTED
+        )
+        for leftover in backup_root().glob(f"{_PARTIAL}*"):
+            shutil.rmtree(leftover, ignore_errors=True)
+        backup = Backup.objects.create(started_at=started, backend=engine.backend)
+        try:
+            _write(backup, engine)
+        except Exception as exc:
+            log.exception("backup %s failed", backup.pk)
+            return _failed(backup, f"not written: {_describe(exc)}")
+        return backup_prove(backup)
+    finally:
+        os.close(lock)  # closing releases the flock
+
+
+def backup_prove(backup: Backup) -> Backup:
+    """Check the backup's files against SHA256SUMS, restore its dump into a scratch database (SQLite:
+    open the copy and check its integrity), and count every table against the counts taken with the
+    dump; record the outcome."""
+    try:
+        if backup.directory is None:
+            raise BackupError("it has no directory")
+        manifest = checksums_verify(backup.directory)
+        engine = _engine(connection.settings_dict)
+        if manifest["backend"] != engine.backend:
+            raise BackupError(f"it is a {manifest['backend']} backup; this database is {engine.backend}")
+        restored = engine.prove(backup.directory / manifest["dump"], backup.pk)
+        _compare(manifest["tables"], restored)
+    except Exception as exc:
+        log.warning("backup %s is not proven: %s", backup.pk, _describe(exc))
+        return _failed(backup, f"not proven: {_describe(exc)}")
+    now = timezone.now()
+    Backup.objects.filter(pk=backup.pk).update(
+        status=Backup.Status.OK, proven_at=now, proof=restored, error="", finished_at=now
+    )
+    backup.refresh_from_db()
+    return backup
+
+
+def _write(backup: Backup, engine: _Postgres | _Sqlite) -> None:
+    root = backup_root()
+    name = f"{backup.started_at.astimezone(UTC):%Y%m%dT%H%M%SZ}-{backup.pk}"
+    partial = root / f"{_PARTIAL}{name}"
+    partial.mkdir()
+    try:
+        snapshot = engine.dump(partial / engine.dump_name)
+        _write_json(partial / WRITER_STATE, snapshot.writer_state)
+        _copy_ledger_manifests(partial / LEDGER_MANIFESTS)
+        _write_json(
+            partial / MANIFEST,
+            {
+                "format": FORMAT,
+                "backup": backup.pk,
+                "backend": engine.backend,
+                "database": engine.label,
+                "started_at": backup.started_at.isoformat(),
+                "dump": engine.dump_name,
+                "tables": snapshot.tables,
+                "ledger_dirs": {"ledger": str(settings.LEDGER_DIR), "ledger-archive": str(settings.LEDGER_ARCHIVE_DIR)},
+            },
+        )
+        digests = _write_checksums(partial)
+        _fsync_tree(partial)
+        os.rename(partial, root / name)
+        _fsync_path(root)
+    except BaseException:
+        shutil.rmtree(partial, ignore_errors=True)
+        raise
+    Backup.objects.filter(pk=backup.pk).update(path=name, bytes=_size(root / name), sha256=digests[engine.dump_name])
+    backup.refresh_from_db()
+
+
+def _failed(backup: Backup, error: str) -> Backup:
+    Backup.objects.filter(pk=backup.pk).update(
+        status=Backup.Status.FAILED, error=error, proven_at=None, proof={}, finished_at=timezone.now()
+    )
+    backup.refresh_from_db()
+    return backup
+
+
+def _describe(exc: Exception) -> str:
+    return str(exc) if isinstance(exc, BackupError) else f"{type(exc).__name__}: {exc}"
+
+
+def _compare(expected: dict[str, int], found: dict[str, int]) -> None:
+    differ = [
+        f"{table} {expected.get(table, 'absent')} at the backup, {found.get(table, 'absent')} restored"
+        for table in sorted(expected.keys() | found.keys())
+        if expected.get(table) != found.get(table)
+    ]
+    if differ:
+        raise BackupError(f"the restored tables differ from the database at the backup: {'; '.join(differ[:10])}")
+
+
+def _lock() -> int:
+    """BACKUP_DIR's lock, as an open descriptor: one backup at a time; it goes with a dead process."""
+    root = backup_root()
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+        fd = os.open(root / "_LOCK", os.O_RDWR | os.O_CREAT, 0o644)
+    except OSError as exc:
+        raise BackupError(
+            f"cannot write BACKUP_DIR {root}: {exc.strerror or exc}; make it a directory this process can write"
+        ) from None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        raise BackupRunning(f"another backup holds {root / '_LOCK'}") from None
+    return fd
+
+
+# --------------------------------------------------------------------------- the files
+
+
+def _write_json(path: Path, value) -> None:
+    path.write_bytes(orjson.dumps(value, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS) + b"\n")
+
+
+def _copy_ledger_manifests(destination: Path) -> None:
+    """Each partition's bookkeeping files, from the ledger directory and its archive: what to hold
+    a ledger directory against after a restore (the segments themselves stay on their volume)."""
+    for label, root in (("ledger", Path(settings.LEDGER_DIR)), ("ledger-archive", Path(settings.LEDGER_ARCHIVE_DIR))):
+        for partition in list_partitions(root):
+            for name in _LEDGER_FILES:
+                try:
+                    data = (root / str(partition) / name).read_bytes()
+                except FileNotFoundError:
+                    continue  # an open partition has no manifest yet; a moved one is read in the archive
+                target = destination / label / str(partition) / name
+                target.parent.mkdir(parents=True, exist_ok=True)
+                target.write_bytes(data)
+
+
+def _files(directory: Path) -> list[str]:
+    return sorted(
+        path.relative_to(directory).as_posix()
+        for path in directory.rglob("*")
+        if path.is_file() and path.name != CHECKSUMS
+    )
+
+
+def _write_checksums(directory: Path) -> dict[str, str]:
+    digests = {name: file_sha256(directory / name) for name in _files(directory)}
+    (directory / CHECKSUMS).write_text("".join(f"{digest}  {name}\n" for name, digest in digests.items()))
+    return digests
+
+
+def checksums_verify(directory: Path) -> dict:
+    """Every file SHA256SUMS lists is there and matches; return the backup's manifest (backup.json).
+    Raises BackupDamaged naming the first file that does not."""
+    listing = directory / CHECKSUMS
+    if not listing.is_file():
+        raise BackupDamaged(f"{listing} is missing: {directory} is not a whole backup")
+    listed: dict[str, str] = {}
+    for number, line in enumerate(listing.read_text().splitlines(), 1):
+        digest, _, name = line.partition("  ")
+        relative = PurePosixPath(name)
+        if len(digest) != 64 or not name or relative.is_absolute() or ".." in relative.parts:
+            raise BackupDamaged(f"{listing}, line {number}: not '<sha256>  <file in the backup>'")
+        listed[name] = digest
+    for name, digest in listed.items():
+        path = directory / name
+        if not path.is_file():
+            raise BackupDamaged(f"{path} is missing (SHA256SUMS lists it)")
+        actual = file_sha256(path)
+        if actual != digest:
+            raise BackupDamaged(f"{path} does not match SHA256SUMS (SHA-256 {actual}, listed {digest}): it is damaged")
+    if MANIFEST not in listed:
+        raise BackupDamaged(f"{listing} does not list {MANIFEST}")
+    manifest = orjson.loads((directory / MANIFEST).read_bytes())
+    if manifest.get("format") != FORMAT or manifest.get("dump") not in listed:
+        raise BackupDamaged(f"{directory / MANIFEST}: not a format-{FORMAT} backup manifest naming a listed dump")
+    return manifest
+
+
+def _fsync_tree(directory: Path) -> None:
+    for path in sorted(directory.rglob("*"), reverse=True):  # files before the directories holding them
+        _fsync_path(path)
+    _fsync_path(directory)
+
+
+def _fsync_path(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _size(directory: Path) -> int:
+    return sum(path.stat().st_size for path in directory.rglob("*") if path.is_file())
+
+
+# --------------------------------------------------------------------------- restoring
+
+
+def backup_restore(directory: Path, database_url: str) -> Restored:
+    """Restore a backup into the empty database ``database_url`` names, after checking every file
+    against SHA256SUMS; the restored tables must hold the rows the backup counted.
+
+    Raises BackupDamaged for a file that does not match, RestoreRefused for a target that is not
+    empty or of another backend, BackupError when the restore itself fails.
+    """
+    manifest = checksums_verify(directory)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # django-environ warns of a scheme it does not know; refused below
+        target = environ.Env.db_url_config(database_url)
+    if not target.get("ENGINE"):
+        raise RestoreRefused(
+            "--database-url: not a database URL; write postgres://USER@HOST:5432/NAME or sqlite:////path/to/file"
+        )
+    engine = _engine(target)
+    if engine.backend != manifest["backend"]:
+        raise RestoreRefused(
+            f"the backup is of a {manifest['backend']} database; {engine.label} is {engine.backend}: "
+            "restore it into a database of its own kind"
+        )
+    try:
+        existing = engine.tables()
+        if existing:
+            raise RestoreRefused(
+                f"{engine.label} is not empty ({len(existing)} tables: {', '.join(existing[:3])}...): "
+                "restore into a new, empty database"
+            )
+        engine.restore(directory / manifest["dump"])
+        restored = engine.counts()
+    except (psycopg.Error, sqlite3.Error) as exc:
+        raise BackupError(f"{engine.label}: {exc}") from None
+    _compare(manifest["tables"], restored)
+    return Restored(manifest=manifest, target=engine.label, tables=restored)
+
+
+# --------------------------------------------------------------------------- pruning
+
+
+def backups_expired(cutoff: datetime) -> QuerySet[Backup]:
+    """Backups started before ``cutoff``, but the newest proven one, however old, and any running."""
+    newest_proven = (
+        Backup.objects.filter(status=Backup.Status.OK, proven_at__isnull=False)
+        .order_by("-started_at", "-id")
+        .values("pk")[:1]
+    )
+    return (
+        Backup.objects.filter(started_at__lt=cutoff).exclude(status=Backup.Status.RUNNING).exclude(pk__in=newest_proven)
+    )
+
+
+def backup_remove(backup: Backup) -> None:
+    """Delete a backup's directory, then its row: a kill in between leaves a row the next prune finishes."""
+    directory = backup.directory
+    if directory is not None and directory.exists():
+        shutil.rmtree(directory)
+        _fsync_path(directory.parent)
+    Backup.objects.filter(pk=backup.pk).delete()
+
+
+# --------------------------------------------------------------------------- the backends
+
+
+def _engine(db: dict) -> _Postgres | _Sqlite:
+    if db["ENGINE"].endswith("postgresql"):
+        return _Postgres(db)
+    if db["ENGINE"].endswith("sqlite3"):
+        return _Sqlite(db)
+    raise BackupError(f"{db['ENGINE']}: backups are made of PostgreSQL and SQLite databases only")
+
+
+def _rows(cursor, query) -> list[dict]:
+    cursor.execute(query)
+    columns = [column[0] for column in cursor.description]
+    return [dict(zip(columns, row, strict=True)) for row in cursor.fetchall()]
+
+
+def _run(command: list[str], env: dict[str, str]) -> None:
+    try:
+        result = subprocess.run(command, env=env, capture_output=True, text=True)
+    except FileNotFoundError:
+        raise BackupError(f"{command[0]} is not installed: install PostgreSQL's client programs") from None
+    if result.returncode != 0:
+        raise BackupError(f"{command[0]} exited with {result.returncode}: {result.stderr.strip()[-2000:]}")
+
+
+class _Postgres:
+    backend = Backup.Backend.POSTGRESQL
+    dump_name = "database.pgdump"
+
+    def __init__(self, db: dict):
+        params = {"dbname": db["NAME"], "user": db.get("USER"), "host": db.get("HOST"), "port": db.get("PORT")}
+        params |= {key: value for key, value in (db.get("OPTIONS") or {}).items() if key in _LIBPQ_OPTIONS}
+        self.params = {key: str(value) for key, value in params.items() if value not in (None, "")}
+        # The password goes to the programs through their environment, never their command line.
+        self.password = db.get("PASSWORD") or ""
+        self.name = str(db["NAME"])
+        self.label = f"postgresql://{self.params.get('host', 'localhost')}:{self.params.get('port', 5432)}/{self.name}"
+
+    def conninfo(self, dbname: str | None = None) -> str:
+        return make_conninfo(**(self.params | ({"dbname": dbname} if dbname else {})))
+
+    def connect(self, dbname: str | None = None, **kwargs) -> psycopg.Connection:
+        return psycopg.connect(self.conninfo(dbname), password=self.password or None, **kwargs)
+
+    def run(self, *command: str) -> None:
+        _run(list(command), os.environ | ({"PGPASSWORD": self.password} if self.password else {}))
+
+    def dump(self, path: Path) -> Snapshot:
+        with self.connect() as conn:
+            conn.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
+            conn.read_only = True
+            exported = conn.execute("SELECT pg_export_snapshot()").fetchone()[0]
+            writer_state = sql.SQL("SELECT * FROM {} ORDER BY 1").format(
+                sql.Identifier(LedgerWriterState._meta.db_table)
+            )
+            with conn.cursor() as cursor:
+                snapshot = Snapshot(tables=_pg_counts(conn), writer_state=_rows(cursor, writer_state))
+            # pg_dump can import the snapshot only while the transaction that exported it is open.
+            self.run(
+                "pg_dump", "--format=custom", "--no-password", f"--snapshot={exported}", f"--file={path}",
+                f"--dbname={self.conninfo()}",
+            )  # fmt: skip
+            conn.rollback()
+        return snapshot
+
+    def prove(self, dump: Path, backup_id: int) -> dict[str, int]:
+        scratch = f"{self.name[:32]}_proof_{backup_id}"  # within PostgreSQL's 63 bytes
+        with self.connect(autocommit=True) as conn:
+            encoding, collate, ctype = conn.execute(
+                "SELECT pg_encoding_to_char(encoding), datcollate, datctype FROM pg_database "
+                "WHERE datname = current_database()"
+            ).fetchone()
+            conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(scratch)))
+            # template0 and the live database's encoding and locale: what the dump was made in.
+            conn.execute(
+                sql.SQL("CREATE DATABASE {} TEMPLATE template0 ENCODING {} LC_COLLATE {} LC_CTYPE {}").format(
+                    sql.Identifier(scratch), sql.Literal(encoding), sql.Literal(collate), sql.Literal(ctype)
+                )
+            )
+        try:
+            self._restore(dump, scratch)
+            with self.connect(scratch) as conn:
+                return _pg_counts(conn)
+        finally:
+            with self.connect(autocommit=True) as conn:
+                conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(scratch)))
+
+    def _restore(self, dump: Path, dbname: str) -> None:
+        # One transaction: a restore that fails leaves the target as empty as it was. Objects are
+        # owned by the restoring user, so a backup restores under another role than made it.
+        self.run(
+            "pg_restore", "--no-password", "--exit-on-error", "--single-transaction", "--no-owner", "--no-privileges",
+            f"--dbname={self.conninfo(dbname)}", str(dump),
+        )  # fmt: skip
+
+    def tables(self) -> list[str]:
+        with self.connect() as conn:
+            return [_pg_key(schema, table) for schema, table in _pg_tables(conn)]
+
+    def restore(self, dump: Path) -> None:
+        self._restore(dump, self.name)
+
+    def counts(self) -> dict[str, int]:
+        with self.connect() as conn:
+            return _pg_counts(conn)
+
+
+def _pg_tables(conn: psycopg.Connection) -> list[tuple[str, str]]:
+    # "pg_" schemas are the system's (a user's cannot be named so): the catalog, and every
+    # session's temporary tables (pg_temp_N), which no dump holds.
+    return conn.execute(
+        "SELECT schemaname, tablename FROM pg_tables "
+        "WHERE schemaname NOT LIKE 'pg\\_%' AND schemaname <> 'information_schema' ORDER BY 1, 2"
+    ).fetchall()
+
+
+def _pg_key(schema: str, table: str) -> str:
+    return table if schema == "public" else f"{schema}.{table}"
+
+
+def _pg_counts(conn: psycopg.Connection) -> dict[str, int]:
+    return {
+        _pg_key(schema, table): conn.execute(
+            sql.SQL("SELECT count(*) FROM {}.{}").format(sql.Identifier(schema), sql.Identifier(table))
+        ).fetchone()[0]
+        for schema, table in _pg_tables(conn)
+    }
+
+
+class _Sqlite:
+    backend = Backup.Backend.SQLITE
+    dump_name = "database.sqlite3"
+
+    def __init__(self, db: dict):
+        self.name = str(db["NAME"])
+        self.label = f"sqlite:{self.name}"
+
+    def dump(self, path: Path) -> Snapshot:
+        # Through the live connection: it reads a file database and the suite's in-memory one alike.
+        connection.ensure_connection()
+        live = connection.connection
+        own_transaction = not live.in_transaction
+        if own_transaction:
+            live.execute("BEGIN")  # deferred: a read snapshot from the first count on; writers go on
+        try:
+            writer_state = f"SELECT * FROM {_quoted(LedgerWriterState._meta.db_table)} ORDER BY 1"
+            with closing(live.cursor()) as cursor:
+                snapshot = Snapshot(tables=_sqlite_counts(live), writer_state=_rows(cursor, writer_state))
+            with closing(sqlite3.connect(path)) as copy:
+                live.backup(copy)
+                # A copy in WAL mode needs a -wal and -shm beside it to be read; with a rollback
+                # journal it is one self-contained file.
+                copy.execute("PRAGMA journal_mode=DELETE")
+        finally:
+            if own_transaction:
+                live.execute("COMMIT")
+        return snapshot
+
+    def prove(self, dump: Path, backup_id: int) -> dict[str, int]:
+        with closing(_read_only(dump)) as copy:
+            problems = [row[0] for row in copy.execute("PRAGMA integrity_check")]
+            if problems != ["ok"]:
+                raise BackupError(f"{dump.name}: the integrity check found {'; '.join(problems[:5])}")
+            return _sqlite_counts(copy)
+
+    def _path(self) -> Path:
+        if self.name == ":memory:" or "mode=memory" in self.name:
+            raise RestoreRefused(f"{self.label} lives in memory: restore into a file")
+        return Path(self.name)
+
+    def tables(self) -> list[str]:
+        path = self._path()
+        if not path.exists():
+            return []
+        with closing(_read_only(path)) as conn:
+            return list(_sqlite_tables(conn))
+
+    def restore(self, dump: Path) -> None:
+        with closing(_read_only(dump)) as source, closing(sqlite3.connect(self._path())) as target:
+            source.backup(target)
+
+    def counts(self) -> dict[str, int]:
+        with closing(_read_only(self._path())) as conn:
+            return _sqlite_counts(conn)
+
+
+def _read_only(path: Path) -> sqlite3.Connection:
+    return sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
+
+
+def _quoted(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _sqlite_tables(conn: sqlite3.Connection) -> list[str]:
+    rows = conn.execute(
+        "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\' ORDER BY name"
+    )
+    return [name for (name,) in rows]
+
+
+def _sqlite_counts(conn: sqlite3.Connection) -> dict[str, int]:
+    return {
+        table: conn.execute(f"SELECT count(*) FROM {_quoted(table)}").fetchone()[0] for table in _sqlite_tables(conn)
+    }

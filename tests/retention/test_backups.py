@@ -1,0 +1,214 @@
+"""Backups: made at one moment, checksummed and proven; restored into an empty database with every row
+and contract, the ledger verifying against it; a damaged one refused; pruned by the retention table."""
+
+import hashlib
+from datetime import UTC, datetime, timedelta
+from io import StringIO
+from pathlib import Path
+
+import orjson
+import pytest
+from django.core.management import call_command
+from django.core.management.base import CommandError
+from django.db import connection
+from django.db.models import TextField
+from django.db.models.functions import Cast
+
+from ledger.models import LedgerWriterState
+from ledger.services.seal import partition_seal
+from retention.models import Backup
+from retention.services.backup import backup_create, backup_prove
+from retention.services.status import policy_status
+from retention.services.sweep import sweep
+from signals.models import Signal
+from tests.support.factories import SignalFactory
+from tests.support.ledger_days import frames_when_drained, write_day
+from tests.support.processes import child_env, manage, query
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+DAY = datetime(2026, 3, 10, 12, tzinfo=UTC)
+
+
+def sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def listed_checksums(directory: Path) -> dict[str, str]:
+    lines = (directory / "SHA256SUMS").read_text().splitlines()
+    return {name: digest for digest, name in (line.split("  ") for line in lines)}
+
+
+def dump_of(backup: Backup) -> Path:
+    (dump,) = [path for path in backup.directory.iterdir() if path.name.startswith("database.")]
+    return dump
+
+
+# Tables a dump holds: not SQLite's own, not a session's temporary ones (PostgreSQL's pg_temp_N).
+TABLES = {
+    "sqlite": "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite%'",
+    "postgresql": "SELECT tablename FROM pg_tables WHERE schemaname = 'public'",
+}
+
+
+def tables_in(url: str) -> list[str]:
+    if url.startswith("sqlite:///") and not Path(url.removeprefix("sqlite:///")).exists():
+        return []
+    return sorted(name for (name,) in query(url, TABLES["sqlite" if url.startswith("sqlite") else "postgresql"]))
+
+
+def counts_in(url: str, tables: list[str]) -> dict[str, int]:
+    return dict(query(url, " UNION ALL ".join(f"SELECT '{table}', count(*) FROM \"{table}\"" for table in tables)))
+
+
+def counts_here() -> dict[str, int]:
+    with connection.cursor() as cursor:
+        cursor.execute(TABLES[connection.vendor])
+        counts = {}
+        for (table,) in cursor.fetchall():
+            cursor.execute(f'SELECT count(*) FROM "{table}"')
+            counts[table] = cursor.fetchone()[0]
+    return counts
+
+
+def storage_report_text() -> str:
+    out = StringIO()
+    call_command("storage_report", stdout=out)
+    return out.getvalue()
+
+
+def test_a_backup_restored_into_an_empty_database_has_every_row_and_contract_and_the_ledger_verifies(
+    settings, fresh_database_url, tmp_path
+):
+    frames_when_drained(settings)
+    sealed = write_day(DAY, signals=4)
+    partition_seal(sealed, now=DAY + timedelta(days=1, hours=3))
+    open_partition = write_day(DAY + timedelta(days=1), signals=2)
+    out = StringIO()
+
+    call_command("backup", stdout=out)
+
+    backup = Backup.objects.get()
+    assert backup.proven and str(backup.directory) in out.getvalue()
+    here = counts_here()
+    assert backup.proof == here and here["signals_signal"] == 6
+    files = listed_checksums(backup.directory)
+    assert set(files) == {
+        path.relative_to(backup.directory).as_posix() for path in backup.directory.rglob("*") if path.is_file()
+    } - {"SHA256SUMS"}
+    assert files[dump_of(backup).name] == backup.sha256
+    ledger_dir = Path(settings.LEDGER_DIR)
+    for copied in (f"{sealed}/_manifest.json", f"{sealed}/_SEALED", f"{open_partition}/_CURRENT"):
+        assert files[f"ledger-manifests/ledger/{copied}"] == sha256(ledger_dir / copied), copied
+    (writer_state,) = orjson.loads((backup.directory / "ledger-writer-state.json").read_bytes())
+    assert writer_state["chain_head"] == LedgerWriterState.objects.get().chain_head
+    assert writer_state["frames_written"] == 6
+
+    url = fresh_database_url()
+    call_command("restore", str(backup.directory), "--database-url", url, stdout=StringIO())
+
+    assert tables_in(url) == sorted(here)
+    assert counts_in(url, sorted(here)) == here
+    contracts = query(url, "SELECT signal_id, CAST(contract AS TEXT) FROM signals_signal")
+    assert dict(contracts) == dict(Signal.objects.values_list("signal_id", Cast("contract", TextField())))
+    env = child_env(
+        url, tmp_path / "var", LEDGER_DIR=str(ledger_dir), LEDGER_ARCHIVE_DIR=str(settings.LEDGER_ARCHIVE_DIR)
+    )
+    assert "6 signals" in manage(env, "ledger", "verify", "--contents")  # exit 0: intact, reconciled
+    with pytest.raises(CommandError, match="is not empty"):
+        call_command("restore", str(backup.directory), "--database-url", url)
+
+
+def test_restore_refuses_a_damaged_backup_naming_the_file_and_leaves_the_target_empty(fresh_database_url):
+    SignalFactory()
+    backup = backup_create()
+    assert backup.proven, backup.error
+    dump = dump_of(backup)
+    damaged = bytearray(dump.read_bytes())
+    damaged[len(damaged) // 2] ^= 0xFF
+    dump.write_bytes(damaged)
+    url = fresh_database_url()
+
+    with pytest.raises(CommandError, match="does not match SHA256SUMS") as refused:
+        call_command("restore", str(backup.directory), "--database-url", url)
+
+    assert str(dump) in str(refused.value) and refused.value.returncode == 2
+    assert tables_in(url) == []
+
+
+def cut_the_dump_in_half(backup: Backup) -> Path:
+    dump = dump_of(backup)
+    dump.write_bytes(dump.read_bytes()[: dump.stat().st_size // 2])
+    return dump
+
+
+def count_a_signal_the_dump_lacks(backup: Backup) -> Path:
+    manifest = backup.directory / "backup.json"
+    fields = orjson.loads(manifest.read_bytes())
+    fields["tables"]["signals_signal"] += 1
+    manifest.write_bytes(orjson.dumps(fields))
+    return manifest
+
+
+@pytest.mark.parametrize(
+    ("damage", "error"),
+    [
+        (cut_the_dump_in_half, "not proven: "),
+        (count_a_signal_the_dump_lacks, "not proven: the restored tables differ from the database at the backup: "
+                                        "signals_signal 2 at the backup, 1 restored"),
+    ],
+)  # fmt: skip
+def test_a_backup_whose_proof_fails_is_recorded_failed_and_shown(admin_client, damage, error):
+    SignalFactory()
+    backup = backup_create()
+    assert "the newest backup is proven" in storage_report_text()
+    # Damaged past what the checksums know (they are rewritten to match): the proof itself must fail.
+    damaged = damage(backup)
+    listing = backup.directory / "SHA256SUMS"
+    name = damaged.relative_to(backup.directory).as_posix()
+    listing.write_text(listing.read_text().replace(listed_checksums(backup.directory)[name], sha256(damaged)))
+
+    backup = backup_prove(backup)
+
+    assert (backup.status, backup.proven_at, backup.proof) == ("failed", None, {})
+    assert backup.error.startswith(error)
+    report = storage_report_text()
+    assert "Backups:     the newest backup FAILED: not proven: " in report and "not proven, " in report
+    page = admin_client.get("/admin/retention/backup/", {"status__exact": "failed"}).content.decode()
+    assert backup.path in page and "not proven: " in page
+
+
+def test_a_backup_that_cannot_be_written_fails_the_command_and_is_recorded(settings, tmp_path):
+    settings.BACKUP_DIR = tmp_path / "a-file"
+    settings.BACKUP_DIR.write_text("not a directory")
+
+    with pytest.raises(CommandError, match="cannot write BACKUP_DIR"):
+        call_command("backup")
+
+    (backup,) = Backup.objects.all()
+    assert backup.status == "failed" and "cannot write BACKUP_DIR" in backup.error
+
+
+def test_backups_older_than_the_policy_are_pruned_but_the_newest_proven_one_stays(settings):
+    def backup_aged(days: int, status: str) -> Backup:
+        started = DAY - timedelta(days=days)
+        directory = Path(settings.BACKUP_DIR) / f"{days}d"
+        directory.mkdir(parents=True)
+        (directory / "SHA256SUMS").write_text("")
+        proven_at = started if status == "ok" else None
+        return Backup.objects.create(
+            started_at=started, backend="sqlite", path=directory.name, status=status, proven_at=proven_at
+        )
+
+    backup_aged(45, "ok")
+    newest_proven = backup_aged(40, "ok")  # older than 30 days, but nothing newer is proven
+    backup_aged(31, "failed")
+    recent = backup_aged(29, "failed")
+    (status,) = [row for row in policy_status(now=DAY) if row.policy.name == "backups"]
+    assert status.expired == 2
+
+    (run,) = sweep(["backups"], now=DAY)
+
+    assert (run.status, run.counted, run.deleted) == ("ok", 2, 2)
+    assert set(Backup.objects.values_list("pk", flat=True)) == {newest_proven.pk, recent.pk}
+    assert sorted(path.name for path in Path(settings.BACKUP_DIR).iterdir()) == ["29d", "40d"]

@@ -1,0 +1,110 @@
+"""A process for the sweep crash test: rounds of new signals, a sweep SIGKILLed mid-way, then checks.
+
+Run as ``python -m tests.support.retention_child SEED ROUNDS`` with the environment of
+``tests.support.processes.child_env``, on a migrated database. Each round adds signals (expired
+ones over two days, a day that an earlier round archived among them; recent ones; held ones),
+forks a sweep of the signals policy and kills it with SIGKILL after a random moment (the seed
+decides), recovers as a restart would (the ledger's drain), and prints one JSON line of what the
+checks found. A last round lets the sweep finish. Forking saves a Django start per round; the
+killed sweep is still a process of its own, with its own connection and locks.
+"""
+
+import json
+import os
+import random
+import signal
+import sys
+import time
+from datetime import UTC, datetime, timedelta
+
+import django
+
+NOW = datetime(2026, 12, 1, tzinfo=UTC)
+EXPIRED_DAYS = [NOW - timedelta(days=120 + d) for d in range(4)]  # the signals policy keeps 90 days
+
+
+def main(seed: int, rounds: int) -> None:
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "omen_site.settings")
+    django.setup()
+    from django.db import connections
+
+    from ledger.services.verify import ledger_verify
+    from ledger.services.writer import ledger_drain
+    from retention.models import LegalHold, RetentionRun
+    from retention.services import archive
+    from retention.services.sweep import sweep
+    from signals.models import Signal
+    from tests.support.factories import RawEventFactory, SignalFactory
+
+    chooser = random.Random(seed)
+    made: dict[str, tuple[datetime, str]] = {}  # signal id -> (generated_at, kind)
+    held_source = "yahoo"
+    LegalHold.objects.create(source=held_source, reason="crash test: a held source")
+    serial = 0
+
+    def add(moment: datetime, kind: str, **event) -> None:
+        nonlocal serial
+        serial += 1
+        event.setdefault("external_id", str(700000 + serial))
+        signal_ = SignalFactory(raw_event=RawEventFactory(observed_at=moment, **event))
+        made[signal_.signal_id] = (signal_.generated_at, kind)
+
+    for number in range(1, rounds + 2):
+        last = number > rounds
+        if not last:
+            for n in range(20):
+                day = EXPIRED_DAYS[(number + n) % len(EXPIRED_DAYS)]
+                add(day + timedelta(minutes=number * 20 + n), "expired")
+            add(NOW - timedelta(days=10, minutes=number), "recent")
+            add(EXPIRED_DAYS[0] + timedelta(minutes=number), "held", source=held_source, external_id=f"HLD{number}")
+        for connection in connections.all():  # the fork must share no connection, pooled ones included
+            connection.close()
+            if hasattr(connection, "close_pool"):
+                connection.close_pool()
+        pid = os.fork()
+        if pid == 0:
+            try:
+                sweep(["signals"], now=NOW, batch_size=5)
+            finally:
+                os._exit(0)
+        killed_after = None if last else chooser.uniform(0.0, 0.5)
+        if killed_after is not None:
+            time.sleep(killed_after)
+            os.kill(pid, signal.SIGKILL)
+        os.waitpid(pid, 0)
+        print(json.dumps({"round": number, "killed_after": killed_after, "waiting": True}), flush=True)
+        sys.stdin.readline()  # the test waits for the killed sweep's database session to end
+
+        ledger_drain()  # a restart: a torn tail truncated, frames the kill left unwritten written
+        report = ledger_verify(contents=True)
+        present = set(Signal.objects.values_list("signal_id", flat=True))
+        gone = set(made) - present
+        archived = set()
+        damaged = []
+        for day in sorted({moment.date() for moment, _ in made.values()}):
+            try:
+                archived |= {line.signal_id for line in archive.read_day(day)}
+            except archive.ArchiveDamaged as exc:
+                damaged.append(str(exc))
+        runs = RetentionRun.objects.filter(policy="signals")
+        print(
+            json.dumps(
+                {
+                    "round": number,
+                    "ledger_ok": report.ok,
+                    "problems": [str(p) for p in report.problems[:3]],
+                    "deleted_outside_policy": sorted(s for s in gone if made[s][1] != "expired"),
+                    "deleted_not_archived": sorted(gone - archived),
+                    "damaged": damaged,
+                    "expired_left": sum(1 for s in present if made.get(s, (None, ""))[1] == "expired"),
+                    "gone": len(gone),
+                    "deleted_by_runs": sum(runs.values_list("deleted", flat=True)),
+                    "statuses": sorted(set(runs.values_list("status", flat=True))),
+                }
+            ),
+            flush=True,
+        )
+
+
+if __name__ == "__main__":
+    main(int(sys.argv[1]), int(sys.argv[2]))
