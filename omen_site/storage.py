@@ -11,6 +11,7 @@ from django.utils import timezone
 
 from ledger.public import ledger_summary
 from retention.models import Backup
+from retention.public import policy_status
 from signals.public import signal_counts_by_source_and_status, signal_time_range, storage_totals
 
 
@@ -135,3 +136,24 @@ def backup_report(now=None) -> dict:
     else:
         problem = None
     return {"newest": facts(newest), "newest_proven": facts(proven.first()), "problem": problem}
+
+
+def retention_report(now=None) -> list[dict]:
+    """Each retention policy: what it keeps, its oldest record, what has expired now, its last run."""
+    rows = []
+    for status in policy_status(now):
+        policy, run = status.policy, status.last_run
+        rows.append(
+            {
+                "policy": policy.name,
+                "keep_for_days": round(policy.keep_for.total_seconds() / 86400, 2),
+                "max_per_key": policy.max_per_key,
+                "enabled": policy.enabled,
+                "oldest": status.oldest.isoformat() if status.oldest else None,
+                "expired": status.expired,
+                "last_run": None
+                if run is None
+                else {"started_at": run.started_at.isoformat(), "status": run.status, "deleted": run.deleted},
+            }
+        )
+    return rows

@@ -77,6 +77,11 @@ class LegalHoldAdmin(admin.ModelAdmin):
     def has_change_permission(self, request, obj=None):
         return obj is None or obj.released_at is None
 
+    def get_readonly_fields(self, request, obj=None):
+        # A hold's target is fixed once set: moving it would release the first target silently.
+        fixed = ["signal_id", "source_event", "source"] if obj is not None else []
+        return [*fixed, *super().get_readonly_fields(request, obj)]
+
     def save_model(self, request, obj, form, change):
         if not change:
             obj.set_by = request.user

@@ -19,6 +19,7 @@ from datetime import timedelta
 from django.conf import settings
 
 from retention.models import Action, RetentionPolicy
+from retention.models.policy import MIN_KEEP_FOR
 
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 _DURATION = re.compile(r"^\s*(\d+)\s*([smhdy])\s*$")
@@ -68,6 +69,13 @@ DEFAULTS: dict[str, PolicyDefault] = {
             timedelta(days=90),
             Action.ARCHIVE_THEN_DELETE,
             why="OMEN's table: signal data hot 90 days, then archived.",
+        ),
+        PolicyDefault(
+            "partner_signals",
+            "Signals a partner pushed (the ingest API), by generated_at: archived, then deleted, sooner.",
+            timedelta(days=30),
+            Action.ARCHIVE_THEN_DELETE,
+            why="OMEN's table: partner signals 30 days.",
         ),
         PolicyDefault(
             "signal_archives",
@@ -162,6 +170,10 @@ def environment_overrides() -> dict[str, timedelta]:
             overrides[key] = parse_duration(text)
         except ValueError as exc:
             raise ValueError(f"RETENTION_KEEP_{key.upper()}: {exc}") from None
+        if overrides[key] < MIN_KEEP_FOR:
+            raise ValueError(
+                f"RETENTION_KEEP_{key.upper()}: {text!r} is under an hour; a policy keeps records at least 1h"
+            )
     return overrides
 
 

@@ -75,7 +75,11 @@ class WebhookAttempt(models.Model):
 
     class Meta:
         ordering = ["-id"]
-        indexes = [models.Index(fields=["subscription", "-id"], name="webhookattempt_sub_idx")]
+        indexes = [
+            models.Index(fields=["subscription", "-id"], name="webhookattempt_sub_idx"),
+            # The retention sweep's "attempts older than 90 days".
+            models.Index(fields=["attempted_at"], name="webhookattempt_at_idx"),
+        ]
 
     def __str__(self):
         return f"{self.subscription_id} #{self.position} try {self.attempt}: {self.outcome}"

@@ -468,8 +468,9 @@ def ledger_verify(
 
 
 # The columns that copy the contract, compared with the row ``ledger.services.restore`` makes
-# of it (the one rule by which import and replay turn a contract into columns).
-_COPIED_COLUMNS = tuple(name for name in SignalRow._fields if name not in {"created_at", "contract"})
+# of it (the one rule by which import and replay turn a contract into columns). ``created_at``
+# and ``pushed`` say how the row came to be, not what the contract says.
+_COPIED_COLUMNS = tuple(name for name in SignalRow._fields if name not in {"created_at", "contract", "pushed"})
 
 
 def _compare_contents(report: VerifyReport, framed: dict[int, int]) -> None:

@@ -1,6 +1,8 @@
 from django.conf import settings
 from django.db import models
 
+from signals.models.choices import Source
+
 
 class LegalHoldQuerySet(models.QuerySet):
     def active(self):
@@ -19,7 +21,9 @@ class LegalHold(models.Model):
         related_name="+",
         help_text="One source event: its signals, history and rejections.",
     )
-    source = models.CharField(max_length=32, blank=True, help_text="A whole source: everything it produced.")
+    source = models.CharField(
+        max_length=32, blank=True, choices=Source.choices, help_text="A whole source: everything it produced."
+    )
     reason = models.TextField()
     set_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+", editable=False

@@ -1,5 +1,12 @@
+from datetime import timedelta
+
 from django.conf import settings
+from django.core.validators import MinValueValidator
 from django.db import models
+
+# The shortest keep-for an operator may set: the admin reads a bare "90" as 90 seconds, which on
+# the signals policy would delete all but the last minute and a half.
+MIN_KEEP_FOR = timedelta(hours=1)
 
 
 class Action(models.TextChoices):
@@ -18,10 +25,16 @@ class RetentionPolicy(models.Model):
 
     name = models.SlugField(max_length=48, unique=True)
     keep_for = models.DurationField(
-        null=True, blank=True, help_text="How long a record is kept; blank for the default."
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(MIN_KEEP_FOR, message="At least an hour: write 90 days as 90 00:00:00.")],
+        help_text="How long a record is kept, as DAYS HH:MM:SS (90 days: 90 00:00:00); blank for the default.",
     )
     max_per_key = models.PositiveIntegerField(
-        null=True, blank=True, help_text="At most this many per key (per market, for history); blank for the default."
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(1)],
+        help_text="At most this many per key (per market, for history); blank for the default.",
     )
     enabled = models.BooleanField(default=True, help_text="Off: the sweep skips this policy.")
     changed_by = models.ForeignKey(

@@ -2,7 +2,8 @@
 
 ``RETENTION_ARCHIVE_DIR/signals/YYYY-MM-DD.jsonl.gz`` holds the signals generated that day (UTC)
 that left the database, one JSON object per line: ``signal_id``, ``generated_at``,
-``created_at`` and ``contract`` (the stored contract text, byte for byte). A later sweep that
+``created_at``, ``source``, ``event`` (the source event's source and external id, as a legal hold
+names it) and ``contract`` (the stored contract text, byte for byte). A later sweep that
 expires more signals of the same day writes the day's file again with the old lines and the new.
 
 Each write goes: the new file beside the old one (``.new``), fsynced and read back (every line
@@ -48,6 +49,9 @@ class ArchivedSignal:
     signal_id: str
     generated_at: datetime
     created_at: datetime
+    source: str
+    event_source: str  # the source event's natural key, as a hold names it
+    event_external_id: str
     contract: str  # the stored text
 
     def line(self) -> bytes:
@@ -57,6 +61,8 @@ class ArchivedSignal:
                     "signal_id": self.signal_id,
                     "generated_at": self.generated_at.isoformat(),
                     "created_at": self.created_at.isoformat(),
+                    "source": self.source,
+                    "event": [self.event_source, self.event_external_id],
                     "contract": self.contract,
                 }
             )
@@ -66,11 +72,23 @@ class ArchivedSignal:
     @classmethod
     def parse(cls, line: bytes) -> ArchivedSignal:
         fields = orjson.loads(line)
+        event_source, external_id = fields["event"]
         return cls(
             fields["signal_id"],
             datetime.fromisoformat(fields["generated_at"]),
             datetime.fromisoformat(fields["created_at"]),
+            fields["source"],
+            event_source,
+            external_id,
             fields["contract"],
+        )
+
+    def held(self, holds) -> bool:
+        """Whether an active hold names this signal, its source event or its source (``sweep.Holds``)."""
+        return (
+            self.signal_id in holds.signal_ids
+            or self.source in holds.sources
+            or (self.event_source, self.event_external_id) in holds.event_keys
         )
 
 
@@ -164,6 +182,7 @@ def archive_day(day: date, signals: Iterable[ArchivedSignal]) -> set[str]:
                 added.add(signal.signal_id)
         raw.flush()
         os.fsync(raw.fileno())
+    _fsync_directory(pending.parent)  # the .new file's entry is durable before the manifest names its checksum
     rows, digest = _read_back(pending, written)
     SignalArchive.objects.update_or_create(
         day=day,

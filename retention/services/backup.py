@@ -170,6 +170,9 @@ def _write(backup: Backup, engine: _Postgres | _Sqlite) -> None:
     name = f"{backup.started_at.astimezone(UTC):%Y%m%dT%H%M%SZ}-{backup.pk}"
     partial = root / f"{_PARTIAL}{name}"
     partial.mkdir()
+    # Named on the row before the directory takes the name: a kill after the rename leaves a row
+    # (marked interrupted next time, then pruned with its directory), never a directory no row names.
+    Backup.objects.filter(pk=backup.pk).update(path=name)
     try:
         snapshot = engine.dump(partial / engine.dump_name)
         _write_json(partial / WRITER_STATE, snapshot.writer_state)
@@ -193,8 +196,9 @@ def _write(backup: Backup, engine: _Postgres | _Sqlite) -> None:
         _fsync_path(root)
     except BaseException:
         shutil.rmtree(partial, ignore_errors=True)
+        Backup.objects.filter(pk=backup.pk).update(path="")
         raise
-    Backup.objects.filter(pk=backup.pk).update(path=name, bytes=_size(root / name), sha256=digests[engine.dump_name])
+    Backup.objects.filter(pk=backup.pk).update(bytes=_size(root / name), sha256=digests[engine.dump_name])
     backup.refresh_from_db()
 
 
@@ -450,7 +454,9 @@ class _Postgres:
         return snapshot
 
     def prove(self, dump: Path, backup_id: int) -> dict[str, int]:
-        scratch = f"{self.name[:32]}_proof_{backup_id}"  # within PostgreSQL's 63 bytes
+        # One name for every proof (one backup runs at a time): a proof killed half-way leaves a
+        # scratch copy of the database, and the next proof drops it first.
+        scratch = f"{self.name[:48]}_proof"  # within PostgreSQL's 63 bytes
         with self.connect(autocommit=True) as conn:
             encoding, collate, ctype = conn.execute(
                 "SELECT pg_encoding_to_char(encoding), datcollate, datctype FROM pg_database "

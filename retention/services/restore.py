@@ -28,15 +28,19 @@ class Restored:
 def restore_archive(day: date) -> Restored:
     """Put the day's archived signals back (those the database lacks); idempotent.
 
-    Raises ``archive.ArchiveDamaged`` for a file that fails its checksum, FileNotFoundError for a
-    day with no archive, and the ledger's ContractError for a line that cannot make a row.
+    Takes the sweep's lock (a sweep rewriting the day's file meanwhile would race it): raises
+    ``archive.SweepRunning`` while one runs. Raises ``archive.ArchiveDamaged`` for a file that
+    fails its checksum, FileNotFoundError for a day with no archive, and the ledger's
+    ContractError for a line that cannot make a row. The restored signals are as old as before:
+    the next sweep archives them again unless a legal hold names them.
     """
-    if archive.verified_file(day) is None:
-        raise FileNotFoundError(f"no archive of {day.isoformat()} in {archive.day_path(day).parent}")
-    signals = archive.read_day(day)
-    total = restored = 0
-    while chunk := list(islice(signals, _CHUNK)):
-        total += len(chunk)
-        with transaction.atomic():
-            restored += signals_restore((signal.contract, signal.created_at) for signal in chunk)
+    with archive.sweep_lock():
+        if archive.verified_file(day) is None:
+            raise FileNotFoundError(f"no archive of {day.isoformat()} in {archive.day_path(day).parent}")
+        signals = archive.read_day(day)
+        total = restored = 0
+        while chunk := list(islice(signals, _CHUNK)):
+            total += len(chunk)
+            with transaction.atomic():
+                restored += signals_restore((signal.contract, signal.created_at) for signal in chunk)
     return Restored(day=day, in_archive=total, restored=restored)

@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 
-import orjson
+from celery.exceptions import SoftTimeLimitExceeded
 from django.apps import apps
 from django.conf import settings
 from django.db import transaction
@@ -100,11 +100,14 @@ def sweep(
         raise ValueError(f"no policy {', '.join(unknown)}; the policies are {', '.join(DEFAULTS)}")
     policies = effective_policies()
     chosen = [policies[name] for name in (names or DEFAULTS) if names or policies[name].enabled]
+    # The quick policies first: a first sweep over a large backlog of signals can take its whole
+    # time limit, and must not keep backups or idempotency keys from being swept meanwhile.
+    chosen.sort(key=lambda policy: policy.name in LONG_POLICIES)
     context = Sweep(
         now=now or timezone.now(),
         dry_run=dry_run,
         batch_size=batch_size or settings.RETENTION_BATCH_SIZE,
-        holds=Holds.active(),
+        holds=Holds(),
         progress=progress,
     )
     with archive.sweep_lock():
@@ -113,6 +116,7 @@ def sweep(
             status=RetentionRun.Status.INTERRUPTED, finished_at=context.now
         )
         for policy in chosen:
+            context.holds = Holds.active()  # a hold set while an earlier policy ran counts too
             context.runs.append(_run(policy, context))
     return context.runs
 
@@ -123,6 +127,10 @@ def _run(policy: EffectivePolicy, context: Sweep) -> RetentionRun:
     )
     try:
         SWEEPERS[policy.name](policy, run, context)
+    except SoftTimeLimitExceeded:
+        # The task is out of time: stop here (the run stays "running" and the next sweep marks it
+        # interrupted and finishes its work), rather than start the next policy and be killed.
+        raise
     except Exception as exc:
         log.exception("retention: policy %s failed", policy.name)
         RetentionRun.objects.filter(pk=run.pk).update(
@@ -196,7 +204,10 @@ def _sweep_webhook_attempts(policy: EffectivePolicy, run: RetentionRun, context:
         run,
         context,
         WebhookAttempt.objects.filter(attempted_at__lt=run.cutoff),
-        Q(signal_id__in=context.holds.signal_ids),
+        # A held source or event, through its signals still in the database (an archived
+        # signal's attempts are judged by its id alone).
+        Q(signal_id__in=context.holds.signal_ids)
+        | Q(signal_id__in=Signal.objects.filter(_held_signals(context.holds)).values("signal_id")),
     )
 
 
@@ -226,26 +237,22 @@ def _sweep_probability_history(policy: EffectivePolicy, run: RetentionRun, conte
     _delete_expired(policy.name, run, context, ProbabilityPoint.objects.filter(observed_at__lt=run.cutoff), held)
     if policy.max_per_key is None:
         return
-    # Then each market's oldest points past the newest max_per_key (a market polled often).
+    # Then each market's oldest points past the newest max_per_key (a market polled often),
+    # among the points the age step left: held markets are left out here, having been counted.
+    recent = ProbabilityPoint.objects.filter(observed_at__gte=run.cutoff).exclude(held)
     crowded = (
-        ProbabilityPoint.objects.values("source_event")
+        recent.values("source_event")
         .annotate(points=Count("pk"))
         .filter(points__gt=policy.max_per_key)
         .values_list("source_event", flat=True)
     )
     for event_id in list(crowded):
         oldest_kept = (
-            ProbabilityPoint.objects.filter(source_event_id=event_id)
+            recent.filter(source_event_id=event_id)
             .order_by("-observed_at")
             .values_list("observed_at", flat=True)[policy.max_per_key - 1]
         )
-        _delete_expired(
-            policy.name,
-            run,
-            context,
-            ProbabilityPoint.objects.filter(source_event_id=event_id, observed_at__lt=oldest_kept),
-            held,
-        )
+        _delete_expired(policy.name, run, context, recent.filter(source_event_id=event_id, observed_at__lt=oldest_kept))
 
 
 def _sweep_source_events(policy: EffectivePolicy, run: RetentionRun, context: Sweep) -> None:
@@ -259,7 +266,10 @@ def _sweep_source_events(policy: EffectivePolicy, run: RetentionRun, context: Sw
         run,
         context,
         orphaned,
-        Q(pk__in=holds.event_ids) | Q(source__in=holds.sources),
+        # A hold keeps its event, released or not: the hold row, kept as evidence, points at it.
+        Q(pk__in=holds.event_ids)
+        | Q(source__in=holds.sources)
+        | Q(Exists(LegalHold.objects.filter(source_event=OuterRef("pk")))),
     )
 
 
@@ -274,13 +284,20 @@ def _utc_day_start(day: date) -> datetime:
     return datetime(day.year, day.month, day.day, tzinfo=UTC)
 
 
-def _sweep_signals(policy: EffectivePolicy, run: RetentionRun, context: Sweep) -> None:
-    """Day by day, oldest first: the day's expired signals into its archive file, then out of the database."""
-    held = _held_signals(context.holds)
+def _sweep_signals(policy: EffectivePolicy, run: RetentionRun, context: Sweep, *, pushed_only: bool = False) -> None:
+    """Day by day, oldest first: the day's expired signals into its archive file, then out of the database.
+
+    A day whose archive is damaged keeps its signals; the other days go on, and the run is failed
+    at the end naming each damaged day.
+    """
     expired = Signal.objects.filter(generated_at__lt=run.cutoff)
+    if pushed_only:
+        expired = expired.filter(pushed=True)
+    damaged = []
     day = _next_day(expired, None)
     while day is not None:
         start = _utc_day_start(day)
+        held = _held_signals(context.holds)
         of_day = expired.filter(generated_at__gte=start, generated_at__lt=start + timedelta(days=1))
         on_hold = of_day.filter(held).count()
         deletable = of_day.exclude(held)
@@ -288,8 +305,15 @@ def _sweep_signals(policy: EffectivePolicy, run: RetentionRun, context: Sweep) -
             _count(run, counted=deletable.count() + on_hold, skipped_on_hold=on_hold)
         else:
             _count(run, counted=on_hold, skipped_on_hold=on_hold)
-            _archive_and_delete(policy.name, run, context, day, deletable)
+            if deletable.exists():  # a day whose expired signals are all held keeps its file as it is
+                try:
+                    _archive_and_delete(policy.name, run, context, day, deletable)
+                except archive.ArchiveDamaged as exc:
+                    log.error("retention: %s", exc)
+                    damaged.append(str(exc))
         day = _next_day(expired, start + timedelta(days=1))
+    if damaged:
+        raise archive.ArchiveDamaged("; ".join(damaged))
 
 
 def _next_day(expired: QuerySet, after: datetime | None) -> date | None:
@@ -298,33 +322,95 @@ def _next_day(expired: QuerySet, after: datetime | None) -> date | None:
     return None if first is None else first.astimezone(UTC).date()
 
 
+@dataclass(frozen=True, slots=True)
+class _Kept:
+    """What a batch needs of an archived signal: its row, and what a hold could name it by."""
+
+    pk: int
+    source: str
+    event_id: int
+
+    def held(self, signal_id: str, holds: Holds) -> bool:
+        return signal_id in holds.signal_ids or self.source in holds.sources or self.event_id in holds.event_ids
+
+
 def _archive_and_delete(policy: str, run: RetentionRun, context: Sweep, day: date, deletable: QuerySet) -> None:
-    rows = deletable.values_list("pk", "signal_id", "generated_at", "created_at", Cast("contract", TextField()))
-    pks: dict[str, int] = {}
-    contracts: dict[str, str] = {}
+    """The day's deletable signals into its file; then, batch by batch, those the verified file holds
+    out of the database, each batch with its delete frames and counts in one transaction.
+
+    Only ids stay in memory; each batch reads its contracts as they are when it deletes them (the
+    delete frame holds what was deleted). Holds are read again for every batch: a hold set while
+    the sweep runs keeps what it names.
+    """
+    rows = deletable.values_list(
+        "pk", "signal_id", "generated_at", "created_at", "source", "event_id", "event__source", "event__external_id",
+        Cast("contract", TextField()),
+    )  # fmt: skip
+    kept: dict[str, _Kept] = {}
 
     def archived_signals() -> Iterator[archive.ArchivedSignal]:
-        for pk, signal_id, generated_at, created_at, contract in rows.order_by("pk").iterator(chunk_size=2000):
-            pks[signal_id] = pk
-            contracts[signal_id] = contract
-            yield archive.ArchivedSignal(signal_id, generated_at, created_at, contract)
+        for (
+            pk,
+            signal_id,
+            generated_at,
+            created_at,
+            source,
+            event_id,
+            event_source,
+            external_id,
+            contract,
+        ) in rows.order_by("pk").iterator(chunk_size=2000):
+            kept[signal_id] = _Kept(pk, source, event_id)
+            yield archive.ArchivedSignal(
+                signal_id, generated_at, created_at, source, event_source, external_id, contract
+            )
 
     in_file = archive.archive_day(day, archived_signals())
-    ids = [signal_id for signal_id in pks if signal_id in in_file]
-    _count(run, archived=len(ids))
+    ids = [signal_id for signal_id in kept if signal_id in in_file]
     for start in range(0, len(ids), context.batch_size):
-        batch = ids[start : start + context.batch_size]
+        holds = Holds.active()
+        chosen = ids[start : start + context.batch_size]
+        batch = [signal_id for signal_id in chosen if not kept[signal_id].held(signal_id, holds)]
+        newly_held = len(chosen) - len(batch)
         with transaction.atomic():
-            signals_delete_announced([DeletedSignal(pks[i], i, contracts[i]) for i in batch])
-            _count(run, counted=len(batch), deleted=len(batch))
-        context.step(policy, len(batch))
+            current = list(
+                Signal.objects.filter(pk__in=[kept[signal_id].pk for signal_id in batch]).values_list(
+                    "pk", "signal_id", Cast("contract", TextField())
+                )
+            )
+            signals_delete_announced([DeletedSignal(pk, signal_id, contract) for pk, signal_id, contract in current])
+            _count(
+                run,
+                counted=len(current) + newly_held,
+                archived=len(current),
+                deleted=len(current),
+                skipped_on_hold=newly_held,
+            )
+        context.step(policy, len(current))
+
+
+def _sweep_partner_signals(policy: EffectivePolicy, run: RetentionRun, context: Sweep) -> None:
+    # The same day files as the signals policy: a day's file holds both kinds.
+    _sweep_signals(policy, run, context, pushed_only=True)
 
 
 def _sweep_signal_archives(policy: EffectivePolicy, run: RetentionRun, context: Sweep) -> None:
     """Archive files of days before the cutoff's day go, but a file holding a held signal stays."""
     holds = context.holds
+    damaged = []
     for day, rows in SignalArchive.objects.filter(day__lt=run.cutoff.date()).values_list("day", "rows"):
-        held = sum(1 for signal in archive.read_day(day) if _archived_signal_held(signal, holds)) if _any(holds) else 0
+        if not archive.day_path(day).exists():
+            # A removal killed between the file and its manifest entry: finish it.
+            _count(run, counted=rows)
+            if not context.dry_run:
+                archive.remove_day(day)
+                _count(run, deleted=rows)
+            continue
+        try:
+            held = sum(1 for signal in archive.read_day(day) if signal.held(holds)) if _any(holds) else 0
+        except archive.ArchiveDamaged as exc:
+            damaged.append(str(exc))
+            continue
         if held:
             _count(run, counted=rows, skipped_on_hold=rows)
             continue
@@ -333,19 +419,12 @@ def _sweep_signal_archives(policy: EffectivePolicy, run: RetentionRun, context: 
             archive.remove_day(day)
             _count(run, deleted=rows)
             context.step(policy.name, rows)
+    if damaged:
+        raise archive.ArchiveDamaged("; ".join(damaged))
 
 
 def _any(holds: Holds) -> bool:
     return bool(holds.signal_ids or holds.event_ids or holds.sources)
-
-
-def _archived_signal_held(signal: archive.ArchivedSignal, holds: Holds) -> bool:
-    if signal.signal_id in holds.signal_ids:
-        return True
-    contract = orjson.loads(signal.contract)
-    source_event_id = contract.get("source_event_id", "")
-    source = source_event_id.split("-", 1)[0]
-    return source in holds.sources or any(f"{s}-{e}" == source_event_id for s, e in holds.event_keys)
 
 
 def _sweep_backups(policy: EffectivePolicy, run: RetentionRun, context: Sweep) -> None:
@@ -359,8 +438,12 @@ def _sweep_backups(policy: EffectivePolicy, run: RetentionRun, context: Sweep) -
             context.step(policy.name, 1)
 
 
+# Run last: over a large backlog these take the longest.
+LONG_POLICIES = frozenset({"signals", "partner_signals"})
+
 SWEEPERS: dict[str, Callable[[EffectivePolicy, RetentionRun, Sweep], None]] = {
     "signals": _sweep_signals,
+    "partner_signals": _sweep_partner_signals,
     "signal_archives": _sweep_signal_archives,
     "probability_history": _sweep_probability_history,
     "source_events": _sweep_source_events,

@@ -60,7 +60,7 @@ class SignalIngest(APIView):
             records = SOURCES[source].parser(given.validated_data["reply"], fetched_at=fetched_at)
         except ValueError as exc:  # the reply as a whole is not one of this source's
             raise serializers.ValidationError({"reply": [str(exc)]}) from exc
-        summary = signals_ingest(records=records, keep_outcomes=True)
+        summary = signals_ingest(records=records, keep_outcomes=True, pushed=True)
         return Response(
             IngestReplySerializer(
                 {

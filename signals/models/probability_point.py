@@ -22,6 +22,8 @@ class ProbabilityPoint(models.Model):
             models.UniqueConstraint(fields=["source_event", "observed_at"], name="probpoint_event_observed_uniq"),
         ]
         ordering = ["source_event", "observed_at"]
+        # The retention sweep's "points older than 168 hours", across markets.
+        indexes = [models.Index(fields=["observed_at"], name="probpoint_observed_idx")]
 
     def __str__(self):
         return f"{self.probability:.4f} at {self.observed_at:%Y-%m-%d %H:%M}"

@@ -48,6 +48,9 @@ class Signal(models.Model):
     generated_at = models.DateTimeField()
     created_at = models.DateTimeField(help_text="When this row was written (not part of the contract).")
     contract = ContractField()
+    # A partner pushed the input (POST /api/v1/signals/ingest/), rather than a poll fetching it:
+    # the partner signals' retention policy keeps these a shorter time. Not part of the contract.
+    pushed = models.BooleanField(default=False, db_default=False, editable=False)
 
     objects = SignalQuerySet.as_manager()
 
@@ -71,6 +74,8 @@ class Signal(models.Model):
             models.Index(fields=["input_event_hash"], name="signal_input_hash_idx"),
             models.Index(fields=["source_event_id"], name="signal_source_event_id_idx"),
             models.Index(fields=["trace_id"], name="signal_trace_id_idx"),
+            # The partner signals' retention sweep: few rows, found without reading the others.
+            models.Index(fields=["generated_at"], name="signal_pushed_generated_idx", condition=models.Q(pushed=True)),
         ]
 
     def __str__(self):

@@ -67,6 +67,7 @@ class SignalRow(NamedTuple):
     generated_at: object
     created_at: object
     contract: str  # canonical JSON text, stored byte for byte
+    pushed: bool = False  # a partner pushed its input (the ingest API); not in the contract
 
     def for_backend(self, to_db: Callable) -> SignalRow:
         """This row with its datetimes as the backend stores them, for a row built from Python values."""

@@ -66,3 +66,25 @@ def test_the_report_shows_a_stalled_writer_with_its_last_error():
 
 def test_a_writer_keeping_up_is_said_so():
     assert "Writer:      keeping up (0 save(s) pending)" in report()
+
+
+def test_the_report_shows_each_retention_policy_with_what_has_expired_and_its_last_run():
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from retention.services.sweep import sweep
+    from tests.support.factories import RejectionFactory
+
+    RejectionFactory(created_at=timezone.now() - timedelta(days=91))
+    before = report()
+    sweep(["rejections"])
+    RejectionFactory(created_at=timezone.now() - timedelta(days=100))
+
+    after = {line.split()[0]: line for line in report().splitlines() if line.startswith("  ")}
+
+    assert "Retention:" in before
+    assert " 1 expired  never swept" in next(line for line in before.splitlines() if "rejections" in line)
+    assert after["rejections"].split()[1:3] == ["90", "d"]
+    assert " 1 expired  " in after["rejections"] and "ok, 1 deleted" in after["rejections"]
+    assert "never swept" in after["signals"]

@@ -15,7 +15,7 @@ from retention.models import LegalHold, SignalArchive
 from retention.services import archive
 from retention.services.restore import restore_archive
 from retention.services.sweep import sweep
-from signals.models import Signal
+from signals.models import Signal, SourceEvent
 from tests.support.factories import RawEventFactory, SignalFactory
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -80,7 +80,9 @@ def test_one_file_per_day_and_a_later_sweep_adds_to_it():
 
 def test_held_signals_stay_out_of_the_archive_and_in_the_database():
     held = signal_at(DAY_1)
-    by_source = signal_at(DAY_1 + SECOND, source="yahoo", external_id="ACME")
+    by_source = signal_at(
+        DAY_1 + SECOND, source="yahoo", external_id="ACME-2026031000", event_id="stock-ACME-2026031000"
+    )
     gone = signal_at(DAY_1 + 2 * SECOND, external_id="551102")
     LegalHold.objects.create(signal_id=held.signal_id, reason="audit")
     LegalHold.objects.create(source="yahoo", reason="audit")
@@ -148,7 +150,10 @@ def test_a_rewrite_killed_after_its_manifest_is_finished_by_the_next_reader():
 
 def test_archive_files_go_after_their_own_policy_unless_they_hold_a_held_signal():
     signal_at(DAY_1)
-    held = signal_at(DAY_1 + timedelta(days=1), source="yahoo", external_id="ACME")
+    # As Yahoo names them: the event id is not "<source>-<external id>" (stock-ACME-2026031012).
+    held = signal_at(
+        DAY_1 + timedelta(days=1), source="yahoo", external_id="ACME-2026031012", event_id="stock-ACME-2026031012"
+    )
     sweep(["signals"], now=DAY_1 + timedelta(days=2) + KEEP)
     LegalHold.objects.create(source="yahoo", reason="late request: already archived")
     boundary = datetime.combine(DAY_1.date() + timedelta(days=1), datetime.min.time(), UTC) + timedelta(days=366)
@@ -161,3 +166,55 @@ def test_archive_files_go_after_their_own_policy_unless_they_hold_a_held_signal(
     assert archive.day_path(held.generated_at.date()).exists()
     assert (after.counted, after.deleted, after.skipped_on_hold) == (2, 1, 1)
     assert list(SignalArchive.objects.values_list("day", flat=True)) == [held.generated_at.date()]
+
+
+def test_a_partners_signal_goes_after_30_days_and_a_polled_one_stays():
+    pushed = SignalFactory(raw_event=RawEventFactory(observed_at=DAY_1), pushed=True)
+    polled = signal_at(DAY_1 + SECOND, external_id="551104")
+    boundary = pushed.generated_at + timedelta(days=30)
+    assert_ledger_reconciles()  # the mark is the row's own, not a column that copies the contract
+
+    (before,) = sweep(["partner_signals"], now=boundary - SECOND)
+    assert Signal.objects.count() == 2 and before.counted == 0
+    (after,) = sweep(["partner_signals"], now=boundary + SECOND)
+
+    assert list(Signal.objects.values_list("signal_id", flat=True)) == [polled.signal_id]
+    assert (after.counted, after.archived, after.deleted) == (1, 1, 1)
+    assert [line["signal_id"] for line in archived_lines(DAY_1.date())] == [pushed.signal_id]
+    assert_ledger_reconciles()
+
+
+def test_an_archived_signal_is_held_by_its_source_event_as_the_database_names_it():
+    signal_at(DAY_1, source="yahoo", external_id="ACME-2026031000", event_id="stock-ACME-2026031000")
+    sweep(["signals"], now=DAY_1 + timedelta(days=1) + KEEP)
+    event = SourceEvent.objects.get(source="yahoo", external_id="ACME-2026031000")
+    LegalHold.objects.create(source_event=event, reason="the event, after its signals were archived")
+
+    (run,) = sweep(["signal_archives"], now=DAY_1 + timedelta(days=400))
+
+    assert (run.deleted, run.skipped_on_hold) == (0, 1) and archive.day_path(DAY_1.date()).exists()
+
+
+def test_a_day_whose_expired_signals_are_all_held_gets_no_file():
+    held = signal_at(DAY_1)
+    LegalHold.objects.create(signal_id=held.signal_id, reason="audit")
+
+    (run,) = sweep(["signals"], now=DAY_1 + timedelta(days=1) + KEEP)
+
+    assert (run.status, run.counted, run.skipped_on_hold, run.deleted) == ("ok", 1, 1, 0)
+    assert not archive.day_path(DAY_1.date()).exists() and not SignalArchive.objects.exists()
+
+
+def test_a_damaged_day_keeps_its_signals_and_the_other_days_are_still_swept():
+    signal_at(DAY_1)
+    sweep(["signals"], now=DAY_1 + timedelta(days=1) + KEEP)
+    path = archive.day_path(DAY_1.date())
+    path.write_bytes(path.read_bytes()[::-1])
+    stuck = signal_at(DAY_1 + timedelta(hours=2), external_id="551105")
+    next_day = signal_at(DAY_1 + timedelta(days=1), external_id="551106")
+
+    (run,) = sweep(["signals"], now=DAY_1 + timedelta(days=2) + KEEP)
+
+    assert run.status == "failed" and str(DAY_1.date()) in run.error
+    assert list(Signal.objects.values_list("signal_id", flat=True)) == [stuck.signal_id]
+    assert next_day.signal_id in {line["signal_id"] for line in archived_lines(next_day.generated_at.date())}

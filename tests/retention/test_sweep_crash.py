@@ -50,6 +50,7 @@ def test_a_sweep_killed_at_random_moments_loses_nothing_and_the_next_one_finishe
             assert state["deleted_by_runs"] == state["gone"], (context, "the counts do not add up", state)
             killed_mid_way += "running" in state["statuses"]  # the killed one, marked interrupted next round
         assert state["expired_left"] == 0 and state["gone"] > 0, (context, "the last sweep did not finish", state)
+        assert killed_mid_way >= 1, (context, "no kill landed while a sweep was deleting")
         assert state["statuses"] in (["ok"], ["interrupted", "ok"]), (context, state)
     finally:
         child.kill()

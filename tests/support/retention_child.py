@@ -12,6 +12,7 @@ killed sweep is still a process of its own, with its own connection and locks.
 import json
 import os
 import random
+import select
 import signal
 import sys
 import time
@@ -61,17 +62,26 @@ def main(seed: int, rounds: int) -> None:
             connection.close()
             if hasattr(connection, "close_pool"):
                 connection.close_pool()
+        deleting, told = os.pipe()
         pid = os.fork()
         if pid == 0:
             try:
-                sweep(["signals"], now=NOW, batch_size=5)
+                os.close(deleting)
+                sweep(["signals"], now=NOW, batch_size=5, progress=lambda policy, rows, pipe=told: os.write(pipe, b"."))
             finally:
                 os._exit(0)
-        killed_after = None if last else chooser.uniform(0.0, 0.5)
-        if killed_after is not None:
+        os.close(told)
+        killed_after = None
+        if not last:
+            # Odd rounds: any moment, from before the sweep starts to after it ends. Even rounds:
+            # once its first batch is deleted, so that some kills land among the deletes for sure.
+            if number % 2 == 0:
+                select.select([deleting], [], [], 10)
+            killed_after = chooser.uniform(0.0, 0.05 if number % 2 == 0 else 0.5)
             time.sleep(killed_after)
             os.kill(pid, signal.SIGKILL)
         os.waitpid(pid, 0)
+        os.close(deleting)
         print(json.dumps({"round": number, "killed_after": killed_after, "waiting": True}), flush=True)
         sys.stdin.readline()  # the test waits for the killed sweep's database session to end
 

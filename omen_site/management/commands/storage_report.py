@@ -2,7 +2,7 @@ import json
 
 from django.core.management.base import BaseCommand
 
-from omen_site.storage import backup_report, storage_report
+from omen_site.storage import backup_report, retention_report, storage_report
 
 
 class Command(BaseCommand):
@@ -43,6 +43,7 @@ class Command(BaseCommand):
         for tier, figures in sorted(ledger["sealed_partitions_by_tier"].items()):
             w(f"  {tier:<5} {figures['partitions']} sealed partitions, {figures['frames']} frames")
         self._backups(backup_report())
+        self._retention(retention_report())
         totals = report["totals"]
         w(
             f"Totals:      {totals['signals']} signals, {totals['source_events']} source events, "
@@ -70,3 +71,16 @@ class Command(BaseCommand):
             self.stdout.write(f"  newest         {line(newest)}")
         if proven is not None and proven["id"] != newest["id"]:
             self.stdout.write(f"  newest proven  {line(proven)}")
+
+    def _retention(self, policies: list[dict]) -> None:
+        self.stdout.write("Retention:   keeps, oldest record, expired now (the next sweep takes them), last run")
+        for row in policies:
+            run = row["last_run"]
+            last = "never swept"
+            if run is not None:
+                last = f"{run['started_at'][:16]} {run['status']}, {run['deleted']} deleted"
+            keeps = f"{row['keep_for_days']:g} d" + (f", {row['max_per_key']}/market" if row["max_per_key"] else "")
+            self.stdout.write(
+                f"  {row['policy']:<20} {keeps:<16} {(row['oldest'] or '-')[:16]:<16} {row['expired']:>8} expired  "
+                + (last if row["enabled"] else f"{last} (policy off)")
+            )

@@ -90,7 +90,7 @@ class Command(BaseCommand):
     def _restore_archive(self, day, **options):
         try:
             result = restore_archive(day)
-        except FileNotFoundError as exc:
+        except (FileNotFoundError, SweepRunning) as exc:
             raise CommandError(str(exc)) from None
         except ArchiveDamaged as exc:
             raise CommandError(str(exc), returncode=DAMAGED) from None
@@ -100,3 +100,8 @@ class Command(BaseCommand):
             f"{day}: {result.in_archive:,} signals in the archive, {result.restored:,} restored, "
             f"{result.present:,} already in the database"
         )
+        if result.restored:
+            self.stdout.write(
+                "They are as old as before: the next sweep archives them again unless a legal hold names them "
+                "(Retention > Legal holds)."
+            )

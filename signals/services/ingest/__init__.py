@@ -103,8 +103,12 @@ def signals_ingest(
     source_reliability: dict[str, float] | None = None,
     on_batch: Callable[[IngestSummary], None] | None = None,
     keep_outcomes: bool = False,
+    pushed: bool = False,
 ) -> IngestSummary:
     """Persist every record as a signal or a rejection; return the counts.
+
+    ``pushed``: the records came from a partner (the ingest API), not a poll; their signals are
+    marked so, and kept by the partner signals' retention policy.
 
     Never raises on a bad record: a record that fails anywhere becomes a rejection naming the
     rule and the reason. Each batch commits on its own, so a failure of the database itself
@@ -128,7 +132,7 @@ def signals_ingest(
         if batch is None:
             return None
         _history_load(batch, history, tracked)
-        return helper.submit(batch_prepare, batch, history, reliability, to_db, vocabulary, tracked)
+        return helper.submit(batch_prepare, batch, history, reliability, to_db, vocabulary, tracked, pushed)
 
     with prompt_thread_switching(), ThreadPoolExecutor(max_workers=1, thread_name_prefix="ingest-prepare") as helper:
         batches = _batches(records, batch_size)

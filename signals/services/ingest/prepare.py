@@ -114,6 +114,7 @@ def batch_prepare(
     to_db: Callable,
     vocabulary: Vocabulary = DEFAULT_VOCABULARY,
     tracked: Tracked | None = None,
+    pushed: bool = False,
 ) -> PreparedBatch:
     """The rows of one batch; ``history`` holds each market's points as the previous batches left them,
     and is moved forward with this batch's events. ``tracked`` holds the markets OMEN issued a
@@ -175,7 +176,7 @@ def batch_prepare(
             outcomes[place] = outcome.signal_id
             if outcome.signal_id not in observed_at:
                 observed_at[outcome.signal_id] = event.observed_at
-                signals.append((key, _signal_row(event, outcome, created_at, to_db)))
+                signals.append((key, _signal_row(event, outcome, created_at, to_db, pushed)))
         else:
             rejections.append(_rule_rejection(event, outcome, created_at, to_db))
             rejected_by_status[outcome.status] += 1
@@ -265,7 +266,7 @@ def _recent_history(events: list[RawEvent], history: History) -> dict[EventKey, 
     return stored
 
 
-def _signal_row(event: RawEvent, outcome: Accepted, created_at, to_db: Callable) -> SignalRow:
+def _signal_row(event: RawEvent, outcome: Accepted, created_at, to_db: Callable, pushed: bool) -> SignalRow:
     contract = outcome.signal
     observed_at = to_db(event.observed_at)
     return SignalRow(
@@ -286,6 +287,7 @@ def _signal_row(event: RawEvent, outcome: Accepted, created_at, to_db: Callable)
         observed_at,  # generated_at: a function of the input, so replays are byte-identical
         created_at,
         canonical_json(contract),
+        pushed,
     )
 
 

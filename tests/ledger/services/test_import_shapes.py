@@ -127,7 +127,7 @@ def test_the_frames_our_writer_makes_of_imported_signals_restore_to_the_same_row
     ledger_drain()
     columns = [name for name in SignalRow._fields if name != "contract"]
     stored = {
-        row[0]: SignalRow(*row)
+        row[0]: SignalRow(**dict(zip([*columns, "contract"], row, strict=True)))
         for row in Signal.objects.values_list(*columns, Cast("contract", TextField()))  # fmt: skip
     }
 

@@ -44,6 +44,7 @@ def test_every_record_comes_back_as_its_signal_or_its_rejection_in_the_order_sen
     rejected = [r for r in body["records"] if r["outcome"] == "rejected"]
     assert created and body["created"] == len(created)
     assert sorted(created) == sorted(Signal.objects.values_list("signal_id", flat=True))
+    assert set(Signal.objects.values_list("pushed", flat=True)) == {True}  # kept by the partner signals' policy
     assert len(rejected) == body["rejected"] == Rejection.objects.count()
     assert all(r["rule"] and r["reason"] for r in rejected)
     # In the ledger's outbox: framed like any other save.

@@ -22,6 +22,7 @@ def ingest(path, **kwargs):
 def test_recorded_reply_twice_creates_signals_once(recorded_dir):
     first = ingest(recorded_dir / RECORDED)
     signals_after_first = Signal.objects.count()
+    assert not Signal.objects.filter(pushed=True).exists()  # polled data, not a partner's
 
     second = ingest(recorded_dir / RECORDED)
 
