@@ -31,6 +31,7 @@ from django.conf import settings
 from django.utils import timezone
 
 from retention.models import SignalArchive
+from utilities.files import fsync_path
 
 SUBDIRECTORY = "signals"
 _READ_CHUNK = 1 << 20
@@ -139,7 +140,7 @@ def verified_file(day: date) -> Path | None:
     if pending.exists() and file_sha256(pending) == manifest.sha256:
         # Killed between the manifest and the rename: the new file is the one recorded.
         os.replace(pending, final)
-        _fsync_directory(final.parent)
+        fsync_path(final.parent)
         return final
     raise ArchiveDamaged(
         f"{final} does not match the SHA-256 its manifest recorded ({manifest.sha256}); nothing of "
@@ -182,7 +183,7 @@ def archive_day(day: date, signals: Iterable[ArchivedSignal]) -> set[str]:
                 added.add(signal.signal_id)
         raw.flush()
         os.fsync(raw.fileno())
-    _fsync_directory(pending.parent)  # the .new file's entry is durable before the manifest names its checksum
+    fsync_path(pending.parent)  # the .new file's entry is durable before the manifest names its checksum
     rows, digest = _read_back(pending, written)
     SignalArchive.objects.update_or_create(
         day=day,
@@ -195,7 +196,7 @@ def archive_day(day: date, signals: Iterable[ArchivedSignal]) -> set[str]:
         },
     )
     os.replace(pending, final)
-    _fsync_directory(final.parent)
+    fsync_path(final.parent)
     return added
 
 
@@ -204,7 +205,7 @@ def remove_day(day: date) -> None:
     final = day_path(day)
     for path in (final, final.with_name(final.name + ".new")):
         path.unlink(missing_ok=True)
-    _fsync_directory(final.parent)
+    fsync_path(final.parent)
     SignalArchive.objects.filter(day=day).delete()
 
 
@@ -227,11 +228,3 @@ def _read_back(path: Path, expected: set[str]) -> tuple[int, str]:
     if rest + inflate.flush() or not inflate.eof or lines != len(found) or found != expected:
         raise ArchiveDamaged(f"{path} read back {len(found)} signals in {lines} lines, {len(expected)} were written")
     return lines, digest.hexdigest()
-
-
-def _fsync_directory(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)

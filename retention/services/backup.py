@@ -48,6 +48,7 @@ from ledger.models import LedgerWriterState
 from ledger.public import CURRENT_FILE, MANIFEST_FILE, SEALED_FILE, list_partitions
 from retention.models import Backup
 from retention.services.archive import file_sha256
+from utilities.files import fsync_path
 
 log = logging.getLogger("omen.retention")
 
@@ -193,7 +194,7 @@ def _write(backup: Backup, engine: _Postgres | _Sqlite) -> None:
         digests = _write_checksums(partial)
         _fsync_tree(partial)
         os.rename(partial, root / name)
-        _fsync_path(root)
+        fsync_path(root)
     except BaseException:
         shutil.rmtree(partial, ignore_errors=True)
         Backup.objects.filter(pk=backup.pk).update(path="")
@@ -308,16 +309,8 @@ def checksums_verify(directory: Path) -> dict:
 
 def _fsync_tree(directory: Path) -> None:
     for path in sorted(directory.rglob("*"), reverse=True):  # files before the directories holding them
-        _fsync_path(path)
-    _fsync_path(directory)
-
-
-def _fsync_path(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+        fsync_path(path)
+    fsync_path(directory)
 
 
 def _size(directory: Path) -> int:
@@ -383,7 +376,7 @@ def backup_remove(backup: Backup) -> None:
     directory = backup.directory
     if directory is not None and directory.exists():
         shutil.rmtree(directory)
-        _fsync_path(directory.parent)
+        fsync_path(directory.parent)
     Backup.objects.filter(pk=backup.pk).delete()
 
 
