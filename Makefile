@@ -7,6 +7,8 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 # PostgreSQL for the second pass of the suite (trust auth on the local server).
 TEST_POSTGRES_URL ?= postgres://postgres@127.0.0.1:5432/omen
+# Each pass's temporary files (pytest's --basetemp, emptied when the pass starts).
+TEST_TMP ?= $(or $(TMPDIR),/tmp)/omen-tests-$(shell id -u)
 
 .PHONY: run test lint test-sqlite test-postgres coverage setup browser migrate demo bench clean
 
@@ -45,7 +47,13 @@ run: migrate
 	@echo
 	$(PY) manage.py run_all --host $(HOST) --port $(PORT)
 
-test: lint test-sqlite test-postgres
+# The two passes run at once: the suite spends much of its time waiting on child processes
+# (workers, servers, crash rounds), and the passes share nothing: each has its own database,
+# Redis database (OMEN_TEST_REDIS_DB) and temporary directory. Each pass's output is printed
+# when it ends; `make test-sqlite` or `make test-postgres` runs one alone.
+test: lint
+	@echo "==> the suite on SQLite and its database tests on PostgreSQL, at once"
+	@$(MAKE) --no-print-directory -j2 --output-sync=target test-sqlite test-postgres
 
 lint: setup
 	@echo "==> lint (ruff)"
@@ -57,7 +65,7 @@ lint: setup
 # The suite never reads a developer's .env: OMEN_ENV_FILE points nowhere.
 test-sqlite: setup browser
 	@echo "==> test suite on SQLite"
-	env -u DATABASE_URL OMEN_ENV_FILE=/dev/null $(PY) -m pytest -q
+	env -u DATABASE_URL OMEN_ENV_FILE=/dev/null OMEN_TEST_REDIS_DB=15 $(PY) -m pytest -q --basetemp=$(TEST_TMP)-sqlite
 
 # The tests that touch a database, again on PostgreSQL; the rest ran on the first pass
 # (tests/conftest.py: touches_the_database).
@@ -65,7 +73,8 @@ test-postgres: setup browser
 	@echo "==> the database tests on PostgreSQL ($(TEST_POSTGRES_URL))"
 	@$(PY) -c "import psycopg,sys; psycopg.connect('$(TEST_POSTGRES_URL)'.replace('/omen','/postgres'), connect_timeout=5).close()" \
 	  || { echo "PostgreSQL is not reachable at 127.0.0.1:5432; start it: pg_ctlcluster --skip-systemctl-redirect \$$(ls /etc/postgresql) main start"; exit 1; }
-	DATABASE_URL=$(TEST_POSTGRES_URL) OMEN_ENV_FILE=/dev/null OMEN_TESTS_DATABASE_ONLY=1 $(PY) -m pytest -q
+	DATABASE_URL=$(TEST_POSTGRES_URL) OMEN_ENV_FILE=/dev/null OMEN_TESTS_DATABASE_ONLY=1 OMEN_TEST_REDIS_DB=14 \
+	  $(PY) -m pytest -q --basetemp=$(TEST_TMP)-postgres
 
 # The suite on SQLite under coverage, child processes included ([tool.coverage] in pyproject.toml):
 # line and branch coverage in total, for ledger/ and signals/services/, and per file. The figures
