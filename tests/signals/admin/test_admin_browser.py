@@ -45,6 +45,9 @@ def test_filter_by_type_and_search_by_signal_id(analyst_page, live_server):
 
     page.fill("#searchbar", target.signal_id)
     page.press("#searchbar", "Enter")
+    # Counting rows does not wait: the search's page must have loaded first (on a busy machine the
+    # old page's rows are gone before the new ones are there).
+    page.wait_for_url(f"**q={target.signal_id}**")
     rows = page.locator("#result_list tbody tr")
     assert rows.count() == 1
     assert target.signal_id in rows.first.inner_text()
