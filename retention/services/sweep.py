@@ -39,7 +39,7 @@ Progress = Callable[[str, int], None]  # (policy, rows handled since the last ca
 
 @dataclass(frozen=True)
 class Holds:
-    """The active legal holds, as sets: computed once per sweep."""
+    """The active legal holds, as sets: read again for each policy, and for each batch of signal deletes."""
 
     signal_ids: frozenset[str] = frozenset()
     event_ids: frozenset[int] = frozenset()

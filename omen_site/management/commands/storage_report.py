@@ -73,7 +73,7 @@ class Command(BaseCommand):
             self.stdout.write(f"  newest proven  {line(proven)}")
 
     def _retention(self, policies: list[dict]) -> None:
-        self.stdout.write("Retention:   keeps, oldest record, expired now (the next sweep takes them), last run")
+        self.stdout.write("Retention:   keeps, oldest record, past its keep-for now (a hold may keep some), last run")
         for row in policies:
             run = row["last_run"]
             last = "never swept"
