@@ -20,9 +20,9 @@ RUN DEBUG=false ALLOWED_HOSTS=build REDIS_URL=redis://build:6379/0 OMEN_CACHE_BA
     SECRET_KEY=build-only-0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJ \
     python manage.py collectstatic --no-input
 # The data volumes' mount points, owned by omen: Docker copies a directory's owner into a new
-# named volume, so one missing here would be root's and unwritable (ledger.E001, ledger.E002, retention.E002, retention.E003).
+# named volume, so one missing here would be root's and unwritable (ledger.E001-E003, retention.E002, retention.E003).
 RUN useradd --create-home omen && mkdir -p /app/var /var/lib/omen/ledger /var/lib/omen/ledger-archive /var/lib/omen/retention-archive \
-    /var/lib/omen/backups \
+    /var/lib/omen/ledger-long-term /var/lib/omen/backups \
     && chown -R omen /app/var /var/lib/omen
 USER omen
 

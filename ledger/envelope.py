@@ -3,7 +3,8 @@
 Standard library (plus orjson) only: no Django import.
 
 The envelope is the original OMEN envelope (docs/architecture.md, schema "1.0.0") with three
-fields added, so schema "1.1.0":
+fields added (schema "1.1.0"), and since schema "1.2.0" a delete frame's ``signal`` is a
+deletion record (``deletion_record``: the signal's identities) instead of the whole contract:
 
 * ``operation``: create, update or delete;
 * ``outbox_id``: the outbox row this frame was written for; a writer that crashed after the
@@ -34,13 +35,17 @@ __all__ = [
     "SCHEMA_VERSION",
     "EnvelopeError",
     "EnvelopeHead",
+    "DELETION_FIELDS",
     "build_payload",
+    "deletion_record",
     "format_timestamp",
+    "is_deletion_record",
     "payload_hash",
     "read_head",
+    "read_written_at",
 ]
 
-SCHEMA_VERSION = "1.1.0"
+SCHEMA_VERSION = "1.2.0"
 ORIGINAL_SCHEMA_VERSION = "1.0.0"
 GENESIS_HASH = "0" * 64
 OPERATIONS = ("create", "update", "delete")
@@ -49,6 +54,14 @@ _HEAD = re.compile(
     rb'\{"prev_hash":"([0-9a-f]{64})","ledger_sequence":([0-9]{1,20}),"outbox_id":([0-9]{1,20}),'
     rb'"operation":"(create|update|delete)","signal_id":"([^"\\]{0,200})"'
 )
+
+
+# The writer puts ``ledger_written_at`` before the contract, so the first match is the envelope's.
+_WRITTEN_AT = re.compile(rb'"ledger_written_at":"([^"\\]{1,40})"')
+
+# What a delete frame says of the signal it deletes; its envelope's fields come from these too.
+DELETION_FIELDS = ("signal_id", "trace_id", "input_event_hash", "source_event_id", "ruleset_version", "observed_at")
+_DELETION_PREFIX = b'{"deleted":true,'
 
 
 class EnvelopeError(ValueError):
@@ -139,6 +152,40 @@ def build_payload(
     )
 
 
+def deletion_record(
+    signal_id: str,
+    trace_id: str,
+    input_event_hash: str,
+    source_event_id: str,
+    ruleset_version: str,
+    observed_at: datetime,
+) -> str:
+    """The ``signal`` of a delete frame: the deleted signal's identities, not its contract.
+
+    The contract is in the ledger already (its create frame, or its last update's) and, for a
+    swept signal, in its day's archive file; repeating 5-6 KB of it in each delete frame made a
+    retention sweep write as much ledger as the signals it removed. Sorted keys, so the record
+    starts with ``"deleted":true``.
+    """
+    return orjson.dumps(
+        {
+            "deleted": True,
+            "signal_id": signal_id,
+            "trace_id": trace_id,
+            "input_event_hash": input_event_hash,
+            "source_event_id": source_event_id,
+            "ruleset_version": ruleset_version,
+            "observed_at": format_timestamp(observed_at),
+        },
+        option=orjson.OPT_SORT_KEYS,
+    ).decode()
+
+
+def is_deletion_record(contract: str | bytes) -> bool:
+    """Whether a delete's ``signal`` is a deletion record (older delete frames hold the contract)."""
+    return (contract.encode() if isinstance(contract, str) else contract).startswith(_DELETION_PREFIX)
+
+
 def read_head(payload: bytes | bytearray | memoryview) -> EnvelopeHead:
     """The head fields of an envelope: from the prefix when our writer wrote it, else by parsing.
 
@@ -168,3 +215,24 @@ def read_head(payload: bytes | bytearray | memoryview) -> EnvelopeHead:
         outbox_id if isinstance(outbox_id, int) and not isinstance(outbox_id, bool) else None,
         operation if operation in OPERATIONS else None,
     )
+
+
+def read_written_at(payload: bytes | bytearray | memoryview) -> datetime:
+    """The envelope's ``ledger_written_at``: from a short search when our writer wrote it, else by parsing.
+
+    Raises ``EnvelopeError`` for a payload without one (the original OMEN's frames all have it).
+    """
+    match = _WRITTEN_AT.search(payload)
+    text = match.group(1).decode() if match is not None else None
+    if text is None:
+        try:
+            document = orjson.loads(payload)
+        except orjson.JSONDecodeError as exc:
+            raise EnvelopeError(f"payload is not JSON: {exc}") from None
+        text = document.get("ledger_written_at") if isinstance(document, dict) else None
+    try:
+        moment = datetime.fromisoformat(text)
+    except (TypeError, ValueError):
+        raise EnvelopeError(f"envelope has no ledger_written_at time (found {text!r})") from None
+    # Ours end in Z; a naive time is UTC, as every reader of the original's envelopes takes it.
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)

@@ -14,7 +14,12 @@ Standard library only: no Django import. The layout is the original OMEN's
       2026-11-24-late/             frames written for a day after that day was sealed
       2026-11-24-late-2/           ... and after its late partition was sealed too
 
-Cold partitions move whole to the archive directory, with the same layout.
+Cold partitions move whole to the archive directory, and long-term ones on to the long-term
+directory, with the same layout. A purged partition leaves only its tombstone there::
+
+    LEDGER_LONG_TERM_DIR/
+      2019-11-24/                  a long-term partition, as it was sealed
+      2019-11-23.tombstone.json    a purged one: its frame count, sequences, chain ends, manifest hash
 """
 
 from __future__ import annotations
@@ -35,7 +40,9 @@ __all__ = [
     "LOCK_FILE",
     "MANIFEST_FILE",
     "SEALED_FILE",
+    "TOMBSTONE_SUFFIX",
     "PartitionName",
+    "Tombstone",
     "atomic_write",
     "write_durably",
     "directory_lock",
@@ -43,16 +50,20 @@ __all__ = [
     "fsync_file",
     "list_partitions",
     "list_segments",
+    "list_tombstones",
     "read_current",
     "read_manifest",
+    "read_tombstone",
     "segment_name",
     "segment_ordinal",
+    "tombstone_path",
 ]
 
 CURRENT_FILE = "_CURRENT"
 LOCK_FILE = "_LOCK"
 MANIFEST_FILE = "_manifest.json"
 SEALED_FILE = "_SEALED"
+TOMBSTONE_SUFFIX = ".tombstone.json"
 
 _PARTITION = re.compile(r"^(\d{4}-\d{2}-\d{2})(?:-late(?:-(\d+))?)?$")
 _SEGMENT = re.compile(r"^signals-(\d{3,})\.wal(\.gz)?$")
@@ -108,6 +119,70 @@ def list_partitions(root: Path) -> list[PartitionName]:
         return []
     found = (PartitionName.parse(name) for name in names)
     return sorted(p for p in found if p is not None and (root / str(p)).is_dir())
+
+
+def list_tombstones(directory: Path) -> list[PartitionName]:
+    """The partitions with a tombstone in ``directory``, in write order."""
+    try:
+        names = os.listdir(directory)
+    except FileNotFoundError:
+        return []
+    found = (
+        PartitionName.parse(name.removesuffix(TOMBSTONE_SUFFIX)) for name in names if name.endswith(TOMBSTONE_SUFFIX)
+    )
+    return sorted(p for p in found if p is not None)
+
+
+def tombstone_path(directory: Path, partition: PartitionName | str) -> Path:
+    return directory / f"{partition}{TOMBSTONE_SUFFIX}"
+
+
+@dataclass(frozen=True, slots=True)
+class Tombstone:
+    """What is left of a purged partition: enough to hold the chain, and the feed's positions,
+    across the gap. ``chain_start`` is its first frame's ``prev_hash``, ``chain_head`` the hash of
+    its last frame (both empty for a partition without frames); ``deletes`` names the signals it
+    deleted whose earlier frames lie in partitions that were kept, so that replay and verify
+    still apply those deletes."""
+
+    partition: PartitionName
+    frames: int
+    bytes: int
+    first_sequence: int | None
+    last_sequence: int | None
+    chain_start: str
+    chain_head: str
+    manifest_sha256: str
+    sealed_at: str
+    purged_at: str
+    deletes: tuple[str, ...] = ()
+
+    def to_json(self) -> bytes:
+        fields = {name: getattr(self, name) for name in self.__slots__}
+        fields |= {"partition": str(self.partition), "deletes": sorted(self.deletes)}
+        return orjson.dumps(fields, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS) + b"\n"
+
+    @classmethod
+    def from_json(cls, data: bytes) -> Tombstone:
+        """Raises ValueError, saying what is wrong, for anything a purge did not write."""
+        try:
+            fields = orjson.loads(data)
+        except orjson.JSONDecodeError as exc:
+            raise ValueError(f"not JSON: {exc}") from None
+        if not isinstance(fields, dict) or set(fields) != set(cls.__slots__):
+            raise ValueError(f"expected the fields {sorted(cls.__slots__)}")
+        partition = PartitionName.parse(str(fields["partition"]))
+        if partition is None:
+            raise ValueError(f"{fields['partition']!r} is not a partition name")
+        numbers = ("frames", "bytes")
+        if not all(type(fields[name]) is int for name in numbers) or not isinstance(fields["deletes"], list):
+            raise ValueError("frames and bytes must be numbers, deletes a list")
+        return cls(**(fields | {"partition": partition, "deletes": tuple(fields["deletes"])}))
+
+
+def read_tombstone(path: Path) -> Tombstone:
+    """Raises ValueError for a file that is not a whole tombstone, FileNotFoundError for none."""
+    return Tombstone.from_json(path.read_bytes())
 
 
 def list_segments(partition_dir: Path) -> list[Path]:

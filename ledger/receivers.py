@@ -22,6 +22,7 @@ from django.db.models.signals import post_delete, post_save, pre_delete, pre_sav
 from django.dispatch import receiver
 from django.utils import timezone
 
+from ledger.envelope import DELETION_FIELDS, deletion_record
 from ledger.models import LedgerOutbox, Operation
 from ledger.services.committed import remember_committed
 from signals.models import Signal
@@ -75,13 +76,27 @@ def _keep_created_contract(pk: int, using: str) -> None:
         waiting.update(contract=contract, saved_at=created_at)
 
 
+def _keep_created_contracts(pks: list[int]) -> None:
+    """``_keep_created_contract`` for a bulk delete (ascending pks): one query over their range
+    finds the waiting creates, which are rare (a writer that fell behind)."""
+    if not pks:
+        return
+    wanted = set(pks)
+    waiting = LedgerOutbox.objects.filter(
+        signal_pk__gte=pks[0], signal_pk__lte=pks[-1], operation=Operation.CREATE, contract=None
+    )
+    for pk in waiting.values_list("signal_pk", flat=True):
+        if pk in wanted:
+            _keep_created_contract(pk, "default")
+
+
 @receiver(post_delete, sender=Signal, dispatch_uid="ledger.signal_deleted")
 def signal_deleted(sender, instance, using, origin=None, **kwargs):
     LedgerOutbox.objects.using(using).create(
         operation=Operation.DELETE,
         signal_pk=instance.pk,
         signal_id=instance.signal_id,
-        contract=canonical_json(instance.contract),
+        contract=deletion_record(*(getattr(instance, name) for name in DELETION_FIELDS)),
         saved_at=timezone.now(),
     )
     _drain_after_commit(using)
@@ -104,13 +119,14 @@ def signals_bulk_saved(sender, signals, **kwargs):
 
 @receiver(signals_bulk_deleted, dispatch_uid="ledger.signals_bulk_deleted")
 def signals_bulk_removed(sender, signals, **kwargs):
-    # The delete keeps the contract, so a create still waiting in the outbox is framed from it
-    # (the writer looks for the delete when the row is gone), as for a row deleted by the ORM.
+    # Sent before the rows go: a create still waiting in the outbox keeps its contract, as for a
+    # row deleted by the ORM; the delete frames need only what the announcement says.
+    _keep_created_contracts([gone.pk for gone in signals])
     saved_at = timezone.now()
     append_rows(
         LedgerOutbox._meta.db_table,
         OUTBOX_COLUMNS,
-        [(Operation.DELETE.value, gone.pk, gone.signal_id, gone.contract_json, saved_at) for gone in signals],
+        [(Operation.DELETE.value, gone.pk, gone.signal_id, deletion_record(*gone[1:]), saved_at) for gone in signals],
     )
     _drain_after_commit("default")
 

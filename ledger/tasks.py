@@ -7,7 +7,7 @@ consumes ``ledger``. The writer's database lock makes a second consumer harmless
 
 from celery import shared_task
 
-from ledger.services import seal, tiers, webhooks, writer
+from ledger.services import partition_check, seal, tiers, webhooks, writer
 
 
 # The safety net behind the drain after each commit: rows a busy or failed drain left behind.
@@ -22,7 +22,15 @@ def partitions_seal_due() -> list[str]:
     return [result.partition for result in seal.partitions_seal_due()]
 
 
-# Warm after LEDGER_WARM_AFTER_DAYS, cold after LEDGER_COLD_AFTER_DAYS; each transition recorded.
+# The admin's "verify now": the outcome goes on the partition's row, where the list shows it.
+@shared_task
+def partition_verify(name: str) -> dict:
+    check = partition_check.partition_check(name)
+    return {"partition": check.partition, "ok": check.ok, "detail": check.detail}
+
+
+# Warm after LEDGER_WARM_AFTER_DAYS, cold after LEDGER_COLD_AFTER_DAYS, long-term after
+# LEDGER_LONG_TERM_AFTER_DAYS; each transition recorded. Purging is retention's sweep.
 @shared_task
 def partitions_move_due() -> list[dict]:
     return [

@@ -75,7 +75,8 @@ class LegalHoldAdmin(admin.ModelAdmin):
         return False
 
     def has_change_permission(self, request, obj=None):
-        return obj is None or obj.released_at is None
+        # The user's permission first (an analyst views holds), then the hold: a released one is evidence.
+        return super().has_change_permission(request, obj) and (obj is None or obj.released_at is None)
 
     def get_readonly_fields(self, request, obj=None):
         # A hold's target is fixed once set: moving it would release the first target silently.

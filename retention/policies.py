@@ -122,6 +122,13 @@ DEFAULTS: dict[str, PolicyDefault] = {
             why="Like an API access log (OMEN's table: 90 days): what was sent to whom, for support.",
         ),
         PolicyDefault(
+            "api_access_log",
+            "The API access log (one row per request under /api/), by created_at.",
+            timedelta(days=90),
+            Action.DELETE,
+            why="OMEN's table: API access log 90 days.",
+        ),
+        PolicyDefault(
             "idempotency_keys",
             "Stored replies to Idempotency-Key requests, by created_at.",
             timedelta(hours=24),
@@ -135,6 +142,15 @@ DEFAULTS: dict[str, PolicyDefault] = {
             Action.DELETE,
             why="OMEN's table: database backups 30 days. Keeping the newest proven one means a failing backup "
             "job never leaves nothing to restore.",
+        ),
+        PolicyDefault(
+            "ledger",
+            "Ledger partitions, by their day: purged from the long-term directory, each leaving a tombstone "
+            "(sequence range, chain ends, manifest hash) that verify checks the chain across. A partition "
+            "holding a frame of a signal still in the database is kept.",
+            years(7),
+            Action.DELETE,
+            why="OMEN's table: ledger 7 years.",
         ),
         PolicyDefault(
             "audit_trail",

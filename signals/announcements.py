@@ -45,13 +45,17 @@ signals_bulk_created = DjangoSignal()
 
 
 class DeletedSignal(NamedTuple):
-    """A Signal row a bulk path is deleting: what the ledger's delete frame needs."""
+    """A Signal row a bulk path is deleting, as it was: its identities (the fields are its columns)."""
 
     pk: int
     signal_id: str
-    contract_json: str  # the stored text, byte for byte
+    trace_id: str
+    input_event_hash: str
+    source_event_id: str
+    ruleset_version: str
+    observed_at: datetime
 
 
-# Sent with ``signals``: a list of DeletedSignal, in the transaction that deletes those rows
-# (``signals.services.rows.signals_delete_announced``).
+# Sent with ``signals``: a list of DeletedSignal by ascending pk, in the transaction that deletes
+# those rows, just before it does (``signals.services.rows.signals_delete_announced``).
 signals_bulk_deleted = DjangoSignal()

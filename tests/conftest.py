@@ -5,7 +5,16 @@ from urllib.parse import urlsplit
 
 import pytest
 
+from omen_site.api.access_log import access_log_discard
 from tests.support.recorded import RECORDED_DIR
+
+
+@pytest.fixture(autouse=True)
+def access_log_of_this_test_only():
+    """API access log entries a test's requests buffer are never written in another test's database."""
+    access_log_discard()
+    yield
+    access_log_discard()
 
 
 @pytest.fixture(autouse=True)
@@ -14,6 +23,7 @@ def ledger_dir(tmp_path_factory, settings) -> Path:
     base = tmp_path_factory.mktemp("ledger")
     settings.LEDGER_DIR = base / "ledger"
     settings.LEDGER_ARCHIVE_DIR = base / "archive"
+    settings.LEDGER_LONG_TERM_DIR = base / "long-term"
     settings.RETENTION_ARCHIVE_DIR = base / "retention-archive"
     settings.BACKUP_DIR = base / "backups"
     return settings.LEDGER_DIR

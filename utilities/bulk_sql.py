@@ -13,13 +13,26 @@ None, and datetimes through ``datetime_adapter()``).
 from __future__ import annotations
 
 import zlib
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 
 from django.db import connection, transaction
 from django.db.backends.utils import CursorWrapper
 
 # SQLite allows 32766 parameters per statement (3.32+); stay well under.
 SQLITE_MAX_PARAMS = 30_000
+
+
+def in_list(column: str, values: Sequence) -> Iterator[tuple[str, list]]:
+    """``column IN values`` as (SQL, params) pieces, each to run on its own: one array parameter on
+    PostgreSQL (a statement with a thousand placeholders costs psycopg more to parse than to
+    run), chunks under SQLite's parameter limit there."""
+    name = connection.ops.quote_name(column)
+    if connection.vendor == "postgresql":
+        yield f"{name} = ANY(%s)", [list(values)]
+        return
+    for start in range(0, len(values), SQLITE_MAX_PARAMS):
+        chunk = list(values[start : start + SQLITE_MAX_PARAMS])
+        yield f"{name} IN ({', '.join(['%s'] * len(chunk))})", chunk
 
 
 def datetime_adapter():

@@ -13,7 +13,9 @@ class FeedQuerySerializer(serializers.Serializer):
 
 
 class FeedFrameSerializer(serializers.Serializer):
-    position = serializers.IntegerField(help_text="1, 2, 3... in write order across the whole ledger, no gap.")
+    position = serializers.IntegerField(
+        help_text="1, 2, 3... in write order across the whole ledger; a purged partition's positions are skipped."
+    )
     partition = serializers.CharField()
     ledger_sequence = serializers.IntegerField(help_text="The envelope's own sequence (restarts in each partition).")
     envelope = serializers.JSONField(help_text="The frame's envelope, byte for byte as stored.")
@@ -44,10 +46,7 @@ class PartitionSerializer(serializers.ModelSerializer):
             "chain_start",
             "chain_head",
             "manifest_sha256",
-            "sealed_at",
-            "compressed_at",
-            "archived_at",
-            "verified_at",
+            *LedgerPartition.STEP_TIMES,
         )
 
     def get_sealed(self, partition) -> bool:

@@ -2,9 +2,10 @@
 
 A downstream consumer (the REST API's ``ledger/frames/``, the webhook deliveries) keeps one
 number and asks for what follows it. That number is the frame's **position**: 1 for the first
-frame the ledger holds, 2 for the next, with no gap, in write order (partition, then segment,
-then frame). It is not the envelope's ``ledger_sequence``, which OMEN's format restarts in every
-partition (``(segment ordinal << 32) | frame index``); each served frame carries both.
+frame the ledger held, 2 for the next, with no gap but a purged partition's (below), in write
+order (partition, then segment, then frame). It is not the envelope's ``ledger_sequence``, which
+OMEN's format restarts in every partition (``(segment ordinal << 32) | frame index``); each
+served frame carries both.
 
 What a consumer gets:
 
@@ -12,12 +13,19 @@ What a consumer gets:
   (``LedgerWriterState``: partition and ``last_sequence``). Frames a dying writer appended
   past it are adopted by the next drain, and only then served, so a consumer never sees a
   frame that a crashed run might yet rewrite;
-- **each frame once**: positions are contiguous, a page ends at a frame, and following
-  ``next_after`` from 0 visits every frame exactly once. A frame missing inside a segment, or
+- **each frame once**: a page ends at a frame, and following ``next_after`` from 0 visits
+  every frame the ledger holds exactly once. A frame missing inside a segment, or
   a segment missing inside a partition, stops the feed with ``FeedBroken`` instead of
   skipping it silently;
 - **the stored bytes**: the envelope text as it is in the segment, so a consumer can recompute
-  the chain hashes.
+  the chain hashes;
+- **a purged partition is skipped, its positions kept**: its frames still count (its
+  tombstone's frame count, or its row's), so every later frame keeps its position, and a page
+  asked for after a position before or inside the gap starts with the first frame after it. A
+  consumer sees the skip as a page whose first position is more than ``after + 1`` (and a
+  ``partition`` it did not see before); the frames are gone, so it cannot have them, and the
+  chain goes on across the gap: the next frame's ``prev_hash`` is the tombstone's chain head
+  (``ledger/partitions/`` lists it, tier ``purged``).
 
 Positions are counted from frame counts: a sealed partition's from its ``LedgerPartition`` row
 (copied from its manifest, which ``ledger verify`` checks against the files), so it is never
@@ -37,9 +45,9 @@ from pathlib import Path
 from django.conf import settings
 
 from ledger.envelope import read_head
-from ledger.layout import PartitionName, list_segments, segment_ordinal
+from ledger.layout import PartitionName, list_segments, read_tombstone, segment_ordinal
 from ledger.models import LedgerPartition, LedgerWriterState
-from ledger.reading import SegmentRef, ledger_partitions, segment_data
+from ledger.reading import SegmentRef, is_tombstone, ledger_partitions, segment_data
 from ledger.wal import HEADER_SIZE, LedgerError, read_frames, split_ledger_sequence
 
 MAX_PAGE = 1000
@@ -108,10 +116,14 @@ def frames_after(after: int, limit: int = 100) -> FeedPage:
 
     frames: list[FeedFrame] = []
     position = 0  # frames before the partition or segment being looked at
-    for partition, directory in ledger_partitions(Path(settings.LEDGER_DIR), Path(settings.LEDGER_ARCHIVE_DIR)):
+    directories = (Path(settings.LEDGER_DIR), Path(settings.LEDGER_ARCHIVE_DIR), Path(settings.LEDGER_LONG_TERM_DIR))
+    for partition, directory in ledger_partitions(*directories, tombstones=True):
         if partition > end_partition:
             break  # the writer moved there but has not recorded a frame in it yet
         name = str(partition)
+        if is_tombstone(directory):  # purged: its positions are skipped, never reused
+            position += sealed_frames[name] if name in sealed_frames else _purged_frames(directory)
+            continue
         counted = sealed_frames.get(name) if partition != end_partition else None
         if counted is not None and (position + counted <= after or len(frames) == limit):
             position += counted  # wholly before the page, or after it: only its count matters
@@ -132,6 +144,15 @@ def frames_after(after: int, limit: int = 100) -> FeedPage:
             if partition == end_partition and whole < len(index.sequences):
                 break  # the recorded end lies in this segment
     return FeedPage(frames, after, position)
+
+
+def _purged_frames(path: Path) -> int:
+    try:
+        return read_tombstone(path).frames
+    except ValueError as exc:
+        raise FeedBroken(
+            f"{path} is not a tombstone ({exc}): positions after it are unknown; run ledger verify"
+        ) from None
 
 
 def _committed_count(ref: SegmentRef, index: _SegmentIndex, last_sequence: int | None) -> int:

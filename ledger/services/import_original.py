@@ -130,7 +130,9 @@ def _file_size(path: Path) -> int:
 def _partitions(directory: Path) -> list[tuple[PartitionName, Path]]:
     if not directory.is_dir():
         raise ImportRefused(f"{directory} is not a directory")
-    own = {Path(settings.LEDGER_DIR).resolve(), Path(settings.LEDGER_ARCHIVE_DIR).resolve()}
+    own = {
+        Path(getattr(settings, name)).resolve() for name in ("LEDGER_DIR", "LEDGER_ARCHIVE_DIR", "LEDGER_LONG_TERM_DIR")
+    }
     if directory.resolve() in own:
         raise ImportRefused(f"{directory} is this database's own ledger: use `ledger replay` to rebuild from it")
     partitions = ledger_partitions(directory)

@@ -10,7 +10,18 @@ Every frame is checked as it is read (CRC by the codec, sequence and ``prev_hash
 writer's lock: a run that stops leaves the database as empty as it found it, so it can be run
 again once the ledger is repaired, and no writer appends while the chain is being read. At the
 end the ledger's end is recorded in ``LedgerWriterState``, so the next writer run continues the
-chain instead of adopting the whole ledger as unrecorded frames.
+chain instead of adopting the whole ledger as unrecorded frames, and every replayed frame has its
+frame reference (``ledger.services.frame_refs``; whatever references the table held are replaced),
+as the writer would have recorded it.
+
+A purged partition (retention's "ledger" policy) is crossed by its tombstone, not refused: the
+tombstone must start the chain where the frame before it ended (else ``LedgerCorruption``), the
+next frame must continue from its chain head, and the deletes it names are applied there. What
+the purged frames held cannot come back, and need not: a partition holding a frame of a signal
+still in the database is never purged, so every signal the database held at the purge is
+rebuilt; only the history of signals deleted since (their earlier versions) is gone. Each gap
+is named in ``ReplayResult.purged``, with its frame count, so the operator reads what was not
+replayed.
 
 Memory: one segment (bounded by the writer's rotation) and one batch of rows at a time.
 """
@@ -26,11 +37,12 @@ from pathlib import Path
 from django.conf import settings
 from django.db import connection, transaction
 
-from ledger.envelope import GENESIS_HASH, EnvelopeError, read_head
-from ledger.layout import directory_lock
-from ledger.models import LedgerOutbox, LedgerWriterState, Operation
+from ledger.envelope import GENESIS_HASH, EnvelopeError, EnvelopeHead, read_head
+from ledger.layout import PartitionName, directory_lock, read_tombstone
+from ledger.models import LedgerFrameRef, LedgerOutbox, LedgerWriterState, Operation
 from ledger.problems import FrameLocation, ProblemLog
-from ledger.reading import SegmentRef, ledger_segments, segment_data
+from ledger.reading import SegmentRef, is_tombstone, ledger_partitions, ledger_segments, segment_data
+from ledger.services.frame_refs import frame_ref_row, frame_refs_record
 from ledger.services.restore import (
     ContractError,
     RestoredSignal,
@@ -64,6 +76,9 @@ class ReplayResult(ProblemLog):
     updated: int = 0
     deleted: int = 0
     signals: int = 0  # Signal rows at the end
+    purged_frames: int = 0  # frames of purged partitions, not replayed
+    # One sentence per purged partition crossed: which, when, how many frames were not replayed.
+    purged: list[str] = dataclasses.field(default_factory=list)
     # Where the ledger ends, as recorded in LedgerWriterState for the next writer run.
     partition: str = ""
     segment: str = ""
@@ -75,19 +90,24 @@ class ReplayResult(ProblemLog):
 def ledger_replay(
     root: Path | str,
     archive: Path | str | None = None,
+    long_term: Path | str | None = None,
     *,
     progress: Progress | None = None,
     batch_size: int = DEFAULT_BATCH_SIZE,
 ) -> ReplayResult:
-    """Rebuild every signal from the ledger in ``root`` (and cold partitions in ``archive``).
+    """Rebuild every signal from the ledger in ``root`` (and cold partitions in ``archive``,
+    long-term ones and purged ones' tombstones in ``long_term``).
 
     Raises ``ReplayRefused`` before reading anything when the Signal table or the outbox is not
-    empty, and ``LedgerCorruption`` (nothing written) at the first frame that does not verify.
-    A contract a row cannot be made from is a problem in the result; the run goes on.
+    empty, and ``LedgerCorruption`` (nothing written) at the first frame, or tombstone, that does
+    not verify. A contract a row cannot be made from is a problem in the result; the run goes on.
     """
     root = Path(root)
     _check_root(root)
-    refs = ledger_segments(root, Path(archive) if archive is not None else None)
+    directories = (root, *(Path(d) if d is not None else None for d in (archive, long_term)))
+    refs = ledger_segments(*directories)
+    gaps = [(partition, path) for partition, path in ledger_partitions(*directories, tombstones=True)
+            if is_tombstone(path)]  # fmt: skip
     total = sum(ref.path.stat().st_size for ref in refs)
     result = ReplayResult()
     _report(progress, 0, total)
@@ -96,13 +116,19 @@ def ledger_replay(
         state, _ = LedgerWriterState.objects.select_for_update().get_or_create(pk=1)
         with directory_lock(root):
             _check_empty()
+            # Left by a database whose signals were all deleted: they point at frames replayed again.
+            LedgerFrameRef.objects.all().delete()
             end = LedgerEnd(root, None, 0, 0, 0, 0, GENESIS_HASH, 0)
             changes = _Changes()
             for position, ref in enumerate(refs):
+                while gaps and gaps[0][0] < ref.partition:
+                    _cross_gap(*gaps.pop(0), end, changes, result)
                 _replay_segment(ref, end, changes, result, batch_size=batch_size, newest=position == len(refs) - 1)
                 result.segments += 1
                 result.bytes += ref.path.stat().st_size
                 _report(progress, result.bytes, total)
+            for gap in gaps:  # the ledger's last partitions were purged: the chain goes on from there
+                _cross_gap(*gap, end, changes, result)
             changes.flush()
             end.save_to(state)
             _continue_outbox_ids_after(changes.max_outbox_id)
@@ -153,7 +179,9 @@ def _replay_segment(
     end.move_to(ref.partition, ref.ordinal)
     for frame in scan.frames:
         _take(end, ref, frame)
-        _apply(ref, frame, changes, result)
+        head = read_head(frame.payload)  # _take parsed it already: it is an envelope
+        changes.refs.append(frame_ref_row(str(ref.partition), ref.name, frame, head, end.head, changes.to_db))
+        _apply(ref, frame, head, changes, result)
         result.frames += 1
         if len(changes) >= batch_size:
             changes.flush()
@@ -165,6 +193,31 @@ def _segment_bytes(ref: SegmentRef) -> bytes:
         return segment_data(ref.path)
     except (OSError, EOFError, zlib.error) as exc:  # gzip.BadGzipFile is an OSError
         raise LedgerCorruption(ref.path, 0, f"segment cannot be read: {exc}") from exc
+
+
+def _cross_gap(partition: PartitionName, path: Path, end: LedgerEnd, changes: _Changes, result: ReplayResult) -> None:
+    """A purged partition: its tombstone carries the chain, and its deletes are applied."""
+    try:
+        tombstone = read_tombstone(path)
+    except ValueError as exc:
+        raise LedgerCorruption(path, 0, f"not a tombstone ({exc}): the chain cannot be followed across it") from None
+    if tombstone.frames:
+        if tombstone.partition != partition or tombstone.chain_start != end.head:
+            raise LedgerCorruption(
+                path,
+                0,
+                f"the tombstone of {tombstone.partition} does not continue the ledger (its chain starts at "
+                f"{tombstone.chain_start[:12]}, the frame before it hashes to {end.head[:12]})",
+            )
+        end.head = tombstone.chain_head
+    for signal_id in tombstone.deletes:
+        changes.delete(signal_id)
+    result.purged_frames += tombstone.frames
+    result.purged.append(
+        f"{partition} was purged at {tombstone.purged_at}: its {tombstone.frames} frame(s) were not replayed "
+        f"(the {len(tombstone.deletes)} delete(s) its tombstone names were). A signal the database held then "
+        "had no frame there; what is lost is the history of signals it had already deleted"
+    )
 
 
 def _take(end: LedgerEnd, ref: SegmentRef, frame: Frame) -> None:
@@ -191,8 +244,7 @@ def _check_scan_end(ref: SegmentRef, scan_end: ScanEnd, newest: bool, result: Re
         )
 
 
-def _apply(ref: SegmentRef, frame: Frame, changes: _Changes, result: ReplayResult) -> None:
-    head = read_head(frame.payload)  # _take parsed it already: it is an envelope
+def _apply(ref: SegmentRef, frame: Frame, head: EnvelopeHead, changes: _Changes, result: ReplayResult) -> None:
     changes.max_outbox_id = max(changes.max_outbox_id, head.outbox_id or 0)
     if head.operation == Operation.DELETE:
         changes.delete(head.signal_id)
@@ -223,10 +275,12 @@ class _Changes:
 
     def __init__(self) -> None:
         self.pending: dict[str, tuple[bool, RestoredSignal | None]] = {}
+        self.refs: list[tuple] = []  # the frame references of the frames read since the last flush
+        self.to_db = datetime_adapter()
         self.max_outbox_id = 0
 
     def __len__(self) -> int:
-        return len(self.pending)
+        return max(len(self.pending), len(self.refs))
 
     def delete(self, signal_id: str) -> None:
         self.pending.pop(signal_id, None)
@@ -242,6 +296,8 @@ class _Changes:
         self.pending[signal.signal_id] = (recreate, signal)
 
     def flush(self) -> None:
+        frame_refs_record(self.refs)
+        self.refs = []
         if not self.pending:
             return
         removed = [signal_id for signal_id, (recreate, row) in self.pending.items() if recreate or row is None]

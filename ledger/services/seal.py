@@ -10,6 +10,7 @@ reopens a sealed partition.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -18,7 +19,7 @@ import orjson
 from django.conf import settings
 from django.utils import timezone
 
-from ledger.envelope import SCHEMA_VERSION, format_timestamp, payload_hash, read_head
+from ledger.envelope import SCHEMA_VERSION, EnvelopeHead, format_timestamp, payload_hash, read_head
 from ledger.layout import (
     MANIFEST_FILE,
     SEALED_FILE,
@@ -48,8 +49,29 @@ class SealResult:
     bytes: int
 
 
-def build_manifest(partition: PartitionName, directory: Path, sealed_at: datetime) -> dict:
-    """Read every segment back and describe it; raise ``LedgerCorruption`` at the first bad frame."""
+# What a manifest states of the segments (its other keys say when it was sealed, and by which
+# schema): a partition read back must make these again.
+MANIFEST_FACTS = (
+    "total_records",
+    "total_bytes",
+    "first_sequence",
+    "last_sequence",
+    "chain_start",
+    "chain_head",
+    "segments",
+)
+
+
+def build_manifest(
+    partition: PartitionName,
+    directory: Path,
+    sealed_at: datetime,
+    each_head: Callable[[EnvelopeHead], None] | None = None,
+) -> dict:
+    """Read every segment back and describe it; raise ``LedgerCorruption`` at the first bad frame.
+
+    ``each_head`` sees every frame's envelope head, in order (the purge learns whose frames these are).
+    """
     segments = []
     chain_start = chain_head = None
     first_sequence = last_sequence = None
@@ -60,6 +82,9 @@ def build_manifest(partition: PartitionName, directory: Path, sealed_at: datetim
         if not read.clean:
             raise LedgerCorruption(path, read.end.offset, str(getattr(read.end, "reason", read.end)))
         heads = [read_head(frame.payload) for frame in read.frames]
+        if each_head is not None:
+            for head in heads:
+                each_head(head)
         for frame, head in zip(read.frames, heads, strict=True):
             if previous is not None and head.prev_hash != previous:
                 raise LedgerCorruption(path, frame.offset, "frame does not continue the chain of the one before it")

@@ -1,11 +1,13 @@
-"""Storage tiers: hot (raw segments) -> warm (gzip, in LEDGER_DIR) -> cold (LEDGER_ARCHIVE_DIR).
+"""Storage tiers: hot (raw segments) -> warm (gzip, in LEDGER_DIR) -> cold (LEDGER_ARCHIVE_DIR)
+-> long-term (LEDGER_LONG_TERM_DIR).
 
 Only sealed partitions move, each transition under the writer's lock (``locked_ledger``), and
 nothing is removed before its replacement was fsynced and read back against the checksums the
 manifest recorded at sealing (the original compressed and archived without either, and once
-overwrote an older compressed segment: docs/architecture.md). An existing ``.wal.gz`` or archived
+overwrote an older compressed segment: docs/architecture.md). An existing ``.wal.gz`` or moved
 directory is never overwritten: it is verified, and either the interrupted run is completed or
-the transition is refused for an operator. Cold partitions stay: purging is retention's job.
+the transition is refused for an operator. Long-term partitions stay until retention purges them
+(``ledger.services.purge``), leaving a tombstone.
 """
 
 from __future__ import annotations
@@ -34,12 +36,19 @@ from ledger.layout import (
     read_manifest,
     write_durably,
 )
-from ledger.models import LedgerPartition, Tier
+from ledger.models import LedgerPartition, LedgerWriterState, Tier
 from ledger.services.writer import LedgerBusy, locked_ledger
 
 log = logging.getLogger("omen.ledger")
 
-__all__ = ["TierRefused", "TierResult", "partition_archive", "partition_compress", "partitions_move_due"]
+__all__ = [
+    "TierRefused",
+    "TierResult",
+    "partition_archive",
+    "partition_compress",
+    "partition_long_term",
+    "partitions_move_due",
+]
 
 GZIP_LEVEL = 6  # most of level 9's ratio on JSON frames at a fraction of its CPU
 
@@ -51,7 +60,7 @@ class TierRefused(Exception):
 @dataclass(frozen=True, slots=True)
 class TierResult:
     partition: str
-    action: str  # "compressed", "archived" or "refused"
+    action: str  # "compressed", "archived", "long_term" or "refused"
     segments: int = 0
     detail: str = ""
 
@@ -59,14 +68,14 @@ class TierResult:
 # --------------------------------------------------------------------------- checks
 
 
-def _partition(name: str) -> PartitionName:
+def partition_name(name: str) -> PartitionName:
     partition = PartitionName.parse(name)
     if partition is None:
         raise TierRefused(f"{name!r} is not a partition name (YYYY-MM-DD, YYYY-MM-DD-late, YYYY-MM-DD-late-N)")
     return partition
 
 
-def _sealed_manifest(directory: Path) -> dict:
+def sealed_manifest(directory: Path) -> dict:
     if not directory.is_dir():
         raise TierRefused(f"partition directory {directory} does not exist")
     if not is_sealed(directory):
@@ -108,7 +117,7 @@ def _gzip_matches(path: Path, digest: str) -> bool:
         return False
 
 
-def _remove_durably(path: Path) -> None:
+def remove_durably(path: Path) -> None:
     if path.exists():
         path.unlink()
     fsync_dir(path.parent)
@@ -119,27 +128,31 @@ def _file_digests(directory: Path) -> dict[str, str]:
     return {path.name: _sha256(path.read_bytes()) for path in sorted(directory.iterdir()) if path.is_file()}
 
 
-def _record(name: str, directory: Path, manifest: dict, now: datetime, tier: str) -> None:
-    """Record the transition; a row lost since sealing is rebuilt from the manifest."""
-    manifest_bytes = (directory / MANIFEST_FILE).read_bytes()
+# Which time each transition records.
+_MOVED_AT = {Tier.WARM: "compressed_at", Tier.COLD: "archived_at", Tier.LONG_TERM: "long_term_at"}
+
+
+def manifest_figures(name: str, directory: Path, manifest: dict) -> dict:
+    """A partition row's figures, as its manifest states them (and the manifest's own hash)."""
     sealed_at = manifest.get("sealed_at")
-    defaults = {
-        "day": _partition(name).day,
+    return {
+        "day": partition_name(name).day,
         "frames": manifest.get("total_records") or 0,
         "bytes": manifest.get("total_bytes") or 0,
         "first_sequence": manifest.get("first_sequence"),
         "last_sequence": manifest.get("last_sequence"),
         "chain_start": manifest.get("chain_start") or "",
         "chain_head": manifest.get("chain_head") or "",
-        "manifest_sha256": _sha256(manifest_bytes),
+        "manifest_sha256": _sha256((directory / MANIFEST_FILE).read_bytes()),
         "sealed_at": datetime.fromisoformat(sealed_at.replace("Z", "+00:00")) if sealed_at else None,
     }
-    row, _ = LedgerPartition.objects.get_or_create(name=name, defaults=defaults)
+
+
+def _record(name: str, directory: Path, manifest: dict, now: datetime, tier: str) -> None:
+    """Record the transition; a row lost since sealing is rebuilt from the manifest."""
+    row, _ = LedgerPartition.objects.get_or_create(name=name, defaults=manifest_figures(name, directory, manifest))
     row.tier = tier
-    if tier == Tier.WARM:
-        row.compressed_at = now
-    else:
-        row.archived_at = now
+    setattr(row, _MOVED_AT[tier], now)
     row.verified_at = now
     row.save()
 
@@ -150,10 +163,10 @@ def partition_compress(name: str, *, now: datetime | None = None) -> TierResult:
     Every segment is checked before any is written, so a refusal changes nothing.
     """
     now = now or timezone.now()
-    _partition(name)
+    partition_name(name)
     with locked_ledger() as (_state, end):
         directory = Path(settings.LEDGER_DIR) / name
-        manifest = _sealed_manifest(directory)
+        manifest = sealed_manifest(directory)
         checksums = _checksums(manifest, directory)
         pending = [segment for segment, digest in checksums.items() if _segment_pending(directory, segment, digest)]
         for segment in pending:
@@ -190,10 +203,37 @@ def _compress_segment(raw: Path, digest: str) -> None:
             raise TierRefused(f"{temporary} did not read back as {raw.name}: the disk lost or changed it")
         os.replace(temporary, packed)
         fsync_dir(raw.parent)
-    _remove_durably(raw)
+    remove_durably(raw)
 
 
-# --------------------------------------------------------------------------- cold
+# --------------------------------------------------------------------------- cold and long-term
+
+
+@dataclass(frozen=True, slots=True)
+class _Move:
+    """One move of whole partitions from one directory to another."""
+
+    tier: str  # what the partition is once moved
+    action: str  # TierResult.action
+    source_setting: str
+    destination_setting: str
+
+    @property
+    def source(self) -> Path:
+        return Path(getattr(settings, self.source_setting))
+
+    @property
+    def destination(self) -> Path:
+        return Path(getattr(settings, self.destination_setting))
+
+    @property
+    def leftover_suffix(self) -> str:
+        """The source's hidden name while it is removed (``.<name>.<suffix>``)."""
+        return self.action
+
+
+_ARCHIVE = _Move(Tier.COLD, "archived", "LEDGER_DIR", "LEDGER_ARCHIVE_DIR")
+_LONG_TERM = _Move(Tier.LONG_TERM, "long_term", "LEDGER_ARCHIVE_DIR", "LEDGER_LONG_TERM_DIR")
 
 
 def partition_archive(name: str, *, now: datetime | None = None) -> TierResult:
@@ -201,21 +241,36 @@ def partition_archive(name: str, *, now: datetime | None = None) -> TierResult:
 
     An existing archived copy is verified instead of overwritten; a mismatch raises.
     """
+    return _move_partition(_ARCHIVE, name, now)
+
+
+def partition_long_term(name: str, *, now: datetime | None = None) -> TierResult:
+    """Move a cold partition from LEDGER_ARCHIVE_DIR to LEDGER_LONG_TERM_DIR/<name>, as
+    ``partition_archive`` does: copied, verified, then the original removed.
+
+    The partition the writer's recorded end lies in is refused: the writer looks for its
+    segment in LEDGER_DIR and the archive only, and would stop (it moves once a later day is written).
+    """
+    return _move_partition(_LONG_TERM, name, now)
+
+
+def _move_partition(move: _Move, name: str, now: datetime | None) -> TierResult:
     now = now or timezone.now()
-    _partition(name)
-    root, archive = Path(settings.LEDGER_DIR), Path(settings.LEDGER_ARCHIVE_DIR)
-    with locked_ledger() as (_state, end):
-        source, destination = root / name, archive / name
+    partition_name(name)
+    with locked_ledger() as (state, _end):
+        if move is _LONG_TERM and state.partition == name:
+            raise TierRefused(f"partition {name} holds the writer's recorded end: it moves once the writer moves on")
+        source, destination = move.source / name, move.destination / name
         if destination.exists():
             manifest = _verify_existing_copy(source, destination)
         else:
-            manifest = _sealed_manifest(source)
+            manifest = sealed_manifest(source)
             _refuse_raw_segments(source)
             _copy_partition(source, destination)
-        _remove_partition(root, name)
-        _record(name, destination, manifest, now, Tier.COLD)
-    log.info("ledger: partition %s is cold, archived in %s", name, destination)
-    return TierResult(name, "archived", len(manifest.get("segments", [])))
+        remove_partition(source, move.leftover_suffix)
+        _record(name, destination, manifest, now, move.tier)
+    log.info("ledger: partition %s is %s, in %s", name, move.tier, destination)
+    return TierResult(name, move.action, len(manifest.get("segments", [])))
 
 
 def _raw_segments(directory: Path) -> list[str]:
@@ -230,7 +285,7 @@ def _refuse_raw_segments(directory: Path) -> None:
 
 def _verify_copy(source_digests: dict[str, str], copy: Path) -> dict:
     """The copy holds every source file byte for byte, and its segments match its manifest."""
-    manifest = _sealed_manifest(copy)
+    manifest = sealed_manifest(copy)
     copied = _file_digests(copy)
     differ = sorted(name for name, digest in source_digests.items() if copied.get(name) != digest)
     if differ:
@@ -244,14 +299,13 @@ def _verify_copy(source_digests: dict[str, str], copy: Path) -> dict:
 def _verify_existing_copy(source: Path, destination: Path) -> dict:
     if not source.exists():  # an earlier run removed the original, then stopped before recording
         return _verify_copy({}, destination)
-    _sealed_manifest(source)
+    sealed_manifest(source)
     return _verify_copy(_file_digests(source), destination)
 
 
 def _copy_partition(source: Path, destination: Path) -> None:
     archive = destination.parent
-    archive.mkdir(parents=True, exist_ok=True)
-    fsync_dir(archive.parent)
+    make_directory_durably(archive)
     temporary = archive / f".{destination.name}.tmp"
     if temporary.exists():  # a copy an earlier run left unfinished: never a final name, so ours
         shutil.rmtree(temporary)
@@ -265,16 +319,42 @@ def _copy_partition(source: Path, destination: Path) -> None:
     fsync_dir(archive)
 
 
-def _remove_partition(root: Path, name: str) -> None:
+def make_directory_durably(directory: Path) -> None:
+    directory.mkdir(parents=True, exist_ok=True)
+    fsync_dir(directory.parent)
+
+
+def remove_partition(directory: Path, suffix: str) -> None:
+    """Remove a partition's directory for good, or what an interrupted removal left of it."""
     # Renamed to a hidden name first, so a crash mid-removal never leaves a partial directory
-    # that readers would take for the partition (they prefer LEDGER_DIR over the archive).
-    doomed = root / f".{name}.archived"
-    if (root / name).exists():
-        os.rename(root / name, doomed)
+    # that readers would take for the partition (they prefer the younger tier's copy).
+    root = directory.parent
+    doomed = root / f".{directory.name}.{suffix}"
+    _remove_tree(doomed)  # what an earlier removal left, before the name is taken again
+    if directory.exists():
+        os.rename(directory, doomed)
         fsync_dir(root)
-    if doomed.exists():
-        shutil.rmtree(doomed)
-        fsync_dir(root)
+        _remove_tree(doomed)
+
+
+def _remove_tree(path: Path) -> None:
+    if path.exists():
+        shutil.rmtree(path)
+        fsync_dir(path.parent)
+
+
+def removal_leftovers(root: Path, suffix: str) -> set[str]:
+    """Partitions whose removal from ``root`` a crash interrupted after the hidden rename."""
+    try:
+        names = os.listdir(root)
+    except FileNotFoundError:
+        return set()
+    ending = f".{suffix}"
+    return {
+        name[1 : -len(ending)]
+        for name in names
+        if name.startswith(".") and name.endswith(ending) and PartitionName.parse(name[1 : -len(ending)])
+    }
 
 
 # --------------------------------------------------------------------------- due
@@ -282,40 +362,61 @@ def _remove_partition(root: Path, name: str) -> None:
 
 def partitions_move_due(*, now: datetime | None = None) -> list[TierResult]:
     """Compress sealed partitions older than LEDGER_WARM_AFTER_DAYS, archive those older than
-    LEDGER_COLD_AFTER_DAYS ("older than N days": today minus the partition's day exceeds N).
+    LEDGER_COLD_AFTER_DAYS, move to long-term storage those older than LEDGER_LONG_TERM_AFTER_DAYS
+    ("older than N days": today minus the partition's day exceeds N).
 
-    A refused partition is logged and reported, and the others still move.
+    A refused partition is logged and reported, and the others still move. A move a crash
+    interrupted is completed whatever the partition's age.
     """
     now = now or timezone.now()
     today = now.astimezone(UTC).date()
     warm_before = today - timedelta(days=settings.LEDGER_WARM_AFTER_DAYS)
     cold_before = today - timedelta(days=settings.LEDGER_COLD_AFTER_DAYS)
+    long_term_before = today - timedelta(days=settings.LEDGER_LONG_TERM_AFTER_DAYS)
     done: list[TierResult] = []
     try:
-        for name in _due(warm_before):
+        for name in _due(Path(settings.LEDGER_DIR), warm_before):
             if _needs_compression(name):
                 done.append(_attempt(partition_compress, name, now))
         # A partition whose compression was refused was reported once already: it is not archived.
-        for name in _due(cold_before):
+        for name in _due_to_move(_ARCHIVE, cold_before):
             if not _raw_segments(Path(settings.LEDGER_DIR) / name):
                 done.append(_attempt(partition_archive, name, now))
+        writing = LedgerWriterState.objects.filter(pk=1).values_list("partition", flat=True).first()
+        for name in _due_to_move(_LONG_TERM, long_term_before):
+            if name != writing:  # refused until the writer moves on: not a fault to report hourly
+                done.append(_attempt(partition_long_term, name, now))
     except LedgerBusy as exc:  # every other transition would wait for the same lock: next hour
         log.warning("ledger: tiers stopped: %s", exc)
     return done
 
 
-def _due(before: date) -> list[str]:
-    """Sealed partitions in LEDGER_DIR whose day is before ``before``.
+def _due(root: Path, before: date) -> list[str]:
+    """Sealed partitions in ``root`` whose day is before ``before``.
 
     The writer's own partition may be one of them: once sealed it takes no frame, and the
-    writer tolerates its recorded segment moving away (its next write starts a new partition).
+    writer tolerates its recorded segment moving to the archive (its next write starts a new
+    partition).
     """
-    root = Path(settings.LEDGER_DIR)
     return [
         str(partition)
         for partition in list_partitions(root)
         if partition.day < before and is_sealed(root / str(partition))
     ]
+
+
+# Rows of partitions not moved yet, per destination tier.
+_EARLIER_TIERS = {Tier.COLD: (Tier.HOT, Tier.WARM), Tier.LONG_TERM: (Tier.HOT, Tier.WARM, Tier.COLD)}
+
+
+def _due_to_move(move: _Move, before: date) -> list[str]:
+    """The partitions due to move, and the moves a crash interrupted once the copy had its final
+    name: the original's hidden leftover, or a row that still names the earlier tier."""
+    unrecorded = LedgerPartition.objects.filter(tier__in=_EARLIER_TIERS[move.tier]).values_list("name", flat=True)
+    interrupted = removal_leftovers(move.source, move.leftover_suffix) | {
+        name for name in unrecorded if (move.destination / name).is_dir()
+    }
+    return sorted(set(_due(move.source, before)) | interrupted, key=PartitionName.parse)
 
 
 def _needs_compression(name: str) -> bool:

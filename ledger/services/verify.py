@@ -1,6 +1,6 @@
 """``ledger verify``: the ledger is whole, chained, sealed as its manifests say, and matches the database.
 
-Checks, in one streaming pass over every segment in write order (hot, warm and cold):
+Checks, in one streaming pass over every segment in write order (hot, warm, cold and long-term):
 
 * frames: lengths and CRCs (``ledger.wal``); a bad frame is reported at partition/segment/offset;
 * order: ``ledger_sequence`` is (segment ordinal << 32) | index, and each ``prev_hash`` is the
@@ -9,9 +9,19 @@ Checks, in one streaming pass over every segment in write order (hot, warm and c
 * seals: a sealed partition's manifest lists exactly its segments, with their counts, sizes,
   checksums, sequences and chain ends;
 * segments: each partition's segments are numbered 1, 2, 3... with none missing;
+* purged partitions: each is a gap its tombstone spans: the tombstone starts the chain where the
+  frame before it ended, the next frame continues from the tombstone's chain head, its sequences
+  start at segment 1's first frame (the next partition's start there again, as always), and it
+  says what its row says; a partition the database records that is neither on disk nor purged
+  is missing. The deletes a tombstone names count as delete frames, so a signal created in a
+  kept partition and deleted in a purged one is not taken for one deleted around the ledger;
 * reconciliation: every outbox row was framed at most once; every signal in the database has
   exactly one live create frame (or is still waiting in the outbox); every frame's signal exists
   unless a later delete frame explains its absence; nothing lies past the writer's recorded end;
+  each partition has as many frame references (``ledger.services.frame_refs``) as frames before
+  the recorded end. Counts only, from one grouped query: a missing or extra reference (a ledger
+  written before them, a database restored from a backup) is found and ``ledger reindex`` named;
+  a reference's offset or hash is what ``frame_verify`` checks, frame by frame;
 * the end: the newest recorded frame ends exactly where the writer state says, with its
   sequence, and hashes to the chain head it recorded (so an edit of the newest frame, CRC
   recomputed, is found before another frame is chained to it);
@@ -37,6 +47,7 @@ from __future__ import annotations
 import bisect
 import hashlib
 from array import array
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from itertools import groupby
@@ -45,16 +56,25 @@ from pathlib import Path
 import orjson
 from django.conf import settings
 from django.db import transaction
-from django.db.models import TextField
+from django.db.models import Count, TextField
 from django.db.models.functions import Cast
 from django.utils import timezone
 
 from ledger.envelope import GENESIS_HASH, EnvelopeError, payload_hash, read_head
-from ledger.layout import SEALED_FILE, PartitionName, read_manifest, segment_ordinal
-from ledger.models import LedgerOutbox, LedgerPartition, Operation
+from ledger.layout import SEALED_FILE, PartitionName, read_manifest, read_tombstone, segment_ordinal
+from ledger.models import LedgerFrameRef, LedgerOutbox, LedgerPartition, Operation
 from ledger.problems import ProblemLog
-from ledger.reading import SegmentRead, SegmentRef, ledger_partitions, ledger_segments, read_segment
+from ledger.reading import (
+    SegmentRead,
+    SegmentRef,
+    is_tombstone,
+    ledger_partitions,
+    ledger_segments,
+    read_located,
+    read_segment,
+)
 from ledger.selectors import WriterHealth, writer_health
+from ledger.services.purge import CHAINED_FIELDS
 from ledger.services.restore import ContractError, restore_signal
 from ledger.services.writer import lock_writer_state
 from ledger.wal import CleanEnd, TornTail, ledger_sequence
@@ -74,6 +94,8 @@ class VerifyReport(ProblemLog):
     frames: int = 0
     bytes: int = 0
     signals: int = 0
+    purged: int = 0  # partitions purged, each a tombstone
+    purged_frames: int = 0
     pending: int = 0  # outbox rows not framed yet (the writer has not run since their commit)
     unrecorded: int = 0  # frames past the end recorded when verify started
     foreign: int = 0  # of those, frames this database's outbox did not write
@@ -118,6 +140,7 @@ class _Snapshot:
     pending: list[tuple[int, str, str]]  # outbox rows: (id, operation, signal_id)
     signals: array  # digests of every signal id
     health: WriterHealth
+    frame_refs: dict[str, int]  # frame references per partition
 
 
 def _database_snapshot() -> _Snapshot:
@@ -131,7 +154,8 @@ def _database_snapshot() -> _Snapshot:
             "q", (_digest(sid) for sid in Signal.objects.values_list("signal_id", flat=True).iterator(10_000))
         )
         health = writer_health()
-    return _Snapshot(end, state.chain_head, state.last_sequence, pending, signals, health)
+        frame_refs = dict(LedgerFrameRef.objects.order_by().values_list("partition").annotate(Count("id")))
+    return _Snapshot(end, state.chain_head, state.last_sequence, pending, signals, health, frame_refs)
 
 
 class _Verifier:
@@ -143,6 +167,7 @@ class _Verifier:
         self.done = 0
         self.head = GENESIS_HASH
         self.frames = _Frames()
+        self.recorded_frames: Counter[str] = Counter()  # per partition, before the recorded end
         self.last: tuple[SegmentRef, int] | None = None  # the newest segment read, and where it ends
         self.previous: SegmentRef | None = None
         # The newest frame before the recorded end: (segment, offset, end offset, sequence, hash).
@@ -197,6 +222,7 @@ class _Verifier:
                     self.unexplained.append((ref, frame.offset, head.outbox_id, head.operation, head.signal_id))
                 continue
             self.newest_recorded = (ref, frame.offset, frame.end, head.ledger_sequence, self.head)
+            self.recorded_frames[str(ref.partition)] += 1
             self.frames.outbox_ids.append(head.outbox_id)
             if head.operation == Operation.CREATE:
                 self.frames.creates.append(_digest(head.signal_id))
@@ -228,6 +254,43 @@ class _Verifier:
         self.done += ref.path.stat().st_size
         if self.progress:
             self.progress(self.done, self.total)
+
+    def gap(self, partition: PartitionName, path: Path, rows: dict[str, dict] | None) -> None:
+        """A purged partition: its tombstone carries the chain across, and its deletes count."""
+        report = self.report
+        report.purged += 1
+        where = f"{partition} (purged)"
+        try:
+            tombstone = read_tombstone(path)
+            if tombstone.partition != partition:
+                raise ValueError(f"it names partition {tombstone.partition}")
+        except ValueError as exc:
+            report.add_problem(str(path), f"not a tombstone ({exc}): the chain cannot be followed across {partition}")
+            return
+        report.purged_frames += tombstone.frames
+        if tombstone.frames:
+            if tombstone.chain_start != self.head:
+                report.add_problem(
+                    where,
+                    f"its tombstone's chain_start {tombstone.chain_start[:12]} is not the hash of the frame before "
+                    f"it, {self.head[:12]}: a partition before it was changed, or the tombstone was",
+                )
+            if tombstone.first_sequence != ledger_sequence(1, 1):
+                report.add_problem(where, f"its tombstone's first_sequence {tombstone.first_sequence} is not segment "
+                                          "1's first frame")  # fmt: skip
+            self.head = tombstone.chain_head
+        if self.snapshot is not None:
+            self.frames.deletes.extend(_digest(signal_id) for signal_id in tombstone.deletes)
+        if rows is None:
+            return
+        row = rows.get(str(partition))
+        if row is None:
+            report.notes.append(f"{where}: its tombstone has no row in this database to be checked against")
+            return
+        differ = [f"{key} {getattr(tombstone, key)!r} (row: {row[key]!r})" for key in CHAINED_FIELDS
+                  if getattr(tombstone, key) != row[key]]  # fmt: skip
+        if differ:
+            report.add_problem(where, f"its tombstone disagrees with its row: {'; '.join(differ)}")
 
     def _check_numbering(self, ref: SegmentRef) -> None:
         """Segments are numbered from 1 in each partition: a gap is a segment that was removed."""
@@ -330,12 +393,14 @@ def _reconcile(
     return {digest for digest, _ in groupby(creates) if live(digest) == 1 and _count(stored, digest) == 0}
 
 
-def _name_missing(report: VerifyReport, missing: set[int], refs: list[SegmentRef], root: Path, archive: Path) -> None:
+def _name_missing(
+    report: VerifyReport, missing: set[int], refs: list[SegmentRef], directories: tuple[Path, ...]
+) -> None:
     """Name each framed signal that is gone from the database with no delete frame: a second
     read of the frames, only when there are some."""
     named: dict[int, tuple[str, str]] = {}
     for ref in refs:
-        ref, read = _read_moving(ref, root, archive)
+        ref, read = _read_moving(ref, directories)
         for frame in read.frames:
             try:
                 head = read_head(frame.payload)
@@ -391,6 +456,21 @@ def _check_recorded_end(report: VerifyReport, snapshot: _Snapshot, last: tuple |
         )
 
 
+def _check_frame_refs(
+    report: VerifyReport, refs: dict[str, int], frames: Counter[str], listed: list[tuple[PartitionName, Path]]
+) -> None:
+    """Each partition has one frame reference per recorded frame. A purged one is left out: a
+    purge committed since the snapshot deleted its references with it."""
+    purged = {str(partition) for partition, path in listed if is_tombstone(path)}
+    for name in sorted((refs.keys() | frames.keys()) - purged):
+        if refs.get(name, 0) != frames[name]:
+            report.add_problem(
+                f"frame references of {name}",
+                f"{refs.get(name, 0)} in the database for {frames[name]} recorded frame(s): the signal pages' "
+                "index of frames disagrees with the ledger; run `manage.py ledger reindex`",
+            )
+
+
 def _check_foreign(report: VerifyReport, unexplained: list[tuple[SegmentRef, int, int, str, str]]) -> None:
     """Frames past the recorded end that this database's writer neither recorded since the
     snapshot nor can adopt (their outbox row is not pending here) were written for another
@@ -429,6 +509,7 @@ def _check_foreign(report: VerifyReport, unexplained: list[tuple[SegmentRef, int
 def ledger_verify(
     root: Path | None = None,
     archive: Path | None = None,
+    long_term: Path | None = None,
     *,
     reconcile: bool = True,
     contents: bool = False,
@@ -437,29 +518,41 @@ def ledger_verify(
     """``contents`` also compares every signal's stored contract with its latest frame's (it reads
     every contract from the database, outside the writer's lock: an update committed meanwhile
     is reported, and passes on the next run)."""
-    root = Path(root or settings.LEDGER_DIR)
-    archive = Path(archive or settings.LEDGER_ARCHIVE_DIR)
+    directories = (
+        Path(root or settings.LEDGER_DIR),
+        Path(archive or settings.LEDGER_ARCHIVE_DIR),
+        Path(long_term or settings.LEDGER_LONG_TERM_DIR),
+    )
     report = VerifyReport()
     snapshot = _database_snapshot() if reconcile else None
-    refs = ledger_segments(root, archive)
+    # Read before the files are listed: a partition a row names was on disk (or purged) by then.
+    rows = _partition_rows() if reconcile else None
+    refs = ledger_segments(*directories)
     verifier = _Verifier(report, progress, sum(_size(ref) for ref in refs), snapshot)
     if snapshot is not None and contents:
         verifier.frames.contracts = {}
-    for partition, directory in ledger_partitions(root, archive):
+    listed = ledger_partitions(*directories, tombstones=True)
+    for partition, directory in listed:
         report.partitions += 1
+        if is_tombstone(directory):
+            verifier.gap(partition, directory, rows)
+            continue
         summaries = []
         for ref in (ref for ref in refs if ref.partition == partition):
-            ref, read = _read_moving(ref, root, archive)
+            ref, read = _read_moving(ref, directories)
             verifier.segment(ref, read)
             summaries.append(_SegmentSummary(ref.name, len(read.frames), read.size, read.sha256))
             del read  # one segment in memory at a time
         _check_manifest(report, partition, directory, summaries)
         if report.ok and (directory / SEALED_FILE).exists():
             LedgerPartition.objects.filter(name=str(partition)).update(verified_at=timezone.now())
+    if rows is not None:
+        _check_missing_partitions(report, rows, {str(partition) for partition, _ in listed})
     if snapshot is not None:
         missing = _reconcile(report, verifier.frames, snapshot, verifier.last, verifier.newest_recorded)
         if missing:
-            _name_missing(report, missing, refs, root, archive)
+            _name_missing(report, missing, refs, directories)
+        _check_frame_refs(report, snapshot.frame_refs, verifier.recorded_frames, listed)
         if verifier.frames.contracts is not None:
             _compare_contents(report, verifier.frames.contracts)
         _check_foreign(report, verifier.unexplained)
@@ -511,12 +604,28 @@ def _size(ref: SegmentRef) -> int:
         return 0
 
 
-def _read_moving(ref: SegmentRef, root: Path, archive: Path) -> tuple[SegmentRef, SegmentRead]:
-    """Read a segment that the tier task may have compressed or archived since it was listed."""
+def _partition_rows() -> dict[str, dict]:
+    return {row["name"]: row for row in LedgerPartition.objects.values("name", "tier", *CHAINED_FIELDS)}
+
+
+def _check_missing_partitions(report: VerifyReport, rows: dict[str, dict], listed: set[str]) -> None:
+    """Every partition the database records is on disk, or purged with a tombstone."""
+    for name in sorted(rows.keys() - listed, key=PartitionName.parse):
+        row = rows[name]
+        report.add_problem(
+            name,
+            f"recorded ({row['tier']}, {row['frames']} frames), but in none of LEDGER_DIR, LEDGER_ARCHIVE_DIR "
+            "and LEDGER_LONG_TERM_DIR, and no tombstone says it was purged",
+        )
+
+
+def _read_moving(ref: SegmentRef, directories: tuple[Path, ...]) -> tuple[SegmentRef, SegmentRead]:
+    """Read a segment that the tier task may have compressed or moved since it was listed."""
     try:
         return ref, read_segment(ref)
     except FileNotFoundError:
-        for moved in ledger_segments(root, archive):
-            if (moved.partition, moved.ordinal) == (ref.partition, ref.ordinal):
-                return moved, read_segment(moved)
-        raise
+        located = read_located(ref.partition, ref.name, *directories)
+        if located is None:
+            raise
+        _tier, moved, data = located
+        return moved, read_segment(moved, data)

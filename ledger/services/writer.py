@@ -39,7 +39,7 @@ from django.db.models import TextField
 from django.db.models.functions import Cast
 from django.utils import timezone
 
-from ledger.envelope import EnvelopeHead, build_payload, format_timestamp, payload_hash, read_head
+from ledger.envelope import EnvelopeHead, build_payload, format_timestamp, is_deletion_record, payload_hash, read_head
 from ledger.layout import (
     CURRENT_FILE,
     PartitionName,
@@ -56,6 +56,7 @@ from ledger.layout import (
 )
 from ledger.models import LedgerOutbox, LedgerWriterState, Operation
 from ledger.services.committed import forget_committed, take_committed
+from ledger.services.frame_refs import frame_ref_row, frame_refs_record
 from ledger.wal import (
     CleanEnd,
     LedgerCorruption,
@@ -68,7 +69,7 @@ from ledger.wal import (
     read_frames,
 )
 from signals.models import Signal
-from utilities.bulk_sql import SQLITE_MAX_PARAMS
+from utilities.bulk_sql import datetime_adapter, in_list
 
 log = logging.getLogger("omen.ledger")
 
@@ -225,9 +226,10 @@ def locked_ledger(
         state = lock_writer_state(wait)
         with directory_lock(root):
             end = LedgerEnd.from_state(root, state)
-            adopted = _adopt_unrecorded(end, result)
+            adopted, refs = _adopt_unrecorded(end, result)
             if adopted:
                 _delete_outbox_rows(adopted)
+                frame_refs_record(refs)
                 end.save_to(state)
                 result.adopted += len(adopted)
                 log.warning("ledger: recorded %d frames a dead writer run had appended", len(adopted))
@@ -256,8 +258,9 @@ def _segments_after(end: LedgerEnd) -> list[tuple[PartitionName, int, Path]]:
     return found
 
 
-def _adopt_unrecorded(end: LedgerEnd, result: DrainResult) -> list[int]:
-    """Record frames on disk past ``end`` (moving ``end``); return the outbox ids they carry.
+def _adopt_unrecorded(end: LedgerEnd, result: DrainResult) -> tuple[list[int], list[tuple]]:
+    """Record frames on disk past ``end`` (moving ``end``); return the outbox ids they carry, and
+    their frame references (``ledger.services.frame_refs``), for the caller's transaction.
 
     Nothing past the recorded end was acknowledged: a run appended it and died before its
     commit. So each such frame must continue the chain *and* name an outbox row still pending
@@ -275,8 +278,10 @@ def _adopt_unrecorded(end: LedgerEnd, result: DrainResult) -> list[int]:
         archived = Path(settings.LEDGER_ARCHIVE_DIR) / current.parent.name if current is not None else None
         if current is not None and not current.exists() and not (is_sealed(current.parent) or is_sealed(archived)):
             raise LedgerCorruption(current, 0, "the writer's recorded segment is missing")
-        return []
+        return [], []
     found: list[tuple[Path, int, EnvelopeHead]] = []
+    refs: list[tuple] = []
+    to_db = datetime_adapter()
     touched: list[Path] = []
     for position, (partition, ordinal, path) in enumerate(candidates):
         start = end.size if path == current else 0
@@ -289,7 +294,9 @@ def _adopt_unrecorded(end: LedgerEnd, result: DrainResult) -> list[int]:
         scan = read_frames(data, start=start)
         for frame in scan.frames:
             end.take(path, frame.offset, frame.payload)
-            found.append((path, frame.offset, read_head(frame.payload)))
+            head = read_head(frame.payload)
+            found.append((path, frame.offset, head))
+            refs.append(frame_ref_row(str(partition), path.name, frame, head, end.head, to_db))
         if isinstance(scan.end, CleanEnd):
             continue
         if position != len(candidates) - 1:
@@ -304,7 +311,7 @@ def _adopt_unrecorded(end: LedgerEnd, result: DrainResult) -> list[int]:
     for path in touched:  # what the dead run wrote may still be only in the page cache
         fsync_file(path)
     fsync_dir(end.root / str(end.partition))
-    return [head.outbox_id for _, _, head in found]
+    return [head.outbox_id for _, _, head in found], refs
 
 
 def _check_against_outbox(found: list[tuple[Path, int, EnvelopeHead]]) -> None:
@@ -384,7 +391,7 @@ def _write_partition(end: LedgerEnd, now: datetime) -> None:
 def _frame_sources(rows: list[tuple]) -> dict[int, tuple]:
     """Signal fields per pk for the create rows: from memory when this process just committed
     them, else read from the signal, else from its later delete (created and deleted before
-    this run: the delete kept the contract)."""
+    this run, by a delete queued with the whole contract)."""
     found: dict[int, tuple] = {}
     unknown = []
     for _, operation, pk, signal_id, contract, _ in rows:
@@ -411,10 +418,13 @@ def _frame_sources(rows: list[tuple]) -> dict[int, tuple]:
         )
     missing = set(unknown) - found.keys()
     if missing:
+        # Deletes queued before delete frames named the signal only (see ledger.receivers): a
+        # delete queued since leaves the waiting create its contract instead, and is skipped here.
         for pk, contract, saved_at in LedgerOutbox.objects.filter(
             signal_pk__in=missing, operation=Operation.DELETE
         ).values_list("signal_pk", "contract", "saved_at"):
-            found[pk] = _fields_from_contract(contract, saved_at)
+            if not is_deletion_record(contract):
+                found[pk] = _fields_from_contract(contract, saved_at)
     return found
 
 
@@ -437,10 +447,12 @@ def _fields_from_contract(contract: str, saved_at: datetime) -> list:
 
 
 def _append_batch(end: LedgerEnd, rows: list[tuple], now: datetime) -> list[float]:
-    """Frame ``rows`` after ``end`` (moving it); return the seconds each fsync took, one per segment."""
+    """Frame ``rows`` after ``end`` (moving it) and insert their frame references in the caller's
+    transaction; return the seconds each fsync took, one per segment."""
     _write_partition(end, now)
     sources = _frame_sources(rows)
     written_at = format_timestamp(now)
+    written_at_db = datetime_adapter()(now)
     # A bulk batch shares one emitted_at (and markets share observation times): format each once.
     timestamps: dict[datetime, str] = {}
 
@@ -454,6 +466,9 @@ def _append_batch(end: LedgerEnd, rows: list[tuple], now: datetime) -> list[floa
     max_frames, max_bytes = settings.LEDGER_SEGMENT_MAX_FRAMES, settings.LEDGER_SEGMENT_MAX_BYTES
     # (ordinal, size and frame count where the chunk starts, payloads): one chunk per segment.
     chunks: list[tuple[int, int, int, list[bytes]]] = [(end.ordinal, end.size, end.segment_frames, [])]
+    segment = segment_name(end.ordinal)
+    # One per frame, in FRAME_REF_COLUMNS order, built from what is at hand (not read back).
+    refs: list[tuple] = []
     for outbox_id, operation, signal_pk, signal_id, contract, saved_at in rows:
         if operation == Operation.CREATE and contract is None:
             fields = sources.get(signal_pk)
@@ -471,6 +486,7 @@ def _append_batch(end: LedgerEnd, rows: list[tuple], now: datetime) -> list[floa
         if end.segment_frames >= max_frames or end.size >= max_bytes:
             end.move_to(end.partition, end.ordinal + 1)
             chunks.append((end.ordinal, 0, 0, []))
+            segment = segment_name(end.ordinal)
         sequence = ledger_sequence(end.ordinal, end.segment_frames + 1)
         payload = build_payload(
             prev_hash=end.head,
@@ -490,6 +506,7 @@ def _append_batch(end: LedgerEnd, rows: list[tuple], now: datetime) -> list[floa
         )
         chunks[-1][3].append(payload)
         end.head = payload_hash(payload)
+        refs.append((sid, operation, partition, segment, end.size, len(payload), sequence, end.head, written_at_db))
         end.last_sequence = sequence
         end.segment_frames += 1
         end.size += 8 + len(payload)
@@ -506,6 +523,7 @@ def _append_batch(end: LedgerEnd, rows: list[tuple], now: datetime) -> list[floa
                 _drop_unproven(writer, size)
                 raise
             fsync_seconds.append(writer.last_fsync_seconds)
+    frame_refs_record(refs)
     return fsync_seconds
 
 
@@ -534,8 +552,9 @@ def _pending_rows(limit: int) -> list[tuple]:
     """The oldest outbox rows: (id, operation, signal_pk, signal_id, contract, saved_at).
 
     Creates (nearly every row) need only the first four columns; the contract and time of an
-    update, a delete, or a create whose signal changed before this run are read in a second
-    query, for those rows only.
+    update, a delete, or a create whose signal changed before this run (the rows with a
+    contract) are read in a second query, by the id range (a list of ids would be a statement
+    of a thousand placeholders).
     """
     table = connection.ops.quote_name(LedgerOutbox._meta.db_table)
     with connection.cursor() as cursor:
@@ -544,12 +563,12 @@ def _pending_rows(limit: int) -> list[tuple]:
             [limit],
         )
         heads = cursor.fetchall()
-    others = [row[0] for row in heads if row[1] != Operation.CREATE or row[4]]
+    others = [row[0] for row in heads if row[4]]
     details = dict(
         (outbox_id, (contract, saved_at))
-        for outbox_id, contract, saved_at in LedgerOutbox.objects.filter(id__in=others).values_list(
-            "id", "contract", "saved_at"
-        )
+        for outbox_id, contract, saved_at in LedgerOutbox.objects.filter(
+            id__gte=others[0], id__lte=others[-1], contract__isnull=False
+        ).values_list("id", "contract", "saved_at")
     ) if others else {}  # fmt: skip
     return [(*head[:4], *details.get(head[0], (None, None))) for head in heads]
 
@@ -557,12 +576,8 @@ def _pending_rows(limit: int) -> list[tuple]:
 def _delete_outbox_rows(ids: list[int]) -> None:
     table = connection.ops.quote_name(LedgerOutbox._meta.db_table)
     with connection.cursor() as cursor:
-        if connection.vendor == "postgresql":  # one array parameter: no 2,000-placeholder statement to parse
-            cursor.execute(f"DELETE FROM {table} WHERE id = ANY(%s)", [ids])
-            return
-        for start in range(0, len(ids), SQLITE_MAX_PARAMS):
-            chunk = ids[start : start + SQLITE_MAX_PARAMS]
-            cursor.execute(f"DELETE FROM {table} WHERE id IN ({', '.join(['%s'] * len(chunk))})", chunk)
+        for condition, params in in_list("id", ids):
+            cursor.execute(f"DELETE FROM {table} WHERE {condition}", params)
 
 
 def ledger_drain(*, batch_size: int | None = None, wait: bool = True, now=None) -> DrainResult:

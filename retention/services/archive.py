@@ -6,9 +6,9 @@ that left the database, one JSON object per line: ``signal_id``, ``generated_at`
 names it) and ``contract`` (the stored contract text, byte for byte). A later sweep that
 expires more signals of the same day writes the day's file again with the old lines and the new.
 
-Each write goes: the new file beside the old one (``.new``), fsynced and read back (every line
-parses, the expected signals are all there, the SHA-256 of its bytes); then the manifest row
-(``SignalArchive``) takes the new checksum; then the rename and the directory's fsync. A day
+Each write goes: the new file beside the old one (``.new``), its SHA-256 taken of the bytes as
+they were written, fsynced and read back against that checksum; then the manifest row
+(``SignalArchive``) takes it; then the rename and the directory's fsync. A day
 whose file matches neither its manifest nor a ``.new`` that does is damaged: nothing of that day
 is deleted until an operator looks (``ArchiveDamaged`` says where).
 """
@@ -20,7 +20,8 @@ import gzip
 import hashlib
 import os
 import zlib
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -28,6 +29,7 @@ from pathlib import Path
 
 import orjson
 from django.conf import settings
+from django.db import connection
 from django.utils import timezone
 
 from retention.models import SignalArchive
@@ -101,9 +103,20 @@ def day_path(day: date) -> Path:
     return archive_root() / SUBDIRECTORY / f"{day.isoformat()}.jsonl.gz"
 
 
+# pg_try_advisory_lock's key for sweeps: any constant no other lock of this database uses.
+_SWEEP_ADVISORY_KEY = 0x0E3E_5EEB
+
+
 @contextmanager
 def sweep_lock() -> Iterator[None]:
-    """One sweep at a time per archive directory; the lock goes with the process if it dies."""
+    """One sweep at a time per archive directory and per database; both locks go with the process
+    if it dies (the flock with its file, PostgreSQL's advisory lock with its connection).
+
+    The database's lock matters as much as the directory's: a sweep marks every run left
+    "running" as interrupted, which is only true when no other host's sweep (with an archive
+    directory of its own) works on the same database. SQLite is one host's file: the directory's
+    lock covers it.
+    """
     root = archive_root()
     root.mkdir(parents=True, exist_ok=True)
     fd = os.open(root / "_LOCK", os.O_RDWR | os.O_CREAT, 0o644)
@@ -112,9 +125,26 @@ def sweep_lock() -> Iterator[None]:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             raise SweepRunning(f"another retention sweep holds {root / '_LOCK'}") from None
-        yield
+        with _database_lock():
+            yield
     finally:
         os.close(fd)  # closing releases the flock
+
+
+@contextmanager
+def _database_lock() -> Iterator[None]:
+    if connection.vendor != "postgresql":
+        yield
+        return
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_try_advisory_lock(%s)", [_SWEEP_ADVISORY_KEY])
+        if not cursor.fetchone()[0]:
+            raise SweepRunning("another retention sweep holds this database's sweep lock (on another host)")
+    try:
+        yield
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_unlock(%s)", [_SWEEP_ADVISORY_KEY])
 
 
 def file_sha256(path: Path) -> str:
@@ -158,38 +188,40 @@ def read_day(day: date) -> Iterator[ArchivedSignal]:
 
 
 def archive_day(day: date, signals: Iterable[ArchivedSignal]) -> set[str]:
-    """Add ``signals`` to the day's file (kept lines first, a signal already there once); return the
-    ids of ``signals`` the verified file now holds."""
+    """Add ``signals`` to the day's file (each signal once: a line already there for a signal given
+    again, one restored and swept again, is replaced by the new one); return the ids of
+    ``signals`` the verified file now holds."""
     final = day_path(day)
     final.parent.mkdir(parents=True, exist_ok=True)
     pending = final.with_name(final.name + ".new")
     kept = verified_file(day)
     written: set[str] = set()
-    added: set[str] = set()
-    with pending.open("wb") as raw:
-        # mtime 0: the same lines make the same bytes, so a rewrite's checksum says what changed.
-        # Level 3: 14 us a signal against 48 at gzip's default 9, for files 1.6 x the size
-        # (bench/retention.py; the sweep's rate is the point, an archive is read rarely).
-        with gzip.GzipFile(fileobj=raw, mode="wb", mtime=0, compresslevel=3) as out:
-            if kept is not None:
-                with gzip.open(kept, "rb") as lines:
-                    for line in lines:
-                        written.add(orjson.loads(line)["signal_id"])
-                        out.write(line)
+    with pending.open("wb") as file:
+        with _BackgroundGzip(file) as out:
+            # The new lines first: they hold the signals as the database has them now.
             for signal in signals:
                 if signal.signal_id not in written:
                     out.write(signal.line())
                     written.add(signal.signal_id)
-                added.add(signal.signal_id)
-        raw.flush()
-        os.fsync(raw.fileno())
+            added = set(written)
+            if kept is not None:
+                with gzip.open(kept, "rb") as lines:
+                    for line in lines:
+                        signal_id = orjson.loads(line)["signal_id"]
+                        if signal_id not in written:
+                            written.add(signal_id)
+                            out.write(line)
+        file.flush()
+        os.fsync(file.fileno())
     fsync_path(pending.parent)  # the .new file's entry is durable before the manifest names its checksum
-    rows, digest = _read_back(pending, written)
+    digest = out.sha256.hexdigest()
+    if file_sha256(pending) != digest:
+        raise ArchiveDamaged(f"{pending} did not read back as written: the disk lost or changed it")
     SignalArchive.objects.update_or_create(
         day=day,
         defaults={
             "path": str(final.relative_to(archive_root())),
-            "rows": rows,
+            "rows": len(written),
             "bytes": pending.stat().st_size,
             "sha256": digest,
             "written_at": timezone.now(),
@@ -209,22 +241,58 @@ def remove_day(day: date) -> None:
     SignalArchive.objects.filter(day=day).delete()
 
 
-def _read_back(path: Path, expected: set[str]) -> tuple[int, str]:
-    """Read the written file back: its SHA-256, and every line decompressed and naming one of the
-    signals written, each once."""
-    digest = hashlib.sha256()
-    inflate = zlib.decompressobj(wbits=31)  # gzip framing; the file holds a single member
-    found: set[str] = set()
-    lines = 0
-    rest = b""
-    with path.open("rb") as handle:
-        while chunk := handle.read(_READ_CHUNK):
-            digest.update(chunk)
-            text = rest + inflate.decompress(chunk)
-            *complete, rest = text.split(b"\n")
-            for line in complete:
-                found.add(orjson.loads(line)["signal_id"])
-            lines += len(complete)
-    if rest + inflate.flush() or not inflate.eof or lines != len(found) or found != expected:
-        raise ArchiveDamaged(f"{path} read back {len(found)} signals in {lines} lines, {len(expected)} were written")
-    return lines, digest.hexdigest()
+class _BackgroundGzip:
+    """Gzip lines into a file on a second thread, hashing the bytes as they are written.
+
+    zlib and hashlib let go of the GIL while they work, so a chunk is compressed while the sweep
+    reads the rows of the next one from the database. One chunk at a time is in flight: memory
+    stays bounded, and an error of the writing thread is raised at the next chunk or at close.
+    The stream is gzip (one member, mtime 0), so the same lines make the same bytes.
+    """
+
+    CHUNK_BYTES = 1 << 20
+    # Level 3: 14 us a signal against 48 at gzip's default 9, for files 1.6 x the size
+    # (bench/retention.py; the sweep's rate is the point, an archive is read rarely).
+    LEVEL = 3
+
+    def __init__(self, file) -> None:
+        self.file = file
+        self.sha256 = hashlib.sha256()
+        self._deflate = zlib.compressobj(self.LEVEL, zlib.DEFLATED, 31)  # 31: the gzip wrapper
+        self._lines: list[bytes] = []
+        self._size = 0
+        self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="archive-gzip")
+        self._in_flight: Future | None = None
+
+    def write(self, line: bytes) -> None:
+        self._lines.append(line)
+        self._size += len(line)
+        if self._size >= self.CHUNK_BYTES:
+            self._hand_over(self._deflate.compress, b"".join(self._lines))
+
+    def _hand_over(self, step: Callable[..., bytes], *data: bytes) -> None:
+        self._lines, self._size = [], 0
+        self._wait()
+        self._in_flight = self._thread.submit(self._write, step, *data)
+
+    def _wait(self) -> None:
+        if self._in_flight is not None:
+            self._in_flight.result()
+            self._in_flight = None
+
+    def _write(self, step: Callable[..., bytes], *data: bytes) -> None:
+        compressed = step(*data)
+        self.sha256.update(compressed)
+        self.file.write(compressed)
+
+    def __enter__(self) -> _BackgroundGzip:
+        return self
+
+    def __exit__(self, error_type, error, traceback) -> None:
+        try:
+            if error_type is None:
+                self._hand_over(self._deflate.compress, b"".join(self._lines))
+                self._hand_over(self._deflate.flush)
+                self._wait()
+        finally:
+            self._thread.shutdown(wait=True)

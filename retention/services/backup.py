@@ -45,7 +45,14 @@ from psycopg import sql
 from psycopg.conninfo import make_conninfo
 
 from ledger.models import LedgerWriterState
-from ledger.public import CURRENT_FILE, MANIFEST_FILE, SEALED_FILE, list_partitions
+from ledger.public import (
+    CURRENT_FILE,
+    MANIFEST_FILE,
+    SEALED_FILE,
+    TOMBSTONE_SUFFIX,
+    list_partitions,
+    list_tombstones,
+)
 from retention.models import Backup
 from retention.services.archive import file_sha256
 from utilities.files import fsync_path
@@ -188,7 +195,7 @@ def _write(backup: Backup, engine: _Postgres | _Sqlite) -> None:
                 "started_at": backup.started_at.isoformat(),
                 "dump": engine.dump_name,
                 "tables": snapshot.tables,
-                "ledger_dirs": {"ledger": str(settings.LEDGER_DIR), "ledger-archive": str(settings.LEDGER_ARCHIVE_DIR)},
+                "ledger_dirs": {label: str(root) for label, root in _ledger_dirs()},
             },
         )
         digests = _write_checksums(partial)
@@ -250,19 +257,34 @@ def _write_json(path: Path, value) -> None:
     path.write_bytes(orjson.dumps(value, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS) + b"\n")
 
 
+def _ledger_dirs() -> list[tuple[str, Path]]:
+    return [
+        ("ledger", Path(settings.LEDGER_DIR)),
+        ("ledger-archive", Path(settings.LEDGER_ARCHIVE_DIR)),
+        ("ledger-long-term", Path(settings.LEDGER_LONG_TERM_DIR)),
+    ]
+
+
 def _copy_ledger_manifests(destination: Path) -> None:
-    """Each partition's bookkeeping files, from the ledger directory and its archive: what to hold
-    a ledger directory against after a restore (the segments themselves stay on their volume)."""
-    for label, root in (("ledger", Path(settings.LEDGER_DIR)), ("ledger-archive", Path(settings.LEDGER_ARCHIVE_DIR))):
+    """Each partition's bookkeeping files, from the ledger directory and its cold and long-term
+    tiers, and the tombstones of purged partitions: what to hold a ledger directory against after
+    a restore (the segments themselves stay on their volume)."""
+    for label, root in _ledger_dirs():
         for partition in list_partitions(root):
             for name in _LEDGER_FILES:
                 try:
                     data = (root / str(partition) / name).read_bytes()
                 except FileNotFoundError:
-                    continue  # an open partition has no manifest yet; a moved one is read in the archive
-                target = destination / label / str(partition) / name
-                target.parent.mkdir(parents=True, exist_ok=True)
-                target.write_bytes(data)
+                    continue  # an open partition has no manifest yet; a moved one is read in the next tier
+                _write_copy(destination / label / str(partition) / name, data)
+        for partition in list_tombstones(root):
+            name = f"{partition}{TOMBSTONE_SUFFIX}"
+            _write_copy(destination / label / name, (root / name).read_bytes())
+
+
+def _write_copy(target: Path, data: bytes) -> None:
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_bytes(data)
 
 
 def _files(directory: Path) -> list[str]:

@@ -9,7 +9,7 @@ from django.apps import apps
 from django.db.models import Min
 from django.utils import timezone
 
-from ledger.models import WebhookAttempt
+from ledger.models import LedgerPartition, Tier, WebhookAttempt
 from retention.models import Backup, RetentionRun, SignalArchive
 from retention.policies import EffectivePolicy, effective_policies
 from retention.services.backup import backups_expired
@@ -35,8 +35,16 @@ def _aged(name: str):
         "source_runs": (SourceRun.objects.all(), "started_at"),
         "webhook_attempts": (WebhookAttempt.objects.all(), "attempted_at"),
         "idempotency_keys": (apps.get_model("omen_site", "IdempotentRequest").objects.all(), "created_at"),
+        "api_access_log": (apps.get_model("omen_site", "ApiAccessLogEntry").objects.all(), "created_at"),
         "audit_trail": (apps.get_model("admin", "LogEntry").objects.all(), "action_time"),
     }.get(name)
+
+
+# Policies over records of a whole day (a file, a partition), expired once the day has.
+_BY_DAY = {
+    "signal_archives": SignalArchive.objects.all,
+    "ledger": lambda: LedgerPartition.objects.exclude(tier=Tier.PURGED),
+}
 
 
 def policy_status(now: datetime | None = None) -> list[PolicyStatus]:
@@ -50,10 +58,11 @@ def policy_status(now: datetime | None = None) -> list[PolicyStatus]:
         if name == "backups":
             oldest = Backup.objects.aggregate(oldest=Min("started_at"))["oldest"]
             expired = backups_expired(cutoff).count()  # the newest proven one never expires
-        elif name == "signal_archives":
-            oldest_day = SignalArchive.objects.aggregate(oldest=Min("day"))["oldest"]
+        elif name in _BY_DAY:
+            by_day = _BY_DAY[name]()
+            oldest_day = by_day.aggregate(oldest=Min("day"))["oldest"]
             oldest = None if oldest_day is None else datetime.combine(oldest_day, datetime.min.time(), now.tzinfo)
-            expired = SignalArchive.objects.filter(day__lt=cutoff.date()).count()
+            expired = by_day.filter(day__lt=cutoff.date()).count()
         else:
             rows_of, field = _aged(name)
             oldest = rows_of.aggregate(oldest=Min(field))["oldest"]

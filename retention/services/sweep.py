@@ -25,12 +25,13 @@ from django.db.models.functions import Cast
 from django.utils import timezone
 
 from ledger.models import WebhookAttempt
+from ledger.public import partitions_purge
 from retention.models import LegalHold, RetentionRun, SignalArchive
 from retention.policies import DEFAULTS, EffectivePolicy, effective_policies
 from retention.services import archive
 from retention.services.backup import backup_remove, backups_expired
 from signals.models import ProbabilityPoint, Rejection, Signal, SourceEvent, SourceRun
-from signals.public import DeletedSignal, signals_delete_announced
+from signals.public import signals_delete_announced
 
 log = logging.getLogger("omen.retention")
 
@@ -211,10 +212,15 @@ def _sweep_webhook_attempts(policy: EffectivePolicy, run: RetentionRun, context:
     )
 
 
-def _sweep_idempotency_keys(policy: EffectivePolicy, run: RetentionRun, context: Sweep) -> None:
-    # The site's model, named rather than imported: the site stands above retention.
-    stored = apps.get_model("omen_site", "IdempotentRequest")
-    _delete_expired(policy.name, run, context, stored.objects.filter(created_at__lt=run.cutoff))
+def _sweep_site_model(model_name: str) -> Callable[[EffectivePolicy, RetentionRun, Sweep], None]:
+    """A sweeper of one of the site's models by its created_at; the model is named rather than
+    imported, since the site stands above retention."""
+
+    def sweep_model(policy: EffectivePolicy, run: RetentionRun, context: Sweep) -> None:
+        stored = apps.get_model("omen_site", model_name)
+        _delete_expired(policy.name, run, context, stored.objects.filter(created_at__lt=run.cutoff))
+
+    return sweep_model
 
 
 def _sweep_audit_trail(policy: EffectivePolicy, run: RetentionRun, context: Sweep) -> None:
@@ -338,9 +344,8 @@ def _archive_and_delete(policy: str, run: RetentionRun, context: Sweep, day: dat
     """The day's deletable signals into its file; then, batch by batch, those the verified file holds
     out of the database, each batch with its delete frames and counts in one transaction.
 
-    Only ids stay in memory; each batch reads its contracts as they are when it deletes them (the
-    delete frame holds what was deleted). Holds are read again for every batch: a hold set while
-    the sweep runs keeps what it names.
+    Only ids stay in memory. Holds are read again for every batch: a hold set while the sweep
+    runs keeps what it names.
     """
     rows = deletable.values_list(
         "pk", "signal_id", "generated_at", "created_at", "source", "event_id", "event__source", "event__external_id",
@@ -373,20 +378,15 @@ def _archive_and_delete(policy: str, run: RetentionRun, context: Sweep, day: dat
         batch = [signal_id for signal_id in chosen if not kept[signal_id].held(signal_id, holds)]
         newly_held = len(chosen) - len(batch)
         with transaction.atomic():
-            current = list(
-                Signal.objects.filter(pk__in=[kept[signal_id].pk for signal_id in batch]).values_list(
-                    "pk", "signal_id", Cast("contract", TextField())
-                )
-            )
-            signals_delete_announced([DeletedSignal(pk, signal_id, contract) for pk, signal_id, contract in current])
+            deleted = signals_delete_announced([kept[signal_id].pk for signal_id in batch])
             _count(
                 run,
-                counted=len(current) + newly_held,
-                archived=len(current),
-                deleted=len(current),
+                counted=deleted + newly_held,
+                archived=deleted,
+                deleted=deleted,
                 skipped_on_hold=newly_held,
             )
-        context.step(policy, len(current))
+        context.step(policy, deleted)
 
 
 def _sweep_partner_signals(policy: EffectivePolicy, run: RetentionRun, context: Sweep) -> None:
@@ -427,6 +427,29 @@ def _any(holds: Holds) -> bool:
     return bool(holds.signal_ids or holds.event_ids or holds.sources)
 
 
+def _sweep_ledger(policy: EffectivePolicy, run: RetentionRun, context: Sweep) -> None:
+    """Partitions whose day ended before the cutoff are purged, each leaving a tombstone.
+
+    The ledger keeps a partition that holds a frame of a signal still in the database: held, or
+    kept by its own policy; such a partition is counted as held. One the ledger refused (its
+    files do not verify, or the writer held the lock) fails the run, named.
+    """
+    result = partitions_purge(run.cutoff, dry_run=context.dry_run, now=context.now)
+    _count(
+        run,
+        counted=result.counted,
+        deleted=0 if context.dry_run else result.purged,
+        skipped_on_hold=result.held,
+    )
+    context.step(policy.name, result.purged)
+    if result.refused:
+        raise LedgerPartitionsRefused("; ".join(result.refused))
+
+
+class LedgerPartitionsRefused(Exception):
+    """Partitions the ledger would not purge for a reason an operator must read."""
+
+
 def _sweep_backups(policy: EffectivePolicy, run: RetentionRun, context: Sweep) -> None:
     """Backups started before the cutoff go, directory then row, oldest first; the newest proven one
     stays however old, so a backup job that keeps failing never leaves nothing to restore."""
@@ -450,7 +473,9 @@ SWEEPERS: dict[str, Callable[[EffectivePolicy, RetentionRun, Sweep], None]] = {
     "rejections": _sweep_rejections,
     "source_runs": _sweep_source_runs,
     "webhook_attempts": _sweep_webhook_attempts,
-    "idempotency_keys": _sweep_idempotency_keys,
+    "api_access_log": _sweep_site_model("ApiAccessLogEntry"),
+    "idempotency_keys": _sweep_site_model("IdempotentRequest"),
     "backups": _sweep_backups,
+    "ledger": _sweep_ledger,
     "audit_trail": _sweep_audit_trail,
 }

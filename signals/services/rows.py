@@ -26,13 +26,11 @@ from django.db import connection, transaction
 
 from signals.announcements import DeletedSignal, signals_bulk_deleted
 from signals.models import ProbabilityPoint, Rejection, Signal, SourceEvent
-from utilities.bulk_sql import insert_rows
+from utilities.bulk_sql import in_list, insert_rows
 
 EventKey = tuple[str, str]  # (source, external id): a SourceEvent's natural key
 
 SOURCE_EVENT_TITLE_CHARS = SourceEvent._meta.get_field("title").max_length
-# Signal ids per DELETE statement, under SQLite's parameter limit.
-_DELETE_CHUNK = 500
 
 
 class SourceEventRow(NamedTuple):
@@ -286,31 +284,40 @@ def signals_replace(rows: Iterable[tuple[int, SignalRow]]) -> None:
     )
 
 
-def signals_delete(signal_ids: Sequence[str]) -> None:
+def signals_delete(signal_ids: Sequence[str]) -> int:
     """Delete signals without ``post_delete``; the caller says who must know (replay: nobody).
+    Returns how many rows were deleted.
 
     Clears the SourceEvents' pointers first, as the foreign key's SET NULL does for the ORM.
     """
-    qn = connection.ops.quote_name
-    for start in range(0, len(signal_ids), _DELETE_CHUNK):
-        chunk = list(signal_ids[start : start + _DELETE_CHUNK])
-        SourceEvent.objects.filter(latest_signal_id__in=chunk).update(latest_signal=None)
-        placeholders = ", ".join(["%s"] * len(chunk))
-        with connection.cursor() as cursor:
-            cursor.execute(
-                f"DELETE FROM {qn(Signal._meta.db_table)} WHERE {qn('signal_id')} IN ({placeholders})", chunk
-            )
+    events, signals = (connection.ops.quote_name(model._meta.db_table) for model in (SourceEvent, Signal))
+    deleted = 0
+    with connection.cursor() as cursor:
+        for condition, params in in_list("latest_signal_id", signal_ids):
+            cursor.execute(f"UPDATE {events} SET latest_signal_id = NULL WHERE {condition}", params)
+        for condition, params in in_list("signal_id", signal_ids):
+            cursor.execute(f"DELETE FROM {signals} WHERE {condition}", params)
+            deleted += cursor.rowcount
+    return deleted
 
 
-def signals_delete_announced(deleted: Sequence[DeletedSignal]) -> None:
-    """Delete these signals and announce it (``signals_bulk_deleted``), in one transaction.
+def signals_delete_announced(pks: Sequence[int]) -> int:
+    """Delete these signals and announce it (``signals_bulk_deleted``), in one transaction; return
+    how many rows were deleted (a pk already gone is neither deleted nor announced).
 
     The bulk counterpart of ``Signal.delete()`` for a path that deletes many (retention): one
-    announcement for the batch, so the ledger records a delete frame for each.
+    announcement for the batch, so the ledger records a delete frame for each. What it says of
+    each signal are its identities, which no update changes: the rows are read without a lock.
     """
     with transaction.atomic():
-        signals_bulk_deleted.send(sender=Signal, signals=list(deleted))
-        signals_delete([signal.signal_id for signal in deleted])
+        gone = [
+            DeletedSignal(*row)
+            for row in Signal.objects.filter(pk__in=pks).order_by("pk").values_list(*DeletedSignal._fields)
+        ]
+        if not gone:
+            return 0
+        signals_bulk_deleted.send(sender=Signal, signals=gone)
+        return signals_delete([signal.signal_id for signal in gone])
 
 
 # --------------------------------------------------------------------------- history and rejections

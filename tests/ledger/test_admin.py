@@ -37,13 +37,15 @@ def test_the_outbox_backlog_is_listed(admin_client):
     assert response.content.decode().count("OMEN-") >= 2
 
 
-def test_partitions_are_filtered_by_tier(admin_client):
+@pytest.mark.parametrize("tier", [Tier.COLD, Tier.LONG_TERM, Tier.PURGED])
+def test_partitions_are_filtered_by_tier(admin_client, tier):
     LedgerPartitionFactory(day=DAY.date(), tier=Tier.HOT)
-    LedgerPartitionFactory(day=(DAY - timedelta(days=40)).date(), tier=Tier.COLD)
+    LedgerPartitionFactory(day=(DAY - timedelta(days=40)).date(), tier=tier)
 
-    page = admin_client.get("/admin/ledger/ledgerpartition/", {"tier": Tier.COLD}).content.decode()
+    page = admin_client.get("/admin/ledger/ledgerpartition/", {"tier": tier}).content.decode()
 
     assert "2026-10-11" in page and "2026-11-20" not in page
+    assert tier.label in page  # the filter offers it
 
 
 def test_a_waiting_save_is_found_by_its_exact_signal_id(admin_client):

@@ -2,7 +2,9 @@
 
 from pathlib import Path
 
-from ledger.checks import check_ledger_archive_dir, check_ledger_dir
+import pytest
+
+from ledger.checks import check_ledger_archive_dir, check_ledger_dir, check_ledger_long_term_dir
 
 
 def test_a_ledger_dir_that_can_be_created_passes(settings, tmp_path):
@@ -22,12 +24,19 @@ def test_a_ledger_dir_under_a_file_is_ledger_e001_naming_the_setting(settings):
     assert "Set LEDGER_DIR" in error.hint
 
 
-def test_an_archive_dir_that_cannot_be_created_is_ledger_e002(settings, tmp_path):
+@pytest.mark.parametrize(
+    ("setting", "check", "check_id"),
+    [
+        ("LEDGER_ARCHIVE_DIR", check_ledger_archive_dir, "ledger.E002"),
+        ("LEDGER_LONG_TERM_DIR", check_ledger_long_term_dir, "ledger.E003"),
+    ],
+)
+def test_a_tier_dir_that_cannot_be_created_is_an_error_naming_the_setting(settings, tmp_path, setting, check, check_id):
     blocker = tmp_path / "a-file"
     blocker.write_text("not a directory")
-    settings.LEDGER_ARCHIVE_DIR = blocker / "archive"
+    setattr(settings, setting, blocker / "tier")
 
-    (error,) = check_ledger_archive_dir()
+    (error,) = check()
 
-    assert error.id == "ledger.E002"
-    assert f"LEDGER_ARCHIVE_DIR {blocker / 'archive'} cannot be created" in error.msg
+    assert error.id == check_id
+    assert f"{setting} {blocker / 'tier'} cannot be created" in error.msg

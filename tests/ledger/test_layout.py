@@ -4,7 +4,17 @@ from datetime import date
 
 import pytest
 
-from ledger.layout import PartitionName, list_partitions, list_segments, segment_name, segment_ordinal
+from ledger.layout import (
+    PartitionName,
+    Tombstone,
+    list_partitions,
+    list_segments,
+    list_tombstones,
+    read_tombstone,
+    segment_name,
+    segment_ordinal,
+    tombstone_path,
+)
 
 
 @pytest.mark.parametrize(
@@ -55,3 +65,33 @@ def test_a_segment_both_raw_and_compressed_is_read_from_the_raw_original(tmp_pat
         "signals-010.wal",
     ]
     assert list_segments(tmp_path / "missing") == []
+
+
+def test_a_tombstone_reads_back_as_it_was_written_and_is_listed_in_write_order(tmp_path):
+    tombstone = Tombstone(
+        PartitionName(date(2019, 1, 2), 1), 7, 900, 4294967297, 8589934595, "0" * 64, "a" * 64, "b" * 64,
+        "2019-01-03T02:00:00.000000Z", "2026-01-03T04:00:00.000000Z", ("OMEN-1", "OMEN-2"),
+    )  # fmt: skip
+    for partition in (tombstone.partition, PartitionName(date(2019, 1, 2))):
+        tombstone_path(tmp_path, partition).write_bytes(tombstone.to_json())
+    (tmp_path / "notes.tombstone.json").write_text("not a partition's")
+
+    assert read_tombstone(tombstone_path(tmp_path, "2019-01-02-late")) == tombstone
+    assert [str(p) for p in list_tombstones(tmp_path)] == ["2019-01-02", "2019-01-02-late"]
+    assert list_partitions(tmp_path) == [] and list_tombstones(tmp_path / "missing") == []
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        (b"{", "not JSON"),
+        (b'{"partition": "2019-01-02"}', "expected the fields"),
+        (b"[]", "expected the fields"),
+    ],
+)
+def test_what_a_purge_did_not_write_is_no_tombstone(tmp_path, data, message):
+    path = tmp_path / "2019-01-02.tombstone.json"
+    path.write_bytes(data)
+
+    with pytest.raises(ValueError, match=message):
+        read_tombstone(path)

@@ -1,8 +1,10 @@
-"""Reading a whole ledger in write order across tiers: hot and warm in LEDGER_DIR, cold in the archive. Pure."""
+"""Reading a whole ledger in write order across tiers: hot and warm in LEDGER_DIR, cold in the archive,
+long-term and purged partitions' tombstones in the long-term directory. Pure."""
 
 import gzip
 
-from ledger.reading import iter_segments, ledger_partitions, ledger_segments
+from ledger.layout import PartitionName, tombstone_path
+from ledger.reading import is_tombstone, iter_segments, ledger_partitions, ledger_segments
 from ledger.wal import encode_frame
 
 
@@ -55,3 +57,31 @@ def test_without_an_archive_only_the_ledger_dir_is_read(tmp_path):
 
     assert [str(read.ref) for read in iter_segments(root)] == ["2026-11-20/signals-001.wal"]
     assert list(iter_segments(tmp_path / "empty")) == []
+
+
+def test_long_term_partitions_and_tombstones_take_their_place_in_write_order(tmp_path):
+    """A partition in two places is read from the younger tier; a tombstone only stands for a
+    partition whose directory is gone."""
+    root, archive, long_term = tmp_path / "ledger", tmp_path / "archive", tmp_path / "long-term"
+    write_segment(long_term / "2025-01-01", "signals-001.wal", [b"long-term"], compressed=True)
+    write_segment(long_term / "2025-02-01", "signals-001.wal", [b"copy"], compressed=True)
+    write_segment(archive / "2025-02-01", "signals-001.wal", [b"original"], compressed=True)
+    write_segment(root / "2026-11-20", "signals-001.wal", [b"hot"])
+    for purged in ("2024-12-01", "2025-01-01"):
+        tombstone_path(long_term, purged).write_text("{}")
+
+    listed = ledger_partitions(root, archive, long_term, tombstones=True)
+
+    assert [(str(partition), path.relative_to(tmp_path).as_posix()) for partition, path in listed] == [
+        ("2024-12-01", "long-term/2024-12-01.tombstone.json"),
+        ("2025-01-01", "long-term/2025-01-01"),
+        ("2025-02-01", "archive/2025-02-01"),
+        ("2026-11-20", "ledger/2026-11-20"),
+    ]
+    assert [is_tombstone(path) for _, path in listed] == [True, False, False, False]
+    assert ledger_partitions(root, archive, long_term)[0] == (
+        PartitionName.parse("2025-01-01"),
+        long_term / "2025-01-01",
+    )
+    payloads = [frame.payload for read in iter_segments(root, archive, long_term) for frame in read.frames]
+    assert payloads == [b"long-term", b"original", b"hot"]

@@ -158,7 +158,7 @@ def test_a_service_that_replaces_the_volumes_and_drops_the_archive_is_caught():
     assert beat in compose
     volumes = (
         "    volumes:\n      - ledger:/var/lib/omen/ledger\n      - retention-archive:/var/lib/omen/retention-archive\n"
-        "      - backups:/var/lib/omen/backups\n"
+        "      - ledger-long-term:/var/lib/omen/ledger-long-term\n      - backups:/var/lib/omen/backups\n"
     )
     doctored = compose.replace(beat, beat + volumes)
 

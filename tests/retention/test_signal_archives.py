@@ -117,6 +117,23 @@ def test_restoring_a_day_puts_its_signals_back_once_each_with_a_create_frame():
     assert_ledger_reconciles()
 
 
+def test_a_restored_signal_changed_then_swept_again_has_its_new_line_in_place_of_the_old():
+    changed, untouched = signal_at(DAY_1, external_id="552101"), signal_at(DAY_1 + SECOND, external_id="552102")
+    sweep(["signals"], now=DAY_1 + timedelta(days=1) + KEEP)
+    restore_archive(DAY_1.date())
+    signal = Signal.objects.get(signal_id=changed.signal_id)
+    signal.contract = {**signal.contract, "title": "Corrected after the restore"}
+    signal.save()
+
+    sweep(["signals"], now=DAY_1 + timedelta(days=2) + KEEP)
+
+    lines = {line["signal_id"]: orjson.loads(line["contract"]) for line in archived_lines(DAY_1.date())}
+    assert len(archived_lines(DAY_1.date())) == 2 and lines.keys() == {changed.signal_id, untouched.signal_id}
+    assert lines[changed.signal_id]["title"] == "Corrected after the restore"
+    assert SignalArchive.objects.get(day=DAY_1.date()).rows == 2
+    assert_ledger_reconciles()
+
+
 def test_an_archive_that_fails_its_checksum_stops_the_days_deletes_and_restore():
     signal_at(DAY_1)
     sweep(["signals"], now=DAY_1 + timedelta(days=1) + KEEP)
@@ -218,3 +235,48 @@ def test_a_damaged_day_keeps_its_signals_and_the_other_days_are_still_swept():
     assert run.status == "failed" and str(DAY_1.date()) in run.error
     assert list(Signal.objects.values_list("signal_id", flat=True)) == [stuck.signal_id]
     assert next_day.signal_id in {line["signal_id"] for line in archived_lines(next_day.generated_at.date())}
+
+
+def test_a_file_the_disk_changed_before_the_read_back_is_refused_and_nothing_is_deleted(monkeypatch):
+    kept = signal_at(DAY_1)
+    fsync_directory = archive.fsync_path
+
+    def disk_flips_a_byte(path):
+        for written in path.glob("*.new"):  # after the file's own fsync, before its read-back
+            data = bytearray(written.read_bytes())
+            data[len(data) // 2] ^= 0xFF
+            written.write_bytes(bytes(data))
+        fsync_directory(path)
+
+    monkeypatch.setattr(archive, "fsync_path", disk_flips_a_byte)
+    (run,) = sweep(["signals"], now=DAY_1 + timedelta(days=1) + KEEP)
+
+    assert run.status == "failed" and "did not read back as written" in run.error
+    assert list(Signal.objects.values_list("signal_id", flat=True)) == [kept.signal_id]
+    assert not SignalArchive.objects.exists()
+    assert run.deleted == 0
+
+
+def test_the_background_gzip_writes_every_line_in_order_across_chunks(tmp_path, monkeypatch):
+    monkeypatch.setattr(archive._BackgroundGzip, "CHUNK_BYTES", 64)
+    lines = [orjson.dumps({"signal_id": f"OMEN-{n:012X}", "n": n}) + b"\n" for n in range(500)]
+    path = tmp_path / "day.jsonl.gz"
+
+    with path.open("wb") as file, archive._BackgroundGzip(file) as out:
+        for line in lines:
+            out.write(line)
+
+    assert gzip.decompress(path.read_bytes()) == b"".join(lines)
+    assert out.sha256.hexdigest() == hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def test_a_write_the_background_thread_fails_is_raised_to_the_sweep(tmp_path, monkeypatch):
+    monkeypatch.setattr(archive._BackgroundGzip, "CHUNK_BYTES", 64)
+
+    class FullDisk:
+        def write(self, data):
+            raise OSError(28, "No space left on device")
+
+    with pytest.raises(OSError, match="No space left"), archive._BackgroundGzip(FullDisk()) as out:
+        for n in range(100):
+            out.write(b"%d\n" % n)

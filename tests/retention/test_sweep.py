@@ -4,9 +4,11 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from django.apps import apps
+from django.conf import settings as django_settings
 from django.contrib.auth import get_user_model
 from django.contrib.contenttypes.models import ContentType
 from django.core.management import call_command
+from django.db import connection
 from django.utils import timezone
 
 from ledger.models import WebhookAttempt, WebhookSubscription
@@ -52,6 +54,12 @@ def _idempotency_key():
     return stored.objects.all()
 
 
+def _api_access_log_entry():
+    entry = apps.get_model("omen_site", "ApiAccessLogEntry")
+    entry.objects.create(created_at=T, method="GET", path="/api/v1/signals/", status_code=200, duration_ms=1.5)
+    return entry.objects.all()
+
+
 def _admin_log_entry():
     log_entry = apps.get_model("admin", "LogEntry")
     user = get_user_model().objects.create(username="operator")
@@ -81,6 +89,7 @@ AGED = {
     "source_runs": _source_run,
     "webhook_attempts": _webhook_attempt,
     "idempotency_keys": _idempotency_key,
+    "api_access_log": _api_access_log_entry,
     "audit_trail": _admin_log_entry,
     "probability_history": _probability_point,
     "source_events": _quiet_source_event,
@@ -190,6 +199,27 @@ def test_a_second_sweep_while_one_runs_is_refused():
         sweep(["rejections"])
 
 
+@pytest.mark.skipif(
+    django_settings.DATABASES["default"]["ENGINE"] != "django.db.backends.postgresql",
+    reason="another host on the same database: PostgreSQL (a SQLite file is one host's, its directory lock covers it)",
+)
+def test_a_sweep_on_another_host_of_the_same_database_is_refused_and_marks_nothing(settings, tmp_path):
+    import psycopg
+
+    killed = RetentionRun.objects.create(policy="rejections", cutoff=T, started_at=T)  # "running"
+    settings.RETENTION_ARCHIVE_DIR = tmp_path / "this-hosts-archive"  # so the directory's lock is free
+    db = connection.settings_dict
+    with psycopg.connect(host=db["HOST"], port=db["PORT"] or 5432, user=db["USER"], dbname=db["NAME"]) as other:
+        other.execute("SELECT pg_advisory_lock(%s)", [archive._SWEEP_ADVISORY_KEY])  # the other host's sweep
+
+        with pytest.raises(archive.SweepRunning, match="on another host"):
+            sweep(["rejections"])
+        killed.refresh_from_db()
+        assert killed.status == RetentionRun.Status.RUNNING  # its run is not taken for a killed one
+
+    assert [run.policy for run in sweep(["rejections"])] == ["rejections"]  # that sweep is over
+
+
 def test_an_unknown_policy_is_refused_by_name():
     with pytest.raises(ValueError, match="no policy rejection;"):
         sweep(["rejection"])
@@ -251,7 +281,9 @@ DOCUMENTED = {
     "source_runs": timedelta(days=90),
     "webhook_attempts": timedelta(days=90),
     "idempotency_keys": timedelta(hours=24),
+    "api_access_log": timedelta(days=90),
     "backups": timedelta(days=30),
+    "ledger": timedelta(days=2557),
     "audit_trail": timedelta(days=2557),
 }
 

@@ -1,4 +1,4 @@
-"""``manage.py ledger <verify|drain|seal|tail|replay|import>``: the operator's tools for the ledger.
+"""``manage.py ledger <verify|drain|seal|tail|replay|import|reindex>``: the operator's tools for the ledger.
 
 Every subcommand exits non-zero on any problem, with the problem's location on stderr: 2 when the
 ledger is damaged, 3 when it is intact but its writer is stalled (``verify``, ``drain``).
@@ -46,7 +46,7 @@ def _keyed_frames(ref) -> list[tuple[tuple, bytes]]:
 
 
 class Command(BaseCommand):
-    help = "Verify, drain, seal, tail, replay or import the signal ledger (WAL frames under LEDGER_DIR)."
+    help = "Verify, drain, seal, tail, replay, import or reindex the signal ledger (WAL frames under LEDGER_DIR)."
 
     def add_arguments(self, parser):
         commands = parser.add_subparsers(dest="action", required=True, metavar="ACTION")
@@ -78,6 +78,13 @@ class Command(BaseCommand):
         )
         imports.add_argument("directory", type=Path)
         imports.add_argument("--strict", action="store_true", help="stop reading a segment at its first damaged frame")
+        commands.add_parser(
+            "reindex",
+            help="rebuild the frame references (where each signal's frames are) from the segments, every tier",
+            description="For a ledger written before frame references existed, or a database restored from a "
+            "backup. Each segment is reindexed in a transaction of its own, under the writer's lock; idempotent. "
+            "Exits 1 when a frame could not be indexed, naming it.",
+        )
 
     def handle(self, *args, action, **options):
         try:
@@ -103,7 +110,8 @@ class Command(BaseCommand):
             report = ledger_verify(reconcile=not no_reconcile, contents=contents, progress=bar)
         seconds = time.perf_counter() - started
         self.stdout.write(
-            f"{report.partitions} partitions, {report.segments} segments, {report.frames} frames, "
+            f"{report.partitions} partitions ({report.purged} purged, {report.purged_frames} frames gone), "
+            f"{report.segments} segments, {report.frames} frames, "
             f"{report.bytes / 1e6:.1f} MB in {seconds:.1f} s"
             + ("" if no_reconcile else f"; {report.signals} signals in the database, {report.pending} saves pending")
         )
@@ -177,9 +185,16 @@ class Command(BaseCommand):
 
         try:
             with _Bar("replay") as bar:
-                result = ledger_replay(Path(settings.LEDGER_DIR), Path(settings.LEDGER_ARCHIVE_DIR), progress=bar)
+                result = ledger_replay(
+                    Path(settings.LEDGER_DIR),
+                    Path(settings.LEDGER_ARCHIVE_DIR),
+                    Path(settings.LEDGER_LONG_TERM_DIR),
+                    progress=bar,
+                )
         except ReplayRefused as exc:
             raise CommandError(str(exc)) from exc
+        for gap in result.purged:
+            self.stdout.write(f"purged: {gap}")
         self._report("replay", result)
 
     def _import(self, directory, strict, **options):
@@ -199,6 +214,13 @@ class Command(BaseCommand):
                     f"{damaged.reason}"
                 )
         self._report("import", result)
+
+    def _reindex(self, **options):
+        from ledger.services.reindex import ledger_reindex
+
+        with _Bar("reindex") as bar:
+            result = ledger_reindex(progress=bar)
+        self._report("reindex", result)
 
     def _report(self, what: str, result) -> None:
         counts = {

@@ -2,6 +2,7 @@ import json
 
 from django.core.management.base import BaseCommand
 
+from ledger.models import Tier
 from omen_site.storage import backup_report, retention_report, storage_report
 
 
@@ -40,8 +41,10 @@ class Command(BaseCommand):
             f"{ledger['saves_waiting']} saves waiting for the writer"
         )
         w(f"Writer:      {ledger['writer']['summary']}")
-        for tier, figures in sorted(ledger["sealed_partitions_by_tier"].items()):
-            w(f"  {tier:<5} {figures['partitions']} sealed partitions, {figures['frames']} frames")
+        by_tier = ledger["sealed_partitions_by_tier"]
+        for tier in [tier for tier in Tier.values if tier in by_tier]:  # in the order partitions age
+            figures = by_tier[tier]
+            w(f"  {tier:<9} {figures['partitions']} sealed partitions, {figures['frames']} frames")
         self._backups(backup_report())
         self._retention(retention_report())
         totals = report["totals"]

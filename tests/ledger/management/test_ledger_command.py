@@ -59,7 +59,7 @@ def test_import_an_original_ledger_twice_then_verify_tail_and_seal(omen, tmp_pat
     assert "ledger OK" in verified and "5 signals in the database" in verified
     envelopes = [json.loads(line) for line in tail.splitlines()]
     assert [e["signal_id"] for e in envelopes] == [c.contract["signal_id"] for c in contracts[3:]]
-    assert all(e["operation"] == "create" and e["schema_version"] == "1.1.0" for e in envelopes)
+    assert all(e["operation"] == "create" and e["schema_version"] == "1.2.0" for e in envelopes)
     assert sealed.returncode == 0 and "nothing to seal" in sealed.stdout  # today's partition is not due
     assert len(query(url, "SELECT id FROM signals_signal")) == 5
 

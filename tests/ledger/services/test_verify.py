@@ -348,7 +348,7 @@ def test_a_failed_last_drain_makes_verify_exit_3_until_a_drain_succeeds(sealed_s
 
 def test_another_databases_frames_in_ledger_dir_make_verify_exit_3(ledger_dir, settings):
     """A second database shares LEDGER_DIR: its frames lie past this one's recorded end."""
-    from ledger.models import LedgerOutbox, LedgerWriterState
+    from ledger.models import LedgerFrameRef, LedgerOutbox, LedgerWriterState
     from signals.models import Signal, SourceEvent
 
     settings.LEDGER_DRAIN_ON_COMMIT = "off"
@@ -359,6 +359,7 @@ def test_another_databases_frames_in_ledger_dir_make_verify_exit_3(ledger_dir, s
     Signal.objects.all()._raw_delete(Signal.objects.db)
     LedgerOutbox.objects.all().delete()
     LedgerWriterState.objects.all().delete()
+    LedgerFrameRef.objects.all().delete()
 
     report = ledger_verify()
 

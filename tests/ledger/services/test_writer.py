@@ -29,6 +29,7 @@ from ledger.wal import HEADER_SIZE, LedgerCorruption, LedgerWriteError, encode_f
 from signals.announcements import SavedSignal, signals_bulk_created
 from signals.models import Signal
 from signals.services.ingest import signals_ingest
+from signals.services.rows import signals_delete_announced
 from tests.support.factories import RawEventFactory
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -81,7 +82,7 @@ def test_the_frame_holds_the_stored_contract_byte_for_byte(ledger_dir):
     assert orjson.dumps(envelope["signal"], option=orjson.OPT_SORT_KEYS) == orjson.dumps(
         signal.contract, option=orjson.OPT_SORT_KEYS
     )
-    assert envelope["schema_version"] == "1.1.0"
+    assert envelope["schema_version"] == "1.2.0"
     assert envelope["deterministic_trace_id"] == signal.trace_id
     assert envelope["ledger_partition"] == frame_partition(ledger_dir)
     assert envelope["observed_at"].endswith("Z") and envelope["ledger_written_at"].endswith("Z")
@@ -115,7 +116,19 @@ def test_row_saves_updates_and_deletes_are_framed(ledger_dir):
 
     operations = [(head.operation, head.signal_id) for _, _, head in frames(ledger_dir)]
     assert operations[-2:] == [("update", signal.signal_id), ("delete", signal.signal_id)]
-    assert b"Edited by an operator" in frames(ledger_dir)[-1][1].payload  # the delete keeps the last contract
+    update, delete = (orjson.loads(frame.payload) for _, frame, _ in frames(ledger_dir)[-2:])
+    assert update["signal"]["title"] == "Edited by an operator"
+    # The delete names the signal; its contents are in the frames before it.
+    assert delete["signal"] == {
+        "deleted": True,
+        "signal_id": signal.signal_id,
+        "trace_id": signal.trace_id,
+        "input_event_hash": signal.input_event_hash,
+        "source_event_id": signal.source_event_id,
+        "ruleset_version": signal.ruleset_version,
+        "observed_at": update["observed_at"],
+    }
+    assert delete["deterministic_trace_id"] == signal.trace_id
     assert_ledger_matches_database(ledger_dir)
 
 
@@ -128,6 +141,27 @@ def test_a_signal_created_and_deleted_before_the_writer_ran_is_framed_twice_in_o
 
     assert [head.operation for _, _, head in frames(ledger_dir)] == ["create", "delete"]
     assert ledger_verify().ok
+
+
+def test_a_bulk_delete_before_the_writer_ran_frames_the_create_whole_and_the_delete_as_a_record(ledger_dir, settings):
+    settings.LEDGER_DRAIN_ON_COMMIT = "off"
+    ingest(3)
+    gone, kept = list(Signal.objects.order_by("pk")[:2]), Signal.objects.order_by("pk").last()
+    created = {signal.signal_id: signal.contract for signal in gone}
+
+    assert signals_delete_announced([signal.pk for signal in gone]) == 2
+    ledger_drain()
+
+    written = [orjson.loads(frame.payload) for _, frame, _ in frames(ledger_dir)]
+    assert [(e["operation"], e["signal_id"]) for e in written][-2:] == [
+        ("delete", gone[0].signal_id),
+        ("delete", gone[1].signal_id),
+    ]
+    creates = {e["signal_id"]: e["signal"] for e in written if e["operation"] == "create"}
+    assert creates.keys() == {*created, kept.signal_id}
+    assert all(creates[signal_id] == contract for signal_id, contract in created.items())
+    assert all(e["signal"]["deleted"] is True and "title" not in e["signal"] for e in written[-2:])
+    assert ledger_verify(contents=True).ok
 
 
 def test_a_create_framed_after_its_signal_changed_keeps_the_contract_it_was_created_with(ledger_dir, settings):
