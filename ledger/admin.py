@@ -2,26 +2,130 @@
 
 All read-only: the ledger changes only through the writer, sealing and the tier tasks. Webhook
 subscriptions are the exception: operators add, filter, pause and resume them here.
+
+The signal page (the signals app's admin, which may not import the ledger) shows a signal's
+frames through the section registered here (``SIGNAL_FRAMES_SECTION``, by ``LedgerConfig.ready``);
+its "verify this frame" buttons post to ``frame_verify_view``, which re-reads the frame and says
+how it went as a message on the signal page.
 """
 
 import secrets
 
 from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
 from django.db import models
+from django.shortcuts import get_object_or_404, redirect
+from django.template.loader import render_to_string
+from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
 
+from ledger import tasks as ledger_tasks
 from ledger.models import LedgerOutbox, LedgerPartition, LedgerWriterState, WebhookSubscription
 from ledger.services import webhooks
+from ledger.services.frame_refs import FrameRef, frame_verify, signal_frames
+from signals.models import Signal
+from signals.public import SignalPageSection
 from utilities.admin import ReadOnlyAdmin
+
+
+def frame_position(frame: FrameRef) -> str:
+    """Where a frame is, as frame_verify's reports name it: ``<partition>/<segment>@<offset>``."""
+    return f"{frame.partition}/{frame.segment}@{frame.offset}"
+
+
+def signal_frames_section(request, signal: Signal) -> str:
+    """The signal page's "Ledger frames": each frame of the signal, with a button to re-read it."""
+    frames = signal_frames(signal.signal_id)
+    return render_to_string(
+        "admin/ledger/signal_frames.html",
+        {
+            "frames": [(frame, frame_position(frame)) for frame in frames],
+            "verify_url": reverse("admin:ledger_frame_verify", args=[signal.pk]),
+        },
+        request=request,
+    )
+
+
+SIGNAL_FRAMES_SECTION = SignalPageSection(key="ledger-frames", title="Ledger frames", render=signal_frames_section)
 
 
 @admin.register(LedgerPartition)
 class LedgerPartitionAdmin(ReadOnlyAdmin):
-    list_display = ["name", "tier", "frames", "bytes", "sealed_at", "compressed_at", "archived_at", "verified_at"]
-    list_filter = ["tier"]
+    list_display = ["name", "tier", "frames", "bytes", *LedgerPartition.STEP_TIMES, "last_check"]
+    list_filter = ["tier", "check_ok"]
     search_fields = ["name"]
     date_hierarchy = "day"
     ordering = ["-day", "-name"]
+    actions = ["verify_now"]
+    change_list_template = "admin/ledger/ledgerpartition/change_list.html"
+
+    def has_run_ledger_actions_permission(self, request) -> bool:
+        return request.user.has_perm("ledger.run_ledger_actions")
+
+    @admin.display(description="last check")
+    def last_check(self, obj):
+        if obj.checked_at is None:
+            return "-"
+        outcome = "ok" if obj.check_ok else "FAILED"
+        when = f"{obj.checked_at:%Y-%m-%d %H:%M}"
+        return format_html('<span title="{}">{} {}</span>', obj.check_result, outcome, when)
+
+    @admin.action(description="Verify now (read the selected partitions back)", permissions=["run_ledger_actions"])
+    def verify_now(self, request, queryset):
+        # A task each, on the worker that holds the ledger's volumes; the list's "last check" says
+        # how each went once it has run.
+        names = list(queryset.values_list("name", flat=True))
+        for name in names:
+            ledger_tasks.partition_verify.delay(name)
+        self.message_user(
+            request, f"Verifying {len(names)} partition(s); their last check shows the outcome when it is done."
+        )
+
+    def get_urls(self):
+        seal_now = self.admin_site.admin_view(self.seal_now_view)
+        verify = self.admin_site.admin_view(self.frame_verify_view)
+        return [
+            path("seal-now/", seal_now, name="ledger_ledgerpartition_seal_now"),
+            path("frame-verify/<int:signal_pk>/", verify, name="ledger_frame_verify"),
+            *super().get_urls(),
+        ]
+
+    def frame_verify_view(self, request, signal_pk):
+        """Re-read one frame of a signal (a POST from its page's "verify this frame"), then back to
+        the signal page with the outcome as a message. Anyone who may see the signal may: it only reads.
+
+        The frame is looked up among the signal's own, so a request names no file of its own choosing.
+        """
+        if request.method != "POST" or not request.user.has_perm("signals.view_signal"):
+            raise PermissionDenied
+        signal = get_object_or_404(Signal.objects.only("pk", "signal_id"), pk=signal_pk)
+        wanted = request.POST.get("frame", "")
+        frame = next((frame for frame in signal_frames(signal.signal_id) if frame_position(frame) == wanted), None)
+        if frame is None:
+            self.message_user(request, f"{signal.signal_id} has no frame at {wanted!r}.", messages.ERROR)
+        else:
+            check = frame_verify(frame)
+            outcome, level = ("passed", messages.SUCCESS) if check.ok else ("FAILED", messages.ERROR)
+            self.message_user(
+                request,
+                f"Frame {wanted} (sequence {frame.sequence}) of {signal.signal_id}: verify {outcome}. {check.detail}",
+                level,
+            )
+        return redirect("admin:signals_signal_change", signal.pk)
+
+    def seal_now_view(self, request):
+        """Seal every partition whose day is over by LEDGER_SEAL_AFTER_HOURS, now rather than at the
+        next hourly run (a POST from the list's "Seal now" button)."""
+        if request.method != "POST" or not self.has_run_ledger_actions_permission(request):
+            raise PermissionDenied
+        ledger_tasks.partitions_seal_due.delay()
+        self.message_user(request, "Sealing the partitions that are due; they appear here once sealed.")
+        return redirect("admin:ledger_ledgerpartition_changelist")
+
+    def changelist_view(self, request, extra_context=None):
+        may_run = self.has_run_ledger_actions_permission(request)
+        extra_context = {**(extra_context or {}), "may_run_ledger_actions": may_run}
+        return super().changelist_view(request, extra_context)
 
 
 @admin.register(LedgerWriterState)

@@ -9,6 +9,11 @@ class LedgerConfig(AppConfig):
 
     def ready(self):
         from ledger import checks, receivers  # noqa: F401  (registers the checks, connects the save receivers)
+        from ledger.admin import SIGNAL_FRAMES_SECTION
+        from signals.public import signal_page_section_register
+
+        # The signals app may not import the ledger: its signal page shows the frames through this section.
+        signal_page_section_register(SIGNAL_FRAMES_SECTION)
 
         # gunicorn and Celery run no system checks: in production every process checks the
         # ledger directory here, before it serves or runs a task.

@@ -2,7 +2,10 @@ from django import forms
 from django.contrib import admin, messages
 from django.utils import timezone
 
+from omen_site.api.access_log import ApiAccessLogEntry
 from omen_site.api.keys import SCOPES, ApiKey
+from omen_site.operations.metrics import KNOWN_METHODS
+from utilities.admin import MinMaxDateHierarchyMixin, ReadOnlyAdmin
 
 
 class ApiKeyCreationForm(forms.ModelForm):
@@ -56,7 +59,56 @@ class ApiKeyAdmin(admin.ModelAdmin):
         obj.pk = key.pk  # the admin's redirect and log entry name the key created
         messages.warning(request, f"The new key, shown this once: {raw}")
 
-    @admin.action(description="Revoke the selected keys")
+    # Revoking ends a key as deleting would, and keys are never changed: so it needs delete.
+    @admin.action(description="Revoke the selected keys", permissions=["delete"])
     def revoke(self, request, queryset):
         count = queryset.filter(revoked_at__isnull=True).update(revoked_at=timezone.now())
         self.message_user(request, f"{count} key(s) revoked.")
+
+
+class StatusClassFilter(admin.SimpleListFilter):
+    title = "status"
+    parameter_name = "status_class"
+
+    def lookups(self, request, model_admin):
+        return [("2", "2xx success"), ("3", "3xx redirect"), ("4", "4xx client error"), ("5", "5xx server error")]
+
+    def queryset(self, request, queryset):
+        if self.value() not in {"2", "3", "4", "5"}:
+            return queryset
+        lowest = int(self.value()) * 100
+        return queryset.filter(status_code__gte=lowest, status_code__lt=lowest + 100)
+
+
+class MethodFilter(admin.SimpleListFilter):
+    """A fixed list: a filter on the column itself would run SELECT DISTINCT over the table."""
+
+    title = "method"
+    parameter_name = "method"
+
+    def lookups(self, request, model_admin):
+        return [(method, method) for method in sorted(KNOWN_METHODS)]
+
+    def queryset(self, request, queryset):
+        return queryset.filter(method=self.value()) if self.value() else queryset
+
+
+@admin.register(ApiAccessLogEntry)
+class ApiAccessLogEntryAdmin(MinMaxDateHierarchyMixin, ReadOnlyAdmin):
+    """Read-only: entries are evidence, and retention's sweep is what deletes them."""
+
+    list_display = ("created_at", "method", "path", "status_code", "duration_ms", "caller", "client_address")
+    list_filter = (StatusClassFilter, MethodFilter, "api_key")
+    list_select_related = ("api_key", "user")
+    date_hierarchy = "created_at"
+    ordering = ("-created_at", "-id")
+
+    @admin.display(description="caller")
+    def caller(self, entry):
+        if entry.api_key is not None:
+            return f"key {entry.api_key.name}"
+        if entry.api_key_prefix:
+            return f"key {entry.api_key_prefix} (deleted)"
+        if entry.user is not None:
+            return f"user {entry.user.get_username()}"
+        return "-"

@@ -21,6 +21,14 @@ class OmenSiteConfig(AppConfig):
             sender=apps.get_app_config("django_celery_beat"),
             dispatch_uid="omen-sync-beat-schedule",
         )
+        from django.contrib import admin
+
+        from omen_site.admin_access import admin_actions_need_permissions, periodic_task_form_without_inline_script
+
+        # Every admin module is loaded by now: django.contrib.admin, which loads them, comes first
+        # in INSTALLED_APPS, and apps are made ready in that order.
+        admin_actions_need_permissions(admin.site)
+        periodic_task_form_without_inline_script(admin.site)
         from omen_site.storage import describe_storage
 
         storage = describe_storage()

@@ -7,10 +7,12 @@ DEBUG off); every refusal names the variable and the fix.
 """
 
 import os
+from datetime import timedelta
 from pathlib import Path
 
 import environ
 from corsheaders.defaults import default_headers as cors_default_headers
+from csp.constants import NONE, SELF, UNSAFE_INLINE
 from django.core.exceptions import ImproperlyConfigured
 from kombu import Queue
 
@@ -54,6 +56,8 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",
     "django_celery_beat",
     "corsheaders",
+    "axes",
+    "csp",
     "omen_site.apps.OmenSiteConfig",
     "signals.apps.SignalsConfig",
     "ledger.apps.LedgerConfig",
@@ -62,8 +66,12 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # Content-Security-Policy on every answer: CONTENT_SECURITY_POLICY below, or a view's own.
+    "csp.middleware.CSPMiddleware",
     # Operations: times every request (by route), then CORS before anything that may answer early.
     "omen_site.operations.metrics.RequestLatencyMiddleware",
+    # Logs every request under /api/ (timed from here), buffered and written in bulk.
+    "omen_site.api.access_log.ApiAccessLogMiddleware",
     "corsheaders.middleware.CorsMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -74,6 +82,8 @@ MIDDLEWARE = [
     "omen_site.api.idempotency.IdempotencyMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last, as django-axes requires: turns a refused login into the lockout page.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "omen_site.urls"
@@ -100,6 +110,63 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
+
+# --- Admin access: roles, lockouts, passwords (docs/operations.md, "Admin access") ----------------
+# The roles are groups made by omen_site/migrations/0005_roles.py.
+
+# django-axes refuses a login, before any password is checked, once a username has failed
+# AXES_FAILURE_LIMIT times from one address within the cool-off, and records every failure.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = 10
+# Locked: the pair (username, address). Guessing at one name locks out neither its owner elsewhere
+# nor the other users behind the same address (an office's NAT). The address is REMOTE_ADDR, as for
+# the API's access log: behind a proxy it is the proxy's, and a lockout then covers the name everywhere.
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_COOLOFF_MINUTES = env.int("AXES_COOLOFF_MINUTES", default=15)
+if AXES_COOLOFF_MINUTES < 1:
+    raise ImproperlyConfigured(
+        f"AXES_COOLOFF_MINUTES={AXES_COOLOFF_MINUTES} would lift a lockout at once: set it to 1 or more (default 15)."
+    )
+# Counted from the last failure: each attempt while locked, even with the right password, starts it again.
+AXES_COOLOFF_TIME = timedelta(minutes=AXES_COOLOFF_MINUTES)
+AXES_RESET_ON_SUCCESS = True  # a login that succeeds forgets that pair's earlier failures
+AXES_HANDLER = "axes.handlers.database.AxesDatabaseHandler"  # shared by every process, no cache needed
+AXES_ENABLE_ACCESS_FAILURE_LOG = True  # every failure kept (admin: Axes -> Access failures)
+AXES_LOCKOUT_CALLABLE = "omen_site.admin_access.lockout_response"
+AXES_VERBOSE = False  # no start-up line of its own: OMEN's one line names what matters
+
+# New and changed passwords are hashed with Argon2; the others verify the hashes made before,
+# and each is rehashed with Argon2 at its user's next login.
+PASSWORD_HASHERS = [
+    "django.contrib.auth.hashers.Argon2PasswordHasher",
+    "django.contrib.auth.hashers.PBKDF2PasswordHasher",
+    "django.contrib.auth.hashers.PBKDF2SHA1PasswordHasher",
+    "django.contrib.auth.hashers.BCryptSHA256PasswordHasher",
+    "django.contrib.auth.hashers.ScryptPasswordHasher",
+]
+
+# The admin's Content-Security-Policy (django-csp), sent with every answer whose view sets none
+# (the API's docs pages set their own: omen_site/operations/docs.py). Every script of the admin is
+# a file from this site, Django's and ours, so no script may run inline. Inline style attributes
+# are allowed (style-src-attr), inline <style> elements are not: our read-only pages style single
+# elements (the contract's <pre>, a paused webhook), and an attribute runs no code and, having no
+# selectors and no fetch beyond img-src, reads nothing out of the page.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF],
+        "style-src": [SELF],
+        "style-src-attr": [UNSAFE_INLINE],
+        "img-src": [SELF, "data:"],
+        "object-src": [NONE],
+        "base-uri": [NONE],
+        "form-action": [SELF],
+        "frame-ancestors": [NONE],
+    }
+}
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"
@@ -237,10 +304,19 @@ RETENTION_ARCHIVE_DIR = Path(env.str("RETENTION_ARCHIVE_DIR", default=str(VAR_DI
 BACKUP_DIR = Path(env.str("BACKUP_DIR", default=str(VAR_DIR / "backups")))
 # Cold partitions move here (may be another volume); same layout as LEDGER_DIR.
 LEDGER_ARCHIVE_DIR = Path(env.str("LEDGER_ARCHIVE_DIR", default=str(LEDGER_DIR.parent / "ledger-archive")))
+# Partitions older than LEDGER_LONG_TERM_AFTER_DAYS move here from the archive, and the tombstones
+# of purged ones stay here (ledger/services/tiers.py); same layout as LEDGER_DIR.
+LEDGER_LONG_TERM_DIR = Path(env.str("LEDGER_LONG_TERM_DIR", default=str(LEDGER_DIR.parent / "ledger-long-term")))
 # Directories whose contents must outlive a container: docker-compose.yml mounts a named volume
 # on each (tests/omen_site/test_compose.py holds it to that, and to every *_DIR setting being
 # either listed here or explained there).
-DATA_DIRECTORY_SETTINGS = ("LEDGER_DIR", "LEDGER_ARCHIVE_DIR", "RETENTION_ARCHIVE_DIR", "BACKUP_DIR")
+DATA_DIRECTORY_SETTINGS = (
+    "LEDGER_DIR",
+    "LEDGER_ARCHIVE_DIR",
+    "LEDGER_LONG_TERM_DIR",
+    "RETENTION_ARCHIVE_DIR",
+    "BACKUP_DIR",
+)
 # Rotation: the original OMEN's thresholds.
 LEDGER_SEGMENT_MAX_BYTES = env.int("LEDGER_SEGMENT_MAX_BYTES", default=10 * 1024 * 1024)
 LEDGER_SEGMENT_MAX_FRAMES = env.int("LEDGER_SEGMENT_MAX_FRAMES", default=10_000)
@@ -274,9 +350,11 @@ WEBHOOK_TIMEOUT_SECONDS = env.float("WEBHOOK_TIMEOUT_SECONDS", default=5.0)
 WEBHOOK_LOCK_SECONDS = env.int("WEBHOOK_LOCK_SECONDS", default=240)
 # A day's partition is sealed this long after the day ends (UTC).
 LEDGER_SEAL_AFTER_HOURS = env.int("LEDGER_SEAL_AFTER_HOURS", default=2)
-# Tiers (OMEN retention table): hot 7 days, warm (compressed) to 30 days, cold (archived) to 365.
+# Tiers (OMEN retention table): hot 7 days, warm (compressed) to 30 days, cold (archived) to 365,
+# then long-term until retention's "ledger" policy purges them, leaving tombstones.
 LEDGER_WARM_AFTER_DAYS = env.int("LEDGER_WARM_AFTER_DAYS", default=7)
 LEDGER_COLD_AFTER_DAYS = env.int("LEDGER_COLD_AFTER_DAYS", default=30)
+LEDGER_LONG_TERM_AFTER_DAYS = env.int("LEDGER_LONG_TERM_AFTER_DAYS", default=365)
 
 # --- Sources ----------------------------------------------------------------------
 # Base URLs come from the environment so tests (and mirrors) can point them elsewhere.
@@ -445,6 +523,12 @@ API_THROTTLE_RATE = env.str("API_THROTTLE_RATE", default="300/min")
 # An API request body over this is a 413 (omen_site/api/idempotency.py); Django reads up to it.
 API_MAX_BODY_BYTES = env.int("API_MAX_BODY_BYTES", default=10 * 1024 * 1024)
 DATA_UPLOAD_MAX_MEMORY_SIZE = API_MAX_BODY_BYTES
+# The API access log (omen_site/api/access_log.py): every request under /api/ but the docs pages,
+# kept in each process's memory and written in bulk once this many wait or the oldest has
+# waited this long (checked as an API response closes), and at exit. A hard kill loses what waits.
+API_ACCESS_LOG = env.bool("API_ACCESS_LOG", default=True)
+API_ACCESS_LOG_FLUSH_ROWS = env.int("API_ACCESS_LOG_FLUSH_ROWS", default=200)
+API_ACCESS_LOG_FLUSH_SECONDS = env.float("API_ACCESS_LOG_FLUSH_SECONDS", default=5.0)
 SPECTACULAR_SETTINGS = {
     "TITLE": "OMEN API",
     "DESCRIPTION": "Probability signals, their history and the ledger. Send your key in the X-API-Key header.",
@@ -504,7 +588,11 @@ LOGGING = {
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
-    "loggers": {"django.db.backends": {"level": "WARNING"}},
+    "loggers": {
+        "django.db.backends": {"level": "WARNING"},
+        # Failed logins and lockouts (warnings); successful ones are in the admin (Axes -> Access logs).
+        "axes": {"level": "WARNING"},
+    },
 }
 
 if LEDGER_DRAIN_ON_COMMIT not in {"inline", "task", "off"}:

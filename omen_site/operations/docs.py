@@ -9,35 +9,25 @@ search runs in a worker it builds from a ``blob:`` of its own code. Nothing else
 page may frame them.
 """
 
-from functools import wraps
-
+from csp.constants import NONE, SELF, UNSAFE_INLINE
+from csp.decorators import csp
 from drf_spectacular.views import SpectacularRedocView, SpectacularSwaggerSplitView
 
-DOCS_CONTENT_SECURITY_POLICY = "; ".join(
-    [
-        "default-src 'none'",
-        "script-src 'self'",
-        "style-src 'self' 'unsafe-inline'",
-        "img-src 'self' data:",
-        "font-src 'self'",
-        "connect-src 'self'",
-        # Redoc runs its search index in a worker it makes from a blob of its own code.
-        "worker-src blob:",
-        "base-uri 'none'",
-        "form-action 'self'",
-        "frame-ancestors 'none'",
-    ]
-)
-
-
-def with_docs_policy(view):
-    @wraps(view)
-    def wrapped(request, *args, **kwargs):
-        response = view(request, *args, **kwargs)
-        response["Content-Security-Policy"] = DOCS_CONTENT_SECURITY_POLICY
-        return response
-
-    return wrapped
+# Set through django-csp, as the admin's (settings.CONTENT_SECURITY_POLICY): this replaces it here.
+DOCS_CONTENT_SECURITY_POLICY = {
+    "default-src": [NONE],
+    "script-src": [SELF],
+    "style-src": [SELF, UNSAFE_INLINE],
+    "img-src": [SELF, "data:"],
+    "font-src": [SELF],
+    "connect-src": [SELF],
+    # Redoc runs its search index in a worker it makes from a blob of its own code.
+    "worker-src": ["blob:"],
+    "base-uri": [NONE],
+    "form-action": [SELF],
+    "frame-ancestors": [NONE],
+}
+with_docs_policy = csp(DOCS_CONTENT_SECURITY_POLICY)
 
 
 class RedocView(SpectacularRedocView):

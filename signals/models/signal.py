@@ -55,6 +55,8 @@ class Signal(models.Model):
     objects = SignalQuerySet.as_manager()
 
     class Meta:
+        # Analysts and operators hold it (omen_site/migrations/0005_roles.py); export actions check it.
+        permissions = [("export_signal", "Can export signals")]
         constraints = [
             # The idempotency key: ingest skips ids that exist; ON CONFLICT covers races.
             models.UniqueConstraint(fields=["signal_id"], name="signal_signal_id_uniq"),

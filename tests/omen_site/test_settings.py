@@ -60,6 +60,12 @@ REFUSALS = [
         id="omen-ports-bad-entry",
     ),
     pytest.param(
+        {"AXES_COOLOFF_MINUTES": "0"},
+        "AXES_COOLOFF_MINUTES",
+        "AXES_COOLOFF_MINUTES=0 would lift a lockout at once",
+        id="axes-cooloff-below-a-minute",
+    ),
+    pytest.param(
         {"LEDGER_DRAIN_ON_COMMIT": "sometimes"},
         "LEDGER_DRAIN_ON_COMMIT",
         "LEDGER_DRAIN_ON_COMMIT='sometimes' is not a mode",
