@@ -6,6 +6,7 @@ from datetime import UTC, datetime, time, timedelta
 import pytest
 from django.utils import timezone
 
+from tests.support.artifacts import artifact_dir
 from tests.support.factories import RawEventFactory, SignalFactory
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
@@ -37,7 +38,7 @@ def analyst_page(browser, live_server, django_user_model):
     page.close()
 
 
-def test_the_index_draws_the_chart_in_both_themes_under_a_strict_policy(analyst_page, live_server, tmp_path):
+def test_the_index_draws_the_chart_in_both_themes_under_a_strict_policy(analyst_page, live_server):
     today = timezone.now().astimezone(UTC).date()
     for days_ago, source, count in [(1, "polymarket", 3), (1, "openmeteo", 2), (4, "polymarket", 1)]:
         at = datetime.combine(today - timedelta(days=days_ago), time(12), UTC)
@@ -54,15 +55,14 @@ def test_the_index_draws_the_chart_in_both_themes_under_a_strict_policy(analyst_
     table = page.locator("#omen-signals-per-day .chart-data")
     assert table.bounding_box()["width"] <= 1
     assert "Polymarket" in table.text_content()
-    page.screenshot(path=tmp_path / "dashboard-light.png", full_page=True)
+    page.screenshot(path=artifact_dir("dashboard") / "dashboard-light.png", full_page=True)
     light = bars.first.evaluate("rect => getComputedStyle(rect).fill")
 
     page.emulate_media(color_scheme="dark")
     page.reload()
-    page.screenshot(path=tmp_path / "dashboard-dark.png", full_page=True)
+    page.screenshot(path=artifact_dir("dashboard") / "dashboard-dark.png", full_page=True)
     dark = page.locator("#omen-signals-per-day svg rect.bar").first.evaluate("rect => getComputedStyle(rect).fill")
 
     # The stylesheet coloured the bars (an unstyled SVG fills black), differently in each theme.
     assert light != dark and "rgb(0, 0, 0)" not in (light, dark)
     assert errors == []  # a CSP violation is a console error
-    print(f"screenshots: {tmp_path / 'dashboard-light.png'}, {tmp_path / 'dashboard-dark.png'}")

@@ -7,12 +7,10 @@ import os
 import re
 from datetime import timedelta
 from io import StringIO
-from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
 from django.apps import apps
-from django.conf import settings
 from django.contrib.auth.models import Group
 from django.core.management import call_command
 from django.db import connection
@@ -22,6 +20,7 @@ from ledger.services.writer import ledger_drain
 from signals.admin.signal import SignalAdmin
 from signals.models import Rejection, Signal
 from tests.signals.admin.bulk import bulk_signals, list_order
+from tests.support.artifacts import artifact_dir
 from tests.support.factories import ProbabilityPointFactory, SignalFactory
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
@@ -102,8 +101,7 @@ def test_an_analyst_filters_searches_pages_by_position_and_downloads_the_list(an
         Signal.objects.filter(source="polymarket", confidence_level="HIGH", title__icontains="hormuz")
     )
     assert len(matching) > 10  # three pages at least
-    artifacts = Path(settings.VAR_DIR) / "test-artifacts" / f"signal-list-{connection.vendor}"
-    artifacts.mkdir(parents=True, exist_ok=True)
+    artifacts = artifact_dir("signal-list")
     page = analyst_page
     page.goto(f"{live_server.url}/admin/signals/signal/")
 
@@ -155,8 +153,7 @@ def test_an_analyst_reads_a_signal_page_and_verifies_its_ledger_frame(
     )
     analyst = django_user_model.objects.create_user("ada", password="correct-horse-battery", is_staff=True)
     analyst.groups.add(Group.objects.get(name="analyst"))
-    artifacts = Path(settings.VAR_DIR) / "test-artifacts" / f"signal-page-{connection.vendor}"
-    artifacts.mkdir(parents=True, exist_ok=True)
+    artifacts = artifact_dir("signal-page")
     page = browser.new_page()
     errors = []
     page.on("console", lambda message: message.type == "error" and errors.append(message.text))
