@@ -149,7 +149,7 @@ DEFAULTS: dict[str, PolicyDefault] = {
             "(sequence range, chain ends, manifest hash) that verify checks the chain across. A partition "
             "holding a frame of a signal still in the database is kept.",
             years(7),
-            Action.DELETE,
+            Action.TIER,
             why="OMEN's table: ledger 7 years.",
         ),
         PolicyDefault(

@@ -28,10 +28,13 @@ a purged one would come back in a replay, and look deleted around the ledger to 
 from __future__ import annotations
 
 import logging
+import re
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime
 from pathlib import Path
 
+import orjson
 from django.utils import timezone
 
 from ledger.envelope import EnvelopeError, EnvelopeHead, format_timestamp
@@ -77,15 +80,28 @@ class PurgeResult:
     counted: int = 0  # partitions before the cutoff still on disk, and purges a crash left unfinished
     purged: int = 0  # of those, purged now (or, with dry_run, that would be)
     kept: int = 0  # the others; why, per partition, in ``kept_because``
-    held: int = 0  # of those, kept for a frame of a signal still in the database
+    held: int = 0  # of those, kept for a frame of a signal still in the database or under a legal hold
     frames_purged: int = 0
     kept_because: dict[str, str] = field(default_factory=dict)
     # Kept because something did not verify, or the writer held the lock: an operator's to read.
     refused: list[str] = field(default_factory=list)
 
 
-def partitions_purge(before: date | datetime, *, dry_run: bool = False, now: datetime | None = None) -> PurgeResult:
+# Whether a legal hold names a frame's signal: (signal id, source event id as the envelope has it,
+# e.g. "polymarket-517310") -> bool. Retention's holds, which the ledger cannot import.
+HeldFrame = Callable[[str, str], bool]
+
+_SOURCE_EVENT_ID = re.compile(rb'"source_event_id":"((?:[^"\\]|\\.)*)"')
+
+
+def partitions_purge(
+    before: date | datetime, *, dry_run: bool = False, now: datetime | None = None, held: HeldFrame | None = None
+) -> PurgeResult:
     """Purge the long-term and cold partitions whose day is before ``before``, leaving tombstones.
+
+    A partition is kept (and counted in ``held``) while it holds a frame of a signal still in the
+    database, or one that ``held`` says a legal hold names: a held signal's frames are evidence
+    too, in the database or archived.
 
     ``before`` may be the policy's cutoff itself: a partition holds one UTC day's frames, so every
     frame of a partition whose day is before the cutoff's UTC date is older than the cutoff.
@@ -101,7 +117,7 @@ def partitions_purge(before: date | datetime, *, dry_run: bool = False, now: dat
     for position, name in enumerate(names):
         result.counted += 1
         try:
-            outcome = _purge_partition(name, before, now, kept_signals, dry_run=dry_run)
+            outcome = _purge_partition(name, before, now, kept_signals, held, dry_run=dry_run)
         except TierRefused as exc:
             log.error("ledger: partition %s not purged: %s", name, exc)
             outcome = _Kept(str(exc), refused=True)
@@ -117,7 +133,7 @@ def partitions_purge(before: date | datetime, *, dry_run: bool = False, now: dat
             result.kept_because[name] = outcome.why
             if outcome.refused:
                 result.refused.append(f"{name}: {outcome.why}")
-            result.held += outcome.for_live_signals
+            result.held += outcome.keeps_signals
         else:
             result.purged += 1
             result.frames_purged += outcome.frames
@@ -129,7 +145,7 @@ class _Kept:
     why: str
     refused: bool = False
     signals_read: bool = False  # whose frames it holds went into _KeptSignals
-    for_live_signals: bool = False  # it holds a frame of a signal still in the database
+    keeps_signals: bool = False  # it holds a frame of a signal still in the database or under a hold
 
 
 class _KeptSignals:
@@ -162,7 +178,7 @@ def _candidates(before: date) -> list[str]:
 
 
 def _purge_partition(
-    name: str, before: date, now: datetime, kept_signals: _KeptSignals, *, dry_run: bool
+    name: str, before: date, now: datetime, kept_signals: _KeptSignals, held: HeldFrame | None, *, dry_run: bool
 ) -> _Kept | Tombstone:
     partition = partition_name(name)
     root, archive, long_term = ledger_directories()
@@ -176,7 +192,7 @@ def _purge_partition(
             if not dry_run:
                 _record_purge(name, tombstone)
         else:
-            decision = _decide(partition, root, directories, state.partition, before, row, kept_signals)
+            decision = _decide(partition, root, directories, state.partition, before, row, kept_signals, held)
             if isinstance(decision, _Kept):
                 if tombstone_file.exists() and not dry_run:  # an earlier run's, whose purge never committed
                     remove_durably(tombstone_file)
@@ -212,6 +228,7 @@ def _decide(
     before: date,
     row: LedgerPartition | None,
     kept_signals: _KeptSignals,
+    held: HeldFrame | None,
 ) -> _Kept | _Purgeable:
     """Whether the partition may go: its frames read back, matched with its manifest and row,
     and no signal of theirs still in the database."""
@@ -227,7 +244,7 @@ def _decide(
         return _Kept(f"not before the cutoff {before.isoformat()}")
     directory = directories[0]
     manifest = sealed_manifest(directory)
-    signals = _framed_signals(partition, directory)
+    signals = _framed_signals(partition, directory, held)
     differ = [key for key in MANIFEST_FACTS if signals.manifest.get(key) != manifest.get(key)]
     if differ:
         raise TierRefused(f"{directory}: the segments no longer match the manifest's {', '.join(differ)}")
@@ -240,7 +257,11 @@ def _decide(
     if present:
         kept_signals.ids.update(signals.ids)
         why = f"holds frames of {len(present)} signal(s) still in the database, such as {present[0]}"
-        return _Kept(why, signals_read=True, for_live_signals=True)
+        return _Kept(why, signals_read=True, keeps_signals=True)
+    if signals.held:
+        kept_signals.ids.update(signals.ids)
+        why = f"holds frames of {len(signals.held)} signal(s) under a legal hold, such as {min(signals.held)}"
+        return _Kept(why, signals_read=True, keeps_signals=True)
     return _Purgeable(figures, kept_signals.deletes(signals.deleted))
 
 
@@ -248,21 +269,27 @@ class _FramedSignals:
     """Whose frames a partition holds, which of them it leaves deleted, and the manifest its
     segments make."""
 
-    def __init__(self) -> None:
+    def __init__(self, held: HeldFrame | None = None) -> None:
         self.ids: set[str] = set()
         self.deleted: set[str] = set()
         self.manifest: dict = {}
+        self.is_held = held
+        self.held: set[str] = set()
 
-    def add(self, head: EnvelopeHead) -> None:
+    def add(self, head: EnvelopeHead, payload: bytes) -> None:
         self.ids.add(head.signal_id)
+        if self.is_held is not None and head.signal_id not in self.held:
+            match = _SOURCE_EVENT_ID.search(payload)
+            if self.is_held(head.signal_id, orjson.loads(b'"' + match.group(1) + b'"') if match else ""):
+                self.held.add(head.signal_id)
         if head.operation == Operation.DELETE:
             self.deleted.add(head.signal_id)
         else:
             self.deleted.discard(head.signal_id)
 
 
-def _framed_signals(partition: PartitionName, directory: Path) -> _FramedSignals:
-    signals = _FramedSignals()
+def _framed_signals(partition: PartitionName, directory: Path, held: HeldFrame | None = None) -> _FramedSignals:
+    signals = _FramedSignals(held)
     try:
         signals.manifest = build_manifest(partition, directory, timezone.now(), signals.add)
     except (LedgerCorruption, EnvelopeError) as exc:

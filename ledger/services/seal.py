@@ -66,11 +66,12 @@ def build_manifest(
     partition: PartitionName,
     directory: Path,
     sealed_at: datetime,
-    each_head: Callable[[EnvelopeHead], None] | None = None,
+    each_frame: Callable[[EnvelopeHead, bytes], None] | None = None,
 ) -> dict:
     """Read every segment back and describe it; raise ``LedgerCorruption`` at the first bad frame.
 
-    ``each_head`` sees every frame's envelope head, in order (the purge learns whose frames these are).
+    ``each_frame`` sees every frame's envelope head and payload, in order (the purge learns whose
+    frames these are, and whether a legal hold names one).
     """
     segments = []
     chain_start = chain_head = None
@@ -82,9 +83,9 @@ def build_manifest(
         if not read.clean:
             raise LedgerCorruption(path, read.end.offset, str(getattr(read.end, "reason", read.end)))
         heads = [read_head(frame.payload) for frame in read.frames]
-        if each_head is not None:
-            for head in heads:
-                each_head(head)
+        if each_frame is not None:
+            for frame, head in zip(read.frames, heads, strict=True):
+                each_frame(head, frame.payload)
         for frame, head in zip(read.frames, heads, strict=True):
             if previous is not None and head.prev_hash != previous:
                 raise LedgerCorruption(path, frame.offset, "frame does not continue the chain of the one before it")

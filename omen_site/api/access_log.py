@@ -88,8 +88,14 @@ class ApiAccessLogEntry(models.Model):
     class Meta:
         verbose_name = "API access log entry"
         verbose_name_plural = "API access log"
-        # Retention's sweep finds expired rows by created_at.
-        indexes = [models.Index(fields=["created_at"], name="api_access_log_created_idx")]
+        indexes = [
+            # Retention's sweep finds expired rows by created_at.
+            models.Index(fields=["created_at"], name="api_access_log_created_idx"),
+            # The admin's status and method filters, newest first: a rare status among 40 million
+            # rows (90 days at 300 requests a minute) is found without walking the time index.
+            models.Index(fields=["status_code", "-created_at"], name="api_access_log_status_idx"),
+            models.Index(fields=["method", "-created_at"], name="api_access_log_method_idx"),
+        ]
 
     def __str__(self):
         return f"{self.created_at:%Y-%m-%d %H:%M:%S} {self.method} {self.path} {self.status_code}"

@@ -7,8 +7,10 @@ from datetime import date
 from itertools import islice
 
 from django.db import transaction
+from django.utils import timezone
 
 from ledger.public import signals_restore
+from retention.policies import effective_policies
 from retention.services import archive
 
 _CHUNK = 1000
@@ -25,6 +27,10 @@ class Restored:
         return self.in_archive - self.restored
 
 
+class RestoreRefused(Exception):
+    """A day that cannot come back without breaking what the ledger can show of it."""
+
+
 def restore_archive(day: date) -> Restored:
     """Put the day's archived signals back (those the database lacks); idempotent.
 
@@ -33,7 +39,18 @@ def restore_archive(day: date) -> Restored:
     fails its checksum, FileNotFoundError for a day with no archive, and the ledger's
     ContractError for a line that cannot make a row. The restored signals are as old as before:
     the next sweep archives them again unless a legal hold names them.
+
+    Raises ``RestoreRefused`` for a day the "ledger" policy has expired: its signals' create frames
+    may be purged while their delete frames are kept, and a signal back in the database with a
+    delete but no create before its new one would never reconcile in ``ledger verify``.
     """
+    ledger_kept_since = (timezone.now() - effective_policies()["ledger"].keep_for).date()
+    if day < ledger_kept_since:
+        raise RestoreRefused(
+            f"{day.isoformat()} is older than the ledger keeps partitions (from {ledger_kept_since.isoformat()}, "
+            'the "ledger" retention policy): its signals\' create frames may be purged. Read the file instead: '
+            f"{archive.day_path(day)}"
+        )
     with archive.sweep_lock():
         if archive.verified_file(day) is None:
             raise FileNotFoundError(f"no archive of {day.isoformat()} in {archive.day_path(day).parent}")

@@ -58,6 +58,14 @@ class Holds:
             event_keys=frozenset(SourceEvent.objects.filter(pk__in=event_ids).values_list("source", "external_id")),
         )
 
+    def names_frame(self, signal_id: str, source_event_id: str) -> bool:
+        """Whether a hold names a ledger frame's signal: by its id, its source, or its source event
+        (``source_event_id`` as the envelope has it, "<source>-<external id>")."""
+        if signal_id in self.signal_ids:
+            return True
+        source = next((source for source in self.sources if source_event_id.startswith(f"{source}-")), None)
+        return source is not None or any(f"{s}-{e}" == source_event_id for s, e in self.event_keys)
+
     def by_event_key(self) -> Q:
         """Rows naming their event by (source, external_id), as rejections do."""
         held = Q(pk__in=[])
@@ -430,11 +438,12 @@ def _any(holds: Holds) -> bool:
 def _sweep_ledger(policy: EffectivePolicy, run: RetentionRun, context: Sweep) -> None:
     """Partitions whose day ended before the cutoff are purged, each leaving a tombstone.
 
-    The ledger keeps a partition that holds a frame of a signal still in the database: held, or
-    kept by its own policy; such a partition is counted as held. One the ledger refused (its
+    The ledger keeps a partition that holds a frame of a signal still in the database (kept by its
+    own policy, or held), or of a signal a legal hold names, archived or gone from the database;
+    such a partition is counted as held. One the ledger refused (its
     files do not verify, or the writer held the lock) fails the run, named.
     """
-    result = partitions_purge(run.cutoff, dry_run=context.dry_run, now=context.now)
+    result = partitions_purge(run.cutoff, dry_run=context.dry_run, now=context.now, held=context.holds.names_frame)
     _count(
         run,
         counted=result.counted,

@@ -122,3 +122,23 @@ def test_a_backup_carries_the_long_term_manifests_and_the_tombstones():
         Path(settings.LEDGER_LONG_TERM_DIR) / f"{name}.tombstone.json"
     ).read_bytes()
     assert (copied / later / "_manifest.json").is_file()
+
+
+@pytest.mark.parametrize("hold", ["signal", "source", "event"])
+def test_a_hold_on_a_signal_gone_from_the_database_keeps_its_frames_until_released(hold):
+    name, (gone, _) = old_partition()  # both signals deleted since: archived, say
+    target = {
+        "signal": {"signal_id": gone.signal_id},
+        "source": {"source": gone.source},
+        "event": {"source_event_id": gone.event_id},
+    }[hold]
+    held = LegalHold.objects.create(reason="litigation", **target)
+
+    (run,) = sweep(["ledger"], now=BOUNDARY + SECOND)
+
+    assert (run.status, run.counted, run.deleted, run.skipped_on_hold) == ("ok", 1, 0, 1)
+    assert (Path(settings.LEDGER_LONG_TERM_DIR) / name).is_dir()
+    LegalHold.objects.filter(pk=held.pk).update(released_at=BOUNDARY)
+    (run,) = sweep(["ledger"], now=BOUNDARY + SECOND)
+    assert (run.deleted, run.skipped_on_hold) == (1, 0)
+    assert ledger_verify(contents=True).ok

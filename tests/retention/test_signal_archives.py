@@ -280,3 +280,14 @@ def test_a_write_the_background_thread_fails_is_raised_to_the_sweep(tmp_path, mo
     with pytest.raises(OSError, match="No space left"), archive._BackgroundGzip(FullDisk()) as out:
         for n in range(100):
             out.write(b"%d\n" % n)
+
+
+def test_a_day_older_than_the_ledger_keeps_is_not_restored(settings):
+    settings.RETENTION_KEEP = {"ledger": "200d"}  # DAY_1 is older, whenever the test runs
+    signal_at(DAY_1)
+    sweep(["signals"], now=DAY_1 + timedelta(days=1) + KEEP)
+    assert not Signal.objects.exists()
+
+    with pytest.raises(CommandError, match="older than the ledger keeps partitions"):
+        call_command("retention", "restore-archive", DAY_1.date().isoformat())
+    assert not Signal.objects.exists()

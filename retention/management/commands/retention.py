@@ -12,7 +12,7 @@ from tqdm import tqdm
 from ledger.public import ContractError
 from retention.policies import DEFAULTS, format_duration
 from retention.services.archive import ArchiveDamaged, SweepRunning
-from retention.services.restore import restore_archive
+from retention.services.restore import RestoreRefused, restore_archive
 from retention.services.status import policy_status
 from retention.services.sweep import sweep
 
@@ -90,7 +90,7 @@ class Command(BaseCommand):
     def _restore_archive(self, day, **options):
         try:
             result = restore_archive(day)
-        except (FileNotFoundError, SweepRunning) as exc:
+        except (FileNotFoundError, SweepRunning, RestoreRefused) as exc:
             raise CommandError(str(exc)) from None
         except ArchiveDamaged as exc:
             raise CommandError(str(exc), returncode=DAMAGED) from None
