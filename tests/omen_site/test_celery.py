@@ -16,6 +16,7 @@ def test_the_ledgers_tasks_go_to_the_ledger_queue_and_polls_to_the_default_one()
 
     assert sorted(ledger_tasks) == [
         "ledger.tasks.ledger_drain",
+        "ledger.tasks.partition_verify",  # the admin's "verify now" reads the ledger's files too
         "ledger.tasks.partitions_move_due",
         "ledger.tasks.partitions_seal_due",
         "ledger.tasks.webhook_deliver",  # reads the ledger's files: where they are
