@@ -47,7 +47,7 @@ from ledger.layout import (
     read_tombstone,
     tombstone_path,
 )
-from ledger.models import LedgerPartition, Operation, Tier
+from ledger.models import LedgerPartition, LedgerWriterState, Operation, Tier
 from ledger.services.frame_refs import frame_refs_forget, ledger_directories
 from ledger.services.seal import MANIFEST_FACTS, build_manifest
 from ledger.services.tiers import (
@@ -183,16 +183,35 @@ def _purge_partition(
     partition = partition_name(name)
     root, archive, long_term = ledger_directories()
     tombstone_file = tombstone_path(long_term, name)
+    # Decided first without the writer's lock: deciding reads every frame of the partition back (a
+    # day's partition may be a gigabyte) and looks its signals up, and the writer would wait all
+    # that time. Under the lock a decision to keep stands, and one to purge only if the partition is
+    # still as it was read (the same manifest, not the writer's); else it is decided again there.
+    early = None
+    row = LedgerPartition.objects.filter(name=name).first()
+    if not _purge_written(name, tombstone_file, archive, long_term, row):
+        try:
+            early = _decide(
+                partition, root, _directories_of(name, archive, long_term), _writer_partition(), before, row,
+                kept_signals, held,
+            )  # fmt: skip
+        except (FileNotFoundError, TierRefused):
+            pass  # moved by a tier task while it was read, perhaps: decided again under the lock
     with locked_ledger() as (state, _end):
         row = LedgerPartition.objects.filter(name=name).first()
-        directories = [directory / name for directory in (archive, long_term) if (directory / name).is_dir()]
-        if tombstone_file.exists() and (not directories or (row is not None and row.tier == Tier.PURGED)):
+        directories = _directories_of(name, archive, long_term)
+        if _purge_written(name, tombstone_file, archive, long_term, row):
             # Decided and written by an earlier run: only recording and removing are left.
             tombstone = _read(tombstone_file, partition)
             if not dry_run:
                 _record_purge(name, tombstone)
         else:
-            decision = _decide(partition, root, directories, state.partition, before, row, kept_signals, held)
+            decision = early
+            # Keeping is always safe; a purge needs the partition as it was read.
+            if not isinstance(early, _Kept) and not _still_as_decided(
+                early, name, root, directories, state.partition, row
+            ):
+                decision = _decide(partition, root, directories, state.partition, before, row, kept_signals, held)
             if isinstance(decision, _Kept):
                 if tombstone_file.exists() and not dry_run:  # an earlier run's, whose purge never committed
                     remove_durably(tombstone_file)
@@ -210,6 +229,34 @@ def _purge_partition(
                 remove_partition(directory / name, _LEFTOVER)
         log.info("ledger: partition %s purged (%d frames); its tombstone is %s", name, tombstone.frames, tombstone_file)
     return tombstone
+
+
+def _directories_of(name: str, archive: Path, long_term: Path) -> list[Path]:
+    return [directory / name for directory in (archive, long_term) if (directory / name).is_dir()]
+
+
+def _purge_written(name: str, tombstone_file: Path, archive: Path, long_term: Path, row) -> bool:
+    """An earlier run wrote the tombstone (and maybe recorded it): what is left is to finish."""
+    directories = _directories_of(name, archive, long_term)
+    return tombstone_file.exists() and (not directories or (row is not None and row.tier == Tier.PURGED))
+
+
+def _writer_partition() -> str:
+    return LedgerWriterState.objects.filter(pk=1).values_list("partition", flat=True).first() or ""
+
+
+def _still_as_decided(
+    decision, name: str, root: Path, directories: list[Path], writing: str, row: LedgerPartition | None
+) -> bool:
+    """Whether a decision to purge taken before the lock still holds under it: the partition is
+    neither back in LEDGER_DIR nor the writer's, and its manifest (which the segments were read
+    against) is the one that was read, in whichever tier it now is."""
+    if not isinstance(decision, _Purgeable) or not directories or name == writing or (root / name).is_dir():
+        return False
+    current = manifest_figures(name, directories[0], sealed_manifest(directories[0]))
+    if current["manifest_sha256"] != decision.figures["manifest_sha256"]:
+        return False
+    return row is None or all(getattr(row, key) == decision.figures[key] for key in CHAINED_FIELDS)
 
 
 @dataclass(frozen=True, slots=True)

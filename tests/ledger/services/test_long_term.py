@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import shutil
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
@@ -18,6 +19,7 @@ from ledger.layout import list_partitions, read_tombstone, tombstone_path
 from ledger.models import LedgerPartition, LedgerWriterState, Tier
 from ledger.public import partitions_purge
 from ledger.reading import ledger_segments, read_segment
+from ledger.services import purge
 from ledger.services.feed import frames_after
 from ledger.services.replay import ledger_replay
 from ledger.services.seal import partition_seal
@@ -270,6 +272,31 @@ def test_a_partition_that_does_not_read_back_is_kept_and_later_tombstones_name_e
     assert "cannot be read back whole" in result.refused[0]
     deletes = read_tombstone(tombstone_path(long_term, old_ledger.deletes)).deletes
     assert len(deletes) == 4 and old_ledger.deleted_from_held in deletes
+
+
+def test_a_purge_reads_its_partitions_back_without_holding_the_writers_lock(old_ledger, monkeypatch):
+    held, read_back, locked = [], purge.build_manifest, purge.locked_ledger
+
+    @contextmanager
+    def watched_lock(*args, **kwargs):
+        with locked(*args, **kwargs) as taken:
+            held.append(True)
+            try:
+                yield taken
+            finally:
+                held.pop()
+
+    def reading(*args, **kwargs):
+        reads.append(bool(held))
+        return read_back(*args, **kwargs)
+
+    reads: list[bool] = []
+    monkeypatch.setattr(purge, "locked_ledger", watched_lock)
+    monkeypatch.setattr(purge, "build_manifest", reading)
+    result = partitions_purge(CUTOFF, now=NOW)
+
+    assert result.purged == 2 and reads
+    assert not any(reads)  # every partition was read back while the writer could write
 
 
 def test_a_partition_is_purged_once_the_cutoff_is_past_its_whole_day(old_ledger, settings):
