@@ -55,12 +55,13 @@ def ledger_reindex(*, progress: Progress | None = None) -> ReindexResult:
     listed = ledger_segments(*directories)
     total = sum(_size(ref.path) for ref in listed)
     result = ReindexResult()
-    _report(progress, 0, total)
+    report = progress or _unreported
+    report(0, total)
     for ref in listed:
         _reindex_segment(ref, directories, result)
         result.segments += 1
         result.bytes += _size(ref.path)
-        _report(progress, result.bytes, total)
+        report(result.bytes, total)
     result.partitions = len({ref.partition for ref in listed})
     _remove_stale(directories, result)
     return result
@@ -122,6 +123,5 @@ def _size(path: Path) -> int:
         return 0
 
 
-def _report(progress: Progress | None, done: int, total: int) -> None:
-    if progress is not None:
-        progress(done, total)
+def _unreported(done: int, total: int) -> None:
+    """No progress bar was asked for."""
