@@ -39,6 +39,8 @@ REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/9")
 SIGNALS = 1_000_000
 SIGNALS_PER_POLL = 40  # signals of one poll share generated_at (one ingest batch)
 LIST_URL = "/api/v1/signals/?source=polymarket&status=ACTIVE"
+# The floor under any view's latency here: Django's middleware, gunicorn and the client, no query.
+LIVE_URL = "/health/live"
 # The mixed run: what a handful of dashboards would ask for, page 1 of each.
 MIXED_URLS = [
     LIST_URL,
@@ -757,12 +759,14 @@ def measure(args, url: str) -> None:
             print(f"round {number} (load average {load_average()})", flush=True)
             figures = {}
             seq = alternate(
-                {"api 1": api(LIST_URL), "api n": api(page_n), "sql 1": raw_1, "sql n": raw_n}, args.sequential
+                {"api 1": api(LIST_URL), "api n": api(page_n), "sql 1": raw_1, "sql n": raw_n, "live": api(LIVE_URL)},
+                args.sequential,
             )
             figures["API c=1 page 1"] = seq["api 1"]
             figures[f"API c=1 page {args.pages:,}"] = seq["api n"]
             figures["SQL c=1 page 1"] = seq["sql 1"]
             figures[f"SQL c=1 page {args.pages:,}"] = seq["sql n"]
+            figures[f"c=1 {LIVE_URL} (no query)"] = seq["live"]
             c = args.concurrency
             figures[f"API c={c} page 1"] = load(base, headers, [LIST_URL], c, args.seconds)
             figures[f"API c={c} page {args.pages:,}"] = load(base, headers, [page_n], c, args.seconds)
@@ -782,7 +786,9 @@ def measure(args, url: str) -> None:
         c = args.concurrency
         print(
             f"API p50 / raw SQL p50, page 1: {p50['API c=1 page 1'] / p50['SQL c=1 page 1']:.1f}x at c=1, "
-            f"{p50[f'API c={c} page 1'] / p50['SQL c=1 page 1']:.1f}x at c={c} (target <= 5x)\n"
+            f"{p50[f'API c={c} page 1'] / p50['SQL c=1 page 1']:.1f}x at c={c} (target <= 5x); "
+            f"{LIVE_URL}, a Django view with no query, through the same server and client: "
+            f"{p50[f'c=1 {LIVE_URL} (no query)'] / p50['SQL c=1 page 1']:.1f}x\n"
             f"page {args.pages:,} / page 1, p50: API c=1 "
             f"{p50[f'API c=1 page {args.pages:,}'] / p50['API c=1 page 1']:.2f}, API c={c} "
             f"{p50[f'API c={c} page {args.pages:,}'] / p50[f'API c={c} page 1']:.2f}, SQL "

@@ -88,8 +88,11 @@ def postgres_copy() -> str:
     subprocess.run([sys.executable, "manage.py", "migrate", "--no-input", "-v", "0"], cwd=ROOT, env=env, check=True)
     with psycopg.connect(database_url(RUN_DB), autocommit=True) as conn:
         # The build's pipeline run framed its templates into a throw-away ledger: this run's ledger
-        # directory is new and empty, and the writer must start it from nothing.
-        conn.execute("TRUNCATE ledger_ledgerwriterstate, ledger_ledgerpartition, ledger_ledgeroutbox")
+        # directory is new and empty, and the writer must start it from nothing (its frame references
+        # too: left, they would collide with this run's first frames of the same day).
+        conn.execute(
+            "TRUNCATE ledger_ledgerwriterstate, ledger_ledgerpartition, ledger_ledgeroutbox, ledger_ledgerframeref"
+        )
     print(f"copy: {RUN_DB} from the template in {time.perf_counter() - started:.0f} s", flush=True)
     return database_url(RUN_DB)
 

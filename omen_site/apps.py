@@ -11,7 +11,12 @@ class OmenSiteConfig(AppConfig):
     verbose_name = "OMEN site"
 
     def ready(self):
+        from django.db.backends.signals import connection_created
         from django.db.models.signals import post_migrate
+
+        from omen_site.database import use_compiled_tz_loader
+
+        connection_created.connect(use_compiled_tz_loader, dispatch_uid="omen-compiled-tz-loader")
 
         from omen_site.receivers import sync_beat_schedule_after_migrate
 

@@ -23,10 +23,11 @@ from datetime import datetime
 from typing import NamedTuple
 
 from django.db import connection, transaction
+from django.db.models import F
 
 from signals.announcements import DeletedSignal, signals_bulk_deleted
 from signals.models import ProbabilityPoint, Rejection, Signal, SourceEvent
-from utilities.bulk_sql import in_list, insert_rows
+from utilities.bulk_sql import AnyOf, in_list, insert_rows
 
 EventKey = tuple[str, str]  # (source, external id): a SourceEvent's natural key
 
@@ -312,7 +313,7 @@ def signals_delete_announced(pks: Sequence[int]) -> int:
     with transaction.atomic():
         gone = [
             DeletedSignal(*row)
-            for row in Signal.objects.filter(pk__in=pks).order_by("pk").values_list(*DeletedSignal._fields)
+            for row in Signal.objects.filter(AnyOf(F("pk"), pks)).order_by("pk").values_list(*DeletedSignal._fields)
         ]
         if not gone:
             return 0

@@ -6,10 +6,11 @@ from datetime import UTC, datetime
 
 import pytest
 from django.db import connection, transaction
+from django.db.models import F
 from django.test.utils import CaptureQueriesContext
 
 from signals.models import SourceState
-from utilities.bulk_sql import SQLITE_MAX_PARAMS, append_rows, datetime_adapter, insert_rows
+from utilities.bulk_sql import SQLITE_MAX_PARAMS, AnyOf, append_rows, datetime_adapter, insert_rows
 
 TABLE = SourceState._meta.db_table
 COLUMNS = ["source", "breaker", "consecutive_failures", "probe_successes", "polling_token"]
@@ -111,3 +112,17 @@ def test_bulk_statements_are_not_kept_in_the_debug_query_log():
 
     assert len(captured) == 0
     assert SourceState.objects.count() == 2
+
+
+def test_any_of_finds_what_in_finds_with_one_parameter_on_postgresql():
+    append_rows(TABLE, COLUMNS, [row(name) for name in "abcde"])
+    pks = sorted(SourceState.objects.values_list("pk", flat=True))
+    wanted = [pks[3], pks[0], pks[3], -1]
+
+    with CaptureQueriesContext(connection) as captured:
+        found = sorted(SourceState.objects.filter(AnyOf(F("pk"), wanted)).values_list("source", flat=True))
+
+    assert found == sorted(SourceState.objects.filter(pk__in=wanted).values_list("source", flat=True)) == ["a", "d"]
+    if connection.vendor == "postgresql":
+        assert "= ANY(" in captured[0]["sql"] and "IN (" not in captured[0]["sql"]
+    assert list(SourceState.objects.filter(AnyOf(F("source"), []))) == []

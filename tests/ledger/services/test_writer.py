@@ -14,6 +14,7 @@ from django.core.management.base import CommandError
 from django.db import connection, transaction
 from django.db.models import TextField
 from django.db.models.functions import Cast
+from django.test.utils import CaptureQueriesContext
 
 from ledger.envelope import GENESIS_HASH, format_timestamp, payload_hash, read_head
 from ledger.layout import read_current
@@ -69,6 +70,22 @@ def test_a_bulk_ingest_leaves_one_chained_frame_per_signal(ledger_dir):
         assert head.prev_hash == payload_hash(before.payload)
     assert [head.ledger_sequence for _, _, head in found] == [ledger_sequence(1, i) for i in range(1, 26)]
     assert not LedgerOutbox.objects.exists()
+    assert_ledger_matches_database(ledger_dir)
+
+
+@pytest.mark.parametrize(("batch_size", "rounds"), [(10, 1), (2, 3), (5, 2)])
+def test_a_drain_stops_at_its_first_batch_that_is_not_full(ledger_dir, settings, batch_size, rounds):
+    """Another round would be a transaction only to find the outbox empty (and a WAL flush on
+    PostgreSQL); a full last batch still needs the round that finds nothing."""
+    settings.LEDGER_DRAIN_ON_COMMIT = "off"
+    ingest(5)
+
+    with CaptureQueriesContext(connection) as captured:
+        result = ledger_drain(batch_size=batch_size)
+
+    outbox_reads = [query for query in captured if "ORDER BY id LIMIT" in query["sql"]]
+    assert len(outbox_reads) == rounds
+    assert (result.frames, result.batches) == (5, -(-5 // batch_size))
     assert_ledger_matches_database(ledger_dir)
 
 
