@@ -15,6 +15,7 @@ from __future__ import annotations
 import zlib
 from collections.abc import Iterator, Mapping, Sequence
 
+from django.core.exceptions import EmptyResultSet
 from django.db import connection, transaction
 from django.db.backends.utils import CursorWrapper
 from django.db.models.lookups import In
@@ -39,12 +40,26 @@ def in_list(column: str, values: Sequence) -> Iterator[tuple[str, list]]:
 class AnyOf(In):
     """``in_list`` for the ORM: ``filter(AnyOf(F("pk"), ids))`` is ``pk__in=ids`` sent on PostgreSQL
     as ``= ANY(%s)`` with one array parameter, instead of a statement with a placeholder per id.
-    Other backends get Django's ``IN``."""
+    Other backends, and anything but a list of plain values (a subquery, expressions), get
+    Django's ``IN``."""
 
     def as_postgresql(self, compiler, connection):
+        if not self.rhs_is_direct_value() or any(hasattr(value, "resolve_expression") for value in self.rhs):
+            return super().as_sql(compiler, connection)
         lhs, lhs_params = self.process_lhs(compiler, connection)
-        _, values = self.process_rhs(compiler, connection)  # each value prepared by the field, as ``in`` does
-        return f"{lhs} = ANY(%s)", (*lhs_params, list(values))
+        # Built with an unresolved F(), the lookup could not prepare its values: the field does it
+        # here, as it does for ``__in``.
+        field = self.lhs.output_field
+        values = list(
+            dict.fromkeys(
+                field.get_db_prep_value(field.get_prep_value(value), connection, prepared=True)
+                for value in self.rhs
+                if value is not None
+            )
+        )
+        if not values:
+            raise EmptyResultSet
+        return f"{lhs} = ANY(%s)", (*lhs_params, values)
 
 
 def datetime_adapter():

@@ -396,8 +396,13 @@ def _archive_and_delete(policy: str, run: RetentionRun, context: Sweep, day: dat
         while chunk := list(islice(stream, _FETCH_ROWS)):
             event_keys = context.event_keys.of({row[5] for row in chunk})
             for pk, signal_id, generated_at, created_at, source, event_id, contract in chunk:
+                event_key = event_keys.get(event_id)
+                if event_key is None:
+                    # Its event is gone, so the signal is too (the event is protected while a
+                    # signal names it): deleted since it was read, by something other than a sweep.
+                    continue
                 kept[signal_id] = _Kept(pk, source, event_id)
-                event_source, external_id = event_keys[event_id]
+                event_source, external_id = event_key
                 yield archive.ArchivedSignal(
                     signal_id, generated_at, created_at, source, event_source, external_id, contract
                 )

@@ -126,3 +126,8 @@ def test_any_of_finds_what_in_finds_with_one_parameter_on_postgresql():
     if connection.vendor == "postgresql":
         assert "= ANY(" in captured[0]["sql"] and "IN (" not in captured[0]["sql"]
     assert list(SourceState.objects.filter(AnyOf(F("source"), []))) == []
+    assert list(SourceState.objects.filter(AnyOf(F("source"), [None]))) == []
+    # Values the field converts, as ``__in`` would; a subquery stays Django's IN.
+    assert SourceState.objects.filter(AnyOf(F("pk"), [str(pks[1])])).get().source == "b"
+    subquery = SourceState.objects.filter(source__in=["c", "e"]).values("pk")
+    assert sorted(SourceState.objects.filter(AnyOf(F("pk"), subquery)).values_list("source", flat=True)) == ["c", "e"]

@@ -89,6 +89,27 @@ def test_a_drain_stops_at_its_first_batch_that_is_not_full(ledger_dir, settings,
     assert_ledger_matches_database(ledger_dir)
 
 
+def test_rows_committed_while_a_drain_framed_its_last_batch_are_framed_by_it(ledger_dir, settings, monkeypatch):
+    settings.LEDGER_DRAIN_ON_COMMIT = "off"
+    ingest(5)
+    check = writer._outbox_has_rows
+    committed_meanwhile = []
+
+    def another_process_commits_first():
+        if not committed_meanwhile:  # after the first batch's commit, before the drain looks again
+            ingest(3)
+            committed_meanwhile.append(3)
+        return check()
+
+    monkeypatch.setattr(writer, "_outbox_has_rows", another_process_commits_first)
+
+    result = ledger_drain(batch_size=10)
+
+    assert (result.frames, result.batches) == (8, 2)
+    assert not LedgerOutbox.objects.exists()
+    assert_ledger_matches_database(ledger_dir)
+
+
 def test_the_frame_holds_the_stored_contract_byte_for_byte(ledger_dir):
     ingest(1)
 
