@@ -15,14 +15,12 @@ import logging
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
-from itertools import islice
 
 from celery.exceptions import SoftTimeLimitExceeded
 from django.apps import apps
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Count, Exists, F, OuterRef, Q, QuerySet, TextField
-from django.db.models.functions import Cast
+from django.db.models import Count, Exists, F, OuterRef, Q, QuerySet
 from django.utils import timezone
 
 from ledger.models import WebhookAttempt
@@ -30,14 +28,12 @@ from ledger.public import partitions_purge
 from retention.models import LegalHold, RetentionRun, SignalArchive
 from retention.policies import DEFAULTS, EffectivePolicy, effective_policies
 from retention.services import archive
+from retention.services.archive_read import EventKeys, ExpiredSignal, expired_signals
 from retention.services.backup import backup_remove, backups_expired
 from signals.models import ProbabilityPoint, Rejection, Signal, SourceEvent, SourceRun
-from signals.public import signals_delete_announced
-from utilities.bulk_sql import AnyOf
+from signals.public import signals_delete_identified
 
 log = logging.getLogger("omen.retention")
-
-_FETCH_ROWS = 2000  # archived rows read per round trip (each with its contract, ~5 KB)
 
 Progress = Callable[[str, int], None]  # (policy, rows handled since the last call)
 
@@ -76,30 +72,6 @@ class Holds:
         for source, external_id in self.event_keys:
             held |= Q(source=source, external_id=external_id)
         return held
-
-
-class EventKeys:
-    """Source events' (source, external id) by pk, read once per sweep: archive lines name their
-    event by them. Bounded: past ``LIMIT`` events the cache starts again."""
-
-    LIMIT = 200_000
-
-    def __init__(self) -> None:
-        self._keys: dict[int, tuple[str, str]] = {}
-
-    def of(self, pks: set[int]) -> dict[int, tuple[str, str]]:
-        missing = [pk for pk in pks if pk not in self._keys]
-        if missing:
-            if len(self._keys) + len(missing) > self.LIMIT:
-                self._keys.clear()
-                missing = list(pks)
-            self._keys.update(
-                (pk, (source, external_id))
-                for pk, source, external_id in SourceEvent.objects.filter(AnyOf(F("pk"), missing)).values_list(
-                    "pk", "source", "external_id"
-                )
-            )
-        return self._keys
 
 
 @dataclass
@@ -365,57 +337,33 @@ def _next_day(expired: QuerySet, after: datetime | None) -> date | None:
     return None if first is None else first.astimezone(UTC).date()
 
 
-@dataclass(frozen=True, slots=True)
-class _Kept:
-    """What a batch needs of an archived signal: its row, and what a hold could name it by."""
-
-    pk: int
-    source: str
-    event_id: int
-
-    def held(self, signal_id: str, holds: Holds) -> bool:
-        return signal_id in holds.signal_ids or self.source in holds.sources or self.event_id in holds.event_ids
-
-
 def _archive_and_delete(policy: str, run: RetentionRun, context: Sweep, day: date, deletable: QuerySet) -> None:
     """The day's deletable signals into its file; then, batch by batch, those the verified file holds
     out of the database, each batch with its delete frames and counts in one transaction.
 
-    Only ids stay in memory. Holds are read again for every batch: a hold set while the sweep
-    runs keeps what it names.
+    What a batch needs of each signal (its key, what a hold names it by, its identities for the
+    delete frame) stays in memory from the archive's read, the contract aside: a batch reads
+    nothing again. Holds are read again for every batch: a hold set while the sweep runs keeps
+    what it names.
     """
-    # The source event's keys come from the sweep's cache, not a join: a day's few thousand rows
-    # joined to every source event made PostgreSQL hash the whole events table for each day.
-    rows = deletable.values_list(
-        "pk", "signal_id", "generated_at", "created_at", "source", "event_id", Cast("contract", TextField())
-    ).order_by("pk")
-    kept: dict[str, _Kept] = {}
+    kept: dict[str, ExpiredSignal] = {}
 
-    def archived_signals() -> Iterator[archive.ArchivedSignal]:
-        stream = rows.iterator(chunk_size=_FETCH_ROWS)
-        while chunk := list(islice(stream, _FETCH_ROWS)):
-            event_keys = context.event_keys.of({row[5] for row in chunk})
-            for pk, signal_id, generated_at, created_at, source, event_id, contract in chunk:
-                event_key = event_keys.get(event_id)
-                if event_key is None:
-                    # Its event is gone, so the signal is too (the event is protected while a
-                    # signal names it): deleted since it was read, by something other than a sweep.
-                    continue
-                kept[signal_id] = _Kept(pk, source, event_id)
-                event_source, external_id = event_key
-                yield archive.ArchivedSignal(
-                    signal_id, generated_at, created_at, source, event_source, external_id, contract
-                )
+    def lines() -> Iterator[tuple[str, bytes]]:
+        for signal in expired_signals(deletable, context.event_keys):
+            signal_id = signal.identity.signal_id
+            kept[signal_id] = ExpiredSignal(signal.identity, signal.source, signal.event_id, b"")
+            yield signal_id, signal.line
 
-    in_file = archive.archive_day(day, archived_signals())
-    ids = [signal_id for signal_id in kept if signal_id in in_file]
-    for start in range(0, len(ids), context.batch_size):
+    in_file = archive.archive_day(day, lines())
+    archived = [signal for signal_id, signal in kept.items() if signal_id in in_file]
+    kept.clear()
+    for start in range(0, len(archived), context.batch_size):
         holds = Holds.active()
-        chosen = ids[start : start + context.batch_size]
-        batch = [signal_id for signal_id in chosen if not kept[signal_id].held(signal_id, holds)]
+        chosen = archived[start : start + context.batch_size]
+        batch = [signal.identity for signal in chosen if not signal.held(holds)]
         newly_held = len(chosen) - len(batch)
         with transaction.atomic():
-            deleted = signals_delete_announced([kept[signal_id].pk for signal_id in batch])
+            deleted = signals_delete_identified(batch)
             _count(
                 run,
                 counted=deleted + newly_held,

@@ -8,6 +8,8 @@ import orjson
 import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
+from django.db.models import TextField
+from django.db.models.functions import Cast
 
 from ledger.models import LedgerOutbox
 from ledger.services.verify import ledger_verify
@@ -60,6 +62,38 @@ def test_a_signal_is_archived_then_deleted_when_it_expires_and_not_before():
     assert manifest.rows == 1
     assert manifest.sha256 == hashlib.sha256(archive.day_path(DAY_1.date()).read_bytes()).hexdigest()
     assert_ledger_reconciles()  # a create frame, then a delete frame
+
+
+def test_an_archived_line_holds_the_signal_as_the_database_has_it_whatever_its_text():
+    # PostgreSQL's read formats part of each line in SQL: the line must say what the row says,
+    # for text that needs escaping and for a time on a whole second as for one with microseconds.
+    whole_second = signal_at(DAY_1 + timedelta(hours=1))
+    fraction = signal_at(DAY_1 + timedelta(hours=2, microseconds=120), external_id="551100")
+    edited = Signal.objects.get(pk=fraction.pk)
+    edited.contract = {**edited.contract, "title": 'Tanker "Nord" \\ naïve 東京\nnew line\ttab \u0001'}
+    edited.save()
+    rows = Signal.objects.values_list(
+        "signal_id", "generated_at", "created_at", "source", "event__source", "event__external_id",
+        Cast("contract", TextField()),
+    )  # fmt: skip
+    expected = {row[0]: row for row in rows}
+
+    (run,) = sweep(["signals"], now=DAY_1 + timedelta(days=1) + KEEP)
+
+    assert (run.status, run.deleted) == ("ok", 2), run.error
+    lines = archived_lines(DAY_1.date())
+    assert {line["signal_id"] for line in lines} == {whole_second.signal_id, fraction.signal_id}
+    for line in lines:
+        signal_id, generated_at, created_at, source, event_source, external_id, contract = expected[line["signal_id"]]
+        assert datetime.fromisoformat(line["generated_at"]) == generated_at
+        assert datetime.fromisoformat(line["created_at"]) == created_at
+        assert (line["source"], line["event"], line["contract"]) == (source, [event_source, external_id], contract)
+    assert "東京" in orjson.loads(expected[fraction.signal_id][6])["title"]
+    restored = restore_archive(DAY_1.date())
+    assert restored.restored == 2
+    assert dict(Signal.objects.values_list("signal_id", Cast("contract", TextField()))) == {
+        signal_id: row[6] for signal_id, row in expected.items()
+    }
 
 
 def test_one_file_per_day_and_a_later_sweep_adds_to_it():

@@ -30,7 +30,8 @@ from ledger.wal import HEADER_SIZE, LedgerCorruption, LedgerWriteError, encode_f
 from signals.announcements import SavedSignal, signals_bulk_created
 from signals.models import Signal
 from signals.services.ingest import signals_ingest
-from signals.services.rows import signals_delete_announced
+from signals.announcements import DeletedSignal
+from signals.services.rows import signals_delete_announced, signals_delete_identified
 from tests.support.factories import RawEventFactory
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -199,6 +200,23 @@ def test_a_bulk_delete_before_the_writer_ran_frames_the_create_whole_and_the_del
     assert creates.keys() == {*created, kept.signal_id}
     assert all(creates[signal_id] == contract for signal_id, contract in created.items())
     assert all(e["signal"]["deleted"] is True and "title" not in e["signal"] for e in written[-2:])
+    assert ledger_verify(contents=True).ok
+
+
+def test_a_bulk_delete_by_known_identities_announces_only_what_it_deleted(ledger_dir, settings):
+    # The sweep read these identities with the archive; one signal is deleted meanwhile by an
+    # operator (its own delete frame). The batch must not frame that signal's delete again.
+    ingest(3)
+    identities = [
+        DeletedSignal(*row) for row in Signal.objects.order_by("pk").values_list("pk", *DeletedSignal._fields[1:])
+    ]
+    Signal.objects.get(pk=identities[1].pk).delete()
+
+    assert signals_delete_identified(identities) == 2
+
+    assert not Signal.objects.exists()
+    deletes = Counter(head.signal_id for _, _, head in frames(ledger_dir) if head.operation == "delete")
+    assert deletes == Counter(identity.signal_id for identity in identities)
     assert ledger_verify(contents=True).ok
 
 
