@@ -348,7 +348,7 @@ def ingest_child(backend: str, ledger: str, observations: int, markets: int, bat
             frames=frames,
             segments=segments,
             ledger_bytes=size,
-            outbox_pending=LedgerOutbox.objects.count(),
+            outbox_pending=LedgerOutbox.objects.count_saves(),
             verify_ok=report.ok,
             verify_problems=[str(p) for p in report.problems[:5]],
             verify_seconds=time.perf_counter() - started,

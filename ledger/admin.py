@@ -147,7 +147,8 @@ class LedgerWriterStateAdmin(ReadOnlyAdmin):
 class LedgerOutboxAdmin(ReadOnlyAdmin):
     """Saves waiting for their frame: empty, or about to be, whenever the writer keeps up."""
 
-    list_display = ["id", "operation", "signal_id", "saved_at"]
+    # A bulk delete's row holds its saves (deletes) in one: signal_id names the first.
+    list_display = ["id", "operation", "signal_id", "saves", "saved_at"]
     list_filter = ["operation"]
     search_fields = ["=signal_id"]
     ordering = ["id"]

@@ -118,8 +118,14 @@ def build_payload(
     contract = contract_json.encode() if isinstance(contract_json, str) else contract_json
     if not contract.startswith(b"{"):
         raise ValueError("contract_json must be a JSON object")
-    rest = orjson.dumps(
+    # One orjson call, in the format's key order; the contract goes in as it is (a Fragment).
+    return orjson.dumps(
         {
+            "prev_hash": prev_hash,
+            "ledger_sequence": ledger_sequence,
+            "outbox_id": outbox_id,
+            "operation": operation,
+            "signal_id": signal_id,
             "schema_version": SCHEMA_VERSION,
             "deterministic_trace_id": trace_id,
             "input_event_hash": input_event_hash,
@@ -129,26 +135,8 @@ def build_payload(
             "emitted_at": emitted_at,
             "ledger_written_at": ledger_written_at,
             "ledger_partition": ledger_partition,
+            "signal": orjson.Fragment(contract),
         }
-    )
-    return b"".join(
-        (
-            b'{"prev_hash":"',
-            prev_hash.encode("ascii"),
-            b'","ledger_sequence":',
-            str(ledger_sequence).encode("ascii"),
-            b',"outbox_id":',
-            str(outbox_id).encode("ascii"),
-            b',"operation":"',
-            operation.encode("ascii"),
-            b'","signal_id":',
-            orjson.dumps(signal_id),
-            b",",
-            rest[1:-1],
-            b',"signal":',
-            contract,
-            b"}",
-        )
     )
 
 

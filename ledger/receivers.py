@@ -121,12 +121,18 @@ def signals_bulk_saved(sender, signals, **kwargs):
 def signals_bulk_removed(sender, signals, **kwargs):
     # Sent before the rows go: a create still waiting in the outbox keeps its contract, as for a
     # row deleted by the ORM; the delete frames need only what the announcement says.
+    if not signals:
+        return
     _keep_created_contracts([gone.pk for gone in signals])
-    saved_at = timezone.now()
-    append_rows(
-        LedgerOutbox._meta.db_table,
-        OUTBOX_COLUMNS,
-        [(Operation.DELETE.value, gone.pk, gone.signal_id, deletion_record(*gone[1:]), saved_at) for gone in signals],
+    # One outbox row for the whole batch, a deletion record per line (LedgerOutbox.saves).
+    first = signals[0]
+    LedgerOutbox.objects.create(
+        operation=Operation.DELETE,
+        signal_pk=first.pk,
+        signal_id=first.signal_id,
+        contract="\n".join(deletion_record(*gone[1:]) for gone in signals),
+        saved_at=timezone.now(),
+        saves=len(signals),
     )
     _drain_after_commit("default")
 

@@ -70,7 +70,7 @@ def writer_health(*, now: datetime | None = None) -> WriterHealth:
     state = LedgerWriterState.objects.filter(pk=1).values("last_error", "last_error_at").first() or {}
     oldest = LedgerOutbox.objects.order_by("id").values_list("saved_at", flat=True).first()
     return WriterHealth(
-        pending=LedgerOutbox.objects.count(),
+        pending=LedgerOutbox.objects.count_saves(),
         oldest_pending_at=oldest,
         last_error=state.get("last_error", ""),
         last_error_at=state.get("last_error_at"),

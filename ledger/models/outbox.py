@@ -1,4 +1,9 @@
+from collections.abc import Iterator
+
+import orjson
 from django.db import models
+from django.db.models import Sum
+from django.db.models.functions import Coalesce
 
 
 class Operation(models.TextChoices):
@@ -7,8 +12,29 @@ class Operation(models.TextChoices):
     DELETE = "delete", "delete"
 
 
+class OutboxQuerySet(models.QuerySet):
+    def count_saves(self) -> int:
+        """How many saves wait: a bulk delete's row counts each of its deletes."""
+        return self.aggregate(saves=Coalesce(Sum("saves"), 0))["saves"]
+
+    def saves(self) -> Iterator[tuple[int, str, str]]:
+        """(outbox id, operation, signal id) of each save these rows hold, by id: a bulk delete's
+        row gives one per deletion record (its contract is read only for those rows)."""
+        single = self.filter(saves=1).order_by("id").values_list("id", "operation", "signal_id")
+        bulk = self.filter(saves__gt=1).order_by("id").values_list("id", "operation", "contract")
+        expanded = [
+            (outbox_id, operation, orjson.loads(record)["signal_id"])
+            for outbox_id, operation, contract in bulk
+            for record in contract.split("\n")
+        ]
+        if not expanded:
+            yield from single.iterator()
+            return
+        yield from sorted([*single, *expanded], key=lambda save: save[0])
+
+
 class LedgerOutbox(models.Model):
-    """A committed save waiting for its ledger frame.
+    """A committed save waiting for its ledger frame; or, for a bulk delete, several of them.
 
     Written in the same transaction as the save (so a rolled-back save leaves no row) and
     deleted in the same transaction that records the frame's position in
@@ -25,8 +51,16 @@ class LedgerOutbox(models.Model):
     signal_id = models.TextField()
     # The contract as saved, for updates and deletes. Creates leave it empty: signals are
     # immutable, so the writer reads the row itself and ingest copies no contract twice.
+    # A delete holds its deletion record; a bulk delete's row holds one per line, one per
+    # signal, and names the first signal in signal_pk and signal_id.
     contract = models.TextField(null=True, blank=True)
     saved_at = models.DateTimeField()
+    # How many saves (frames to write) the row holds: more than one only for a bulk delete,
+    # whose frames all carry this row's id. One row for a batch of a thousand deletes instead of
+    # a thousand rows, each written, read back and deleted again (bench/retention.py).
+    saves = models.PositiveIntegerField(default=1, db_default=1)
+
+    objects = OutboxQuerySet.as_manager()
 
     class Meta:
         verbose_name = "ledger outbox row"

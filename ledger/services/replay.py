@@ -159,7 +159,7 @@ def _check_empty() -> None:
             f"the database already holds {signals} signals: replay rebuilds an empty database "
             "(point DATABASE_URL at a new one, run migrate, then replay)"
         )
-    pending = LedgerOutbox.objects.count()
+    pending = LedgerOutbox.objects.count_saves()
     if pending:
         raise ReplayRefused(f"the outbox holds {pending} saves not framed yet: run the ledger drain first")
 

@@ -108,6 +108,11 @@ def _digest(signal_id: str) -> int:
     return _digest_bytes(signal_id.encode())
 
 
+def _save_key(outbox_id: int, signal_id: str) -> int:
+    """One save of the outbox: a row's id and the signal one of its frames names."""
+    return _digest_bytes(f"{outbox_id}:{signal_id}".encode())
+
+
 def _digest_bytes(data: bytes) -> int:
     return int.from_bytes(hashlib.blake2b(data, digest_size=8).digest(), "big", signed=True)
 
@@ -124,6 +129,8 @@ class _Frames:
     """What reconciliation needs of every frame, as flat arrays."""
 
     outbox_ids: array = field(default_factory=lambda: array("q"))
+    # One per frame, beside outbox_ids: the save it frames (a bulk delete's row holds several).
+    save_keys: array = field(default_factory=lambda: array("q"))
     creates: array = field(default_factory=lambda: array("q"))
     deletes: array = field(default_factory=lambda: array("q"))
     # With ``contents``: signal digest -> digest of the contract its latest create/update frame holds.
@@ -137,7 +144,7 @@ class _Snapshot:
     end: tuple[PartitionName, int, int] | None  # (partition, segment ordinal, offset) recorded
     chain_head: str
     last_sequence: int
-    pending: list[tuple[int, str, str]]  # outbox rows: (id, operation, signal_id)
+    pending: list[tuple[int, str, str]]  # the outbox's saves: (row id, operation, signal_id)
     signals: array  # digests of every signal id
     health: WriterHealth
     frame_refs: dict[str, int]  # frame references per partition
@@ -149,7 +156,7 @@ def _database_snapshot() -> _Snapshot:
         end = None
         if state.segment:
             end = (PartitionName.parse(state.partition), segment_ordinal(state.segment), state.offset)
-        pending = list(LedgerOutbox.objects.order_by("id").values_list("id", "operation", "signal_id"))
+        pending = list(LedgerOutbox.objects.all().saves())
         signals = array(
             "q", (_digest(sid) for sid in Signal.objects.values_list("signal_id", flat=True).iterator(10_000))
         )
@@ -172,7 +179,7 @@ class _Verifier:
         self.previous: SegmentRef | None = None
         # The newest frame before the recorded end: (segment, offset, end offset, sequence, hash).
         self.newest_recorded: tuple[SegmentRef, int, int, int, str] | None = None
-        self.pending = {row[0]: row[1:] for row in snapshot.pending} if snapshot else {}
+        self.pending = set(snapshot.pending) if snapshot else set()
         # Frames past the recorded end whose outbox row was not pending at the snapshot: a batch
         # committed since, or another database's frames; told apart after the scan.
         self.unexplained: list[tuple[SegmentRef, int, int, str, str]] = []
@@ -216,14 +223,16 @@ class _Verifier:
             if not self.recorded(ref, frame.offset):
                 report.unrecorded += 1
                 if (
-                    self.pending.get(head.outbox_id) != (head.operation, head.signal_id)
-                    and len(self.unexplained) < MAX_UNEXPLAINED
-                ):
+                    head.outbox_id,
+                    head.operation,
+                    head.signal_id,
+                ) not in self.pending and len(self.unexplained) < MAX_UNEXPLAINED:
                     self.unexplained.append((ref, frame.offset, head.outbox_id, head.operation, head.signal_id))
                 continue
             self.newest_recorded = (ref, frame.offset, frame.end, head.ledger_sequence, self.head)
             self.recorded_frames[str(ref.partition)] += 1
             self.frames.outbox_ids.append(head.outbox_id)
+            self.frames.save_keys.append(_save_key(head.outbox_id, head.signal_id))
             if head.operation == Operation.CREATE:
                 self.frames.creates.append(_digest(head.signal_id))
             elif head.operation == Operation.DELETE:
@@ -350,20 +359,25 @@ def _reconcile(
     report: VerifyReport, frames: _Frames, snapshot: _Snapshot, last: tuple | None, newest: tuple | None
 ) -> set[int]:
     """Add the reconciliation's problems; return the digests of framed signals the database lacks."""
-    outbox_ids = sorted(frames.outbox_ids)
-    doubled = sorted({a for a, b in zip(outbox_ids, outbox_ids[1:], strict=False) if a == b})
-    for outbox_id in doubled:
-        report.add_problem("ledger", f"outbox row {outbox_id} is framed more than once")
+    keys = sorted(frames.save_keys)
+    doubled = {a for a, b in zip(keys, keys[1:], strict=False) if a == b}
+    if doubled:  # rare: name the rows, by a second look at the frames in order
+        rows = {outbox_id for outbox_id, key in zip(frames.outbox_ids, frames.save_keys, strict=True) if key in doubled}
+        for outbox_id in sorted(rows):
+            report.add_problem("ledger", f"a save of outbox row {outbox_id} is framed more than once")
     report.pending = len(snapshot.pending)
     for outbox_id, _, signal_id in snapshot.pending:
-        position = bisect.bisect_left(outbox_ids, outbox_id)
-        if position < len(outbox_ids) and outbox_ids[position] == outbox_id:
+        key = _save_key(outbox_id, signal_id)
+        position = bisect.bisect_left(keys, key)
+        if position < len(keys) and keys[position] == key:
             report.add_problem("outbox", f"row {outbox_id} ({signal_id}) is framed before the recorded end but "
                                          "still pending")  # fmt: skip
-    del outbox_ids
+    del keys
 
     creates, deletes = array("q", sorted(frames.creates)), array("q", sorted(frames.deletes))
     waiting = {_digest(signal_id) for _, operation, signal_id in snapshot.pending if operation == Operation.CREATE}
+    # A delete committed but not framed yet: its signal is gone from the table, not around the ledger.
+    leaving = {_digest(signal_id) for _, operation, signal_id in snapshot.pending if operation == Operation.DELETE}
 
     def live(digest: int) -> int:
         return _count(creates, digest) - _count(deletes, digest)
@@ -384,13 +398,17 @@ def _reconcile(
                 count = live(digest)
                 what = "has no create frame" if count <= 0 else f"has {count} live create frames"
                 report.add_problem(f"signal {signal_id}", what)
-    framed_live = sum(1 for digest, _ in groupby(creates) if live(digest) == 1)
+    framed_live = sum(1 for digest, _ in groupby(creates) if live(digest) == 1 and digest not in leaving)
     _check_recorded_end(report, snapshot, last, newest)
     if framed_live <= matched:
         return set()
     # Only when something is wrong: which ones, for ``_name_missing`` to find in the frames.
     stored = array("q", sorted(snapshot.signals))
-    return {digest for digest, _ in groupby(creates) if live(digest) == 1 and _count(stored, digest) == 0}
+    return {
+        digest
+        for digest, _ in groupby(creates)
+        if live(digest) == 1 and digest not in leaving and _count(stored, digest) == 0
+    }
 
 
 def _name_missing(
@@ -484,16 +502,11 @@ def _check_foreign(report: VerifyReport, unexplained: list[tuple[SegmentRef, int
             if state.segment
             else None
         )
-        ids = [row[2] for row in unexplained]
-        pending = {
-            row[0]: row[1:]
-            for row in LedgerOutbox.objects.filter(id__in=ids).values_list("id", "operation", "signal_id")
-        }
+        pending = set(LedgerOutbox.objects.filter(id__in=[row[2] for row in unexplained]).saves())
     foreign = [
         row
         for row in unexplained
-        if not (end is not None and (row[0].partition, row[0].ordinal, row[1]) < end)
-        and pending.get(row[2]) != (row[3], row[4])
+        if not (end is not None and (row[0].partition, row[0].ordinal, row[1]) < end) and tuple(row[2:]) not in pending
     ]
     report.foreign = len(foreign)
     if foreign:

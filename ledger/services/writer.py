@@ -228,7 +228,7 @@ def locked_ledger(
             end = LedgerEnd.from_state(root, state)
             adopted, refs = _adopt_unrecorded(end, result)
             if adopted:
-                _delete_outbox_rows(adopted)
+                _settle_adopted(adopted)
                 frame_refs_record(refs)
                 end.save_to(state)
                 result.adopted += len(adopted)
@@ -258,9 +258,10 @@ def _segments_after(end: LedgerEnd) -> list[tuple[PartitionName, int, Path]]:
     return found
 
 
-def _adopt_unrecorded(end: LedgerEnd, result: DrainResult) -> tuple[list[int], list[tuple]]:
-    """Record frames on disk past ``end`` (moving ``end``); return the outbox ids they carry, and
-    their frame references (``ledger.services.frame_refs``), for the caller's transaction.
+def _adopt_unrecorded(end: LedgerEnd, result: DrainResult) -> tuple[list[EnvelopeHead], list[tuple]]:
+    """Record frames on disk past ``end`` (moving ``end``); return their heads (for
+    ``_settle_adopted``) and their frame references (``ledger.services.frame_refs``), for the
+    caller's transaction.
 
     Nothing past the recorded end was acknowledged: a run appended it and died before its
     commit. So each such frame must continue the chain *and* name an outbox row still pending
@@ -311,18 +312,36 @@ def _adopt_unrecorded(end: LedgerEnd, result: DrainResult) -> tuple[list[int], l
     for path in touched:  # what the dead run wrote may still be only in the page cache
         fsync_file(path)
     fsync_dir(end.root / str(end.partition))
-    return [head.outbox_id for _, _, head in found], refs
+    return [head for _, _, head in found], refs
+
+
+@dataclass
+class _PendingRow:
+    """An outbox row as adoption needs it: what its frames must say."""
+
+    operation: str
+    signal_ids: set[str]
+    records: list[str] | None  # a bulk delete's deletion records (one per save), else None
+
+
+def _pending_outbox_rows(ids: list[int]) -> dict[int, _PendingRow]:
+    rows = {}
+    for outbox_id, operation, signal_id, saves, contract in LedgerOutbox.objects.filter(id__in=ids).values_list(
+        "id", "operation", "signal_id", "saves", "contract"
+    ):
+        if saves > 1:
+            records = contract.split("\n")
+            rows[outbox_id] = _PendingRow(operation, {orjson.loads(r)["signal_id"] for r in records}, records)
+        else:
+            rows[outbox_id] = _PendingRow(operation, {signal_id}, None)
+    return rows
 
 
 def _check_against_outbox(found: list[tuple[Path, int, EnvelopeHead]]) -> None:
-    pending = {
-        outbox_id: (operation, signal_id)
-        for outbox_id, operation, signal_id in LedgerOutbox.objects.filter(
-            id__in=[head.outbox_id for _, _, head in found]
-        ).values_list("id", "operation", "signal_id")
-    }
+    pending = _pending_outbox_rows(sorted({head.outbox_id for _, _, head in found}))
     for path, offset, head in found:
-        if pending.get(head.outbox_id) != (head.operation, head.signal_id):
+        row = pending.get(head.outbox_id)
+        if row is None or row.operation != head.operation or head.signal_id not in row.signal_ids:
             raise LedgerCorruption(
                 path,
                 offset,
@@ -331,6 +350,25 @@ def _check_against_outbox(found: list[tuple[Path, int, EnvelopeHead]]) -> None:
                 "ledger, or this database was recreated or restored: a new database is rebuilt with "
                 "`manage.py ledger replay`; otherwise point LEDGER_DIR at this database's own ledger",
             )
+
+
+def _settle_adopted(heads: list[EnvelopeHead]) -> None:
+    """The outbox rows of adopted frames are done, and deleted; a bulk delete's row of which a
+    dead run framed only the first saves (a crash between two segments' appends, or a torn tail)
+    keeps the others, and the next batch frames them under the same id."""
+    framed: dict[int, set[str]] = {}
+    for head in heads:
+        framed.setdefault(head.outbox_id, set()).add(head.signal_id)
+    pending = _pending_outbox_rows(sorted(framed))
+    done = []
+    for outbox_id, signal_ids in framed.items():
+        row = pending[outbox_id]
+        left = [r for r in row.records or () if orjson.loads(r)["signal_id"] not in signal_ids]
+        if left:
+            LedgerOutbox.objects.filter(pk=outbox_id).update(contract="\n".join(left), saves=len(left))
+        else:
+            done.append(outbox_id)
+    _delete_outbox_rows(done)
 
 
 # --------------------------------------------------------------------------- appending
@@ -394,7 +432,7 @@ def _frame_sources(rows: list[tuple]) -> dict[int, tuple]:
     this run, by a delete queued with the whole contract)."""
     found: dict[int, tuple] = {}
     unknown = []
-    for _, operation, pk, signal_id, contract, _ in rows:
+    for _, operation, pk, signal_id, contract, *_ in rows:
         if operation == Operation.CREATE and contract is None:
             saved = take_committed(pk, signal_id)
             if saved is None:
@@ -430,10 +468,13 @@ def _frame_sources(rows: list[tuple]) -> dict[int, tuple]:
 
 def _fields_from_contract(contract: str, saved_at: datetime) -> list:
     document = orjson.loads(contract)
-    observed_at = datetime.fromisoformat(document["observed_at"].replace("Z", "+00:00"))
-    if observed_at.tzinfo is None:
-        # An imported original contract may hold a naive time: UTC, as restore reads it.
-        observed_at = observed_at.replace(tzinfo=UTC)
+    observed_at: datetime | str = document["observed_at"]
+    if not document.get("deleted"):
+        observed_at = datetime.fromisoformat(observed_at.replace("Z", "+00:00"))
+        if observed_at.tzinfo is None:
+            # An imported original contract may hold a naive time: UTC, as restore reads it.
+            observed_at = observed_at.replace(tzinfo=UTC)
+    # else a deletion record, whose time ``deletion_record`` wrote as the envelope writes it
     return [
         document["signal_id"],
         document["trace_id"],
@@ -456,7 +497,9 @@ def _append_batch(end: LedgerEnd, rows: list[tuple], now: datetime) -> list[floa
     # A bulk batch shares one emitted_at (and markets share observation times): format each once.
     timestamps: dict[datetime, str] = {}
 
-    def timestamp(moment: datetime) -> str:
+    def timestamp(moment: datetime | str) -> str:
+        if isinstance(moment, str):  # a deletion record's, formatted already
+            return moment
         text = timestamps.get(moment)
         if text is None:
             text = timestamps[moment] = format_timestamp(moment)
@@ -469,7 +512,7 @@ def _append_batch(end: LedgerEnd, rows: list[tuple], now: datetime) -> list[floa
     segment = segment_name(end.ordinal)
     # One per frame, in FRAME_REF_COLUMNS order, built from what is at hand (not read back).
     refs: list[tuple] = []
-    for outbox_id, operation, signal_pk, signal_id, contract, saved_at in rows:
+    for outbox_id, operation, signal_pk, signal_id, contract, saved_at in _saves(rows):
         if operation == Operation.CREATE and contract is None:
             fields = sources.get(signal_pk)
             if fields is None:
@@ -527,6 +570,18 @@ def _append_batch(end: LedgerEnd, rows: list[tuple], now: datetime) -> list[floa
     return fsync_seconds
 
 
+def _saves(rows: list[tuple]) -> Iterator[tuple]:
+    """One (outbox id, operation, signal pk, signal id, contract, saved_at) per frame to write: a
+    bulk delete's row gives one per deletion record, each with the row's id (the records name
+    their signals; the row's signal_pk and signal_id are its first's)."""
+    for outbox_id, operation, signal_pk, signal_id, contract, saved_at, saves in rows:
+        if saves == 1:
+            yield outbox_id, operation, signal_pk, signal_id, contract, saved_at
+        else:
+            for record in contract.split("\n"):
+                yield outbox_id, operation, None, None, record, saved_at
+
+
 def _drop_unproven(writer: SegmentWriter, size: int) -> None:
     """After a failed write or fsync, cut what this append wrote: nothing proves it reached the
     disk (after a failed fsync, Linux may report the next one clean), so the next run must
@@ -549,20 +604,28 @@ def _drop_unproven(writer: SegmentWriter, size: int) -> None:
 
 
 def _pending_rows(limit: int) -> list[tuple]:
-    """The oldest outbox rows: (id, operation, signal_pk, signal_id, contract, saved_at).
+    """The oldest outbox rows holding up to ``limit`` saves (at least one row, however many it
+    holds): (id, operation, signal_pk, signal_id, contract, saved_at, saves).
 
-    Creates (nearly every row) need only the first four columns; the contract and time of an
-    update, a delete, or a create whose signal changed before this run (the rows with a
+    Creates (nearly every single row) need only the first four columns; the contract and time of
+    an update, a delete, or a create whose signal changed before this run (the rows with a
     contract) are read in a second query, by the id range (a list of ids would be a statement
     of a thousand placeholders).
     """
     table = connection.ops.quote_name(LedgerOutbox._meta.db_table)
     with connection.cursor() as cursor:
         cursor.execute(
-            f"SELECT id, operation, signal_pk, signal_id, contract IS NOT NULL FROM {table} ORDER BY id LIMIT %s",
+            f"SELECT id, operation, signal_pk, signal_id, contract IS NOT NULL, saves FROM {table} "
+            "ORDER BY id LIMIT %s",
             [limit],
         )
         heads = cursor.fetchall()
+    taken, saves = 0, 0
+    for head in heads:
+        if taken and saves + head[5] > limit:
+            break
+        taken, saves = taken + 1, saves + head[5]
+    heads = heads[:taken]
     others = [row[0] for row in heads if row[4]]
     details = dict(
         (outbox_id, (contract, saved_at))
@@ -570,7 +633,7 @@ def _pending_rows(limit: int) -> list[tuple]:
             id__gte=others[0], id__lte=others[-1], contract__isnull=False
         ).values_list("id", "contract", "saved_at")
     ) if others else {}  # fmt: skip
-    return [(*head[:4], *details.get(head[0], (None, None))) for head in heads]
+    return [(*head[:4], *details.get(head[0], (None, None)), head[5]) for head in heads]
 
 
 def _outbox_has_rows() -> bool:
@@ -611,7 +674,7 @@ def ledger_drain(*, batch_size: int | None = None, wait: bool = True, now=None) 
                 state.fsync_seconds += sum(fsync_seconds)
                 state.last_fsync_seconds = fsync_seconds[-1]
                 end.save_to(state)
-            result.frames += len(rows)
+            result.frames += sum(row[6] for row in rows)
             result.batches += 1
             if len(rows) < batch_size and not _outbox_has_rows():
                 # The outbox was emptied. Another round would be a transaction of its own only to

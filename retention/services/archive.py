@@ -19,8 +19,7 @@ import fcntl
 import gzip
 import hashlib
 import os
-from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -217,7 +216,7 @@ def archive_day(day: date, lines: Iterable[tuple[str, bytes]]) -> set[str]:
     kept = verified_file(day)
     written: set[str] = set()
     with pending.open("wb") as file:
-        with _BackgroundGzip(file) as out:
+        with _Gzip(file) as out:
             # The new lines first: they hold the signals as the database has them now.
             for signal_id, line in lines:
                 if signal_id not in written:
@@ -261,12 +260,9 @@ def remove_day(day: date) -> None:
     SignalArchive.objects.filter(day=day).delete()
 
 
-class _BackgroundGzip:
-    """Gzip lines into a file on a second thread, hashing the bytes as they are written.
+class _Gzip:
+    """Gzip lines into a file a chunk at a time, hashing the bytes as they are written.
 
-    ISA-L's deflate and hashlib let go of the GIL while they work, so a chunk is compressed while the sweep
-    reads the rows of the next one from the database. One chunk at a time is in flight: memory
-    stays bounded, and an error of the writing thread is raised at the next chunk or at close.
     The stream is gzip (one member, mtime 0), so the same lines make the same bytes.
     """
 
@@ -274,7 +270,8 @@ class _BackgroundGzip:
     # ISA-L's deflate at its level 1 (of 0-3): 2.8 µs a 5.7 KB line against zlib's 15-20 at its
     # level 3, for files 5 % larger (13.2 against 13.9 times smaller than the lines), measured on
     # a day file of bench/retention.py. The sweep's rate is the point; an archive is read rarely,
-    # by any gzip reader (the stream is standard gzip).
+    # by any gzip reader (the stream is standard gzip). So fast that a second thread compressing
+    # beside the reads (as zlib needed) cost more in hand-overs than it saved.
     LEVEL = 1
 
     def __init__(self, file) -> None:
@@ -283,38 +280,22 @@ class _BackgroundGzip:
         self._deflate = isal_zlib.compressobj(self.LEVEL, isal_zlib.DEFLATED, 31)  # 31: the gzip wrapper
         self._lines: list[bytes] = []
         self._size = 0
-        self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="archive-gzip")
-        self._in_flight: Future | None = None
 
     def write(self, line: bytes) -> None:
         self._lines.append(line)
         self._size += len(line)
         if self._size >= self.CHUNK_BYTES:
-            self._hand_over(self._deflate.compress, b"".join(self._lines))
+            self._put(self._deflate.compress(b"".join(self._lines)))
+            self._lines, self._size = [], 0
 
-    def _hand_over(self, step: Callable[..., bytes], *data: bytes) -> None:
-        self._lines, self._size = [], 0
-        self._wait()
-        self._in_flight = self._thread.submit(self._write, step, *data)
-
-    def _wait(self) -> None:
-        if self._in_flight is not None:
-            self._in_flight.result()
-            self._in_flight = None
-
-    def _write(self, step: Callable[..., bytes], *data: bytes) -> None:
-        compressed = step(*data)
+    def _put(self, compressed: bytes) -> None:
         self.sha256.update(compressed)
         self.file.write(compressed)
 
-    def __enter__(self) -> _BackgroundGzip:
+    def __enter__(self) -> _Gzip:
         return self
 
     def __exit__(self, error_type, error, traceback) -> None:
-        try:
-            if error_type is None:
-                self._hand_over(self._deflate.compress, b"".join(self._lines))
-                self._hand_over(self._deflate.flush)
-                self._wait()
-        finally:
-            self._thread.shutdown(wait=True)
+        if error_type is None:
+            self._put(self._deflate.compress(b"".join(self._lines)))
+            self._put(self._deflate.flush())

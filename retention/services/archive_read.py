@@ -52,12 +52,30 @@ class ExpiredSignal:
 
 class EventKeys:
     """Source events' (source, external id) by pk, read once per sweep: archive lines name their
-    event by them. Bounded: past ``LIMIT`` events the cache starts again."""
+    event by them.
+
+    A table of at most ``LIMIT`` events is read whole, once: every event an expired signal names
+    existed when the sweep began (a signal is made after its event), so a day needs no query of
+    its own. (One that did not, a partner's old signal pushed with a new event during the sweep,
+    is left for the next sweep, as a signal whose event is gone is.) A larger table is read by
+    each day's events, and the cache starts again past ``LIMIT``.
+    """
 
     LIMIT = 200_000
 
     def __init__(self) -> None:
         self._keys: dict[int, tuple[str, str]] = {}
+        self._whole: bool | None = None  # unknown until first used
+
+    def for_rows(self, rows: QuerySet) -> dict[int, tuple[str, str]]:
+        """The keys of (at least) the events ``rows`` name."""
+        if self._whole is None:
+            self._whole = SourceEvent.objects.count() <= self.LIMIT
+            if self._whole:
+                self._keys = {pk: (source, external_id) for pk, source, external_id in _event_keys(SourceEvent.objects)}
+        if self._whole:
+            return self._keys
+        return self.of(set(rows.order_by().values_list("event_id", flat=True).distinct()))
 
     def of(self, pks: set[int]) -> dict[int, tuple[str, str]]:
         missing = [pk for pk in pks if pk not in self._keys]
@@ -67,11 +85,13 @@ class EventKeys:
                 missing = list(pks)
             self._keys.update(
                 (pk, (source, external_id))
-                for pk, source, external_id in SourceEvent.objects.filter(AnyOf(F("pk"), missing)).values_list(
-                    "pk", "source", "external_id"
-                )
+                for pk, source, external_id in _event_keys(SourceEvent.objects.filter(AnyOf(F("pk"), missing)))
             )
         return self._keys
+
+
+def _event_keys(events: QuerySet) -> Iterator[tuple[int, str, str]]:
+    return events.values_list("pk", "source", "external_id").iterator(chunk_size=10_000)
 
 
 def expired_signals(rows: QuerySet, event_keys: EventKeys) -> Iterator[ExpiredSignal]:
@@ -80,7 +100,7 @@ def expired_signals(rows: QuerySet, event_keys: EventKeys) -> Iterator[ExpiredSi
     A row whose source event is gone is left out: the event is protected while a signal names it,
     so the signal went too, deleted since it was read by something other than a sweep.
     """
-    keys = event_keys.of(set(rows.order_by().values_list("event_id", flat=True).distinct()))
+    keys = event_keys.for_rows(rows)
     read = _copied if connection.vendor == "postgresql" else _fetched
     for row in read(rows):
         identity = DeletedSignal(*row[:7])

@@ -14,7 +14,7 @@ from django.db.models.functions import Cast
 from ledger.models import LedgerOutbox
 from ledger.services.verify import ledger_verify
 from retention.models import LegalHold, SignalArchive
-from retention.services import archive
+from retention.services import archive, archive_read
 from retention.services.restore import restore_archive
 from retention.services.sweep import sweep
 from signals.models import Signal, SourceEvent
@@ -94,6 +94,32 @@ def test_an_archived_line_holds_the_signal_as_the_database_has_it_whatever_its_t
     assert dict(Signal.objects.values_list("signal_id", Cast("contract", TextField()))) == {
         signal_id: row[6] for signal_id, row in expected.items()
     }
+
+
+def test_with_more_events_than_it_keeps_the_sweep_reads_each_days_events(monkeypatch):
+    monkeypatch.setattr(archive_read.EventKeys, "LIMIT", 1)
+    signals = [signal_at(DAY_1 + timedelta(days=day, hours=1), external_id=f"55110{day}") for day in range(3)]
+
+    (run,) = sweep(["signals"], now=DAY_1 + timedelta(days=3) + KEEP)
+
+    assert (run.status, run.deleted) == ("ok", 3), run.error
+    for day, signal in enumerate(signals):
+        (line,) = archived_lines((DAY_1 + timedelta(days=day)).date())
+        assert (line["signal_id"], line["event"]) == (signal.signal_id, [signal.source, f"55110{day}"])
+
+
+def test_a_signal_whose_event_is_newer_than_the_sweeps_read_of_events_waits_for_the_next_sweep():
+    first = signal_at(DAY_1 + timedelta(hours=1))
+    keys = archive_read.EventKeys()
+    keys.for_rows(Signal.objects.all())  # the sweep read the events table whole
+    later = signal_at(DAY_1 + timedelta(hours=2), external_id="551109")  # a partner's, pushed meanwhile
+
+    read = [signal.identity.signal_id for signal in archive_read.expired_signals(Signal.objects.all(), keys)]
+
+    assert read == [first.signal_id]
+    assert later.signal_id in [
+        s.identity.signal_id for s in archive_read.expired_signals(Signal.objects.all(), archive_read.EventKeys())
+    ]
 
 
 def test_one_file_per_day_and_a_later_sweep_adds_to_it():
@@ -291,12 +317,12 @@ def test_a_file_the_disk_changed_before_the_read_back_is_refused_and_nothing_is_
     assert run.deleted == 0
 
 
-def test_the_background_gzip_writes_every_line_in_order_across_chunks(tmp_path, monkeypatch):
-    monkeypatch.setattr(archive._BackgroundGzip, "CHUNK_BYTES", 64)
+def test_the_gzip_writes_every_line_in_order_across_chunks(tmp_path, monkeypatch):
+    monkeypatch.setattr(archive._Gzip, "CHUNK_BYTES", 64)
     lines = [orjson.dumps({"signal_id": f"OMEN-{n:012X}", "n": n}) + b"\n" for n in range(500)]
     path = tmp_path / "day.jsonl.gz"
 
-    with path.open("wb") as file, archive._BackgroundGzip(file) as out:
+    with path.open("wb") as file, archive._Gzip(file) as out:
         for line in lines:
             out.write(line)
 
@@ -304,14 +330,14 @@ def test_the_background_gzip_writes_every_line_in_order_across_chunks(tmp_path, 
     assert out.sha256.hexdigest() == hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def test_a_write_the_background_thread_fails_is_raised_to_the_sweep(tmp_path, monkeypatch):
-    monkeypatch.setattr(archive._BackgroundGzip, "CHUNK_BYTES", 64)
+def test_a_failed_write_of_the_archive_is_raised_to_the_sweep(tmp_path, monkeypatch):
+    monkeypatch.setattr(archive._Gzip, "CHUNK_BYTES", 64)
 
     class FullDisk:
         def write(self, data):
             raise OSError(28, "No space left on device")
 
-    with pytest.raises(OSError, match="No space left"), archive._BackgroundGzip(FullDisk()) as out:
+    with pytest.raises(OSError, match="No space left"), archive._Gzip(FullDisk()) as out:
         for n in range(100):
             out.write(b"%d\n" % n)
 

@@ -21,16 +21,16 @@ from ledger.layout import read_current
 from ledger.models import LedgerOutbox, LedgerWriterState
 from ledger.reading import ledger_segments, segment_data
 from ledger.receivers import signals_bulk_saved
+from ledger.selectors import writer_health
 from ledger.services import writer
 from ledger.services.committed import forget_committed, remember_committed, take_committed
 from ledger.services.seal import partition_seal
 from ledger.services.verify import ledger_verify
 from ledger.services.writer import ledger_drain, locked_ledger
 from ledger.wal import HEADER_SIZE, LedgerCorruption, LedgerWriteError, encode_frame, ledger_sequence, read_frames
-from signals.announcements import SavedSignal, signals_bulk_created
+from signals.announcements import DeletedSignal, SavedSignal, signals_bulk_created
 from signals.models import Signal
 from signals.services.ingest import signals_ingest
-from signals.announcements import DeletedSignal
 from signals.services.rows import signals_delete_announced, signals_delete_identified
 from tests.support.factories import RawEventFactory
 
@@ -56,7 +56,8 @@ def assert_ledger_matches_database(root: Path) -> None:
     live.subtract(head.signal_id for _, _, head in found if head.operation == "delete")
     assert sorted(+live) == sorted(Signal.objects.values_list("signal_id", flat=True))
     assert set(live.values()) <= {0, 1}
-    assert len({head.outbox_id for _, _, head in found}) == len(found)
+    # A save is framed once: (outbox row, signal), as a bulk delete's row holds several.
+    assert len({(head.outbox_id, head.signal_id) for _, _, head in found}) == len(found)
     report = ledger_verify()
     assert report.ok, report.problems
 
@@ -396,6 +397,51 @@ def test_damage_a_power_loss_left_past_the_recorded_end_is_cut_and_rewritten(led
     assert_ledger_matches_database(ledger_dir)
 
 
+def test_a_bulk_delete_is_one_outbox_row_framed_as_one_delete_frame_per_signal(ledger_dir, settings):
+    ingest(3)
+    settings.LEDGER_DRAIN_ON_COMMIT = "off"
+    gone = list(Signal.objects.order_by("pk").values_list("pk", "signal_id"))
+
+    signals_delete_announced([pk for pk, _ in gone])
+
+    (row,) = LedgerOutbox.objects.all()
+    assert (row.operation, row.saves, row.signal_id) == ("delete", 3, gone[0][1])
+    assert writer_health().pending == 3
+    assert ledger_drain().frames == 3
+    deletes = [head for _, _, head in frames(ledger_dir) if head.operation == "delete"]
+    assert [(head.outbox_id, head.signal_id) for head in deletes] == [(row.pk, signal_id) for _, signal_id in gone]
+    assert_ledger_matches_database(ledger_dir)
+
+
+def test_a_bulk_delete_a_dead_run_framed_in_part_keeps_the_rest_for_the_next_batch(ledger_dir, settings):
+    ingest(4)
+    settings.LEDGER_DRAIN_ON_COMMIT = "off"
+    gone = list(Signal.objects.order_by("pk").values_list("signal_id", flat=True))
+    signals_delete_announced(list(Signal.objects.order_by("pk").values_list("pk", flat=True)))
+    # A run appended the four delete frames and died before its commit; the disk kept two of
+    # them whole and tore the third.
+    with pytest.raises(RuntimeError), locked_ledger() as (state, end):
+        writer._append_batch(end, writer._pending_rows(100), datetime.now(UTC))
+        raise RuntimeError("power lost before the commit")
+    ref, third, _ = frames(ledger_dir)[6]
+    with ref.path.open("r+b") as segment:
+        segment.truncate(third.offset + HEADER_SIZE + 10)
+
+    with locked_ledger():  # what a drain does first: adopt the two, cut the torn one
+        pass
+
+    (row,) = LedgerOutbox.objects.all()
+    assert row.saves == 2
+    assert [orjson.loads(record)["signal_id"] for record in row.contract.split("\n")] == gone[2:]
+    report = ledger_verify()
+    assert report.ok, report.problems
+    assert report.pending == 2
+    assert ledger_drain().frames == 2
+    deletes = [head.signal_id for _, _, head in frames(ledger_dir) if head.operation == "delete"]
+    assert deletes == gone
+    assert_ledger_matches_database(ledger_dir)
+
+
 def test_frames_of_another_database_are_never_adopted(ledger_dir, settings):
     ingest(3)
     settings.LEDGER_DRAIN_ON_COMMIT = "off"
@@ -430,6 +476,20 @@ def test_verify_names_a_signal_saved_around_the_ledger_and_one_deleted_around_it
     ), problems
     with pytest.raises(CommandError, match="problem"):
         call_command("ledger", "verify")
+
+
+def test_verify_takes_a_delete_waiting_in_the_outbox_for_what_it_is(ledger_dir, settings):
+    # A sweep's batch committed, its drain not yet run: the signals are gone from the table and
+    # their deletes wait to be framed. That is a writer behind, not a delete around the ledger.
+    ingest(3)
+    settings.LEDGER_DRAIN_ON_COMMIT = "off"
+    Signal.objects.order_by("pk").first().delete()
+    signals_delete_announced(list(Signal.objects.values_list("pk", flat=True)))
+
+    report = ledger_verify()
+
+    assert report.ok, report.problems
+    assert (report.pending, report.signals) == (3, 0)
 
 
 def test_frames_built_from_what_ingest_announced_match_the_stored_rows_exactly(ledger_dir):
