@@ -52,7 +52,8 @@ class LedgerOutbox(models.Model):
     # The contract as saved, for updates and deletes. Creates leave it empty: signals are
     # immutable, so the writer reads the row itself and ingest copies no contract twice.
     # A delete holds its deletion record; a bulk delete's row holds one per line, one per
-    # signal, and names the first signal in signal_pk and signal_id.
+    # signal, and names in signal_id the first signal it holds (in signal_pk, the batch's
+    # first, for reading only: adoption may have framed that one already).
     contract = models.TextField(null=True, blank=True)
     saved_at = models.DateTimeField()
     # How many saves (frames to write) the row holds: more than one only for a bulk delete,

@@ -15,9 +15,11 @@ Checks, in one streaming pass over every segment in write order (hot, warm, cold
   says what its row says; a partition the database records that is neither on disk nor purged
   is missing. The deletes a tombstone names count as delete frames, so a signal created in a
   kept partition and deleted in a purged one is not taken for one deleted around the ledger;
-* reconciliation: every outbox row was framed at most once; every signal in the database has
+* reconciliation: every save of the outbox (a row, or one deletion record of a bulk delete's
+  row: an outbox id and a signal) was framed at most once; every signal in the database has
   exactly one live create frame (or is still waiting in the outbox); every frame's signal exists
-  unless a later delete frame explains its absence; nothing lies past the writer's recorded end;
+  unless a later delete frame (or a delete waiting in the outbox) explains its absence; nothing
+  lies past the writer's recorded end;
   each partition has as many frame references (``ledger.services.frame_refs``) as frames before
   the recorded end. Counts only, from one grouped query: a missing or extra reference (a ledger
   written before them, a database restored from a backup) is found and ``ledger reindex`` named;
@@ -387,9 +389,10 @@ def _reconcile(
     matched = 0
     for digest in snapshot.signals:
         count = live(digest)
-        if count == 1:
+        if count == 1 and digest not in leaving:  # counted on both sides alike (framed_live)
             matched += 1
-        elif not (count == 0 and digest in waiting):
+        elif not (count == 0 and digest in waiting or count == 1 and digest in leaving and digest in waiting):
+            # (a create not framed yet; or a delete and the save that put it back, both waiting)
             unframed.add(digest)
     if unframed:  # name them: a second pass over the table, only when something is wrong
         for signal_id in Signal.objects.values_list("signal_id", flat=True).iterator(10_000):

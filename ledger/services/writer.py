@@ -5,7 +5,8 @@ One batch, all inside one database transaction::
     lock the writer state row (one writer among every process sharing the database)
     flock LEDGER_DIR/_LOCK (one writer per directory, whichever database it serves)
     adopt frames on disk past the recorded end (a run that died after its fsync, before commit)
-    read up to LEDGER_BATCH_FRAMES outbox rows in id order
+    read the oldest outbox rows holding up to LEDGER_BATCH_FRAMES saves, in id order (a bulk
+    delete's row holds one per signal, each framed under the row's id)
     build their envelopes, chained by prev_hash; rotate segments / change partition as needed
     append them with one write and one fsync per segment touched (group commit)
     delete the outbox rows, record the new end, commit
@@ -363,9 +364,14 @@ def _settle_adopted(heads: list[EnvelopeHead]) -> None:
     done = []
     for outbox_id, signal_ids in framed.items():
         row = pending[outbox_id]
-        left = [r for r in row.records or () if orjson.loads(r)["signal_id"] not in signal_ids]
+        left = [(r, orjson.loads(r)["signal_id"]) for r in row.records or ()]
+        left = [(record, signal_id) for record, signal_id in left if signal_id not in signal_ids]
         if left:
-            LedgerOutbox.objects.filter(pk=outbox_id).update(contract="\n".join(left), saves=len(left))
+            # signal_id names the first signal the row still holds (a row left with one save is
+            # read as a single delete, by that column); signal_pk stays the batch's first's.
+            LedgerOutbox.objects.filter(pk=outbox_id).update(
+                contract="\n".join(record for record, _ in left), saves=len(left), signal_id=left[0][1]
+            )
         else:
             done.append(outbox_id)
     _delete_outbox_rows(done)
@@ -469,7 +475,7 @@ def _frame_sources(rows: list[tuple]) -> dict[int, tuple]:
 def _fields_from_contract(contract: str, saved_at: datetime) -> list:
     document = orjson.loads(contract)
     observed_at: datetime | str = document["observed_at"]
-    if not document.get("deleted"):
+    if not is_deletion_record(contract):
         observed_at = datetime.fromisoformat(observed_at.replace("Z", "+00:00"))
         if observed_at.tzinfo is None:
             # An imported original contract may hold a naive time: UTC, as restore reads it.

@@ -15,6 +15,7 @@ elsewhere (SQLite) through the ORM. Either way each line is one ``orjson`` call.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from contextlib import closing
 from dataclasses import dataclass
 
 from django.db import connection
@@ -102,14 +103,15 @@ def expired_signals(rows: QuerySet, event_keys: EventKeys) -> Iterator[ExpiredSi
     """
     keys = event_keys.for_rows(rows)
     read = _copied if connection.vendor == "postgresql" else _fetched
-    for row in read(rows):
-        identity = DeletedSignal(*row[:7])
-        generated_at, created_at, source, event_id, contract = row[7:]
-        event_key = keys.get(event_id)
-        if event_key is None:
-            continue
-        line = archive_line(identity.signal_id, generated_at, created_at, source, *event_key, contract)
-        yield ExpiredSignal(identity, source, event_id, line)
+    with closing(read(rows)) as stream:  # a COPY left open would hold the connection
+        for row in stream:
+            identity = DeletedSignal(*row[:7])
+            generated_at, created_at, source, event_id, contract = row[7:]
+            event_key = keys.get(event_id)
+            if event_key is None:
+                continue
+            line = archive_line(identity.signal_id, generated_at, created_at, source, *event_key, contract)
+            yield ExpiredSignal(identity, source, event_id, line)
 
 
 # What _fetched and _copied read of each row, in this order.

@@ -285,18 +285,20 @@ def signals_replace(rows: Iterable[tuple[int, SignalRow]]) -> None:
     )
 
 
-def signals_delete(signal_ids: Sequence[str]) -> int:
+def signals_delete(signal_ids: Sequence[str], *, pks: Sequence[int] | None = None) -> int:
     """Delete signals without ``post_delete``; the caller says who must know (replay: nobody).
     Returns how many rows were deleted.
 
-    Clears the SourceEvents' pointers first, as the foreign key's SET NULL does for the ORM.
+    By signal id; or, with ``pks``, by those rows' primary keys (``signal_ids`` being theirs), so
+    that a row made since under the same signal id is left alone. Clears the SourceEvents'
+    pointers first, as the foreign key's SET NULL does for the ORM.
     """
     events, signals = (connection.ops.quote_name(model._meta.db_table) for model in (SourceEvent, Signal))
     deleted = 0
     with connection.cursor() as cursor:
         for condition, params in in_list("latest_signal_id", signal_ids):
             cursor.execute(f"UPDATE {events} SET latest_signal_id = NULL WHERE {condition}", params)
-        for condition, params in in_list("signal_id", signal_ids):
+        for condition, params in in_list("signal_id", signal_ids) if pks is None else in_list("id", pks):
             cursor.execute(f"DELETE FROM {signals} WHERE {condition}", params)
             deleted += cursor.rowcount
     return deleted
@@ -335,7 +337,8 @@ def signals_delete_identified(gone: Sequence[DeletedSignal]) -> int:
     try:
         with transaction.atomic():
             signals_bulk_deleted.send(sender=Signal, signals=gone)
-            deleted = signals_delete([signal.signal_id for signal in gone])
+            # By pk: a signal deleted since and ingested again under its id is another row.
+            deleted = signals_delete([signal.signal_id for signal in gone], pks=[signal.pk for signal in gone])
             if deleted != len(gone):
                 raise _SomeWereGone
             return deleted

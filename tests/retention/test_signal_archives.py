@@ -2,12 +2,14 @@
 
 import gzip
 import hashlib
+import threading
 from datetime import UTC, datetime, timedelta
 
 import orjson
 import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
+from django.db import connection
 from django.db.models import TextField
 from django.db.models.functions import Cast
 
@@ -15,6 +17,7 @@ from ledger.models import LedgerOutbox
 from ledger.services.verify import ledger_verify
 from retention.models import LegalHold, SignalArchive
 from retention.services import archive, archive_read
+from retention.services import sweep as sweep_module
 from retention.services.restore import restore_archive
 from retention.services.sweep import sweep
 from signals.models import Signal, SourceEvent
@@ -65,8 +68,9 @@ def test_a_signal_is_archived_then_deleted_when_it_expires_and_not_before():
 
 
 def test_an_archived_line_holds_the_signal_as_the_database_has_it_whatever_its_text():
-    # PostgreSQL's read formats part of each line in SQL: the line must say what the row says,
-    # for text that needs escaping and for a time on a whole second as for one with microseconds.
+    # Each backend reads the row its own way (PostgreSQL: a binary COPY): the line must say what
+    # the row says, for text that needs escaping and for a time on a whole second as for one
+    # with microseconds, in isoformat's UTC form.
     whole_second = signal_at(DAY_1 + timedelta(hours=1))
     fraction = signal_at(DAY_1 + timedelta(hours=2, microseconds=120), external_id="551100")
     edited = Signal.objects.get(pk=fraction.pk)
@@ -89,6 +93,9 @@ def test_an_archived_line_holds_the_signal_as_the_database_has_it_whatever_its_t
         assert datetime.fromisoformat(line["created_at"]) == created_at
         assert (line["source"], line["event"], line["contract"]) == (source, [event_source, external_id], contract)
     assert "東京" in orjson.loads(expected[fraction.signal_id][6])["title"]
+    raw = gzip.decompress(archive.day_path(DAY_1.date()).read_bytes())
+    assert b'"generated_at":"2026-03-10T01:00:00+00:00"' in raw
+    assert b'"generated_at":"2026-03-10T02:00:00.000120+00:00"' in raw
     restored = restore_archive(DAY_1.date())
     assert restored.restored == 2
     assert dict(Signal.objects.values_list("signal_id", Cast("contract", TextField()))) == {
@@ -120,6 +127,22 @@ def test_a_signal_whose_event_is_newer_than_the_sweeps_read_of_events_waits_for_
     assert later.signal_id in [
         s.identity.signal_id for s in archive_read.expired_signals(Signal.objects.all(), archive_read.EventKeys())
     ]
+
+
+def test_a_day_larger_than_a_pass_is_archived_and_deleted_in_parts_into_one_file(monkeypatch):
+    monkeypatch.setattr(sweep_module, "DAY_PART", 2)
+    signals = [signal_at(DAY_1 + timedelta(hours=hour), external_id=f"55130{hour}") for hour in range(5)]
+    passes = []
+    archive_day = archive.archive_day
+    monkeypatch.setattr(archive, "archive_day", lambda day, lines: passes.append(day) or archive_day(day, lines))
+
+    (run,) = sweep(["signals"], now=DAY_1 + timedelta(days=1) + KEEP)
+
+    assert (run.status, run.archived, run.deleted) == ("ok", 5, 5), run.error
+    assert passes == [DAY_1.date()] * 3
+    assert sorted(line["signal_id"] for line in archived_lines(DAY_1.date())) == sorted(s.signal_id for s in signals)
+    assert SignalArchive.objects.get(day=DAY_1.date()).rows == 5
+    assert_ledger_reconciles()
 
 
 def test_one_file_per_day_and_a_later_sweep_adds_to_it():
@@ -340,6 +363,34 @@ def test_a_failed_write_of_the_archive_is_raised_to_the_sweep(tmp_path, monkeypa
     with pytest.raises(OSError, match="No space left"), archive._Gzip(FullDisk()) as out:
         for n in range(100):
             out.write(b"%d\n" % n)
+
+
+def test_a_day_whose_archive_cannot_be_written_fails_the_run_and_keeps_its_signals(monkeypatch):
+    # The write fails while the day's rows are still being read (on PostgreSQL, a COPY that holds
+    # the connection): the run must still be recorded as failed, not wait on its own connection.
+    signals = [signal_at(DAY_1 + timedelta(hours=hour), external_id=f"55120{hour}") for hour in range(3)]
+    monkeypatch.setattr(archive._Gzip, "CHUNK_BYTES", 64)
+
+    def full_disk(self, compressed):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(archive._Gzip, "_put", full_disk)
+    runs = []
+
+    def sweep_in_thread():
+        try:
+            runs.extend(sweep(["signals"], now=DAY_1 + timedelta(days=1) + KEEP))
+        finally:
+            connection.close()  # this thread's own
+
+    sweeping = threading.Thread(target=sweep_in_thread, daemon=True)
+    sweeping.start()
+    sweeping.join(timeout=60)
+
+    assert not sweeping.is_alive(), "the sweep hangs"
+    (run,) = runs
+    assert run.status == "failed" and "No space left" in run.error
+    assert Signal.objects.count() == len(signals)
 
 
 def test_a_day_older_than_the_ledger_keeps_is_not_restored(settings):

@@ -43,7 +43,7 @@ def main(round_number: int, verify_only: bool, wait_for: Path | None) -> None:
     ]
     creates = Counter(head.signal_id for head in heads if head.operation == "create")
     signal_ids = set(Signal.objects.values_list("signal_id", flat=True))
-    pending = LedgerOutbox.objects.count()  # saves the drain left unframed: none, unless it was busy
+    pending = LedgerOutbox.objects.count_saves()  # saves the drain left unframed: none, unless it was busy
     print(
         json.dumps(
             {
@@ -51,7 +51,8 @@ def main(round_number: int, verify_only: bool, wait_for: Path | None) -> None:
                 "problems": [str(p) for p in report.problems[:5]],
                 "signals": len(signal_ids),
                 "frames": len(heads),
-                "doubled_outbox_ids": len(heads) - len({head.outbox_id for head in heads}),
+                # A save is (outbox row, signal): a bulk delete's row holds several.
+                "doubled_outbox_ids": len(heads) - len({(head.outbox_id, head.signal_id) for head in heads}),
                 "doubled_creates": sum(1 for count in creates.values() if count > 1),
                 "frames_equal_signals": set(creates) == signal_ids,
                 "adopted": recovery.adopted,

@@ -221,6 +221,25 @@ def test_a_bulk_delete_by_known_identities_announces_only_what_it_deleted(ledger
     assert ledger_verify(contents=True).ok
 
 
+def test_a_bulk_delete_by_known_identities_leaves_a_row_made_since_under_the_same_id(ledger_dir, settings):
+    # Between the sweep's read and its batch, a signal is deleted and put back (as a restore
+    # does): a new row under the same signal id, with a create frame of its own.
+    ingest(2)
+    identities = [
+        DeletedSignal(*row) for row in Signal.objects.order_by("pk").values_list("pk", *DeletedSignal._fields[1:])
+    ]
+    again = Signal.objects.get(pk=identities[0].pk)
+    again.delete()
+    again.pk = None
+    again.save()
+    assert again.pk != identities[0].pk
+
+    assert signals_delete_identified(identities) == 1
+
+    assert list(Signal.objects.values_list("pk", flat=True)) == [again.pk]
+    assert_ledger_matches_database(ledger_dir)
+
+
 def test_a_create_framed_after_its_signal_changed_keeps_the_contract_it_was_created_with(ledger_dir, settings):
     settings.LEDGER_DRAIN_ON_COMMIT = "off"  # the writer runs only after the edit
     ingest(1)
@@ -413,30 +432,36 @@ def test_a_bulk_delete_is_one_outbox_row_framed_as_one_delete_frame_per_signal(l
     assert_ledger_matches_database(ledger_dir)
 
 
-def test_a_bulk_delete_a_dead_run_framed_in_part_keeps_the_rest_for_the_next_batch(ledger_dir, settings):
+def dead_run(when: str) -> None:
+    """A drain that appended its batch and died before its commit."""
+    with pytest.raises(RuntimeError), locked_ledger() as (state, end):
+        writer._append_batch(end, writer._pending_rows(100), datetime.now(UTC))
+        raise RuntimeError(f"power lost {when}")
+
+
+@pytest.mark.parametrize("whole", [2, 3])
+def test_a_bulk_delete_a_dead_run_framed_in_part_keeps_the_rest_for_the_next_batch(ledger_dir, settings, whole):
     ingest(4)
     settings.LEDGER_DRAIN_ON_COMMIT = "off"
     gone = list(Signal.objects.order_by("pk").values_list("signal_id", flat=True))
     signals_delete_announced(list(Signal.objects.order_by("pk").values_list("pk", flat=True)))
-    # A run appended the four delete frames and died before its commit; the disk kept two of
-    # them whole and tore the third.
-    with pytest.raises(RuntimeError), locked_ledger() as (state, end):
-        writer._append_batch(end, writer._pending_rows(100), datetime.now(UTC))
-        raise RuntimeError("power lost before the commit")
-    ref, third, _ = frames(ledger_dir)[6]
+    # The disk kept the first delete frames whole and tore the next.
+    dead_run("before the commit")
+    ref, torn, _ = frames(ledger_dir)[4 + whole]
     with ref.path.open("r+b") as segment:
-        segment.truncate(third.offset + HEADER_SIZE + 10)
+        segment.truncate(torn.offset + HEADER_SIZE + 10)
 
-    with locked_ledger():  # what a drain does first: adopt the two, cut the torn one
+    with locked_ledger():  # adoption alone, as seal or a tier task runs it: nothing framed after
         pass
 
     (row,) = LedgerOutbox.objects.all()
-    assert row.saves == 2
-    assert [orjson.loads(record)["signal_id"] for record in row.contract.split("\n")] == gone[2:]
+    assert (row.saves, row.signal_id) == (4 - whole, gone[whole])
+    assert [orjson.loads(record)["signal_id"] for record in row.contract.split("\n")] == gone[whole:]
     report = ledger_verify()
     assert report.ok, report.problems
-    assert report.pending == 2
-    assert ledger_drain().frames == 2
+    assert report.pending == 4 - whole
+    dead_run("again")  # and the rest is appended by a run that dies too: adopted whole
+    assert (ledger_drain().adopted, LedgerOutbox.objects.count()) == (4 - whole, 0)
     deletes = [head.signal_id for _, _, head in frames(ledger_dir) if head.operation == "delete"]
     assert deletes == gone
     assert_ledger_matches_database(ledger_dir)
@@ -490,6 +515,23 @@ def test_verify_takes_a_delete_waiting_in_the_outbox_for_what_it_is(ledger_dir, 
 
     assert report.ok, report.problems
     assert (report.pending, report.signals) == (3, 0)
+
+
+def test_verify_still_names_a_delete_around_the_ledger_beside_a_delete_waiting_in_the_outbox(ledger_dir, settings):
+    ingest(2)
+    settings.LEDGER_DRAIN_ON_COMMIT = "off"
+    waiting, around = Signal.objects.order_by("pk")
+    waiting.delete()  # its delete waits in the outbox; then it is put back, its create waiting too
+    waiting.pk = None
+    waiting.save()
+    with connection.cursor() as cursor:
+        cursor.execute("UPDATE signals_sourceevent SET latest_signal_id = NULL")
+        cursor.execute("DELETE FROM signals_signal WHERE id = %s", [around.pk])
+
+    problems = [str(problem) for problem in ledger_verify().problems]
+
+    assert any(p.startswith(f"signal {around.signal_id}: is framed") for p in problems), problems
+    assert not any(waiting.signal_id in p for p in problems), problems
 
 
 def test_frames_built_from_what_ingest_announced_match_the_stored_rows_exactly(ledger_dir):
