@@ -257,21 +257,25 @@ def sweep_with_reader(env: dict, batch_size: int | None, profile: str | None = N
     return {"seconds": took, "out": out, **figures}
 
 
+def sweep_settings(workdir: Path, keep: str) -> dict[str, str]:
+    """The environment a benched sweep runs with: its own ledger and archive under ``workdir``."""
+    return {
+        "OMEN_ENV_FILE": "/dev/null",
+        "OMEN_VAR_DIR": str(workdir),
+        "LEDGER_DIR": str(workdir / "ledger"),
+        "RETENTION_ARCHIVE_DIR": str(workdir / "archive"),
+        "RETENTION_KEEP_SIGNALS": keep,
+        "DEBUG": "false",
+        "LOG_LEVEL": "WARNING",
+        "DJANGO_SETTINGS_MODULE": "omen_site.settings",
+    }
+
+
 def run(args) -> None:
     now = datetime.now(UTC)
     keep, cutoff = expiring_half(now, args.fraction)
     workdir = Path(tempfile.mkdtemp(prefix="omen-bench-retention-"))
-    env = dict(
-        os.environ,
-        OMEN_ENV_FILE="/dev/null",
-        OMEN_VAR_DIR=str(workdir),
-        LEDGER_DIR=str(workdir / "ledger"),
-        RETENTION_ARCHIVE_DIR=str(workdir / "archive"),
-        RETENTION_KEEP_SIGNALS=keep,
-        DEBUG="false",
-        LOG_LEVEL="WARNING",
-        DJANGO_SETTINGS_MODULE="omen_site.settings",
-    )
+    env = dict(os.environ, **sweep_settings(workdir, keep))
     try:
         if args.sqlite:
             path = workdir / "bench.sqlite3"

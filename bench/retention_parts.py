@@ -15,6 +15,7 @@ import argparse
 import importlib.util
 import os
 import re
+import shutil
 import sys
 import tempfile
 import time
@@ -51,17 +52,14 @@ def main() -> None:
     keep, _ = bench.expiring_half(datetime.now(UTC), args.fraction)
     workdir = Path(tempfile.mkdtemp(prefix="omen-bench-retention-parts-"))
     bench.postgres_template(2_000_000, rebuild=False)
-    os.environ.update(
-        OMEN_ENV_FILE="/dev/null",
-        OMEN_VAR_DIR=str(workdir),
-        LEDGER_DIR=str(workdir / "ledger"),
-        RETENTION_ARCHIVE_DIR=str(workdir / "archive"),
-        RETENTION_KEEP_SIGNALS=keep,
-        DEBUG="false",
-        LOG_LEVEL="WARNING",
-        DJANGO_SETTINGS_MODULE="omen_site.settings",
-        DATABASE_URL=bench.postgres_copy(),
-    )
+    os.environ.update(bench.sweep_settings(workdir, keep), DATABASE_URL=bench.postgres_copy())
+    try:
+        measure(args.top)
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+def measure(top: int) -> None:
     import django
 
     django.setup()
@@ -102,7 +100,7 @@ def main() -> None:
     took = time.perf_counter() - started
     print(f"sweep: {run.deleted:,} signals in {took:.1f} s = {run.deleted / took:,.0f} rows/s (no reader)")
     print(f"{'seconds':>8} {'share':>6} {'calls':>6}  what")
-    for label, (calls, seconds) in sorted(spent.items(), key=lambda item: -item[1][1])[: args.top]:
+    for label, (calls, seconds) in sorted(spent.items(), key=lambda item: -item[1][1])[:top]:
         print(f"{seconds:8.2f} {seconds / took:6.1%} {calls:6d}  {label}")
 
 
