@@ -346,7 +346,8 @@ def _day_parts(deletable: QuerySet) -> Iterator[QuerySet]:
         rest = deletable if last is None else deletable.filter(pk__gt=last)
         bound = list(rest.order_by("pk").values_list("pk", flat=True)[DAY_PART - 1 : DAY_PART])
         if not bound:
-            yield rest
+            if rest.exists():  # not an empty last part: it would rewrite the day's file for nothing
+                yield rest
             return
         yield rest.filter(pk__lte=bound[0])
         last = bound[0]
@@ -370,10 +371,11 @@ def _archive_and_delete(policy: str, run: RetentionRun, context: Sweep, day: dat
     kept: dict[str, ExpiredSignal] = {}
 
     def lines() -> Iterator[tuple[str, bytes]]:
-        for signal in expired_signals(deletable, context.event_keys):
-            signal_id = signal.identity.signal_id
-            kept[signal_id] = ExpiredSignal(signal.identity, signal.source, signal.event_id, b"")
-            yield signal_id, signal.line
+        with closing(expired_signals(deletable, context.event_keys)) as signals:
+            for signal in signals:
+                signal_id = signal.identity.signal_id
+                kept[signal_id] = ExpiredSignal(signal.identity, signal.source, signal.event_id, b"")
+                yield signal_id, signal.line
 
     # Closed whatever happens: on PostgreSQL the read is a COPY, which holds the connection
     # until it ends, and the failure's handler writes to the database.

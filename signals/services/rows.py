@@ -320,7 +320,7 @@ def signals_delete_announced(pks: Sequence[int]) -> int:
         if not gone:
             return 0
         signals_bulk_deleted.send(sender=Signal, signals=gone)
-        return signals_delete([signal.signal_id for signal in gone])
+        return signals_delete([signal.signal_id for signal in gone], pks=[signal.pk for signal in gone])
 
 
 def signals_delete_identified(gone: Sequence[DeletedSignal]) -> int:
