@@ -2,13 +2,15 @@
 """Where a signals sweep spends its time: its main functions and every SQL statement, timed in-process.
 
 Copies ``bench/retention.py``'s PostgreSQL template (built there, once), expires ``--fraction``
-of it (default a tenth: 200,040 signals), then runs the signals sweep in this process, without
+of it (default a tenth: 200,040 signals), or with ``--sqlite`` builds its SQLite database
+(200,000 signals, half expired), then runs the signals sweep in this process, without
 the reader, with a timer around the archive, the batch's delete, the ledger drain and its parts,
 and Django's ``execute_wrapper`` around each statement. Prints the sweep's rows/s and the table,
 largest first: seconds, share of the sweep, calls. It asserts nothing.
 
     .venv/bin/python bench/retention_parts.py
     .venv/bin/python bench/retention_parts.py --fraction 0.05
+    .venv/bin/python bench/retention_parts.py --sqlite
 """
 
 import argparse
@@ -45,15 +47,24 @@ TIMED = [
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--fraction", type=float, default=0.1, help="of the 2,000,000 signals expired")
+    parser.add_argument("--fraction", type=float, help="of the signals expired (default 0.1; SQLite 0.5)")
+    parser.add_argument("--sqlite", action="store_true", help="SQLite: 200,000 signals in a file database")
     parser.add_argument("--top", type=int, default=25, help="lines of the table")
     args = parser.parse_args()
 
-    keep, _ = bench.expiring_half(datetime.now(UTC), args.fraction)
+    fraction = args.fraction or (0.5 if args.sqlite else 0.1)
+    keep, _ = bench.expiring_half(datetime.now(UTC), fraction)
     workdir = Path(tempfile.mkdtemp(prefix="omen-bench-retention-parts-"))
-    bench.postgres_template(2_000_000, rebuild=False)
-    os.environ.update(bench.sweep_settings(workdir, keep), DATABASE_URL=bench.postgres_copy())
+    settings = bench.sweep_settings(workdir, keep)
     try:
+        if args.sqlite:
+            path = workdir / "bench.sqlite3"
+            settings["DATABASE_URL"] = f"sqlite:///{path}"
+            bench.sqlite_database(path, 200_000, dict(os.environ, **settings))
+        else:
+            bench.postgres_template(2_000_000, rebuild=False)
+            settings["DATABASE_URL"] = bench.postgres_copy()
+        os.environ.update(settings)
         measure(args.top)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)

@@ -340,13 +340,15 @@ DAY_PART = 100_000
 
 
 def _day_parts(deletable: QuerySet) -> Iterator[QuerySet]:
-    """``deletable`` in parts of at most DAY_PART signals, by pk."""
+    """``deletable`` (which has rows) in parts of at most DAY_PART signals, by pk."""
     last = None
     while True:
         rest = deletable if last is None else deletable.filter(pk__gt=last)
         bound = list(rest.order_by("pk").values_list("pk", flat=True)[DAY_PART - 1 : DAY_PART])
         if not bound:
-            if rest.exists():  # not an empty last part: it would rewrite the day's file for nothing
+            # Not an empty last part, which would rewrite the day's file for nothing (the first
+            # has rows: the caller asked).
+            if last is None or rest.exists():
                 yield rest
             return
         yield rest.filter(pk__lte=bound[0])
