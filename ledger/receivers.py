@@ -24,6 +24,7 @@ from django.utils import timezone
 
 from ledger.envelope import DELETION_FIELDS, deletion_record
 from ledger.models import LedgerOutbox, Operation
+from ledger.models.outbox import bulk_contract
 from ledger.services.committed import remember_committed
 from signals.models import Signal
 from signals.public import canonical_json, signals_bulk_created, signals_bulk_deleted
@@ -130,7 +131,7 @@ def signals_bulk_removed(sender, signals, **kwargs):
         operation=Operation.DELETE,
         signal_pk=first.pk,
         signal_id=first.signal_id,
-        contract="\n".join(deletion_record(*gone[1:]) for gone in signals),
+        contract=bulk_contract(deletion_record(*gone[1:]) for gone in signals),
         saved_at=timezone.now(),
         saves=len(signals),
     )

@@ -1,4 +1,4 @@
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 
 import orjson
 from django.db import models
@@ -12,6 +12,16 @@ class Operation(models.TextChoices):
     DELETE = "delete", "delete"
 
 
+def bulk_contract(records: Iterable[str]) -> str:
+    """A bulk delete's row's ``contract``: its deletion records, one a line (JSON has no raw newline)."""
+    return "\n".join(records)
+
+
+def bulk_records(contract: str) -> list[tuple[str, str]]:
+    """(deletion record, signal id) of each save a bulk delete's row holds, in order."""
+    return [(record, orjson.loads(record)["signal_id"]) for record in contract.split("\n")]
+
+
 class OutboxQuerySet(models.QuerySet):
     def count_saves(self) -> int:
         """How many saves wait: a bulk delete's row counts each of its deletes."""
@@ -23,9 +33,9 @@ class OutboxQuerySet(models.QuerySet):
         single = self.filter(saves=1).order_by("id").values_list("id", "operation", "signal_id")
         bulk = self.filter(saves__gt=1).order_by("id").values_list("id", "operation", "contract")
         expanded = [
-            (outbox_id, operation, orjson.loads(record)["signal_id"])
+            (outbox_id, operation, signal_id)
             for outbox_id, operation, contract in bulk
-            for record in contract.split("\n")
+            for _, signal_id in bulk_records(contract)
         ]
         if not expanded:
             yield from single.iterator()

@@ -56,6 +56,7 @@ from ledger.layout import (
     segment_ordinal,
 )
 from ledger.models import LedgerOutbox, LedgerWriterState, Operation
+from ledger.models.outbox import bulk_contract, bulk_records
 from ledger.services.committed import forget_committed, take_committed
 from ledger.services.frame_refs import frame_ref_row, frame_refs_record
 from ledger.wal import (
@@ -322,7 +323,7 @@ class _PendingRow:
 
     operation: str
     signal_ids: set[str]
-    records: list[str] | None  # a bulk delete's deletion records (one per save), else None
+    records: list[tuple[str, str]]  # a bulk delete's (deletion record, signal id) pairs, else empty
 
 
 def _pending_outbox_rows(ids: list[int]) -> dict[int, _PendingRow]:
@@ -331,10 +332,10 @@ def _pending_outbox_rows(ids: list[int]) -> dict[int, _PendingRow]:
         "id", "operation", "signal_id", "saves", "contract"
     ):
         if saves > 1:
-            records = contract.split("\n")
-            rows[outbox_id] = _PendingRow(operation, {orjson.loads(r)["signal_id"] for r in records}, records)
+            records = bulk_records(contract)
+            rows[outbox_id] = _PendingRow(operation, {signal_id for _, signal_id in records}, records)
         else:
-            rows[outbox_id] = _PendingRow(operation, {signal_id}, None)
+            rows[outbox_id] = _PendingRow(operation, {signal_id}, [])
     return rows
 
 
@@ -363,14 +364,12 @@ def _settle_adopted(heads: list[EnvelopeHead]) -> None:
     pending = _pending_outbox_rows(sorted(framed))
     done = []
     for outbox_id, signal_ids in framed.items():
-        row = pending[outbox_id]
-        left = [(r, orjson.loads(r)["signal_id"]) for r in row.records or ()]
-        left = [(record, signal_id) for record, signal_id in left if signal_id not in signal_ids]
+        left = [(record, signal_id) for record, signal_id in pending[outbox_id].records if signal_id not in signal_ids]
         if left:
             # signal_id names the first signal the row still holds (a row left with one save is
             # read as a single delete, by that column); signal_pk stays the batch's first's.
             LedgerOutbox.objects.filter(pk=outbox_id).update(
-                contract="\n".join(record for record, _ in left), saves=len(left), signal_id=left[0][1]
+                contract=bulk_contract(record for record, _ in left), saves=len(left), signal_id=left[0][1]
             )
         else:
             done.append(outbox_id)
@@ -578,14 +577,14 @@ def _append_batch(end: LedgerEnd, rows: list[tuple], now: datetime) -> list[floa
 
 def _saves(rows: list[tuple]) -> Iterator[tuple]:
     """One (outbox id, operation, signal pk, signal id, contract, saved_at) per frame to write: a
-    bulk delete's row gives one per deletion record, each with the row's id (the records name
-    their signals; the row's signal_pk and signal_id are its first's)."""
+    bulk delete's row gives one per deletion record, each with the row's id and the record's
+    signal (no pk: a delete frame needs none)."""
     for outbox_id, operation, signal_pk, signal_id, contract, saved_at, saves in rows:
         if saves == 1:
             yield outbox_id, operation, signal_pk, signal_id, contract, saved_at
         else:
-            for record in contract.split("\n"):
-                yield outbox_id, operation, None, None, record, saved_at
+            for record, signal_id in bulk_records(contract):
+                yield outbox_id, operation, None, signal_id, record, saved_at
 
 
 def _drop_unproven(writer: SegmentWriter, size: int) -> None:
@@ -680,9 +679,10 @@ def ledger_drain(*, batch_size: int | None = None, wait: bool = True, now=None) 
                 state.fsync_seconds += sum(fsync_seconds)
                 state.last_fsync_seconds = fsync_seconds[-1]
                 end.save_to(state)
-            result.frames += sum(row[6] for row in rows)
+            framed = sum(row[6] for row in rows)
+            result.frames += framed
             result.batches += 1
-            if len(rows) < batch_size and not _outbox_has_rows():
+            if framed < batch_size and not _outbox_has_rows():
                 # The outbox was emptied. Another round would be a transaction of its own only to
                 # find that out, and its row lock makes its commit wait for a WAL flush (10 ms a
                 # drain on a slow disk); the check above is a plain read. Rows committed while this

@@ -35,12 +35,12 @@ _IDENTITY_COLUMNS = DeletedSignal._fields[1:]
 
 @dataclass(frozen=True, slots=True)
 class ExpiredSignal:
-    """One expired signal as the sweep needs it: its line, and what its delete needs."""
+    """What the delete of an expired signal needs, kept until its batch: its identities, and what
+    a hold could name it by."""
 
     identity: DeletedSignal
     source: str
     event_id: int
-    line: bytes
 
     def held(self, holds) -> bool:
         """Whether an active hold (``sweep.Holds``) names it: by its id, its source or its source event."""
@@ -95,8 +95,8 @@ def _event_keys(events: QuerySet) -> Iterator[tuple[int, str, str]]:
     return events.values_list("pk", "source", "external_id").iterator(chunk_size=10_000)
 
 
-def expired_signals(rows: QuerySet, event_keys: EventKeys) -> Iterator[ExpiredSignal]:
-    """``rows`` (Signals) by ascending pk, each as an ExpiredSignal.
+def expired_signals(rows: QuerySet, event_keys: EventKeys) -> Iterator[tuple[ExpiredSignal, bytes]]:
+    """``rows`` (Signals) by ascending pk, each as an ExpiredSignal and its archive line.
 
     A row whose source event is gone is left out: the event is protected while a signal names it,
     so the signal went too, deleted since it was read by something other than a sweep.
@@ -111,7 +111,7 @@ def expired_signals(rows: QuerySet, event_keys: EventKeys) -> Iterator[ExpiredSi
             if event_key is None:
                 continue
             line = archive_line(identity.signal_id, generated_at, created_at, source, *event_key, contract)
-            yield ExpiredSignal(identity, source, event_id, line)
+            yield ExpiredSignal(identity, source, event_id), line
 
 
 # What _fetched and _copied read of each row, in this order.

@@ -374,10 +374,10 @@ def _archive_and_delete(policy: str, run: RetentionRun, context: Sweep, day: dat
 
     def lines() -> Iterator[tuple[str, bytes]]:
         with closing(expired_signals(deletable, context.event_keys)) as signals:
-            for signal in signals:
+            for signal, line in signals:
                 signal_id = signal.identity.signal_id
-                kept[signal_id] = ExpiredSignal(signal.identity, signal.source, signal.event_id, b"")
-                yield signal_id, signal.line
+                kept[signal_id] = signal
+                yield signal_id, line
 
     # Closed whatever happens: on PostgreSQL the read is a COPY, which holds the connection
     # until it ends, and the failure's handler writes to the database.

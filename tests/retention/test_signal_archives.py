@@ -121,11 +121,11 @@ def test_a_signal_whose_event_is_newer_than_the_sweeps_read_of_events_waits_for_
     keys.for_rows(Signal.objects.all())  # the sweep read the events table whole
     later = signal_at(DAY_1 + timedelta(hours=2), external_id="551109")  # a partner's, pushed meanwhile
 
-    read = [signal.identity.signal_id for signal in archive_read.expired_signals(Signal.objects.all(), keys)]
+    read = [signal.identity.signal_id for signal, _ in archive_read.expired_signals(Signal.objects.all(), keys)]
 
     assert read == [first.signal_id]
     assert later.signal_id in [
-        s.identity.signal_id for s in archive_read.expired_signals(Signal.objects.all(), archive_read.EventKeys())
+        s.identity.signal_id for s, _ in archive_read.expired_signals(Signal.objects.all(), archive_read.EventKeys())
     ]
 
 
