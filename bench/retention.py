@@ -9,11 +9,14 @@ reader process loops over the newest-first list page and signal details. SQLite:
 200,000 signals in a file database (``--sqlite``).
 
 Prints the sweep's rows/s beside the plain DELETE's, the reader's slowest read and how many reads
-failed (a "database is locked" counts). It prints figures; it asserts nothing.
+failed (a "database is locked" counts), and who kept the machine's cores busy during the sweep
+(the sweep, the reader, PostgreSQL's processes for the run database). It prints figures; it
+asserts nothing.
 
     .venv/bin/python bench/retention.py              # PostgreSQL, 2,000,000 signals
     .venv/bin/python bench/retention.py --sqlite     # SQLite, 200,000 signals
     .venv/bin/python bench/retention.py --signals 200000 --batch-size 2000
+    .venv/bin/python bench/retention.py --expired-days 1   # every expired signal on one day
 """
 
 import argparse
@@ -24,6 +27,7 @@ import sqlite3
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -95,6 +99,30 @@ def postgres_copy() -> str:
         )
     print(f"copy: {RUN_DB} from the template in {time.perf_counter() - started:.0f} s", flush=True)
     return database_url(RUN_DB)
+
+
+def postgres_crowd_expired(url: str, cutoff: datetime, days: int) -> None:
+    """Move the expired signals' generated_at onto the first ``days`` days, keeping their order: a
+    backlog whose days each hold far more signals than a sweep archives in one pass (DAY_PART)."""
+    import psycopg
+
+    started = time.perf_counter()
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute(
+            "UPDATE signals_signal SET generated_at = %s + (generated_at - %s) * %s WHERE generated_at < %s",
+            (FIRST, FIRST, days / ((cutoff - FIRST).total_seconds() / 86400), cutoff),
+        )
+        conn.execute("VACUUM ANALYZE signals_signal")
+        crowded = conn.execute(
+            "SELECT count(*), count(DISTINCT date_trunc('day', generated_at AT TIME ZONE 'UTC')) FROM signals_signal "
+            "WHERE generated_at < %s",
+            (cutoff,),
+        ).fetchone()
+    print(
+        f"crowded: the {crowded[0]:,} expired signals moved onto {crowded[1]} day(s) "
+        f"in {time.perf_counter() - started:.0f} s",
+        flush=True,
+    )
 
 
 def postgres_plain_delete(url: str, cutoff: datetime) -> tuple[int, float]:
@@ -229,32 +257,109 @@ def reader(env: dict, stop, results) -> None:
     results.put({"reads": reads, "slowest_ms": slowest * 1000, "failures": failures, "errors": sorted(errors)})
 
 
-def run_sweep(env: dict, batch_size: int | None, profile: str | None = None) -> tuple[float, str]:
+def run_sweep(env: dict, batch_size: int | None, profile: str | None = None, watch=None) -> tuple[float, str]:
     command = [sys.executable, *(["-m", "cProfile", "-o", profile] if profile else []), "manage.py"]
     command += ["retention", "sweep", "--policy", "signals"]
     if batch_size:
         command += ["--batch-size", str(batch_size)]
     started = time.perf_counter()
-    done = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True)
+    process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    if watch is not None:
+        watch.add("sweep", process.pid)
+    out, err = process.communicate()
     took = time.perf_counter() - started
-    if done.returncode:
-        raise SystemExit(f"the sweep failed ({done.returncode}):\n{done.stdout}{done.stderr}")
-    return took, done.stdout
+    if process.returncode:
+        raise SystemExit(f"the sweep failed ({process.returncode}):\n{out}{err}")
+    return took, out
 
 
-def sweep_with_reader(env: dict, batch_size: int | None, profile: str | None = None) -> dict:
+class CpuWatch:
+    """CPU seconds of named processes and of the database's server processes, sampled from /proc
+    while they run (a process's CPU is gone from /proc once it exits), and of the whole machine."""
+
+    def __init__(self, database: str | None) -> None:
+        self.database = database
+        self.pids: dict[int, str] = {}
+        self.seen: dict[int, tuple[str, float]] = {}
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, daemon=True)
+
+    def add(self, name: str, pid: int) -> None:
+        self.pids[pid] = name
+
+    def __enter__(self):
+        self.machine = _machine_busy()
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join()
+        self.machine = _machine_busy() - self.machine
+
+    def _loop(self) -> None:
+        while not self._stop.wait(0.2):
+            self.sample()
+
+    def sample(self) -> None:
+        for pid, name in list(self.pids.items()):
+            self._read(pid, name)
+        if self.database:
+            for proc in Path("/proc").iterdir():
+                if proc.name.isdigit():
+                    try:
+                        command = (proc / "cmdline").read_bytes().replace(b"\0", b" ")
+                    except OSError:
+                        continue
+                    if f" {self.database} ".encode() in command:
+                        self._read(int(proc.name), "PostgreSQL")
+
+    def _read(self, pid: int, name: str) -> None:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            return
+        self.seen[pid] = (name, (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK"))
+
+    def line(self, seconds: float) -> str:
+        by_name: dict[str, float] = {}
+        for name, cpu in self.seen.values():
+            by_name[name] = by_name.get(name, 0.0) + cpu
+        parts = ", ".join(f"{name} {cpu / seconds:.2f}" for name, cpu in by_name.items())
+        return f"cores busy {self.machine / seconds:.2f} of {os.cpu_count()}: {parts} (CPU seconds a second, sampled)"
+
+
+def _machine_busy() -> float:
+    fields = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    return (sum(fields) - fields[3] - fields[4]) / os.sysconf("SC_CLK_TCK")
+
+
+def sweep_with_reader(
+    env: dict, batch_size: int | None, profile: str | None = None, database: str | None = None
+) -> dict:
     context = multiprocessing.get_context("spawn")
     stop, results = context.Event(), context.Queue()
     process = context.Process(target=reader, args=(env, stop, results))
     process.start()
     try:
         time.sleep(3)  # the reader's Django is up and reading
-        took, out = run_sweep(env, batch_size, profile)
+        # The reader's CPU before the sweep is not the sweep's doing: counted from here.
+        with CpuWatch(database) as watch:
+            watch.sample()
+            before = dict(watch.seen)
+            watch.add("reader", process.pid)
+            watch._read(process.pid, "reader")
+            before.update(watch.seen)
+            took, out = run_sweep(env, batch_size, profile, watch)
+            watch.sample()
+        for pid, (name, cpu) in before.items():
+            if pid in watch.seen:
+                watch.seen[pid] = (name, watch.seen[pid][1] - cpu)
     finally:
         stop.set()
     figures = results.get(timeout=60)
     process.join()
-    return {"seconds": took, "out": out, **figures}
+    return {"seconds": took, "out": out, "cpu": watch.line(took), **figures}
 
 
 def sweep_settings(workdir: Path, keep: str) -> dict[str, str]:
@@ -285,9 +390,11 @@ def run(args) -> None:
         else:
             postgres_template(args.signals, args.rebuild)
             env["DATABASE_URL"] = postgres_copy()
+            if args.expired_days:
+                postgres_crowd_expired(env["DATABASE_URL"], cutoff, args.expired_days)
             expired, plain = postgres_plain_delete(env["DATABASE_URL"], cutoff)
         print(f"plain DELETE (rolled back): {expired:,} rows in {plain:.1f} s = {expired / plain:,.0f} rows/s")
-        figures = sweep_with_reader(env, args.batch_size, args.profile)
+        figures = sweep_with_reader(env, args.batch_size, args.profile, None if args.sqlite else RUN_DB)
         archive_bytes = sum(p.stat().st_size for p in (workdir / "archive").rglob("*.jsonl.gz"))
         ledger_bytes = sum(p.stat().st_size for p in (workdir / "ledger").rglob("*.wal"))
         print(figures["out"].rstrip())
@@ -301,6 +408,7 @@ def run(args) -> None:
             f"reader: {figures['reads']:,} reads during the sweep, slowest {figures['slowest_ms']:.1f} ms, "
             f"{figures['failures']} failed" + (f" ({'; '.join(figures['errors'])})" if figures["errors"] else "")
         )
+        print(f"during the sweep: {figures['cpu']}")
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
 
@@ -313,7 +421,12 @@ def main():
     parser.add_argument("--fraction", type=float, default=0.5, help="of the signals expired (default half)")
     parser.add_argument("--profile", help="write the sweep's cProfile stats to this file")
     parser.add_argument("--rebuild", action="store_true", help=f"rebuild the template database {TEMPLATE_DB}")
+    parser.add_argument(
+        "--expired-days", type=int, help="PostgreSQL: crowd the expired signals onto this many days (default: as built)"
+    )
     args = parser.parse_args()
+    if args.sqlite and args.expired_days:
+        parser.error("--expired-days is for PostgreSQL")
     args.signals = args.signals or (200_000 if args.sqlite else 2_000_000)
     run(args)
 

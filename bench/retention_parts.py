@@ -5,8 +5,9 @@ Copies ``bench/retention.py``'s PostgreSQL template (built there, once), expires
 of it (default a tenth: 200,040 signals), or with ``--sqlite`` builds its SQLite database
 (200,000 signals, half expired), then runs the signals sweep in this process, without
 the reader, with a timer around the archive, the batch's delete, the ledger drain and its parts,
-and Django's ``execute_wrapper`` around each statement. Prints the sweep's rows/s and the table,
-largest first: seconds, share of the sweep, calls. It asserts nothing.
+and Django's ``execute_wrapper`` around each statement. Prints the sweep's rows/s, the CPU this
+process and its PostgreSQL backend spent, and the table, largest first: seconds, share of the
+sweep, this thread's CPU and the backend's in it, calls. It asserts nothing.
 
     .venv/bin/python bench/retention_parts.py
     .venv/bin/python bench/retention_parts.py --fraction 0.05
@@ -36,7 +37,7 @@ _spec.loader.exec_module(bench)
 
 # (module, function): the parts of the sweep worth a line of their own.
 TIMED = [
-    ("retention.services.archive", "archive_day"),
+    ("retention.services.archive", "DayFile.add"),
     ("retention.services.sweep", "signals_delete_identified"),
     ("ledger.services.writer", "ledger_drain"),
     ("ledger.services.writer", "_pending_rows"),
@@ -78,41 +79,75 @@ def measure(top: int) -> None:
 
     from retention.services.sweep import sweep
 
-    spent: dict[str, list] = defaultdict(lambda: [0, 0.0])
+    spent: dict[str, list] = defaultdict(lambda: [0, 0.0, 0.0, 0.0])
+    backend = None
 
     def timed(label, function):
         def wrapper(*args, **kwargs):
-            started = time.perf_counter()
+            started, cpu, server = time.perf_counter(), time.thread_time(), _cpu_seconds(backend)
             try:
                 return function(*args, **kwargs)
             finally:
                 entry = spent[label]
                 entry[0] += 1
                 entry[1] += time.perf_counter() - started
+                entry[2] += time.thread_time() - cpu
+                entry[3] += _cpu_seconds(backend) - server
 
         return wrapper
 
     for module_name, name in TIMED:
-        module = importlib.import_module(module_name)
-        setattr(module, name, timed(f"{name}()", getattr(module, name)))
+        owner = importlib.import_module(module_name)
+        *classes, attribute = name.split(".")
+        for class_name in classes:  # a method: timed on its class
+            owner = getattr(owner, class_name)
+        setattr(owner, attribute, timed(f"{name}()", getattr(owner, attribute)))
 
     def statement(execute, sql, params, many, context):
-        started = time.perf_counter()
+        started, cpu, server = time.perf_counter(), time.thread_time(), _cpu_seconds(backend)
         try:
             return execute(sql, params, many, context)
         finally:
             entry = spent[re.sub(r"\s+", " ", sql)[:80]]
             entry[0] += 1
             entry[1] += time.perf_counter() - started
+            entry[2] += time.thread_time() - cpu
+            entry[3] += _cpu_seconds(backend) - server
 
-    started = time.perf_counter()
+    # "CPU s" is this thread's CPU in the part; "server" its PostgreSQL backend's (clock ticks of
+    # 10 ms, summed over many calls).
+    with connection.cursor() as cursor:
+        backend = _database_backend(cursor)  # the timers above read it
+    started, cpu, backend_cpu = time.perf_counter(), time.process_time(), _cpu_seconds(backend)
     with connection.execute_wrapper(statement):
         (run,) = sweep(["signals"])
     took = time.perf_counter() - started
+    cpu, backend_cpu = time.process_time() - cpu, _cpu_seconds(backend) - backend_cpu
     print(f"sweep: {run.deleted:,} signals in {took:.1f} s = {run.deleted / took:,.0f} rows/s (no reader)")
-    print(f"{'seconds':>8} {'share':>6} {'calls':>6}  what")
-    for label, (calls, seconds) in sorted(spent.items(), key=lambda item: -item[1][1])[:top]:
-        print(f"{seconds:8.2f} {seconds / took:6.1%} {calls:6d}  {label}")
+    print(
+        f"CPU: this process {cpu:.2f} s"
+        + (f", its PostgreSQL backend {backend_cpu:.2f} s" if backend else "")
+        + f"; the rest of the {took:.1f} s waited (fsync, the server's I/O)"
+    )
+    print(f"{'seconds':>8} {'share':>6} {'CPU s':>6} {'server':>6} {'calls':>6}  what")
+    for label, (calls, seconds, thread_cpu, server_cpu) in sorted(spent.items(), key=lambda item: -item[1][1])[:top]:
+        print(f"{seconds:8.2f} {seconds / took:6.1%} {thread_cpu:6.2f} {server_cpu:6.2f} {calls:6d}  {label}")
+
+
+def _database_backend(cursor) -> int | None:
+    """The PostgreSQL server process serving this connection (None on SQLite, which runs in ours)."""
+    if cursor.db.vendor != "postgresql":
+        return None
+    cursor.execute("SELECT pg_backend_pid()")
+    return cursor.fetchone()[0]
+
+
+def _cpu_seconds(pid: int | None) -> float:
+    """User + system CPU of a process on this machine, from /proc (in clock ticks: 10 ms here)."""
+    if pid is None:
+        return 0.0
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 if __name__ == "__main__":

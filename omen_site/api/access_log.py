@@ -8,7 +8,7 @@ drown the rest.
 
 Out of the request's way (an API request costs about 1-2 ms; an INSERT per request would
 add about as much again): the middleware only appends a tuple to a buffer in process memory.
-The buffer is written with one ``bulk_create`` once it holds ``API_ACCESS_LOG_FLUSH_ROWS``
+The buffer is written in one bulk write (COPY on PostgreSQL) once it holds ``API_ACCESS_LOG_FLUSH_ROWS``
 entries or its oldest is ``API_ACCESS_LOG_FLUSH_SECONDS`` old, checked as each API response is
 closed, and at the process's exit. A process killed without its exit running (SIGKILL, the
 OOM killer) loses what it buffered: at most that many entries, or that many seconds of them
@@ -27,12 +27,14 @@ from datetime import datetime
 from typing import NamedTuple
 
 from django.conf import settings
-from django.db import connections, models, router, transaction
+from django.db import connection, models, transaction
 from django.utils import timezone
 from django.utils.functional import SimpleLazyObject, empty
+from django.utils.ipv6 import clean_ipv6_address
 
 from omen_site.api.keys import ApiKey
 from omen_site.middleware import API_PATH_PREFIX, request_id_of
+from utilities.bulk_sql import append_rows, datetime_adapter
 
 log = logging.getLogger("omen.api.access_log")
 
@@ -127,7 +129,8 @@ _pending_database: str | None = None
 
 
 def _database_name() -> str:
-    return connections[router.db_for_write(ApiAccessLogEntry)].settings_dict["NAME"]
+    # The default database: the one utilities.bulk_sql writes through (the site routes nothing).
+    return connection.settings_dict["NAME"]
 
 
 def _buffer(entry: _Pending) -> None:
@@ -140,7 +143,8 @@ def _buffer(entry: _Pending) -> None:
 
 
 def access_log_flush() -> int:
-    """Write every buffered entry now, with one bulk_create; how many were written.
+    """Write every buffered entry now, in one COPY (PostgreSQL) or one prepared INSERT (SQLite);
+    how many were written.
 
     Runs in its own transaction (a savepoint inside a caller's), so a failure rolls back only
     itself; it is logged and its entries are dropped rather than kept for another try, which
@@ -154,8 +158,7 @@ def access_log_flush() -> int:
     if not entries:
         return 0
     try:
-        alias = router.db_for_write(ApiAccessLogEntry)
-        if connections[alias].settings_dict["NAME"] != database:
+        if _database_name() != database:
             # Only a test runner does this: it swaps its test database in and out of the same
             # settings, and at exit a test's entries would otherwise land in the real database.
             # Debug, as at that point the test runner has closed the streams a warning would use.
@@ -166,9 +169,13 @@ def access_log_flush() -> int:
                 database,
             )
             return 0
-        rows = [_row(entry) for entry in entries]
-        with transaction.atomic(using=alias):
-            ApiAccessLogEntry.objects.using(alias).bulk_create(rows)
+        # Plain tuples, not model instances through bulk_create, which prepares each value through
+        # its field: 200 entries took 11.8 ms that way on PostgreSQL, 3.5 ms this way (a scratch
+        # timing), about 40 us of every API request's CPU.
+        to_db = datetime_adapter()
+        rows = [_row(entry, to_db) for entry in entries]
+        with transaction.atomic():
+            append_rows(ApiAccessLogEntry._meta.db_table, _COLUMNS, rows)
     except Exception:
         log.exception("API access log: %d entries not written", len(entries))
         return 0
@@ -208,30 +215,52 @@ def _address(remote_addr: str) -> str | None:
     """REMOTE_ADDR as an inet value, or None: one the column refuses would fail the whole batch."""
     try:
         # A zone (fe80::1%eth0) is Python's, not PostgreSQL's.
-        return str(ipaddress.ip_address(remote_addr.partition("%")[0]))
+        address = ipaddress.ip_address(remote_addr.partition("%")[0])
     except ValueError:
         return None  # empty (a Unix socket) or not an address
+    # Written as Django's GenericIPAddressField writes it (SQLite keeps the text as given):
+    # "::ffff:1.2.3.4", where Python's str() gives "::ffff:102:304".
+    return clean_ipv6_address(str(address)) if address.version == 6 else str(address)
 
 
-def _row(entry: _Pending) -> ApiAccessLogEntry:
+# The columns _row fills, in its order.
+_COLUMNS = (
+    "created_at",
+    "method",
+    "path",
+    "query_string",
+    "route",
+    "status_code",
+    "duration_ms",
+    "response_bytes",
+    "api_key_id",
+    "api_key_prefix",
+    "user_id",
+    "client_address",
+    "request_id",
+)
+
+
+def _row(entry: _Pending, to_db) -> tuple:
+    """An entry as the table's _COLUMNS take it; ``to_db`` is the batch's ``datetime_adapter()``."""
     try:
         response_bytes = int(entry.content_length) if entry.content_length is not None else None
     except ValueError:
         response_bytes = None
-    return ApiAccessLogEntry(
-        created_at=entry.created_at,
-        method=_text(entry.method, METHOD_MAX_CHARS),
-        path=_text(entry.path, PATH_MAX_CHARS),
-        query_string=_text(entry.query_string, QUERY_STRING_MAX_CHARS),
-        route=_text(entry.route, ROUTE_MAX_CHARS),
-        status_code=entry.status_code,
-        duration_ms=round(entry.duration_ms, 3),
-        response_bytes=response_bytes,
-        api_key_id=entry.api_key_id,
-        api_key_prefix=entry.api_key_prefix,
-        user_id=entry.user_id,
-        client_address=_address(entry.remote_addr),
-        request_id=entry.request_id[:64],
+    return (
+        to_db(entry.created_at),
+        _text(entry.method, METHOD_MAX_CHARS),
+        _text(entry.path, PATH_MAX_CHARS),
+        _text(entry.query_string, QUERY_STRING_MAX_CHARS),
+        _text(entry.route, ROUTE_MAX_CHARS),
+        entry.status_code,
+        round(entry.duration_ms, 3),
+        response_bytes,
+        entry.api_key_id,
+        entry.api_key_prefix,
+        entry.user_id,
+        _address(entry.remote_addr),
+        entry.request_id[:64],
     )
 
 

@@ -322,9 +322,10 @@ def _sweep_signals(policy: EffectivePolicy, run: RetentionRun, context: Sweep, *
         else:
             _count(run, counted=on_hold, skipped_on_hold=on_hold)
             if deletable.exists():  # a day whose expired signals are all held keeps its file as it is
+                day_file = archive.DayFile(day)
                 try:
                     for part in _day_parts(deletable):
-                        _archive_and_delete(policy.name, run, context, day, part)
+                        _archive_and_delete(policy.name, run, context, day_file, part)
                 except archive.ArchiveDamaged as exc:
                     log.error("retention: %s", exc)
                     damaged.append(str(exc))
@@ -335,7 +336,7 @@ def _sweep_signals(policy: EffectivePolicy, run: RetentionRun, context: Sweep, *
 
 # Signals of one day archived, then deleted, in one pass: a pass keeps about 0.75 KB of each in
 # memory until its batches delete it (measured on bench/retention.py's signals), so a day of a
-# million takes several passes, each adding its lines to the day's file.
+# million takes several passes, each adding its lines to the day's file (archive.DayFile).
 DAY_PART = 100_000
 
 
@@ -361,7 +362,9 @@ def _next_day(expired: QuerySet, after: datetime | None) -> date | None:
     return None if first is None else first.astimezone(UTC).date()
 
 
-def _archive_and_delete(policy: str, run: RetentionRun, context: Sweep, day: date, deletable: QuerySet) -> None:
+def _archive_and_delete(
+    policy: str, run: RetentionRun, context: Sweep, day_file: archive.DayFile, deletable: QuerySet
+) -> None:
     """The day's deletable signals into its file; then, batch by batch, those the verified file holds
     out of the database, each batch with its delete frames and counts in one transaction.
 
@@ -382,7 +385,7 @@ def _archive_and_delete(policy: str, run: RetentionRun, context: Sweep, day: dat
     # Closed whatever happens: on PostgreSQL the read is a COPY, which holds the connection
     # until it ends, and the failure's handler writes to the database.
     with closing(lines()) as stream:
-        in_file = archive.archive_day(day, stream)
+        in_file = day_file.add(stream)
     archived = [signal for signal_id, signal in kept.items() if signal_id in in_file]
     kept.clear()
     for start in range(0, len(archived), context.batch_size):

@@ -132,15 +132,78 @@ def test_a_signal_whose_event_is_newer_than_the_sweeps_read_of_events_waits_for_
 def test_a_day_larger_than_a_pass_is_archived_and_deleted_in_parts_into_one_file(monkeypatch):
     monkeypatch.setattr(sweep_module, "DAY_PART", 2)
     signals = [signal_at(DAY_1 + timedelta(hours=hour), external_id=f"55130{hour}") for hour in range(4)]
-    passes = []
-    archive_day = archive.archive_day
-    monkeypatch.setattr(archive, "archive_day", lambda day, lines: passes.append(day) or archive_day(day, lines))
+    files = []  # the day's file as each part left it
+    add = archive.DayFile.add
+
+    def add_and_keep(day_file, lines):
+        added = add(day_file, lines)
+        files.append(archive.day_path(day_file.day).read_bytes())
+        return added
+
+    monkeypatch.setattr(archive.DayFile, "add", add_and_keep)
 
     (run,) = sweep(["signals"], now=DAY_1 + timedelta(days=1) + KEEP)
 
     assert (run.status, run.archived, run.deleted) == ("ok", 4, 4), run.error
-    assert passes == [DAY_1.date()] * 2  # two full parts, and no empty third
+    assert len(files) == 2  # two full parts, and no empty third
+    # The second part's lines went before the first part's bytes, copied, not compressed again.
+    assert files[1].endswith(files[0]) and len(files[1]) > len(files[0])
     assert sorted(line["signal_id"] for line in archived_lines(DAY_1.date())) == sorted(s.signal_id for s in signals)
+    assert SignalArchive.objects.get(day=DAY_1.date()).rows == 4
+    assert SignalArchive.objects.get(day=DAY_1.date()).sha256 == hashlib.sha256(files[1]).hexdigest()
+    assert_ledger_reconciles()
+
+
+def test_a_signal_given_again_by_a_later_part_keeps_one_line_the_newest():
+    # As when `ledger import` puts back a signal an earlier part of the sweep deleted: a new pk, so
+    # a later part of the same day reads it again.
+    def line(signal_id, version):
+        return signal_id, orjson.dumps({"signal_id": signal_id, "version": version}) + b"\n"
+
+    day_file = archive.DayFile(DAY_1.date())
+    assert day_file.add([line("OMEN-A", 1), line("OMEN-B", 1)]) == {"OMEN-A", "OMEN-B"}
+    assert day_file.add([line("OMEN-A", 2), line("OMEN-C", 1)]) == {"OMEN-A", "OMEN-C"}
+
+    lines = archived_lines(DAY_1.date())
+    assert sorted((line["signal_id"], line["version"]) for line in lines) == [
+        ("OMEN-A", 2),
+        ("OMEN-B", 1),
+        ("OMEN-C", 1),
+    ]
+    assert SignalArchive.objects.get(day=DAY_1.date()).rows == 3
+
+
+def test_a_part_with_no_lines_leaves_the_days_file_as_it_is():
+    day_file = archive.DayFile(DAY_1.date())
+    day_file.add([("OMEN-A", orjson.dumps({"signal_id": "OMEN-A"}) + b"\n")])
+    before = archive.day_path(DAY_1.date()).read_bytes()
+
+    assert day_file.add([]) == set()
+    assert archive.DayFile((DAY_1 + timedelta(days=1)).date()).add([]) == set()
+
+    assert archive.day_path(DAY_1.date()).read_bytes() == before
+    assert not archive.day_path((DAY_1 + timedelta(days=1)).date()).exists()
+    assert list(SignalArchive.objects.values_list("day", "rows")) == [(DAY_1.date(), 1)]
+    assert not list(archive.day_path(DAY_1.date()).parent.glob("*.new"))
+
+
+def test_restored_signals_swept_again_in_parts_each_keep_one_line_the_newest(monkeypatch):
+    monkeypatch.setattr(sweep_module, "DAY_PART", 1)  # a part per signal: restored and new ones alike
+    changed, untouched = signal_at(DAY_1, external_id="552111"), signal_at(DAY_1 + SECOND, external_id="552112")
+    sweep(["signals"], now=DAY_1 + timedelta(days=1) + KEEP)
+    restore_archive(DAY_1.date())
+    signal = Signal.objects.get(signal_id=changed.signal_id)
+    signal.contract = {**signal.contract, "title": "Corrected after the restore"}
+    signal.save()
+    new = [signal_at(DAY_1 + n * timedelta(hours=1), external_id=f"55212{n}") for n in (3, 4)]
+
+    (run,) = sweep(["signals"], now=DAY_1 + timedelta(days=2) + KEEP)
+
+    assert (run.status, run.deleted) == ("ok", 4), run.error
+    lines = archived_lines(DAY_1.date())
+    by_id = {line["signal_id"]: orjson.loads(line["contract"]) for line in lines}
+    assert len(lines) == 4 and by_id.keys() == {changed.signal_id, untouched.signal_id, *(s.signal_id for s in new)}
+    assert by_id[changed.signal_id]["title"] == "Corrected after the restore"
     assert SignalArchive.objects.get(day=DAY_1.date()).rows == 4
     assert_ledger_reconciles()
 

@@ -1,8 +1,9 @@
 """Crash test: a signals sweep SIGKILLed at random moments, 10 times, and a last sweep that finishes.
 
 After every kill: nothing outside the policy or under a legal hold is gone, every deleted signal
-is in a day's archive whose checksum matches its manifest, ``ledger verify --contents`` passes,
-and the runs' deleted counts add up to what is gone. The kill moments come from a seed that every
+is in a day's archive whose checksum matches its manifest, each day's file holds a signal once
+and as many lines as its manifest says, ``ledger verify --contents`` passes, and the runs'
+deleted counts add up to what is gone. The kill moments come from a seed that every
 failure names; ``CRASH_TEST_SEED=<seed>`` replays it.
 """
 
@@ -47,6 +48,7 @@ def test_a_sweep_killed_at_random_moments_loses_nothing_and_the_next_one_finishe
             assert state["ledger_ok"], (context, state)
             assert state["deleted_outside_policy"] == [], (context, state)
             assert state["deleted_not_archived"] == [] and state["damaged"] == [], (context, state)
+            assert state["miscounted"] == [], (context, "a day's file and its manifest disagree", state)
             assert state["deleted_by_runs"] == state["gone"], (context, "the counts do not add up", state)
             killed_mid_way += "running" in state["statuses"]  # the killed one, marked interrupted next round
         assert state["expired_left"] == 0 and state["gone"] > 0, (context, "the last sweep did not finish", state)

@@ -3,10 +3,11 @@
 Run as ``python -m tests.support.retention_child SEED ROUNDS`` with the environment of
 ``tests.support.processes.child_env``, on a migrated database. Each round adds signals (expired
 ones over two days, a day that an earlier round archived among them; recent ones; held ones),
-forks a sweep of the signals policy and kills it with SIGKILL after a random moment (the seed
-decides), recovers as a restart would (the ledger's drain), and prints one JSON line of what the
-checks found. A last round lets the sweep finish. Forking saves a Django start per round; the
-killed sweep is still a process of its own, with its own connection and locks.
+forks a sweep of the signals policy (a day archived in parts of 3) and kills it with SIGKILL
+after a random moment (the seed decides), recovers as a restart would (the ledger's drain), and
+prints one JSON line of what the checks found. A last round lets the sweep finish. Forking saves
+a Django start per round; the killed sweep is still a process of its own, with its own
+connection and locks.
 """
 
 import json
@@ -31,12 +32,16 @@ def main(seed: int, rounds: int) -> None:
 
     from ledger.services.verify import ledger_verify
     from ledger.services.writer import ledger_drain
-    from retention.models import LegalHold, RetentionRun
+    from retention.models import LegalHold, RetentionRun, SignalArchive
     from retention.services import archive
+    from retention.services import sweep as sweep_module
     from retention.services.sweep import sweep
     from signals.models import Signal
     from tests.support.factories import RawEventFactory, SignalFactory
 
+    # Days in parts of 3 (5 expired signals a day a round): kills land between the parts of a day's
+    # file too, and a day a killed sweep archived but did not delete has its lines replaced.
+    sweep_module.DAY_PART = 3
     chooser = random.Random(seed)
     made: dict[str, tuple[datetime, str]] = {}  # signal id -> (generated_at, kind)
     held_source = "yahoo"
@@ -91,11 +96,17 @@ def main(seed: int, rounds: int) -> None:
         gone = set(made) - present
         archived = set()
         damaged = []
+        miscounted = []  # days whose file holds a signal twice, or not the rows its manifest says
         for day in sorted({moment.date() for moment, _ in made.values()}):
             try:
-                archived |= {line.signal_id for line in archive.read_day(day)}
+                ids = [line.signal_id for line in archive.read_day(day)]
             except archive.ArchiveDamaged as exc:
                 damaged.append(str(exc))
+                continue
+            archived |= set(ids)
+            manifest = SignalArchive.objects.filter(day=day).values_list("rows", flat=True).first()
+            if len(ids) != len(set(ids)) or (ids and manifest != len(ids)):
+                miscounted.append(f"{day}: {len(ids)} lines, {len(set(ids))} signals, manifest {manifest}")
         runs = RetentionRun.objects.filter(policy="signals")
         print(
             json.dumps(
@@ -106,6 +117,7 @@ def main(seed: int, rounds: int) -> None:
                     "deleted_outside_policy": sorted(s for s in gone if made[s][1] != "expired"),
                     "deleted_not_archived": sorted(gone - archived),
                     "damaged": damaged,
+                    "miscounted": miscounted,
                     "expired_left": sum(1 for s in present if made.get(s, (None, ""))[1] == "expired"),
                     "gone": len(gone),
                     "deleted_by_runs": sum(runs.values_list("deleted", flat=True)),
