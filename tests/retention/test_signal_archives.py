@@ -39,6 +39,17 @@ def archived_lines(day) -> list[dict]:
         return [orjson.loads(line) for line in lines]
 
 
+def archived_restored_and_one_changed(*external_ids):
+    """Two signals of DAY_1 swept, their day restored, and the first one's contract changed since."""
+    changed, untouched = (signal_at(DAY_1 + n * SECOND, external_id=e) for n, e in enumerate(external_ids))
+    sweep(["signals"], now=DAY_1 + timedelta(days=1) + KEEP)
+    restore_archive(DAY_1.date())
+    signal = Signal.objects.get(signal_id=changed.signal_id)
+    signal.contract = {**signal.contract, "title": "Corrected after the restore"}
+    signal.save()
+    return changed, untouched
+
+
 def assert_ledger_reconciles():
     report = ledger_verify(contents=True)
     assert report.ok, report.problems
@@ -189,12 +200,7 @@ def test_a_part_with_no_lines_leaves_the_days_file_as_it_is():
 
 def test_restored_signals_swept_again_in_parts_each_keep_one_line_the_newest(monkeypatch):
     monkeypatch.setattr(sweep_module, "DAY_PART", 1)  # a part per signal: restored and new ones alike
-    changed, untouched = signal_at(DAY_1, external_id="552111"), signal_at(DAY_1 + SECOND, external_id="552112")
-    sweep(["signals"], now=DAY_1 + timedelta(days=1) + KEEP)
-    restore_archive(DAY_1.date())
-    signal = Signal.objects.get(signal_id=changed.signal_id)
-    signal.contract = {**signal.contract, "title": "Corrected after the restore"}
-    signal.save()
+    changed, untouched = archived_restored_and_one_changed("552111", "552112")
     new = [signal_at(DAY_1 + n * timedelta(hours=1), external_id=f"55212{n}") for n in (3, 4)]
 
     (run,) = sweep(["signals"], now=DAY_1 + timedelta(days=2) + KEEP)
@@ -264,12 +270,7 @@ def test_restoring_a_day_puts_its_signals_back_once_each_with_a_create_frame():
 
 
 def test_a_restored_signal_changed_then_swept_again_has_its_new_line_in_place_of_the_old():
-    changed, untouched = signal_at(DAY_1, external_id="552101"), signal_at(DAY_1 + SECOND, external_id="552102")
-    sweep(["signals"], now=DAY_1 + timedelta(days=1) + KEEP)
-    restore_archive(DAY_1.date())
-    signal = Signal.objects.get(signal_id=changed.signal_id)
-    signal.contract = {**signal.contract, "title": "Corrected after the restore"}
-    signal.save()
+    changed, untouched = archived_restored_and_one_changed("552101", "552102")
 
     sweep(["signals"], now=DAY_1 + timedelta(days=2) + KEEP)
 
