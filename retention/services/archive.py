@@ -30,10 +30,12 @@ from pathlib import Path
 import orjson
 from django.conf import settings
 from django.db import connection
+from django.db.models import F, QuerySet
 from django.utils import timezone
 from isal import isal_zlib
 
 from retention.models import SignalArchive
+from utilities.bulk_sql import AnyOf
 from utilities.files import fsync_path
 
 SUBDIRECTORY = "signals"
@@ -222,11 +224,16 @@ class DayFile:
     and swept again, one a killed sweep archived but did not delete, or one put back (``ledger
     import``) after an earlier part deleted it, makes its part read the old lines and leave that
     signal's out. To know them, the first addition reads the ids of the file as this sweep found
-    it, and each addition remembers a hash of the ids it added.
+    it, and each addition remembers a hash of the ids it added. When the sweep says which signals
+    it is adding to the day (``sweeping``, the day's rows), the first part that meets the file's
+    earlier lines leaves out the old line of every signal among them at once: a restored day
+    swept again costs one more rewrite, not one per part. (Until a later part adds its new line,
+    such a signal is in the database and not in the file, and nothing deletes it before.)
     """
 
-    def __init__(self, day: date) -> None:
+    def __init__(self, day: date, sweeping: QuerySet | None = None) -> None:
         self.day = day
+        self._sweeping = sweeping
         self._before: set[str] | None = None  # the ids the file held when this sweep first read it
         # hash() of the ids the earlier parts added: a few bytes each where a day holds a million.
         # A collision only costs a part the slower path.
@@ -258,6 +265,8 @@ class DayFile:
             rows = len(written)
             if kept is not None:
                 replaced = {i for i in written if i in self._before or hash(i) in self._added}
+                if replaced & self._before and self._sweeping is not None:
+                    replaced |= self._coming_again()
                 if replaced:
                     with _Gzip(file, digest) as out:
                         for signal_id, line in _read_lines(kept):
@@ -287,6 +296,18 @@ class DayFile:
         self._before -= replaced
         self._added.update(hash(signal_id) for signal_id in written)
         return written
+
+    def _coming_again(self) -> set[str]:
+        """The ids the file held before this sweep whose signals the sweep is adding to the day."""
+        earlier = list(self._before)
+        coming: set[str] = set()
+        for start in range(0, len(earlier), _IDS_PER_QUERY):
+            chunk = earlier[start : start + _IDS_PER_QUERY]
+            coming.update(self._sweeping.filter(AnyOf(F("signal_id"), chunk)).values_list("signal_id", flat=True))
+        return coming
+
+
+_IDS_PER_QUERY = 10_000
 
 
 def _read_lines(path: Path) -> Iterator[tuple[str, bytes]]:

@@ -322,7 +322,7 @@ def _sweep_signals(policy: EffectivePolicy, run: RetentionRun, context: Sweep, *
         else:
             _count(run, counted=on_hold, skipped_on_hold=on_hold)
             if deletable.exists():  # a day whose expired signals are all held keeps its file as it is
-                day_file = archive.DayFile(day)
+                day_file = archive.DayFile(day, sweeping=deletable)
                 try:
                     for part in _day_parts(deletable):
                         _archive_and_delete(policy.name, run, context, day_file, part)

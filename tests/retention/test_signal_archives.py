@@ -202,10 +202,16 @@ def test_restored_signals_swept_again_in_parts_each_keep_one_line_the_newest(mon
     monkeypatch.setattr(sweep_module, "DAY_PART", 1)  # a part per signal: restored and new ones alike
     changed, untouched = archived_restored_and_one_changed("552111", "552112")
     new = [signal_at(DAY_1 + n * timedelta(hours=1), external_id=f"55212{n}") for n in (3, 4)]
+    reads = []
+    read_lines = archive._read_lines
+    monkeypatch.setattr(archive, "_read_lines", lambda path: reads.append(path) or read_lines(path))
 
     (run,) = sweep(["signals"], now=DAY_1 + timedelta(days=2) + KEEP)
 
     assert (run.status, run.deleted) == ("ok", 4), run.error
+    # The file's ids once, then its old lines once: the first restored signal's part drops the
+    # other's old line too, so the other's part, coming later, copies.
+    assert len(reads) == 2
     lines = archived_lines(DAY_1.date())
     by_id = {line["signal_id"]: orjson.loads(line["contract"]) for line in lines}
     assert len(lines) == 4 and by_id.keys() == {changed.signal_id, untouched.signal_id, *(s.signal_id for s in new)}
