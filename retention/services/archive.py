@@ -224,24 +224,25 @@ class DayFile:
     and swept again, one a killed sweep archived but did not delete, or one put back (``ledger
     import``) after an earlier part deleted it, makes its part read the old lines and leave that
     signal's out. To know them, the first addition reads the ids of the file as this sweep found
-    it, and each addition remembers a hash of the ids it added. When the sweep says which signals
-    it is adding to the day (``sweeping``, the day's rows), the first part that meets the file's
-    earlier lines leaves out the old line of every signal among them at once: a restored day
-    swept again costs one more rewrite, not one per part. (Until a later part adds its new line,
-    such a signal is in the database and not in the file, and nothing deletes it before.)
+    it, and each addition remembers a hash of the ids it added. When the sweep says which rows its
+    later parts will add (``later``), the first part that meets the file's earlier lines also
+    leaves out the old line of every signal among them: a restored day swept again costs one more
+    rewrite, not one per part. Until its own part adds its new line, such a signal is in the
+    database and not in the file, and nothing deletes it; a row its part then passes over (its
+    source event newer than the sweep's read of the events) waits there for the next sweep.
     """
 
-    def __init__(self, day: date, sweeping: QuerySet | None = None) -> None:
+    def __init__(self, day: date) -> None:
         self.day = day
-        self._sweeping = sweeping
         self._before: set[str] | None = None  # the ids the file held when this sweep first read it
         # hash() of the ids the earlier parts added: a few bytes each where a day holds a million.
         # A collision only costs a part the slower path.
         self._added: set[int] = set()
 
-    def add(self, lines: Iterable[tuple[str, bytes]]) -> set[str]:
+    def add(self, lines: Iterable[tuple[str, bytes]], later: QuerySet | None = None) -> set[str]:
         """Add ``lines`` ((signal id, ``ArchivedSignal`` line) pairs), each signal once; return the
-        ids of ``lines`` the verified file now holds."""
+        ids of ``lines`` the verified file now holds. ``later``: the signals the next additions
+        of this sweep will bring (the rest of the day), or None."""
         final = day_path(self.day)
         final.parent.mkdir(parents=True, exist_ok=True)
         pending = final.with_name(final.name + ".new")
@@ -265,8 +266,8 @@ class DayFile:
             rows = len(written)
             if kept is not None:
                 replaced = {i for i in written if i in self._before or hash(i) in self._added}
-                if replaced & self._before and self._sweeping is not None:
-                    replaced |= self._coming_again()
+                if later is not None and replaced & self._before:
+                    self._coming_again(later, replaced)
                 if replaced:
                     with _Gzip(file, digest) as out:
                         for signal_id, line in _read_lines(kept):
@@ -297,14 +298,12 @@ class DayFile:
         self._added.update(hash(signal_id) for signal_id in written)
         return written
 
-    def _coming_again(self) -> set[str]:
-        """The ids the file held before this sweep whose signals the sweep is adding to the day."""
-        earlier = list(self._before)
-        coming: set[str] = set()
+    def _coming_again(self, later: QuerySet, replaced: set[str]) -> None:
+        """Add to ``replaced`` the ids the file held before this sweep that ``later`` brings again."""
+        earlier = list(self._before - replaced)
         for start in range(0, len(earlier), _IDS_PER_QUERY):
             chunk = earlier[start : start + _IDS_PER_QUERY]
-            coming.update(self._sweeping.filter(AnyOf(F("signal_id"), chunk)).values_list("signal_id", flat=True))
-        return coming
+            replaced.update(later.filter(AnyOf(F("signal_id"), chunk)).values_list("signal_id", flat=True))
 
 
 _IDS_PER_QUERY = 10_000

@@ -322,10 +322,10 @@ def _sweep_signals(policy: EffectivePolicy, run: RetentionRun, context: Sweep, *
         else:
             _count(run, counted=on_hold, skipped_on_hold=on_hold)
             if deletable.exists():  # a day whose expired signals are all held keeps its file as it is
-                day_file = archive.DayFile(day, sweeping=deletable)
+                day_file = archive.DayFile(day)
                 try:
-                    for part in _day_parts(deletable):
-                        _archive_and_delete(policy.name, run, context, day_file, part)
+                    for part, later in _day_parts(deletable):
+                        _archive_and_delete(policy.name, run, context, day_file, part, later)
                 except archive.ArchiveDamaged as exc:
                     log.error("retention: %s", exc)
                     damaged.append(str(exc))
@@ -340,8 +340,9 @@ def _sweep_signals(policy: EffectivePolicy, run: RetentionRun, context: Sweep, *
 DAY_PART = 100_000
 
 
-def _day_parts(deletable: QuerySet) -> Iterator[QuerySet]:
-    """``deletable`` (which has rows) in parts of at most DAY_PART signals, by pk."""
+def _day_parts(deletable: QuerySet) -> Iterator[tuple[QuerySet, QuerySet | None]]:
+    """``deletable`` (which has rows) in parts of at most DAY_PART signals, by pk: each part, and
+    the rows after it (None after the last)."""
     last = None
     while True:
         rest = deletable if last is None else deletable.filter(pk__gt=last)
@@ -350,9 +351,9 @@ def _day_parts(deletable: QuerySet) -> Iterator[QuerySet]:
             # Not an empty last part, which would rewrite the day's file for nothing (the first
             # has rows: the caller asked).
             if last is None or rest.exists():
-                yield rest
+                yield rest, None
             return
-        yield rest.filter(pk__lte=bound[0])
+        yield rest.filter(pk__lte=bound[0]), deletable.filter(pk__gt=bound[0])
         last = bound[0]
 
 
@@ -363,7 +364,12 @@ def _next_day(expired: QuerySet, after: datetime | None) -> date | None:
 
 
 def _archive_and_delete(
-    policy: str, run: RetentionRun, context: Sweep, day_file: archive.DayFile, deletable: QuerySet
+    policy: str,
+    run: RetentionRun,
+    context: Sweep,
+    day_file: archive.DayFile,
+    deletable: QuerySet,
+    later: QuerySet | None = None,
 ) -> None:
     """The day's deletable signals into its file; then, batch by batch, those the verified file holds
     out of the database, each batch with its delete frames and counts in one transaction.
@@ -385,7 +391,7 @@ def _archive_and_delete(
     # Closed whatever happens: on PostgreSQL the read is a COPY, which holds the connection
     # until it ends, and the failure's handler writes to the database.
     with closing(lines()) as stream:
-        in_file = day_file.add(stream)
+        in_file = day_file.add(stream, later=later)
     archived = [signal for signal_id, signal in kept.items() if signal_id in in_file]
     kept.clear()
     for start in range(0, len(archived), context.batch_size):

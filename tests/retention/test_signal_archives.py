@@ -3,6 +3,7 @@
 import gzip
 import hashlib
 import threading
+from contextlib import closing
 from datetime import UTC, datetime, timedelta
 
 import orjson
@@ -146,8 +147,8 @@ def test_a_day_larger_than_a_pass_is_archived_and_deleted_in_parts_into_one_file
     files = []  # the day's file as each part left it
     add = archive.DayFile.add
 
-    def add_and_keep(day_file, lines):
-        added = add(day_file, lines)
+    def add_and_keep(day_file, lines, **options):
+        added = add(day_file, lines, **options)
         files.append(archive.day_path(day_file.day).read_bytes())
         return added
 
@@ -198,6 +199,31 @@ def test_a_part_with_no_lines_leaves_the_days_file_as_it_is():
     assert not list(archive.day_path(DAY_1.date()).parent.glob("*.new"))
 
 
+def test_a_signal_whose_old_line_went_early_and_whose_part_passes_it_over_stays_in_the_database(monkeypatch):
+    # A killed sweep wrote the day's file and deleted nothing. Swept again in parts of one, the
+    # first part drops the old lines of the signals later parts bring; the later part then passes
+    # one over (its source event unknown to the sweep's read of the events): it stays, lineless.
+    monkeypatch.setattr(sweep_module, "DAY_PART", 1)
+    first, passed_over = signal_at(DAY_1, external_id="552131"), signal_at(DAY_1 + SECOND, external_id="552132")
+    with closing(archive_read.expired_signals(Signal.objects.all(), archive_read.EventKeys())) as rows:
+        archive.DayFile(DAY_1.date()).add((signal.identity.signal_id, line) for signal, line in rows)
+    assert len(archived_lines(DAY_1.date())) == 2
+    for_rows = archive_read.EventKeys.for_rows
+
+    def without_its_event(keys, rows):
+        return {pk: key for pk, key in for_rows(keys, rows).items() if pk != passed_over.event_id}
+
+    monkeypatch.setattr(archive_read.EventKeys, "for_rows", without_its_event)
+
+    (run,) = sweep(["signals"], now=DAY_1 + timedelta(days=1) + KEEP)
+
+    assert (run.status, run.deleted) == ("ok", 1), run.error
+    assert list(Signal.objects.values_list("signal_id", flat=True)) == [passed_over.signal_id]
+    assert [line["signal_id"] for line in archived_lines(DAY_1.date())] == [first.signal_id]
+    assert SignalArchive.objects.get(day=DAY_1.date()).rows == 1
+    assert_ledger_reconciles()
+
+
 def test_restored_signals_swept_again_in_parts_each_keep_one_line_the_newest(monkeypatch):
     monkeypatch.setattr(sweep_module, "DAY_PART", 1)  # a part per signal: restored and new ones alike
     changed, untouched = archived_restored_and_one_changed("552111", "552112")
@@ -210,7 +236,7 @@ def test_restored_signals_swept_again_in_parts_each_keep_one_line_the_newest(mon
 
     assert (run.status, run.deleted) == ("ok", 4), run.error
     # The file's ids once, then its old lines once: the first restored signal's part drops the
-    # other's old line too, so the other's part, coming later, copies.
+    # other's old line too (both come before the new signals by pk), so the other's part copies.
     assert len(reads) == 2
     lines = archived_lines(DAY_1.date())
     by_id = {line["signal_id"]: orjson.loads(line["contract"]) for line in lines}
