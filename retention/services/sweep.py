@@ -306,15 +306,17 @@ def _sweep_signals(policy: EffectivePolicy, run: RetentionRun, context: Sweep, *
     A day whose archive is damaged keeps its signals; the other days go on, and the run is failed
     at the end naming each damaged day.
     """
-    expired = Signal.objects.filter(generated_at__lt=run.cutoff)
-    if pushed_only:
-        expired = expired.filter(pushed=True)
+    swept = Signal.objects.filter(pushed=True) if pushed_only else Signal.objects.all()
+    expired = swept.filter(generated_at__lt=run.cutoff)
     damaged = []
     day = _next_day(expired, None)
     while day is not None:
         start = _utc_day_start(day)
         held = _held_signals(context.holds)
-        of_day = expired.filter(generated_at__gte=start, generated_at__lt=start + timedelta(days=1))
+        # One upper bound, the nearer: given both the day's end and the cutoff, SQLite bounds its
+        # index scan by the cutoff and walks every row from there back to the day, for each of a
+        # day's queries (5-8 ms a query, days before the cutoff; PostgreSQL takes the nearer).
+        of_day = swept.filter(generated_at__gte=start, generated_at__lt=min(start + timedelta(days=1), run.cutoff))
         on_hold = of_day.filter(held).count()
         deletable = of_day.exclude(held)
         if context.dry_run:
