@@ -36,7 +36,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from api import POSTGRES_ADMIN_URL, database_url, fill, template_contracts  # noqa: E402
+from api import POSTGRES_ADMIN_URL, database_url, fill, machine_cpu_seconds, template_contracts  # noqa: E402
 
 TEMPLATE_DB = "omen_bench_retention"
 RUN_DB = "omen_bench_retention_run"
@@ -274,13 +274,18 @@ def run_sweep(env: dict, batch_size: int | None, profile: str | None = None, wat
 
 
 class CpuWatch:
-    """CPU seconds of named processes and of the database's server processes, sampled from /proc
-    while they run (a process's CPU is gone from /proc once it exits), and of the whole machine."""
+    """CPU seconds of named processes and of the database's server processes while the watch is
+    on, sampled from /proc (a process's CPU is gone from /proc once it exits), and of the machine.
+
+    A process added before the watch starts is counted from the start; one added during it, from
+    its birth.
+    """
 
     def __init__(self, database: str | None) -> None:
         self.database = database
         self.pids: dict[int, str] = {}
         self.seen: dict[int, tuple[str, float]] = {}
+        self._baseline: dict[int, float] = {}
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, daemon=True)
 
@@ -288,14 +293,17 @@ class CpuWatch:
         self.pids[pid] = name
 
     def __enter__(self):
-        self.machine = _machine_busy()
+        self.machine = machine_cpu_seconds()[0]
+        self.sample()
+        self._baseline = {pid: cpu for pid, (_, cpu) in self.seen.items()}
         self._thread.start()
         return self
 
     def __exit__(self, *exc) -> None:
         self._stop.set()
         self._thread.join()
-        self.machine = _machine_busy() - self.machine
+        self.sample()
+        self.machine = machine_cpu_seconds()[0] - self.machine
 
     def _loop(self) -> None:
         while not self._stop.wait(0.2):
@@ -315,23 +323,26 @@ class CpuWatch:
                         self._read(int(proc.name), "PostgreSQL")
 
     def _read(self, pid: int, name: str) -> None:
-        try:
-            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            return
-        self.seen[pid] = (name, (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK"))
+        cpu = process_cpu_seconds(pid)
+        if cpu is not None:
+            self.seen[pid] = (name, cpu)
 
     def line(self, seconds: float) -> str:
         by_name: dict[str, float] = {}
-        for name, cpu in self.seen.values():
-            by_name[name] = by_name.get(name, 0.0) + cpu
+        for pid, (name, cpu) in self.seen.items():
+            by_name[name] = by_name.get(name, 0.0) + cpu - self._baseline.get(pid, 0.0)
         parts = ", ".join(f"{name} {cpu / seconds:.2f}" for name, cpu in by_name.items())
         return f"cores busy {self.machine / seconds:.2f} of {os.cpu_count()}: {parts} (CPU seconds a second, sampled)"
 
 
-def _machine_busy() -> float:
-    fields = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
-    return (sum(fields) - fields[3] - fields[4]) / os.sysconf("SC_CLK_TCK")
+def process_cpu_seconds(pid: int) -> float | None:
+    """User + system CPU of one process of this machine (its threads, not its children), from
+    /proc; None once it has gone."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def sweep_with_reader(
@@ -343,18 +354,10 @@ def sweep_with_reader(
     process.start()
     try:
         time.sleep(3)  # the reader's Django is up and reading
-        # The reader's CPU before the sweep is not the sweep's doing: counted from here.
-        with CpuWatch(database) as watch:
-            watch.sample()
-            before = dict(watch.seen)
-            watch.add("reader", process.pid)
-            watch._read(process.pid, "reader")
-            before.update(watch.seen)
+        watch = CpuWatch(database)
+        watch.add("reader", process.pid)  # counted from the sweep's start, not the reader's
+        with watch:
             took, out = run_sweep(env, batch_size, profile, watch)
-            watch.sample()
-        for pid, (name, cpu) in before.items():
-            if pid in watch.seen:
-                watch.seen[pid] = (name, watch.seen[pid][1] - cpu)
     finally:
         stop.set()
     figures = results.get(timeout=60)
