@@ -310,10 +310,20 @@ _IDS_PER_QUERY = 10_000
 
 
 def _read_lines(path: Path) -> Iterator[tuple[str, bytes]]:
-    """A day file's lines with their signal ids, every gzip member in turn."""
+    """A day file's lines with their signal ids, every gzip member in turn. Raises ArchiveDamaged
+    for a line that names no signal: a file its checksum vouches for, written by something else."""
     with gzip.open(path, "rb") as lines:
-        for line in lines:
-            yield orjson.loads(line)["signal_id"], line
+        for number, line in enumerate(lines, start=1):
+            try:
+                signal_id = orjson.loads(line)["signal_id"]
+            except (orjson.JSONDecodeError, KeyError, TypeError) as exc:
+                raise ArchiveDamaged(
+                    f"{path}, line {number}, is not an archived signal ({type(exc).__name__}: {exc}); "
+                    f"nothing of its day is deleted until it is mended or moved aside"
+                ) from None
+            if not isinstance(signal_id, str):
+                raise ArchiveDamaged(f"{path}, line {number}: signal_id is not a string; nothing of its day is deleted")
+            yield signal_id, line
 
 
 def _copy(path: Path, file, digest) -> None:

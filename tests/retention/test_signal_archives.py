@@ -416,6 +416,31 @@ def test_a_damaged_day_keeps_its_signals_and_the_other_days_are_still_swept():
     assert next_day.signal_id in {line["signal_id"] for line in archived_lines(next_day.generated_at.date())}
 
 
+@pytest.mark.parametrize("bad_line", [b"not json\n", b'{"id": "OMEN-A"}\n', b"[1, 2]\n", b'{"signal_id": 7}\n'])
+def test_a_day_file_with_a_line_that_names_no_signal_keeps_its_day_and_says_where(bad_line):
+    # A file its manifest vouches for (written by something other than a sweep): the day keeps its
+    # signals, the error names the file and the line, and the other days are swept.
+    path = archive.day_path(DAY_1.date())
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(gzip.compress(orjson.dumps({"signal_id": "OMEN-A"}) + b"\n" + bad_line, mtime=0))
+    SignalArchive.objects.create(
+        day=DAY_1.date(),
+        path=str(path.relative_to(archive.archive_root())),
+        rows=2,
+        bytes=path.stat().st_size,
+        sha256=hashlib.sha256(path.read_bytes()).hexdigest(),
+        written_at=DAY_1,
+    )
+    stuck = signal_at(DAY_1 + timedelta(hours=2), external_id="551141")
+    next_day = signal_at(DAY_1 + timedelta(days=1), external_id="551142")
+
+    (run,) = sweep(["signals"], now=DAY_1 + timedelta(days=2) + KEEP)
+
+    assert run.status == "failed" and f"{path}, line 2" in run.error, run.error
+    assert list(Signal.objects.values_list("signal_id", flat=True)) == [stuck.signal_id]
+    assert next_day.signal_id in {line["signal_id"] for line in archived_lines(next_day.generated_at.date())}
+
+
 def test_a_file_the_disk_changed_before_the_read_back_is_refused_and_nothing_is_deleted(monkeypatch):
     kept = signal_at(DAY_1)
     fsync_directory = archive.fsync_path
