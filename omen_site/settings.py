@@ -517,6 +517,11 @@ REST_FRAMEWORK = {
     "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
     "EXCEPTION_HANDLER": "omen_site.api.errors.api_exception_handler",
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    # How many proxies in front of the site append to X-Forwarded-For: a caller without a key
+    # (the schema pages) is throttled by the address the nearest of them saw. 0 (the default)
+    # reads REMOTE_ADDR alone; DRF's own default trusts the whole header, which any caller can
+    # set to a new value per request and never be throttled.
+    "NUM_PROXIES": env.int("API_TRUSTED_PROXIES", default=0),
 }
 # Requests per key (an API key's own throttle_rate overrides it), per user or per address.
 API_THROTTLE_RATE = env.str("API_THROTTLE_RATE", default="300/min")
