@@ -202,12 +202,22 @@ def verified_file(day: date) -> Path | None:
 
 
 def read_day(day: date) -> Iterator[ArchivedSignal]:
+    """The day's archived signals, from its verified file. Raises ArchiveDamaged naming the file
+    and the line for a line that is not an archived signal (a file its checksum vouches for,
+    written by something else)."""
     path = verified_file(day)
     if path is None:
         return
     with gzip.open(path, "rb") as lines:
-        for line in lines:
-            yield ArchivedSignal.parse(line)
+        for number, line in enumerate(lines, start=1):
+            try:
+                signal = ArchivedSignal.parse(line)
+            except (orjson.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
+                raise ArchiveDamaged(
+                    f"{path}, line {number}, is not an archived signal ({type(exc).__name__}: {exc}); "
+                    "mend the line or move the file aside"
+                ) from None
+            yield signal
 
 
 class DayFile:

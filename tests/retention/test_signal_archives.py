@@ -416,21 +416,29 @@ def test_a_damaged_day_keeps_its_signals_and_the_other_days_are_still_swept():
     assert next_day.signal_id in {line["signal_id"] for line in archived_lines(next_day.generated_at.date())}
 
 
-@pytest.mark.parametrize("bad_line", [b"not json\n", b'{"id": "OMEN-A"}\n', b"[1, 2]\n", b'{"signal_id": 7}\n'])
-def test_a_day_file_with_a_line_that_names_no_signal_keeps_its_day_and_says_where(bad_line):
-    # A file its manifest vouches for (written by something other than a sweep): the day keeps its
-    # signals, the error names the file and the line, and the other days are swept.
-    path = archive.day_path(DAY_1.date())
+BAD_LINES = [b"not json\n", b'{"id": "OMEN-A"}\n', b"[1, 2]\n", b'{"signal_id": 7}\n']
+
+
+def vouched_day_file(day, lines: bytes):
+    """A day file its manifest vouches for, written by something other than a sweep."""
+    path = archive.day_path(day)
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(gzip.compress(orjson.dumps({"signal_id": "OMEN-A"}) + b"\n" + bad_line, mtime=0))
+    path.write_bytes(gzip.compress(lines, mtime=0))
     SignalArchive.objects.create(
-        day=DAY_1.date(),
+        day=day,
         path=str(path.relative_to(archive.archive_root())),
-        rows=2,
+        rows=lines.count(b"\n"),
         bytes=path.stat().st_size,
         sha256=hashlib.sha256(path.read_bytes()).hexdigest(),
         written_at=DAY_1,
     )
+    return path
+
+
+@pytest.mark.parametrize("bad_line", BAD_LINES)
+def test_a_day_file_with_a_line_that_names_no_signal_keeps_its_day_and_says_where(bad_line):
+    # The day keeps its signals, the error names the file and the line, and the other days are swept.
+    path = vouched_day_file(DAY_1.date(), orjson.dumps({"signal_id": "OMEN-A"}) + b"\n" + bad_line)
     stuck = signal_at(DAY_1 + timedelta(hours=2), external_id="551141")
     next_day = signal_at(DAY_1 + timedelta(days=1), external_id="551142")
 
@@ -439,6 +447,27 @@ def test_a_day_file_with_a_line_that_names_no_signal_keeps_its_day_and_says_wher
     assert run.status == "failed" and f"{path}, line 2" in run.error, run.error
     assert list(Signal.objects.values_list("signal_id", flat=True)) == [stuck.signal_id]
     assert next_day.signal_id in {line["signal_id"] for line in archived_lines(next_day.generated_at.date())}
+
+
+@pytest.mark.parametrize("bad_line", [*BAD_LINES, b'{"signal_id": "OMEN-B", "event": ["x", "1"]}\n'])
+def test_a_line_that_is_no_archived_signal_is_named_by_restore_and_by_the_archives_policy(bad_line):
+    signal_at(DAY_1)
+    sweep(["signals"], now=DAY_1 + timedelta(days=1) + KEEP)
+    good = archive.day_path(DAY_1.date())
+    with gzip.open(good, "rb") as lines:
+        (line,) = list(lines)
+    good.unlink()
+    SignalArchive.objects.all().delete()
+    path = vouched_day_file(DAY_1.date(), line + bad_line)
+
+    with pytest.raises(CommandError, match=rf"{path}, line 2, is not an archived signal") as refused:
+        call_command("retention", "restore-archive", DAY_1.date().isoformat())
+    assert refused.value.returncode == 2
+    # The archives policy reads a file only to look for held signals.
+    LegalHold.objects.create(source="nobody", reason="makes the policy read the files")
+    (run,) = sweep(["signal_archives"], now=DAY_1 + timedelta(days=800))
+    assert run.status == "failed" and f"{path}, line 2" in run.error, run.error
+    assert path.exists()
 
 
 def test_a_file_the_disk_changed_before_the_read_back_is_refused_and_nothing_is_deleted(monkeypatch):
