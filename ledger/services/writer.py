@@ -332,7 +332,8 @@ def _pending_outbox_rows(ids: list[int]) -> dict[int, _PendingRow]:
         "id", "operation", "signal_id", "saves", "contract"
     ):
         if saves > 1:
-            records = bulk_records(contract)
+            with _reading_outbox_row(outbox_id):
+                records = bulk_records(contract)
             rows[outbox_id] = _PendingRow(operation, {signal_id for _, signal_id in records}, records)
         else:
             rows[outbox_id] = _PendingRow(operation, {signal_id}, [])
@@ -463,12 +464,28 @@ def _frame_sources(rows: list[tuple]) -> dict[int, tuple]:
     if missing:
         # Deletes queued before delete frames named the signal only (see ledger.receivers): a
         # delete queued since leaves the waiting create its contract instead, and is skipped here.
-        for pk, contract, saved_at in LedgerOutbox.objects.filter(
+        for outbox_id, pk, contract, saved_at in LedgerOutbox.objects.filter(
             signal_pk__in=missing, operation=Operation.DELETE
-        ).values_list("signal_pk", "contract", "saved_at"):
+        ).values_list("id", "signal_pk", "contract", "saved_at"):
             if not is_deletion_record(contract):
-                found[pk] = _fields_from_contract(contract, saved_at)
+                with _reading_outbox_row(outbox_id):
+                    found[pk] = _fields_from_contract(contract, saved_at)
     return found
+
+
+@contextmanager
+def _reading_outbox_row(outbox_id: int) -> Iterator[None]:
+    """A contract the writer cannot parse is a LedgerError naming its outbox row, recorded on the
+    writer's state like any other, where it was a bare JSON or key error that the drain after
+    every commit hit again, unnamed, while every later save waited behind it."""
+    try:
+        yield
+    except (ValueError, KeyError, TypeError, AttributeError) as exc:  # orjson's JSONDecodeError is a ValueError
+        raise LedgerError(
+            f"outbox row {outbox_id} holds a contract the writer cannot read ({type(exc).__name__}: {exc}). "
+            "The writer stops here so that no save is skipped silently; mend the row's contract, or delete "
+            f"outbox row {outbox_id} once you have accepted that its saves will have no frame"
+        ) from exc
 
 
 def _fields_from_contract(contract: str, saved_at: datetime) -> list:
@@ -529,7 +546,8 @@ def _append_batch(end: LedgerEnd, rows: list[tuple], now: datetime) -> list[floa
                     f"{outbox_id} once you have accepted that this save will have no frame"
                 )
         else:
-            fields = _fields_from_contract(contract, saved_at)
+            with _reading_outbox_row(outbox_id):
+                fields = _fields_from_contract(contract, saved_at)
         sid, trace_id, input_hash, source_event_id, ruleset, observed_at, emitted_at, contract_json = fields
         if end.segment_frames >= max_frames or end.size >= max_bytes:
             end.move_to(end.partition, end.ordinal + 1)
@@ -583,7 +601,9 @@ def _saves(rows: list[tuple]) -> Iterator[tuple]:
         if saves == 1:
             yield outbox_id, operation, signal_pk, signal_id, contract, saved_at
         else:
-            for record, signal_id in bulk_records(contract):
+            with _reading_outbox_row(outbox_id):
+                records = bulk_records(contract)
+            for record, signal_id in records:
                 yield outbox_id, operation, None, signal_id, record, saved_at
 
 

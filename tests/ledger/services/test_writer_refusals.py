@@ -12,7 +12,7 @@ from ledger.models import LedgerOutbox, LedgerWriterState
 from ledger.reading import ledger_segments, segment_data
 from ledger.services import writer
 from ledger.services.writer import ledger_drain, locked_ledger
-from ledger.wal import HEADER_SIZE, LedgerCorruption, read_frames
+from ledger.wal import HEADER_SIZE, LedgerCorruption, LedgerError, read_frames
 from signals.services.ingest import signals_ingest
 from tests.support.factories import RawEventFactory
 
@@ -110,3 +110,39 @@ def test_damage_before_the_newest_segment_of_a_dead_run_stops_the_writer(ledger_
     assert LedgerOutbox.objects.count() == 5
     assert files(ledger_dir) == before
     assert LedgerWriterState.objects.get().frames_written == 2
+
+
+@pytest.mark.parametrize(
+    "saves, contract",
+    [
+        (2, '{"deleted":true,"signal_id":"OMEN-A"}\nnot json'),  # a bulk delete's second record
+        (2, '{"deleted":true}\n{"deleted":true}'),  # records that name no signal
+        (1, '{"deleted":true,"signal_id":"OMEN-A"}'),  # a delete's record without its identities
+        (1, "[1, 2]"),
+    ],
+)
+def test_an_outbox_row_whose_contract_cannot_be_read_stops_the_writer_naming_the_row(
+    ledger_dir, settings, saves, contract
+):
+    settings.LEDGER_DRAIN_ON_COMMIT = "off"
+    ingest(1)
+    bad = LedgerOutbox.objects.create(
+        operation="delete",
+        signal_pk=999_999,
+        signal_id="OMEN-A",
+        contract=contract,
+        saved_at=datetime.now(UTC),
+        saves=saves,
+    )
+    ingest(1)
+    message = f"outbox row {bad.pk} holds a contract the writer cannot read"
+
+    with pytest.raises(LedgerError, match=message):
+        ledger_drain()
+    # Recorded where operators look (the admin, /health/ready), and the saves after it wait.
+    assert message in LedgerWriterState.objects.get().last_error
+    assert LedgerOutbox.objects.filter(pk__gte=bad.pk).count() == 2
+
+    bad.delete()
+    assert ledger_drain().frames == 2 and not LedgerOutbox.objects.exists()
+    assert LedgerWriterState.objects.get().last_error == ""
