@@ -158,10 +158,15 @@ def _database_snapshot() -> _Snapshot:
         end = None
         if state.segment:
             end = (PartitionName.parse(state.partition), segment_ordinal(state.segment), state.offset)
-        pending = list(LedgerOutbox.objects.all().saves())
+        # The signals first, then the outbox. Each is its own statement (READ COMMITTED on
+        # PostgreSQL), and the writer's lock keeps out drains, not saves: a save committed between
+        # the two reads is then in the outbox read and not in the signals read, which reconciles
+        # (a create waiting, a delete leaving). The other way round, such a save is a signal gone
+        # around the ledger, or one with no create frame, until the next run.
         signals = array(
             "q", (_digest(sid) for sid in Signal.objects.values_list("signal_id", flat=True).iterator(10_000))
         )
+        pending = list(LedgerOutbox.objects.all().saves())
         health = writer_health()
         frame_refs = dict(LedgerFrameRef.objects.order_by().values_list("partition").annotate(Count("id")))
     return _Snapshot(end, state.chain_head, state.last_sequence, pending, signals, health, frame_refs)
@@ -391,8 +396,9 @@ def _reconcile(
         count = live(digest)
         if count == 1 and digest not in leaving:  # counted on both sides alike (framed_live)
             matched += 1
-        elif not (count == 0 and digest in waiting or count == 1 and digest in leaving and digest in waiting):
-            # (a create not framed yet; or a delete and the save that put it back, both waiting)
+        elif not (count == 0 and digest in waiting or count == 1 and digest in leaving):
+            # (a create not framed yet; a delete committed after the signals were read; or a delete
+            # and the save that put it back, both waiting)
             unframed.add(digest)
     if unframed:  # name them: a second pass over the table, only when something is wrong
         for signal_id in Signal.objects.values_list("signal_id", flat=True).iterator(10_000):

@@ -1,11 +1,13 @@
 """``ledger verify`` finds every kind of damage to a sealed partition, at the right place."""
 
 import hashlib
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 
 import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
+from django.db import connection
 from django.db.models import F
 from hypothesis import given
 from hypothesis import settings as hypothesis_settings
@@ -17,6 +19,8 @@ from ledger.services.seal import partition_seal
 from ledger.services.verify import ledger_verify
 from ledger.services.writer import ledger_drain
 from ledger.wal import read_frames
+from signals.models import Signal
+from signals.public import DeletedSignal, signals_delete_identified
 from signals.services.ingest import signals_ingest
 from tests.support.factories import RawEventFactory
 
@@ -141,6 +145,52 @@ def test_saves_committed_while_verify_reads_the_files_are_counted_not_reported(s
 
     assert report.ok, report.problems
     assert (report.signals, report.unrecorded, report.frames) == (6, 3, 9)
+
+
+def committed_between_the_snapshots_reads(change):
+    """Run ``change`` in a thread of its own (its own connection, its own transaction) after the
+    snapshot has read one of the signals table and the outbox and before it reads the other: a
+    sweep's batch or an ingest committing while verify reads the database (the writer's lock
+    keeps out drains only)."""
+    tables = ("signals_signal", "ledger_ledgeroutbox")
+    read_first = []
+
+    def wrapper(execute, sql, params, many, context):
+        read = [table for table in tables if sql.lstrip().upper().startswith("SELECT") and f'FROM "{table}"' in sql]
+        if read and not read_first:
+            read_first.append(read[0])
+        elif read and read[0] != read_first[0] and len(read_first) == 1:
+            read_first.append("changed")
+            worker = ThreadPoolExecutor(max_workers=1)
+            worker.submit(lambda: (change(), connection.close())).result()  # raises what it raised
+            worker.shutdown()
+        return execute(sql, params, many, context)
+
+    return connection.execute_wrapper(wrapper)
+
+
+@pytest.mark.skipif(
+    connection.vendor != "postgresql",
+    reason="SQLite's reads in one transaction see one state (and its test database, in memory, takes "
+    "no second writer while verify reads)",
+)
+@pytest.mark.parametrize("change", ["delete", "ingest"])
+def test_saves_committed_while_verify_reads_the_database_are_not_problems(sealed_segment, settings, change):
+    settings.LEDGER_DRAIN_ON_COMMIT = "off"  # a drain would wait for verify's lock on the writer
+    gone = list(Signal.objects.order_by("pk").values_list(*DeletedSignal._fields)[:2])
+
+    def delete_or_ingest():
+        if change == "delete":
+            assert signals_delete_identified([DeletedSignal(*row) for row in gone]) == 2
+        else:
+            signals_ingest(records=RawEventFactory.build_batch(2))
+
+    with committed_between_the_snapshots_reads(delete_or_ingest):
+        report = ledger_verify(contents=True)
+
+    assert report.ok, report.problems
+    ledger_drain()
+    assert ledger_verify(contents=True).ok
 
 
 def test_a_torn_write_past_the_recorded_end_is_a_note_for_the_writer_not_a_problem(ledger_dir, settings):
