@@ -348,6 +348,9 @@ WEBHOOK_DISPATCH_INTERVAL_SECONDS = env.int("WEBHOOK_DISPATCH_INTERVAL_SECONDS",
 WEBHOOK_DELIVERY_BUDGET_SECONDS = env.float("WEBHOOK_DELIVERY_BUDGET_SECONDS", default=60.0)
 WEBHOOK_TIMEOUT_SECONDS = env.float("WEBHOOK_TIMEOUT_SECONDS", default=5.0)
 WEBHOOK_LOCK_SECONDS = env.int("WEBHOOK_LOCK_SECONDS", default=240)
+# Whether webhooks may go to loopback, private, link-local or other non-public addresses
+# (ledger/webhook_targets.py): yes in development (a receiver on this machine), no in production.
+WEBHOOK_ALLOW_PRIVATE_ADDRESSES = env.bool("WEBHOOK_ALLOW_PRIVATE_ADDRESSES", default=not IS_PRODUCTION)
 # A day's partition is sealed this long after the day ends (UTC).
 LEDGER_SEAL_AFTER_HOURS = env.int("LEDGER_SEAL_AFTER_HOURS", default=2)
 # Tiers (OMEN retention table): hot 7 days, warm (compressed) to 30 days, cold (archived) to 365,

@@ -1,7 +1,9 @@
+from django.core.exceptions import ValidationError as DjangoValidationError
 from rest_framework import serializers
 
 from ledger.models import LedgerPartition, WebhookAttempt, WebhookSubscription
 from ledger.services.feed import MAX_PAGE
+from ledger.webhook_targets import validate_target
 from signals.models.choices import Category, ConfidenceLevel, SignalStatus, SignalType, Source
 
 
@@ -105,6 +107,10 @@ class WebhookSubscriptionSerializer(serializers.ModelSerializer):
     def validate_url(self, value):
         if not value.lower().startswith(("http://", "https://")):
             raise serializers.ValidationError("Use an http:// or https:// URL.")
+        try:
+            validate_target(value)
+        except DjangoValidationError as exc:
+            raise serializers.ValidationError(exc.messages, code="internal_address") from None
         return value
 
 

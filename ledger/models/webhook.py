@@ -9,6 +9,7 @@ skipped.
 from django.db import models
 from django.utils import timezone
 
+from ledger.webhook_targets import validate_target
 from signals.models.choices import Category, ConfidenceLevel, SignalStatus, SignalType, Source
 
 
@@ -17,7 +18,11 @@ class WebhookSubscription(models.Model):
     DELIVERY_STATE_FIELDS = ("paused_at", "pause_reason", "cursor", "delivered", "last_delivered_at", "created_at")
 
     name = models.CharField(max_length=100)
-    url = models.URLField(max_length=2000, help_text="Where new signals are POSTed (http or https).")
+    url = models.URLField(
+        max_length=2000,
+        validators=[validate_target],
+        help_text="Where new signals are POSTed (http or https): a public address, in production.",
+    )
     # Kept as given: signing needs the secret itself, unlike an API key, which only needs its hash.
     secret = models.CharField(max_length=128, help_text="The HMAC-SHA256 key of the X-OMEN-Signature header.")
 

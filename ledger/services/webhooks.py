@@ -45,6 +45,7 @@ from django.utils import timezone
 from ledger.models import WebhookAttempt, WebhookSubscription
 from ledger.services.feed import FeedFrame, frames_after
 from ledger.services.restore import ContractError, restore_signal
+from ledger.webhook_targets import TargetRefused, delivery_transport
 
 logger = logging.getLogger(__name__)
 
@@ -115,7 +116,9 @@ def subscription_deliver(
     deadline = time.monotonic() + budget
     try:
         subscription = WebhookSubscription.objects.get(pk=pk)
-        with httpx.Client(timeout=settings.WEBHOOK_TIMEOUT_SECONDS, follow_redirects=False) as client:
+        with httpx.Client(
+            transport=delivery_transport(), timeout=settings.WEBHOOK_TIMEOUT_SECONDS, follow_redirects=False
+        ) as client:
             while time.monotonic() < deadline and subscription.active and not subscription.paused:
                 page = frames_after(subscription.cursor, batch)
                 for frame in page.frames:
@@ -214,16 +217,17 @@ def _deliver(
             outcome=WebhookAttempt.Outcome.SENDING,
         )
         started = time.monotonic()
-        status, error, retry_after = None, "", None
+        status, error, retry_after, refused = None, "", None, False
         try:
             reply = client.post(subscription.url, content=body, headers=headers)
             status = reply.status_code
             retry_after = _retry_after(reply)
         except httpx.HTTPError as exc:
             error = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+            refused = isinstance(exc.__cause__, TargetRefused)  # no retry makes it public
         duration_ms = int((time.monotonic() - started) * 1000)
         delivered = status is not None and 200 <= status < 300
-        retried = not delivered and (status is None or status in RETRIED_STATUSES) and attempt < TRIES
+        retried = not delivered and not refused and (status is None or status in RETRIED_STATUSES) and attempt < TRIES
         outcome = (
             WebhookAttempt.Outcome.DELIVERED
             if delivered

@@ -69,6 +69,21 @@ def test_a_bad_subscription_is_a_400_naming_the_field(admin_api, change, field):
     assert field in [d["field"] for d in reply.json()["details"]]
 
 
+def test_a_subscription_to_an_internal_address_is_a_400_naming_the_url(admin_api, settings):
+    settings.WEBHOOK_ALLOW_PRIVATE_ADDRESSES = False
+
+    reply = admin_api.post(
+        "/api/v1/webhooks/",
+        {"name": "s", "url": "http://169.254.169.254/latest/meta-data/"},
+        content_type="application/json",
+    )
+
+    assert reply.status_code == 400
+    (detail,) = reply.json()["details"]
+    assert detail["field"] == "url" and "169.254.169.254" in detail["message"]
+    assert not WebhookSubscription.objects.exists()
+
+
 def test_reading_subscriptions_needs_the_admin_scope(client):
     _, raw = ApiKey.issue("consumer", ["read:ledger", "read:signals"])
     assert client.get("/api/v1/webhooks/", HTTP_X_API_KEY=raw).status_code == 403

@@ -5,7 +5,9 @@ import hmac
 import json
 
 import pytest
+from django.core.exceptions import ValidationError
 
+from ledger import webhook_targets
 from ledger.models import WebhookAttempt, WebhookSubscription
 from ledger.services import webhooks, writer
 from tests.support.factories import NewsEventFactory, RawEventFactory, SignalFactory
@@ -142,3 +144,75 @@ def test_filters_on_level_probability_and_type(receiver):
     webhooks.subscription_deliver(subscription.pk)
 
     assert [json.loads(r.body)["signal"]["probability"] >= 0.5 for r in receiver.received] == [True]
+
+
+# --------------------------------------------------------------------------- public addresses only
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://127.0.0.1:8000/hook",
+        "http://localhost/hook",  # a name that resolves to loopback
+        "http://10.1.2.3/hook",
+        "http://192.168.0.10/hook",
+        "http://169.254.169.254/latest/meta-data/",  # a cloud's metadata address
+        "http://100.64.0.1/hook",  # carrier-grade NAT
+        "http://0.0.0.0/hook",
+        "http://[::1]/hook",
+        "http://[::ffff:127.0.0.1]/hook",
+        "http://[fd00::1]/hook",
+        "http://224.0.0.1/hook",
+    ],
+)
+def test_a_subscription_to_an_address_that_is_not_public_is_refused_naming_it(settings, url):
+    settings.WEBHOOK_ALLOW_PRIVATE_ADDRESSES = False
+    subscription = WebhookSubscription(name="inside", url=url, secret=SECRET)
+
+    with pytest.raises(ValidationError) as refused:
+        subscription.full_clean()
+
+    (message,) = refused.value.message_dict["url"]
+    assert "not public" in message and "WEBHOOK_ALLOW_PRIVATE_ADDRESSES" in message
+    settings.WEBHOOK_ALLOW_PRIVATE_ADDRESSES = True
+    subscription.full_clean()  # development allows them
+
+
+@pytest.mark.parametrize(
+    "url",
+    ["https://8.8.8.8/hook", "https://[2001:4860:4860::8888]/hook", "https://receiver.invalid/hook", "http://[::1"],
+)
+def test_public_addresses_and_names_that_do_not_resolve_are_not_refused_as_internal(settings, url):
+    settings.WEBHOOK_ALLOW_PRIVATE_ADDRESSES = False
+    webhook_targets.validate_target(url)  # an unresolvable name fails at delivery like any unreachable one
+
+
+def test_a_delivery_to_an_address_that_is_not_public_is_refused_when_it_connects_and_pauses_at_once(settings, receiver):
+    # Saved while allowed, or by a name that resolved elsewhere when it was saved (DNS rebinding):
+    # the check that counts is the one made as the delivery connects.
+    framed(RawEventFactory())
+    subscription = subscribe(receiver.url.replace("127.0.0.1", "localhost"))
+    settings.WEBHOOK_ALLOW_PRIVATE_ADDRESSES = False
+
+    webhooks.subscription_deliver(subscription.pk, sleep=no_sleep)
+
+    subscription.refresh_from_db()
+    assert receiver.received == []
+    assert subscription.paused and "localhost is, or resolves to, an address that is not public" in (
+        subscription.pause_reason
+    )
+    assert WebhookAttempt.objects.filter(subscription=subscription).count() == 1  # no retry makes it public
+
+
+def test_a_delivery_connects_to_the_address_it_checked_and_still_names_the_host(settings, receiver, monkeypatch):
+    # Loopback taken for public, to follow a checked delivery to its end on this machine.
+    monkeypatch.setattr(webhook_targets, "_not_public", lambda address: False)
+    settings.WEBHOOK_ALLOW_PRIVATE_ADDRESSES = False
+    framed(RawEventFactory())
+    url = receiver.url.replace("127.0.0.1", "localhost")
+    subscription = subscribe(url)
+
+    webhooks.subscription_deliver(subscription.pk, sleep=no_sleep)
+
+    (received,) = receiver.received
+    assert received.headers["Host"] == url.split("/")[2]

@@ -1,0 +1,121 @@
+"""Where webhooks may be delivered: public addresses only, unless ``WEBHOOK_ALLOW_PRIVATE_ADDRESSES``.
+
+A subscription makes OMEN's workers POST to a URL of the subscriber's choosing. Pointed at
+loopback, a private network or a cloud's metadata address (169.254.169.254), that is a request
+from inside the network on behalf of whoever can create a subscription. So a URL whose host is,
+or resolves to, an address that is not global is refused when the subscription is saved (the
+admin, the API), and again when each delivery connects: the connection goes to an address
+checked at that moment, so a name that resolved to a public address when it was saved and to an
+internal one later (DNS rebinding) is refused too.
+
+Development allows private addresses by default (a receiver on the same machine); production
+does not.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import socket
+from urllib.parse import urlsplit
+
+import httpcore
+import httpx
+from django.conf import settings
+from django.core.exceptions import ValidationError
+
+Address = ipaddress.IPv4Address | ipaddress.IPv6Address
+
+
+class TargetRefused(httpcore.ConnectError):
+    """A delivery's connection refused: its host resolved to an address that is not public."""
+
+
+def _not_public(address: Address) -> bool:
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        address = address.ipv4_mapped
+    return not address.is_global or address.is_multicast
+
+
+def _addresses(host: str, port: int) -> list[Address]:
+    """Every address ``host`` names (itself when it is one). Raises OSError when it resolves to none."""
+    try:
+        return [ipaddress.ip_address(host.strip("[]"))]
+    except ValueError:
+        pass
+    found = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    return [ipaddress.ip_address(info[4][0].split("%", 1)[0]) for info in found]
+
+
+def refusal(host: str, port: int) -> str | None:
+    """Why a delivery to ``host`` is refused, or None. A name that does not resolve is not refused
+    here: its delivery fails as any unreachable receiver's does."""
+    if settings.WEBHOOK_ALLOW_PRIVATE_ADDRESSES:
+        return None
+    try:
+        return _refusal(host, _addresses(host, port))
+    except OSError:
+        return None
+
+
+def _refusal(host: str, addresses: list[Address]) -> str | None:
+    internal = sorted({str(address) for address in addresses if _not_public(address)})
+    if not internal:
+        return None
+    return (
+        f"{host} is, or resolves to, an address that is not public ({', '.join(internal)}): webhooks go to "
+        "public addresses only (WEBHOOK_ALLOW_PRIVATE_ADDRESSES)"
+    )
+
+
+def validate_target(url: str) -> None:
+    """A model field validator: the URL's host must be public (see the module)."""
+    try:
+        parts = urlsplit(url)
+        host, port = parts.hostname, parts.port or (443 if parts.scheme == "https" else 80)
+    except ValueError:
+        return  # not a URL: the URL validator beside this one says so
+    if host is None:
+        return
+    reason = refusal(host, port)
+    if reason is not None:
+        raise ValidationError(reason, code="internal_address")
+
+
+class _PublicAddressesOnly(httpcore.SyncBackend):
+    """Connects to an address it checked itself, the first public one ``host`` resolves to."""
+
+    def connect_tcp(self, host, port, timeout=None, local_address=None, socket_options=None):
+        if not settings.WEBHOOK_ALLOW_PRIVATE_ADDRESSES:
+            # Resolved once: the address checked is the address connected to.
+            try:
+                addresses = _addresses(host, port)
+            except OSError as exc:
+                raise httpcore.ConnectError(f"{host}: {exc}") from exc
+            reason = _refusal(host, addresses)
+            if reason is not None:
+                raise TargetRefused(reason)
+            # Each checked address in turn, as a connection to the name would try them. TLS still
+            # checks the certificate against the URL's host name (httpcore passes it apart).
+            for address in dict.fromkeys(str(address) for address in addresses):
+                try:
+                    return super().connect_tcp(address, port, timeout, local_address, socket_options)
+                except httpcore.ConnectError as exc:
+                    failure = exc
+            raise failure
+        return super().connect_tcp(host, port, timeout, local_address, socket_options)
+
+
+def delivery_transport() -> httpx.HTTPTransport:
+    """An httpx transport whose connections go to public addresses only (unless allowed)."""
+    transport = httpx.HTTPTransport()
+    # httpx builds its pool with the default network backend and offers no argument for another:
+    # the pool is made again, as httpx makes it, with this one (tests/ledger/services/test_webhooks.py
+    # proves a delivery to a private address is refused at connect time).
+    transport._pool = httpcore.ConnectionPool(
+        ssl_context=httpx.create_ssl_context(),
+        max_connections=100,
+        max_keepalive_connections=20,
+        keepalive_expiry=5.0,
+        network_backend=_PublicAddressesOnly(),
+    )
+    return transport
