@@ -4,11 +4,12 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from ledger.models import Operation, Tier
+from ledger.models import LedgerOutbox, Operation, Tier
 from ledger.services.seal import partition_seal
 from ledger.services.writer import ledger_drain
+from signals.public import signals_delete_announced
 from signals.services.ingest import signals_ingest
-from tests.support.factories import LedgerOutboxFactory, LedgerPartitionFactory, RawEventFactory
+from tests.support.factories import LedgerOutboxFactory, LedgerPartitionFactory, RawEventFactory, SignalFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -55,6 +56,19 @@ def test_a_waiting_save_is_found_by_its_exact_signal_id(admin_client):
     page = admin_client.get("/admin/ledger/ledgeroutbox/", {"q": wanted.signal_id}).content.decode()
 
     assert wanted.signal_id in page and other.signal_id not in page
+
+
+def test_a_delete_waiting_in_a_bulk_row_is_found_by_its_signal_id_whatever_its_place(admin_client):
+    gone = SignalFactory.create_batch(3)
+    other = SignalFactory()
+    signals_delete_announced([signal.pk for signal in gone])  # in the test's transaction: not drained
+    (bulk,) = LedgerOutbox.objects.filter(saves=3)
+
+    for signal in gone:
+        page = admin_client.get("/admin/ledger/ledgeroutbox/", {"q": signal.signal_id}).content.decode()
+        assert f"/admin/ledger/ledgeroutbox/{bulk.pk}/change/" in page, signal.signal_id
+    page = admin_client.get("/admin/ledger/ledgeroutbox/", {"q": other.signal_id}).content.decode()
+    assert f"/admin/ledger/ledgeroutbox/{bulk.pk}/change/" not in page
 
 
 def test_an_operator_adds_a_webhook_from_the_ledger_end_and_resumes_a_paused_one(admin_client):
