@@ -30,14 +30,30 @@ class TargetRefused(httpcore.ConnectError):
     """A delivery's connection refused: its host resolved to an address that is not public."""
 
 
+# IPv6 outside global unicast (2000::/3) is never public: IPv4-compatible (::/96), site-local,
+# unique local, link-local, the local-use NAT64 prefix. The well-known NAT64 prefix and the
+# tunnels within 2000::/3 (6to4, Teredo) carry an IPv4 address, judged as itself.
+_GLOBAL_UNICAST = ipaddress.ip_network("2000::/3")
+_NAT64 = ipaddress.ip_network("64:ff9b::/96")
+
+
 def _not_public(address: Address) -> bool:
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-        address = address.ipv4_mapped
+    if isinstance(address, ipaddress.IPv6Address):
+        if address.ipv4_mapped is not None:
+            return _not_public(address.ipv4_mapped)
+        if address in _NAT64:
+            return _not_public(ipaddress.IPv4Address(int(address) & 0xFFFF_FFFF))
+        if address not in _GLOBAL_UNICAST:
+            return True
+        tunnelled = [address.sixtofour, *(address.teredo or ())]
+        if any(inner is not None and _not_public(inner) for inner in tunnelled):
+            return True
     return not address.is_global or address.is_multicast
 
 
 def _addresses(host: str, port: int) -> list[Address]:
-    """Every address ``host`` names (itself when it is one). Raises OSError when it resolves to none."""
+    """Every address ``host`` names (itself when it is one). Raises OSError when it resolves to none,
+    UnicodeError (a ValueError) for a name IDNA cannot encode."""
     try:
         return [ipaddress.ip_address(host.strip("[]"))]
     except ValueError:
@@ -53,7 +69,7 @@ def refusal(host: str, port: int) -> str | None:
         return None
     try:
         return _refusal(host, _addresses(host, port))
-    except OSError:
+    except (OSError, ValueError):
         return None
 
 
@@ -89,17 +105,18 @@ class _PublicAddressesOnly(httpcore.SyncBackend):
             # Resolved once: the address checked is the address connected to.
             try:
                 addresses = _addresses(host, port)
-            except OSError as exc:
+            except (OSError, ValueError) as exc:
                 raise httpcore.ConnectError(f"{host}: {exc}") from exc
             reason = _refusal(host, addresses)
             if reason is not None:
                 raise TargetRefused(reason)
             # Each checked address in turn, as a connection to the name would try them. TLS still
             # checks the certificate against the URL's host name (httpcore passes it apart).
+            failure: Exception = httpcore.ConnectError(f"{host}: no address")
             for address in dict.fromkeys(str(address) for address in addresses):
                 try:
                     return super().connect_tcp(address, port, timeout, local_address, socket_options)
-                except httpcore.ConnectError as exc:
+                except (httpcore.ConnectError, httpcore.ConnectTimeout) as exc:
                     failure = exc
             raise failure
         return super().connect_tcp(host, port, timeout, local_address, socket_options)

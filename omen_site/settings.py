@@ -507,6 +507,11 @@ if IS_PRODUCTION:
 
 # --- API ------------------------------------------------------------------------
 
+API_TRUSTED_PROXIES = env.int("API_TRUSTED_PROXIES", default=0)
+if API_TRUSTED_PROXIES < 0:
+    raise ImproperlyConfigured(
+        f"API_TRUSTED_PROXIES={API_TRUSTED_PROXIES}: set it to the number of proxies in front of the site (0 or more)."
+    )
 REST_FRAMEWORK = {
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
     # A key in X-API-Key; a staff user's admin session may read (omen_site/api/auth.py).
@@ -524,7 +529,7 @@ REST_FRAMEWORK = {
     # (the schema pages) is throttled by the address the nearest of them saw. 0 (the default)
     # reads REMOTE_ADDR alone; DRF's own default trusts the whole header, which any caller can
     # set to a new value per request and never be throttled.
-    "NUM_PROXIES": env.int("API_TRUSTED_PROXIES", default=0),
+    "NUM_PROXIES": API_TRUSTED_PROXIES,
 }
 # Requests per key (an API key's own throttle_rate overrides it), per user or per address.
 API_THROTTLE_RATE = env.str("API_THROTTLE_RATE", default="300/min")

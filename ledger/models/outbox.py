@@ -18,8 +18,17 @@ def bulk_contract(records: Iterable[str]) -> str:
 
 
 def bulk_records(contract: str) -> list[tuple[str, str]]:
-    """(deletion record, signal id) of each save a bulk delete's row holds, in order."""
-    return [(record, orjson.loads(record)["signal_id"]) for record in contract.split("\n")]
+    """(deletion record, signal id) of each save a bulk delete's row holds, in order. Raises
+    ValueError for a record that is not a JSON object naming its signal."""
+    return [(record, _record_signal_id(record)) for record in contract.split("\n")]
+
+
+def _record_signal_id(record: str) -> str:
+    document = orjson.loads(record)
+    signal_id = document.get("signal_id") if isinstance(document, dict) else None
+    if not isinstance(signal_id, str):
+        raise ValueError(f"a deletion record that names no signal: {record[:100]!r}")
+    return signal_id
 
 
 class OutboxQuerySet(models.QuerySet):

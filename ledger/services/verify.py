@@ -391,15 +391,20 @@ def _reconcile(
 
     report.signals = len(snapshot.signals)
     unframed: set[int] = set()
+    deleted_since_read: set[int] = set()
     matched = 0
     for digest in snapshot.signals:
         count = live(digest)
         if count == 1 and digest not in leaving:  # counted on both sides alike (framed_live)
             matched += 1
+        elif count == 1 and digest in leaving and digest not in waiting:
+            # A delete committed after the signals were read (or a row back around the ledger).
+            deleted_since_read.add(digest)
         elif not (count == 0 and digest in waiting or count == 1 and digest in leaving):
-            # (a create not framed yet; a delete committed after the signals were read; or a delete
-            # and the save that put it back, both waiting)
+            # (a create not framed yet; or a delete and the save that put it back, both waiting)
             unframed.add(digest)
+    if deleted_since_read:
+        _check_deleted_since_read(report, snapshot, deleted_since_read)
     if unframed:  # name them: a second pass over the table, only when something is wrong
         for signal_id in Signal.objects.values_list("signal_id", flat=True).iterator(10_000):
             digest = _digest(signal_id)
@@ -418,6 +423,32 @@ def _reconcile(
         for digest, _ in groupby(creates)
         if live(digest) == 1 and digest not in leaving and _count(stored, digest) == 0
     }
+
+
+def _check_deleted_since_read(report: VerifyReport, snapshot: _Snapshot, digests: set[int]) -> None:
+    """Signals read with their delete waiting, and no save waiting that put them back: a delete
+    committed between the snapshot's two reads, so each must be gone now. One that is still in the
+    table, with no save of it waiting by now (read after the table: a restore committed meanwhile
+    has one), was put back around the ledger. A few rows, read by id, only when there are some."""
+    signal_ids = {
+        signal_id
+        for _, operation, signal_id in snapshot.pending
+        if operation == Operation.DELETE and _digest(signal_id) in digests
+    }
+    back = set(Signal.objects.filter(signal_id__in=signal_ids).values_list("signal_id", flat=True))
+    if not back:
+        return
+    saved_again = set(
+        LedgerOutbox.objects.filter(signal_id__in=back)
+        .exclude(operation=Operation.DELETE)
+        .values_list("signal_id", flat=True)
+    )
+    for signal_id in sorted(back - saved_again):
+        report.add_problem(
+            f"signal {signal_id}",
+            "is in the database while its delete waits in the outbox and no save put it back: it was "
+            "inserted around the ledger",
+        )
 
 
 def _name_missing(

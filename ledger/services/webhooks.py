@@ -225,6 +225,8 @@ def _deliver(
         except httpx.HTTPError as exc:
             error = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
             refused = isinstance(exc.__cause__, TargetRefused)  # no retry makes it public
+        except httpx.InvalidURL as exc:  # saved, but httpx cannot send to it: no retry mends it
+            error, refused = f"InvalidURL: {exc}", True
         duration_ms = int((time.monotonic() - started) * 1000)
         delivered = status is not None and 200 <= status < 300
         retried = not delivered and not refused and (status is None or status in RETRIED_STATUSES) and attempt < TRIES

@@ -480,7 +480,7 @@ def _reading_outbox_row(outbox_id: int) -> Iterator[None]:
     every commit hit again, unnamed, while every later save waited behind it."""
     try:
         yield
-    except (ValueError, KeyError, TypeError, AttributeError) as exc:  # orjson's JSONDecodeError is a ValueError
+    except (ValueError, KeyError) as exc:  # orjson's JSONDecodeError is a ValueError
         raise LedgerError(
             f"outbox row {outbox_id} holds a contract the writer cannot read ({type(exc).__name__}: {exc}). "
             "The writer stops here so that no save is skipped silently; mend the row's contract, or delete "
@@ -489,8 +489,14 @@ def _reading_outbox_row(outbox_id: int) -> Iterator[None]:
 
 
 def _fields_from_contract(contract: str, saved_at: datetime) -> list:
+    """A frame's fields from a contract (or a deletion record). Raises ValueError or KeyError for
+    one that is not a JSON object with them."""
     document = orjson.loads(contract)
+    if not isinstance(document, dict):
+        raise ValueError(f"not a JSON object: {contract[:100]!r}")
     observed_at: datetime | str = document["observed_at"]
+    if not isinstance(observed_at, str):
+        raise ValueError(f"observed_at is not a time: {observed_at!r}")
     if not is_deletion_record(contract):
         observed_at = datetime.fromisoformat(observed_at.replace("Z", "+00:00"))
         if observed_at.tzinfo is None:

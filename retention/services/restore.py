@@ -54,6 +54,10 @@ def restore_archive(day: date) -> Restored:
     with archive.sweep_lock():
         if archive.verified_file(day) is None:
             raise FileNotFoundError(f"no archive of {day.isoformat()} in {archive.day_path(day).parent}")
+        # Every line is read once before the first commit: a line that is no archived signal
+        # (ArchiveDamaged) then stops the restore before any of the day is back, not part-way.
+        for _ in archive.read_day(day):
+            pass
         signals = archive.read_day(day)
         total = restored = 0
         while chunk := list(islice(signals, _CHUNK)):

@@ -66,6 +66,12 @@ REFUSALS = [
         id="axes-cooloff-below-a-minute",
     ),
     pytest.param(
+        {"API_TRUSTED_PROXIES": "-1"},
+        "API_TRUSTED_PROXIES",
+        "API_TRUSTED_PROXIES=-1: set it to the number of proxies",
+        id="trusted-proxies-negative",
+    ),
+    pytest.param(
         {"LEDGER_DRAIN_ON_COMMIT": "sometimes"},
         "LEDGER_DRAIN_ON_COMMIT",
         "LEDGER_DRAIN_ON_COMMIT='sometimes' is not a mode",

@@ -18,6 +18,7 @@ from ledger.models import LedgerOutbox
 from ledger.services.verify import ledger_verify
 from retention.models import LegalHold, SignalArchive
 from retention.services import archive, archive_read
+from retention.services import restore as restore_module
 from retention.services import sweep as sweep_module
 from retention.services.restore import restore_archive
 from retention.services.sweep import sweep
@@ -450,7 +451,8 @@ def test_a_day_file_with_a_line_that_names_no_signal_keeps_its_day_and_says_wher
 
 
 @pytest.mark.parametrize("bad_line", [*BAD_LINES, b'{"signal_id": "OMEN-B", "event": ["x", "1"]}\n'])
-def test_a_line_that_is_no_archived_signal_is_named_by_restore_and_by_the_archives_policy(bad_line):
+def test_a_line_that_is_no_archived_signal_is_named_by_restore_and_by_the_archives_policy(bad_line, monkeypatch):
+    monkeypatch.setattr(restore_module, "_CHUNK", 1)  # the good first line would be a chunk of its own
     signal_at(DAY_1)
     sweep(["signals"], now=DAY_1 + timedelta(days=1) + KEEP)
     good = archive.day_path(DAY_1.date())
@@ -463,6 +465,7 @@ def test_a_line_that_is_no_archived_signal_is_named_by_restore_and_by_the_archiv
     with pytest.raises(CommandError, match=rf"{path}, line 2, is not an archived signal") as refused:
         call_command("retention", "restore-archive", DAY_1.date().isoformat())
     assert refused.value.returncode == 2
+    assert not Signal.objects.exists()  # none of the day came back: not a half-restored day
     # The archives policy reads a file only to look for held signals.
     LegalHold.objects.create(source="nobody", reason="makes the policy read the files")
     (run,) = sweep(["signal_archives"], now=DAY_1 + timedelta(days=800))

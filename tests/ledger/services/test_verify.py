@@ -370,6 +370,19 @@ def test_a_signal_deleted_around_the_ledger_is_named(sealed_segment):
     assert "deleted around the ledger" in report.problems[0].what
 
 
+def test_a_signal_put_back_around_the_ledger_while_its_delete_waits_is_named(sealed_segment, settings):
+    settings.LEDGER_DRAIN_ON_COMMIT = "off"
+    gone = Signal.objects.order_by("pk").first()
+    identity = Signal.objects.filter(pk=gone.pk).values_list(*DeletedSignal._fields).get()
+    assert signals_delete_identified([DeletedSignal(*identity)]) == 1  # its delete waits
+    Signal.objects.bulk_create([gone])  # back, by no path that tells the ledger
+
+    report = ledger_verify()
+
+    assert [problem.where for problem in report.problems] == [f"signal {gone.signal_id}"]
+    assert "inserted around the ledger" in report.problems[0].what
+
+
 def test_saves_waiting_longer_than_the_threshold_make_verify_exit_3(sealed_segment, settings):
     from ledger.models import LedgerOutbox
 

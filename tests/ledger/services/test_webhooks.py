@@ -163,6 +163,11 @@ def test_filters_on_level_probability_and_type(receiver):
         "http://[::ffff:127.0.0.1]/hook",
         "http://[fd00::1]/hook",
         "http://224.0.0.1/hook",
+        "http://[64:ff9b::a00:5]/hook",  # NAT64 of 10.0.0.5
+        "http://[2002:a00:1::1]/hook",  # 6to4 of 10.0.0.1
+        "http://[::7f00:1]/hook",  # IPv4-compatible 127.0.0.1
+        "http://[fec0::1]/hook",  # site-local
+        "http://[64:ff9b:1::1]/hook",  # local-use NAT64
     ],
 )
 def test_a_subscription_to_an_address_that_is_not_public_is_refused_naming_it(settings, url):
@@ -180,7 +185,15 @@ def test_a_subscription_to_an_address_that_is_not_public_is_refused_naming_it(se
 
 @pytest.mark.parametrize(
     "url",
-    ["https://8.8.8.8/hook", "https://[2001:4860:4860::8888]/hook", "https://receiver.invalid/hook", "http://[::1"],
+    [
+        "https://8.8.8.8/hook",
+        "https://[2001:4860:4860::8888]/hook",
+        "https://[64:ff9b::808:808]/hook",  # NAT64 of 8.8.8.8
+        "https://[2002:808:808::1]/hook",  # 6to4 of 8.8.8.8
+        "https://receiver.invalid/hook",
+        "http://[::1",
+        "http://" + "é" * 60 + ".com/hook",  # a name IDNA cannot encode: not resolved, not refused
+    ],
 )
 def test_public_addresses_and_names_that_do_not_resolve_are_not_refused_as_internal(settings, url):
     settings.WEBHOOK_ALLOW_PRIVATE_ADDRESSES = False
@@ -216,3 +229,15 @@ def test_a_delivery_connects_to_the_address_it_checked_and_still_names_the_host(
 
     (received,) = receiver.received
     assert received.headers["Host"] == url.split("/")[2]
+
+
+def test_a_saved_url_that_httpx_cannot_send_to_pauses_at_once(receiver):
+    framed(RawEventFactory())
+    subscription = subscribe("http://" + "é" * 60 + ".com/hook")
+
+    webhooks.subscription_deliver(subscription.pk, sleep=no_sleep)
+
+    subscription.refresh_from_db()
+    (attempt,) = WebhookAttempt.objects.filter(subscription=subscription)
+    assert subscription.paused and "InvalidURL" in subscription.pause_reason
+    assert attempt.outcome == WebhookAttempt.Outcome.FAILED

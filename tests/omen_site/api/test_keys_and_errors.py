@@ -2,6 +2,7 @@
 
 import io
 import json
+import secrets
 import time
 
 import pytest
@@ -210,11 +211,16 @@ def test_the_default_rate_applies_to_keys_without_their_own(client, settings):
     assert codes == [200, 200, 429]
 
 
+def unique_address() -> str:
+    # The cache's counters outlive a test (and a rerun): an address of this call alone (RFC 3849).
+    return f"2001:db8::{secrets.token_hex(2)}:{secrets.token_hex(2)}"
+
+
 def anonymous_schema_codes(client, forwarded_for):
-    # Addresses of these tests alone (RFC 5737): the cache's counters outlive a test.
+    remote = unique_address()
     return [
         client.get(
-            "/api/schema/", HTTP_ACCEPT="application/json", HTTP_X_FORWARDED_FOR=address, REMOTE_ADDR="192.0.2.1"
+            "/api/schema/", HTTP_ACCEPT="application/json", HTTP_X_FORWARDED_FOR=address, REMOTE_ADDR=remote
         ).status_code
         for address in forwarded_for
     ]
@@ -224,16 +230,17 @@ def test_a_caller_without_a_key_cannot_escape_its_rate_by_making_up_forwarded_ad
     settings.API_THROTTLE_RATE = "2/min"
     away_from_a_minutes_end()
 
-    assert anonymous_schema_codes(client, ["198.51.100.1", "198.51.100.2", "198.51.100.3"]) == [200, 200, 429]
+    assert anonymous_schema_codes(client, [unique_address() for _ in range(3)]) == [200, 200, 429]
 
 
 def test_behind_a_trusted_proxy_callers_are_told_apart_by_the_address_it_saw(client, settings):
     settings.API_THROTTLE_RATE = "1/min"
     settings.REST_FRAMEWORK = {**settings.REST_FRAMEWORK, "NUM_PROXIES": 1}
     away_from_a_minutes_end()
+    first, second = unique_address(), unique_address()
 
     # The proxy appends the address it saw; what the caller wrote before it is not believed.
-    codes = anonymous_schema_codes(client, ["1.1.1.1, 203.0.113.1", "2.2.2.2, 203.0.113.2", "3.3.3.3, 203.0.113.1"])
+    codes = anonymous_schema_codes(client, [f"1.1.1.1, {first}", f"2.2.2.2, {second}", f"3.3.3.3, {first}"])
 
     assert codes == [200, 200, 429]
 
