@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import ipaddress
 import socket
+import time
 from urllib.parse import urlsplit
 
 import httpcore
@@ -112,10 +113,16 @@ class _PublicAddressesOnly(httpcore.SyncBackend):
                 raise TargetRefused(reason)
             # Each checked address in turn, as a connection to the name would try them. TLS still
             # checks the certificate against the URL's host name (httpcore passes it apart).
+            # One connect timeout for them all, not one each: a name with many silent addresses
+            # must not hold a delivery for many times WEBHOOK_TIMEOUT_SECONDS.
+            deadline = None if timeout is None else time.monotonic() + timeout
             failure: Exception = httpcore.ConnectError(f"{host}: no address")
             for address in dict.fromkeys(str(address) for address in addresses):
+                left = None if deadline is None else deadline - time.monotonic()
+                if left is not None and left <= 0:
+                    break
                 try:
-                    return super().connect_tcp(address, port, timeout, local_address, socket_options)
+                    return super().connect_tcp(address, port, left, local_address, socket_options)
                 except (httpcore.ConnectError, httpcore.ConnectTimeout) as exc:
                     failure = exc
             raise failure

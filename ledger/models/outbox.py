@@ -19,7 +19,9 @@ def bulk_contract(records: Iterable[str]) -> str:
 
 def bulk_records(contract: str) -> list[tuple[str, str]]:
     """(deletion record, signal id) of each save a bulk delete's row holds, in order. Raises
-    ValueError for a record that is not a JSON object naming its signal."""
+    ValueError for a record that is not a JSON object naming its signal, or for no contract."""
+    if not isinstance(contract, str):
+        raise ValueError("a bulk delete's row with no deletion records")
     return [(record, _record_signal_id(record)) for record in contract.split("\n")]
 
 
@@ -41,11 +43,13 @@ class OutboxQuerySet(models.QuerySet):
         row gives one per deletion record (its contract is read only for those rows)."""
         single = self.filter(saves=1).order_by("id").values_list("id", "operation", "signal_id")
         bulk = self.filter(saves__gt=1).order_by("id").values_list("id", "operation", "contract")
-        expanded = [
-            (outbox_id, operation, signal_id)
-            for outbox_id, operation, contract in bulk
-            for _, signal_id in bulk_records(contract)
-        ]
+        expanded = []
+        for outbox_id, operation, contract in bulk:
+            try:
+                records = bulk_records(contract)
+            except ValueError as exc:
+                raise ValueError(f"outbox row {outbox_id} holds a contract that cannot be read ({exc})") from exc
+            expanded.extend((outbox_id, operation, signal_id) for _, signal_id in records)
         if not expanded:
             yield from single.iterator()
             return

@@ -79,7 +79,7 @@ from ledger.selectors import WriterHealth, writer_health
 from ledger.services.purge import CHAINED_FIELDS
 from ledger.services.restore import ContractError, restore_signal
 from ledger.services.writer import lock_writer_state
-from ledger.wal import CleanEnd, TornTail, ledger_sequence
+from ledger.wal import CleanEnd, LedgerError, TornTail, ledger_sequence
 from signals.models import Signal
 from signals.public import SignalRow
 
@@ -150,6 +150,7 @@ class _Snapshot:
     signals: array  # digests of every signal id
     health: WriterHealth
     frame_refs: dict[str, int]  # frame references per partition
+    put_back: list[str]  # signals in the table while their delete waits, with no save that put them back
 
 
 def _database_snapshot() -> _Snapshot:
@@ -166,10 +167,42 @@ def _database_snapshot() -> _Snapshot:
         signals = array(
             "q", (_digest(sid) for sid in Signal.objects.values_list("signal_id", flat=True).iterator(10_000))
         )
-        pending = list(LedgerOutbox.objects.all().saves())
+        try:
+            pending = list(LedgerOutbox.objects.all().saves())
+        except ValueError as exc:  # the writer is stopped at the same row, and says so too
+            raise LedgerError(f"{exc}: mend the row or delete it, then verify again") from exc
+        put_back = _put_back_around_the_ledger(pending)
         health = writer_health()
         frame_refs = dict(LedgerFrameRef.objects.order_by().values_list("partition").annotate(Count("id")))
-    return _Snapshot(end, state.chain_head, state.last_sequence, pending, signals, health, frame_refs)
+    return _Snapshot(end, state.chain_head, state.last_sequence, pending, signals, health, frame_refs, put_back)
+
+
+def _put_back_around_the_ledger(pending: list[tuple[int, str, str]]) -> list[str]:
+    """Signals in the table now whose delete waits in the outbox, with no other save of theirs
+    waiting: put back around the ledger. Read under the writer's lock, which keeps drains out, so
+    a save that put one back (a restore, an import, the same event ingested again) is still in
+    the outbox when it is looked for, after the table. Rows of ids a delete waits for, read by id,
+    only when some wait."""
+    leaving = sorted({signal_id for _, operation, signal_id in pending if operation == Operation.DELETE})
+    back = set()
+    for start in range(0, len(leaving), _IDS_PER_QUERY):
+        chunk = leaving[start : start + _IDS_PER_QUERY]
+        back.update(Signal.objects.filter(signal_id__in=chunk).values_list("signal_id", flat=True))
+    if not back:
+        return []
+    saved_again = {signal_id for _, operation, signal_id in pending if operation != Operation.DELETE}
+    ids = sorted(back - saved_again)
+    for start in range(0, len(ids), _IDS_PER_QUERY):
+        chunk = ids[start : start + _IDS_PER_QUERY]
+        saved_again.update(
+            LedgerOutbox.objects.filter(signal_id__in=chunk)
+            .exclude(operation=Operation.DELETE)
+            .values_list("signal_id", flat=True)
+        )
+    return sorted(back - saved_again)
+
+
+_IDS_PER_QUERY = 10_000
 
 
 class _Verifier:
@@ -391,20 +424,22 @@ def _reconcile(
 
     report.signals = len(snapshot.signals)
     unframed: set[int] = set()
-    deleted_since_read: set[int] = set()
     matched = 0
     for digest in snapshot.signals:
         count = live(digest)
         if count == 1 and digest not in leaving:  # counted on both sides alike (framed_live)
             matched += 1
-        elif count == 1 and digest in leaving and digest not in waiting:
-            # A delete committed after the signals were read (or a row back around the ledger).
-            deleted_since_read.add(digest)
         elif not (count == 0 and digest in waiting or count == 1 and digest in leaving):
-            # (a create not framed yet; or a delete and the save that put it back, both waiting)
+            # (a create not framed yet; a delete committed after the signals were read, or a
+            # delete and the save that put it back, both waiting; a row put back around the
+            # ledger while its delete waits is ``snapshot.put_back``)
             unframed.add(digest)
-    if deleted_since_read:
-        _check_deleted_since_read(report, snapshot, deleted_since_read)
+    for signal_id in snapshot.put_back:
+        report.add_problem(
+            f"signal {signal_id}",
+            "is in the database while its delete waits in the outbox and no save put it back: it was "
+            "inserted around the ledger",
+        )
     if unframed:  # name them: a second pass over the table, only when something is wrong
         for signal_id in Signal.objects.values_list("signal_id", flat=True).iterator(10_000):
             digest = _digest(signal_id)
@@ -423,32 +458,6 @@ def _reconcile(
         for digest, _ in groupby(creates)
         if live(digest) == 1 and digest not in leaving and _count(stored, digest) == 0
     }
-
-
-def _check_deleted_since_read(report: VerifyReport, snapshot: _Snapshot, digests: set[int]) -> None:
-    """Signals read with their delete waiting, and no save waiting that put them back: a delete
-    committed between the snapshot's two reads, so each must be gone now. One that is still in the
-    table, with no save of it waiting by now (read after the table: a restore committed meanwhile
-    has one), was put back around the ledger. A few rows, read by id, only when there are some."""
-    signal_ids = {
-        signal_id
-        for _, operation, signal_id in snapshot.pending
-        if operation == Operation.DELETE and _digest(signal_id) in digests
-    }
-    back = set(Signal.objects.filter(signal_id__in=signal_ids).values_list("signal_id", flat=True))
-    if not back:
-        return
-    saved_again = set(
-        LedgerOutbox.objects.filter(signal_id__in=back)
-        .exclude(operation=Operation.DELETE)
-        .values_list("signal_id", flat=True)
-    )
-    for signal_id in sorted(back - saved_again):
-        report.add_problem(
-            f"signal {signal_id}",
-            "is in the database while its delete waits in the outbox and no save put it back: it was "
-            "inserted around the ledger",
-        )
 
 
 def _name_missing(

@@ -7,8 +7,9 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
-from django.db import connection
-from django.db.models import F
+from django.db import connection, transaction
+from django.db.models import F, TextField
+from django.db.models.functions import Cast
 from hypothesis import given
 from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
@@ -18,7 +19,7 @@ from ledger.reading import ledger_segments, segment_data
 from ledger.services.seal import partition_seal
 from ledger.services.verify import ledger_verify
 from ledger.services.writer import ledger_drain
-from ledger.wal import read_frames
+from ledger.wal import LedgerError, read_frames
 from signals.models import Signal
 from signals.public import DeletedSignal, signals_delete_identified
 from signals.services.ingest import signals_ingest
@@ -368,6 +369,49 @@ def test_a_signal_deleted_around_the_ledger_is_named(sealed_segment):
         f"signal {gone.signal_id}: is framed"
     ]
     assert "deleted around the ledger" in report.problems[0].what
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="a save between the snapshot's reads: PostgreSQL")
+def test_a_signal_deleted_between_the_reads_and_restored_and_framed_while_verify_reads_the_files_is_no_problem(
+    sealed_segment, settings, monkeypatch
+):
+    from ledger.public import signals_restore
+    from ledger.services import verify
+
+    settings.LEDGER_DRAIN_ON_COMMIT = "off"
+    first = Signal.objects.order_by("pk").first()
+    identity = Signal.objects.filter(pk=first.pk).values_list(*DeletedSignal._fields).get()
+    stored = Signal.objects.filter(pk=first.pk).values_list(Cast("contract", TextField()), "created_at").get()
+    take_snapshot = verify._database_snapshot
+
+    def snapshot_then_restored():
+        snapshot = take_snapshot()
+        with transaction.atomic():  # as retention's restore calls it
+            assert signals_restore([stored]) == 1  # back through the ledger, framed before the files are read
+        ledger_drain()
+        return snapshot
+
+    monkeypatch.setattr(verify, "_database_snapshot", snapshot_then_restored)
+    with committed_between_the_snapshots_reads(lambda: signals_delete_identified([DeletedSignal(*identity)])):
+        report = ledger_verify()
+
+    assert report.ok, report.problems
+
+
+def test_a_bulk_delete_row_that_cannot_be_read_stops_verify_naming_it(sealed_segment):
+    from ledger.models import LedgerOutbox
+
+    bad = LedgerOutbox.objects.create(
+        operation="delete",
+        signal_pk=1,
+        signal_id="OMEN-A",
+        contract='{"deleted":true}\nnot json',
+        saves=2,
+        saved_at=DAY,
+    )
+
+    with pytest.raises(LedgerError, match=f"outbox row {bad.pk} holds a contract that cannot be read"):
+        ledger_verify()
 
 
 def test_a_signal_put_back_around_the_ledger_while_its_delete_waits_is_named(sealed_segment, settings):

@@ -119,6 +119,7 @@ def test_damage_before_the_newest_segment_of_a_dead_run_stops_the_writer(ledger_
         (2, '{"deleted":true}\n{"deleted":true}'),  # records that name no signal
         (1, '{"deleted":true,"signal_id":"OMEN-A"}'),  # a delete's record without its identities
         (1, "[1, 2]"),
+        (2, None),  # a bulk row with no records at all
     ],
 )
 def test_an_outbox_row_whose_contract_cannot_be_read_stops_the_writer_naming_the_row(
