@@ -65,7 +65,7 @@ lint: setup
 # The suite never reads a developer's .env: OMEN_ENV_FILE points nowhere.
 test-sqlite: setup browser
 	@echo "==> test suite on SQLite"
-	env -u DATABASE_URL OMEN_ENV_FILE=/dev/null OMEN_TEST_REDIS_DB=15 $(PY) -m pytest -q --basetemp=$(TEST_TMP)-sqlite
+	env -u DATABASE_URL OMEN_ENV_FILE=/dev/null OMEN_TEST_REDIS_DB=15 $(PY) -m pytest -q --durations=15 --basetemp=$(TEST_TMP)-sqlite
 
 # The tests that touch a database, again on PostgreSQL; the rest ran on the first pass
 # (tests/conftest.py: touches_the_database).
@@ -74,7 +74,7 @@ test-postgres: setup browser
 	@$(PY) -c "import psycopg,sys; psycopg.connect('$(TEST_POSTGRES_URL)'.replace('/omen','/postgres'), connect_timeout=5).close()" \
 	  || { echo "PostgreSQL is not reachable at 127.0.0.1:5432; start it: pg_ctlcluster --skip-systemctl-redirect \$$(ls /etc/postgresql) main start"; exit 1; }
 	DATABASE_URL=$(TEST_POSTGRES_URL) OMEN_ENV_FILE=/dev/null OMEN_TESTS_DATABASE_ONLY=1 OMEN_TEST_REDIS_DB=14 \
-	  $(PY) -m pytest -q --basetemp=$(TEST_TMP)-postgres
+	  $(PY) -m pytest -q --durations=15 --basetemp=$(TEST_TMP)-postgres
 
 # The suite on SQLite under coverage, child processes included ([tool.coverage] in pyproject.toml):
 # line and branch coverage in total, for ledger/ and signals/services/, and per file. The figures
