@@ -3,7 +3,8 @@
 Everything else in ``ledger`` is private to it; the import contracts in ``pyproject.toml`` hold
 that line. The ledger listens to the signals app (``ledger.receivers``); nothing needs to call
 it to get a save framed. ``signals_restore`` puts back signals kept outside the database
-(retention's archives) through the same rule as ``ledger import``, each with a create frame.
+(retention's archives) through the same rule as ``ledger import``, each with a create frame;
+``signals_restore_check`` checks, writing nothing, that it would take them.
 The layout's partition and tombstone listings and bookkeeping file names let a backup copy the
 manifests and tombstones. ``partitions_purge`` is retention's "ledger" policy: it purges the
 partitions older than its cutoff, leaving tombstones (``ledger.services.purge``).
@@ -16,7 +17,7 @@ from ledger.layout import CURRENT_FILE, MANIFEST_FILE, SEALED_FILE, TOMBSTONE_SU
 from ledger.selectors import WriterHealth, WriterTotals, ledger_summary, writer_health, writer_totals
 from ledger.services.frame_refs import FrameCheck, FrameRef, frame_verify, signal_frames
 from ledger.services.purge import PurgeResult, partitions_purge
-from ledger.services.restore import ContractError, signals_restore
+from ledger.services.restore import ContractError, signals_restore, signals_restore_check
 
 __all__ = [
     "CURRENT_FILE",
@@ -36,6 +37,7 @@ __all__ = [
     "partitions_purge",
     "signal_frames",
     "signals_restore",
+    "signals_restore_check",
     "writer_health",
     "writer_totals",
 ]

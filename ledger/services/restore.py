@@ -360,8 +360,24 @@ def signals_restore(stored: Iterable[tuple[str, datetime]]) -> int:
     ledger shows it deleted, then back. Raises ``ContractError`` naming the field of a contract
     that cannot make a row, before anything is written. The caller holds the transaction.
     """
-    signals = [
-        restore_signal({"signal": orjson.loads(contract), "emitted_at": created_at.isoformat()})
-        for contract, created_at in stored
-    ]
+    signals = [_restored(contract, created_at) for contract, created_at in stored]
     return signals_write_restored(signals) if signals else 0
+
+
+def signals_restore_check(stored: Iterable[tuple[str, datetime]]) -> None:
+    """Check, writing nothing, that ``signals_restore`` would take each pair: a caller that
+    restores in several transactions checks them all before the first. Raises ``ContractError``
+    naming the pair's place (from 1) and the field."""
+    for place, (contract, created_at) in enumerate(stored, start=1):
+        try:
+            _restored(contract, created_at)
+        except ContractError as exc:
+            raise ContractError(f"line {place}", str(exc)) from exc
+
+
+def _restored(contract: str, created_at: datetime) -> RestoredSignal:
+    try:
+        document = orjson.loads(contract)
+    except orjson.JSONDecodeError as exc:
+        raise ContractError("contract", f"not JSON ({exc})") from exc
+    return restore_signal({"signal": document, "emitted_at": created_at.isoformat()})

@@ -9,7 +9,7 @@ from itertools import islice
 from django.db import transaction
 from django.utils import timezone
 
-from ledger.public import signals_restore
+from ledger.public import signals_restore, signals_restore_check
 from retention.policies import effective_policies
 from retention.services import archive
 
@@ -54,10 +54,10 @@ def restore_archive(day: date) -> Restored:
     with archive.sweep_lock():
         if archive.verified_file(day) is None:
             raise FileNotFoundError(f"no archive of {day.isoformat()} in {archive.day_path(day).parent}")
-        # Every line is read once before the first commit: a line that is no archived signal
-        # (ArchiveDamaged) then stops the restore before any of the day is back, not part-way.
-        for _ in archive.read_day(day):
-            pass
+        # Every line is read and checked once before the first commit: a line that is no
+        # archived signal (ArchiveDamaged), or whose contract cannot make a row (ContractError,
+        # naming the line), stops the restore before any of the day is back, not part-way.
+        signals_restore_check((signal.contract, signal.created_at) for signal in archive.read_day(day))
         signals = archive.read_day(day)
         total = restored = 0
         while chunk := list(islice(signals, _CHUNK)):

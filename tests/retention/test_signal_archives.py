@@ -473,6 +473,30 @@ def test_a_line_that_is_no_archived_signal_is_named_by_restore_and_by_the_archiv
     assert path.exists()
 
 
+@pytest.mark.parametrize(
+    ("contract", "field"), [("not json", "contract: not JSON"), ('{"signal_id": "OMEN-B"}', "line 2: ")]
+)
+def test_a_line_whose_contract_cannot_make_a_signal_stops_restore_before_any_of_the_day_is_back(
+    monkeypatch, contract, field
+):
+    monkeypatch.setattr(restore_module, "_CHUNK", 1)  # the good first line would be a chunk of its own
+    signal_at(DAY_1)
+    sweep(["signals"], now=DAY_1 + timedelta(days=1) + KEEP)
+    good = archive.day_path(DAY_1.date())
+    with gzip.open(good, "rb") as lines:
+        (line,) = list(lines)
+    unusable = {**orjson.loads(line), "signal_id": "OMEN-B", "contract": contract}
+    good.unlink()
+    SignalArchive.objects.all().delete()
+    vouched_day_file(DAY_1.date(), line + orjson.dumps(unusable) + b"\n")
+
+    with pytest.raises(CommandError, match="a line cannot make a signal: line 2: ") as refused:
+        call_command("retention", "restore-archive", DAY_1.date().isoformat())
+
+    assert field in str(refused.value)
+    assert not Signal.objects.exists()
+
+
 def test_a_file_the_disk_changed_before_the_read_back_is_refused_and_nothing_is_deleted(monkeypatch):
     kept = signal_at(DAY_1)
     fsync_directory = archive.fsync_path
