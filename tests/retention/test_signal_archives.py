@@ -450,17 +450,22 @@ def test_a_day_file_with_a_line_that_names_no_signal_keeps_its_day_and_says_wher
     assert next_day.signal_id in {line["signal_id"] for line in archived_lines(next_day.generated_at.date())}
 
 
+def a_swept_line() -> bytes:
+    """A signal of DAY_1 swept, its day file's one line; the file and its manifest entry removed."""
+    signal_at(DAY_1)
+    sweep(["signals"], now=DAY_1 + timedelta(days=1) + KEEP)
+    swept = archive.day_path(DAY_1.date())
+    with gzip.open(swept, "rb") as lines:
+        (line,) = list(lines)
+    swept.unlink()
+    SignalArchive.objects.all().delete()
+    return line
+
+
 @pytest.mark.parametrize("bad_line", [*BAD_LINES, b'{"signal_id": "OMEN-B", "event": ["x", "1"]}\n'])
 def test_a_line_that_is_no_archived_signal_is_named_by_restore_and_by_the_archives_policy(bad_line, monkeypatch):
     monkeypatch.setattr(restore_module, "_CHUNK", 1)  # the good first line would be a chunk of its own
-    signal_at(DAY_1)
-    sweep(["signals"], now=DAY_1 + timedelta(days=1) + KEEP)
-    good = archive.day_path(DAY_1.date())
-    with gzip.open(good, "rb") as lines:
-        (line,) = list(lines)
-    good.unlink()
-    SignalArchive.objects.all().delete()
-    path = vouched_day_file(DAY_1.date(), line + bad_line)
+    path = vouched_day_file(DAY_1.date(), a_swept_line() + bad_line)
 
     with pytest.raises(CommandError, match=rf"{path}, line 2, is not an archived signal") as refused:
         call_command("retention", "restore-archive", DAY_1.date().isoformat())
@@ -480,14 +485,8 @@ def test_a_line_whose_contract_cannot_make_a_signal_stops_restore_before_any_of_
     monkeypatch, contract, field
 ):
     monkeypatch.setattr(restore_module, "_CHUNK", 1)  # the good first line would be a chunk of its own
-    signal_at(DAY_1)
-    sweep(["signals"], now=DAY_1 + timedelta(days=1) + KEEP)
-    good = archive.day_path(DAY_1.date())
-    with gzip.open(good, "rb") as lines:
-        (line,) = list(lines)
+    line = a_swept_line()
     unusable = {**orjson.loads(line), "signal_id": "OMEN-B", "contract": contract}
-    good.unlink()
-    SignalArchive.objects.all().delete()
     vouched_day_file(DAY_1.date(), line + orjson.dumps(unusable) + b"\n")
 
     with pytest.raises(CommandError, match="a line cannot make a signal: line 2: ") as refused:
