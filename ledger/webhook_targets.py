@@ -99,7 +99,7 @@ def validate_target(url: str) -> None:
 
 
 class _PublicAddressesOnly(httpcore.SyncBackend):
-    """Connects to an address it checked itself, the first public one ``host`` resolves to."""
+    """Connects only to addresses it resolved and checked itself, each in turn."""
 
     def connect_tcp(self, host, port, timeout=None, local_address=None, socket_options=None):
         if not settings.WEBHOOK_ALLOW_PRIVATE_ADDRESSES:

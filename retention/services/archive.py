@@ -21,11 +21,12 @@ import fcntl
 import gzip
 import hashlib
 import os
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
+from typing import TypeVar
 
 import orjson
 from django.conf import settings
@@ -39,6 +40,7 @@ from utilities.bulk_sql import AnyOf
 from utilities.files import fsync_path
 
 SUBDIRECTORY = "signals"
+T = TypeVar("T")
 _READ_CHUNK = 1 << 20
 
 
@@ -203,21 +205,12 @@ def verified_file(day: date) -> Path | None:
 
 def read_day(day: date) -> Iterator[ArchivedSignal]:
     """The day's archived signals, from its verified file. Raises ArchiveDamaged naming the file
-    and the line for a line that is not an archived signal (a file its checksum vouches for,
-    written by something else)."""
+    and the line for a line that is not an archived signal."""
     path = verified_file(day)
     if path is None:
         return
-    with gzip.open(path, "rb") as lines:
-        for number, line in enumerate(lines, start=1):
-            try:
-                signal = ArchivedSignal.parse(line)
-            except (orjson.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
-                raise ArchiveDamaged(
-                    f"{path}, line {number}, is not an archived signal ({type(exc).__name__}: {exc}); "
-                    "mend the line or move the file aside"
-                ) from None
-            yield signal
+    for signal, _ in _parsed_lines(path, ArchivedSignal.parse):
+        yield signal
 
 
 class DayFile:
@@ -321,19 +314,30 @@ _IDS_PER_QUERY = 10_000
 
 def _read_lines(path: Path) -> Iterator[tuple[str, bytes]]:
     """A day file's lines with their signal ids, every gzip member in turn. Raises ArchiveDamaged
-    for a line that names no signal: a file its checksum vouches for, written by something else."""
+    for a line that names no signal."""
+    return _parsed_lines(path, _signal_id)
+
+
+def _signal_id(line: bytes) -> str:
+    signal_id = orjson.loads(line)["signal_id"]
+    if not isinstance(signal_id, str):
+        raise TypeError(f"signal_id is {signal_id!r}, not a string")
+    return signal_id
+
+
+def _parsed_lines(path: Path, parse: Callable[[bytes], T]) -> Iterator[tuple[T, bytes]]:
+    """``parse`` of each line of a day file, with the line. A line it cannot parse is ArchiveDamaged
+    naming the file and the line: a file its checksum vouches for, written by something else."""
     with gzip.open(path, "rb") as lines:
         for number, line in enumerate(lines, start=1):
             try:
-                signal_id = orjson.loads(line)["signal_id"]
-            except (orjson.JSONDecodeError, KeyError, TypeError) as exc:
+                parsed = parse(line)
+            except (ValueError, KeyError, TypeError) as exc:  # orjson's JSONDecodeError is a ValueError
                 raise ArchiveDamaged(
-                    f"{path}, line {number}, is not an archived signal ({type(exc).__name__}: {exc}); "
-                    f"nothing of its day is deleted until it is mended or moved aside"
+                    f"{path}, line {number}, is not an archived signal ({type(exc).__name__}: {exc}); nothing of "
+                    "its day is deleted or restored until it is mended or the file is moved aside"
                 ) from None
-            if not isinstance(signal_id, str):
-                raise ArchiveDamaged(f"{path}, line {number}: signal_id is not a string; nothing of its day is deleted")
-            yield signal_id, line
+            yield parsed, line
 
 
 def _copy(path: Path, file, digest) -> None:
