@@ -7,16 +7,34 @@ then ``committed <n>`` after every committed batch, and never stops on its own. 
 ``--wait-for PATH`` it starts ingesting only once PATH exists: a test running two children lets
 both check the ledger first, since a check beside another process's ingest would see signals
 whose frames are not written yet.
+
+``python -m tests.support.crash_child --fork-server`` loads Django once and then forks one such
+child for each ``ROUND`` line read on its stdin (see ``serve_forks``).
 """
 
+import importlib
 import json
 import os
 import sys
 import time
+import traceback
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import django
+
+# What ``main`` imports, loaded once by ``serve_forks`` before it forks.
+CHILD_IMPORTS = (
+    "ledger.envelope",
+    "ledger.models",
+    "ledger.reading",
+    "ledger.services.verify",
+    "ledger.services.writer",
+    "ledger.wal",
+    "signals.models",
+    "signals.services.ingest",
+    "tests.support.factories",
+)
 
 
 def main(round_number: int, verify_only: bool, wait_for: Path | None) -> None:
@@ -86,7 +104,47 @@ def main(round_number: int, verify_only: bool, wait_for: Path | None) -> None:
         print(f"committed {summary.created}", flush=True)
 
 
+def serve_forks() -> None:
+    """Load Django and what ``main`` imports once, then fork a child per ``ROUND`` line on stdin.
+
+    Importing them took a fresh process more than a second, most of each crash-test round; a
+    forked child starts with them loaded, as a Celery prefork worker does, and opens its own
+    database connection. It writes to this process's stdout; this process answers ``forked PID``
+    first and, once told ``reap`` and the child is gone, ``exited PID`` after the child's last line.
+    The child stays a zombie until ``reap``: until then its pid cannot name another process, so a
+    SIGKILL sent to it can only reach it, even if it had died on its own.
+    """
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "omen_site.settings")
+    django.setup()
+    from django.db import connections
+
+    for module in CHILD_IMPORTS:
+        importlib.import_module(module)
+    connections.close_all()  # a connection shared across a fork would be two clients on one socket
+    for command in sys.stdin:
+        round_number = int(command)
+        sys.stdout.flush()
+        pid = os.fork()
+        if pid == 0:
+            code = 0
+            try:
+                main(round_number, verify_only=False, wait_for=None)
+            except BaseException:
+                traceback.print_exc(file=sys.stdout)  # the test reads stdout only: it shows there
+                code = 1
+            finally:
+                sys.stdout.flush()
+                os._exit(code)
+        print(f"forked {pid}", flush=True)
+        assert sys.stdin.readline().strip() == "reap", "the test sends reap once it killed the child"
+        os.waitpid(pid, 0)
+        print(f"exited {pid}", flush=True)
+
+
 if __name__ == "__main__":
     arguments = sys.argv[1:]
+    if arguments == ["--fork-server"]:
+        serve_forks()
+        sys.exit()
     wait_for = Path(arguments[arguments.index("--wait-for") + 1]) if "--wait-for" in arguments else None
     main(int(arguments[0]), verify_only="--verify-only" in arguments, wait_for=wait_for)

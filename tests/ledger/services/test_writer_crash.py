@@ -8,6 +8,8 @@ Each check runs only once the processes before it are gone *and* their database 
 killed client's PostgreSQL session finishes the statement in progress, so a COMMIT it had sent can
 land after the process died -- a batch of signals the check would see without their frames.
 The kill moments come from a seed that every failure names; ``CRASH_TEST_SEED=<seed>`` replays it.
+Each round's child is forked by one process that loaded Django once (``ForkServer``): a fresh
+interpreter spent most of a round importing.
 """
 
 import json
@@ -36,6 +38,47 @@ def start_child(env, round_number: int, *flags: str) -> subprocess.Popen:
         stderr=subprocess.DEVNULL,
         text=True,
     )
+
+
+class ForkServer:
+    """``crash_child --fork-server``: forks each round's child; their lines arrive on its stdout."""
+
+    def __init__(self, env) -> None:
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "tests.support.crash_child", "--fork-server"],
+            cwd=ROOT,
+            env=env,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            text=True,
+        )
+        self.output = LineReader(self.process)
+
+    def _send(self, command: str) -> None:
+        self.process.stdin.write(f"{command}\n")
+        self.process.stdin.flush()
+
+    def fork(self, round_number: int, context: str) -> int:
+        self._send(str(round_number))
+        line = next_line(self.output, 60, context)
+        assert line.startswith("forked "), (context, line)
+        return int(line.split()[1])
+
+    def kill(self, pid: int, context: str) -> list[str]:
+        """SIGKILL the child and return every line it printed that was not taken yet."""
+        os.kill(pid, signal.SIGKILL)  # unreaped until "reap", a child that died on its own keeps its pid
+        self._send("reap")
+        lines = []
+        while (line := next_line(self.output, 10, context)) != f"exited {pid}\n":
+            lines.append(line)
+        return lines
+
+    def close(self) -> None:
+        self.process.kill()
+        self.process.wait()
+        self.process.stdin.close()
+        self.process.stdout.close()
 
 
 def next_line(output: LineReader, timeout: float, context: str) -> str:
@@ -82,25 +125,30 @@ def test_sigkill_at_random_moments_never_loses_or_doubles_a_frame(fresh_database
     committed = 0  # signals the children said were committed, over every round so far
     adopted = truncated = 0
 
-    for round_number in range(ROUNDS):
-        context = f"{replay}, round {round_number}"
-        child = start_child(env, round_number)
-        output = LineReader(child)
-        try:
-            state = assert_recovered(next_line(output, 60, context), context)
-            assert state["signals"] >= committed, (context, state, committed)
-            adopted += state["adopted"]
-            truncated += state["truncated"]
-            # Let it commit at least once, then kill it at a random moment of its work.
-            first = next_line(output, 60, context)
-            assert first.startswith("committed"), (context, first)
-            time.sleep(chooser.uniform(0, 0.4))
-            os.kill(child.pid, signal.SIGKILL)
-            child.wait()
-            reported = [first, *output.remaining(timeout=10)]  # every batch it said was committed
-            committed = state["signals"] + sum(int(line.split()[1]) for line in reported)
-        finally:
-            stop([child], url)
+    server = ForkServer(env)
+    try:
+        for round_number in range(ROUNDS):
+            context = f"{replay}, round {round_number}"
+            pid = server.fork(round_number, context)
+            killed = False
+            try:
+                state = assert_recovered(next_line(server.output, 60, context), context)
+                assert state["signals"] >= committed, (context, state, committed)
+                adopted += state["adopted"]
+                truncated += state["truncated"]
+                # Let it commit at least once, then kill it at a random moment of its work.
+                first = next_line(server.output, 60, context)
+                assert first.startswith("committed"), (context, first)
+                time.sleep(chooser.uniform(0, 0.4))
+                reported = [first, *server.kill(pid, context)]  # every batch it said was committed
+                killed = True
+                committed = state["signals"] + sum(int(line.split()[1]) for line in reported)
+            finally:
+                if not killed:
+                    server.kill(pid, context)
+                wait_for_sessions_to_end(url)  # nothing the killed child sent can commit any more
+    finally:
+        server.close()
 
     state = final_check(env, ROUNDS, f"{replay}, final check")
     assert state["signals"] >= committed > 0, (replay, state, committed)
