@@ -122,9 +122,11 @@ AUTHENTICATION_BACKENDS = [
 ]
 AXES_FAILURE_LIMIT = 10
 # Locked: the pair (username, address). Guessing at one name locks out neither its owner elsewhere
-# nor the other users behind the same address (an office's NAT). The address is REMOTE_ADDR, as for
-# the API's access log: behind a proxy it is the proxy's, and a lockout then covers the name everywhere.
+# nor the other users behind the same address (an office's NAT). The address is the one the API's
+# throttle and access log read (TRUSTED_PROXIES below): with proxies in front of the site and the
+# setting left at 0 it is the proxy's, and a lockout then covers the name everywhere.
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_CLIENT_IP_CALLABLE = "omen_site.client_address.client_address"
 AXES_COOLOFF_MINUTES = env.int("AXES_COOLOFF_MINUTES", default=15)
 if AXES_COOLOFF_MINUTES < 1:
     raise ImproperlyConfigured(
@@ -507,10 +509,13 @@ if IS_PRODUCTION:
 
 # --- API ------------------------------------------------------------------------
 
-API_TRUSTED_PROXIES = env.int("API_TRUSTED_PROXIES", default=0)
-if API_TRUSTED_PROXIES < 0:
+# How many proxies in front of the site append to X-Forwarded-For: the caller's address is the
+# entry the farthest of them appended (omen_site/client_address.py), for the API's throttle, its
+# access log and the admin's login lockouts alike. 0 (the default) reads REMOTE_ADDR alone.
+TRUSTED_PROXIES = env.int("TRUSTED_PROXIES", default=0)
+if TRUSTED_PROXIES < 0:
     raise ImproperlyConfigured(
-        f"API_TRUSTED_PROXIES={API_TRUSTED_PROXIES}: set it to the number of proxies in front of the site (0 or more)."
+        f"TRUSTED_PROXIES={TRUSTED_PROXIES}: set it to the number of proxies in front of the site (0 or more)."
     )
 REST_FRAMEWORK = {
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
@@ -525,11 +530,10 @@ REST_FRAMEWORK = {
     "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
     "EXCEPTION_HANDLER": "omen_site.api.errors.api_exception_handler",
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
-    # How many proxies in front of the site append to X-Forwarded-For: a caller without a key
-    # (the schema pages) is throttled by the address the nearest of them saw. 0 (the default)
-    # reads REMOTE_ADDR alone; DRF's own default trusts the whole header, which any caller can
+    # The throttle reads omen_site.client_address; this is for any DRF class that reads it
+    # itself: DRF's own default trusts the whole X-Forwarded-For header, which any caller can
     # set to a new value per request and never be throttled.
-    "NUM_PROXIES": API_TRUSTED_PROXIES,
+    "NUM_PROXIES": TRUSTED_PROXIES,
 }
 # Requests per key (an API key's own throttle_rate overrides it), per user or per address.
 API_THROTTLE_RATE = env.str("API_THROTTLE_RATE", default="300/min")

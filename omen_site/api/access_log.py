@@ -33,6 +33,7 @@ from django.utils.functional import SimpleLazyObject, empty
 from django.utils.ipv6 import clean_ipv6_address
 
 from omen_site.api.keys import ApiKey
+from omen_site.client_address import client_address
 from omen_site.middleware import API_PATH_PREFIX, request_id_of
 from utilities.bulk_sql import append_rows, datetime_adapter
 
@@ -83,7 +84,9 @@ class ApiAccessLogEntry(models.Model):
         help_text="The staff user whose admin session made the request.",
     )
     client_address = models.GenericIPAddressField(
-        null=True, blank=True, help_text="REMOTE_ADDR: behind a proxy, the proxy's address."
+        null=True,
+        blank=True,
+        help_text="The caller's address: REMOTE_ADDR, or what the outermost of TRUSTED_PROXIES saw.",
     )
     request_id = models.CharField(max_length=64, blank=True, help_text="The X-Request-ID the response carried.")
 
@@ -117,7 +120,7 @@ class _Pending(NamedTuple):
     api_key_id: int | None
     api_key_prefix: str
     user_id: int | None
-    remote_addr: str
+    address: str
     request_id: str
 
 
@@ -211,11 +214,11 @@ def _text(value: str, max_chars: int) -> str:
     return value.replace("\x00", "%00")[:max_chars]
 
 
-def _address(remote_addr: str) -> str | None:
-    """REMOTE_ADDR as an inet value, or None: one the column refuses would fail the whole batch."""
+def _address(text: str) -> str | None:
+    """The client address as an inet value, or None: one the column refuses would fail the whole batch."""
     try:
         # A zone (fe80::1%eth0) is Python's, not PostgreSQL's.
-        address = ipaddress.ip_address(remote_addr.partition("%")[0])
+        address = ipaddress.ip_address(text.partition("%")[0])
     except ValueError:
         return None  # empty (a Unix socket) or not an address
     # Written as Django's GenericIPAddressField writes it (SQLite keeps the text as given):
@@ -259,7 +262,7 @@ def _row(entry: _Pending, to_db) -> tuple:
         entry.api_key_id,
         entry.api_key_prefix,
         entry.user_id,
-        _address(entry.remote_addr),
+        _address(entry.address),
         entry.request_id[:64],
     )
 
@@ -314,7 +317,7 @@ class ApiAccessLogMiddleware:
                     api_key_id=api_key_id,
                     api_key_prefix=api_key_prefix,
                     user_id=user_id,
-                    remote_addr=request.META.get("REMOTE_ADDR", ""),
+                    address=client_address(request),
                     request_id=request_id_of(request),
                 )
             )

@@ -17,6 +17,7 @@ from django.core.cache.backends.redis import RedisCache
 from rest_framework.throttling import BaseThrottle
 
 from omen_site.api.keys import ApiKey
+from omen_site.client_address import client_address
 
 _PERIODS = {"s": 1, "sec": 1, "m": 60, "min": 60, "h": 3600, "hour": 3600, "d": 86400, "day": 86400}
 
@@ -38,7 +39,7 @@ class KeyRateThrottle(BaseThrottle):
         elif request.user is not None and request.user.is_authenticated:
             who, rate = f"user:{request.user.pk}", settings.API_THROTTLE_RATE
         else:
-            who, rate = f"ip:{self.get_ident(request)}", settings.API_THROTTLE_RATE
+            who, rate = f"ip:{client_address(request)}", settings.API_THROTTLE_RATE
         limit, period = parse_rate(rate)
         now = time.time()
         window_end = (int(now) // period + 1) * period

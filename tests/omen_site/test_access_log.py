@@ -84,6 +84,14 @@ def test_the_client_address_is_stored_as_djangos_field_stores_it(client, remote_
     assert entries("client_address") == [(stored,)]
 
 
+@pytest.mark.parametrize(("proxies", "stored"), [(0, "198.51.100.9"), (1, "203.0.113.7"), (2, "192.0.2.1")])
+def test_behind_trusted_proxies_the_address_is_the_one_the_outermost_saw(client, settings, proxies, stored):
+    settings.TRUSTED_PROXIES = proxies
+    client.get("/api/v1/signals/", REMOTE_ADDR="198.51.100.9", HTTP_X_FORWARDED_FOR="192.0.2.1, 203.0.113.7")
+    access_log_flush()
+    assert entries("client_address") == [(stored,)]
+
+
 def test_a_staff_sessions_read_leaves_the_user_and_no_key(client, django_user_model):
     analyst = django_user_model.objects.create_user(username="analyst", password="unused", is_staff=True)
     client.force_login(analyst)

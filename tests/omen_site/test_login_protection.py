@@ -34,16 +34,17 @@ def bob(django_user_model):
     return django_user_model.objects.create_user("bob", password=PASSWORD, is_staff=True)
 
 
-def log_in(username: str, password: str, address: str = HERE):
+def log_in(username: str, password: str, address: str = HERE, forwarded_for: str | None = None):
     """One try at the admin's login form from ``address``, in a browser of its own."""
-    client = Client(REMOTE_ADDR=address)
+    headers = {} if forwarded_for is None else {"HTTP_X_FORWARDED_FOR": forwarded_for}
+    client = Client(REMOTE_ADDR=address, **headers)
     response = client.post(LOGIN, {"username": username, "password": password, "next": "/admin/"})
     response.logged_in = "_auth_user_id" in client.session
     return response
 
 
-def fail(username: str, times: int, address: str = HERE) -> list[int]:
-    return [log_in(username, "wrong password", address).status_code for _ in range(times)]
+def fail(username: str, times: int, address: str = HERE, forwarded_for: str | None = None) -> list[int]:
+    return [log_in(username, "wrong password", address, forwarded_for).status_code for _ in range(times)]
 
 
 def time_passes(delta: timedelta) -> None:
@@ -76,6 +77,21 @@ def test_ten_wrong_passwords_lock_that_user_out_from_that_address_even_with_the_
     # The pair is locked, not the user nor the address.
     assert log_in("bob", PASSWORD).logged_in
     assert log_in("ann", PASSWORD, address=ELSEWHERE).logged_in
+
+
+def test_behind_a_trusted_proxy_the_lockout_is_by_the_address_the_proxy_saw(ann, settings):
+    settings.TRUSTED_PROXIES = 1
+    proxy = "10.0.0.1"
+    assert fail("ann", 10, proxy, forwarded_for="198.51.100.1")[-1] == 429
+
+    assert is_lockout_page(log_in("ann", PASSWORD, proxy, forwarded_for="203.0.113.5, 198.51.100.1"))
+    assert log_in("ann", PASSWORD, proxy, forwarded_for="198.51.100.2").logged_in  # ann, elsewhere
+
+
+def test_with_no_trusted_proxy_a_made_up_forwarded_address_does_not_lift_a_lockout(ann):
+    assert fail("ann", 10, forwarded_for="198.51.100.1")[-1] == 429
+
+    assert is_lockout_page(log_in("ann", PASSWORD, forwarded_for="198.51.100.2"))
 
 
 def test_a_locked_out_user_logs_in_again_once_the_cool_off_has_passed_since_the_last_try(ann, settings):

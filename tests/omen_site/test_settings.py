@@ -66,9 +66,9 @@ REFUSALS = [
         id="axes-cooloff-below-a-minute",
     ),
     pytest.param(
-        {"API_TRUSTED_PROXIES": "-1"},
-        "API_TRUSTED_PROXIES",
-        "API_TRUSTED_PROXIES=-1: set it to the number of proxies",
+        {"TRUSTED_PROXIES": "-1"},
+        "TRUSTED_PROXIES",
+        "TRUSTED_PROXIES=-1: set it to the number of proxies",
         id="trusted-proxies-negative",
     ),
     pytest.param(

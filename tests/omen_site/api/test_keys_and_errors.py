@@ -235,7 +235,7 @@ def test_a_caller_without_a_key_cannot_escape_its_rate_by_making_up_forwarded_ad
 
 def test_behind_a_trusted_proxy_callers_are_told_apart_by_the_address_it_saw(client, settings):
     settings.API_THROTTLE_RATE = "1/min"
-    settings.REST_FRAMEWORK = {**settings.REST_FRAMEWORK, "NUM_PROXIES": 1}
+    settings.TRUSTED_PROXIES = 1
     away_from_a_minutes_end()
     first, second = unique_address(), unique_address()
 
