@@ -85,12 +85,18 @@ def _refusal(host: str, addresses: list[Address]) -> str | None:
 
 
 def validate_target(url: str) -> None:
-    """A model field validator: the URL's host must be public (see the module)."""
+    """A model field validator: the URL's port must be one and its host public (see the module)."""
     try:
         parts = urlsplit(url)
-        host, port = parts.hostname, parts.port or (443 if parts.scheme == "https" else 80)
     except ValueError:
         return  # not a URL: the URL validator beside this one says so
+    try:
+        port = parts.port
+    except ValueError:  # past 65535: Django's URL validator takes any five digits
+        port = 0
+    if port == 0:  # no server listens there; and "or 80" below would have read it as no port
+        raise ValidationError("The URL's port must be from 1 to 65535.", code="invalid_port")
+    host, port = parts.hostname, port or (443 if parts.scheme == "https" else 80)
     if host is None:
         return
     reason = refusal(host, port)

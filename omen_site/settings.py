@@ -345,7 +345,14 @@ RETENTION_KEEP = {
     for name, value in os.environ.items()
     if name.startswith("RETENTION_KEEP_")
 }
-RETENTION_BATCH_SIZE = env.int("RETENTION_BATCH_SIZE", default=1000)
+_retention_batch_size = env.str("RETENTION_BATCH_SIZE", default="1000")
+# Read as text, so "abc" and "-5" get the same one-line refusal as 0 (which would sweep nothing).
+RETENTION_BATCH_SIZE = int(_retention_batch_size) if _retention_batch_size.strip().isdecimal() else 0
+if RETENTION_BATCH_SIZE < 1:
+    raise ImproperlyConfigured(
+        f"RETENTION_BATCH_SIZE={_retention_batch_size!r} is not a number of rows: "
+        "set it to a whole number, 1 or more (default 1000)."
+    )
 WEBHOOK_DISPATCH_INTERVAL_SECONDS = env.int("WEBHOOK_DISPATCH_INTERVAL_SECONDS", default=5)
 WEBHOOK_DELIVERY_BUDGET_SECONDS = env.float("WEBHOOK_DELIVERY_BUDGET_SECONDS", default=60.0)
 WEBHOOK_TIMEOUT_SECONDS = env.float("WEBHOOK_TIMEOUT_SECONDS", default=5.0)
@@ -527,7 +534,7 @@ REST_FRAMEWORK = {
     "DEFAULT_PERMISSION_CLASSES": ["omen_site.api.auth.ScopePermission"],
     "DEFAULT_THROTTLE_CLASSES": ["omen_site.api.throttle.KeyRateThrottle"],
     "DEFAULT_RENDERER_CLASSES": ["omen_site.api.renderers.OrjsonRenderer"],
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_PARSER_CLASSES": ["omen_site.api.parsers.NestingSafeJSONParser"],
     "EXCEPTION_HANDLER": "omen_site.api.errors.api_exception_handler",
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     # The throttle reads omen_site.client_address; this is for any DRF class that reads it

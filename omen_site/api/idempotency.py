@@ -8,6 +8,8 @@ never collide; a request without an API key passes through (the view refuses it)
 
 Only answers that settle the request are kept: a success or a refusal of the request itself.
 Answers that a retry might change (401, 403, 409, 429, any 5xx) are forgotten, so the retry runs.
+Every answer given from here (a replay, a 409) counts against the key's rate as a request to the
+view would, and says where the key stands: replays are no way around the throttle.
 
 Done as middleware rather than in each view so every write endpoint, now and later, gets the
 same rule; it runs before the view reads the body, which also lets it refuse an oversized body
@@ -25,9 +27,11 @@ from django.db import IntegrityError, models, transaction
 from django.http import HttpResponse, JsonResponse
 from django.http.request import RawPostDataException
 from django.utils import timezone
+from rest_framework.exceptions import Throttled
 
 from omen_site.api.auth import HEADER as API_KEY_HEADER
 from omen_site.api.keys import ApiKey
+from omen_site.api.throttle import count_request, key_rate
 from omen_site.middleware import api_error_response
 
 HEADER = "Idempotency-Key"
@@ -101,6 +105,11 @@ class IdempotencyMiddleware:
         ).hexdigest()
         claimed, stored = _claim(api_key.prefix, key, digest)
         if not claimed:
+            allowed, wait = count_request(request, f"key:{api_key.prefix}", key_rate(api_key))
+            if not allowed:  # the same answer the view's throttle gives
+                response = _error(request, 429, "throttled", str(Throttled(wait).detail))
+                response["Retry-After"] = str(wait)
+                return response
             return _answer_from(request, stored, digest)
         try:
             response = self.get_response(request)

@@ -31,22 +31,32 @@ def parse_rate(rate: str) -> tuple[int, int]:
     return int(count), _PERIODS[period]
 
 
+def key_rate(key: ApiKey) -> str:
+    return key.throttle_rate or settings.API_THROTTLE_RATE
+
+
+def count_request(request, who: str, rate: str) -> tuple[bool, int]:
+    """Count one request of ``who`` in the current window: (within the rate, seconds to the window's
+    end). Also leaves on the Django request where the caller now stands, for the reply's headers."""
+    limit, period = parse_rate(rate)
+    now = time.time()
+    window_end = (int(now) // period + 1) * period
+    used = _count(f"omen:throttle:{who}:{window_end}", period)
+    request.rate_limit = (limit, max(0, limit - used), window_end)
+    return used <= limit, max(1, int(window_end - now + 0.999))
+
+
 class KeyRateThrottle(BaseThrottle):
     def allow_request(self, request, view):
         key = request.auth if isinstance(request.auth, ApiKey) else None
         if key is not None:
-            who, rate = f"key:{key.prefix}", key.throttle_rate or settings.API_THROTTLE_RATE
+            who, rate = f"key:{key.prefix}", key_rate(key)
         elif request.user is not None and request.user.is_authenticated:
             who, rate = f"user:{request.user.pk}", settings.API_THROTTLE_RATE
         else:
             who, rate = f"ip:{client_address(request)}", settings.API_THROTTLE_RATE
-        limit, period = parse_rate(rate)
-        now = time.time()
-        window_end = (int(now) // period + 1) * period
-        used = _count(f"omen:throttle:{who}:{window_end}", period)
-        self.wait_seconds = max(1, int(window_end - now + 0.999))
-        request._request.rate_limit = (limit, max(0, limit - used), window_end)
-        return used <= limit
+        allowed, self.wait_seconds = count_request(request._request, who, rate)
+        return allowed
 
     def wait(self):
         return self.wait_seconds

@@ -80,12 +80,14 @@ class IngestSummary:
         outcomes = []
         if keep_outcomes:
             new = {signal_id for _, signal_id in created}
-            outcomes = [
-                RecordOutcome(rejection=outcome)
-                if isinstance(outcome, RejectionRow)
-                else RecordOutcome(signal_id=outcome, created=outcome in new)
-                for outcome in prepared.outcomes
-            ]
+            for outcome in prepared.outcomes:
+                if isinstance(outcome, RejectionRow):
+                    outcomes.append(RecordOutcome(rejection=outcome))
+                else:
+                    # A record sent twice in one batch created its signal once: the second is
+                    # "existing", as the counts (one created, one unchanged) already say.
+                    outcomes.append(RecordOutcome(signal_id=outcome, created=outcome in new))
+                    new.discard(outcome)
         return cls(
             fetched=prepared.fetched,
             created=len(created),

@@ -56,6 +56,8 @@ def test_a_paused_subscription_is_resumed_and_its_attempts_listed_newest_first(a
     [
         ({"url": "ftp://example.com/hook"}, "url"),
         ({"url": "not a url"}, "url"),
+        ({"url": "https://x.example:99999/h"}, "url"),  # five digits, no port
+        ({"url": "https://x.example:0/h"}, "url"),
         ({"sources": ["nowhere"]}, "sources.0"),
         ({"min_probability": 2}, "min_probability"),
         ({"secret": "short"}, "secret"),

@@ -3,7 +3,6 @@
 import io
 import json
 import secrets
-import time
 
 import pytest
 from django.contrib.auth.models import User
@@ -11,6 +10,7 @@ from django.core.management import CommandError, call_command
 
 from omen_site.api.keys import SCOPES, ApiKey, key_digest
 from tests.support.factories import SignalFactory
+from tests.support.throttle_windows import away_from_a_minutes_end
 
 pytestmark = pytest.mark.django_db
 
@@ -178,12 +178,6 @@ def test_the_schema_generates_and_validates_without_a_warning(tmp_path):
     call_command("spectacular", "--validate", "--fail-on-warn", "--file", str(tmp_path / "schema.yml"))
 
     assert "X-API-Key" in (tmp_path / "schema.yml").read_text()
-
-
-def away_from_a_minutes_end():
-    """Windows are whole minutes: a burst that straddles one would be counted in two."""
-    if time.time() % 60 > 57:
-        time.sleep(60 - time.time() % 60 + 0.05)
 
 
 def test_a_key_past_its_rate_gets_a_429_with_retry_after_and_every_reply_says_where_it_stands(client):

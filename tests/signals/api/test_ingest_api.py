@@ -8,6 +8,7 @@ from ledger.models import LedgerOutbox
 from omen_site.api.keys import ApiKey
 from omen_site.models import IdempotentRequest
 from signals.models import Rejection, Signal
+from tests.support.throttle_windows import away_from_a_minutes_end
 
 pytestmark = pytest.mark.django_db
 
@@ -55,6 +56,25 @@ def test_every_record_comes_back_as_its_signal_or_its_rejection_in_the_order_sen
     assert Signal.objects.count() == len(created)
 
 
+def test_a_record_sent_twice_in_one_batch_is_created_once_and_then_existing(partner, markets):
+    market = markets[7]  # a ceasefire market: one that becomes a signal
+    reply = post(partner, {"source": "polymarket", "reply": [market, market]}).json()
+
+    first, second = reply["records"]
+    assert first["signal_id"] == second["signal_id"] is not None
+    assert (first["outcome"], second["outcome"]) == ("created", "existing")
+    assert (reply["created"], reply["unchanged"]) == (1, 1)
+
+
+def test_json_nested_too_deep_to_read_is_a_400_not_a_500(partner):
+    deep = '{"source": "polymarket", "reply": ' + "[" * 5000 + "]" * 5000 + "}"
+
+    reply = partner.post(URL, data=deep, content_type="application/json")
+
+    assert reply.status_code == 400, reply.content
+    assert reply.json()["error"] == "parse_error" and "nested too deep" in reply.json()["message"]
+
+
 def test_the_same_idempotency_key_and_body_returns_the_first_answer_and_another_body_is_a_409(partner, markets):
     body = {"source": "polymarket", "reply": markets[:8], "fetched_at": "2026-12-01T00:00:00Z"}
     first = post(partner, body, HTTP_IDEMPOTENCY_KEY="order-17")
@@ -69,6 +89,22 @@ def test_the_same_idempotency_key_and_body_returns_the_first_answer_and_another_
     assert not Signal.objects.exists()
     assert other.status_code == 409 and other.json()["error"] == "idempotency_key_reused"
     assert other.json()["details"][0]["field"] == "Idempotency-Key"
+
+
+def test_replays_count_against_the_keys_rate_and_say_where_it_stands(client):
+    _, raw = ApiKey.issue("slow partner", ["write:signals"], throttle_rate="2/min")
+    body = {"source": "polymarket", "reply": []}
+    away_from_a_minutes_end()
+
+    first, replayed, past_the_rate = (
+        post(client, body, HTTP_IDEMPOTENCY_KEY="k", HTTP_X_API_KEY=raw) for _ in range(3)
+    )
+
+    assert (first.status_code, first["X-RateLimit-Remaining"]) == (200, "1")
+    assert replayed["Idempotent-Replayed"] == "true"
+    assert (replayed.status_code, replayed["X-RateLimit-Limit"], replayed["X-RateLimit-Remaining"]) == (200, "2", "0")
+    assert past_the_rate.status_code == 429 and int(past_the_rate["Retry-After"]) >= 1
+    assert past_the_rate.json()["error"] == "throttled" and past_the_rate["X-RateLimit-Remaining"] == "0"
 
 
 def test_idempotency_keys_belong_to_the_api_key_that_sent_them(partner, client, markets):
