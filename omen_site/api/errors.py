@@ -96,13 +96,32 @@ ERROR_RESPONSES = {
     "403": "The key lacks the scope this operation needs.",
     "404": "Nothing has this id.",
     "429": "Past the key's rate: Retry-After says when to come back.",
+    # Only where the operation takes a body:
+    "415": "The body is not JSON: send Content-Type: application/json.",
+    # Only on POSTs (omen_site/api/idempotency.py):
+    "409": "This Idempotency-Key named another request (another body, path or method), or its request still runs.",
+    "413": "The body is over API_MAX_BODY_BYTES (10 MiB).",
+}
+IDEMPOTENCY_KEY_PARAMETER = {
+    "in": "header",
+    "name": "Idempotency-Key",
+    "required": False,
+    "schema": {"type": "string", "minLength": 1, "maxLength": 255, "pattern": "^[\\x20-\\x7e]+$"},
+    "description": "Send the request again under the same key and get its first answer, not a second write "
+    "(1 to 255 printable ASCII characters; keys belong to the API key that sends them).",
+}
+REPLAYED_HEADER = {
+    "Idempotent-Replayed": {
+        "schema": {"type": "string", "enum": ["true"]},
+        "description": "Present on the first answer to this Idempotency-Key, given again.",
+    }
 }
 
 
 def document_error_responses(result, generator, request, public, **kwargs):
     """drf-spectacular postprocessing hook: every /api/ operation names the 4xx answers it can give,
-    each a JSON body in the one error shape (components/schemas/Error). Codes a view documents
-    itself are left as they are."""
+    each a JSON body in the one error shape (components/schemas/Error), and every POST its
+    ``Idempotency-Key``. Codes a view documents itself are left as they are."""
     result.setdefault("components", {}).setdefault("schemas", {})[ERROR_COMPONENT] = ERROR_SCHEMA
     reference = {"$ref": f"#/components/schemas/{ERROR_COMPONENT}"}
     for path, operations in result.get("paths", {}).items():
@@ -116,9 +135,24 @@ def document_error_responses(result, generator, request, public, **kwargs):
                 codes += ["401", "403"]
             if "{" in path:
                 codes.append("404")
+            if "requestBody" in operation:
+                codes.append("415")
+            if operation is operations.get("post"):
+                codes += ["409", "413"]
+                _document_idempotency(operation)
             for code in sorted(codes):
                 operation["responses"].setdefault(
                     code,
                     {"description": ERROR_RESPONSES[code], "content": {"application/json": {"schema": reference}}},
                 )
     return result
+
+
+def _document_idempotency(operation: dict) -> None:
+    """Every API POST takes an ``Idempotency-Key``, and its success may be a replay."""
+    parameters = operation.setdefault("parameters", [])
+    if not any(p.get("name") == IDEMPOTENCY_KEY_PARAMETER["name"] for p in parameters):
+        parameters.append(IDEMPOTENCY_KEY_PARAMETER)
+    for code, response in operation["responses"].items():
+        if code.startswith("2"):
+            response.setdefault("headers", {}).update(REPLAYED_HEADER)

@@ -21,6 +21,7 @@ from __future__ import annotations
 import hashlib
 from datetime import timedelta
 
+import orjson
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
 from django.db import IntegrityError, models, transaction
@@ -32,7 +33,7 @@ from rest_framework.exceptions import Throttled
 from omen_site.api.auth import HEADER as API_KEY_HEADER
 from omen_site.api.keys import ApiKey
 from omen_site.api.throttle import count_request, key_rate
-from omen_site.middleware import api_error_response
+from omen_site.middleware import api_error_response, request_id_of
 
 HEADER = "Idempotency-Key"
 MAX_KEY_CHARS = 255
@@ -157,6 +158,11 @@ def _answer_from(request, stored: IdempotentRequest, digest: str) -> HttpRespons
         return _error(
             request, 409, "request_in_progress", f"A request with this {HEADER} is still running; retry later."
         )
-    response = HttpResponse(bytes(stored.body), status=stored.status_code, content_type=stored.content_type)
+    body = bytes(stored.body)
+    if stored.status_code >= 400 and stored.content_type.startswith("application/json"):
+        # The same error again, named by this request's id: in the error shape, request_id is
+        # always the X-Request-ID of the reply that carries it.
+        body = orjson.dumps({**orjson.loads(body), "request_id": request_id_of(request)})
+    response = HttpResponse(body, status=stored.status_code, content_type=stored.content_type)
     response["Idempotent-Replayed"] = "true"
     return response

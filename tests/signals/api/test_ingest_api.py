@@ -107,6 +107,28 @@ def test_replays_count_against_the_keys_rate_and_say_where_it_stands(client):
     assert past_the_rate.json()["error"] == "throttled" and past_the_rate["X-RateLimit-Remaining"] == "0"
 
 
+def test_a_replayed_refusal_is_the_same_error_under_the_replays_own_request_id(partner):
+    body = {"source": "nowhere", "reply": []}
+
+    first, replayed = (post(partner, body, HTTP_IDEMPOTENCY_KEY="bad-1") for _ in range(2))
+
+    assert first.status_code == replayed.status_code == 400 and replayed["Idempotent-Replayed"] == "true"
+    assert replayed.json()["request_id"] == replayed["X-Request-ID"] != first["X-Request-ID"]
+    assert {**replayed.json(), "request_id": ""} == {**first.json(), "request_id": ""}
+
+
+def test_the_schema_documents_every_posts_idempotency_key_and_its_answers(client):
+    document = client.get("/api/schema/", HTTP_ACCEPT="application/json").json()
+    ingest = document["paths"][URL]["post"]
+    listing = document["paths"]["/api/v1/signals/"]["get"]
+
+    assert "Idempotency-Key" in [p["name"] for p in ingest["parameters"] if p["in"] == "header"]
+    assert {"400", "409", "413", "415", "429"} <= set(ingest["responses"])
+    assert "Idempotent-Replayed" in ingest["responses"]["200"]["headers"]
+    assert not {"409", "413", "415"} & set(listing["responses"])
+    assert "Idempotency-Key" not in [p["name"] for p in listing.get("parameters", [])]
+
+
 def test_idempotency_keys_belong_to_the_api_key_that_sent_them(partner, client, markets):
     body = {"source": "polymarket", "reply": markets[:2]}
     post(partner, body, HTTP_IDEMPOTENCY_KEY="k1")
