@@ -4,7 +4,9 @@ error shape for answers that come from no DRF view (these refusals, Django's err
 import re
 import uuid
 
-from django.http import HttpResponseBadRequest, JsonResponse
+from django.http import HttpResponseBadRequest, HttpResponsePermanentRedirect, JsonResponse
+from django.middleware.common import CommonMiddleware
+from django.utils.http import escape_leading_slashes
 
 REQUEST_ID_HEADER = "X-Request-ID"
 # A client's id is echoed only if it is short and plain: it lands in logs and headers.
@@ -25,6 +27,28 @@ def api_error_response(request, status: int, error: str, message: str, details=(
     """The API's one error shape, for answers no DRF view gives (omen_site/api/errors.py gives the others)."""
     body = {"error": error, "message": message, "details": list(details), "request_id": request_id_of(request)}
     return JsonResponse(body, status=status)
+
+
+class HttpResponsePermanentRedirectSameMethod(HttpResponsePermanentRedirect):
+    status_code = 308
+
+
+class SlashRedirectMiddleware(CommonMiddleware):
+    """Django's CommonMiddleware, except that under /api/ a path missing its trailing slash is a 308.
+
+    Django answers a 301, which clients follow with a GET and no body: a partner's POST to
+    ``/api/v1/signals/ingest`` would be lost (with DEBUG on, Django raises instead, a 500). A 308
+    tells the client to send the same method and body to the path with the slash.
+    """
+
+    def process_response(self, request, response):
+        if is_api_request(request) and response.status_code == 404 and self.should_redirect_with_slash(request):
+            redirect = HttpResponsePermanentRedirectSameMethod(
+                escape_leading_slashes(request.get_full_path(force_append_slash=True))
+            )
+            redirect[REQUEST_ID_HEADER] = request_id_of(request)
+            return redirect
+        return super().process_response(request, response)
 
 
 class RequestIdMiddleware:

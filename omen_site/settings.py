@@ -74,7 +74,8 @@ MIDDLEWARE = [
     "omen_site.api.access_log.ApiAccessLogMiddleware",
     "corsheaders.middleware.CorsMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
-    "django.middleware.common.CommonMiddleware",
+    # Django's CommonMiddleware, with a 308 for an API path missing its slash (keeps a POST's body).
+    "omen_site.middleware.SlashRedirectMiddleware",
     "omen_site.middleware.RequestIdMiddleware",
     "omen_site.middleware.StorableQueryMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",

@@ -106,3 +106,8 @@ def test_with_debug_on_an_api_path_that_matches_nothing_is_still_the_error_shape
         "request_id": "probe-1",
     }
     assert client.get("/admin/nope/").headers["Content-Type"].startswith("text/html")  # pages stay pages
+
+
+def test_a_page_outside_the_api_missing_its_slash_keeps_djangos_301(admin_client):
+    response = admin_client.get("/admin/signals/signal")
+    assert response.status_code == 301 and response["Location"] == "/admin/signals/signal/"

@@ -28,8 +28,8 @@ def markets(recorded_dir):
     return json.loads((recorded_dir / "polymarket_gamma_markets_active_part1.json").read_text())[25:40]
 
 
-def post(client, body, **headers):
-    return client.post(URL, data=json.dumps(body), content_type="application/json", **headers)
+def post(client, body, path=URL, **headers):
+    return client.post(path, data=json.dumps(body), content_type="application/json", **headers)
 
 
 def test_every_record_comes_back_as_its_signal_or_its_rejection_in_the_order_sent(partner, markets):
@@ -127,6 +127,18 @@ def test_the_schema_documents_every_posts_idempotency_key_and_its_answers(client
     assert "Idempotent-Replayed" in ingest["responses"]["200"]["headers"]
     assert not {"409", "413", "415"} & set(listing["responses"])
     assert "Idempotency-Key" not in [p["name"] for p in listing.get("parameters", [])]
+
+
+@pytest.mark.parametrize("debug", [False, True])
+def test_a_post_missing_the_trailing_slash_is_sent_on_with_its_method_and_body(partner, markets, settings, debug):
+    settings.DEBUG = debug  # with DEBUG on, Django's own redirect raises for a POST
+    body = {"source": "polymarket", "reply": markets[:3]}
+
+    redirected = post(partner, body, path=URL.rstrip("/") + "?trace=1")
+
+    assert redirected.status_code == 308 and redirected["Location"] == URL + "?trace=1"
+    assert redirected["X-Request-ID"]
+    assert post(partner, body, path=redirected["Location"]).status_code == 200
 
 
 def test_idempotency_keys_belong_to_the_api_key_that_sent_them(partner, client, markets):
