@@ -1,7 +1,6 @@
 from django.contrib import admin
 from django.urls import include, path
 from django.views.generic import RedirectView
-from drf_spectacular.views import SpectacularAPIView
 
 from omen_site.operations import docs, health, metrics
 
@@ -19,7 +18,7 @@ urlpatterns = [
     path("api/v1/", include("signals.api.urls")),
     path("api/v1/", include("ledger.api.urls")),
     path("api/v1/", include("omen_site.api.urls")),
-    path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
+    path("api/schema/", docs.schema, name="api-schema"),
     path("api/docs/", docs.swagger_ui, name="api-docs"),
     path("api/redoc/", docs.redoc, name="api-redoc"),
     # Operations (omen_site/operations/): no trailing slash, the paths probes and Prometheus expect.

@@ -138,6 +138,13 @@ def test_the_schema_and_its_docs_are_served_without_any_network(client):
         assert "cdn." not in html and "unpkg" not in html
 
 
+def test_a_schema_format_it_does_not_have_is_a_404_in_the_error_shape(client):
+    response = client.get("/api/schema/?format=bogus")
+
+    assert response.status_code == 404 and response["Content-Type"] == "application/json"
+    assert response.json()["error"] == "not_found" and response.json()["request_id"] == response["X-Request-ID"]
+
+
 def test_the_command_creates_a_key_printed_once_lists_and_revokes_it():
     def manage(*args):
         out, err = io.StringIO(), io.StringIO()
