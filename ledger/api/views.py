@@ -2,7 +2,7 @@ import secrets
 
 import orjson
 from django.http import Http404, HttpResponse
-from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import exceptions, generics, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.pagination import CursorPagination
@@ -21,6 +21,7 @@ from ledger.api.serializers import (
 from ledger.models import LedgerPartition, WebhookSubscription
 from ledger.services import webhooks
 from ledger.services.feed import FeedBroken, frames_after
+from utilities.query_parameters import QueryParametersChecked
 
 READ_LEDGER = "read:ledger"
 ADMIN = "admin"
@@ -60,7 +61,7 @@ class PartitionPagination(NewestFirst):
     ordering = ("-day", "-name")
 
 
-class PartitionList(generics.ListAPIView):
+class PartitionList(QueryParametersChecked, generics.ListAPIView):
     """Sealed partitions, newest first: tier, frames, manifest hash and chain head.
 
     The partition the writer is filling has no row until it is sealed; the feed's ``end`` and
@@ -74,7 +75,7 @@ class PartitionList(generics.ListAPIView):
     filter_backends = []
 
 
-class FrameFeed(APIView):
+class FrameFeed(QueryParametersChecked, APIView):
     """Every committed frame after a position, in write order, each envelope exactly as stored.
 
     Keep ``next_after`` and ask again: from ``after=0`` you see every frame once. With
@@ -84,6 +85,7 @@ class FrameFeed(APIView):
 
     read_scope = READ_LEDGER
     renderer_classes = [JSONRenderer, NdjsonRenderer]
+    query_parameters = {"get": (*FeedQuerySerializer().fields, "format")}
 
     def perform_content_negotiation(self, request, force=False):
         try:
@@ -131,7 +133,7 @@ class AttemptPageSerializer(serializers.Serializer):
 
 
 @extend_schema_view(create=extend_schema(responses={201: WebhookSubscriptionCreatedSerializer}))
-class WebhookSubscriptionViewSet(viewsets.ModelViewSet):
+class WebhookSubscriptionViewSet(QueryParametersChecked, viewsets.ModelViewSet):
     """Webhook subscriptions: where OMEN POSTs each new signal that passes the filters.
 
     A new subscription starts at the ledger's end: it receives the signals framed from then on.
@@ -144,6 +146,7 @@ class WebhookSubscriptionViewSet(viewsets.ModelViewSet):
     serializer_class = WebhookSubscriptionSerializer
     pagination_class = NewestFirstById
     filter_backends = []
+    query_parameters = {"attempts": ("cursor",)}
 
     def create(self, request, *args, **kwargs):
         serializer = self.get_serializer(data=request.data)
@@ -160,7 +163,10 @@ class WebhookSubscriptionViewSet(viewsets.ModelViewSet):
         webhooks.subscription_resume(subscription)
         return Response(self.get_serializer(subscription).data)
 
-    @extend_schema(responses=AttemptPageSerializer)
+    @extend_schema(
+        responses=AttemptPageSerializer,
+        parameters=[OpenApiParameter("cursor", str, description="The next or previous page's cursor, as given.")],
+    )
     @action(detail=True)
     def attempts(self, request, pk=None):
         """Every delivery attempt, newest first."""

@@ -9,6 +9,7 @@ from rest_framework.views import APIView
 
 from omen_site.api.keys import READ_STORAGE
 from omen_site.storage import storage_report
+from utilities.query_parameters import QueryParametersChecked
 
 
 class WriterSerializer(serializers.Serializer):
@@ -66,7 +67,7 @@ class StorageReportSerializer(serializers.Serializer):
     newest_signal_at = serializers.DateTimeField(allow_null=True)
 
 
-class StorageReportView(APIView):
+class StorageReportView(QueryParametersChecked, APIView):
     """Where OMEN keeps its data, whether it survives a restart, how much there is, and the ledger's
     state: what ``manage.py storage_report --json`` prints."""
 

@@ -15,6 +15,7 @@ from rest_framework.views import APIView
 
 from signals.services.ingest import signals_ingest
 from signals.sources.registry import SOURCES
+from utilities.query_parameters import QueryParametersChecked
 
 WRITE_SIGNALS = "write:signals"
 # The sources a reply can come from: the polled ones (not "original", which only import writes).
@@ -46,7 +47,7 @@ class IngestReplySerializer(serializers.Serializer):
     records = RecordOutcomeSerializer(many=True)
 
 
-class SignalIngest(APIView):
+class SignalIngest(QueryParametersChecked, APIView):
     read_scope = WRITE_SIGNALS  # nothing to read here; a GET is refused like a POST without the scope
     write_scope = WRITE_SIGNALS
 

@@ -28,6 +28,7 @@ from signals.api.serializers import (
 from signals.models import ProbabilityPoint, Rejection, Signal, SourceEvent
 from signals.selectors import pass_rate, rejection_stats, signal_stats, sources_overview
 from signals.sources.registry import SOURCES
+from utilities.query_parameters import QueryParametersChecked
 
 READ_SIGNALS, READ_STATS = "read:signals", "read:stats"
 HISTORY_POINTS = 1000  # OMEN's probability history keeps at most this many per market
@@ -47,7 +48,7 @@ DETAILS = {"minimal": SignalListSerializer, "standard": SignalSerializer, "full"
         ],
     )
 )
-class SignalViewSet(viewsets.ReadOnlyModelViewSet):
+class SignalViewSet(QueryParametersChecked, viewsets.ReadOnlyModelViewSet):
     """Signals, newest first. Filters combine; every page is a cursor page of the filtered list."""
 
     read_scope = READ_SIGNALS
@@ -56,6 +57,7 @@ class SignalViewSet(viewsets.ReadOnlyModelViewSet):
     filterset_class = SignalFilter
     pagination_class = NewestFirstKeysetPagination
     serializer_class = SignalSerializer
+    query_parameters = {"retrieve": ("detail",)}
 
     def get_queryset(self):
         if self.action == "list":
@@ -125,7 +127,7 @@ def _momentum(points: list[dict]) -> dict:
     }
 
 
-class RejectionViewSet(viewsets.ReadOnlyModelViewSet):
+class RejectionViewSet(QueryParametersChecked, viewsets.ReadOnlyModelViewSet):
     """Rejections, newest first: what the pipeline or a parser refused, with the rule and the reason."""
 
     read_scope = READ_SIGNALS
@@ -135,7 +137,7 @@ class RejectionViewSet(viewsets.ReadOnlyModelViewSet):
     pagination_class = RejectionPagination
 
 
-class SourceViewSet(viewsets.ViewSet):
+class SourceViewSet(QueryParametersChecked, viewsets.ViewSet):
     """Each polled source: its health, its circuit breaker and its last run."""
 
     read_scope = READ_SIGNALS
@@ -160,7 +162,7 @@ SOURCE_EVENT_COLUMNS = (
 )
 
 
-class SourceEventViewSet(viewsets.ReadOnlyModelViewSet):
+class SourceEventViewSet(QueryParametersChecked, viewsets.ReadOnlyModelViewSet):
     """What OMEN watches (a market, an article, a ticker), newest first sighting first.
 
     Each with its newest observation (``last_seen_at``, ``last_probability``) and the signal its
@@ -184,10 +186,11 @@ class SourceEventViewSet(viewsets.ReadOnlyModelViewSet):
         return SourceEventDetailSerializer if self.action == "retrieve" else SourceEventSerializer
 
 
-class StatsView(APIView):
+class StatsView(QueryParametersChecked, APIView):
     """What happened in a window: signals by source, type, status and confidence; what was refused."""
 
     read_scope = READ_STATS
+    query_parameters = {"get": tuple(WindowSerializer().fields)}
 
     @extend_schema(parameters=[WindowSerializer], responses=StatsSerializer)
     def get(self, request):

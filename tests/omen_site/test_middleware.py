@@ -111,3 +111,8 @@ def test_with_debug_on_an_api_path_that_matches_nothing_is_still_the_error_shape
 def test_a_page_outside_the_api_missing_its_slash_keeps_djangos_301(admin_client):
     response = admin_client.get("/admin/signals/signal")
     assert response.status_code == 301 and response["Location"] == "/admin/signals/signal/"
+
+
+def test_an_api_path_missing_its_slash_is_a_308_that_keeps_the_query(client):
+    response = client.get("/api/v1/signals?limit=1&source=polymarket")
+    assert response.status_code == 308 and response["Location"] == "/api/v1/signals/?limit=1&source=polymarket"
