@@ -347,12 +347,14 @@ RETENTION_KEEP = {
     if name.startswith("RETENTION_KEEP_")
 }
 _retention_batch_size = env.str("RETENTION_BATCH_SIZE", default="1000")
+# A batch is one short transaction (and on SQLite one statement's parameters): at most this many rows.
+RETENTION_BATCH_SIZE_MAX = 10_000
 # Read as text, so "abc" and "-5" get the same one-line refusal as 0 (which would sweep nothing).
 RETENTION_BATCH_SIZE = int(_retention_batch_size) if _retention_batch_size.strip().isdecimal() else 0
-if RETENTION_BATCH_SIZE < 1:
+if not 1 <= RETENTION_BATCH_SIZE <= RETENTION_BATCH_SIZE_MAX:
     raise ImproperlyConfigured(
-        f"RETENTION_BATCH_SIZE={_retention_batch_size!r} is not a number of rows: "
-        "set it to a whole number, 1 or more (default 1000)."
+        f"RETENTION_BATCH_SIZE={_retention_batch_size!r} is not a number of rows a batch may hold: "
+        f"set it to a whole number from 1 to {RETENTION_BATCH_SIZE_MAX:,} (default 1000)."
     )
 WEBHOOK_DISPATCH_INTERVAL_SECONDS = env.int("WEBHOOK_DISPATCH_INTERVAL_SECONDS", default=5)
 WEBHOOK_DELIVERY_BUDGET_SECONDS = env.float("WEBHOOK_DELIVERY_BUDGET_SECONDS", default=60.0)

@@ -67,7 +67,9 @@ def describe_storage() -> StorageDescription:
 def storage_report() -> dict:
     """What ``manage.py storage_report --json`` prints and ``/api/v1/storage/`` answers.
 
-    Where the data is, whether it survives a restart, how much there is, and the ledger's state.
+    Where the data is, whether it survives a restart, how much there is, the ledger's state, and
+    the backups and retention policies the text report shows: a monitor reading this must see a
+    failed or unproven backup (``backups.problem``) as an operator reading the text does.
     """
     storage = describe_storage()
     time_range = signal_time_range()
@@ -84,6 +86,8 @@ def storage_report() -> dict:
         "signals_by_source_and_status": signal_counts_by_source_and_status(),
         "oldest_signal_at": time_range["oldest"].isoformat() if time_range["oldest"] else None,
         "newest_signal_at": time_range["newest"].isoformat() if time_range["newest"] else None,
+        "backups": backup_report(),
+        "retention": retention_report(),
     }
 
 

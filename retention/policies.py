@@ -6,7 +6,7 @@ value an operator sets on the policy in the admin overrides both. ``checks.py`` 
 on an override it cannot read.
 
 A year here is 365.25 days rounded up (1y = 366 days, 7y = 2557 days): a record is never
-deleted before its calendar period is over.
+deleted before its calendar period is over. No policy keeps longer than ``MAX_KEEP_FOR`` (100y).
 """
 
 from __future__ import annotations
@@ -19,10 +19,11 @@ from datetime import timedelta
 from django.conf import settings
 
 from retention.models import Action, RetentionPolicy
-from retention.models.policy import MIN_KEEP_FOR
+from retention.models.policy import MAX_KEEP_FOR, MAX_KEEP_YEARS, MIN_KEEP_FOR
 
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 _DURATION = re.compile(r"^\s*(\d+)\s*([smhdy])\s*$")
+_LONGEST = f"{MAX_KEEP_YEARS}y ({MAX_KEEP_FOR.days}d)"
 
 
 def years(count: int) -> timedelta:
@@ -34,8 +35,11 @@ def parse_duration(text: str) -> timedelta:
     match = _DURATION.match(text)
     if not match:
         raise ValueError(f"{text!r} is not a duration: write a whole number and a unit, e.g. 90d, 168h or 7y")
-    count, unit = int(match.group(1)), match.group(2)
-    return years(count) if unit == "y" else timedelta(seconds=count * _UNITS[unit])
+    try:
+        count, unit = int(match.group(1)), match.group(2)
+        return years(count) if unit == "y" else timedelta(seconds=count * _UNITS[unit])
+    except (OverflowError, ValueError):  # ValueError: more digits than int() reads
+        raise ValueError(f"{text!r} is longer than the longest period a policy keeps, {_LONGEST}") from None
 
 
 def format_duration(span: timedelta) -> str:
@@ -65,14 +69,16 @@ DEFAULTS: dict[str, PolicyDefault] = {
     for policy in (
         PolicyDefault(
             "signals",
-            "Signals, by generated_at: after this they leave the database for a daily archive file.",
+            "Signals (but those a partner pushed: see partner_signals), by generated_at: after this they "
+            "leave the database for a daily archive file.",
             timedelta(days=90),
             Action.ARCHIVE_THEN_DELETE,
             why="OMEN's table: signal data hot 90 days, then archived.",
         ),
         PolicyDefault(
             "partner_signals",
-            "Signals a partner pushed (the ingest API), by generated_at: archived, then deleted, sooner.",
+            "Signals a partner pushed (the ingest API), by generated_at, whether this is shorter than the "
+            "signals policy or longer: archived, then deleted.",
             timedelta(days=30),
             Action.ARCHIVE_THEN_DELETE,
             why="OMEN's table: partner signals 30 days.",
@@ -190,6 +196,10 @@ def environment_overrides() -> dict[str, timedelta]:
             raise ValueError(
                 f"RETENTION_KEEP_{key.upper()}: {text!r} is under an hour; a policy keeps records at least 1h"
             )
+        if overrides[key] > MAX_KEEP_FOR:
+            raise ValueError(
+                f"RETENTION_KEEP_{key.upper()}: {text!r} is longer than the longest period a policy keeps, {_LONGEST}"
+            )
     return overrides
 
 
@@ -201,7 +211,9 @@ def effective_policies() -> dict[str, EffectivePolicy]:
     for name, default in DEFAULTS.items():
         row = chosen.get(name)
         if row is not None and row.keep_for is not None:
-            keep_for, source = row.keep_for, "admin"
+            # A value saved before the admin refused periods over MAX_KEEP_FOR: kept as long as
+            # the longest, which for OMEN's records is the same as forever.
+            keep_for, source = min(row.keep_for, MAX_KEEP_FOR), "admin"
         elif name in overrides:
             keep_for, source = overrides[name], "environment"
         else:

@@ -52,6 +52,42 @@ class SourceStatusCountSerializer(serializers.Serializer):
     count = serializers.IntegerField()
 
 
+class BackupFactsSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    started_at = serializers.DateTimeField()
+    age_hours = serializers.FloatField()
+    status = serializers.CharField(help_text="running, ok or failed.")
+    proven_at = serializers.DateTimeField(allow_null=True, help_text="When its last proof passed; null: unproven.")
+    path = serializers.CharField(allow_null=True)
+    bytes = serializers.IntegerField()
+    error = serializers.CharField(allow_blank=True)
+
+
+class BackupReportSerializer(serializers.Serializer):
+    newest = BackupFactsSerializer(allow_null=True)
+    newest_proven = BackupFactsSerializer(allow_null=True)
+    problem = serializers.CharField(
+        allow_null=True,
+        help_text="Why the newest backup cannot be counted on (none yet, failed, not proven); null when it is proven.",
+    )
+
+
+class RetentionLastRunSerializer(serializers.Serializer):
+    started_at = serializers.DateTimeField()
+    status = serializers.CharField(help_text="running, ok, failed or interrupted.")
+    deleted = serializers.IntegerField()
+
+
+class RetentionPolicyReportSerializer(serializers.Serializer):
+    policy = serializers.CharField()
+    keep_for_days = serializers.FloatField()
+    max_per_key = serializers.IntegerField(allow_null=True)
+    enabled = serializers.BooleanField()
+    oldest = serializers.DateTimeField(allow_null=True)
+    expired = serializers.IntegerField(help_text="Records past their keep-for now (a legal hold may keep some).")
+    last_run = RetentionLastRunSerializer(allow_null=True)
+
+
 class StorageReportSerializer(serializers.Serializer):
     mode = serializers.CharField()
     database_engine = serializers.CharField()
@@ -65,6 +101,8 @@ class StorageReportSerializer(serializers.Serializer):
     signals_by_source_and_status = SourceStatusCountSerializer(many=True)
     oldest_signal_at = serializers.DateTimeField(allow_null=True)
     newest_signal_at = serializers.DateTimeField(allow_null=True)
+    backups = BackupReportSerializer()
+    retention = RetentionPolicyReportSerializer(many=True)
 
 
 class StorageReportView(QueryParametersChecked, APIView):

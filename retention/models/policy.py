@@ -1,12 +1,19 @@
+import math
 from datetime import timedelta
 
 from django.conf import settings
-from django.core.validators import MinValueValidator
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 
 # The shortest keep-for an operator may set: the admin reads a bare "90" as 90 seconds, which on
 # the signals policy would delete all but the last minute and a half.
 MIN_KEEP_FOR = timedelta(hours=1)
+# The longest: well past the longest period of the table (7y, the ledger's and the audit trail's),
+# and a cutoff this far back stays inside what a datetime (year 1) and SQLite's 64-bit duration
+# column hold; a longer one would pass start-up and then fail every sweep and status at its cutoff.
+# Counted as retention.policies counts a year (365.25 days rounded up: 36525 days).
+MAX_KEEP_YEARS = 100
+MAX_KEEP_FOR = timedelta(days=math.ceil(365.25 * MAX_KEEP_YEARS))
 
 
 class Action(models.TextChoices):
@@ -27,7 +34,14 @@ class RetentionPolicy(models.Model):
     keep_for = models.DurationField(
         null=True,
         blank=True,
-        validators=[MinValueValidator(MIN_KEEP_FOR, message="At least an hour: write 90 days as 90 00:00:00.")],
+        validators=[
+            MinValueValidator(MIN_KEEP_FOR, message="At least an hour: write 90 days as 90 00:00:00."),
+            MaxValueValidator(
+                MAX_KEEP_FOR,
+                message=f"At most {MAX_KEEP_YEARS} years ({MAX_KEEP_FOR.days} 00:00:00): a longer period has no cutoff "
+                "a sweep can compute.",
+            ),
+        ],
         help_text="How long a record is kept, as DAYS HH:MM:SS (90 days: 90 00:00:00); blank for the default.",
     )
     max_per_key = models.PositiveIntegerField(

@@ -21,6 +21,7 @@ import fcntl
 import gzip
 import hashlib
 import os
+import zlib
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -197,6 +198,11 @@ def verified_file(day: date) -> Path | None:
         os.replace(pending, final)
         fsync_path(final.parent)
         return final
+    if not final.exists():
+        raise ArchiveDamaged(
+            f"{final} is missing: its manifest entry records {manifest.rows:,} signal(s) of {day}; nothing of {day} "
+            "is deleted until the file is put back (from a backup) or the entry is removed"
+        )
     raise ArchiveDamaged(
         f"{final} does not match the SHA-256 its manifest recorded ({manifest.sha256}); nothing of "
         f"{day} is deleted until it does"
@@ -252,6 +258,38 @@ class DayFile:
         kept = verified_file(self.day)
         if self._before is None:
             self._before = {signal_id for signal_id, _ in _read_lines(kept)} if kept is not None else set()
+        try:
+            written, replaced, rows, digest = self._write_pending(lines, later, pending, kept)
+        except OSError as exc:
+            # Disk full, say: before the manifest names it, the partial file is nobody's; it goes,
+            # and the error says which file and which setting.
+            pending.unlink(missing_ok=True)
+            raise OSError(
+                exc.errno, f"cannot write {pending} (RETENTION_ARCHIVE_DIR={archive_root()}): {exc.strerror or exc}"
+            ) from exc
+        if not written:
+            return written
+        SignalArchive.objects.update_or_create(
+            day=self.day,
+            defaults={
+                "path": str(final.relative_to(archive_root())),
+                "rows": rows,
+                "bytes": pending.stat().st_size,
+                "sha256": digest,
+                "written_at": timezone.now(),
+            },
+        )
+        os.replace(pending, final)
+        fsync_path(final.parent)
+        self._before -= replaced
+        self._added.update(hash(signal_id) for signal_id in written)
+        return written
+
+    def _write_pending(
+        self, lines: Iterable[tuple[str, bytes]], later: QuerySet | None, pending: Path, kept: Path | None
+    ) -> tuple[set[str], set[str], int, str]:
+        """The ``.new`` file, written, fsynced and read back: (ids written, ids whose old line it
+        left out, its rows, its SHA-256). Nothing written: no file, and no rows."""
         written: set[str] = set()
         replaced: set[str] = set()
         digest = hashlib.sha256()
@@ -265,7 +303,7 @@ class DayFile:
             if not written:
                 file.close()
                 pending.unlink()
-                return written
+                return written, replaced, 0, ""
             rows = len(written)
             if kept is not None:
                 replaced = {i for i in written if i in self._before or hash(i) in self._added}
@@ -285,21 +323,7 @@ class DayFile:
         fsync_path(pending.parent)  # the .new file's entry is durable before the manifest names its checksum
         if file_sha256(pending) != digest.hexdigest():
             raise ArchiveDamaged(f"{pending} did not read back as written: the disk lost or changed it")
-        SignalArchive.objects.update_or_create(
-            day=self.day,
-            defaults={
-                "path": str(final.relative_to(archive_root())),
-                "rows": rows,
-                "bytes": pending.stat().st_size,
-                "sha256": digest.hexdigest(),
-                "written_at": timezone.now(),
-            },
-        )
-        os.replace(pending, final)
-        fsync_path(final.parent)
-        self._before -= replaced
-        self._added.update(hash(signal_id) for signal_id in written)
-        return written
+        return written, replaced, rows, digest.hexdigest()
 
     def _coming_again(self, later: QuerySet, replaced: set[str]) -> None:
         """Add to ``replaced`` the ids the file held before this sweep that ``later`` brings again."""
@@ -328,16 +352,34 @@ def _signal_id(line: bytes) -> str:
 def _parsed_lines(path: Path, parse: Callable[[bytes], T]) -> Iterator[tuple[T, bytes]]:
     """``parse`` of each line of a day file, with the line. A line it cannot parse is ArchiveDamaged
     naming the file and the line: a file its checksum vouches for, written by something else."""
+    for number, line in _numbered_lines(path):
+        try:
+            parsed = parse(line)
+        except (ValueError, KeyError, TypeError) as exc:  # orjson's JSONDecodeError is a ValueError
+            raise ArchiveDamaged(
+                f"{path}, line {number}, is not an archived signal ({type(exc).__name__}: {exc}); nothing of "
+                "its day is deleted or restored until it is mended or the file is moved aside"
+            ) from None
+        yield parsed, line
+
+
+def _numbered_lines(path: Path) -> Iterator[tuple[int, bytes]]:
+    """The lines of a day file, numbered from 1. A file that is not whole gzip (cut short, written
+    over, then its checksum recorded to match) is ArchiveDamaged naming it, as a bad line is."""
     with gzip.open(path, "rb") as lines:
-        for number, line in enumerate(lines, start=1):
+        number = 0
+        while True:
             try:
-                parsed = parse(line)
-            except (ValueError, KeyError, TypeError) as exc:  # orjson's JSONDecodeError is a ValueError
+                line = lines.readline()
+            except (EOFError, gzip.BadGzipFile, zlib.error) as exc:
                 raise ArchiveDamaged(
-                    f"{path}, line {number}, is not an archived signal ({type(exc).__name__}: {exc}); nothing of "
-                    "its day is deleted or restored until it is mended or the file is moved aside"
+                    f"{path} is not whole gzip after line {number} ({type(exc).__name__}: {exc}); nothing of its "
+                    "day is deleted or restored until it is mended or the file is moved aside"
                 ) from None
-            yield parsed, line
+            if not line:
+                return
+            number += 1
+            yield number, line
 
 
 def _copy(path: Path, file, digest) -> None:

@@ -308,7 +308,13 @@ def checksums_verify(directory: Path) -> dict:
     if not listing.is_file():
         raise BackupDamaged(f"{listing} is missing: {directory} is not a whole backup")
     listed: dict[str, str] = {}
-    for number, line in enumerate(listing.read_text().splitlines(), 1):
+    raw = listing.read_bytes()
+    try:
+        text = raw.decode()
+    except UnicodeDecodeError as exc:
+        number = raw.count(b"\n", 0, exc.start) + 1
+        raise BackupDamaged(f"{listing}, line {number}: not '<sha256>  <file in the backup>' (not UTF-8)") from None
+    for number, line in enumerate(text.splitlines(), 1):
         digest, _, name = line.partition("  ")
         relative = PurePosixPath(name)
         if len(digest) != 64 or not name or relative.is_absolute() or ".." in relative.parts:
@@ -323,8 +329,11 @@ def checksums_verify(directory: Path) -> dict:
             raise BackupDamaged(f"{path} does not match SHA256SUMS (SHA-256 {actual}, listed {digest}): it is damaged")
     if MANIFEST not in listed:
         raise BackupDamaged(f"{listing} does not list {MANIFEST}")
-    manifest = orjson.loads((directory / MANIFEST).read_bytes())
-    if manifest.get("format") != FORMAT or manifest.get("dump") not in listed:
+    try:
+        manifest = orjson.loads((directory / MANIFEST).read_bytes())
+    except orjson.JSONDecodeError:
+        manifest = None  # written over with SHA256SUMS to match: refused below like a wrong manifest
+    if not isinstance(manifest, dict) or manifest.get("format") != FORMAT or manifest.get("dump") not in listed:
         raise BackupDamaged(f"{directory / MANIFEST}: not a format-{FORMAT} backup manifest naming a listed dump")
     return manifest
 

@@ -46,6 +46,8 @@ def restore_archive(day: date) -> Restored:
     """
     ledger_kept_since = (timezone.now() - effective_policies()["ledger"].keep_for).date()
     if day < ledger_kept_since:
+        if not archive.day_path(day).exists():
+            raise FileNotFoundError(f"no archive of {day.isoformat()} in {archive.day_path(day).parent}")
         raise RestoreRefused(
             f"{day.isoformat()} is older than the ledger keeps partitions (from {ledger_kept_since.isoformat()}, "
             'the "ledger" retention policy): its signals\' create frames may be purged. Read the file instead: '

@@ -27,7 +27,7 @@ class PolicyStatus:
 def _aged(name: str):
     """(queryset, time field) of what a policy ages by."""
     return {
-        "signals": (Signal.objects.all(), "generated_at"),
+        "signals": (Signal.objects.filter(pushed=False), "generated_at"),
         "partner_signals": (Signal.objects.filter(pushed=True), "generated_at"),
         "probability_history": (ProbabilityPoint.objects.all(), "observed_at"),
         "source_events": (SourceEvent.objects.all(), "last_seen_at"),

@@ -133,10 +133,11 @@ def sweep(
 
 
 def _run(policy: EffectivePolicy, context: Sweep) -> RetentionRun:
-    run = RetentionRun.objects.create(
-        policy=policy.name, dry_run=context.dry_run, cutoff=context.now - policy.keep_for, started_at=timezone.now()
-    )
+    run = RetentionRun.objects.create(policy=policy.name, dry_run=context.dry_run, started_at=timezone.now())
     try:
+        # Inside the try: a cutoff that cannot be computed fails this policy's run, not the sweep.
+        run.cutoff = context.now - policy.keep_for
+        RetentionRun.objects.filter(pk=run.pk).update(cutoff=run.cutoff)
         SWEEPERS[policy.name](policy, run, context)
     except SoftTimeLimitExceeded:
         # The task is out of time: stop here (the run stays "running" and the next sweep marks it
@@ -306,7 +307,10 @@ def _sweep_signals(policy: EffectivePolicy, run: RetentionRun, context: Sweep, *
     A day whose archive is damaged keeps its signals; the other days go on, and the run is failed
     at the end naming each damaged day.
     """
-    swept = Signal.objects.filter(pushed=True) if pushed_only else Signal.objects.all()
+    # Each signal has one policy: a partner's follows partner_signals alone, whichever is longer.
+    # The filter on pushed is checked row by row along the generated_at range the queries scan
+    # (signal_generated_idx); partner signals are few, so it reads little beyond what it keeps.
+    swept = Signal.objects.filter(pushed=pushed_only)
     expired = swept.filter(generated_at__lt=run.cutoff)
     damaged = []
     day = _next_day(expired, None)

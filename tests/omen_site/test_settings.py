@@ -77,6 +77,12 @@ REFUSALS = [
         "LEDGER_DRAIN_ON_COMMIT='sometimes' is not a mode",
         id="drain-mode-unknown",
     ),
+    pytest.param(
+        {"RETENTION_BATCH_SIZE": "0"},
+        "RETENTION_BATCH_SIZE",
+        "RETENTION_BATCH_SIZE='0' is not a number of rows a batch may hold",
+        id="retention-batch-size-zero",
+    ),
 ]
 
 

@@ -88,3 +88,27 @@ def test_the_report_shows_each_retention_policy_with_what_has_expired_and_its_la
     assert after["rejections"].split()[1:3] == ["90", "d"]
     assert " 1 expired  " in after["rejections"] and "ok, 1 deleted" in after["rejections"]
     assert "never swept" in after["signals"]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_json_report_holds_the_backups_and_retention_sections_a_monitor_needs():
+    from django.utils import timezone
+
+    from retention.models import Backup
+
+    data = json.loads(report("--json"))
+    assert data["backups"] == {"newest": None, "newest_proven": None, "problem": data["backups"]["problem"]}
+    assert data["backups"]["problem"].startswith("no backup yet")
+    assert {row["policy"] for row in data["retention"]} >= {"signals", "partner_signals", "backups", "ledger"}
+    signals = next(row for row in data["retention"] if row["policy"] == "signals")
+    assert (signals["keep_for_days"], signals["enabled"], signals["last_run"]) == (90, True, None)
+
+    Backup.objects.create(started_at=timezone.now(), backend="sqlite", status="failed", error="disk full")
+
+    backups = json.loads(report("--json"))["backups"]
+    assert backups["problem"] == "the newest backup FAILED: disk full"
+    assert (backups["newest"]["status"], backups["newest"]["proven_at"], backups["newest_proven"]) == (
+        "failed",
+        None,
+        None,
+    )

@@ -6,6 +6,7 @@ import pytest
 
 from retention.checks import check_retention_overrides
 from retention.models import RetentionPolicy
+from retention.models.policy import MAX_KEEP_FOR
 from retention.policies import DEFAULTS, effective_policies, format_duration, parse_duration
 from retention.services.sweep import SWEEPERS
 
@@ -59,6 +60,11 @@ def test_the_admin_overrides_the_environment_which_overrides_the_code(settings):
     [
         ({"signal": "90d"}, "RETENTION_KEEP_SIGNAL: no policy 'signal'"),
         ({"signals": "ninety days"}, "RETENTION_KEEP_SIGNALS: 'ninety days' is not a duration"),
+        # Past what a timedelta holds, and past what a cutoff (now - period) can be.
+        ({"signals": "99999999y"}, "RETENTION_KEEP_SIGNALS: '99999999y' is longer than the longest period"),
+        ({"ledger": "9999y"}, "RETENTION_KEEP_LEDGER: '9999y' is longer than the longest period a policy keeps, 100y"),
+        ({"rejections": "9" * 30 + "s"}, "RETENTION_KEEP_REJECTIONS: '999"),
+        ({"rejections": "9" * 5000 + "d"}, "is longer than the longest period"),
     ],
 )
 def test_an_override_that_cannot_be_read_stops_the_start_naming_the_variable(settings, overrides, message):
@@ -81,3 +87,45 @@ def test_a_directory_retention_cannot_write_stops_the_start(settings, tmp_path, 
 
     assert [error.id for error in errors] == [f"retention.{check_id}"]
     assert setting in errors[0].msg
+
+
+def test_the_longest_period_is_100_years_and_longer_than_the_tables():
+    assert parse_duration("100y") == MAX_KEEP_FOR == timedelta(days=36525)
+    assert max(policy.keep_for for policy in DEFAULTS.values()) < MAX_KEEP_FOR
+
+
+def test_an_override_of_the_longest_period_is_accepted(settings):
+    settings.RETENTION_KEEP = {"ledger": "100y", "audit_trail": f"{MAX_KEEP_FOR.days}d"}
+
+    assert check_retention_overrides() == []
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("typed", ["36526 00:00:00", "1000000 00:00:00", "999999999 00:00:00"])
+def test_the_admin_refuses_a_period_longer_than_the_longest_with_a_form_error(admin_client, typed):
+    policy = RetentionPolicy.objects.create(name="ledger")
+
+    page = admin_client.post(
+        f"/admin/retention/retentionpolicy/{policy.pk}/change/", {"keep_for": typed, "max_per_key": "", "enabled": "on"}
+    )
+
+    assert page.status_code == 200
+    assert "At most 100 years (36525 00:00:00)" in page.content.decode()
+    policy.refresh_from_db()
+    assert policy.keep_for is None
+    assert admin_client.get("/admin/retention/retentionpolicy/").status_code == 200
+
+
+@pytest.mark.django_db
+def test_a_period_stored_before_the_limit_keeps_the_longest_and_every_report_works(capsys):
+    from django.core.management import call_command
+
+    from omen_site.storage import storage_report
+
+    RetentionPolicy.objects.create(name="ledger")
+    RetentionPolicy.objects.filter(name="ledger").update(keep_for=timedelta(days=1_000_000))
+
+    assert effective_policies()["ledger"].keep_for == MAX_KEEP_FOR
+    call_command("retention", "status")
+    storage_report()
+    assert "ledger" in capsys.readouterr().out

@@ -21,6 +21,7 @@ from retention.services import archive, archive_read
 from retention.services import restore as restore_module
 from retention.services import sweep as sweep_module
 from retention.services.restore import restore_archive
+from retention.services.status import policy_status
 from retention.services.sweep import sweep
 from signals.models import Signal, SourceEvent
 from tests.support.factories import RawEventFactory, SignalFactory
@@ -381,6 +382,29 @@ def test_a_partners_signal_goes_after_30_days_and_a_polled_one_stays():
     assert_ledger_reconciles()
 
 
+def test_a_partners_signal_kept_longer_than_the_signals_policy_follows_its_own_policy(settings):
+    settings.RETENTION_KEEP = {"partner_signals": "365d"}
+    pushed = SignalFactory(raw_event=RawEventFactory(observed_at=DAY_1), pushed=True)
+    polled = signal_at(DAY_1 + SECOND, external_id="551104")
+    after_the_signals_policy = DAY_1 + timedelta(days=1) + KEEP
+    assert {row.policy.name: row.expired for row in policy_status(after_the_signals_policy)}["signals"] == 1
+
+    runs = {run.policy: run for run in sweep(["signals", "partner_signals"], now=after_the_signals_policy)}
+
+    assert list(Signal.objects.values_list("signal_id", flat=True)) == [pushed.signal_id]
+    assert (runs["signals"].counted, runs["signals"].deleted) == (1, 1)
+    assert runs["partner_signals"].counted == 0
+    assert [line["signal_id"] for line in archived_lines(DAY_1.date())] == [polled.signal_id]
+    assert_ledger_reconciles()
+
+    (after,) = sweep(["partner_signals"], now=pushed.generated_at + timedelta(days=365) + SECOND)
+
+    assert not Signal.objects.exists()
+    assert (after.counted, after.archived, after.deleted) == (1, 1, 1)
+    assert {line["signal_id"] for line in archived_lines(DAY_1.date())} == {polled.signal_id, pushed.signal_id}
+    assert_ledger_reconciles()  # the partner's signal: its create frame, then its delete frame
+
+
 def test_an_archived_signal_is_held_by_its_source_event_as_the_database_names_it():
     signal_at(DAY_1, source="yahoo", external_id="ACME-2026031000", event_id="stock-ACME-2026031000")
     sweep(["signals"], now=DAY_1 + timedelta(days=1) + KEEP)
@@ -478,6 +502,44 @@ def test_a_line_that_is_no_archived_signal_is_named_by_restore_and_by_the_archiv
     assert path.exists()
 
 
+def vouch_for(path):
+    """The day file at ``path``, as it now is, made the one its manifest records (checksum and size)."""
+    SignalArchive.objects.filter(path=str(path.relative_to(archive.archive_root()))).update(
+        bytes=path.stat().st_size, sha256=hashlib.sha256(path.read_bytes()).hexdigest()
+    )
+
+
+def cut_short(compressed: bytes) -> bytes:
+    return compressed[: len(compressed) - 12]
+
+
+def written_over(compressed: bytes) -> bytes:
+    return b"not gzip at all\n" + compressed
+
+
+def deflate_scrambled(compressed: bytes) -> bytes:
+    return compressed[:10] + bytes(byte ^ 0x5A for byte in compressed[10:-8]) + compressed[-8:]
+
+
+@pytest.mark.parametrize("damage", [cut_short, written_over, deflate_scrambled])
+def test_a_day_file_that_is_not_whole_gzip_is_damaged_for_restore_and_sweep_naming_it(damage):
+    path = vouched_day_file(DAY_1.date(), a_swept_line() * 2)
+    path.write_bytes(damage(path.read_bytes()))
+    vouch_for(path)
+
+    with pytest.raises(CommandError, match=rf"{path} is not whole gzip after line \d+ \(") as refused:
+        call_command("retention", "restore-archive", DAY_1.date().isoformat())
+    assert refused.value.returncode == 2 and not Signal.objects.exists()
+
+    stuck = signal_at(DAY_1 + timedelta(hours=2), external_id="551143")
+    next_day = signal_at(DAY_1 + timedelta(days=1), external_id="551144")
+    (run,) = sweep(["signals"], now=DAY_1 + timedelta(days=2) + KEEP)
+
+    assert run.status == "failed" and f"{path} is not whole gzip" in run.error, run.error
+    assert list(Signal.objects.values_list("signal_id", flat=True)) == [stuck.signal_id]
+    assert next_day.signal_id in {line["signal_id"] for line in archived_lines(next_day.generated_at.date())}
+
+
 @pytest.mark.parametrize(
     ("contract", "field"), [("not json", "contract: not JSON"), ('{"signal_id": "OMEN-B"}', "line 2: ")]
 )
@@ -567,6 +629,10 @@ def test_a_day_whose_archive_cannot_be_written_fails_the_run_and_keeps_its_signa
     (run,) = runs
     assert run.status == "failed" and "No space left" in run.error
     assert Signal.objects.count() == len(signals)
+    # Which file, which setting; and no partial file left beside the day's.
+    pending = archive.day_path(DAY_1.date()).with_name(f"{DAY_1.date()}.jsonl.gz.new")
+    assert f"cannot write {pending} (RETENTION_ARCHIVE_DIR={archive.archive_root()})" in run.error, run.error
+    assert not pending.exists() and not archive.day_path(DAY_1.date()).exists()
 
 
 def test_a_day_older_than_the_ledger_keeps_is_not_restored(settings):
@@ -578,3 +644,26 @@ def test_a_day_older_than_the_ledger_keeps_is_not_restored(settings):
     with pytest.raises(CommandError, match="older than the ledger keeps partitions"):
         call_command("retention", "restore-archive", DAY_1.date().isoformat())
     assert not Signal.objects.exists()
+
+
+def test_a_day_older_than_the_ledger_keeps_with_no_archive_is_said_to_have_none(settings):
+    settings.RETENTION_KEEP = {"ledger": "200d"}
+
+    with pytest.raises(CommandError, match=r"^no archive of 2010-01-01 in ") as refused:
+        call_command("retention", "restore-archive", "2010-01-01")
+
+    assert "Read the file instead" not in str(refused.value)
+
+
+def test_a_day_whose_file_is_gone_but_whose_manifest_entry_stays_is_said_to_be_missing():
+    signal_at(DAY_1)
+    sweep(["signals"], now=DAY_1 + timedelta(days=1) + KEEP)
+    path = archive.day_path(DAY_1.date())
+    path.unlink()
+
+    with pytest.raises(
+        CommandError, match=rf"{path} is missing: its manifest entry records 1 signal\(s\) of "
+    ) as refused:
+        call_command("retention", "restore-archive", DAY_1.date().isoformat())
+
+    assert refused.value.returncode == 2 and "SHA-256" not in str(refused.value)

@@ -7,7 +7,7 @@ from django.apps import apps
 from django.conf import settings as django_settings
 from django.contrib.auth import get_user_model
 from django.contrib.contenttypes.models import ContentType
-from django.core.management import call_command
+from django.core.management import CommandError, call_command
 from django.db import connection
 from django.utils import timezone
 
@@ -185,6 +185,30 @@ def test_a_disabled_policy_is_skipped_unless_named():
     assert run.deleted == 1
 
 
+def test_a_policy_whose_cutoff_cannot_be_computed_fails_alone_and_the_others_run(monkeypatch):
+    import dataclasses
+
+    from retention.services import sweep as sweep_module
+
+    RejectionFactory(created_at=T)
+    SourceRunFactory(started_at=T)
+    real = sweep_module.effective_policies
+
+    def with_a_period_past_the_calendar():
+        policies = real()
+        policies["rejections"] = dataclasses.replace(policies["rejections"], keep_for=timedelta.max)
+        return policies
+
+    monkeypatch.setattr(sweep_module, "effective_policies", with_a_period_past_the_calendar)
+
+    runs = {run.policy: run for run in sweep(["rejections", "source_runs"], now=T + timedelta(days=365))}
+
+    assert runs["rejections"].status == "failed" and "OverflowError" in runs["rejections"].error
+    assert runs["rejections"].cutoff is None and runs["rejections"].finished_at is not None
+    assert (runs["source_runs"].status, runs["source_runs"].deleted) == ("ok", 1)
+    assert Rejection.objects.count() == 1 and not SourceRun.objects.exists()
+
+
 def test_a_run_a_killed_sweep_left_running_is_marked_interrupted():
     killed = RetentionRun.objects.create(policy="rejections", started_at=T)
 
@@ -226,6 +250,12 @@ def test_a_sweep_on_another_host_of_the_same_database_is_refused_and_marks_nothi
 def test_an_unknown_policy_is_refused_by_name():
     with pytest.raises(ValueError, match="no policy rejection;"):
         sweep(["rejection"])
+
+
+@pytest.mark.parametrize("rows", ["0", "10001"])
+def test_a_batch_size_outside_what_a_batch_may_hold_is_refused(rows):
+    with pytest.raises(CommandError, match="--batch-size: from 1 to 10,000"):
+        call_command("retention", "sweep", "--policy", "rejections", "--batch-size", rows)
 
 
 def test_the_command_prints_a_summary_and_the_status(capsys):

@@ -6,6 +6,7 @@
 
 from datetime import date
 
+from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
@@ -44,8 +45,8 @@ class Command(BaseCommand):
         getattr(self, f"_{action.replace('-', '_')}")(**options)
 
     def _sweep(self, policy=None, dry_run=False, batch_size=None, **options):
-        if batch_size is not None and batch_size < 1:
-            raise CommandError("--batch-size: at least 1")
+        if batch_size is not None and not 1 <= batch_size <= settings.RETENTION_BATCH_SIZE_MAX:
+            raise CommandError(f"--batch-size: from 1 to {settings.RETENTION_BATCH_SIZE_MAX:,}")
         bars: dict[str, tqdm] = {}
 
         def progress(name: str, rows: int) -> None:
