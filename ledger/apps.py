@@ -15,7 +15,8 @@ class LedgerConfig(AppConfig):
         # The signals app may not import the ledger: its signal page shows the frames through this section.
         signal_page_section_register(SIGNAL_FRAMES_SECTION)
 
-        # gunicorn and Celery run no system checks: in production every process checks the
-        # ledger directory here, before it serves or runs a task.
+        # gunicorn runs no system checks (a Celery worker or beat stops on their errors,
+        # omen_site/celery.py): in production every process checks the ledger directory here,
+        # before it serves or runs a task.
         if settings.IS_PRODUCTION and (errors := checks.check_ledger_dir()):
             raise ImproperlyConfigured("; ".join(f"{e.id}: {e.msg} {e.hint}" for e in errors))

@@ -38,17 +38,19 @@ class SlashRedirectMiddleware(CommonMiddleware):
 
     Django answers a 301, which clients follow with a GET and no body: a partner's POST to
     ``/api/v1/signals/ingest`` would be lost (with DEBUG on, Django raises instead, a 500). A 308
-    tells the client to send the same method and body to the path with the slash.
+    tells the client to send the same method and body to the path with the slash. It is answered
+    as the request comes in, before the middleware inside this one run: the idempotency
+    middleware would otherwise keep the 404 under the request's ``Idempotency-Key``, and the
+    client following the redirect with the same key would be refused as another request.
     """
 
-    def process_response(self, request, response):
-        if is_api_request(request) and response.status_code == 404 and self.should_redirect_with_slash(request):
+    def process_request(self, request):
+        if is_api_request(request) and not request.path_info.endswith("/") and self.should_redirect_with_slash(request):
             redirect = HttpResponsePermanentRedirectSameMethod(
                 escape_leading_slashes(request.get_full_path(force_append_slash=True))
             )
-            redirect[REQUEST_ID_HEADER] = request_id_of(request)
             return redirect
-        return super().process_response(request, response)
+        return super().process_request(request)
 
 
 class RequestIdMiddleware:

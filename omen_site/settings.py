@@ -74,9 +74,10 @@ MIDDLEWARE = [
     "omen_site.api.access_log.ApiAccessLogMiddleware",
     "corsheaders.middleware.CorsMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
+    # Before the redirect below, so that it carries an X-Request-ID too.
+    "omen_site.middleware.RequestIdMiddleware",
     # Django's CommonMiddleware, with a 308 for an API path missing its slash (keeps a POST's body).
     "omen_site.middleware.SlashRedirectMiddleware",
-    "omen_site.middleware.RequestIdMiddleware",
     "omen_site.middleware.StorableQueryMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
@@ -522,6 +523,11 @@ if IS_PRODUCTION:
 # How many proxies in front of the site append to X-Forwarded-For: the caller's address is the
 # entry the farthest of them appended (omen_site/client_address.py), for the API's throttle, its
 # access log and the admin's login lockouts alike. 0 (the default) reads REMOTE_ADDR alone.
+if "API_TRUSTED_PROXIES" in os.environ:
+    # The earlier name, for the throttle alone: read silently as 0, it would undo a deployment's proxies.
+    raise ImproperlyConfigured(
+        "API_TRUSTED_PROXIES is now TRUSTED_PROXIES (throttle, access log, lockouts): rename it."
+    )
 TRUSTED_PROXIES = env.int("TRUSTED_PROXIES", default=0)
 if TRUSTED_PROXIES < 0:
     raise ImproperlyConfigured(

@@ -10,7 +10,8 @@ class RetentionConfig(AppConfig):
     def ready(self):
         from retention import checks
 
-        # gunicorn and Celery run no system checks: a worker that would sweep with a policy it
-        # cannot read stops here, in production, with the variable named.
+        # gunicorn runs no system checks (a Celery worker or beat stops on their errors,
+        # omen_site/celery.py): any process that would sweep with a policy it cannot read stops
+        # here, in production, with the variable named.
         if settings.IS_PRODUCTION and (errors := checks.check_retention_overrides()):
             raise ImproperlyConfigured("; ".join(f"{e.id}: {e.msg} {e.hint}" for e in errors))

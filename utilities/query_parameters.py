@@ -28,10 +28,16 @@ class QueryParametersChecked:
 
     def initial(self, request, *args, **kwargs):
         super().initial(request, *args, **kwargs)  # authenticated, permitted and throttled first
+        method = request.method.lower()
+        if method == "options" or not hasattr(self, method):
+            return  # DRF's metadata, or a method the view does not allow: its 405 comes next
         refuse_unknown_parameters(request.query_params, self.query_parameter_names())
 
     def query_parameter_names(self) -> frozenset[str]:
-        operation = getattr(self, "action", None) or self.request.method.lower()
+        # A HEAD is its GET without the body (Django's View maps it so; a viewset maps it to the
+        # GET's action); a viewset's action is None for a method it does not route.
+        method = self.request.method.lower()
+        operation = getattr(self, "action", None) or ("get" if method == "head" else method)
         known = type(self).__dict__.get("_query_parameter_names")
         if known is None:
             known = {}

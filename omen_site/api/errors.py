@@ -8,6 +8,7 @@
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.http import Http404
 from rest_framework import exceptions
@@ -100,7 +101,7 @@ ERROR_RESPONSES = {
     "415": "The body is not JSON: send Content-Type: application/json.",
     # Only on POSTs (omen_site/api/idempotency.py):
     "409": "This Idempotency-Key named another request (another body, path or method), or its request still runs.",
-    "413": "The body is over API_MAX_BODY_BYTES (10 MiB).",
+    "413": "The body is over API_MAX_BODY_BYTES ({API_MAX_BODY_BYTES:,} bytes).",
 }
 IDEMPOTENCY_KEY_PARAMETER = {
     "in": "header",
@@ -143,7 +144,10 @@ def document_error_responses(result, generator, request, public, **kwargs):
             for code in sorted(codes):
                 operation["responses"].setdefault(
                     code,
-                    {"description": ERROR_RESPONSES[code], "content": {"application/json": {"schema": reference}}},
+                    {
+                        "description": ERROR_RESPONSES[code].format(API_MAX_BODY_BYTES=settings.API_MAX_BODY_BYTES),
+                        "content": {"application/json": {"schema": reference}},
+                    },
                 )
     return result
 

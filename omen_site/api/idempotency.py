@@ -117,7 +117,9 @@ class IdempotencyMiddleware:
         except BaseException:
             IdempotentRequest.objects.filter(pk=stored.pk).delete()
             raise
-        if response.status_code in _NOT_KEPT or response.status_code >= 500 or response.streaming:
+        # A path no view answers is not the request the key named either: forgotten too.
+        unrouted = getattr(request, "resolver_match", None) is None
+        if response.status_code in _NOT_KEPT or response.status_code >= 500 or response.streaming or unrouted:
             IdempotentRequest.objects.filter(pk=stored.pk).delete()  # a retry should run again
             return response
         IdempotentRequest.objects.filter(pk=stored.pk).update(

@@ -66,6 +66,12 @@ REFUSALS = [
         id="axes-cooloff-below-a-minute",
     ),
     pytest.param(
+        {"API_TRUSTED_PROXIES": "1"},
+        "TRUSTED_PROXIES",
+        "API_TRUSTED_PROXIES is now TRUSTED_PROXIES",
+        id="api-trusted-proxies-renamed",
+    ),
+    pytest.param(
         {"TRUSTED_PROXIES": "-1"},
         "TRUSTED_PROXIES",
         "TRUSTED_PROXIES=-1: set it to the number of proxies",

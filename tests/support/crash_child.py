@@ -124,10 +124,18 @@ def serve_forks() -> None:
     for command in sys.stdin:
         round_number = int(command)
         sys.stdout.flush()
+        # The child waits until "forked PID" is out: its own lines must come after it.
+        gate_out, gate_in = os.pipe()
         pid = os.fork()
         if pid == 0:
             code = 0
             try:
+                os.close(gate_in)
+                os.read(gate_out, 1)
+                os.close(gate_out)
+                # The factories' own random state is copied by the fork (the random module's is
+                # reseeded by Python): each child draws records of its own, as a new process did.
+                importlib.import_module("factory.random").reseed_random(os.getpid())
                 main(round_number, verify_only=False, wait_for=None)
             except BaseException:
                 traceback.print_exc(file=sys.stdout)  # the test reads stdout only: it shows there
@@ -135,7 +143,10 @@ def serve_forks() -> None:
             finally:
                 sys.stdout.flush()
                 os._exit(code)
+        os.close(gate_out)
         print(f"forked {pid}", flush=True)
+        os.write(gate_in, b".")
+        os.close(gate_in)
         assert sys.stdin.readline().strip() == "reap", "the test sends reap once it killed the child"
         os.waitpid(pid, 0)
         print(f"exited {pid}", flush=True)

@@ -3,7 +3,7 @@ import json
 from django.core.management.base import BaseCommand
 
 from ledger.models import Tier
-from omen_site.storage import backup_report, retention_report, storage_report
+from omen_site.storage import storage_report
 
 
 class Command(BaseCommand):
@@ -45,8 +45,8 @@ class Command(BaseCommand):
         for tier in [tier for tier in Tier.values if tier in by_tier]:  # in the order partitions age
             figures = by_tier[tier]
             w(f"  {tier:<9} {figures['partitions']} sealed partitions, {figures['frames']} frames")
-        self._backups(backup_report())
-        self._retention(retention_report())
+        self._backups(report["backups"])
+        self._retention(report["retention"])
         totals = report["totals"]
         w(
             f"Totals:      {totals['signals']} signals, {totals['source_events']} source events, "

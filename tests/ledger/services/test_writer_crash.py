@@ -54,6 +54,7 @@ class ForkServer:
             text=True,
         )
         self.output = LineReader(self.process)
+        self.reaped: set[int] = set()
 
     def _send(self, command: str) -> None:
         self.process.stdin.write(f"{command}\n")
@@ -67,6 +68,9 @@ class ForkServer:
 
     def kill(self, pid: int, context: str) -> list[str]:
         """SIGKILL the child and return every line it printed that was not taken yet."""
+        if pid in self.reaped:
+            return []  # a failed round's cleanup after a kill that timed out: never signal a reaped pid
+        self.reaped.add(pid)
         os.kill(pid, signal.SIGKILL)  # unreaped until "reap", a child that died on its own keeps its pid
         self._send("reap")
         lines = []

@@ -84,3 +84,16 @@ def test_a_list_does_not_take_the_detail_of_one_signal(admin_api):
 def test_a_filter_given_twice_is_refused_rather_than_read_as_its_last_value(admin_api):
     response = admin_api.get("/api/v1/signals/?source=bogus&source=polymarket")
     assert refusals(response) == {"source": "repeated_parameter"}
+
+
+@pytest.mark.parametrize(
+    "path", ["/api/v1/stats/?window=7d", "/api/v1/ledger/frames/?after=0", "/api/v1/signals/?source=polymarket"]
+)
+def test_a_head_takes_the_parameters_of_its_get(admin_api, path):
+    assert admin_api.head(path).status_code == 200
+
+
+def test_a_method_the_operation_does_not_allow_is_a_405_whatever_its_parameters(admin_api):
+    assert admin_api.put(f"/api/v1/stats/?{UNKNOWN}=1").status_code == 405
+    assert admin_api.put(f"/api/v1/signals/?{UNKNOWN}=1").status_code == 405
+    assert admin_api.options(f"/api/v1/signals/?{UNKNOWN}=1").status_code == 200

@@ -141,6 +141,24 @@ def test_a_post_missing_the_trailing_slash_is_sent_on_with_its_method_and_body(p
     assert post(partner, body, path=redirected["Location"]).status_code == 200
 
 
+def test_a_post_sent_on_by_the_redirect_keeps_its_idempotency_key(partner, markets):
+    body = {"source": "polymarket", "reply": markets[:3]}
+
+    redirected = post(partner, body, path=URL.rstrip("/"), HTTP_IDEMPOTENCY_KEY="batch-9")
+    followed = post(partner, body, path=redirected["Location"], HTTP_IDEMPOTENCY_KEY="batch-9")
+    again = post(partner, body, path=redirected["Location"], HTTP_IDEMPOTENCY_KEY="batch-9")
+
+    assert (redirected.status_code, followed.status_code) == (308, 200)
+    assert again["Idempotent-Replayed"] == "true" and again.content == followed.content
+
+
+def test_a_path_no_view_answers_is_not_kept_under_the_idempotency_key(partner):
+    body = {"source": "polymarket", "reply": []}
+
+    assert post(partner, body, path="/api/v1/nowhere/", HTTP_IDEMPOTENCY_KEY="k").status_code == 404
+    assert post(partner, body, HTTP_IDEMPOTENCY_KEY="k").status_code == 200  # not "used for another request"
+
+
 def test_idempotency_keys_belong_to_the_api_key_that_sent_them(partner, client, markets):
     body = {"source": "polymarket", "reply": markets[:2]}
     post(partner, body, HTTP_IDEMPOTENCY_KEY="k1")
