@@ -7,6 +7,7 @@ Every API response says where the caller stands (``X-RateLimit-Limit``, ``-Remai
 
 from __future__ import annotations
 
+import ipaddress
 import time
 from functools import lru_cache
 from weakref import WeakKeyDictionary
@@ -46,6 +47,20 @@ def count_request(request, who: str, rate: str) -> tuple[bool, int]:
     return used <= limit, max(1, int(window_end - now + 0.999))
 
 
+def address_bucket(address: str) -> str:
+    """An IPv4 address, or an IPv6 address's /64: one subscriber's line holds a whole /64 and
+    could draw a new address for every request."""
+    try:
+        parsed = ipaddress.ip_address(address)
+    except ValueError:
+        return address
+    if parsed.version == 4:
+        return str(parsed)
+    if parsed.ipv4_mapped is not None:
+        return str(parsed.ipv4_mapped)
+    return str(ipaddress.ip_network(f"{parsed}/64", strict=False))
+
+
 class KeyRateThrottle(BaseThrottle):
     def allow_request(self, request, view):
         key = request.auth if isinstance(request.auth, ApiKey) else None
@@ -54,7 +69,7 @@ class KeyRateThrottle(BaseThrottle):
         elif request.user is not None and request.user.is_authenticated:
             who, rate = f"user:{request.user.pk}", settings.API_THROTTLE_RATE
         else:
-            who, rate = f"ip:{client_address(request)}", settings.API_THROTTLE_RATE
+            who, rate = f"ip:{address_bucket(client_address(request))}", settings.API_THROTTLE_RATE
         allowed, self.wait_seconds = count_request(request._request, who, rate)
         return allowed
 

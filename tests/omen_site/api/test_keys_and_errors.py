@@ -214,7 +214,8 @@ def test_the_default_rate_applies_to_keys_without_their_own(client, settings):
 
 def unique_address() -> str:
     # The cache's counters outlive a test (and a rerun): an address of this call alone (RFC 3849).
-    return f"2001:db8::{secrets.token_hex(2)}:{secrets.token_hex(2)}"
+    # A /64 of its own: callers without a key are counted by their /64.
+    return f"2001:db8:{secrets.token_hex(2)}:{secrets.token_hex(2)}::1"
 
 
 def anonymous_schema_codes(client, forwarded_for):
@@ -232,6 +233,19 @@ def test_a_caller_without_a_key_cannot_escape_its_rate_by_making_up_forwarded_ad
     away_from_a_minutes_end()
 
     assert anonymous_schema_codes(client, [unique_address() for _ in range(3)]) == [200, 200, 429]
+
+
+def test_a_caller_without_a_key_cannot_escape_its_rate_by_drawing_addresses_from_its_ipv6_line(client, settings):
+    settings.API_THROTTLE_RATE = "2/min"
+    away_from_a_minutes_end()
+    line = unique_address().removesuffix("::1")
+
+    codes = [
+        client.get("/api/schema/", HTTP_ACCEPT="application/json", REMOTE_ADDR=f"{line}:{n:x}:0:0:{n:x}").status_code
+        for n in range(1, 4)
+    ]
+
+    assert codes == [200, 200, 429]
 
 
 def test_behind_a_trusted_proxy_callers_are_told_apart_by_the_address_it_saw(client, settings):
