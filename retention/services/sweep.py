@@ -255,7 +255,7 @@ def _sweep_probability_history(policy: EffectivePolicy, run: RetentionRun, conte
     if policy.max_per_key is None:
         return
     # Then each market's oldest points past the newest max_per_key (a market polled often),
-    # among the points the age step left: held markets are left out here, having been counted.
+    # among the points the age step left.
     recent = ProbabilityPoint.objects.filter(observed_at__gte=run.cutoff).exclude(held)
     crowded = (
         recent.values("source_event")
@@ -263,6 +263,18 @@ def _sweep_probability_history(policy: EffectivePolicy, run: RetentionRun, conte
         .filter(points__gt=policy.max_per_key)
         .values_list("source_event", flat=True)
     )
+    # A held market keeps every point: those past its newest max_per_key are kept on hold, and
+    # counted so, as the age step counts the old points it keeps.
+    held_crowded = (
+        ProbabilityPoint.objects.filter(observed_at__gte=run.cutoff)
+        .filter(held)
+        .values("source_event")
+        .annotate(points=Count("pk"))
+        .filter(points__gt=policy.max_per_key)
+        .values_list("points", flat=True)
+    )
+    if beyond := sum(points - policy.max_per_key for points in held_crowded):
+        _count(run, counted=beyond, skipped_on_hold=beyond)
     for event_id in list(crowded):
         oldest_kept = (
             recent.filter(source_event_id=event_id)

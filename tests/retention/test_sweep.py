@@ -166,6 +166,21 @@ def test_a_market_keeps_its_newest_points_up_to_the_policys_count():
     assert run.deleted == 3
 
 
+@pytest.mark.parametrize("dry_run", [False, True])
+def test_a_held_markets_points_past_the_count_are_kept_and_counted_on_hold(dry_run):
+    held, free = SourceEventFactory(), SourceEventFactory()
+    for event in (held, free):
+        for n in range(7):
+            ProbabilityPointFactory(source_event=event, observed_at=T + n * timedelta(minutes=5))
+    LegalHold.objects.create(source_event=held, reason="litigation 2026-18")
+    RetentionPolicy.objects.create(name="probability_history", max_per_key=4)
+
+    (run,) = sweep(["probability_history"], now=T + timedelta(hours=1), dry_run=dry_run)
+
+    assert ProbabilityPoint.objects.filter(source_event=held).count() == 7
+    assert (run.skipped_on_hold, run.deleted) == (3, 0 if dry_run else 3)
+
+
 def test_deletes_go_in_batches_and_the_counts_add_up():
     for n in range(7):
         RejectionFactory(created_at=T + n * SECOND)
