@@ -464,12 +464,19 @@ def vouched_day_file(day, lines: bytes):
 def test_a_day_file_with_a_line_that_names_no_signal_keeps_its_day_and_says_where(bad_line):
     # The day keeps its signals, the error names the file and the line, and the other days are swept.
     path = vouched_day_file(DAY_1.date(), orjson.dumps({"signal_id": "OMEN-A"}) + b"\n" + bad_line)
-    stuck = signal_at(DAY_1 + timedelta(hours=2), external_id="551141")
-    next_day = signal_at(DAY_1 + timedelta(days=1), external_id="551142")
+
+    assert_the_day_stays_and_the_next_is_swept(f"{path}, line 2", external_ids=("551141", "551142"))
+
+
+def assert_the_day_stays_and_the_next_is_swept(named: str, external_ids: tuple[str, str]) -> None:
+    """A sweep over DAY_1, whose file is damaged, and the day after: the run fails naming ``named``,
+    DAY_1's signal stays in the database, and the next day's is archived."""
+    stuck = signal_at(DAY_1 + timedelta(hours=2), external_id=external_ids[0])
+    next_day = signal_at(DAY_1 + timedelta(days=1), external_id=external_ids[1])
 
     (run,) = sweep(["signals"], now=DAY_1 + timedelta(days=2) + KEEP)
 
-    assert run.status == "failed" and f"{path}, line 2" in run.error, run.error
+    assert run.status == "failed" and named in run.error, run.error
     assert list(Signal.objects.values_list("signal_id", flat=True)) == [stuck.signal_id]
     assert next_day.signal_id in {line["signal_id"] for line in archived_lines(next_day.generated_at.date())}
 
@@ -530,14 +537,7 @@ def test_a_day_file_that_is_not_whole_gzip_is_damaged_for_restore_and_sweep_nami
     with pytest.raises(CommandError, match=rf"{path} is not whole gzip after line \d+ \(") as refused:
         call_command("retention", "restore-archive", DAY_1.date().isoformat())
     assert refused.value.returncode == 2 and not Signal.objects.exists()
-
-    stuck = signal_at(DAY_1 + timedelta(hours=2), external_id="551143")
-    next_day = signal_at(DAY_1 + timedelta(days=1), external_id="551144")
-    (run,) = sweep(["signals"], now=DAY_1 + timedelta(days=2) + KEEP)
-
-    assert run.status == "failed" and f"{path} is not whole gzip" in run.error, run.error
-    assert list(Signal.objects.values_list("signal_id", flat=True)) == [stuck.signal_id]
-    assert next_day.signal_id in {line["signal_id"] for line in archived_lines(next_day.generated_at.date())}
+    assert_the_day_stays_and_the_next_is_swept(f"{path} is not whole gzip", external_ids=("551143", "551144"))
 
 
 @pytest.mark.parametrize(
