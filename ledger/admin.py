@@ -206,6 +206,11 @@ class WebhookSubscriptionAdmin(admin.ModelAdmin):
             return format_html('<strong style="color: var(--error-fg, #ba2121)">{}</strong>', "paused")
         return "active" if subscription.active else "off"
 
+    def formfield_for_dbfield(self, db_field, request, **kwargs):
+        if db_field.name == "secret":
+            kwargs["strip"] = False  # the receiver signs with the secret as given: byte for byte
+        return super().formfield_for_dbfield(db_field, request, **kwargs)
+
     def get_exclude(self, request, obj=None):
         # The secret is shown when the subscription is made, never again (as in the API).
         return ["secret"] if obj is not None else []

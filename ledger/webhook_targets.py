@@ -10,6 +10,9 @@ internal one later (DNS rebinding) is refused too.
 
 Development allows private addresses by default (a receiver on the same machine); production
 does not.
+
+The same transport ends each request by a deadline (``request_deadline``): httpx's timeouts bound
+each read, so a receiver sending a byte every few seconds would hold a delivery for ever.
 """
 
 from __future__ import annotations
@@ -17,6 +20,9 @@ from __future__ import annotations
 import ipaddress
 import socket
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from urllib.parse import urlsplit
 
 import httpcore
@@ -104,10 +110,63 @@ def validate_target(url: str) -> None:
         raise ValidationError(reason, code="internal_address")
 
 
+_deadline: ContextVar[float | None] = ContextVar("webhook_request_deadline", default=None)
+
+
+@contextmanager
+def request_deadline(seconds: float) -> Iterator[None]:
+    """Inside this block, every connect, write and read of a delivery transport ends ``seconds``
+    from now at the latest: the request as a whole, however its bytes trickle."""
+    token = _deadline.set(time.monotonic() + seconds)
+    try:
+        yield
+    finally:
+        _deadline.reset(token)
+
+
+def _within_deadline(timeout: float | None, expired: type[Exception]) -> float | None:
+    """``timeout``, shortened to what is left of the request's deadline; ``expired`` once none is."""
+    deadline = _deadline.get()
+    if deadline is None:
+        return timeout
+    left = deadline - time.monotonic()
+    if left <= 0:
+        raise expired("the request's deadline passed (WEBHOOK_TIMEOUT_SECONDS)")
+    return left if timeout is None else min(timeout, left)
+
+
+class _DeadlineStream(httpcore.NetworkStream):
+    """A connection whose every read and write waits no longer than the request's deadline allows."""
+
+    def __init__(self, stream: httpcore.NetworkStream) -> None:
+        self._stream = stream
+
+    def read(self, max_bytes, timeout=None):
+        return self._stream.read(max_bytes, _within_deadline(timeout, httpcore.ReadTimeout))
+
+    def write(self, buffer, timeout=None):
+        self._stream.write(buffer, _within_deadline(timeout, httpcore.WriteTimeout))
+
+    def close(self):
+        self._stream.close()
+
+    def start_tls(self, ssl_context, server_hostname=None, timeout=None):
+        timeout = _within_deadline(timeout, httpcore.ConnectTimeout)
+        return _DeadlineStream(self._stream.start_tls(ssl_context, server_hostname, timeout))
+
+    def get_extra_info(self, info):
+        return self._stream.get_extra_info(info)
+
+
 class _PublicAddressesOnly(httpcore.SyncBackend):
-    """Connects only to addresses it resolved and checked itself, each in turn."""
+    """Connects only to addresses it resolved and checked itself, each in turn, within the
+    request's deadline."""
 
     def connect_tcp(self, host, port, timeout=None, local_address=None, socket_options=None):
+        timeout = _within_deadline(timeout, httpcore.ConnectTimeout)
+        return _DeadlineStream(self._connect(host, port, timeout, local_address, socket_options))
+
+    def _connect(self, host, port, timeout, local_address, socket_options):
         if not settings.WEBHOOK_ALLOW_PRIVATE_ADDRESSES:
             # Resolved once: the address checked is the address connected to.
             try:

@@ -359,7 +359,9 @@ if not 1 <= RETENTION_BATCH_SIZE <= RETENTION_BATCH_SIZE_MAX:
     )
 WEBHOOK_DISPATCH_INTERVAL_SECONDS = env.int("WEBHOOK_DISPATCH_INTERVAL_SECONDS", default=5)
 WEBHOOK_DELIVERY_BUDGET_SECONDS = env.float("WEBHOOK_DELIVERY_BUDGET_SECONDS", default=60.0)
+# The longest one delivery try takes, from connecting to the answer's head (its body is not read).
 WEBHOOK_TIMEOUT_SECONDS = env.float("WEBHOOK_TIMEOUT_SECONDS", default=5.0)
+# A delivery's claim on a subscription, renewed at each signal: above one signal's tries and waits.
 WEBHOOK_LOCK_SECONDS = env.int("WEBHOOK_LOCK_SECONDS", default=240)
 # Whether webhooks may go to loopback, private, link-local or other non-public addresses
 # (ledger/webhook_targets.py): yes in development (a receiver on this machine), no in production.

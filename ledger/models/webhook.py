@@ -6,6 +6,7 @@ moves past a frame only once that frame is delivered or does not match, so nothi
 skipped.
 """
 
+from django.core.validators import URLValidator
 from django.db import models
 from django.utils import timezone
 
@@ -20,7 +21,8 @@ class WebhookSubscription(models.Model):
     name = models.CharField(max_length=100)
     url = models.URLField(
         max_length=2000,
-        validators=[validate_target],
+        # Django's URL field also takes ftp:// and ftps://, which no delivery can POST to.
+        validators=[URLValidator(schemes=["http", "https"]), validate_target],
         help_text="Where new signals are POSTed (http or https): a public address, in production.",
     )
     # Kept as given: signing needs the secret itself, unlike an API key, which only needs its hash.

@@ -12,6 +12,9 @@ signal matching the subscription's filters:
   and doubling (at most 10 s, or the receiver's ``Retry-After`` if longer, still at most 10 s);
 - every try is a ``WebhookAttempt`` row, written before the request goes out (a try whose
   worker was killed stays ``sending``) and completed with the answer;
+- a try ends within WEBHOOK_TIMEOUT_SECONDS, from connecting to the reply's headers, however
+  slowly the receiver sends them; the reply's body is never read (nothing in it is used, and a
+  receiver could send gigabytes);
 - a frame that fails every try (or any other answer: a 3xx or 4xx says the receiver will not take
   it) pauses the subscription with the reason, and the cursor stays on that frame. Resuming
   (admin action, API) starts from it again.
@@ -22,11 +25,14 @@ delivery is at least once, and exactly once for a receiver that honours the key.
 
 One delivery per subscription runs at a time, claimed in the database like a source's poll
 (``delivering_since``/``delivering_token``); a claim older than WEBHOOK_LOCK_SECONDS is taken to
-belong to a dead worker.
+belong to a dead worker. Each saved cursor renews the claim, and is saved only while the claim is
+still this worker's: one that lost it (stalled past the lock) stops, and never moves the cursor
+back under the worker that took over.
 """
 
 from __future__ import annotations
 
+import email.utils
 import hashlib
 import hmac
 import logging
@@ -45,7 +51,7 @@ from django.utils import timezone
 from ledger.models import WebhookAttempt, WebhookSubscription
 from ledger.services.feed import FeedFrame, frames_after
 from ledger.services.restore import ContractError, restore_signal
-from ledger.webhook_targets import TargetRefused, delivery_transport
+from ledger.webhook_targets import TargetRefused, delivery_transport, request_deadline
 
 logger = logging.getLogger(__name__)
 
@@ -128,15 +134,18 @@ def subscription_deliver(
                         subscription.cursor = frame.position
                         continue
                     # Passed-over frames before this one are recorded with it: a kill here resends only it.
-                    if not _deliver(client, subscription, frame, *matching, sleep):
-                        _save_cursor(subscription, frame.position - 1)
+                    if not _save_cursor(subscription, token, frame.position - 1):
+                        return run  # the claim was taken over: that worker delivers from here
+                    if not _deliver(client, subscription, token, frame, *matching, sleep):
                         run.paused = True
                         return run
                     run.delivered += 1
-                    _save_cursor(subscription, frame.position, delivered=True)
+                    if not _save_cursor(subscription, token, frame.position, delivered=True):
+                        return run
                     if time.monotonic() >= deadline:
                         return run
-                _save_cursor(subscription, page.next_after)
+                if not _save_cursor(subscription, token, page.next_after):
+                    return run
                 if not page.has_more:
                     break
                 subscription.refresh_from_db(fields=["active", "paused_at"])
@@ -158,12 +167,14 @@ def _claim(pk: int, token: str) -> bool:
     )
 
 
-def _save_cursor(subscription: WebhookSubscription, position: int, delivered: bool = False) -> None:
+def _save_cursor(subscription: WebhookSubscription, token: str, position: int, delivered: bool = False) -> bool:
+    """Save the cursor and renew the claim; False, saving nothing, when the claim is no longer ours."""
+    now = timezone.now()
     subscription.cursor = max(position, 0)
-    changes = {"cursor": subscription.cursor}
+    changes = {"cursor": subscription.cursor, "delivering_since": now}
     if delivered:
-        changes |= {"delivered": F("delivered") + 1, "last_delivered_at": timezone.now()}
-    WebhookSubscription.objects.filter(pk=subscription.pk).update(**changes)
+        changes |= {"delivered": F("delivered") + 1, "last_delivered_at": now}
+    return WebhookSubscription.objects.filter(pk=subscription.pk, delivering_token=token).update(**changes) == 1
 
 
 def _body_if_matching(subscription: WebhookSubscription, frame: FeedFrame) -> tuple[str, bytes] | None:
@@ -195,6 +206,7 @@ def _body_if_matching(subscription: WebhookSubscription, frame: FeedFrame) -> tu
 def _deliver(
     client: httpx.Client,
     subscription: WebhookSubscription,
+    token: str,
     frame: FeedFrame,
     signal_id: str,
     body: bytes,
@@ -219,9 +231,12 @@ def _deliver(
         started = time.monotonic()
         status, error, retry_after, refused = None, "", None, False
         try:
-            reply = client.post(subscription.url, content=body, headers=headers)
-            status = reply.status_code
-            retry_after = _retry_after(reply)
+            with (
+                request_deadline(settings.WEBHOOK_TIMEOUT_SECONDS),
+                client.stream("POST", subscription.url, content=body, headers=headers) as reply,
+            ):
+                status = reply.status_code  # the body is left unread: closed with the stream
+                retry_after = _retry_after(reply.headers.get("Retry-After", ""))
         except httpx.HTTPError as exc:
             error = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
             refused = isinstance(exc.__cause__, TargetRefused)  # no retry makes it public
@@ -245,23 +260,36 @@ def _deliver(
         if not retried:
             what = f"answered {status}" if status is not None else error
             reason = f"{signal_id} (ledger position {frame.position}) not delivered after {attempt} tries: {what}"
-            _pause(subscription, reason)
+            _pause(subscription, token, reason)
             return False
         sleep(min(max(wait, retry_after or 0.0), LONGEST_WAIT))
         wait = min(wait * 2, LONGEST_WAIT)
     return False  # not reached: the last try either delivers or pauses
 
 
-def _retry_after(reply: httpx.Response) -> float | None:
-    value = reply.headers.get("Retry-After", "")
-    return float(value) if value.isdigit() else None
+def _retry_after(value: str) -> float | None:
+    """A ``Retry-After`` in seconds: delta-seconds or an HTTP date; None for anything else (it is the
+    receiver's text: ``²`` passes ``str.isdigit`` and fails ``float``)."""
+    value = value.strip()
+    if value.isascii() and value.isdigit():
+        return float(value)
+    try:
+        moment = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError, OverflowError):
+        return None
+    if moment.tzinfo is None:
+        return None  # an HTTP date is in GMT; one without a zone is not one
+    return max(0.0, (moment - timezone.now()).total_seconds())
 
 
-def _pause(subscription: WebhookSubscription, reason: str) -> None:
+def _pause(subscription: WebhookSubscription, token: str, reason: str) -> None:
     now = timezone.now()
     subscription.paused_at, subscription.pause_reason = now, reason
-    WebhookSubscription.objects.filter(pk=subscription.pk).update(paused_at=now, pause_reason=reason)
-    logger.warning("webhook %s paused: %s", subscription, reason)
+    # Only while the claim is ours: a worker that lost it does not pause what another delivers.
+    if WebhookSubscription.objects.filter(pk=subscription.pk, delivering_token=token).update(
+        paused_at=now, pause_reason=reason
+    ):
+        logger.warning("webhook %s paused: %s", subscription, reason)
 
 
 def subscription_resume(subscription: WebhookSubscription) -> None:

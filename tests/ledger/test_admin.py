@@ -71,6 +71,24 @@ def test_a_delete_waiting_in_a_bulk_row_is_found_by_its_signal_id_whatever_its_p
     assert f"/admin/ledger/ledgeroutbox/{bulk.pk}/change/" not in page
 
 
+def test_the_admin_keeps_a_webhook_secret_as_typed_and_refuses_a_url_no_delivery_can_post_to(admin_client):
+    from ledger.models import WebhookSubscription
+
+    def add(url, secret):
+        return admin_client.post(
+            "/admin/ledger/webhooksubscription/add/",
+            {"name": "desk", "url": url, "secret": secret, "active": "on",
+             "sources": "[]", "signal_types": "[]", "statuses": "[]", "categories": "[]", "confidence_levels": "[]"},
+        )  # fmt: skip
+
+    refused = add("ftp://risk.example/hook", "s" * 32)
+    added = add("https://risk.example/hook", "  a secret with spaces around it  ")
+
+    assert refused.status_code == 200 and "Enter a valid URL." in refused.content.decode()
+    assert added.status_code == 302
+    assert WebhookSubscription.objects.get().secret == "  a secret with spaces around it  "
+
+
 def test_an_operator_adds_a_webhook_from_the_ledger_end_and_resumes_a_paused_one(admin_client):
     from ledger.models import WebhookAttempt, WebhookSubscription
 

@@ -3,12 +3,15 @@
 It records every POST (headers and body) and answers from a script: ``answers`` is a list of
 status codes used in order, the last one for ever after. ``hold`` makes it wait before answering
 the request whose ``X-Idempotency-Key`` is given, until ``release()``: a delivery in flight.
-``retry_after`` is sent with every 429 and 503.
+``retry_after`` is sent with every 429 and 503, ``headers`` with every answer. A receiver that
+misbehaves: ``trickle`` sends the answer's head a byte at a time, that many seconds apart;
+``announced_body`` announces a body of that many bytes and sends none of it.
 """
 
 from __future__ import annotations
 
 import threading
+import time
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -33,6 +36,9 @@ class WebhookReceiver:
         self.received: list[Received] = []
         self.hold_key: str | None = None
         self.retry_after: str | None = None  # sent with every 429 and 503
+        self.headers: dict[str, str] = {}
+        self.trickle: float | None = None
+        self.announced_body: int | None = None
         self.holding = threading.Event()
         self._released = threading.Event()
         self._lock = threading.Lock()
@@ -57,8 +63,20 @@ class WebhookReceiver:
                 self.send_response(status)
                 if status in (429, 503) and receiver.retry_after is not None:
                     self.send_header("Retry-After", receiver.retry_after)
-                self.send_header("Content-Length", "0")
-                self.end_headers()
+                for name, value in receiver.headers.items():
+                    self.send_header(name, value)
+                self.send_header("Content-Length", str(receiver.announced_body or 0))
+                if receiver.trickle is None:
+                    self.end_headers()
+                else:
+                    self._headers_buffer.append(b"\r\n")
+                    for byte in b"".join(self._headers_buffer):
+                        self.wfile.write(bytes([byte]))
+                        self.wfile.flush()
+                        time.sleep(receiver.trickle)
+                    self._headers_buffer = []
+                if receiver.announced_body:
+                    receiver._released.wait(30)  # the body never comes: the sender must not wait for it
 
         self._server = _QuietServer(("127.0.0.1", 0), Handler)
         self.url = f"http://127.0.0.1:{self._server.server_address[1]}/hook"

@@ -35,6 +35,19 @@ def test_a_new_subscription_starts_at_the_ledger_end_and_its_secret_is_shown_onc
     assert WebhookSubscription.objects.get().secret == body["secret"]
 
 
+def test_a_secret_given_is_kept_byte_for_byte(admin_api):
+    secret = "  padded-secret-0123456789\t"
+
+    created = admin_api.post(
+        "/api/v1/webhooks/",
+        {"name": "s", "url": "https://risk.example/hook", "secret": secret},
+        content_type="application/json",
+    )
+
+    assert created.status_code == 201, created.content
+    assert WebhookSubscription.objects.get().secret == secret
+
+
 def test_a_paused_subscription_is_resumed_and_its_attempts_listed_newest_first(admin_api):
     subscription = WebhookSubscription.objects.create(name="s", url="http://127.0.0.1:9/", secret="x" * 20)
     subscription.paused_at, subscription.pause_reason = subscription.created_at, "down"

@@ -3,6 +3,7 @@
 import hashlib
 import hmac
 import json
+from datetime import timedelta
 
 import pytest
 from django.core.exceptions import ValidationError
@@ -125,6 +126,94 @@ def test_waits_double_from_100_ms_and_honour_retry_after_up_to_ten_seconds(recei
 
     assert no_sleep.waits == waits
     assert receiver.received[-1].answered == 200
+
+
+@pytest.mark.parametrize("answers", [[200], [503, 200]])
+def test_a_retry_after_that_is_no_number_is_passed_over(receiver, answers):
+    receiver.answers = list(answers)  # the receiver takes them off its own list
+    receiver.headers = {"Retry-After": "\u00b2"}  # "²": str.isdigit() says yes, float() says no
+    framed(RawEventFactory())
+    subscription = subscribe(receiver.url)
+    no_sleep.waits = []
+
+    run = webhooks.subscription_deliver(subscription.pk, sleep=no_sleep)
+
+    assert run.delivered == 1 and no_sleep.waits == [0.1] * (len(answers) - 1)
+    assert list(WebhookAttempt.objects.order_by("id").values_list("outcome", flat=True))[-1] == "delivered"
+
+
+@pytest.mark.parametrize(
+    ("value", "seconds"),
+    [("7", 7.0), (" 7 ", 7.0), ("\u00b2", None), ("-1", None), ("1.5", None), ("soon", None), ("", None)],
+)
+def test_retry_after_is_seconds_or_an_http_date_and_nothing_else(value, seconds):
+    assert webhooks._retry_after(value) == seconds
+
+
+def test_retry_after_as_an_http_date_is_the_time_until_it():
+    from email.utils import format_datetime
+
+    from django.utils import timezone
+
+    in_a_minute = format_datetime(timezone.now() + timedelta(seconds=60), usegmt=True)
+    assert 55 <= webhooks._retry_after(in_a_minute) <= 60
+    assert webhooks._retry_after(format_datetime(timezone.now() - timedelta(hours=1), usegmt=True)) == 0.0
+
+
+def test_a_receiver_trickling_its_answer_is_cut_off_at_the_timeout_and_retried(receiver, settings):
+    settings.WEBHOOK_TIMEOUT_SECONDS = 0.5
+    receiver.trickle = 0.05  # the head, about 100 bytes, over some 5 s: every read within the timeout
+    framed(RawEventFactory())
+    subscription = subscribe(receiver.url)
+
+    run = webhooks.subscription_deliver(subscription.pk, sleep=lambda seconds: None)
+
+    attempts = list(WebhookAttempt.objects.order_by("id").values_list("outcome", "duration_ms", "error"))
+    assert run.paused and len(attempts) == webhooks.TRIES
+    assert all("Timeout" in error and duration_ms < 1500 for _, duration_ms, error in attempts), attempts
+
+
+def test_the_answers_body_is_never_read(receiver, settings):
+    settings.WEBHOOK_TIMEOUT_SECONDS = 2
+    receiver.announced_body = 10**9  # announced, never sent: reading it would wait, then time out
+    framed(RawEventFactory())
+    subscription = subscribe(receiver.url)
+
+    run = webhooks.subscription_deliver(subscription.pk)
+
+    assert run.delivered == 1
+    (duration_ms,) = WebhookAttempt.objects.values_list("duration_ms", flat=True)
+    assert duration_ms < 1500
+
+
+def test_a_worker_whose_claim_was_taken_over_stops_and_never_moves_the_cursor(receiver):
+    receiver.answers = [503, 200]
+    framed(RawEventFactory(), RawEventFactory())
+    subscription = subscribe(receiver.url)
+
+    def stalled_past_the_lock(seconds):
+        # Meanwhile the claim went stale and another worker took it.
+        WebhookSubscription.objects.filter(pk=subscription.pk).update(delivering_token="the-other-worker")
+
+    webhooks.subscription_deliver(subscription.pk, sleep=stalled_past_the_lock)
+
+    subscription.refresh_from_db()
+    assert (subscription.cursor, subscription.delivered, subscription.delivering_token) == (0, 0, "the-other-worker")
+    assert len({r.headers["X-Idempotency-Key"] for r in receiver.received}) == 1  # not the second frame
+
+
+def test_a_worker_whose_claim_was_taken_over_does_not_pause_the_subscription(receiver):
+    receiver.answers = [503]
+    framed(RawEventFactory())
+    subscription = subscribe(receiver.url)
+
+    def stalled_past_the_lock(seconds):
+        WebhookSubscription.objects.filter(pk=subscription.pk).update(delivering_token="the-other-worker")
+
+    webhooks.subscription_deliver(subscription.pk, sleep=stalled_past_the_lock)
+
+    subscription.refresh_from_db()
+    assert not subscription.paused
 
 
 def test_a_subscription_being_delivered_elsewhere_is_not_claimed_twice(receiver):
