@@ -49,6 +49,7 @@ from ledger.layout import (
 )
 from ledger.models import LedgerPartition, LedgerWriterState, Operation, Tier
 from ledger.services.frame_refs import frame_refs_forget, ledger_directories
+from ledger.services.restore import source_event_key
 from ledger.services.seal import MANIFEST_FACTS, build_manifest
 from ledger.services.tiers import (
     TierRefused,
@@ -87,11 +88,19 @@ class PurgeResult:
     refused: list[str] = field(default_factory=list)
 
 
-# Whether a legal hold names a frame's signal: (signal id, source event id as the envelope has it,
-# e.g. "polymarket-517310") -> bool. Retention's holds, which the ledger cannot import.
-HeldFrame = Callable[[str, str], bool]
+# Whether a legal hold names a frame's signal: (signal id, its SourceEvent's source and external
+# id) -> bool. Retention's holds, which the ledger cannot import. The event is the one a restore
+# of the frame would give the signal (``source_event_key``): Yahoo's "stock-AAPL-2020110600" is
+# ("yahoo", "AAPL-2020110600"), not a prefix of the envelope's id to match a source's name against.
+HeldFrame = Callable[[str, str, str], bool]
 
 _SOURCE_EVENT_ID = re.compile(rb'"source_event_id":"((?:[^"\\]|\\.)*)"')
+_PROBABILITY_SOURCE = re.compile(rb'"probability_source":"((?:[^"\\]|\\.)*)"')
+
+
+def _text_of(pattern: re.Pattern, payload: bytes) -> str | None:
+    match = pattern.search(payload)
+    return orjson.loads(b'"' + match.group(1) + b'"') if match else None
 
 
 def partitions_purge(
@@ -326,8 +335,9 @@ class _FramedSignals:
     def add(self, head: EnvelopeHead, payload: bytes) -> None:
         self.ids.add(head.signal_id)
         if self.is_held is not None and head.signal_id not in self.held:
-            match = _SOURCE_EVENT_ID.search(payload)
-            if self.is_held(head.signal_id, orjson.loads(b'"' + match.group(1) + b'"') if match else ""):
+            source_event_id = _text_of(_SOURCE_EVENT_ID, payload) or ""
+            source, external_id = source_event_key(source_event_id, _text_of(_PROBABILITY_SOURCE, payload))
+            if self.is_held(head.signal_id, source, external_id):
                 self.held.add(head.signal_id)
         if head.operation == Operation.DELETE:
             self.deleted.add(head.signal_id)

@@ -150,7 +150,7 @@ def restore_signal(envelope: Mapping[str, Any]) -> RestoredSignal:
     if envelope.get("signal_id", signal_id) != signal_id:
         raise ContractError("signal_id", f"envelope says {envelope.get('signal_id')!r}, contract {signal_id!r}")
     source_event_id = fields.text("source_event_id", _ID_LIMIT)
-    source, external_id = _source_and_external_id(source_event_id, contract.get("probability_source"))
+    source, external_id = source_event_key(source_event_id, contract.get("probability_source"))
     observed_at = fields.get("observed_at")
     row = SignalRow(
         signal_id=signal_id,
@@ -270,7 +270,7 @@ def _moment(value: Any, name: str) -> datetime:
         raise ContractError(name, f"{_show(value)} is not an ISO-8601 timestamp in range") from None
 
 
-def _source_and_external_id(source_event_id: str, probability_source: Any) -> tuple[str, str]:
+def source_event_key(source_event_id: str, probability_source: Any) -> tuple[str, str]:
     """The SourceEvent a signal belongs to:
 
     * ("polymarket", "517310") from "polymarket-517310": the prefix names a source OMEN polls;

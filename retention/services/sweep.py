@@ -59,13 +59,10 @@ class Holds:
             event_keys=frozenset(SourceEvent.objects.filter(pk__in=event_ids).values_list("source", "external_id")),
         )
 
-    def names_frame(self, signal_id: str, source_event_id: str) -> bool:
+    def names_frame(self, signal_id: str, source: str, external_id: str) -> bool:
         """Whether a hold names a ledger frame's signal: by its id, its source, or its source event
-        (``source_event_id`` as the envelope has it, "<source>-<external id>")."""
-        if signal_id in self.signal_ids:
-            return True
-        source = next((source for source in self.sources if source_event_id.startswith(f"{source}-")), None)
-        return source is not None or any(f"{s}-{e}" == source_event_id for s, e in self.event_keys)
+        (the SourceEvent's source and external id, which the ledger reads from the frame)."""
+        return signal_id in self.signal_ids or source in self.sources or (source, external_id) in self.event_keys
 
     def by_event_key(self) -> Q:
         """Rows naming their event by (source, external_id), as rejections do."""

@@ -18,7 +18,8 @@ from retention.services.backup import backup_create
 from retention.services.status import policy_status
 from retention.services.sweep import sweep
 from signals.models import Signal
-from tests.support.factories import SignalFactory
+from signals.pipeline.events import RawEvent
+from tests.support.factories import RawEventFactory, SignalFactory
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -34,10 +35,22 @@ def drains_when_told(settings):
     settings.LEDGER_DRAIN_ON_COMMIT = "off"
 
 
-def old_partition(*, keep_signals: bool = False) -> tuple[str, list[Signal]]:
+def yahoo_shaped(n: int) -> RawEvent:
+    """An observation named as Yahoo's parser names its events: "stock-<ticker>-<hour>", whose
+    SourceEvent is ("yahoo", "<ticker>-<hour>")."""
+    return RawEventFactory.build(
+        source="yahoo", external_id=f"AAPL-20180310{n:02d}", event_id=f"stock-AAPL-20180310{n:02d}"
+    )
+
+
+def old_partition(*, keep_signals: bool = False, shape: str = "polymarket") -> tuple[str, list[Signal]]:
     """A partition of OLD's day in long-term storage; its signals deleted since (delete frames in a
     later partition), unless kept; the writer on a later day."""
-    made = SignalFactory.create_batch(2)
+    made = (
+        SignalFactory.create_batch(2)
+        if shape == "polymarket"
+        else [SignalFactory(raw_event=yahoo_shaped(n)) for n in range(2)]
+    )
     ledger_drain(now=OLD)
     name = OLD.date().isoformat()
     partition_seal(name, now=OLD + timedelta(days=1))
@@ -124,9 +137,10 @@ def test_a_backup_carries_the_long_term_manifests_and_the_tombstones():
     assert (copied / later / "_manifest.json").is_file()
 
 
+@pytest.mark.parametrize("shape", ["polymarket", "yahoo"])
 @pytest.mark.parametrize("hold", ["signal", "source", "event"])
-def test_a_hold_on_a_signal_gone_from_the_database_keeps_its_frames_until_released(hold):
-    name, (gone, _) = old_partition()  # both signals deleted since: archived, say
+def test_a_hold_on_a_signal_gone_from_the_database_keeps_its_frames_until_released(hold, shape):
+    name, (gone, _) = old_partition(shape=shape)  # both signals deleted since: archived, say
     target = {
         "signal": {"signal_id": gone.signal_id},
         "source": {"source": gone.source},
