@@ -62,6 +62,7 @@ class ArchivedSignal:
     event_source: str  # the source event's natural key, as a hold names it
     event_external_id: str
     contract: str  # the stored text
+    pushed: bool = False  # a partner pushed it: not in the contract, so the line says it
 
     def line(self) -> bytes:
         # orjson writes an aware datetime as isoformat() does ("2026-03-10T01:00:00.000120+00:00").
@@ -73,6 +74,7 @@ class ArchivedSignal:
             self.event_source,
             self.event_external_id,
             self.contract,
+            pushed=self.pushed,
         )
 
     @classmethod
@@ -87,6 +89,7 @@ class ArchivedSignal:
             event_source,
             external_id,
             fields["contract"],
+            fields.get("pushed") is True,  # lines written before it was recorded: not pushed
         )
 
     def held(self, holds) -> bool:
@@ -106,19 +109,25 @@ def archive_line(
     event_source: str,
     event_external_id: str,
     contract: str,
+    *,
+    pushed: bool = False,
 ) -> bytes:
-    """One line of a day's file (``ArchivedSignal``), built in one call: the sweep makes a million."""
-    return orjson.dumps(
-        {
-            "signal_id": signal_id,
-            "generated_at": generated_at,
-            "created_at": created_at,
-            "source": source,
-            "event": (event_source, event_external_id),
-            "contract": contract,
-        },
-        option=orjson.OPT_APPEND_NEWLINE,
-    )
+    """One line of a day's file (``ArchivedSignal``), built in one call: the sweep makes a million.
+
+    ``"pushed": true`` only on a partner's signal: its policy (partner_signals) is not in the
+    contract, and a restore must give it back.
+    """
+    fields = {
+        "signal_id": signal_id,
+        "generated_at": generated_at,
+        "created_at": created_at,
+        "source": source,
+        "event": (event_source, event_external_id),
+        "contract": contract,
+    }
+    if pushed:
+        fields["pushed"] = True
+    return orjson.dumps(fields, option=orjson.OPT_APPEND_NEWLINE)
 
 
 def archive_root() -> Path:

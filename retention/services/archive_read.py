@@ -95,8 +95,11 @@ def _event_keys(events: QuerySet) -> Iterator[tuple[int, str, str]]:
     return events.values_list("pk", "source", "external_id").iterator(chunk_size=10_000)
 
 
-def expired_signals(rows: QuerySet, event_keys: EventKeys) -> Iterator[tuple[ExpiredSignal, bytes]]:
-    """``rows`` (Signals) by ascending pk, each as an ExpiredSignal and its archive line.
+def expired_signals(
+    rows: QuerySet, event_keys: EventKeys, *, pushed: bool = False
+) -> Iterator[tuple[ExpiredSignal, bytes]]:
+    """``rows`` (Signals, all pushed by a partner or none) by ascending pk, each as an ExpiredSignal
+    and its archive line.
 
     A row whose source event is gone is left out: the event is protected while a signal names it,
     so the signal went too, deleted since it was read by something other than a sweep.
@@ -110,7 +113,9 @@ def expired_signals(rows: QuerySet, event_keys: EventKeys) -> Iterator[tuple[Exp
             event_key = keys.get(event_id)
             if event_key is None:
                 continue
-            line = archive_line(identity.signal_id, generated_at, created_at, source, *event_key, contract)
+            line = archive_line(
+                identity.signal_id, generated_at, created_at, source, *event_key, contract, pushed=pushed
+            )
             yield ExpiredSignal(identity, source, event_id), line
 
 

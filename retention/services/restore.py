@@ -12,6 +12,7 @@ from django.utils import timezone
 from ledger.public import signals_restore, signals_restore_check
 from retention.policies import effective_policies
 from retention.services import archive
+from signals.models import Signal
 
 _CHUNK = 1000
 
@@ -66,4 +67,8 @@ def restore_archive(day: date) -> Restored:
             total += len(chunk)
             with transaction.atomic():
                 restored += signals_restore((signal.contract, signal.created_at) for signal in chunk)
+                # A partner's signal goes back to its own policy (partner_signals): the contract
+                # the ledger restores from does not say it was pushed, its archive line does.
+                if pushed := [signal.signal_id for signal in chunk if signal.pushed]:
+                    Signal.objects.filter(signal_id__in=pushed).update(pushed=True)
     return Restored(day=day, in_archive=total, restored=restored)

@@ -340,7 +340,7 @@ def _sweep_signals(policy: EffectivePolicy, run: RetentionRun, context: Sweep, *
                 day_file = archive.DayFile(day)
                 try:
                     for part, later in _day_parts(deletable):
-                        _archive_and_delete(policy.name, run, context, day_file, part, later)
+                        _archive_and_delete(policy.name, run, context, day_file, part, later, pushed=pushed_only)
                 except archive.ArchiveDamaged as exc:
                     log.error("retention: %s", exc)
                     damaged.append(str(exc))
@@ -385,9 +385,12 @@ def _archive_and_delete(
     day_file: archive.DayFile,
     deletable: QuerySet,
     later: QuerySet | None = None,
+    *,
+    pushed: bool = False,
 ) -> None:
-    """The day's deletable signals into its file; then, batch by batch, those the verified file holds
-    out of the database, each batch with its delete frames and counts in one transaction.
+    """The day's deletable signals (a partner's, if ``pushed``) into its file; then, batch by batch,
+    those the verified file holds out of the database, each batch with its delete frames and counts
+    in one transaction.
 
     What a batch needs of each signal (its key, what a hold names it by, its identities for the
     delete frame) stays in memory from the archive's read, the contract aside: a batch reads
@@ -397,7 +400,7 @@ def _archive_and_delete(
     kept: dict[str, ExpiredSignal] = {}
 
     def lines() -> Iterator[tuple[str, bytes]]:
-        with closing(expired_signals(deletable, context.event_keys)) as signals:
+        with closing(expired_signals(deletable, context.event_keys, pushed=pushed)) as signals:
             for signal, line in signals:
                 signal_id = signal.identity.signal_id
                 kept[signal_id] = signal

@@ -404,6 +404,11 @@ def test_a_partners_signal_kept_longer_than_the_signals_policy_follows_its_own_p
     assert {line["signal_id"] for line in archived_lines(DAY_1.date())} == {polled.signal_id, pushed.signal_id}
     assert_ledger_reconciles()  # the partner's signal: its create frame, then its delete frame
 
+    call_command("retention", "restore-archive", DAY_1.date().isoformat())
+
+    # Back under its own policy: the line said it was pushed (the contract does not).
+    assert dict(Signal.objects.values_list("signal_id", "pushed")) == {pushed.signal_id: True, polled.signal_id: False}
+
 
 def test_an_archived_signal_is_held_by_its_source_event_as_the_database_names_it():
     signal_at(DAY_1, source="yahoo", external_id="ACME-2026031000", event_id="stock-ACME-2026031000")
