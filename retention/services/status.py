@@ -13,6 +13,7 @@ from ledger.models import LedgerPartition, Tier, WebhookAttempt
 from retention.models import Backup, RetentionRun, SignalArchive
 from retention.policies import EffectivePolicy, effective_policies
 from retention.services.backup import backups_expired
+from retention.services.sweep import crowded_markets, orphaned_events
 from signals.models import ProbabilityPoint, Rejection, Signal, SourceEvent, SourceRun
 
 
@@ -66,6 +67,15 @@ def policy_status(now: datetime | None = None) -> list[PolicyStatus]:
         else:
             rows_of, field = _aged(name)
             oldest = rows_of.aggregate(oldest=Min(field))["oldest"]
-            expired = rows_of.filter(**{f"{field}__lt": cutoff}).count() if oldest and oldest < cutoff else 0
+            aged = rows_of.filter(**{f"{field}__lt": cutoff})
+            if name == "source_events":
+                aged = orphaned_events(aged)  # as the sweep counts them: while a signal names one, it stays
+            expired = aged.count() if oldest and oldest < cutoff else 0
+            if name == "probability_history" and policy.max_per_key is not None:
+                recent = rows_of.filter(**{f"{field}__gte": cutoff})
+                expired += sum(
+                    points - policy.max_per_key
+                    for points in crowded_markets(recent, policy.max_per_key).values_list("points", flat=True)
+                )
         rows.append(PolicyStatus(policy=policy, oldest=oldest, expired=expired, last_run=last_runs.get(name)))
     return rows

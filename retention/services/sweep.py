@@ -246,6 +246,18 @@ def _event_held(holds: Holds, event_field: str = "source_event") -> Q:
     return Q(**{f"{event_field}_id__in": holds.event_ids}) | Q(**{f"{event_field}__source__in": holds.sources})
 
 
+def crowded_markets(points: QuerySet, max_per_key: int) -> QuerySet:
+    """Of ``points``, the markets (``source_event``) with more than ``max_per_key``, and how many
+    (``points``): past the newest max_per_key, a market's points expire whatever their age."""
+    return points.values("source_event").annotate(points=Count("pk")).filter(points__gt=max_per_key)
+
+
+def orphaned_events(events: QuerySet) -> QuerySet:
+    """Of ``events``, those no signal names: an event goes only once its last signal has (a
+    signal's row needs its event)."""
+    return events.filter(~Exists(Signal.objects.filter(event=OuterRef("pk"))))
+
+
 def _sweep_probability_history(policy: EffectivePolicy, run: RetentionRun, context: Sweep) -> None:
     held = _event_held(context.holds)
     _delete_expired(policy.name, run, context, ProbabilityPoint.objects.filter(observed_at__lt=run.cutoff), held)
@@ -254,22 +266,12 @@ def _sweep_probability_history(policy: EffectivePolicy, run: RetentionRun, conte
     # Then each market's oldest points past the newest max_per_key (a market polled often),
     # among the points the age step left.
     recent = ProbabilityPoint.objects.filter(observed_at__gte=run.cutoff).exclude(held)
-    crowded = (
-        recent.values("source_event")
-        .annotate(points=Count("pk"))
-        .filter(points__gt=policy.max_per_key)
-        .values_list("source_event", flat=True)
-    )
+    crowded = crowded_markets(recent, policy.max_per_key).values_list("source_event", flat=True)
     # A held market keeps every point: those past its newest max_per_key are kept on hold, and
     # counted so, as the age step counts the old points it keeps.
-    held_crowded = (
-        ProbabilityPoint.objects.filter(observed_at__gte=run.cutoff)
-        .filter(held)
-        .values("source_event")
-        .annotate(points=Count("pk"))
-        .filter(points__gt=policy.max_per_key)
-        .values_list("points", flat=True)
-    )
+    held_crowded = crowded_markets(
+        ProbabilityPoint.objects.filter(observed_at__gte=run.cutoff).filter(held), policy.max_per_key
+    ).values_list("points", flat=True)
     if beyond := sum(points - policy.max_per_key for points in held_crowded):
         _count(run, counted=beyond, skipped_on_hold=beyond)
     for event_id in list(crowded):
@@ -283,10 +285,8 @@ def _sweep_probability_history(policy: EffectivePolicy, run: RetentionRun, conte
 
 def _sweep_source_events(policy: EffectivePolicy, run: RetentionRun, context: Sweep) -> None:
     holds = context.holds
-    quiet = SourceEvent.objects.filter(last_seen_at__lt=run.cutoff)
-    # An event goes once its last signal has: a signal's row needs its event (and its archive
-    # line names it by source_event_id, so a restored signal brings it back).
-    orphaned = quiet.filter(~Exists(Signal.objects.filter(event=OuterRef("pk"))))
+    # Its archive line names a signal's event by source_event_id: a restored signal brings it back.
+    orphaned = orphaned_events(SourceEvent.objects.filter(last_seen_at__lt=run.cutoff))
     _delete_expired(
         policy.name,
         run,

@@ -15,11 +15,14 @@ from ledger.models import WebhookAttempt, WebhookSubscription
 from retention.models import LegalHold, RetentionPolicy, RetentionRun
 from retention.policies import DEFAULTS
 from retention.services import archive
+from retention.services.status import policy_status
 from retention.services.sweep import sweep
 from signals.models import ProbabilityPoint, Rejection, SourceEvent, SourceRun
 from tests.support.factories import (
     ProbabilityPointFactory,
+    RawEventFactory,
     RejectionFactory,
+    SignalFactory,
     SourceEventFactory,
     SourceRunFactory,
 )
@@ -181,6 +184,23 @@ def test_a_held_markets_points_past_the_count_are_kept_and_counted_on_hold(dry_r
     assert (run.skipped_on_hold, run.deleted) == (3, 0 if dry_run else 3)
 
 
+def test_the_status_counts_as_expired_what_a_sweep_then_deletes():
+    now = T + timedelta(days=400)
+    named = SignalFactory(raw_event=RawEventFactory(observed_at=now)).event
+    SourceEvent.objects.filter(pk=named.pk).update(last_seen_at=T)  # quiet for a year, but a signal names it
+    SourceEventFactory(last_seen_at=T)  # quiet, and named by nothing
+    crowded = SourceEventFactory(last_seen_at=now)
+    for n in range(7):
+        ProbabilityPointFactory(source_event=crowded, observed_at=now - n * timedelta(minutes=5))
+    RetentionPolicy.objects.create(name="probability_history", max_per_key=4)
+
+    expired = {row.policy.name: row.expired for row in policy_status(now)}
+    runs = {run.policy: run for run in sweep(["source_events", "probability_history"], now=now, dry_run=True)}
+
+    assert (expired["source_events"], expired["probability_history"]) == (1, 3)
+    assert (runs["source_events"].counted, runs["probability_history"].counted) == (1, 3)
+
+
 def test_deletes_go_in_batches_and_the_counts_add_up():
     for n in range(7):
         RejectionFactory(created_at=T + n * SECOND)
@@ -301,7 +321,6 @@ def test_an_event_a_released_hold_names_is_kept_and_counted_not_a_failure():
 
 
 def test_webhook_attempts_of_a_held_sources_signals_are_kept():
-    from tests.support.factories import RawEventFactory, SignalFactory
 
     held = SignalFactory(raw_event=RawEventFactory(source="yahoo", external_id="ACME-1", event_id="stock-ACME-1"))
     subscription = WebhookSubscription.objects.create(name="desk", url="https://example.com/hook", secret="s")
