@@ -63,8 +63,8 @@ from django.db.models.functions import Cast
 from django.utils import timezone
 
 from ledger.envelope import GENESIS_HASH, EnvelopeError, payload_hash, read_head
-from ledger.layout import SEALED_FILE, PartitionName, read_manifest, read_tombstone, segment_ordinal
-from ledger.models import LedgerFrameRef, LedgerOutbox, LedgerPartition, Operation
+from ledger.layout import SEALED_FILE, PartitionName, read_manifest, read_tombstone, segment_ordinal, tombstone_path
+from ledger.models import LedgerFrameRef, LedgerOutbox, LedgerPartition, Operation, Tier
 from ledger.problems import ProblemLog
 from ledger.reading import (
     SegmentRead,
@@ -524,11 +524,28 @@ def _check_recorded_end(report: VerifyReport, snapshot: _Snapshot, last: tuple |
 
 
 def _check_frame_refs(
-    report: VerifyReport, refs: dict[str, int], frames: Counter[str], listed: list[tuple[PartitionName, Path]]
+    report: VerifyReport,
+    refs: dict[str, int],
+    frames: Counter[str],
+    listed: list[tuple[PartitionName, Path]],
+    long_term: Path,
+    rows: dict[str, dict],
 ) -> None:
     """Each partition has one frame reference per recorded frame. A purged one is left out: a
-    purge committed since the snapshot deleted its references with it."""
+    purge committed since the snapshot deleted its references with it. So is one whose purge
+    committed (its row purged, its tombstone written, its references gone) and stopped before it
+    removed the directory, which is read meanwhile: the next ledger sweep finishes it. (A
+    tombstone whose row is not purged is a purge that never committed: its references stay.)"""
     purged = {str(partition) for partition, path in listed if is_tombstone(path)}
+    for partition, path in listed:
+        row = rows.get(str(partition))
+        committed = row is not None and row["tier"] == Tier.PURGED
+        if not is_tombstone(path) and committed and tombstone_path(long_term, partition).exists():
+            purged.add(str(partition))
+            report.notes.append(
+                f"{partition}: purged (its tombstone is written) but its directory {path} is still there, "
+                "from a purge that stopped before removing it: the next ledger sweep removes it"
+            )
     for name in sorted((refs.keys() | frames.keys()) - purged):
         if refs.get(name, 0) != frames[name]:
             report.add_problem(
@@ -614,7 +631,7 @@ def ledger_verify(
         missing = _reconcile(report, verifier.frames, snapshot, verifier.last, verifier.newest_recorded)
         if missing:
             _name_missing(report, missing, refs, directories)
-        _check_frame_refs(report, snapshot.frame_refs, verifier.recorded_frames, listed)
+        _check_frame_refs(report, snapshot.frame_refs, verifier.recorded_frames, listed, directories[2], rows)
         if verifier.frames.contracts is not None:
             _compare_contents(report, verifier.frames.contracts)
         _check_foreign(report, verifier.unexplained)

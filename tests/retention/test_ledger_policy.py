@@ -82,6 +82,24 @@ def test_a_partition_is_kept_until_its_day_is_seven_years_old_and_not_a_second_l
     assert report.ok, report.problems  # the chain checked across the gap
 
 
+def test_a_purge_stopped_before_it_removed_the_directory_is_no_damage_and_the_next_sweep_ends_it(monkeypatch):
+    from ledger.services import purge
+
+    name, _ = old_partition()
+    monkeypatch.setattr(purge, "remove_partition", lambda *args: None)  # killed right after the commit
+    sweep(["ledger"], now=BOUNDARY + SECOND)
+    directory = Path(settings.LEDGER_LONG_TERM_DIR) / name
+    assert directory.is_dir() and LedgerPartition.objects.get(name=name).tier == Tier.PURGED
+
+    report = ledger_verify(contents=True)
+
+    assert report.ok, report.problems
+    assert any("still there" in note for note in report.notes)
+    monkeypatch.undo()
+    sweep(["ledger"], now=BOUNDARY + SECOND)
+    assert not directory.exists() and ledger_verify(contents=True).ok
+
+
 def test_a_dry_run_counts_and_purges_nothing():
     name, _ = old_partition()
 
