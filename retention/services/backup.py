@@ -15,14 +15,15 @@ that holds the counting read transaction), so a proof can demand equal counts wh
 on writing. The directory is written under a temporary name and renamed once complete and synced:
 a directory named like a backup is a whole one.
 
-A backup's own row is in its dump, still ``running``: a snapshot cannot hold its own outcome. In a
-database restored from it, the next backup marks that row interrupted, as it marks every run that
-no process finished.
+A backup's own row is in its dump, still ``running``: a snapshot cannot hold its own outcome. A
+restore that succeeds records it in the restored database as ``ok`` and proven (restored and
+counted is a proof), so it is listed, and kept as the newest proven backup there.
 """
 
 from __future__ import annotations
 
 import fcntl
+import hashlib
 import logging
 import os
 import shutil
@@ -43,6 +44,7 @@ from django.db.models import QuerySet
 from django.utils import timezone
 from psycopg import sql
 from psycopg.conninfo import make_conninfo
+from psycopg.types.json import Jsonb
 
 from ledger.models import LedgerWriterState
 from ledger.public import (
@@ -141,6 +143,10 @@ def backup_create() -> Backup:
         backup = Backup.objects.create(started_at=started, backend=engine.backend)
         try:
             _write(backup, engine)
+        except BackupError as exc:
+            # Expected (pg_dump missing, BACKUP_DIR full...): the message says it all; no traceback.
+            log.error("backup %s failed: %s", backup.pk, exc)
+            return _failed(backup, f"not written: {_describe(exc)}")
         except Exception as exc:
             log.exception("backup %s failed", backup.pk)
             return _failed(backup, f"not written: {_describe(exc)}")
@@ -384,7 +390,30 @@ def backup_restore(directory: Path, database_url: str) -> Restored:
     except (psycopg.Error, sqlite3.Error) as exc:
         raise BackupError(f"{engine.label}: {exc}") from None
     _compare(manifest["tables"], restored)
+    _record_restored(engine, directory, manifest, restored)
     return Restored(manifest=manifest, target=engine.label, tables=restored)
+
+
+def _record_restored(engine: _Postgres | _Sqlite, directory: Path, manifest: dict, restored: dict[str, int]) -> None:
+    """In the restored database, the backup's own row (``running`` in its snapshot) becomes ``ok``
+    and proven: restored and counted is a proof. Left running, the next backup there would mark it
+    interrupted and the retention policy could prune the very backup the database came from."""
+    now = timezone.now()
+    lines = (directory / CHECKSUMS).read_text().splitlines()
+    listed = {name: digest for digest, name in (line.split("  ", 1) for line in lines)}
+    values = {
+        "status": Backup.Status.OK.value, "proven_at": now, "finished_at": now, "error": "",
+        "path": directory.name, "bytes": _size(directory), "sha256": listed[manifest["dump"]], "proof": restored,
+    }  # fmt: skip
+    columns = {Backup._meta.get_field(name).column: value for name, value in values.items()}
+    try:
+        updated = engine.update_row(Backup._meta.db_table, Backup._meta.pk.column, manifest["backup"], columns)
+    except (psycopg.Error, sqlite3.Error) as exc:
+        raise BackupError(
+            f"{engine.label}: restored, but backup {manifest['backup']} not recorded proven: {exc}"
+        ) from None
+    if updated != 1:
+        raise BackupError(f"{engine.label}: restored, but it holds no row of backup {manifest['backup']}")
 
 
 # --------------------------------------------------------------------------- pruning
@@ -477,29 +506,81 @@ class _Postgres:
             conn.rollback()
         return snapshot
 
+    def scratch_name(self, backup_id: int) -> str:
+        """``<database>_proof_<id>``, within PostgreSQL's 63 bytes: a longer database name is cut and
+        a hash of it whole added, so two databases sharing a prefix do not share a scratch name."""
+        suffix = f"_proof_{backup_id}"
+        if len(self.name.encode()) + len(suffix) <= 63:
+            return self.name + suffix
+        digest = hashlib.sha256(self.name.encode()).hexdigest()[:8]
+        prefix = self.name.encode()[: 63 - len(suffix) - 9].decode(errors="ignore")
+        return f"{prefix}_{digest}{suffix}"
+
+    def scratch_mark(self, backup_id: int | str = "") -> str:
+        # The comment a proof puts on the scratch database it created: what it may drop later.
+        return f"omen backup proof: scratch copy of {self.name}, backup {backup_id}"
+
     def prove(self, dump: Path, backup_id: int) -> dict[str, int]:
-        # One name for every proof (one backup runs at a time): a proof killed half-way leaves a
-        # scratch copy of the database, and the next proof drops it first.
-        scratch = f"{self.name[:48]}_proof"  # within PostgreSQL's 63 bytes
+        # A scratch database of the backup's own name, marked as this database's proof copy once
+        # created; only a marked one is ever dropped. Any other database of that name is the
+        # operator's: the proof fails naming it.
+        scratch = self.scratch_name(backup_id)
         with self.connect(autocommit=True) as conn:
             encoding, collate, ctype = conn.execute(
                 "SELECT pg_encoding_to_char(encoding), datcollate, datctype FROM pg_database "
                 "WHERE datname = current_database()"
             ).fetchone()
-            conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(scratch)))
-            # template0 and the live database's encoding and locale: what the dump was made in.
-            conn.execute(
-                sql.SQL("CREATE DATABASE {} TEMPLATE template0 ENCODING {} LC_COLLATE {} LC_CTYPE {}").format(
-                    sql.Identifier(scratch), sql.Literal(encoding), sql.Literal(collate), sql.Literal(ctype)
-                )
+            self._drop_left_scratch(conn, backup_id)
+            taken = (
+                f"the scratch database {scratch} exists and is not a proof's copy: a proof drops no "
+                "database it did not create; rename or drop it"
             )
+            if conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [scratch]).fetchone():
+                raise BackupError(taken)
+            # template0 and the live database's encoding and locale: what the dump was made in.
+            try:
+                conn.execute(
+                    sql.SQL("CREATE DATABASE {} TEMPLATE template0 ENCODING {} LC_COLLATE {} LC_CTYPE {}").format(
+                        sql.Identifier(scratch), sql.Literal(encoding), sql.Literal(collate), sql.Literal(ctype)
+                    )
+                )
+            except psycopg.errors.DuplicateDatabase:
+                raise BackupError(taken) from None
+            try:
+                conn.execute(
+                    sql.SQL("COMMENT ON DATABASE {} IS {}").format(
+                        sql.Identifier(scratch), sql.Literal(self.scratch_mark(backup_id))
+                    )
+                )
+            except BaseException:
+                self._drop(conn, scratch)
+                raise
         try:
             self._restore(dump, scratch)
             with self.connect(scratch) as conn:
                 return _pg_counts(conn)
         finally:
             with self.connect(autocommit=True) as conn:
-                conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(scratch)))
+                self._drop(conn, scratch)
+
+    def _drop_left_scratch(self, conn: psycopg.Connection, backup_id: int) -> None:
+        """Drop the scratch copies killed proofs of this database left: marked so, owned by this
+        user, and of this backup (an earlier proof of it) or of one no process is running."""
+        mark = self.scratch_mark()
+        left = conn.execute(
+            "SELECT datname, substr(shobj_description(oid, 'pg_database'), %s) FROM pg_database "
+            "WHERE starts_with(shobj_description(oid, 'pg_database'), %s) "
+            "AND datdba = (SELECT oid FROM pg_roles WHERE rolname = current_user)",
+            [len(mark) + 1, mark],
+        ).fetchall()
+        running = {str(pk) for pk in Backup.objects.filter(status=Backup.Status.RUNNING).values_list("pk", flat=True)}
+        for name, of_backup in left:
+            if of_backup == str(backup_id) or of_backup not in running:
+                self._drop(conn, name)
+
+    @staticmethod
+    def _drop(conn: psycopg.Connection, name: str) -> None:
+        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
 
     def _restore(self, dump: Path, dbname: str) -> None:
         # One transaction: a restore that fails leaves the target as empty as it was. Objects are
@@ -519,6 +600,19 @@ class _Postgres:
     def counts(self) -> dict[str, int]:
         with self.connect() as conn:
             return _pg_counts(conn)
+
+    def update_row(self, table: str, key: str, pk: int, columns: dict) -> int:
+        assignments = sql.SQL(", ").join(
+            sql.SQL("{} = {}").format(sql.Identifier(column), sql.Placeholder()) for column in columns
+        )
+        values = [Jsonb(value) if isinstance(value, dict) else value for value in columns.values()]
+        with self.connect() as conn:
+            return conn.execute(
+                sql.SQL("UPDATE {} SET {} WHERE {} = %s").format(
+                    sql.Identifier(table), assignments, sql.Identifier(key)
+                ),
+                [*values, pk],
+            ).rowcount
 
 
 def _pg_tables(conn: psycopg.Connection) -> list[tuple[str, str]]:
@@ -599,9 +693,26 @@ class _Sqlite:
         with closing(_read_only(self._path())) as conn:
             return _sqlite_counts(conn)
 
+    def update_row(self, table: str, key: str, pk: int, columns: dict) -> int:
+        values = [_sqlite_value(value) for value in columns.values()]
+        assignments = ", ".join(f"{_quoted(column)} = ?" for column in columns)
+        with closing(sqlite3.connect(self._path())) as conn, conn:  # commits on leaving
+            return conn.execute(
+                f"UPDATE {_quoted(table)} SET {assignments} WHERE {_quoted(key)} = ?", [*values, pk]
+            ).rowcount
+
 
 def _read_only(path: Path) -> sqlite3.Connection:
     return sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
+
+
+def _sqlite_value(value):
+    # As Django stores them in SQLite: datetimes naive in UTC, JSON as text.
+    if isinstance(value, datetime):
+        return str(value.astimezone(UTC).replace(tzinfo=None))
+    if isinstance(value, dict):
+        return orjson.dumps(value).decode()
+    return value
 
 
 def _quoted(name: str) -> str:

@@ -2,6 +2,7 @@
 and contract, the ledger verifying against it; a damaged one refused; pruned by the retention table."""
 
 import hashlib
+import logging
 from datetime import UTC, datetime, timedelta
 from io import StringIO
 from pathlib import Path
@@ -17,13 +18,13 @@ from django.db.models.functions import Cast
 from ledger.models import LedgerWriterState
 from ledger.services.seal import partition_seal
 from retention.models import Backup
-from retention.services.backup import backup_create, backup_prove
+from retention.services.backup import BackupError, _Postgres, _Sqlite, backup_create, backup_prove
 from retention.services.status import policy_status
 from retention.services.sweep import sweep
 from signals.models import Signal
 from tests.support.factories import SignalFactory
 from tests.support.ledger_days import frames_when_drained, write_day
-from tests.support.processes import child_env, manage, query
+from tests.support.processes import admin_connection, child_env, manage, query
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -212,3 +213,142 @@ def test_backups_older_than_the_policy_are_pruned_but_the_newest_proven_one_stay
     assert (run.status, run.counted, run.deleted) == ("ok", 2, 2)
     assert set(Backup.objects.values_list("pk", flat=True)) == {newest_proven.pk, recent.pk}
     assert sorted(path.name for path in Path(settings.BACKUP_DIR).iterdir()) == ["29d", "40d"]
+
+
+def test_a_restored_database_holds_its_backup_proven_and_keeps_it_through_a_failing_backup_and_a_prune(
+    fresh_database_url, tmp_path
+):
+    SignalFactory()
+    backup = backup_create()
+    assert backup.proven, backup.error
+    url = fresh_database_url()
+
+    call_command("restore", backup.path, "--database-url", url, stdout=StringIO())
+
+    (row,) = query(
+        url, f"SELECT status, proven_at IS NOT NULL, path, bytes, sha256 FROM retention_backup WHERE id = {backup.pk}"
+    )
+    assert row == ("ok", True, backup.path, backup.bytes, backup.sha256)
+    # In the restored database: a backup that fails (pg_dump gone), then the sweep 40 days on. The
+    # restored-from backup is the newest proven one there, so it stays; the failed one goes.
+    code = (
+        "from datetime import timedelta\n"
+        "from django.utils import timezone\n"
+        "from retention.services import backup\n"
+        "from retention.services.sweep import sweep\n"
+        "def no_pg_dump(self, path):\n"
+        "    raise backup.BackupError('pg_dump is not installed')\n"
+        "backup._Postgres.dump = backup._Sqlite.dump = no_pg_dump\n"
+        "assert backup.backup_create().status == 'failed'\n"
+        "sweep(['backups'], now=timezone.now() + timedelta(days=40))\n"
+    )
+    manage(child_env(url, tmp_path / "var"), "shell", "-c", code)
+
+    assert query(url, "SELECT id, status FROM retention_backup") == [(backup.pk, "ok")]
+
+
+def no_pg_dump(self, path):
+    raise BackupError("pg_dump is not installed: install PostgreSQL's client programs")
+
+
+def a_bug(self, path):
+    raise ZeroDivisionError("division by zero")
+
+
+@pytest.mark.parametrize(
+    ("dump", "message", "traceback"),
+    [
+        (no_pg_dump, "pg_dump is not installed: install PostgreSQL's client programs", False),
+        (a_bug, "", True),  # unexpected: its traceback is what to debug it by
+    ],
+)
+def test_a_backup_that_cannot_be_written_logs_one_error_line_and_a_traceback_only_when_unexpected(
+    monkeypatch, caplog, dump, message, traceback
+):
+    monkeypatch.setattr(_Postgres, "dump", dump)
+    monkeypatch.setattr(_Sqlite, "dump", dump)
+
+    with caplog.at_level(logging.ERROR, logger="omen.retention"):
+        backup = backup_create()
+
+    assert backup.status == "failed"
+    (record,) = [record for record in caplog.records if record.name == "omen.retention"]
+    assert record.levelno == logging.ERROR
+    assert record.getMessage() == f"backup {backup.pk} failed" + (f": {message}" if message else "")
+    assert (record.exc_info is not None) is traceback
+
+
+postgresql_only = pytest.mark.skipif(connection.vendor != "postgresql", reason="SQLite's proof makes no database")
+
+
+def create_database(name: str, comment: str | None = None) -> None:
+    with admin_connection(connection.settings_dict) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+        if comment is not None:
+            conn.execute(f"COMMENT ON DATABASE \"{name}\" IS '{comment}'")
+
+
+def database_exists(name: str) -> bool:
+    with admin_connection(connection.settings_dict) as conn:
+        return conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone() is not None
+
+
+@pytest.fixture
+def operator_databases():
+    """Databases a test makes as an operator would; dropped afterwards whatever the backup did."""
+    names: list[str] = []
+    yield names
+    with admin_connection(connection.settings_dict) as conn:
+        for name in names:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@postgresql_only
+def test_a_proof_drops_no_database_it_did_not_create_and_fails_naming_one_holding_its_scratch_name(
+    operator_databases,
+):
+    engine = _Postgres(connection.settings_dict)
+    SignalFactory()
+    old_scratch = f"{engine.name[:48]}_proof"  # the name every proof used to drop first
+    operator_databases.append(old_scratch)
+    create_database(old_scratch)
+
+    backup = backup_create()
+
+    assert backup.proven, backup.error
+    assert database_exists(old_scratch)
+    scratch = engine.scratch_name(backup.pk)
+    assert scratch == f"{engine.name}_proof_{backup.pk}" and not database_exists(scratch)  # dropped after it
+    operator_databases.append(scratch)
+    create_database(scratch)
+
+    backup = backup_prove(backup)
+
+    assert backup.status == "failed" and f"the scratch database {scratch} exists" in backup.error
+    assert database_exists(scratch)
+
+
+@postgresql_only
+def test_a_proof_drops_the_scratch_copies_killed_proofs_left(operator_databases):
+    engine = _Postgres(connection.settings_dict)
+    SignalFactory()
+    backup = backup_create()
+    assert backup.proven, backup.error
+    # What a proof killed after creating its scratch copy leaves: of this backup, and of one long gone.
+    left = [engine.scratch_name(backup.pk), engine.scratch_name(backup.pk + 1000)]
+    operator_databases.extend(left)
+    create_database(left[0], engine.scratch_mark(backup.pk))
+    create_database(left[1], engine.scratch_mark(backup.pk + 1000))
+
+    backup = backup_prove(backup)
+
+    assert backup.proven, backup.error
+    assert not any(database_exists(name) for name in left)
+
+
+def test_a_scratch_name_holds_the_backup_id_within_postgresqls_63_bytes():
+    long = {"ENGINE": "django.db.backends.postgresql", "NAME": "é" * 40}
+    other = long | {"NAME": "é" * 39 + "x"}
+    names = [_Postgres(db).scratch_name(123456789) for db in (long, other)]
+    assert all(len(name.encode()) <= 63 and name.endswith("_proof_123456789") for name in names)
+    assert names[0] != names[1]
