@@ -122,6 +122,7 @@ def partitions_purge(
     now = now or timezone.now()
     result = PurgeResult()
     kept_signals = _KeptSignals()
+    held = _HeldInRun(held) if held is not None else None
     names = _candidates(before)
     for position, name in enumerate(names):
         result.counted += 1
@@ -155,6 +156,25 @@ class _Kept:
     refused: bool = False
     signals_read: bool = False  # whose frames it holds went into _KeptSignals
     keeps_signals: bool = False  # it holds a frame of a signal still in the database or under a hold
+
+
+class _HeldInRun:
+    """``held`` over one run, its partitions oldest first. A delete frame's record names its
+    signal's event id but not its source, which Yahoo's "stock-..." ids do not name either: a
+    signal a hold names by an earlier frame (its create) is remembered, and its later frames --
+    its delete among them -- are held by its id."""
+
+    def __init__(self, held: HeldFrame) -> None:
+        self._held = held
+        self._signal_ids: set[str] = set()
+
+    def __call__(self, signal_id: str, source: str, external_id: str) -> bool:
+        if signal_id in self._signal_ids:
+            return True
+        if self._held(signal_id, source, external_id):
+            self._signal_ids.add(signal_id)
+            return True
+        return False
 
 
 class _KeptSignals:

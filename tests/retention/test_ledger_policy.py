@@ -100,6 +100,27 @@ def test_a_purge_stopped_before_it_removed_the_directory_is_no_damage_and_the_ne
     assert not directory.exists() and ledger_verify(contents=True).ok
 
 
+def test_a_hold_on_a_source_keeps_the_partition_of_its_signals_delete_frames_too():
+    # A delete frame's record names no source, and Yahoo's event ids ("stock-...") none either.
+    made = [SignalFactory(raw_event=yahoo_shaped(n)) for n in range(2)]
+    ledger_drain(now=OLD)
+    for signal in made:
+        signal.delete()
+    ledger_drain(now=OLD + timedelta(days=1))  # the delete frames: the next day's partition
+    SignalFactory()
+    ledger_drain(now=OLD + timedelta(days=3))  # the writer moves on
+    days = [OLD.date().isoformat(), (OLD + timedelta(days=1)).date().isoformat()]
+    for day in days:
+        partition_seal(day, now=OLD + timedelta(days=3))
+    partitions_move_due(now=OLD + timedelta(days=400))
+    LegalHold.objects.create(source="yahoo", reason="litigation")
+
+    (run,) = sweep(["ledger"], now=BOUNDARY + timedelta(days=1) + SECOND)
+
+    assert (run.status, run.deleted, run.skipped_on_hold) == ("ok", 0, 2)
+    assert all((Path(settings.LEDGER_LONG_TERM_DIR) / day).is_dir() for day in days)
+
+
 def test_a_dry_run_counts_and_purges_nothing():
     name, _ = old_partition()
 
