@@ -21,6 +21,8 @@ import ipaddress
 import socket
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
 from contextlib import contextmanager
 from contextvars import ContextVar
 from urllib.parse import urlsplit
@@ -67,6 +69,19 @@ def _addresses(host: str, port: int) -> list[Address]:
         pass
     found = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
     return [ipaddress.ip_address(info[4][0].split("%", 1)[0]) for info in found]
+
+
+# getaddrinfo takes no timeout: a delivery waits for it only as long as its deadline allows.
+_resolver = ThreadPoolExecutor(max_workers=4, thread_name_prefix="webhook-dns")
+
+
+def _addresses_within(host: str, port: int, timeout: float | None) -> list[Address]:
+    if timeout is None:
+        return _addresses(host, port)
+    try:
+        return _resolver.submit(_addresses, host, port).result(timeout=timeout)
+    except FutureTimeout:
+        raise httpcore.ConnectTimeout(f"{host}: not resolved within the request's deadline") from None
 
 
 def refusal(host: str, port: int) -> str | None:
@@ -168,9 +183,11 @@ class _PublicAddressesOnly(httpcore.SyncBackend):
 
     def _connect(self, host, port, timeout, local_address, socket_options):
         if not settings.WEBHOOK_ALLOW_PRIVATE_ADDRESSES:
+            # One connect timeout for resolving and connecting: the receiver may run the name's DNS.
+            deadline = None if timeout is None else time.monotonic() + timeout
             # Resolved once: the address checked is the address connected to.
             try:
-                addresses = _addresses(host, port)
+                addresses = _addresses_within(host, port, timeout)
             except (OSError, ValueError) as exc:
                 raise httpcore.ConnectError(f"{host}: {exc}") from exc
             reason = _refusal(host, addresses)
@@ -180,7 +197,6 @@ class _PublicAddressesOnly(httpcore.SyncBackend):
             # checks the certificate against the URL's host name (httpcore passes it apart).
             # One connect timeout for them all, not one each: a name with many silent addresses
             # must not hold a delivery for many times WEBHOOK_TIMEOUT_SECONDS.
-            deadline = None if timeout is None else time.monotonic() + timeout
             failure: Exception = httpcore.ConnectError(f"{host}: no address")
             for address in dict.fromkeys(str(address) for address in addresses):
                 left = None if deadline is None else deadline - time.monotonic()

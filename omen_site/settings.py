@@ -359,7 +359,7 @@ if not 1 <= RETENTION_BATCH_SIZE <= RETENTION_BATCH_SIZE_MAX:
     )
 WEBHOOK_DISPATCH_INTERVAL_SECONDS = env.int("WEBHOOK_DISPATCH_INTERVAL_SECONDS", default=5)
 WEBHOOK_DELIVERY_BUDGET_SECONDS = env.float("WEBHOOK_DELIVERY_BUDGET_SECONDS", default=60.0)
-# The longest one delivery try takes, from connecting to the answer's head (its body is not read).
+# The longest one delivery try takes, from resolving the host to the answer's head (of its body, 64 KiB at most).
 WEBHOOK_TIMEOUT_SECONDS = env.float("WEBHOOK_TIMEOUT_SECONDS", default=5.0)
 # A delivery's claim on a subscription, renewed at each signal: above one signal's tries and waits.
 WEBHOOK_LOCK_SECONDS = env.int("WEBHOOK_LOCK_SECONDS", default=240)

@@ -12,9 +12,9 @@ signal matching the subscription's filters:
   and doubling (at most 10 s, or the receiver's ``Retry-After`` if longer, still at most 10 s);
 - every try is a ``WebhookAttempt`` row, written before the request goes out (a try whose
   worker was killed stays ``sending``) and completed with the answer;
-- a try ends within WEBHOOK_TIMEOUT_SECONDS, from connecting to the reply's headers, however
-  slowly the receiver sends them; the reply's body is never read (nothing in it is used, and a
-  receiver could send gigabytes);
+- a try ends within WEBHOOK_TIMEOUT_SECONDS, from resolving the host to the reply's headers,
+  however slowly the receiver sends them; of the reply's body (nothing in it is used) at most
+  64 KiB is read, so the connection can be used again; past that it is closed;
 - a frame that fails every try (or any other answer: a 3xx or 4xx says the receiver will not take
   it) pauses the subscription with the reason, and the cursor stays on that frame. Resuming
   (admin action, API) starts from it again.
@@ -235,8 +235,9 @@ def _deliver(
                 request_deadline(settings.WEBHOOK_TIMEOUT_SECONDS),
                 client.stream("POST", subscription.url, content=body, headers=headers) as reply,
             ):
-                status = reply.status_code  # the body is left unread: closed with the stream
+                status = reply.status_code
                 retry_after = _retry_after(reply.headers.get("Retry-After", ""))
+                _read_a_little(reply)
         except httpx.HTTPError as exc:
             error = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
             refused = isinstance(exc.__cause__, TargetRefused)  # no retry makes it public
@@ -265,6 +266,22 @@ def _deliver(
         sleep(min(max(wait, retry_after or 0.0), LONGEST_WAIT))
         wait = min(wait * 2, LONGEST_WAIT)
     return False  # not reached: the last try either delivers or pauses
+
+
+# An answer's body is not used: a short one is read, so its connection can take the next signal;
+# past this, the connection is closed rather than the body read (a receiver could send gigabytes).
+_BODY_READ = 64 * 1024
+
+
+def _read_a_little(reply: httpx.Response) -> None:
+    read = 0
+    try:
+        for chunk in reply.iter_raw():
+            read += len(chunk)
+            if read > _BODY_READ:
+                return
+    except httpx.HTTPError:
+        pass  # the status is what counts: a body cut short changes nothing
 
 
 def _retry_after(value: str) -> float | None:

@@ -21,6 +21,7 @@ class Received:
     headers: dict[str, str]
     body: bytes
     answered: int
+    peer: tuple[str, int]  # the sender's address and port: one per connection
 
 
 class _QuietServer(ThreadingHTTPServer):
@@ -59,7 +60,7 @@ class WebhookReceiver:
                     receiver._released.wait(60)
                 with receiver._lock:
                     status = receiver.answers.pop(0) if len(receiver.answers) > 1 else receiver.answers[0]
-                    receiver.received.append(Received(headers, body, status))
+                    receiver.received.append(Received(headers, body, status, self.client_address))
                 self.send_response(status)
                 if status in (429, 503) and receiver.retry_after is not None:
                     self.send_header("Retry-After", receiver.retry_after)

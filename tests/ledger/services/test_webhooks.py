@@ -173,9 +173,9 @@ def test_a_receiver_trickling_its_answer_is_cut_off_at_the_timeout_and_retried(r
     assert all("Timeout" in error and duration_ms < 1500 for _, duration_ms, error in attempts), attempts
 
 
-def test_the_answers_body_is_never_read(receiver, settings):
-    settings.WEBHOOK_TIMEOUT_SECONDS = 2
-    receiver.announced_body = 10**9  # announced, never sent: reading it would wait, then time out
+def test_an_answers_body_that_never_comes_costs_no_more_than_the_timeout_and_the_status_counts(receiver, settings):
+    settings.WEBHOOK_TIMEOUT_SECONDS = 1
+    receiver.announced_body = 10**9  # announced, never sent
     framed(RawEventFactory())
     subscription = subscribe(receiver.url)
 
@@ -184,6 +184,14 @@ def test_the_answers_body_is_never_read(receiver, settings):
     assert run.delivered == 1
     (duration_ms,) = WebhookAttempt.objects.values_list("duration_ms", flat=True)
     assert duration_ms < 1500
+
+
+def test_signals_in_a_row_go_over_one_connection(receiver):
+    framed(RawEventFactory(), RawEventFactory(), RawEventFactory())
+    subscription = subscribe(receiver.url)
+
+    assert webhooks.subscription_deliver(subscription.pk).delivered == 3
+    assert len({received.peer for received in receiver.received}) == 1
 
 
 def test_a_worker_whose_claim_was_taken_over_stops_and_never_moves_the_cursor(receiver):
