@@ -475,7 +475,9 @@ def _sweep_ledger(policy: EffectivePolicy, run: RetentionRun, context: Sweep) ->
     such a partition is counted as held. One the ledger refused (its
     files do not verify, or the writer held the lock) fails the run, named.
     """
-    result = partitions_purge(run.cutoff, dry_run=context.dry_run, now=context.now, held=context.holds.names_frame)
+    # With no hold, the purge need not read each frame's event (two scans of every payload).
+    held = context.holds.names_frame if _any(context.holds) else None
+    result = partitions_purge(run.cutoff, dry_run=context.dry_run, now=context.now, held=held)
     _count(
         run,
         counted=result.counted,
