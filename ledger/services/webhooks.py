@@ -40,7 +40,7 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import UTC, timedelta
 
 import httpx
 import orjson
@@ -137,7 +137,8 @@ def subscription_deliver(
                     if not _save_cursor(subscription, token, frame.position - 1):
                         return run  # the claim was taken over: that worker delivers from here
                     if not _deliver(client, subscription, token, frame, *matching, sleep):
-                        run.paused = True
+                        # Paused, unless the claim was lost meanwhile (then another worker delivers).
+                        run.paused = subscription.paused
                         return run
                     run.delivered += 1
                     if not _save_cursor(subscription, token, frame.position, delivered=True):
@@ -294,18 +295,18 @@ def _retry_after(value: str) -> float | None:
         moment = email.utils.parsedate_to_datetime(value)
     except (TypeError, ValueError, IndexError, OverflowError):
         return None
-    if moment.tzinfo is None:
-        return None  # an HTTP date is in GMT; one without a zone is not one
+    if moment.tzinfo is None:  # asctime's form names no zone: HTTP dates are in GMT (RFC 9110)
+        moment = moment.replace(tzinfo=UTC)
     return max(0.0, (moment - timezone.now()).total_seconds())
 
 
 def _pause(subscription: WebhookSubscription, token: str, reason: str) -> None:
     now = timezone.now()
-    subscription.paused_at, subscription.pause_reason = now, reason
     # Only while the claim is ours: a worker that lost it does not pause what another delivers.
     if WebhookSubscription.objects.filter(pk=subscription.pk, delivering_token=token).update(
         paused_at=now, pause_reason=reason
     ):
+        subscription.paused_at, subscription.pause_reason = now, reason
         logger.warning("webhook %s paused: %s", subscription, reason)
 
 
