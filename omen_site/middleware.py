@@ -46,10 +46,9 @@ class SlashRedirectMiddleware(CommonMiddleware):
 
     def process_request(self, request):
         if is_api_request(request) and not request.path_info.endswith("/") and self.should_redirect_with_slash(request):
-            redirect = HttpResponsePermanentRedirectSameMethod(
+            return HttpResponsePermanentRedirectSameMethod(
                 escape_leading_slashes(request.get_full_path(force_append_slash=True))
             )
-            return redirect
         return super().process_request(request)
 
 

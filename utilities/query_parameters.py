@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+from django.http import QueryDict
 from rest_framework.exceptions import ErrorDetail, ValidationError
 from rest_framework.mixins import ListModelMixin
 
@@ -60,7 +61,7 @@ class QueryParametersChecked:
         return names
 
 
-def refuse_unknown_parameters(query: Mapping, names: frozenset[str]) -> None:
+def refuse_unknown_parameters(query: QueryDict, names: frozenset[str]) -> None:
     problems = {}
     for name in query:
         if name not in names:

@@ -311,21 +311,7 @@ def checksums_verify(directory: Path) -> dict:
     """Every file SHA256SUMS lists is there and matches; return the backup's manifest (backup.json).
     Raises BackupDamaged naming the first file that does not."""
     listing = directory / CHECKSUMS
-    if not listing.is_file():
-        raise BackupDamaged(f"{listing} is missing: {directory} is not a whole backup")
-    listed: dict[str, str] = {}
-    raw = listing.read_bytes()
-    try:
-        text = raw.decode()
-    except UnicodeDecodeError as exc:
-        number = raw.count(b"\n", 0, exc.start) + 1
-        raise BackupDamaged(f"{listing}, line {number}: not '<sha256>  <file in the backup>' (not UTF-8)") from None
-    for number, line in enumerate(text.splitlines(), 1):
-        digest, _, name = line.partition("  ")
-        relative = PurePosixPath(name)
-        if len(digest) != 64 or not name or relative.is_absolute() or ".." in relative.parts:
-            raise BackupDamaged(f"{listing}, line {number}: not '<sha256>  <file in the backup>'")
-        listed[name] = digest
+    listed = _listed_checksums(directory)
     for name, digest in listed.items():
         path = directory / name
         if not path.is_file():
@@ -342,6 +328,28 @@ def checksums_verify(directory: Path) -> dict:
     if not isinstance(manifest, dict) or manifest.get("format") != FORMAT or manifest.get("dump") not in listed:
         raise BackupDamaged(f"{directory / MANIFEST}: not a format-{FORMAT} backup manifest naming a listed dump")
     return manifest
+
+
+def _listed_checksums(directory: Path) -> dict[str, str]:
+    """SHA256SUMS read: {file in the backup: its SHA-256}. Raises BackupDamaged naming a line that
+    is not one, or the file when it is missing."""
+    listing = directory / CHECKSUMS
+    if not listing.is_file():
+        raise BackupDamaged(f"{listing} is missing: {directory} is not a whole backup")
+    raw = listing.read_bytes()
+    try:
+        text = raw.decode()
+    except UnicodeDecodeError as exc:
+        number = raw.count(b"\n", 0, exc.start) + 1
+        raise BackupDamaged(f"{listing}, line {number}: not '<sha256>  <file in the backup>' (not UTF-8)") from None
+    listed: dict[str, str] = {}
+    for number, line in enumerate(text.splitlines(), 1):
+        digest, _, name = line.partition("  ")
+        relative = PurePosixPath(name)
+        if len(digest) != 64 or not name or relative.is_absolute() or ".." in relative.parts:
+            raise BackupDamaged(f"{listing}, line {number}: not '<sha256>  <file in the backup>'")
+        listed[name] = digest
+    return listed
 
 
 def _fsync_tree(directory: Path) -> None:
@@ -399,8 +407,7 @@ def _record_restored(engine: _Postgres | _Sqlite, directory: Path, manifest: dic
     and proven: restored and counted is a proof. Left running, the next backup there would mark it
     interrupted and the retention policy could prune the very backup the database came from."""
     now = timezone.now()
-    lines = (directory / CHECKSUMS).read_text().splitlines()
-    listed = {name: digest for digest, name in (line.split("  ", 1) for line in lines)}
+    listed = _listed_checksums(directory)  # checked with the files before the restore
     values = {
         "status": Backup.Status.OK.value, "proven_at": now, "finished_at": now, "error": "",
         "path": directory.name, "bytes": _size(directory), "sha256": listed[manifest["dump"]], "proof": restored,
