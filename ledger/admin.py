@@ -219,9 +219,13 @@ class WebhookSubscriptionAdmin(admin.ModelAdmin):
         return {"secret": secrets.token_urlsafe(32)}
 
     def save_model(self, request, obj, form, change):
-        if not change:
+        if change:
+            # The fields changed, no more: a delivery running meanwhile writes the cursor, the counters,
+            # the pause and its claim, which saving the whole row would put back as this form read them.
+            obj.save(update_fields=form.changed_data)
+        else:
             obj.cursor = webhooks.ledger_end()  # from now on, like the API
-        super().save_model(request, obj, form, change)
+            super().save_model(request, obj, form, change)
 
     @admin.action(description="Resume delivery from the signal that paused it")
     def resume(self, request, queryset):

@@ -105,6 +105,14 @@ class WebhookSubscriptionSerializer(serializers.ModelSerializer):
         )
         read_only_fields = WebhookSubscription.DELIVERY_STATE_FIELDS
 
+    def update(self, instance, validated_data):
+        for field, value in validated_data.items():
+            setattr(instance, field, value)
+        # The fields sent, no more: a delivery running meanwhile writes the cursor, the counters, the
+        # pause and its claim, which saving the whole row would put back as this request read them.
+        instance.save(update_fields=list(validated_data))
+        return instance
+
     def validate_url(self, value):
         if not value.lower().startswith(("http://", "https://")):
             raise serializers.ValidationError("Use an http:// or https:// URL.")

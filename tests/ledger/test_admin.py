@@ -89,6 +89,38 @@ def test_the_admin_keeps_a_webhook_secret_as_typed_and_refuses_a_url_no_delivery
     assert WebhookSubscription.objects.get().secret == "  a secret with spaces around it  "
 
 
+def test_an_operators_edit_keeps_the_cursor_and_the_pause_a_delivery_wrote_meanwhile(admin_client):
+    from ledger.models import WebhookSubscription
+    from ledger.services import webhooks
+    from tests.support.saves import meanwhile_before_the_next_save
+    from tests.support.webhook_receiver import WebhookReceiver
+
+    signals_ingest(records=RawEventFactory.build_batch(2))
+    ledger_drain(now=DAY)
+    receiver = WebhookReceiver([200, 410]).start()  # the first delivered, the second refused: paused
+    subscription = WebhookSubscription.objects.create(name="desk", url=receiver.url, secret="s" * 32)
+    try:
+        with meanwhile_before_the_next_save(
+            WebhookSubscription, lambda: webhooks.subscription_deliver(subscription.pk)
+        ):
+            edited = admin_client.post(
+                f"/admin/ledger/webhooksubscription/{subscription.pk}/change/",
+                {"name": "risk desk", "url": receiver.url, "active": "on", "min_probability": "0.5",
+                 "sources": "[]", "signal_types": "[]", "statuses": "[]", "categories": "[]",
+                 "confidence_levels": "[]"},
+            )  # fmt: skip
+    finally:
+        receiver.stop()
+
+    assert edited.status_code == 302
+    subscription.refresh_from_db()
+    assert (subscription.name, subscription.min_probability) == ("risk desk", 0.5)
+    # The form read the row before the delivery: saving all of it would unpause the subscription
+    # and move its cursor back, to send the first signal again.
+    assert (subscription.cursor, subscription.delivered) == (1, 1)
+    assert subscription.paused and "answered 410" in subscription.pause_reason
+
+
 def test_an_operator_adds_a_webhook_from_the_ledger_end_and_resumes_a_paused_one(admin_client):
     from ledger.models import WebhookAttempt, WebhookSubscription
 

@@ -3,9 +3,11 @@
 import pytest
 
 from ledger.models import WebhookAttempt, WebhookSubscription
-from ledger.services import writer
+from ledger.services import webhooks, writer
 from omen_site.api.keys import ApiKey
 from tests.support.factories import SignalFactory
+from tests.support.saves import meanwhile_before_the_next_save
+from tests.support.webhook_receiver import WebhookReceiver
 
 pytestmark = pytest.mark.django_db
 
@@ -15,6 +17,13 @@ def admin_api(client):
     _, raw = ApiKey.issue("operator", ["admin"])
     client.defaults["HTTP_X_API_KEY"] = raw
     return client
+
+
+@pytest.fixture
+def receiver():
+    started = WebhookReceiver().start()
+    yield started
+    started.stop()
 
 
 def test_a_new_subscription_starts_at_the_ledger_end_and_its_secret_is_shown_once(admin_api):
@@ -62,6 +71,31 @@ def test_a_paused_subscription_is_resumed_and_its_attempts_listed_newest_first(a
 
     assert resumed.status_code == 200 and resumed.json()["paused"] is False
     assert [a["attempt"] for a in attempts["results"]] == [2, 1]
+
+
+def test_an_edit_keeps_what_a_delivery_wrote_meanwhile(admin_api, receiver):
+    SignalFactory.create_batch(2)
+    writer.ledger_drain()
+    subscription = WebhookSubscription.objects.create(name="s", url=receiver.url, secret="x" * 20)
+
+    def a_worker_delivers_then_the_next_one_claims():
+        webhooks.subscription_deliver(subscription.pk)
+        assert webhooks._claim(subscription.pk, "the-next-worker")
+
+    with meanwhile_before_the_next_save(WebhookSubscription, a_worker_delivers_then_the_next_one_claims):
+        edited = admin_api.patch(
+            f"/api/v1/webhooks/{subscription.pk}/",
+            {"name": "risk desk", "min_probability": 0.5},
+            content_type="application/json",
+        )
+
+    assert edited.status_code == 200, edited.content
+    subscription.refresh_from_db()
+    assert (subscription.name, subscription.min_probability) == ("risk desk", 0.5)
+    # Put back as the edit read them, the cursor would send both signals again, and the claim's
+    # loss would let a second worker deliver beside the next one.
+    assert (subscription.cursor, subscription.delivered, subscription.delivering_token) == (2, 2, "the-next-worker")
+    assert len(receiver.received) == 2
 
 
 @pytest.mark.parametrize(
