@@ -52,4 +52,10 @@ def webhooks_dispatch() -> list[int]:
 @shared_task
 def webhook_deliver(subscription: int) -> dict:
     run = webhooks.subscription_deliver(subscription)
-    return {"claimed": run.claimed, "delivered": run.delivered, "passed_over": run.passed_over, "paused": run.paused}
+    return {
+        "claimed": run.claimed,
+        "delivered": run.delivered,
+        "passed_over": run.passed_over,
+        "paused": run.paused,
+        "deleted": run.deleted,
+    }

@@ -27,7 +27,9 @@ One delivery per subscription runs at a time, claimed in the database like a sou
 (``delivering_since``/``delivering_token``); a claim older than WEBHOOK_LOCK_SECONDS is taken to
 belong to a dead worker. Each saved cursor renews the claim, and is saved only while the claim is
 still this worker's: one that lost it (stalled past the lock) stops, and never moves the cursor
-back under the worker that took over.
+back under the worker that took over. A subscription deleted meanwhile stops its delivery too: the
+next write for it finds no row (a try's record fails on its foreign key, before the request goes
+out), and the delivery ends there, logged, sending nothing more.
 """
 
 from __future__ import annotations
@@ -45,6 +47,7 @@ from datetime import UTC, timedelta
 import httpx
 import orjson
 from django.conf import settings
+from django.db import IntegrityError
 from django.db.models import F, Q
 from django.utils import timezone
 
@@ -70,6 +73,11 @@ class DeliveryRun:
     delivered: int = 0
     passed_over: int = 0  # frames that were not new signals matching the filters
     paused: bool = False
+    deleted: bool = False  # the subscription was deleted during the delivery
+
+
+class SubscriptionDeleted(Exception):
+    """The subscription's row is gone: nothing more is delivered to it."""
 
 
 def signature(secret: str, body: bytes) -> str:
@@ -150,10 +158,16 @@ def subscription_deliver(
                 if not page.has_more:
                     break
                 subscription.refresh_from_db(fields=["active", "paused_at"])
+    except (WebhookSubscription.DoesNotExist, SubscriptionDeleted):
+        pass  # logged below, with the stops that found no row by the claim
     finally:
-        WebhookSubscription.objects.filter(pk=pk, delivering_token=token).update(
+        if not WebhookSubscription.objects.filter(pk=pk, delivering_token=token).update(
             delivering_since=None, delivering_token=""
-        )
+        ):
+            # The claim went to another worker, or went with the row: deleted during the delivery.
+            run.deleted = not WebhookSubscription.objects.filter(pk=pk).exists()
+            if run.deleted:
+                logger.info("webhook %d was deleted during its delivery: stopped", pk)
     return run
 
 
@@ -222,13 +236,7 @@ def _deliver(
     }
     wait = FIRST_WAIT
     for attempt in range(1, TRIES + 1):
-        record = WebhookAttempt.objects.create(
-            subscription=subscription,
-            position=frame.position,
-            signal_id=signal_id,
-            attempt=attempt,
-            outcome=WebhookAttempt.Outcome.SENDING,
-        )
+        record = _record_try(subscription, frame, signal_id, attempt)
         started = time.monotonic()
         status, error, retry_after, refused = None, "", None, False
         try:
@@ -267,6 +275,24 @@ def _deliver(
         sleep(min(max(wait, retry_after or 0.0), LONGEST_WAIT))
         wait = min(wait * 2, LONGEST_WAIT)
     return False  # not reached: the last try either delivers or pauses
+
+
+def _record_try(subscription: WebhookSubscription, frame: FeedFrame, signal_id: str, attempt: int) -> WebhookAttempt:
+    """The try's row, written before its request goes out; SubscriptionDeleted if the subscription is gone."""
+    try:
+        return WebhookAttempt.objects.create(
+            subscription=subscription,
+            position=frame.position,
+            signal_id=signal_id,
+            attempt=attempt,
+            outcome=WebhookAttempt.Outcome.SENDING,
+        )
+    except IntegrityError:
+        # Deleted meanwhile (say, while this waited to retry): its foreign key names no row. The
+        # row is looked up rather than the error read, whose wording is each backend's own.
+        if WebhookSubscription.objects.filter(pk=subscription.pk).exists():
+            raise
+        raise SubscriptionDeleted(subscription.pk) from None
 
 
 # An answer's body is not used: a short one is read, so its connection can take the next signal;

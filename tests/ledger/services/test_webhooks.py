@@ -3,6 +3,7 @@
 import hashlib
 import hmac
 import json
+import logging
 from datetime import timedelta
 
 import pytest
@@ -223,6 +224,25 @@ def test_a_worker_whose_claim_was_taken_over_does_not_pause_the_subscription(rec
 
     subscription.refresh_from_db()
     assert not subscription.paused and not run.paused
+
+
+# Committed as a worker commits: the attempt's foreign key is checked as it is written.
+@pytest.mark.django_db(transaction=True)
+def test_a_subscription_deleted_while_its_delivery_waits_to_retry_stops_the_delivery_quietly(receiver, caplog):
+    receiver.answers = [503, 200]
+    framed(RawEventFactory(), RawEventFactory())
+    subscription = subscribe(receiver.url)
+
+    def deleted_meanwhile(seconds):
+        WebhookSubscription.objects.filter(pk=subscription.pk).delete()  # as an operator deletes it
+
+    with caplog.at_level(logging.INFO, logger="ledger.services.webhooks"):
+        run = webhooks.subscription_deliver(subscription.pk, sleep=deleted_meanwhile)
+
+    assert run.deleted and (run.delivered, run.paused) == (0, False)
+    assert len(receiver.received) == 1  # the try before the delete, and nothing to a subscription gone
+    assert not WebhookAttempt.objects.exists()
+    assert f"webhook {subscription.pk} was deleted during its delivery" in caplog.text
 
 
 def test_a_subscription_being_delivered_elsewhere_is_not_claimed_twice(receiver):
