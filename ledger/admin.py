@@ -15,6 +15,7 @@ import orjson
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 from django.db import models
+from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect
 from django.template.loader import render_to_string
 from django.urls import path, reverse
@@ -220,9 +221,8 @@ class WebhookSubscriptionAdmin(admin.ModelAdmin):
 
     def save_model(self, request, obj, form, change):
         if change:
-            # The fields changed, no more: a delivery running meanwhile writes the cursor, the counters,
-            # the pause and its claim, which saving the whole row would put back as this form read them.
-            obj.save(update_fields=form.changed_data)
+            if not webhooks.subscription_save_edit(obj, form.changed_data):
+                raise Http404(f"Webhook subscription {obj.pk} was deleted while it was being edited.")
         else:
             obj.cursor = webhooks.ledger_end()  # from now on, like the API
             super().save_model(request, obj, form, change)

@@ -1,7 +1,9 @@
 from django.core.exceptions import ValidationError as DjangoValidationError
 from rest_framework import serializers
+from rest_framework.exceptions import NotFound
 
 from ledger.models import LedgerPartition, WebhookAttempt, WebhookSubscription
+from ledger.services import webhooks
 from ledger.services.feed import MAX_PAGE
 from ledger.webhook_targets import validate_target
 from signals.models.choices import Category, ConfidenceLevel, SignalStatus, SignalType, Source
@@ -108,9 +110,8 @@ class WebhookSubscriptionSerializer(serializers.ModelSerializer):
     def update(self, instance, validated_data):
         for field, value in validated_data.items():
             setattr(instance, field, value)
-        # The fields sent, no more: a delivery running meanwhile writes the cursor, the counters, the
-        # pause and its claim, which saving the whole row would put back as this request read them.
-        instance.save(update_fields=list(validated_data))
+        if not webhooks.subscription_save_edit(instance, list(validated_data)):
+            raise NotFound(f"Webhook subscription {instance.pk} was deleted while it was being edited.")
         return instance
 
     def validate_url(self, value):

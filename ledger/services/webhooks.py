@@ -40,7 +40,7 @@ import hmac
 import logging
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, timedelta
 
@@ -340,3 +340,18 @@ def subscription_resume(subscription: WebhookSubscription) -> None:
     """Deliver again from the frame that paused it."""
     subscription.paused_at, subscription.pause_reason = None, ""
     WebhookSubscription.objects.filter(pk=subscription.pk).update(paused_at=None, pause_reason="")
+
+
+def subscription_save_edit(subscription: WebhookSubscription, fields: Sequence[str]) -> bool:
+    """Save an operator's edit of ``fields`` (admin, API), and no other: a delivery running meanwhile
+    writes the cursor, the counters, the pause and its claim, which saving the whole row would put
+    back as the edit read them. False when the subscription was deleted meanwhile (a full save
+    would have made it again).
+
+    One UPDATE, not ``save(update_fields=…)``: that raises a bare DatabaseError for a row that is
+    gone and marks the request's transaction for rollback, where this only counts the rows.
+    """
+    if not fields:
+        return True
+    values = {name: getattr(subscription, name) for name in fields}
+    return WebhookSubscription.objects.filter(pk=subscription.pk).update(**values) == 1

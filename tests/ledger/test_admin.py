@@ -92,7 +92,7 @@ def test_the_admin_keeps_a_webhook_secret_as_typed_and_refuses_a_url_no_delivery
 def test_an_operators_edit_keeps_the_cursor_and_the_pause_a_delivery_wrote_meanwhile(admin_client):
     from ledger.models import WebhookSubscription
     from ledger.services import webhooks
-    from tests.support.saves import meanwhile_before_the_next_save
+    from tests.support.saves import meanwhile_before_the_next_update
     from tests.support.webhook_receiver import WebhookReceiver
 
     signals_ingest(records=RawEventFactory.build_batch(2))
@@ -100,7 +100,7 @@ def test_an_operators_edit_keeps_the_cursor_and_the_pause_a_delivery_wrote_meanw
     receiver = WebhookReceiver([200, 410]).start()  # the first delivered, the second refused: paused
     subscription = WebhookSubscription.objects.create(name="desk", url=receiver.url, secret="s" * 32)
     try:
-        with meanwhile_before_the_next_save(
+        with meanwhile_before_the_next_update(
             WebhookSubscription, lambda: webhooks.subscription_deliver(subscription.pk)
         ):
             edited = admin_client.post(
@@ -119,6 +119,23 @@ def test_an_operators_edit_keeps_the_cursor_and_the_pause_a_delivery_wrote_meanw
     # and move its cursor back, to send the first signal again.
     assert (subscription.cursor, subscription.delivered) == (1, 1)
     assert subscription.paused and "answered 410" in subscription.pause_reason
+
+
+def test_an_operators_edit_of_a_subscription_deleted_meanwhile_is_a_404(admin_client):
+    from ledger.models import WebhookSubscription
+    from tests.support.saves import meanwhile_before_the_next_update
+
+    subscription = WebhookSubscription.objects.create(name="desk", url="https://example.com/hook", secret="s" * 32)
+    with meanwhile_before_the_next_update(WebhookSubscription, lambda: WebhookSubscription.objects.all().delete()):
+        edited = admin_client.post(
+            f"/admin/ledger/webhooksubscription/{subscription.pk}/change/",
+            {"name": "risk desk", "url": "https://example.com/hook", "active": "on", "sources": "[]",
+             "signal_types": "[]", "statuses": "[]", "categories": "[]", "confidence_levels": "[]"},
+        )  # fmt: skip
+
+    # A 404, not the 500 of a save that found no row. (The admin's transaction rolls back, and in this
+    # one-transaction test the delete with it: that the row is not made again is the API test's.)
+    assert edited.status_code == 404
 
 
 def test_an_operator_adds_a_webhook_from_the_ledger_end_and_resumes_a_paused_one(admin_client):

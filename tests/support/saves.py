@@ -1,29 +1,28 @@
-"""A write by another process landing while an edit is between reading a row and saving it."""
+"""A write by another process landing while an edit is between reading a row and writing it."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
-from django.db.models.signals import pre_save
+from django.db import connection
 
 
 @contextmanager
-def meanwhile_before_the_next_save(model, write: Callable[[], object]) -> Iterator[None]:
-    """Run ``write`` once, as the next instance of ``model`` is saved: after the edit read the row,
-    before its own write, where a worker's update lands in production. The test stays in one
-    thread and one database transaction, so it runs the same on SQLite and PostgreSQL."""
+def meanwhile_before_the_next_update(model, write: Callable[[], object]) -> Iterator[None]:
+    """Run ``write`` once, just before the next UPDATE of ``model``'s table goes to the database:
+    after the edit read the row, before its own write, where a worker's update lands in
+    production. The test stays in one thread and one database transaction, so it runs the same on
+    SQLite and PostgreSQL."""
+    table = model._meta.db_table
     ran = []
 
-    def write_once(sender, **kwargs):
-        if not ran:
+    def write_first(execute, sql, params, many, context):
+        if not ran and sql.lstrip().upper().startswith("UPDATE") and table in sql.split("SET", 1)[0]:
             ran.append(True)
             write()
+        return execute(sql, params, many, context)
 
-    uid = f"tests.support.saves:{id(write_once)}"
-    pre_save.connect(write_once, sender=model, weak=False, dispatch_uid=uid)
-    try:
+    with connection.execute_wrapper(write_first):
         yield
-    finally:
-        pre_save.disconnect(sender=model, dispatch_uid=uid)
-    assert ran, f"no {model.__name__} was saved"
+    assert ran, f"no {model.__name__} was updated"

@@ -6,7 +6,7 @@ from ledger.models import WebhookAttempt, WebhookSubscription
 from ledger.services import webhooks, writer
 from omen_site.api.keys import ApiKey
 from tests.support.factories import SignalFactory
-from tests.support.saves import meanwhile_before_the_next_save
+from tests.support.saves import meanwhile_before_the_next_update
 from tests.support.webhook_receiver import WebhookReceiver
 
 pytestmark = pytest.mark.django_db
@@ -82,7 +82,7 @@ def test_an_edit_keeps_what_a_delivery_wrote_meanwhile(admin_api, receiver):
         webhooks.subscription_deliver(subscription.pk)
         assert webhooks._claim(subscription.pk, "the-next-worker")
 
-    with meanwhile_before_the_next_save(WebhookSubscription, a_worker_delivers_then_the_next_one_claims):
+    with meanwhile_before_the_next_update(WebhookSubscription, a_worker_delivers_then_the_next_one_claims):
         edited = admin_api.patch(
             f"/api/v1/webhooks/{subscription.pk}/",
             {"name": "risk desk", "min_probability": 0.5},
@@ -96,6 +96,20 @@ def test_an_edit_keeps_what_a_delivery_wrote_meanwhile(admin_api, receiver):
     # loss would let a second worker deliver beside the next one.
     assert (subscription.cursor, subscription.delivered, subscription.delivering_token) == (2, 2, "the-next-worker")
     assert len(receiver.received) == 2
+
+
+def test_an_edit_of_a_subscription_deleted_meanwhile_is_a_404_and_does_not_make_it_again(admin_api):
+    subscription = WebhookSubscription.objects.create(name="s", url="https://example.com/hook", secret="x" * 20)
+
+    with meanwhile_before_the_next_update(WebhookSubscription, lambda: subscription.delete()):
+        edited = admin_api.patch(
+            f"/api/v1/webhooks/{subscription.pk}/", {"name": "risk desk"}, content_type="application/json"
+        )
+
+    assert edited.status_code == 404, edited.content
+    assert edited.json()["error"] == "not_found"
+    assert "deleted while it was being edited" in edited.json()["message"]
+    assert not WebhookSubscription.objects.exists()
 
 
 @pytest.mark.parametrize(
