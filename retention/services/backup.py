@@ -17,15 +17,19 @@ a directory named like a backup is a whole one.
 
 A backup's own row is in its dump, still ``running``: a snapshot cannot hold its own outcome. A
 restore that succeeds records it in the restored database as ``ok`` and proven (restored and
-counted is a proof), so it is listed, and kept as the newest proven backup there.
+counted is a proof), so it is listed, and kept as the newest proven backup there. Backups taken
+after it have no row there: their directories are pruned by age all the same
+(``backups_unlisted``).
 """
 
 from __future__ import annotations
 
+import errno
 import fcntl
 import hashlib
 import logging
 import os
+import re
 import shutil
 import sqlite3
 import subprocess
@@ -68,6 +72,8 @@ LEDGER_MANIFESTS = "ledger-manifests"
 FORMAT = 1
 _LEDGER_FILES = (MANIFEST_FILE, SEALED_FILE, CURRENT_FILE)
 _PARTIAL = ".partial-"
+_NAME = re.compile(r"(?P<started>[0-9]{8}T[0-9]{6}Z)-(?P<id>[0-9]+)")  # <started, UTC>-<id>
+_NAME_TIME = "%Y%m%dT%H%M%SZ"
 # libpq connection keywords a DATABASE_URL's query string may carry (?sslmode=require); the rest
 # of OPTIONS (the pool, Django's own) means nothing to pg_dump.
 _LIBPQ_OPTIONS = {
@@ -107,6 +113,7 @@ class Restored:
     manifest: dict  # backup.json
     target: str
     tables: dict[str, int]
+    unrecorded: str = ""  # why the backup's row could not be recorded proven in the target; blank if it was
 
 
 def backup_root() -> Path:
@@ -181,9 +188,12 @@ def backup_prove(backup: Backup) -> Backup:
 
 def _write(backup: Backup, engine: _Postgres | _Sqlite) -> None:
     root = backup_root()
-    name = f"{backup.started_at.astimezone(UTC):%Y%m%dT%H%M%SZ}-{backup.pk}"
+    name = f"{backup.started_at.astimezone(UTC):{_NAME_TIME}}-{backup.pk}"
     partial = root / f"{_PARTIAL}{name}"
-    partial.mkdir()
+    try:
+        partial.mkdir()
+    except OSError as exc:
+        raise _unwritable(root, exc) from None
     # Named on the row before the directory takes the name: a kill after the rename leaves a row
     # (marked interrupted next time, then pruned with its directory), never a directory no row names.
     Backup.objects.filter(pk=backup.pk).update(path=name)
@@ -208,12 +218,51 @@ def _write(backup: Backup, engine: _Postgres | _Sqlite) -> None:
         _fsync_tree(partial)
         os.rename(partial, root / name)
         fsync_path(root)
-    except BaseException:
+    except BaseException as exc:
         shutil.rmtree(partial, ignore_errors=True)
         Backup.objects.filter(pk=backup.pk).update(path="")
+        if _in_backup_dir(root, exc):
+            raise _unwritable(root, exc) from None
         raise
     Backup.objects.filter(pk=backup.pk).update(bytes=_size(root / name), sha256=digests[engine.dump_name])
     backup.refresh_from_db()
+
+
+# A write that fails naming no file (write(2), fsync(2)) for want of space: of BACKUP_DIR, the
+# only place a backup writes.
+_FULL = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG}
+# SQLite's dump failing to write its copy (in BACKUP_DIR): the live database is only read.
+_SQLITE_WRITE_FAILED = {sqlite3.SQLITE_FULL, sqlite3.SQLITE_IOERR_WRITE, sqlite3.SQLITE_IOERR_FSYNC}
+_ADVICE = {
+    errno.ENOSPC: "free space on its file system, or point BACKUP_DIR at a larger one",
+    errno.EDQUOT: "raise the disk quota of the user OMEN runs as",
+    errno.EACCES: "make it a directory this process can write",
+    errno.EPERM: "make it a directory this process can write",
+    errno.EROFS: "mount it read-write",
+}
+
+
+def _in_backup_dir(root: Path, exc: BaseException) -> bool:
+    """Whether ``exc`` is BACKUP_DIR failing a write (full, unwritable), not a bug or another
+    directory (a ledger file that cannot be read is named, and outside it)."""
+    if isinstance(exc, sqlite3.Error):
+        return getattr(exc, "sqlite_errorcode", None) in _SQLITE_WRITE_FAILED
+    if not isinstance(exc, OSError):
+        return False
+    named = [Path(os.fsdecode(name)) for name in (exc.filename, exc.filename2) if name is not None]
+    if named:
+        return all(path.is_relative_to(root) for path in named)
+    return exc.errno in _FULL
+
+
+def _unwritable(root: Path, exc: BaseException) -> BackupError:
+    """One line naming BACKUP_DIR and what the system said (an OSError, or SQLite's error writing
+    its copy): expected, so logged without a traceback."""
+    if not isinstance(exc, OSError):
+        return BackupError(f"cannot write BACKUP_DIR {root}: SQLite could not write its copy: {exc}; check free space")
+    advice = _ADVICE.get(exc.errno, "check BACKUP_DIR and the disk under it")
+    where = f" ({os.fsdecode(exc.filename)})" if exc.filename is not None else ""
+    return BackupError(f"cannot write BACKUP_DIR {root}: {exc.strerror or exc} (errno {exc.errno}){where}; {advice}")
 
 
 def _failed(backup: Backup, error: str) -> Backup:
@@ -370,7 +419,9 @@ def backup_restore(directory: Path, database_url: str) -> Restored:
     against SHA256SUMS; the restored tables must hold the rows the backup counted.
 
     Raises BackupDamaged for a file that does not match, RestoreRefused for a target that is not
-    empty or of another backend, BackupError when the restore itself fails.
+    empty or of another backend, BackupError when the restore itself fails. A restore whose
+    backup's row cannot then be recorded proven in the target has still succeeded: ``unrecorded``
+    says why (and it is logged as a warning).
     """
     manifest = checksums_verify(directory)
     with warnings.catch_warnings():
@@ -398,7 +449,13 @@ def backup_restore(directory: Path, database_url: str) -> Restored:
     except (psycopg.Error, sqlite3.Error) as exc:
         raise BackupError(f"{engine.label}: {exc}") from None
     _compare(manifest["tables"], restored)
-    _record_restored(engine, directory, manifest, restored)
+    try:
+        _record_restored(engine, directory, manifest, restored)
+    except BackupError as exc:
+        # The data is in and counted: the restore has succeeded. Only its bookkeeping is missing,
+        # which the caller is told of rather than failed by.
+        log.warning("%s", exc)
+        return Restored(manifest=manifest, target=engine.label, tables=restored, unrecorded=str(exc))
     return Restored(manifest=manifest, target=engine.label, tables=restored)
 
 
@@ -445,6 +502,124 @@ def backup_remove(backup: Backup) -> None:
         shutil.rmtree(directory)
         fsync_path(directory.parent)
     Backup.objects.filter(pk=backup.pk).delete()
+
+
+@dataclass(frozen=True)
+class Unlisted:
+    """A directory of BACKUP_DIR that is recognisably a backup OMEN made, which no row names."""
+
+    path: Path
+    started_at: datetime
+    partial: bool  # a ``.partial-`` directory: a backup being written, or what a killed one left
+
+
+# What a backup writes into its directory (SQLite's copy keeps a journal while it is written):
+# a partial directory holding anything else is not taken for one.
+_BACKUP_ENTRIES = {
+    "database.pgdump", "database.sqlite3", "database.sqlite3-journal", MANIFEST, WRITER_STATE, LEDGER_MANIFESTS,
+    CHECKSUMS,
+}  # fmt: skip
+
+
+def backups_unlisted() -> list[Unlisted]:
+    """The directories of BACKUP_DIR that are backups OMEN made but no row names, oldest first.
+
+    They are those taken after the backup this database was restored from (its rows are in the
+    dump, not theirs), those whose rows were deleted by hand, and a killed backup's partial
+    directory. Recognised by name and contents: a whole one by its ``backup.json``, whose backup
+    and start time must be the name's, and which gives its age (the instant the row's
+    ``started_at`` would hold; the name alone could be anyone's copy, and a file's mtime changes
+    with every copy of the volume); a partial one, which may have no manifest yet, by its name,
+    which gives its age, and by holding nothing a backup does not write. Anything else is left.
+    """
+    root = backup_root()
+    try:
+        entries = sorted(root.iterdir())
+    except (FileNotFoundError, NotADirectoryError):
+        return []  # no backup made yet
+    except OSError as exc:
+        # The status page reads this too: it says so rather than fails. (A backup fails on it.)
+        log.warning("cannot list BACKUP_DIR %s: %s", root, exc.strerror or exc)
+        return []
+    named = set(Backup.objects.exclude(path="").values_list("path", flat=True))
+    found = []
+    for entry in entries:
+        partial = entry.name.startswith(_PARTIAL)
+        name = entry.name.removeprefix(_PARTIAL)
+        match = _NAME.fullmatch(name)
+        if match is None or (name in named and not partial) or entry.is_symlink() or not entry.is_dir():
+            continue
+        started = _partial_started(entry, match) if partial else _manifest_started(entry, match)
+        if started is not None:
+            found.append(Unlisted(path=entry, started_at=started, partial=partial))
+    return sorted(found, key=lambda unlisted: unlisted.started_at)
+
+
+def _name_started(match: re.Match) -> datetime | None:
+    try:
+        return datetime.strptime(match["started"], _NAME_TIME).replace(tzinfo=UTC)
+    except ValueError:
+        return None  # 20261399T...: not a time, so no name OMEN gave
+
+
+def _partial_started(directory: Path, match: re.Match) -> datetime | None:
+    try:
+        entries = {entry.name for entry in directory.iterdir()}
+    except OSError:
+        return None
+    return _name_started(match) if entries <= _BACKUP_ENTRIES else None
+
+
+def _manifest_started(directory: Path, match: re.Match) -> datetime | None:
+    try:
+        manifest = orjson.loads((directory / MANIFEST).read_bytes())
+        started = datetime.fromisoformat(manifest["started_at"])
+    except (OSError, orjson.JSONDecodeError, TypeError, KeyError, ValueError):
+        return None
+    if (
+        manifest.get("format") != FORMAT
+        or manifest.get("backup") != int(match["id"])
+        or started.tzinfo is None
+        or started.astimezone(UTC).strftime(_NAME_TIME) != match["started"]
+    ):
+        return None
+    return started
+
+
+def backups_unlisted_expired(cutoff: datetime) -> list[Unlisted]:
+    """The unlisted backups started before ``cutoff``, oldest first. While no row is a proven
+    backup, the newest whole one stays: it may be the only backup left to restore (a directory
+    cannot say whether it was proven)."""
+    unlisted = backups_unlisted()
+    if not Backup.objects.filter(status=Backup.Status.OK, proven_at__isnull=False).exists():
+        whole = [backup for backup in unlisted if not backup.partial]
+        if whole:
+            unlisted.remove(whole[-1])
+    return [backup for backup in unlisted if backup.started_at < cutoff]
+
+
+def backup_running() -> bool:
+    """Whether a backup holds BACKUP_DIR's lock now (so a partial directory may be its own)."""
+    try:
+        fd = os.open(backup_root() / "_LOCK", os.O_RDWR)
+    except FileNotFoundError:
+        return False  # no backup ever ran here
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(fd)  # at once: a backup starting now must find the lock free
+    return False
+
+
+def backup_directory_remove(unlisted: Unlisted) -> None:
+    """Delete an unlisted backup's directory (gone already: a backup starting removed a partial one)."""
+    try:
+        shutil.rmtree(unlisted.path)
+    except FileNotFoundError:
+        return
+    fsync_path(unlisted.path.parent)
 
 
 # --------------------------------------------------------------------------- the backends

@@ -12,7 +12,7 @@ from django.utils import timezone
 from ledger.models import LedgerPartition, Tier, WebhookAttempt
 from retention.models import Backup, RetentionRun, SignalArchive
 from retention.policies import EffectivePolicy, effective_policies
-from retention.services.backup import backups_expired
+from retention.services.backup import backups_expired, backups_unlisted, backups_unlisted_expired
 from retention.services.sweep import crowded_markets, orphaned_events
 from signals.models import ProbabilityPoint, Rejection, Signal, SourceEvent, SourceRun
 
@@ -57,8 +57,12 @@ def policy_status(now: datetime | None = None) -> list[PolicyStatus]:
     for name, policy in effective_policies().items():
         cutoff = now - policy.keep_for
         if name == "backups":
-            oldest = Backup.objects.aggregate(oldest=Min("started_at"))["oldest"]
-            expired = backups_expired(cutoff).count()  # the newest proven one never expires
+            # With the directories no row names, as the sweep prunes them.
+            started = [Backup.objects.aggregate(oldest=Min("started_at"))["oldest"]]
+            started += [unlisted.started_at for unlisted in backups_unlisted()]
+            oldest = min((moment for moment in started if moment is not None), default=None)
+            # The newest proven one never expires.
+            expired = backups_expired(cutoff).count() + len(backups_unlisted_expired(cutoff))
         elif name in _BY_DAY:
             by_day = _BY_DAY[name]()
             oldest_day = by_day.aggregate(oldest=Min("day"))["oldest"]

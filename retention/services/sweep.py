@@ -30,7 +30,13 @@ from retention.models import LegalHold, RetentionRun, SignalArchive
 from retention.policies import DEFAULTS, EffectivePolicy, effective_policies
 from retention.services import archive
 from retention.services.archive_read import EventKeys, ExpiredSignal, expired_signals
-from retention.services.backup import backup_remove, backups_expired
+from retention.services.backup import (
+    backup_directory_remove,
+    backup_remove,
+    backup_running,
+    backups_expired,
+    backups_unlisted_expired,
+)
 from signals.models import ProbabilityPoint, Rejection, Signal, SourceEvent, SourceRun
 from signals.public import signals_delete_identified
 
@@ -495,11 +501,25 @@ class LedgerPartitionsRefused(Exception):
 
 def _sweep_backups(policy: EffectivePolicy, run: RetentionRun, context: Sweep) -> None:
     """Backups started before the cutoff go, directory then row, oldest first; the newest proven one
-    stays however old, so a backup job that keeps failing never leaves nothing to restore."""
+    stays however old, so a backup job that keeps failing never leaves nothing to restore.
+
+    Then the directories of BACKUP_DIR that are backups OMEN made but no row names (taken after the
+    backup this database was restored from, or a killed backup's partial one) go by the same
+    cutoff, counted as backups; a partial one stays while a backup runs, as it may be that one's.
+    """
     for backup in backups_expired(run.cutoff).order_by("started_at", "id"):
         _count(run, counted=1)
         if not context.dry_run:
             backup_remove(backup)
+            _count(run, deleted=1)
+            context.step(policy.name, 1)
+    unlisted = backups_unlisted_expired(run.cutoff)
+    if any(backup.partial for backup in unlisted) and backup_running():
+        unlisted = [backup for backup in unlisted if not backup.partial]
+    for backup in unlisted:
+        _count(run, counted=1)
+        if not context.dry_run:
+            backup_directory_remove(backup)
             _count(run, deleted=1)
             context.step(policy.name, 1)
 

@@ -1,8 +1,16 @@
 """Backups: made at one moment, checksummed and proven; restored into an empty database with every row
 and contract, the ledger verifying against it; a damaged one refused; pruned by the retention table."""
 
+import errno
+import fcntl
 import hashlib
 import logging
+import os
+import re
+import resource
+import shutil
+import sqlite3
+from contextlib import closing
 from datetime import UTC, datetime, timedelta
 from io import StringIO
 from pathlib import Path
@@ -29,6 +37,8 @@ from tests.support.processes import admin_connection, child_env, manage, query
 pytestmark = pytest.mark.django_db(transaction=True)
 
 DAY = datetime(2026, 3, 10, 12, tzinfo=UTC)
+
+sqlite_only = pytest.mark.skipif(connection.vendor != "sqlite", reason="of SQLite's copy, or an SQLite dump edited")
 
 
 def sha256(path: Path) -> str:
@@ -190,6 +200,48 @@ def test_a_backup_that_cannot_be_written_fails_the_command_and_is_recorded(setti
     assert backup.status == "failed" and "cannot write BACKUP_DIR" in backup.error
 
 
+def fsync_on_a_full_disk(fd: int) -> None:
+    # What fsync(2) reports when the file system filled before the data written reached it.
+    raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+
+def test_a_full_backup_dir_fails_the_command_in_one_line_naming_the_directory_and_is_recorded(
+    settings, monkeypatch, caplog
+):
+    SignalFactory()
+    monkeypatch.setattr(os, "fsync", fsync_on_a_full_disk)
+    full = f"cannot write BACKUP_DIR {settings.BACKUP_DIR}: No space left on device (errno 28); free space on its"
+
+    with caplog.at_level(logging.ERROR, logger="omen.retention"), pytest.raises(CommandError, match=re.escape(full)):
+        call_command("backup")
+
+    (backup,) = Backup.objects.all()
+    assert backup.status == "failed" and backup.error.startswith(f"not written: {full}")
+    (record,) = [record for record in caplog.records if record.name == "omen.retention"]
+    assert record.getMessage() == f"backup {backup.pk} failed: {backup.error.removeprefix('not written: ')}"
+    assert record.exc_info is None  # expected: the line says it all
+    assert [path.name for path in Path(settings.BACKUP_DIR).iterdir()] == ["_LOCK"]  # no partial left
+
+
+@sqlite_only
+def test_a_backup_dir_that_cannot_take_sqlites_copy_fails_the_backup_in_one_line(settings, caplog):
+    SignalFactory()
+    soft, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
+    # No file may grow past 16 KiB: a write past it fails (EFBIG; Python ignores SIGXFSZ), as on a
+    # full disk, and SQLite's copy is the first file to grow. The suite's own database is in memory.
+    resource.setrlimit(resource.RLIMIT_FSIZE, (16 * 1024, hard))
+    try:
+        with caplog.at_level(logging.ERROR, logger="omen.retention"):
+            backup = backup_create()
+    finally:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (soft, hard))
+
+    assert backup.status == "failed"
+    assert backup.error.startswith(f"not written: cannot write BACKUP_DIR {settings.BACKUP_DIR}: SQLite could not ")
+    (record,) = [record for record in caplog.records if record.name == "omen.retention"]
+    assert record.exc_info is None
+
+
 def test_backups_older_than_the_policy_are_pruned_but_the_newest_proven_one_stays(settings):
     def backup_aged(days: int, status: str) -> Backup:
         started = DAY - timedelta(days=days)
@@ -213,6 +265,94 @@ def test_backups_older_than_the_policy_are_pruned_but_the_newest_proven_one_stay
     assert (run.status, run.counted, run.deleted) == ("ok", 2, 2)
     assert set(Backup.objects.values_list("pk", flat=True)) == {newest_proven.pk, recent.pk}
     assert sorted(path.name for path in Path(settings.BACKUP_DIR).iterdir()) == ["29d", "40d"]
+
+
+def entries(directory: Path) -> list[str]:
+    return sorted(path.name for path in directory.iterdir())
+
+
+def test_backup_directories_no_row_names_are_pruned_by_age_but_nothing_omen_did_not_make(settings):
+    SignalFactory()
+    root = Path(settings.BACKUP_DIR)
+    listed = backup_create()
+    unlisted = backup_create()
+    assert listed.proven and unlisted.proven, (listed.error, unlisted.error)
+    Backup.objects.filter(pk=unlisted.pk).delete()  # as the admin may: its directory stays
+    now = datetime.now(UTC)
+    # What a killed backup left: its directory under the temporary name, the dump half written.
+    crashed = root / f".partial-{now:%Y%m%dT%H%M%SZ}-{unlisted.pk + 1}"
+    crashed.mkdir()
+    (crashed / "database.pgdump").write_bytes(b"PGDMP")
+    # Not OMEN's, or not recognisably: a directory of the operator's, one named like a backup
+    # without a manifest, a backup copied aside under another name (its manifest disagrees), a
+    # partial-looking directory holding another file, and a file.
+    (root / "notes").mkdir()
+    (root / "20260101T000000Z-99").mkdir()
+    renamed = root / f"20260101T000000Z-{unlisted.pk}"
+    shutil.copytree(unlisted.directory, renamed)
+    foreign_partial = root / f".partial-{now:%Y%m%dT%H%M%SZ}-1000"
+    foreign_partial.mkdir()
+    (foreign_partial / "notes.txt").write_text("mine")
+    (root / f"{now:%Y%m%dT%H%M%SZ}-1001").write_text("a file")
+    before = entries(root)
+    later = now + timedelta(days=40)
+    (status,) = [row for row in policy_status(now=later) if row.policy.name == "backups"]
+    assert status.expired == 2  # the unlisted backup and the partial one; the listed one is the newest proven
+
+    (recent,) = sweep(["backups"], now=now + timedelta(days=29))
+    (dry,) = sweep(["backups"], now=later, dry_run=True)
+
+    assert (recent.counted, recent.deleted, dry.status, dry.counted, dry.deleted) == (0, 0, "ok", 2, 0)
+    assert entries(root) == before
+    with (root / "_LOCK").open("r+") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # a backup is running: the partial directory may be its own
+
+        (while_running,) = sweep(["backups"], now=later)
+
+    assert (while_running.status, while_running.counted, while_running.deleted) == ("ok", 1, 1)
+    assert not unlisted.directory.exists() and crashed.exists()
+
+    (run,) = sweep(["backups"], now=later)
+
+    assert (run.status, run.counted, run.deleted) == ("ok", 1, 1)
+    assert sorted(set(before) - set(entries(root))) == sorted([unlisted.path, crashed.name])
+    assert Backup.objects.get().pk == listed.pk and listed.directory.is_dir()
+
+
+def test_while_no_row_is_a_proven_backup_the_newest_directory_no_row_names_stays(settings):
+    SignalFactory()
+    older, newer = backup_create(), backup_create()
+    Backup.objects.all().delete()  # it may be the only backup left to restore
+
+    (run,) = sweep(["backups"], now=datetime.now(UTC) + timedelta(days=40))
+
+    assert (run.status, run.counted, run.deleted) == ("ok", 1, 1)
+    assert not older.directory.exists() and newer.directory.is_dir()
+
+
+def test_backups_taken_after_the_one_a_database_was_restored_from_are_pruned_there(
+    settings, fresh_database_url, tmp_path
+):
+    SignalFactory()
+    restored_from = backup_create()
+    taken_after = backup_create()
+    assert restored_from.proven and taken_after.proven, (restored_from.error, taken_after.error)
+    url = fresh_database_url()
+    call_command("restore", restored_from.path, "--database-url", url, stdout=StringIO())
+    # The restored database, on the same BACKUP_DIR, 40 days on: it has no row of the later
+    # backup, whose directory goes by its manifest's age; the one it came from is its newest proven.
+    code = (
+        "from datetime import timedelta\n"
+        "from django.utils import timezone\n"
+        "from retention.services.sweep import sweep\n"
+        "(run,) = sweep(['backups'], now=timezone.now() + timedelta(days=40))\n"
+        "print(run.status, run.counted, run.deleted)\n"
+    )
+    env = child_env(url, tmp_path / "var", BACKUP_DIR=str(settings.BACKUP_DIR))
+
+    assert manage(env, "shell", "-c", code).splitlines()[-1] == "ok 1 1"  # the unlisted one, counted and deleted
+    assert entries(Path(settings.BACKUP_DIR)) == [restored_from.path, "_LOCK"]
+    assert query(url, "SELECT id, status FROM retention_backup") == [(restored_from.pk, "ok")]
 
 
 def test_a_restored_database_holds_its_backup_proven_and_keeps_it_through_a_failing_backup_and_a_prune(
@@ -245,6 +385,55 @@ def test_a_restored_database_holds_its_backup_proven_and_keeps_it_through_a_fail
     manage(child_env(url, tmp_path / "var"), "shell", "-c", code)
 
     assert query(url, "SELECT id, status FROM retention_backup") == [(backup.pk, "ok")]
+
+
+def name_a_backup_the_dump_lacks(backup: Backup) -> Path:
+    manifest = backup.directory / "backup.json"
+    fields = orjson.loads(manifest.read_bytes())
+    fields["backup"] += 1000
+    manifest.write_bytes(orjson.dumps(fields))
+    return manifest
+
+
+def refuse_updates_of_backup_rows(backup: Backup) -> Path:
+    # A trigger is no table: the restore counts the same tables and rows, then the update fails.
+    dump = dump_of(backup)
+    with closing(sqlite3.connect(dump)) as conn, conn:
+        conn.execute(
+            "CREATE TRIGGER refuse_update BEFORE UPDATE ON retention_backup "
+            "BEGIN SELECT RAISE(ABORT, 'retention_backup is read-only here'); END"
+        )
+    return dump
+
+
+@pytest.mark.parametrize(
+    ("damage", "reason"),
+    [
+        (name_a_backup_the_dump_lacks, ": restored, but it holds no row of backup "),
+        pytest.param(
+            refuse_updates_of_backup_rows, " not recorded proven: retention_backup is read-only here", marks=sqlite_only
+        ),
+    ],
+)
+def test_a_restore_that_cannot_record_its_backup_proven_succeeds_with_a_warning_saying_why(
+    fresh_database_url, damage, reason
+):
+    SignalFactory()
+    backup = backup_create()
+    assert backup.proven, backup.error
+    damaged = damage(backup)
+    listing = backup.directory / "SHA256SUMS"
+    name = damaged.relative_to(backup.directory).as_posix()
+    listing.write_text(listing.read_text().replace(listed_checksums(backup.directory)[name], sha256(damaged)))
+    url = fresh_database_url()
+    out, err = StringIO(), StringIO()
+
+    call_command("restore", str(backup.directory), "--database-url", url, stdout=out, stderr=err)  # exit 0
+
+    assert counts_in(url, sorted(backup.proof)) == backup.proof
+    assert out.getvalue().startswith("restored backup ")
+    warning = err.getvalue()
+    assert warning.startswith("warning: ") and reason in warning and "does not list backup" in warning
 
 
 def no_pg_dump(self, path):

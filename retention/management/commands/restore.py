@@ -2,7 +2,8 @@
 
 Every file is checked against the backup's SHA256SUMS first (exit 2 names a damaged one); a target
 that is not empty, or of the other backend, is refused (exit 1). Neither the configured database
-nor the ledger's directories are touched.
+nor the ledger's directories are touched. A restore that succeeded but could not record the backup
+proven in the restored database exits 0 with a warning saying why.
 """
 
 from pathlib import Path
@@ -51,3 +52,9 @@ class Command(BaseCommand):
             "next: point DATABASE_URL at it, run `manage.py migrate` (a backup from an older release) and "
             "`manage.py ledger verify`"
         )
+        if restored.unrecorded:
+            # Exit 0 all the same: the data is restored and counted; only the backup's own row is not.
+            self.stderr.write(
+                f"warning: {restored.unrecorded}. That database does not list backup {manifest['backup']} as "
+                "proven, so its backups retention policy does not keep this backup as the newest proven one"
+            )
