@@ -58,4 +58,5 @@ def webhook_deliver(subscription: int) -> dict:
         "passed_over": run.passed_over,
         "paused": run.paused,
         "deleted": run.deleted,
+        "taken_over": run.taken_over,
     }

@@ -338,7 +338,7 @@ LEDGER_STALL_AFTER_SECONDS = env.int("LEDGER_STALL_AFTER_SECONDS", default=300)
 LEDGER_LOCK_TIMEOUT_SECONDS = env.float("LEDGER_LOCK_TIMEOUT_SECONDS", default=10.0)
 # Webhooks (ledger/services/webhooks.py): subscriptions with frames to deliver are looked for
 # this often; each delivery run works at most the budget, each POST waits at most the timeout,
-# and a claim older than the lock belongs to a dead worker (above budget + one frame's retries).
+# and a claim not renewed for the lock's length belongs to a dead worker.
 # Retention (retention/policies.py holds the table): RETENTION_KEEP_<POLICY>=90d|168h|7y overrides
 # a policy's default; a value set in the admin overrides both. A sweep deletes this many rows per
 # transaction, each batch short enough that readers never wait on it.
@@ -361,7 +361,8 @@ WEBHOOK_DISPATCH_INTERVAL_SECONDS = env.int("WEBHOOK_DISPATCH_INTERVAL_SECONDS",
 WEBHOOK_DELIVERY_BUDGET_SECONDS = env.float("WEBHOOK_DELIVERY_BUDGET_SECONDS", default=60.0)
 # The longest one delivery try takes, from resolving the host to the answer's head (of its body, 64 KiB at most).
 WEBHOOK_TIMEOUT_SECONDS = env.float("WEBHOOK_TIMEOUT_SECONDS", default=5.0)
-# A delivery's claim on a subscription, renewed at each signal: above one signal's tries and waits.
+# A delivery's claim on a subscription, renewed before every try and at every saved cursor: it must be
+# longer than one try and the longest wait before the next, WEBHOOK_TIMEOUT_SECONDS + 10 s (ledger.E004).
 WEBHOOK_LOCK_SECONDS = env.int("WEBHOOK_LOCK_SECONDS", default=240)
 # Whether webhooks may go to loopback, private, link-local or other non-public addresses
 # (ledger/webhook_targets.py): yes in development (a receiver on this machine), no in production.

@@ -24,12 +24,16 @@ again, on its next run, only the frame that was in flight, with the same ``X-Ide
 delivery is at least once, and exactly once for a receiver that honours the key.
 
 One delivery per subscription runs at a time, claimed in the database like a source's poll
-(``delivering_since``/``delivering_token``); a claim older than WEBHOOK_LOCK_SECONDS is taken to
-belong to a dead worker. Each saved cursor renews the claim, and is saved only while the claim is
-still this worker's: one that lost it (stalled past the lock) stops, and never moves the cursor
-back under the worker that took over. A subscription deleted meanwhile stops its delivery too: the
-next write for it finds no row (a try's record fails on its foreign key, before the request goes
-out), and the delivery ends there, logged, sending nothing more.
+(``delivering_since``/``delivering_token``); a claim not renewed for WEBHOOK_LOCK_SECONDS is taken
+to belong to a dead worker. Each saved cursor renews the claim, and so does each try after a wait
+(the first try follows a saved cursor), each in one UPDATE made only while the claim is still this
+worker's: one that lost it (stalled past the lock) stops, sends no further try of its signal beside
+the worker that took over, and never moves the cursor back under it. A live worker therefore
+renews its claim at least every WEBHOOK_TIMEOUT_SECONDS + 10 s (one try and the longest wait),
+which the lock must exceed (system check ledger.E004). A subscription deleted meanwhile stops its
+delivery too: the next write for it finds no row (the claim's renewal after a wait, or a try's
+record, which fails on its foreign key, before the request goes out), and the delivery ends there,
+logged, sending nothing more.
 """
 
 from __future__ import annotations
@@ -66,6 +70,16 @@ SIGNATURE_HEADER = "X-OMEN-Signature"
 IDEMPOTENCY_HEADER = "X-Idempotency-Key"
 
 
+def claim_renewal_gap() -> float:
+    """The longest, in seconds, a live delivery goes without renewing its claim: one try and the
+    longest wait before the next. A try ends within WEBHOOK_TIMEOUT_SECONDS (the reply's head and
+    the little of its body that is read); a wait, doubling or a receiver's ``Retry-After``, is
+    capped at LONGEST_WAIT. The claim is renewed before every try and at every saved cursor, so
+    WEBHOOK_LOCK_SECONDS must be longer than this, or a live worker's claim is taken for a dead
+    one's (system check ledger.E004)."""
+    return settings.WEBHOOK_TIMEOUT_SECONDS + LONGEST_WAIT
+
+
 @dataclass
 class DeliveryRun:
     subscription: int
@@ -74,6 +88,7 @@ class DeliveryRun:
     passed_over: int = 0  # frames that were not new signals matching the filters
     paused: bool = False
     deleted: bool = False  # the subscription was deleted during the delivery
+    taken_over: bool = False  # this worker stalled past the lock, and another took the claim
 
 
 class SubscriptionDeleted(Exception):
@@ -166,8 +181,13 @@ def subscription_deliver(
         ):
             # The claim went to another worker, or went with the row: deleted during the delivery.
             run.deleted = not WebhookSubscription.objects.filter(pk=pk).exists()
+            run.taken_over = not run.deleted
             if run.deleted:
                 logger.info("webhook %d was deleted during its delivery: stopped", pk)
+            else:
+                logger.warning(
+                    "webhook %d: this worker stalled past WEBHOOK_LOCK_SECONDS and another took its claim: stopped", pk
+                )
     return run
 
 
@@ -178,6 +198,16 @@ def _claim(pk: int, token: str) -> bool:
         WebhookSubscription.objects.filter(
             Q(delivering_since__isnull=True) | Q(delivering_since__lt=stale), pk=pk
         ).update(delivering_since=now, delivering_token=token)
+        == 1
+    )
+
+
+def _renew_claim(subscription: WebhookSubscription, token: str) -> bool:
+    """Renew the claim; False when it is no longer ours (taken over, or the row deleted)."""
+    return (
+        WebhookSubscription.objects.filter(pk=subscription.pk, delivering_token=token).update(
+            delivering_since=timezone.now()
+        )
         == 1
     )
 
@@ -227,7 +257,8 @@ def _deliver(
     body: bytes,
     sleep: Callable[[float], None],
 ) -> bool:
-    """POST one signal with retries; True once delivered, False when the subscription got paused."""
+    """POST one signal with retries; True once delivered, False when the subscription got paused or
+    the claim was found lost (or the row gone) before a retry."""
     headers = {
         "Content-Type": "application/json",
         "User-Agent": "OMEN-webhooks/1",
@@ -236,6 +267,11 @@ def _deliver(
     }
     wait = FIRST_WAIT
     for attempt in range(1, TRIES + 1):
+        # The first try follows the cursor's save, which renewed the claim; each later one follows
+        # a wait, after which the claim is renewed, or found taken over: this worker stalled past
+        # the lock and another delivers from this frame, so this one sends nothing more.
+        if attempt > 1 and not _renew_claim(subscription, token):
+            return False
         record = _record_try(subscription, frame, signal_id, attempt)
         started = time.monotonic()
         status, error, retry_after, refused = None, "", None, False

@@ -189,6 +189,14 @@ def test_production_refuses_an_archive_dir_it_cannot_create(tmp_path):
     assert "LEDGER_ARCHIVE_DIR /etc/hostname/cold cannot be created" in result.stderr
 
 
+def test_a_webhook_lock_a_live_delivery_can_outlast_stops_the_start_naming_both_settings(tmp_path):
+    result = manage("check", DATABASE_URL=f"sqlite:///{tmp_path / 'db.sqlite3'}", WEBHOOK_LOCK_SECONDS="15")
+    assert result.returncode != 0
+    assert "ledger.E004" in result.stderr
+    assert "WEBHOOK_LOCK_SECONDS (15)" in result.stderr and "WEBHOOK_TIMEOUT_SECONDS, 5" in result.stderr
+    assert "Set WEBHOOK_LOCK_SECONDS to 16 or more" in result.stderr
+
+
 def test_valid_production_configuration_passes_check_deploy_without_warnings(tmp_path):
     result = manage("check", "--deploy", **production(LEDGER_DIR=str(tmp_path / "ledger")))
     assert result.returncode == 0, result.stderr

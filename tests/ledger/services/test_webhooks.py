@@ -4,12 +4,16 @@ import hashlib
 import hmac
 import json
 import logging
+import math
 from datetime import timedelta
 
 import pytest
 from django.core.exceptions import ValidationError
+from django.db.models import F
+from django.utils import timezone
 
 from ledger import webhook_targets
+from ledger.checks import check_webhook_lock
 from ledger.models import WebhookAttempt, WebhookSubscription
 from ledger.services import webhooks, writer
 from tests.support.factories import NewsEventFactory, RawEventFactory, SignalFactory
@@ -224,6 +228,54 @@ def test_a_worker_whose_claim_was_taken_over_does_not_pause_the_subscription(rec
 
     subscription.refresh_from_db()
     assert not subscription.paused and not run.paused
+
+
+def test_a_worker_whose_claim_was_taken_over_while_it_waited_to_retry_sends_no_further_try(receiver, settings, caplog):
+    receiver.answers = [503, 200]
+    (signal_id,) = framed(RawEventFactory())
+    subscription = subscribe(receiver.url)
+
+    def stalled_past_the_lock(seconds):
+        # The claim went stale (not renewed for the lock's length), and another worker took it.
+        stale = timezone.now() - timedelta(seconds=settings.WEBHOOK_LOCK_SECONDS + 1)
+        WebhookSubscription.objects.filter(pk=subscription.pk).update(delivering_since=stale)
+        assert webhooks._claim(subscription.pk, "the-other-worker")
+
+    with caplog.at_level(logging.WARNING, logger="ledger.services.webhooks"):
+        run = webhooks.subscription_deliver(subscription.pk, sleep=stalled_past_the_lock)
+
+    # The try before the wait, and none beside the worker that now delivers the signal.
+    assert [r.headers["X-Idempotency-Key"] for r in receiver.received] == [signal_id]
+    assert list(WebhookAttempt.objects.values_list("attempt", "outcome")) == [(1, "retry")]
+    assert run.taken_over and (run.delivered, run.paused, run.deleted) == (0, False, False)
+    subscription.refresh_from_db()
+    assert (subscription.cursor, subscription.delivering_token) == (0, "the-other-worker")
+    assert "another took its claim" in caplog.text
+
+
+def test_a_live_worker_retrying_for_longer_than_the_lock_keeps_its_claim(receiver, settings):
+    # The shortest lock ledger.E004 allows: one try and the longest wait.
+    settings.WEBHOOK_LOCK_SECONDS = math.floor(webhooks.claim_renewal_gap()) + 1
+    assert check_webhook_lock() == []
+    receiver.answers = [503, 503, 503, 503, 200]
+    receiver.retry_after = "10"  # four waits of 10 s: 40 s of retries, far past the lock
+    framed(RawEventFactory())
+    subscription = subscribe(receiver.url)
+    taken = []
+
+    def waited(seconds):
+        # As if the seconds passed: the claim ages by them. Then another worker looks for a dead one's.
+        aged = F("delivering_since") - timedelta(seconds=seconds)
+        WebhookSubscription.objects.filter(pk=subscription.pk).update(delivering_since=aged)
+        taken.append(webhooks._claim(subscription.pk, "another-worker"))
+
+    run = webhooks.subscription_deliver(subscription.pk, sleep=waited)
+
+    assert taken == [False] * 4
+    assert (run.delivered, run.taken_over) == (1, False)
+    assert [r.answered for r in receiver.received] == [503, 503, 503, 503, 200]
+    subscription.refresh_from_db()
+    assert (subscription.cursor, subscription.delivered, subscription.delivering_token) == (1, 1, "")
 
 
 # Committed as a worker commits: the attempt's foreign key is checked as it is written.
