@@ -1,11 +1,51 @@
 from django import forms
 from django.contrib import admin, messages
+from django.contrib.auth import get_user_model
+from django.contrib.auth.admin import UserAdmin
+from django.urls import reverse
 from django.utils import timezone
+from django.utils.html import format_html
+from django.utils.text import capfirst
 
 from omen_site.api.access_log import ApiAccessLogEntry
 from omen_site.api.keys import SCOPES, ApiKey
+from omen_site.audit_trail import describe, trail_of
 from omen_site.operations.metrics import KNOWN_METHODS
 from utilities.admin import MinMaxDateHierarchyMixin, ReadOnlyAdmin
+
+User = get_user_model()
+
+
+if admin.site.is_registered(User):  # by django.contrib.auth, which comes before the site in INSTALLED_APPS
+    admin.site.unregister(User)
+
+
+@admin.register(User)
+class OmenUserAdmin(UserAdmin):
+    """Django's user admin, but a user the audit trail names is not deleted (omen_site/audit_trail.py).
+
+    Such a user is listed as protected, so the delete page and the "delete selected" action show
+    why and refuse, as they do for any protected object; the templates under
+    templates/admin/auth/user/ say to deactivate the user instead. A user nothing names is deleted
+    as before.
+    """
+
+    def get_deleted_objects(self, objs, request):
+        deleted, model_count, perms_needed, protected = super().get_deleted_objects(objs, request)
+        named = trail_of([user.pk for user in objs])
+        opts = self.model._meta
+        protected = list(protected) + [
+            format_html(
+                '{}: <a href="{}">{}</a>, named by the audit trail: {}',
+                capfirst(opts.verbose_name),
+                reverse(f"{self.admin_site.name}:{opts.app_label}_{opts.model_name}_change", args=[user.pk]),
+                user,
+                describe(named[user.pk]),
+            )
+            for user in objs
+            if user.pk in named
+        ]
+        return deleted, model_count, perms_needed, protected
 
 
 class ApiKeyCreationForm(forms.ModelForm):

@@ -26,6 +26,16 @@ class OmenSiteConfig(AppConfig):
             sender=apps.get_app_config("django_celery_beat"),
             dispatch_uid="omen-sync-beat-schedule",
         )
+        from django.contrib.auth import get_user_model
+        from django.db.models.signals import pre_delete
+
+        from omen_site.audit_trail import refuse_deleting_a_named_user
+
+        # A user the audit trail names is deactivated, never deleted: not through the admin, a
+        # shell or another app's code (omen_site/audit_trail.py).
+        pre_delete.connect(
+            refuse_deleting_a_named_user, sender=get_user_model(), dispatch_uid="omen-keep-the-audit-trail"
+        )
         from django.contrib import admin
 
         from omen_site.admin_access import admin_actions_need_permissions, periodic_task_form_without_inline_script

@@ -8,7 +8,8 @@ from django.conf import settings as django_settings
 from django.contrib.auth import get_user_model
 from django.contrib.contenttypes.models import ContentType
 from django.core.management import CommandError, call_command
-from django.db import connection
+from django.db import connection, transaction
+from django.db.models import ProtectedError
 from django.utils import timezone
 
 from ledger.models import WebhookAttempt, WebhookSubscription
@@ -112,6 +113,38 @@ def test_a_record_is_kept_until_its_policy_expires_it_and_not_a_second_longer(po
     assert not rows.exists()
     assert (after.status, after.counted, after.deleted, after.skipped_on_hold) == ("ok", 1, 1, 0)
     assert after.cutoff == boundary + SECOND - DEFAULTS[policy].keep_for
+
+
+def test_the_audit_trail_sweep_deletes_a_users_expired_entries_though_the_user_cannot_be_deleted_until_none_are_left():
+    """A user the change log names is not deleted (omen_site/audit_trail.py); the sweep still deletes
+    their entries as they expire, and once the last is gone, so can the user be."""
+    _admin_log_entry()  # the operator's entry at T
+    operator = get_user_model().objects.get(username="operator")
+    log_entry = apps.get_model("admin", "LogEntry")
+    later = log_entry.objects.get()
+    later.pk, later.action_time = None, T + timedelta(days=30)
+    later.save()
+    keep_for = DEFAULTS["audit_trail"].keep_for
+
+    def delete_is_refused() -> bool:
+        try:
+            with transaction.atomic():
+                operator.delete()
+        except ProtectedError:
+            return True
+        return False
+
+    assert delete_is_refused()
+    (first,) = sweep(["audit_trail"], now=T + keep_for + SECOND)
+    assert (first.status, first.counted, first.deleted, first.skipped_on_hold) == ("ok", 1, 1, 0)
+    assert list(log_entry.objects.values_list("action_time", flat=True)) == [T + timedelta(days=30)]
+    assert delete_is_refused()
+
+    (second,) = sweep(["audit_trail"], now=T + timedelta(days=30) + keep_for + SECOND)
+    assert (second.status, second.deleted) == ("ok", 1)
+    assert not log_entry.objects.exists()
+    assert not delete_is_refused()
+    assert not get_user_model().objects.filter(username="operator").exists()
 
 
 def test_a_dry_run_counts_and_deletes_nothing():
