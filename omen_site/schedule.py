@@ -1,12 +1,22 @@
 """The beat schedule, defined once here and copied into django-celery-beat's tables.
 
-Operators then change an interval or pause a source in the admin (Periodic tasks);
-``beat_schedule_sync`` adds the entries that are missing and keeps the task (and arguments) each
-entry runs in step with the code, but never touches what operators own: the interval, and
-whether it is on.
+An entry runs every so many seconds (``every_seconds``) or at a time of day, UTC (``at``: the
+nightly backup and retention sweep). Operators then change a schedule or pause a source in the
+admin (Periodic tasks); ``beat_schedule_sync`` adds the entries that are missing and keeps the
+task (and arguments) each entry runs in step with the code, but never touches what operators own:
+the schedule, and whether it is on. (One exception: a nightly entry still on the once-a-day
+interval it had before it ran at a time of day moves to its time of day.)
 """
 
 from django.conf import settings
+
+# (hour, minute), UTC: the nightly entries run at a time of day, not once a day counted from the
+# moment beat first started (which ran a sweep at once, in the middle of a working day).
+NIGHTLY_BACKUP_AT = (2, 30)
+NIGHTLY_SWEEP_AT = (3, 30)
+# The interval the nightly entries had before they ran at a time of day: a row still on it was
+# never changed by an operator, and moves to its time of day.
+_FORMER_DAILY_SECONDS = 86400
 
 
 def beat_schedule() -> dict[str, dict]:
@@ -39,18 +49,19 @@ def beat_schedule() -> dict[str, dict]:
             "every_seconds": 3600,
             "expires_seconds": 3000,
         },
-        # Once a day: every retention policy, in batches (retention/services/sweep.py).
-        "retention-sweep": {
-            "task": "retention.tasks.retention_sweep",
-            "args": [],
-            "every_seconds": 86400,
-            "expires_seconds": 3600,
-        },
-        # Once a day: a backup, proven by a restore into a scratch database (retention/services/backup.py).
+        # Every night: a backup, proven by a restore into a scratch database (retention/services/backup.py),
+        # then, an hour later, every retention policy in batches (retention/services/sweep.py): if a
+        # sweep went wrong, the night's backup still holds what it deleted.
         "backup": {
             "task": "retention.tasks.backup_create",
             "args": [],
-            "every_seconds": 86400,
+            "at": NIGHTLY_BACKUP_AT,
+            "expires_seconds": 3600,
+        },
+        "retention-sweep": {
+            "task": "retention.tasks.retention_sweep",
+            "args": [],
+            "at": NIGHTLY_SWEEP_AT,
             "expires_seconds": 3600,
         },
     } | {
@@ -85,6 +96,22 @@ def beat_schedule_sync() -> list[str]:
                 task.task, task.args = entry["task"], args
                 task.save(update_fields=["task", "args"])
                 changed.append(name)
+            if "at" in entry and task.interval is not None and _still_once_a_day(task.interval):
+                task.interval, task.crontab = None, _at(*entry["at"])
+                task.save(update_fields=["interval", "crontab"])
+                changed.append(name)
+            continue
+        if "at" in entry:
+            # No start time: with one and no last run, beat takes the entry as overdue and runs it
+            # at once; without, the first run is at the next time of day.
+            PeriodicTask.objects.create(
+                name=name,
+                task=entry["task"],
+                args=args,
+                crontab=_at(*entry["at"]),
+                expire_seconds=entry["expires_seconds"],
+            )
+            changed.append(name)
             continue
         every, _ = IntervalSchedule.objects.get_or_create(every=entry["every_seconds"], period=IntervalSchedule.SECONDS)
         PeriodicTask.objects.create(
@@ -97,4 +124,24 @@ def beat_schedule_sync() -> list[str]:
             start_time=timezone.now(),
         )
         changed.append(name)
-    return changed
+    return list(dict.fromkeys(changed))
+
+
+def _at(hour: int, minute: int):
+    from django_celery_beat.models import CrontabSchedule
+
+    schedule, _ = CrontabSchedule.objects.get_or_create(
+        minute=str(minute),
+        hour=str(hour),
+        day_of_week="*",
+        day_of_month="*",
+        month_of_year="*",
+        timezone="UTC",
+    )
+    return schedule
+
+
+def _still_once_a_day(interval) -> bool:
+    from django_celery_beat.models import IntervalSchedule
+
+    return interval.period == IntervalSchedule.SECONDS and interval.every == _FORMER_DAILY_SECONDS

@@ -72,3 +72,42 @@ def test_migrating_one_app_then_all_leaves_the_schedule_in_place(tmp_path):
 
     names = {name for (name,) in query(url, "SELECT name FROM django_celery_beat_periodictask")}
     assert {f"poll-{source}" for source in SOURCES} <= names
+
+
+def test_the_backup_and_then_the_sweep_run_at_night_at_a_time_of_day_utc():
+    for name, hour in (("backup", "2"), ("retention-sweep", "3")):
+        task = PeriodicTask.objects.get(name=name)
+        assert task.interval is None, name
+        crontab = task.crontab
+        assert (crontab.hour, crontab.minute, crontab.day_of_week, str(crontab.timezone)) == (hour, "30", "*", "UTC")
+
+
+def test_beat_does_not_run_a_nightly_entry_when_it_starts_but_at_its_time_of_day(settings):
+    from datetime import UTC, datetime, timedelta
+
+    from django_celery_beat.schedulers import ModelEntry
+
+    # As beat first reads the entry, just after the migration made it, in the afternoon.
+    made = datetime(2026, 12, 7, 15, 0, tzinfo=UTC)
+    PeriodicTask.objects.filter(name="retention-sweep").update(date_changed=made, last_run_at=None)
+    entry = ModelEntry(PeriodicTask.objects.get(name="retention-sweep"))
+    entry.schedule.nowfun = lambda: made + timedelta(minutes=1)
+    due, wait = entry.is_due()
+    assert not due
+    assert timedelta(seconds=wait) == timedelta(hours=12, minutes=29)  # 03:30 the next morning
+
+
+def test_a_nightly_entry_left_on_the_former_daily_interval_moves_to_its_time_of_day_but_an_operators_interval_stays():
+    from django_celery_beat.models import IntervalSchedule
+
+    daily, _ = IntervalSchedule.objects.get_or_create(every=86400, period=IntervalSchedule.SECONDS)
+    hourly, _ = IntervalSchedule.objects.get_or_create(every=3600, period=IntervalSchedule.SECONDS)
+    PeriodicTask.objects.filter(name="retention-sweep").update(interval=daily, crontab=None)
+    PeriodicTask.objects.filter(name="backup").update(interval=hourly, crontab=None)  # an operator's choice
+
+    assert beat_schedule_sync() == ["retention-sweep"]
+
+    sweep, backup = PeriodicTask.objects.get(name="retention-sweep"), PeriodicTask.objects.get(name="backup")
+    assert (sweep.interval, sweep.crontab.hour, sweep.crontab.minute) == (None, "3", "30")
+    assert (backup.interval_id, backup.crontab) == (hourly.pk, None)
+    assert beat_schedule_sync() == []
