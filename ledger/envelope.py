@@ -107,11 +107,15 @@ def build_payload(
     ledger_written_at: str,
     ledger_partition: str,
     contract_json: str | bytes,
+    pushed: bool = False,
 ) -> bytes:
     """One envelope as UTF-8 JSON bytes.
 
     ``contract_json`` is embedded as it is stored (canonical JSON text), never re-encoded, so the
     frame holds the stored contract byte for byte and building a frame costs no JSON parse.
+    ``pushed``: the signal came from a partner (the ingest API), which its contract does not say;
+    the envelope then says ``"pushed": true`` before the contract, and a replay gives the row its
+    mark back. Other envelopes have no such key, as before.
     """
     if operation not in OPERATIONS:
         raise ValueError(f"operation must be one of {OPERATIONS}, not {operation!r}")
@@ -119,25 +123,26 @@ def build_payload(
     if not contract.startswith(b"{"):
         raise ValueError("contract_json must be a JSON object")
     # One orjson call, in the format's key order; the contract goes in as it is (a Fragment).
-    return orjson.dumps(
-        {
-            "prev_hash": prev_hash,
-            "ledger_sequence": ledger_sequence,
-            "outbox_id": outbox_id,
-            "operation": operation,
-            "signal_id": signal_id,
-            "schema_version": SCHEMA_VERSION,
-            "deterministic_trace_id": trace_id,
-            "input_event_hash": input_event_hash,
-            "source_event_id": source_event_id,
-            "ruleset_version": ruleset_version,
-            "observed_at": observed_at,
-            "emitted_at": emitted_at,
-            "ledger_written_at": ledger_written_at,
-            "ledger_partition": ledger_partition,
-            "signal": orjson.Fragment(contract),
-        }
-    )
+    envelope = {
+        "prev_hash": prev_hash,
+        "ledger_sequence": ledger_sequence,
+        "outbox_id": outbox_id,
+        "operation": operation,
+        "signal_id": signal_id,
+        "schema_version": SCHEMA_VERSION,
+        "deterministic_trace_id": trace_id,
+        "input_event_hash": input_event_hash,
+        "source_event_id": source_event_id,
+        "ruleset_version": ruleset_version,
+        "observed_at": observed_at,
+        "emitted_at": emitted_at,
+        "ledger_written_at": ledger_written_at,
+        "ledger_partition": ledger_partition,
+    }
+    if pushed:
+        envelope["pushed"] = True
+    envelope["signal"] = orjson.Fragment(contract)
+    return orjson.dumps(envelope)
 
 
 def deletion_record(

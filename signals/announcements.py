@@ -29,6 +29,7 @@ class SavedSignal(NamedTuple):
     observed_at: datetime
     created_at: datetime
     contract_json: str  # the stored text, byte for byte
+    pushed: bool = False  # a partner pushed its input (the ingest API); not in the contract
 
     @classmethod
     def of(cls, pk: int, row: SignalRow, *, observed_at: datetime, created_at: datetime) -> SavedSignal:
@@ -36,7 +37,7 @@ class SavedSignal(NamedTuple):
         the backend's form of them)."""
         return cls(
             pk, row.signal_id, row.trace_id, row.input_event_hash, row.source_event_id, row.ruleset_version,
-            observed_at, created_at, row.contract,
+            observed_at, created_at, row.contract, row.pushed,
         )  # fmt: skip
 
 

@@ -170,6 +170,8 @@ def restore_signal(envelope: Mapping[str, Any]) -> RestoredSignal:
         generated_at=_moment(fields.get("generated_at", default=observed_at), "signal.generated_at"),
         created_at=_moment(envelope.get("emitted_at"), "emitted_at"),
         contract=_stored_json(fields.completed()),
+        # Not in the contract: the envelope says it of a partner's signal (frames since it did).
+        pushed=envelope.get("pushed") is True,
     )
     return RestoredSignal(source=source, external_id=external_id, url=_url(contract.get("source_url")), row=row)
 

@@ -434,12 +434,18 @@ def _write_partition(end: LedgerEnd, now: datetime) -> None:
         end.ordinal = 1
 
 
-def _frame_sources(rows: list[tuple]) -> dict[int, tuple]:
+def _frame_sources(rows: list[tuple]) -> tuple[dict[int, tuple], set[int]]:
     """Signal fields per pk for the create rows: from memory when this process just committed
     them, else read from the signal, else from its later delete (created and deleted before
-    this run, by a delete queued with the whole contract)."""
+    this run, by a delete queued with the whole contract); and which updated signals a partner
+    pushed.
+
+    A frame says ``pushed`` as the writer finds the row. One whose row is gone by then (deleted
+    since its save) says nothing, and is followed in the ledger by that signal's delete frame.
+    """
     found: dict[int, tuple] = {}
     unknown = []
+    updated = []
     for _, operation, pk, signal_id, contract, *_ in rows:
         if operation == Operation.CREATE and contract is None:
             saved = take_committed(pk, signal_id)
@@ -447,6 +453,11 @@ def _frame_sources(rows: list[tuple]) -> dict[int, tuple]:
                 unknown.append(pk)
             else:
                 found[pk] = saved[1:]
+        elif operation == Operation.UPDATE:
+            updated.append(pk)
+    pushed_updates = (
+        set(Signal.objects.filter(pk__in=updated, pushed=True).values_list("pk", flat=True)) if updated else set()
+    )
     if unknown:
         found.update(
             (pk, tuple(rest))
@@ -460,6 +471,7 @@ def _frame_sources(rows: list[tuple]) -> dict[int, tuple]:
                 "observed_at",
                 "created_at",
                 Cast("contract", output_field=TextField()),
+                "pushed",
             )  # fmt: skip
         )
     missing = set(unknown) - found.keys()
@@ -474,7 +486,7 @@ def _frame_sources(rows: list[tuple]) -> dict[int, tuple]:
                     found[pk] = _fields_from_contract(contract, saved_at)
                 except _UNREADABLE as exc:
                     raise _unreadable_row(outbox_id, exc) from exc
-    return found
+    return found, pushed_updates
 
 
 # A contract the writer cannot parse is a LedgerError naming its outbox row, recorded on the
@@ -516,6 +528,7 @@ def _fields_from_contract(contract: str, saved_at: datetime) -> list:
         observed_at,
         saved_at,
         contract,
+        False,  # pushed: not in a contract (an update's is looked up: _frame_sources)
     ]
 
 
@@ -523,7 +536,7 @@ def _append_batch(end: LedgerEnd, rows: list[tuple], now: datetime) -> list[floa
     """Frame ``rows`` after ``end`` (moving it) and insert their frame references in the caller's
     transaction; return the seconds each fsync took, one per segment."""
     _write_partition(end, now)
-    sources = _frame_sources(rows)
+    sources, pushed_updates = _frame_sources(rows)
     written_at = format_timestamp(now)
     written_at_db = datetime_adapter()(now)
     # A bulk batch shares one emitted_at (and markets share observation times): format each once.
@@ -560,7 +573,9 @@ def _append_batch(end: LedgerEnd, rows: list[tuple], now: datetime) -> list[floa
                 fields = _fields_from_contract(contract, saved_at)
             except _UNREADABLE as exc:
                 raise _unreadable_row(outbox_id, exc) from exc
-        sid, trace_id, input_hash, source_event_id, ruleset, observed_at, emitted_at, contract_json = fields
+        sid, trace_id, input_hash, source_event_id, ruleset, observed_at, emitted_at, contract_json, pushed = fields
+        if operation == Operation.UPDATE:
+            pushed = signal_pk in pushed_updates
         if end.segment_frames >= max_frames or end.size >= max_bytes:
             end.move_to(end.partition, end.ordinal + 1)
             chunks.append((end.ordinal, 0, 0, []))
@@ -581,6 +596,7 @@ def _append_batch(end: LedgerEnd, rows: list[tuple], now: datetime) -> list[floa
             ledger_written_at=written_at,
             ledger_partition=partition,
             contract_json=contract_json,
+            pushed=pushed,
         )
         chunks[-1][3].append(payload)
         end.head = payload_hash(payload)

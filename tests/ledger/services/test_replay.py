@@ -79,6 +79,10 @@ def writer_state() -> tuple:
     return LedgerWriterState.objects.values_list(*STATE_FIELDS).get(pk=1)
 
 
+def signal_ids() -> list[str]:
+    return list(Signal.objects.values_list("signal_id", flat=True))
+
+
 def delete_signal_rows() -> None:
     """Empty the tables with raw SQL: no receiver runs, nothing is queued for the ledger."""
     qn = connection.ops.quote_name
@@ -334,3 +338,34 @@ def test_replaying_an_empty_ledger_leaves_the_database_empty_and_its_end_at_the_
     assert (result.segments, result.frames, result.signals) == (0, 0, 0)
     assert (result.partition, result.segment, result.offset, result.chain_head) == ("", "", 0, GENESIS_HASH)
     assert writer_state() == ("", "", 0, 0, 0, GENESIS_HASH, 0)
+
+
+@pytest.mark.parametrize("drain_on_commit", ["inline", "off"])  # frames built from memory, or from the rows
+def test_a_partners_signals_are_marked_pushed_in_their_frames_and_replayed_as_pushed(
+    ledger_dir, settings, drain_on_commit
+):
+    settings.LEDGER_DRAIN_ON_COMMIT = drain_on_commit
+    signals_ingest(records=RawEventFactory.build_batch(2, observed_at=DAY_1))
+    signals_ingest(records=RawEventFactory.build_batch(2, observed_at=DAY_1), pushed=True)
+    ledger_drain(now=DAY_1)
+    updated = Signal.objects.filter(pushed=True).order_by("id").first()
+    updated.status = "RESOLVED"
+    updated.contract = {**updated.contract, "status": "RESOLVED"}
+    updated.save()  # an update frame, its contract taken from the outbox: the mark from the row
+    ledger_drain(now=DAY_1)
+    before = signal_table()
+
+    envelopes = [json.loads(frame.payload) for ref in ledger_segments(ledger_dir) for frame in read_segment(ref).frames]
+    marked = {(envelope["operation"], envelope["signal_id"]): envelope.get("pushed") for envelope in envelopes}
+    pushed = set(Signal.objects.filter(pushed=True).values_list("signal_id", flat=True))
+    created = {("create", signal_id): True if signal_id in pushed else None for signal_id in signal_ids()}
+    assert marked == {**created, ("update", updated.signal_id): True}
+    # A polled signal's envelope is as before (no key); a partner's says so just before the contract.
+    assert all(list(envelope)[-2:] == ["pushed", "signal"] for envelope in envelopes if "pushed" in envelope)
+
+    delete_signal_rows()
+    result = ledger_replay(ledger_dir)
+
+    assert result.problems == []
+    assert signal_table() == before  # pushed included: a partner's signal is kept by partner_signals again
+    assert Signal.objects.filter(pushed=True).count() == 2
