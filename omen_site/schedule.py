@@ -97,8 +97,12 @@ def beat_schedule_sync() -> list[str]:
                 task.save(update_fields=["task", "args"])
                 changed.append(name)
             if "at" in entry and task.interval is not None and _still_once_a_day(task.interval):
+                # Counted from now: beat reckons a crontab's next run from the last one, and the
+                # interval's last run (at the hour beat first started) may be before today's time,
+                # which would run the backup and the sweep at once, together, on the upgrade.
                 task.interval, task.crontab = None, _at(*entry["at"])
-                task.save(update_fields=["interval", "crontab"])
+                task.start_time, task.last_run_at = None, timezone.now()
+                task.save(update_fields=["interval", "crontab", "start_time", "last_run_at"])
                 changed.append(name)
             continue
         if "at" in entry:
@@ -113,7 +117,11 @@ def beat_schedule_sync() -> list[str]:
             )
             changed.append(name)
             continue
-        every, _ = IntervalSchedule.objects.get_or_create(every=entry["every_seconds"], period=IntervalSchedule.SECONDS)
+        interval = {"every": entry["every_seconds"], "period": IntervalSchedule.SECONDS}
+        # Not get_or_create, as for crontabs (_at): the same interval may be there twice.
+        every = IntervalSchedule.objects.filter(**interval).order_by("pk").first() or IntervalSchedule.objects.create(
+            **interval
+        )
         PeriodicTask.objects.create(
             name=name,
             task=entry["task"],
@@ -130,15 +138,11 @@ def beat_schedule_sync() -> list[str]:
 def _at(hour: int, minute: int):
     from django_celery_beat.models import CrontabSchedule
 
-    schedule, _ = CrontabSchedule.objects.get_or_create(
-        minute=str(minute),
-        hour=str(hour),
-        day_of_week="*",
-        day_of_month="*",
-        month_of_year="*",
-        timezone="UTC",
-    )
-    return schedule
+    # Not get_or_create: django-celery-beat has no unique constraint here, and an operator may
+    # have made the same schedule twice in the admin.
+    fields = {"minute": str(minute), "hour": str(hour), "day_of_week": "*", "day_of_month": "*", "month_of_year": "*"}
+    schedule = CrontabSchedule.objects.filter(**fields, timezone="UTC").order_by("pk").first()
+    return schedule or CrontabSchedule.objects.create(**fields, timezone="UTC")
 
 
 def _still_once_a_day(interval) -> bool:

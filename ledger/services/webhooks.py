@@ -324,8 +324,9 @@ def _record_try(subscription: WebhookSubscription, frame: FeedFrame, signal_id: 
             outcome=WebhookAttempt.Outcome.SENDING,
         )
     except IntegrityError:
-        # Deleted meanwhile (say, while this waited to retry): its foreign key names no row. The
-        # row is looked up rather than the error read, whose wording is each backend's own.
+        # Deleted between the claim's renewal (or the cursor's save, before a first try) and this
+        # insert: its foreign key names no row. The row is looked up rather than the error read,
+        # whose wording is each backend's own.
         if WebhookSubscription.objects.filter(pk=subscription.pk).exists():
             raise
         raise SubscriptionDeleted(subscription.pk) from None
@@ -387,7 +388,7 @@ def subscription_save_edit(subscription: WebhookSubscription, fields: Sequence[s
     One UPDATE, not ``save(update_fields=…)``: that raises a bare DatabaseError for a row that is
     gone and marks the request's transaction for rollback, where this only counts the rows.
     """
-    if not fields:
-        return True
+    if not fields:  # nothing changed; but a row that is gone is said to be gone
+        return WebhookSubscription.objects.filter(pk=subscription.pk).exists()
     values = {name: getattr(subscription, name) for name in fields}
     return WebhookSubscription.objects.filter(pk=subscription.pk).update(**values) == 1

@@ -586,11 +586,11 @@ def _manifest_started(directory: Path, match: re.Match) -> datetime | None:
     return started
 
 
-def backups_unlisted_expired(cutoff: datetime) -> list[Unlisted]:
-    """The unlisted backups started before ``cutoff``, oldest first. While no row is a proven
-    backup, the newest whole one stays: it may be the only backup left to restore (a directory
-    cannot say whether it was proven)."""
-    unlisted = backups_unlisted()
+def backups_unlisted_expired(cutoff: datetime, unlisted: list[Unlisted] | None = None) -> list[Unlisted]:
+    """The unlisted backups (``backups_unlisted()``, unless the caller read them already) started
+    before ``cutoff``, oldest first. While no row is a proven backup, the newest whole one stays:
+    it may be the only backup left to restore (a directory cannot say whether it was proven)."""
+    unlisted = list(backups_unlisted() if unlisted is None else unlisted)
     if not Backup.objects.filter(status=Backup.Status.OK, proven_at__isnull=False).exists():
         whole = [backup for backup in unlisted if not backup.partial]
         if whole:

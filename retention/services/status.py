@@ -59,10 +59,11 @@ def policy_status(now: datetime | None = None) -> list[PolicyStatus]:
         if name == "backups":
             # With the directories no row names, as the sweep prunes them.
             started = [Backup.objects.aggregate(oldest=Min("started_at"))["oldest"]]
-            started += [unlisted.started_at for unlisted in backups_unlisted()]
+            unlisted = backups_unlisted()  # each directory's manifest read once
+            started += [backup.started_at for backup in unlisted]
             oldest = min((moment for moment in started if moment is not None), default=None)
             # The newest proven one never expires.
-            expired = backups_expired(cutoff).count() + len(backups_unlisted_expired(cutoff))
+            expired = backups_expired(cutoff).count() + len(backups_unlisted_expired(cutoff, unlisted))
         elif name in _BY_DAY:
             by_day = _BY_DAY[name]()
             oldest_day = by_day.aggregate(oldest=Min("day"))["oldest"]

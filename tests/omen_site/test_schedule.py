@@ -111,3 +111,44 @@ def test_a_nightly_entry_left_on_the_former_daily_interval_moves_to_its_time_of_
     assert (sweep.interval, sweep.crontab.hour, sweep.crontab.minute) == (None, "3", "30")
     assert (backup.interval_id, backup.crontab) == (hourly.pk, None)
     assert beat_schedule_sync() == []
+
+
+def test_an_upgraded_deployment_runs_neither_nightly_entry_at_once_but_at_its_time_of_day():
+    from datetime import UTC, datetime, timedelta
+
+    from django.utils import timezone
+    from django_celery_beat.models import IntervalSchedule
+    from django_celery_beat.schedulers import ModelEntry
+
+    # As the former code left them: a daily interval from when beat first started (14:00), run
+    # since; the upgrade lands the next morning at 10:00, after 02:30 and before 14:00.
+    daily, _ = IntervalSchedule.objects.get_or_create(every=86400, period=IntervalSchedule.SECONDS)
+    last_run = datetime(2026, 12, 6, 14, 0, tzinfo=UTC)
+    PeriodicTask.objects.filter(name__in=["backup", "retention-sweep"]).update(
+        interval=daily, crontab=None, start_time=datetime(2026, 12, 1, 14, 0, tzinfo=UTC), last_run_at=last_run
+    )
+    upgrade = datetime(2026, 12, 7, 10, 0, tzinfo=UTC)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(timezone, "now", lambda: upgrade)
+        assert set(beat_schedule_sync()) == {"backup", "retention-sweep"}
+
+    waits = {}
+    for name in ("backup", "retention-sweep"):
+        entry = ModelEntry(PeriodicTask.objects.get(name=name))
+        entry.schedule.nowfun = lambda: upgrade + timedelta(seconds=1)
+        due, wait = entry.is_due()
+        assert not due, name
+        waits[name] = round(wait)
+    assert waits == {"backup": (16 * 60 + 30) * 60 - 1, "retention-sweep": (17 * 60 + 30) * 60 - 1}
+
+
+def test_a_schedule_an_operator_made_twice_does_not_stop_the_sync():
+    from django_celery_beat.models import CrontabSchedule
+
+    PeriodicTask.objects.filter(name="retention-sweep").delete()
+    for _ in range(2):
+        CrontabSchedule.objects.create(minute="30", hour="3", timezone="UTC")
+
+    assert beat_schedule_sync() == ["retention-sweep"]
+    assert PeriodicTask.objects.get(name="retention-sweep").crontab.hour == "3"

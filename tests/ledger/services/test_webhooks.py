@@ -9,6 +9,7 @@ from datetime import timedelta
 
 import pytest
 from django.core.exceptions import ValidationError
+from django.db import connection
 from django.db.models import F
 from django.utils import timezone
 
@@ -295,6 +296,26 @@ def test_a_subscription_deleted_while_its_delivery_waits_to_retry_stops_the_deli
     assert len(receiver.received) == 1  # the try before the delete, and nothing to a subscription gone
     assert not WebhookAttempt.objects.exists()
     assert f"webhook {subscription.pk} was deleted during its delivery" in caplog.text
+
+
+# The window the renewal before each retry cannot close: after the cursor's save, before a first
+# try's row is written.
+@pytest.mark.django_db(transaction=True)
+def test_a_subscription_deleted_just_before_a_tries_row_is_written_sends_nothing(receiver):
+    framed(RawEventFactory())
+    subscription = subscribe(receiver.url)
+    attempts = WebhookAttempt._meta.db_table
+
+    def deleted_first(execute, sql, params, many, context):
+        if sql.lstrip().upper().startswith("INSERT") and attempts in sql and WebhookSubscription.objects.exists():
+            WebhookSubscription.objects.filter(pk=subscription.pk).delete()  # as an operator deletes it
+        return execute(sql, params, many, context)
+
+    with connection.execute_wrapper(deleted_first):
+        run = webhooks.subscription_deliver(subscription.pk)
+
+    assert run.deleted and (run.delivered, run.paused) == (0, False)
+    assert receiver.received == [] and not WebhookAttempt.objects.exists()
 
 
 def test_a_subscription_being_delivered_elsewhere_is_not_claimed_twice(receiver):
