@@ -6,11 +6,17 @@ broker is reachable (Redis; in development, the filesystem broker's folders are 
 cache stores and returns a value, ``LEDGER_DIR`` is writable, and no save has waited in the
 ledger outbox longer than ``HEALTH_OUTBOX_LAG_SECONDS``.
 
-Both are public (no key), JSON, and never cached. The checks run side by side, each in a worker
-thread given ``HEALTH_CHECK_TIMEOUT_SECONDS``: a check that does not answer by then fails as
-"no answer", so ready answers within about that time whatever hangs (the database pool, for one,
-may wait ``DATABASE_POOL_TIMEOUT_SECONDS`` for a connection). A check's exception is its reason;
-nothing it raises becomes a 500.
+Both are public (no key), JSON, and never cached. The checks run side by side, each in a thread
+of its own, and a probe waits ``HEALTH_CHECK_TIMEOUT_SECONDS`` for them: a check that does not
+answer by then fails as "no answer", so ready answers within about that time whatever hangs (the
+database pool, for one, may wait ``DATABASE_POOL_TIMEOUT_SECONDS`` for a connection). A check's
+exception is its reason; nothing it raises becomes a 500.
+
+A check runs at most once at a time in a process. A probe that arrives while a check is still
+running (a hung database outlives the deadline of the probe that started it) waits for that run
+instead of starting another, and if it does not end in time, reports "still checking since ...".
+So a flood of probes against a hung part keeps one thread per check, never more, and no check
+waits behind another's: a check fails only for its own lack of answer.
 """
 
 from __future__ import annotations
@@ -18,11 +24,11 @@ from __future__ import annotations
 import logging
 import os
 import tempfile
+import threading
 import time
 import uuid
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
-from concurrent.futures import TimeoutError as FutureTimeout
+from datetime import UTC, datetime
 from pathlib import Path
 
 import redis
@@ -39,9 +45,6 @@ from ledger.public import writer_health
 log = logging.getLogger("omen.health")
 
 FILESYSTEM_BROKER_FOLDERS = ("data_folder_in", "data_folder_out", "processed_folder", "control_folder")
-# Shared by every request: a check stuck past its deadline keeps its thread until its own timeout
-# ends it, and a bounded pool keeps a stream of probes against a hung database from piling up threads.
-_checks_pool = ThreadPoolExecutor(max_workers=10, thread_name_prefix="omen-health")
 
 
 class CheckFailed(Exception):
@@ -146,18 +149,69 @@ def _timed(check: Callable[[], str]) -> tuple[bool, str, float]:
     return ok, detail, round(time.perf_counter() - started, 4)
 
 
+class _Run:
+    """One run of a check, which every probe arriving before it ends waits for."""
+
+    def __init__(self) -> None:
+        self.started = time.monotonic()
+        self.started_at = datetime.now(UTC)
+        self.done = threading.Event()
+        self.result: tuple[bool, str, float] | None = None
+
+
+# The check (the function) -> its run in progress. A stuck check keeps its one thread until its
+# own timeout ends it; probes meanwhile wait on that run, so threads stay one per check however
+# many probes arrive, and no check ever queues behind a stuck one.
+_running: dict[Callable[[], str], _Run] = {}
+_running_lock = threading.Lock()
+
+
+def _run_check(check: Callable[[], str], run: _Run) -> None:
+    try:
+        run.result = _timed(check)
+    finally:
+        if run.result is None:  # only a BaseException (the thread's interpreter exiting) gets here
+            run.result = (False, "the check ended without an answer", round(time.monotonic() - run.started, 4))
+        with _running_lock:
+            if _running.get(check) is run:
+                del _running[check]
+        run.done.set()
+
+
+def _join_or_start(name: str, check: Callable[[], str]) -> tuple[_Run, bool]:
+    """The run of ``check`` in progress, or a new one; and whether this call started it."""
+    with _running_lock:
+        run = _running.get(check)
+        if run is not None:
+            return run, False
+        run = _running[check] = _Run()
+    try:
+        threading.Thread(target=_run_check, args=(check, run), name=f"omen-health-{name}", daemon=True).start()
+    except RuntimeError as exc:  # no thread to be had: this check's answer, not the view's 500
+        run.result = (False, f"could not start a thread for the check: {exc}", 0.0)
+        with _running_lock:
+            del _running[check]
+        run.done.set()
+    return run, True
+
+
 def run_checks(checks: dict[str, Callable[[], str]]) -> dict[str, dict]:
-    """Run ``checks`` side by side; each answers ``{ok, detail, seconds}`` by the shared deadline."""
+    """Run ``checks`` side by side; each answers ``{ok, detail, seconds}`` by the shared deadline.
+
+    A check already running (for an earlier probe) is waited for, not started again.
+    """
     timeout = settings.HEALTH_CHECK_TIMEOUT_SECONDS
     deadline = time.monotonic() + timeout
-    futures = {name: _checks_pool.submit(_timed, check) for name, check in checks.items()}
+    runs = {name: _join_or_start(name, check) for name, check in checks.items()}
     results = {}
-    for name, future in futures.items():
-        try:
-            ok, detail, seconds = future.result(timeout=max(0.0, deadline - time.monotonic()))
-        except FutureTimeout:
-            future.cancel()  # one that has not started yet never will
+    for name, (run, started_here) in runs.items():
+        if run.done.wait(max(0.0, deadline - time.monotonic())):
+            ok, detail, seconds = run.result
+        else:
             ok, detail, seconds = False, f"no answer within HEALTH_CHECK_TIMEOUT_SECONDS={timeout:g}", timeout
+            if not started_here:
+                seconds = round(time.monotonic() - run.started, 4)
+                detail += f"; still checking since {run.started_at:%Y-%m-%dT%H:%M:%S}Z ({seconds:.1f} s ago)"
         results[name] = {"ok": ok, "detail": detail, "seconds": seconds}
     return results
 

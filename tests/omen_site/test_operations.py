@@ -1,10 +1,16 @@
 """Operations: health, metrics, error pages, security headers and CORS (omen_site/operations/)."""
 
+import json
 import os
+import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
+import urllib.error
+import urllib.request
+from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from html.parser import HTMLParser
 
@@ -31,7 +37,7 @@ from tests.support.factories import (
     SourceRunFactory,
     SourceStateFactory,
 )
-from tests.support.processes import ROOT
+from tests.support.processes import ROOT, child_env, free_port, wait_until
 
 # --------------------------------------------------------------------------- a URLconf for the failures
 # The site's own URLs and handlers, plus views that fail the ways no real view should.
@@ -154,6 +160,132 @@ def test_a_check_that_hangs_fails_at_the_deadline_and_the_others_still_answer(se
         "seconds": 0.2,
     }
     assert results["answers"]["ok"] and results["answers"]["detail"] == "fine"
+
+
+def test_probes_at_once_share_a_hung_check_and_never_blame_the_others(settings):
+    """Two checks that hang (as database and outbox do with a silent database) and three that
+    answer, probed 12 times at once and again while the first runs still hang: the hanging ones
+    run once each, in one thread each, and the others are never reported failing."""
+    settings.HEALTH_CHECK_TIMEOUT_SECONDS = 0.5
+    release, runs = threading.Event(), []
+
+    def hangs():
+        runs.append("hangs")
+        release.wait(30)
+        return "late"
+
+    def hangs_too():
+        runs.append("hangs_too")
+        release.wait(30)
+        return "late"
+
+    checks = {"hangs": hangs, "hangs_too": hangs_too, "a": lambda: "fine", "b": lambda: "fine", "c": lambda: "fine"}
+    try:
+        with ThreadPoolExecutor(max_workers=12) as probes:
+            for wave in range(2):
+                started = time.monotonic()
+                answers = list(probes.map(lambda _: run_checks(checks), range(12)))
+                assert time.monotonic() - started < 1.5
+                for results in answers:
+                    assert [name for name, result in results.items() if not result["ok"]] == ["hangs", "hangs_too"]
+                    assert all(results[name]["detail"] == "fine" for name in "abc")
+                    assert results["hangs"]["detail"].startswith("no answer within HEALTH_CHECK_TIMEOUT_SECONDS=0.5")
+                if wave == 1:  # no probe of this wave started the runs: each says since when they hang
+                    assert all("; still checking since " in results["hangs"]["detail"] for results in answers)
+        assert sorted(runs) == ["hangs", "hangs_too"]
+        hung_threads = [t.name for t in threading.enumerate() if t.name.startswith("omen-health")]
+        assert sorted(hung_threads) == ["omen-health-hangs", "omen-health-hangs_too"]
+    finally:
+        release.set()
+    # Once a run has ended, the next probe runs the check again.
+    wait_until(lambda: not [t for t in threading.enumerate() if t.name.startswith("omen-health")], 5, "the runs to end")
+    assert run_checks(checks)["hangs"] == {"ok": True, "detail": "late", "seconds": pytest.approx(0, abs=0.5)}
+
+
+class SilentServer:
+    """A TCP listener that accepts every connection and never answers: a hung database."""
+
+    def __init__(self) -> None:
+        self.listener = socket.create_server(("127.0.0.1", 0), backlog=128)
+        self.port = self.listener.getsockname()[1]
+        self.held: list[socket.socket] = []
+        self.thread = threading.Thread(target=self._accept, daemon=True)
+        self.thread.start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                conn, _ = self.listener.accept()
+            except OSError:  # closed
+                return
+            self.held.append(conn)
+
+    def close(self) -> None:
+        self.listener.close()
+        for conn in self.held:
+            conn.close()
+        self.thread.join(5)
+
+
+def _get(url: str, timeout: float) -> tuple[int, dict, float]:
+    started = time.monotonic()
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as response:
+            status, body = response.status, response.read()
+    except urllib.error.HTTPError as error:
+        status, body = error.code, error.read()
+    return status, json.loads(body), time.monotonic() - started
+
+
+def test_concurrent_probes_against_a_hung_database_name_only_the_parts_that_hang(tmp_path):
+    """The probe's case: a database that accepts and never answers, a gunicorn worker of 8 threads,
+    waves of 8 probes at once. Only database and outbox (which reads the database) may fail, each
+    for its own silence, every answer within its deadline; the healthy parts never do."""
+    silent = SilentServer()
+    port = free_port()
+    (tmp_path / "ledger").mkdir()
+    env = child_env(
+        f"postgres://postgres@127.0.0.1:{silent.port}/omen_x",
+        tmp_path / "var",
+        LEDGER_DIR=str(tmp_path / "ledger"),
+        HEALTH_CHECK_TIMEOUT_SECONDS="1",
+        DATABASE_POOL_TIMEOUT_SECONDS="30",  # each database check hangs far past the deadline
+    )
+    server = subprocess.Popen(
+        [sys.executable, "-m", "gunicorn", "omen_site.wsgi", "--bind", f"127.0.0.1:{port}",
+         "--workers", "1", "--threads", "8", "--timeout", "120"],
+        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True,
+    )  # fmt: skip
+    base = f"http://127.0.0.1:{port}"
+    try:
+
+        def answers_live():
+            try:
+                return _get(f"{base}/health/live", timeout=2)[0] == 200
+            except OSError:
+                assert server.poll() is None, server.stderr.read().decode()[-3000:]
+                return False
+
+        wait_until(answers_live, 60, "gunicorn to answer /health/live")
+        with ThreadPoolExecutor(max_workers=8) as probes:
+            for _wave in range(3):  # the later waves find the first wave's checks still hanging
+                answers = list(probes.map(lambda _: _get(f"{base}/health/ready", timeout=20), range(8)))
+                for status, body, elapsed in answers:
+                    assert status == 503, body
+                    assert body["failing"] == ["database", "outbox"], body
+                    for name in ("broker", "cache", "ledger_dir"):
+                        assert body["checks"][name]["ok"], body
+                    assert "no answer within HEALTH_CHECK_TIMEOUT_SECONDS=1" in body["checks"]["database"]["detail"]
+                    assert elapsed < 3, body
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        try:
+            server.wait(15)
+        except subprocess.TimeoutExpired:
+            os.killpg(server.pid, signal.SIGKILL)
+            server.wait(5)
+        server.stderr.close()
+        silent.close()
 
 
 # --------------------------------------------------------------------------- metrics
