@@ -6,9 +6,11 @@ import hashlib
 import hmac
 import secrets
 import time
+import unicodedata
 from datetime import timedelta
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models.signals import post_delete, post_save
 from django.utils import timezone
@@ -28,6 +30,41 @@ _FOUND_AT_MOST = 1000  # live keys held; past it the cache starts over
 _found: dict[str, tuple[float, ApiKey]] = {}  # digest -> (trusted until, monotonic clock; key)
 
 
+# Characters a key's name may not hold: control characters (a newline lets a name forge a line of
+# `api_key list`, an escape rewrites the terminal), invisible format characters (bidirectional
+# overrides, zero-width spaces: a name that reads as another), line and paragraph separators, and
+# lone surrogates (which PostgreSQL cannot store).
+UNPRINTABLE_CATEGORIES = frozenset({"Cc", "Cf", "Cs", "Zl", "Zp"})
+
+
+def unprintable(text: str) -> list[str]:
+    """The characters of ``text`` a name may not hold, each once, in order."""
+    return list(dict.fromkeys(c for c in text if unicodedata.category(c) in UNPRINTABLE_CATEGORIES))
+
+
+def printable(text: str) -> str:
+    """``text`` to print on a line of its own: unprintable characters escaped, a blank one quoted.
+
+    For names stored before names were checked; a name checked since prints as it is.
+    """
+    if not text.strip():
+        return repr(text)
+    return "".join(c.encode("unicode_escape").decode("ascii") if c in unprintable(c) else c for c in text)
+
+
+def validate_key_name(value: str) -> None:
+    """A name is shown in lists, logs and the admin: some text, on one line, all of it visible."""
+    if not value.strip():
+        raise ValidationError("This field cannot be only whitespace.", code="blank")
+    found = unprintable(value)
+    if found:
+        raise ValidationError(
+            "Ensure this value has no control or invisible formatting characters (it has %(found)s).",
+            code="unprintable",
+            params={"found": ", ".join(f"U+{ord(c):04X}" for c in found)},
+        )
+
+
 def key_digest(raw: str) -> str:
     # A fast hash is right here: a key is 32 random bytes, no dictionary or brute force reaches it.
     return hashlib.sha256(raw.encode()).hexdigest()
@@ -36,7 +73,11 @@ def key_digest(raw: str) -> str:
 class ApiKey(models.Model):
     """One client's key. The key itself is ``omen_<prefix>_<secret>``; only its hash is stored."""
 
-    name = models.CharField(max_length=100)
+    name = models.CharField(
+        max_length=100,
+        validators=[validate_key_name],
+        help_text="Who or what uses the key: one line of visible text.",
+    )
     prefix = models.CharField(max_length=16, unique=True, editable=False, help_text="Visible part of the key.")
     digest = models.CharField(max_length=64, editable=False)
     scopes = models.JSONField(default=list, help_text=f"Any of: {', '.join(SCOPES)}.")
@@ -54,11 +95,33 @@ class ApiKey(models.Model):
         verbose_name = "API key"
 
     def __str__(self):
-        return f"{self.name} ({KEY_PREFIX}_{self.prefix}_…)"
+        return f"{printable(self.name)} ({KEY_PREFIX}_{self.prefix}_…)"
+
+    def save(self, *args, **kwargs):
+        # Every way of storing a name refuses the same ones: issue(), the admin's form (its
+        # full_clean runs the field's validators) and any other save. Revoking writes only
+        # revoked_at, so a key named before names were checked can still be revoked.
+        update_fields = kwargs.get("update_fields")
+        if self._state.adding or update_fields is None or "name" in update_fields:
+            self.check_name(self.name)
+        super().save(*args, **kwargs)
+
+    @classmethod
+    def check_name(cls, name: str) -> str:
+        """``name`` if a key may be called that, else a ValidationError on ``name`` saying why."""
+        try:
+            return cls._meta.get_field("name").clean(name, None)
+        except ValidationError as exc:
+            raise ValidationError({"name": exc.error_list}) from None
 
     @classmethod
     def issue(cls, name: str, scopes: list[str], *, created_by=None, throttle_rate: str = "") -> tuple[ApiKey, str]:
-        """A new key and its one and only plain-text copy."""
+        """A new key and its one and only plain-text copy.
+
+        ``name`` is stripped, as the admin's form strips it; one that is blank, longer than the
+        column or holds a control character raises ValidationError on ``name``.
+        """
+        name = cls.check_name(name.strip() if isinstance(name, str) else name)
         unknown = sorted(set(scopes) - set(SCOPES))
         if unknown:
             raise ValueError(f"unknown scope(s) {', '.join(unknown)}: choose from {', '.join(SCOPES)}")
@@ -112,10 +175,13 @@ class ApiKey(models.Model):
             type(self).objects.filter(pk=self.pk).update(last_used_at=now)
             self.last_used_at = now
 
-    def revoke(self) -> None:
-        if self.revoked_at is None:
-            self.revoked_at = timezone.now()
-            self.save(update_fields=["revoked_at"])
+    def revoke(self) -> bool:
+        """Revoke the key; False if it already was (``revoked_at`` says since when)."""
+        if self.revoked_at is not None:
+            return False
+        self.revoked_at = timezone.now()
+        self.save(update_fields=["revoked_at"])
+        return True
 
 
 def _forget_found_keys(sender, **kwargs) -> None:

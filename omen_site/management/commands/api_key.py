@@ -1,8 +1,9 @@
 """manage.py api_key create NAME --scopes read:signals ... | revoke PREFIX | list"""
 
+from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 
-from omen_site.api.keys import SCOPES, ApiKey
+from omen_site.api.keys import SCOPES, ApiKey, printable
 
 
 class Command(BaseCommand):
@@ -19,17 +20,29 @@ class Command(BaseCommand):
 
     def handle(self, *args, action, **options):
         if action == "create":
-            key, raw = ApiKey.issue(options["name"], options["scopes"])
+            try:
+                key, raw = ApiKey.issue(options["name"], options["scopes"])
+            except ValidationError as exc:
+                raise CommandError(
+                    "no key created: "
+                    + "; ".join(f"{field}: {' '.join(messages)}" for field, messages in exc.message_dict.items())
+                ) from None
+            except ValueError as exc:
+                raise CommandError(f"no key created: {exc}") from None
             self.stdout.write(raw)
             self.stderr.write(f"key {key.prefix} for {key.name!r}, scopes {' '.join(key.scopes)}: store it now")
         elif action == "revoke":
             key = ApiKey.objects.filter(prefix=options["prefix"].removeprefix("omen_").split("_")[0]).first()
             if key is None:
                 raise CommandError(f"no key with the prefix {options['prefix']!r}")
-            key.revoke()
-            self.stdout.write(f"revoked {key}")
+            if key.revoke():
+                self.stdout.write(f"revoked {key}")
+            else:
+                when = f"{key.revoked_at:%Y-%m-%d %H:%M:%S %Z}"
+                self.stdout.write(f"{key} was already revoked, at {when}: nothing changed")
         else:
             for key in ApiKey.objects.order_by("created_at"):
                 state = f"revoked {key.revoked_at:%Y-%m-%d %H:%M}" if key.revoked else "live"
                 used = f"{key.last_used_at:%Y-%m-%d %H:%M}" if key.last_used_at else "never"
-                self.stdout.write(f"{key.prefix}  {key.name}  {' '.join(key.scopes)}  last used {used}  {state}")
+                name = printable(key.name)  # one stored before names were checked may hold a newline
+                self.stdout.write(f"{key.prefix}  {name}  {' '.join(key.scopes)}  last used {used}  {state}")

@@ -6,6 +6,7 @@ import secrets
 
 import pytest
 from django.contrib.auth.models import User
+from django.core.exceptions import ValidationError
 from django.core.management import CommandError, call_command
 
 from omen_site.api.keys import SCOPES, ApiKey, key_digest
@@ -163,6 +164,107 @@ def test_the_command_creates_a_key_printed_once_lists_and_revokes_it():
     assert "revoked" in manage("list")[0]
     with pytest.raises(CommandError, match="no key with the prefix"):
         manage("revoke", "nothere")
+
+
+def api_key_command(*args):
+    out, err = io.StringIO(), io.StringIO()
+    call_command("api_key", *args, stdout=out, stderr=err)
+    return out.getvalue(), err.getvalue()
+
+
+FORGED_LINE = "partner\nfd00465e418b  admin  admin  last used never  live"
+REFUSED_NAMES = [
+    pytest.param("", "name: This field cannot be blank.", id="empty"),
+    pytest.param(" \t ", "name: This field cannot be blank.", id="only-whitespace"),
+    pytest.param("x" * 500, "name: Ensure this value has at most 100 characters (it has 500).", id="too-long"),
+    pytest.param(FORGED_LINE, "(it has U+000A)", id="newline"),
+    pytest.param("part\rner", "(it has U+000D)", id="carriage-return"),
+    pytest.param("a\x1b[2Jb", "(it has U+001B)", id="terminal-escape"),
+    pytest.param("in\ttab", "(it has U+0009)", id="tab"),
+    pytest.param("admin\u202e", "(it has U+202E)", id="bidi-override"),
+    pytest.param("line\u2028two", "(it has U+2028)", id="line-separator"),
+]
+
+
+@pytest.mark.parametrize(("name", "message"), REFUSED_NAMES)
+def test_the_command_refuses_a_name_that_is_blank_too_long_or_not_one_visible_line(name, message):
+    with pytest.raises(CommandError) as refused:
+        api_key_command("create", name, "--scopes", "admin")
+
+    assert str(refused.value).startswith("no key created: name: ")
+    assert message in str(refused.value)
+    assert not ApiKey.objects.exists()
+
+
+@pytest.mark.parametrize(("name", "message"), REFUSED_NAMES)
+def test_issue_and_any_save_refuse_the_same_names_on_name(name, message):
+    with pytest.raises(ValidationError) as refused:
+        ApiKey.issue(name, ["read:signals"])
+    assert list(refused.value.message_dict) == ["name"]
+    assert message.removeprefix("name: ") in " ".join(refused.value.message_dict["name"])
+
+    if name.strip():  # not stripped here: a save checks the name as it is
+        with pytest.raises(ValidationError, match="name"):
+            ApiKey.objects.create(name=name, prefix=secrets.token_hex(6), digest="0" * 64, scopes=["admin"])
+    assert not ApiKey.objects.exists()
+
+
+def test_a_name_is_stripped_and_one_of_the_columns_length_is_kept():
+    key, _ = ApiKey.issue("  partner  ", ["read:signals"])
+    longest, _ = ApiKey.issue("é" * 100, ["read:signals"])
+
+    assert ApiKey.objects.get(pk=key.pk).name == "partner"
+    assert ApiKey.objects.get(pk=longest.pk).name == "é" * 100
+
+
+def test_list_prints_one_line_per_key_even_for_a_name_stored_before_names_were_checked():
+    key, _ = ApiKey.issue("partner", ["read:signals"])
+    ApiKey.objects.filter(pk=key.pk).update(name=FORGED_LINE)  # as a row from before the check
+    blank, _ = ApiKey.issue("blank", ["read:signals"])
+    ApiKey.objects.filter(pk=blank.pk).update(name="")
+
+    listed = api_key_command("list")[0].splitlines()
+
+    assert listed == [
+        f"{key.prefix}  partner\\nfd00465e418b  admin  admin  last used never  live"
+        "  read:signals  last used never  live",
+        f"{blank.prefix}  ''  read:signals  last used never  live",
+    ]
+    api_key_command("revoke", key.prefix)  # such a key can still be revoked
+    assert ApiKey.objects.get(pk=key.pk).revoked
+
+
+def test_revoking_a_revoked_key_says_since_when_and_changes_nothing():
+    key, _ = ApiKey.issue("partner", ["read:signals"])
+    first, _ = api_key_command("revoke", key.prefix)
+    revoked_at = ApiKey.objects.get(pk=key.pk).revoked_at
+
+    again, _ = api_key_command("revoke", f"omen_{key.prefix}_")
+
+    assert first == f"revoked partner (omen_{key.prefix}_…)\n"
+    assert again == (
+        f"partner (omen_{key.prefix}_…) was already revoked, at {revoked_at:%Y-%m-%d %H:%M:%S} UTC: nothing changed\n"
+    )
+    assert ApiKey.objects.get(pk=key.pk).revoked_at == revoked_at
+
+
+@pytest.mark.parametrize(
+    ("name", "message"),
+    [
+        ("", "This field is required."),
+        ("   ", "This field is required."),
+        ("x" * 101, "Ensure this value has at most 100 characters (it has 101)."),
+        (FORGED_LINE, "Ensure this value has no control or invisible formatting characters (it has U+000A)."),
+        ("a\x1b[2Jb", "Ensure this value has no control or invisible formatting characters (it has U+001B)."),
+        ("admin\u202e", "Ensure this value has no control or invisible formatting characters (it has U+202E)."),
+    ],
+)
+def test_the_admins_creation_form_refuses_the_same_names_next_to_name(admin_client, name, message):
+    response = admin_client.post("/admin/omen_site/apikey/add/", {"name": name, "scopes": ["read:signals"]})
+
+    assert response.status_code == 200  # the form again, not the redirect of a key created
+    assert response.context["adminform"].form.errors == {"name": [message]}
+    assert not ApiKey.objects.exists()
 
 
 def test_every_scope_is_offered_in_the_admin_and_a_created_key_is_shown_once(admin_client):
