@@ -9,6 +9,7 @@ from django.utils.text import capfirst
 
 from omen_site.api.access_log import ApiAccessLogEntry
 from omen_site.api.keys import SCOPES, ApiKey
+from omen_site.api.rates import RATE_FORMAT, parse_rate
 from omen_site.audit_trail import describe, trail_of
 from omen_site.operations.metrics import KNOWN_METHODS
 from utilities.admin import MinMaxDateHierarchyMixin, ReadOnlyAdmin
@@ -54,6 +55,17 @@ class ApiKeyCreationForm(forms.ModelForm):
     class Meta:
         model = ApiKey
         fields = ("name", "scopes", "throttle_rate")
+
+    def clean_throttle_rate(self):
+        """Refused on the form, by the field: ApiKey.issue would raise it in save_model, a 500."""
+        rate = self.cleaned_data.get("throttle_rate", "").strip()
+        if rate:
+            try:
+                parse_rate(rate)
+            except ValueError:
+                message = f"Not a rate: write {RATE_FORMAT} (e.g. 1000/min), or leave it blank."
+                raise forms.ValidationError(message) from None
+        return rate
 
 
 @admin.register(ApiKey)

@@ -7,6 +7,7 @@ DEBUG off); every refusal names the variable and the fix.
 """
 
 import os
+import warnings
 from datetime import timedelta
 from pathlib import Path
 
@@ -16,9 +17,15 @@ from csp.constants import NONE, SELF, UNSAFE_INLINE
 from django.core.exceptions import ImproperlyConfigured
 from kombu import Queue
 
+from omen_site.api.rates import parse_rate
+from omen_site.environment import StrictEnv
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 
-env = environ.Env()
+# Booleans and numbers are read strictly (omen_site/environment.py): DEBUG=ture, a unit after a
+# number or a value out of its range stops the start naming the variable, rather than reading as
+# false, as the digits before the unit, or as a value that fails on every request.
+env = StrictEnv()
 # An env file is optional; real environment variables always win over it.
 _env_file = Path(env.str("OMEN_ENV_FILE", default=str(BASE_DIR / ".env")))
 if _env_file.is_file():
@@ -38,6 +45,7 @@ VAR_DIR = Path(env.str("OMEN_VAR_DIR", default=str(BASE_DIR / "var")))
 DEBUG = env.bool("DEBUG", default=not IS_PRODUCTION)
 # Development gets a fixed, visibly insecure key; production has no default.
 SECRET_KEY = env.str("SECRET_KEY", default="" if IS_PRODUCTION else "django-insecure-omen-development-only")
+# Entries are stripped and blank ones dropped (StrictEnv.list): ALLOWED_HOSTS=" " is empty.
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=[] if IS_PRODUCTION else ["localhost", "127.0.0.1", "[::1]"])
 # Production refuses ALLOWED_HOSTS=* unless this says it is meant (a proxy in front checks Host).
 ALLOW_ANY_HOST = env.bool("ALLOW_ANY_HOST", default=False)
@@ -210,8 +218,23 @@ if "DATABASE_URL" not in os.environ:
         VAR_DIR.mkdir(parents=True, exist_ok=True)
     except OSError:
         pass
-DATABASES = {"default": env.db("DATABASE_URL", default=f"sqlite:///{VAR_DIR / 'omen.sqlite3'}")}
-_db = DATABASES["default"]
+with warnings.catch_warnings():
+    # django-environ warns of a URL it cannot read by printing what it parsed, password included.
+    warnings.simplefilter("ignore")
+    try:
+        _db = env.db("DATABASE_URL", default=f"sqlite:///{VAR_DIR / 'omen.sqlite3'}")
+        _db_problem = "" if _db.get("ENGINE") else "it names no database scheme"
+        if _db.get("ENGINE") not in {"", None, "django.db.backends.sqlite3", "django.db.backends.postgresql"}:
+            _db_problem = f"{_db['ENGINE'].rsplit('.', 1)[-1]} is neither SQLite nor PostgreSQL"
+    except ValueError as exc:  # "Port could not be cast to integer value as 'x'": never the password
+        _db_problem = str(exc)
+if _db_problem:
+    # The message never repeats the URL: it holds the password.
+    raise ImproperlyConfigured(
+        f"DATABASE_URL is not a database URL OMEN can use ({_db_problem}): "
+        "set DATABASE_URL=postgres://USER:PASSWORD@HOST:5432/NAME or sqlite:///PATH, or unset it (SQLite under var/)."
+    )
+DATABASES = {"default": _db}
 # Options from the URL (?sslmode=require) are kept; these are added to them.
 _db_options = _db.setdefault("OPTIONS", {})
 if _db["ENGINE"] == "django.db.backends.sqlite3":
@@ -227,16 +250,24 @@ if _db["ENGINE"] == "django.db.backends.sqlite3":
             # IMMEDIATE takes the write lock at BEGIN, so concurrent writers wait
             # for the busy timeout instead of failing with "database is locked".
             "transaction_mode": "IMMEDIATE",
-            "timeout": env.int("SQLITE_BUSY_TIMEOUT_SECONDS", default=20),
+            "timeout": env.int("SQLITE_BUSY_TIMEOUT_SECONDS", default=20, minimum=0),
         }
     )
 elif _db["ENGINE"] == "django.db.backends.postgresql":
-    # psycopg 3 connection pool; it replaces persistent connections.
+    # psycopg 3 connection pool; it replaces persistent connections. psycopg_pool would refuse these
+    # only at the first connection, a request's 500: connections kept open (0 or more), at most
+    # this many (1 or more, and no fewer than the minimum), and a wait for one of at least a second.
     _db_options["pool"] = {
-        "min_size": env.int("DATABASE_POOL_MIN_SIZE", default=1),
-        "max_size": env.int("DATABASE_POOL_MAX_SIZE", default=10),
-        "timeout": env.int("DATABASE_POOL_TIMEOUT_SECONDS", default=10),
+        "min_size": env.int("DATABASE_POOL_MIN_SIZE", default=1, minimum=0),
+        "max_size": env.int("DATABASE_POOL_MAX_SIZE", default=10, minimum=1),
+        "timeout": env.int("DATABASE_POOL_TIMEOUT_SECONDS", default=10, minimum=1),
     }
+    if _db_options["pool"]["min_size"] > _db_options["pool"]["max_size"]:
+        raise ImproperlyConfigured(
+            f"DATABASE_POOL_MIN_SIZE={_db_options['pool']['min_size']} is more than "
+            f"DATABASE_POOL_MAX_SIZE={_db_options['pool']['max_size']}: the pool keeps at least the one "
+            "and at most the other open; lower DATABASE_POOL_MIN_SIZE or raise DATABASE_POOL_MAX_SIZE."
+        )
     _db["CONN_MAX_AGE"] = 0
 
 # --- Cache, broker, ledger ----------------------------------------------------
@@ -333,7 +364,7 @@ LEDGER_DRAIN_ON_COMMIT = env.str("LEDGER_DRAIN_ON_COMMIT", default="inline")
 LEDGER_DRAIN_INTERVAL_SECONDS = env.int("LEDGER_DRAIN_INTERVAL_SECONDS", default=30)
 # The writer is stalled when a save has waited in the outbox longer than this, or a drain failed:
 # `ledger verify` exits 3 and the storage report says so.
-LEDGER_STALL_AFTER_SECONDS = env.int("LEDGER_STALL_AFTER_SECONDS", default=300)
+LEDGER_STALL_AFTER_SECONDS = env.int("LEDGER_STALL_AFTER_SECONDS", default=300, minimum=1)
 # How long a committing process waits for another writer before leaving its rows to the periodic drain.
 LEDGER_LOCK_TIMEOUT_SECONDS = env.float("LEDGER_LOCK_TIMEOUT_SECONDS", default=10.0)
 # Webhooks (ledger/services/webhooks.py): subscriptions with frames to deliver are looked for
@@ -451,7 +482,8 @@ CELERY_TASK_ANNOTATIONS = {
 
 if IS_PRODUCTION:
     SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=True)
-    SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=31_536_000)
+    # 0 sends no HSTS header; a negative max-age is no valid header at all.
+    SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=31_536_000, minimum=0)
     # Defaults satisfy `check --deploy`; a host that cannot commit its
     # subdomains to HTTPS (or to the preload list) turns them off.
     SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", default=True)
@@ -554,10 +586,19 @@ REST_FRAMEWORK = {
     # set to a new value per request and never be throttled.
     "NUM_PROXIES": TRUSTED_PROXIES,
 }
-# Requests per key (an API key's own throttle_rate overrides it), per user or per address.
+# Requests per key (an API key's own throttle_rate overrides it), per user or per address. Read
+# here, not at the first request: a rate the throttle cannot read would make every request a 500.
 API_THROTTLE_RATE = env.str("API_THROTTLE_RATE", default="300/min")
-# An API request body over this is a 413 (omen_site/api/idempotency.py); Django reads up to it.
-API_MAX_BODY_BYTES = env.int("API_MAX_BODY_BYTES", default=10 * 1024 * 1024)
+try:
+    parse_rate(API_THROTTLE_RATE)
+except ValueError:
+    raise ImproperlyConfigured(
+        f"API_THROTTLE_RATE={API_THROTTLE_RATE!r} is not a rate: set it to N/s, N/min, N/hour or N/day "
+        "with N a whole number of 1 or more, or unset it (default 300/min)."
+    ) from None
+# An API request body over this is a 413 (omen_site/api/idempotency.py); Django reads up to it,
+# in memory, for every form (the admin's too): from 64 KiB, under which ordinary posts fail, to 1 GiB.
+API_MAX_BODY_BYTES = env.int("API_MAX_BODY_BYTES", default=10 * 1024 * 1024, minimum=64 * 1024, maximum=1024**3)
 DATA_UPLOAD_MAX_MEMORY_SIZE = API_MAX_BODY_BYTES
 # The API access log (omen_site/api/access_log.py): every request under /api/ but the docs pages,
 # kept in each process's memory and written in bulk once this many wait or the oldest has
@@ -594,10 +635,28 @@ SPECTACULAR_SETTINGS = {
 # --- Operations: health, metrics, security headers, CORS (docs/operations.md) -----------------
 
 # /health/ready: each check must answer within this (seconds); they run side by side.
-HEALTH_CHECK_TIMEOUT_SECONDS = env.float("HEALTH_CHECK_TIMEOUT_SECONDS", default=3.0)
+# From 0.1 (a round trip to the database or Redis) to 60 (longer than any probe waits for an answer).
+HEALTH_CHECK_TIMEOUT_SECONDS = env.float("HEALTH_CHECK_TIMEOUT_SECONDS", default=3.0, minimum=0.1, maximum=60)
 # /health/ready fails while a save has waited in the ledger outbox longer than this (seconds);
 # by default when the writer counts as stalled. 0 leaves the outbox out of readiness.
-HEALTH_OUTBOX_LAG_SECONDS = env.int("HEALTH_OUTBOX_LAG_SECONDS", default=LEDGER_STALL_AFTER_SECONDS)
+HEALTH_OUTBOX_LAG_SECONDS = env.int("HEALTH_OUTBOX_LAG_SECONDS", default=LEDGER_STALL_AFTER_SECONDS, minimum=0)
+# prometheus_client's multiprocess mode (omen_site/operations/metrics.py): every request writes its
+# latency there, /health/live included, so a directory that is not there would make each one a 500.
+# Refused here, not in a system check: gunicorn's workers, which write it, run no checks. Not a
+# setting: prometheus_client reads the variable from the environment itself.
+_multiproc_dir = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+if _multiproc_dir is not None:
+    if not os.path.isdir(_multiproc_dir):
+        _multiproc_problem = "is not a directory"
+    elif not os.access(_multiproc_dir, os.W_OK | os.X_OK):
+        _multiproc_problem = "is not writable by this process"
+    else:
+        _multiproc_problem = ""
+    if _multiproc_problem:
+        raise ImproperlyConfigured(
+            f"PROMETHEUS_MULTIPROC_DIR={_multiproc_dir!r} {_multiproc_problem}, and every request writes its "
+            "latency there: create it (empty, before the workers start) or unset PROMETHEUS_MULTIPROC_DIR."
+        )
 # /metrics without an API key (read:stats or admin): open in development, refused in production.
 METRICS_PUBLIC = env.bool("METRICS_PUBLIC", default=not IS_PRODUCTION)
 # Probes reach the web process over plain HTTP from inside the network: no redirect to HTTPS.

@@ -15,6 +15,8 @@ from django.db import models
 from django.db.models.signals import post_delete, post_save
 from django.utils import timezone
 
+from omen_site.api.rates import parse_rate
+
 READ_SIGNALS, WRITE_SIGNALS = "read:signals", "write:signals"
 READ_LEDGER, READ_STATS, READ_STORAGE, ADMIN = "read:ledger", "read:stats", "read:storage", "admin"
 SCOPES = (READ_SIGNALS, WRITE_SIGNALS, READ_LEDGER, READ_STATS, READ_STORAGE, ADMIN)
@@ -126,8 +128,6 @@ class ApiKey(models.Model):
         if unknown:
             raise ValueError(f"unknown scope(s) {', '.join(unknown)}: choose from {', '.join(SCOPES)}")
         if throttle_rate:
-            from omen_site.api.throttle import parse_rate
-
             parse_rate(throttle_rate)  # raises ValueError naming what a rate looks like
         prefix = secrets.token_hex(6)
         raw = f"{KEY_PREFIX}_{prefix}_{secrets.token_urlsafe(32)}"

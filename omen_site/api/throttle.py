@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import ipaddress
 import time
-from functools import lru_cache
 from weakref import WeakKeyDictionary
 
 from django.conf import settings
@@ -18,18 +17,8 @@ from django.core.cache.backends.redis import RedisCache
 from rest_framework.throttling import BaseThrottle
 
 from omen_site.api.keys import ApiKey
+from omen_site.api.rates import parse_rate
 from omen_site.client_address import client_address
-
-_PERIODS = {"s": 1, "sec": 1, "m": 60, "min": 60, "h": 3600, "hour": 3600, "d": 86400, "day": 86400}
-
-
-@lru_cache(maxsize=64)
-def parse_rate(rate: str) -> tuple[int, int]:
-    """ "300/min" -> (300, 60)."""
-    count, _, period = rate.partition("/")
-    if not count.isdigit() or period not in _PERIODS or int(count) < 1:
-        raise ValueError(f"a rate is N/s, N/min, N/hour or N/day with N >= 1, not {rate!r}")
-    return int(count), _PERIODS[period]
 
 
 def key_rate(key: ApiKey) -> str:

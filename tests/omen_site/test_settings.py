@@ -5,13 +5,15 @@ import inspect
 
 import pytest
 
+import omen_site.environment as environment_module
 import omen_site.settings as settings_module
 from tests.omen_site.commandline import manage, production
 
 pytestmark = pytest.mark.slow
 
 # One case per refusal in settings.py: each production_problems sentence alone, then every other
-# raise. (environment, the variable the message must name, the start of the intended sentence)
+# raise, then each raise of omen_site/environment.py (how settings reads booleans and numbers).
+# (environment, the variable the message must name, the start of the intended sentence)
 REFUSALS = [
     pytest.param(production(DATABASE_URL=None), "DATABASE_URL", "DATABASE_URL is not set", id="database-url-unset"),
     pytest.param(
@@ -89,17 +91,69 @@ REFUSALS = [
         "RETENTION_BATCH_SIZE='0' is not a number of rows a batch may hold",
         id="retention-batch-size-zero",
     ),
+    pytest.param(
+        {"DATABASE_URL": "notaurl"},
+        "DATABASE_URL",
+        "DATABASE_URL is not a database URL OMEN can use (it names no database scheme)",
+        id="database-url-not-a-url",
+    ),
+    pytest.param(
+        {
+            "DATABASE_URL": "postgres://postgres@127.0.0.1:5432/omen",
+            "DATABASE_POOL_MIN_SIZE": "5",
+            "DATABASE_POOL_MAX_SIZE": "2",
+        },
+        "DATABASE_POOL_MAX_SIZE",
+        "DATABASE_POOL_MIN_SIZE=5 is more than DATABASE_POOL_MAX_SIZE=2",
+        id="database-pool-min-above-max",
+    ),
+    pytest.param(
+        {"API_THROTTLE_RATE": "lots"},
+        "API_THROTTLE_RATE",
+        "API_THROTTLE_RATE='lots' is not a rate: set it to N/s, N/min, N/hour or N/day",
+        id="api-throttle-rate-not-a-rate",
+    ),
+    pytest.param(
+        {"PROMETHEUS_MULTIPROC_DIR": "/nonexistent/omen-prometheus"},
+        "PROMETHEUS_MULTIPROC_DIR",
+        "PROMETHEUS_MULTIPROC_DIR='/nonexistent/omen-prometheus' is not a directory",
+        id="prometheus-multiproc-dir-missing",
+    ),
+    pytest.param(
+        production(SECURE_SSL_REDIRECT="ture"),
+        "SECURE_SSL_REDIRECT",
+        "SECURE_SSL_REDIRECT='ture' is neither true nor false",
+        id="boolean-not-a-boolean",
+    ),
+    pytest.param(
+        {"HEALTH_CHECK_TIMEOUT_SECONDS": "3s"},
+        "HEALTH_CHECK_TIMEOUT_SECONDS",
+        "HEALTH_CHECK_TIMEOUT_SECONDS='3s' is not a number: set it to a number from 0.1 to 60",
+        id="number-not-a-number",
+    ),
+    pytest.param(
+        {"HEALTH_OUTBOX_LAG_SECONDS": "-5"},
+        "HEALTH_OUTBOX_LAG_SECONDS",
+        "HEALTH_OUTBOX_LAG_SECONDS=-5 is out of range: set it to a whole number 0 or more",
+        id="number-out-of-range",
+    ),
 ]
 
 
 def refusal_sites():
-    """Each ``raise ImproperlyConfigured(...)`` and ``problems.append(...)`` in settings.py."""
+    """Each ``raise ImproperlyConfigured(...)`` and ``problems.append(...)`` in settings.py, and each
+    raise in omen_site/environment.py (settings' reader of booleans and numbers)."""
     tree = ast.parse(inspect.getsource(settings_module))
+    reader = ast.parse(inspect.getsource(environment_module))
     raises = [
         node
-        for node in ast.walk(tree)
+        for module in (tree, reader)
+        for node in ast.walk(module)
         if isinstance(node, ast.Raise) and isinstance(node.exc, ast.Call) and node.exc.func.id == "ImproperlyConfigured"
     ]
+    # Any other raise there would be a refusal this count cannot see.
+    others = [node for module in (tree, reader) for node in ast.walk(module) if isinstance(node, ast.Raise)]
+    assert len(others) == len(raises), "settings.py or environment.py raises something but ImproperlyConfigured(...)"
     appends = [
         node
         for node in ast.walk(tree)
@@ -127,6 +181,94 @@ def test_each_refusal_is_one_short_message_naming_its_variable(environment, vari
     assert len(result.stderr.splitlines()) <= 3, result.stderr
     assert variable in result.stderr
     assert sentence in result.stderr
+
+
+# What a fault probe gave each of these before: a traceback naming no variable ("could not convert
+# string to float: ''", KeyError 'ENGINE'), or a start that then failed on every request or never
+# got ready. Each now stops the start with one line naming the variable and what it takes.
+POSTGRES = "postgres://postgres@127.0.0.1:5432/omen"
+BAD_VALUES = [
+    ({"HEALTH_CHECK_TIMEOUT_SECONDS": "abc"}, "HEALTH_CHECK_TIMEOUT_SECONDS='abc' is not a number"),
+    ({"HEALTH_CHECK_TIMEOUT_SECONDS": "1,5"}, "HEALTH_CHECK_TIMEOUT_SECONDS='1,5' is not a number"),
+    ({"HEALTH_CHECK_TIMEOUT_SECONDS": "-1"}, "HEALTH_CHECK_TIMEOUT_SECONDS=-1 is out of range"),
+    ({"HEALTH_CHECK_TIMEOUT_SECONDS": "0"}, "HEALTH_CHECK_TIMEOUT_SECONDS=0 is out of range"),
+    ({"HEALTH_OUTBOX_LAG_SECONDS": "abc"}, "HEALTH_OUTBOX_LAG_SECONDS='abc' is not a whole number"),
+    ({"TRUSTED_PROXIES": "x"}, "TRUSTED_PROXIES='x' is not a whole number"),
+    ({"TRUSTED_PROXIES": "1.5"}, "TRUSTED_PROXIES='1.5' is not a whole number"),
+    ({"AXES_COOLOFF_MINUTES": "x"}, "AXES_COOLOFF_MINUTES='x' is not a whole number"),
+    ({"API_MAX_BODY_BYTES": "10MB"}, "API_MAX_BODY_BYTES='10MB' is not a whole number"),
+    ({"API_MAX_BODY_BYTES": "0"}, "API_MAX_BODY_BYTES=0 is out of range"),
+    ({"API_MAX_BODY_BYTES": "-1"}, "API_MAX_BODY_BYTES=-1 is out of range"),
+    ({"LEDGER_STALL_AFTER_SECONDS": "1e3"}, "LEDGER_STALL_AFTER_SECONDS='1e3' is not a whole number"),
+    ({"LEDGER_STALL_AFTER_SECONDS": "-5"}, "LEDGER_STALL_AFTER_SECONDS=-5 is out of range"),
+    (production(SECURE_HSTS_SECONDS="abc"), "SECURE_HSTS_SECONDS='abc' is not a whole number"),
+    (production(SECURE_HSTS_SECONDS="-1"), "SECURE_HSTS_SECONDS=-1 is out of range"),
+    (
+        {"DATABASE_URL": "postgres://postgres@127.0.0.1:notaport/x"},
+        "DATABASE_URL is not a database URL OMEN can use (Port could not be cast to integer value as 'notaport')",
+    ),
+    ({"DATABASE_URL": "mysql://omen@127.0.0.1/omen"}, "OMEN can use (mysql is neither SQLite nor PostgreSQL)"),
+    (production(DATABASE_POOL_MAX_SIZE="0"), "DATABASE_POOL_MAX_SIZE=0 is out of range"),
+    ({"DATABASE_URL": POSTGRES, "DATABASE_POOL_MIN_SIZE": "-1"}, "DATABASE_POOL_MIN_SIZE=-1 is out of range"),
+    ({"DATABASE_URL": POSTGRES, "DATABASE_POOL_TIMEOUT_SECONDS": "-1"}, "DATABASE_POOL_TIMEOUT_SECONDS=-1 is out"),
+    ({"DATABASE_URL": POSTGRES, "DATABASE_POOL_TIMEOUT_SECONDS": "0"}, "DATABASE_POOL_TIMEOUT_SECONDS=0 is out"),
+    (production(SECURE_SSL_REDIRECT="ture"), "SECURE_SSL_REDIRECT='ture' is neither true nor false"),
+    ({"METRICS_PUBLIC": "ture"}, "METRICS_PUBLIC='ture' is neither true nor false"),
+    ({"API_ACCESS_LOG": "yes-please"}, "API_ACCESS_LOG='yes-please' is neither true nor false"),
+    ({"DEBUG": "enabled"}, "DEBUG='enabled' is neither true nor false"),
+    ({"API_THROTTLE_RATE": "0/min"}, "API_THROTTLE_RATE='0/min' is not a rate"),
+    ({"PROMETHEUS_MULTIPROC_DIR": "/etc/hostname"}, "PROMETHEUS_MULTIPROC_DIR='/etc/hostname' is not a directory"),
+]
+
+
+@pytest.mark.parametrize(("environment", "sentence"), BAD_VALUES, ids=[sentence for _, sentence in BAD_VALUES])
+def test_a_value_its_variable_cannot_take_stops_the_start_in_one_line_naming_it(environment, sentence):
+    result = manage("check", **environment)
+
+    assert result.returncode == 1, result.stderr
+    assert "Traceback" not in result.stderr
+    assert result.stderr.strip() == result.stderr.strip().splitlines()[0], result.stderr
+    assert sentence in result.stderr
+
+
+def test_a_database_url_that_cannot_be_read_is_refused_without_repeating_its_password():
+    result = manage("check", DATABASE_URL="postgres://omen:s3cret-pw@127.0.0.1:notaport/omen")
+
+    assert result.returncode == 1
+    assert "DATABASE_URL is not a database URL" in result.stderr
+    assert "s3cret-pw" not in result.stderr
+
+
+def test_allowed_hosts_of_blanks_is_empty_and_refused_in_production():
+    result = manage("check", **production(ALLOWED_HOSTS=" , "))
+
+    assert result.returncode == 1
+    assert "ALLOWED_HOSTS is empty" in result.stderr
+
+
+def test_values_in_range_and_booleans_as_the_docs_write_them_start(tmp_path):
+    result = manage(
+        "check",
+        **production(
+            LEDGER_DIR=str(tmp_path / "ledger"),
+            ALLOWED_HOSTS=" omen.example.com , ",
+            DEBUG="false",
+            SECURE_PROXY_SSL_HEADER_ENABLED="true",
+            SECURE_HSTS_SECONDS="0",
+            SECURE_HSTS_PRELOAD="False",
+            SECURE_HSTS_INCLUDE_SUBDOMAINS="no",
+            METRICS_PUBLIC="1",
+            API_ACCESS_LOG="off",
+            HEALTH_CHECK_TIMEOUT_SECONDS="0.5",
+            HEALTH_OUTBOX_LAG_SECONDS="0",
+            API_THROTTLE_RATE="1000000/min",
+            DATABASE_POOL_MIN_SIZE="0",
+            DATABASE_POOL_MAX_SIZE="1",
+            PROMETHEUS_MULTIPROC_DIR=str(tmp_path),
+        ),
+    )
+
+    assert result.returncode == 0, result.stderr
 
 
 def test_a_refusal_shows_its_traceback_with_the_traceback_flag():

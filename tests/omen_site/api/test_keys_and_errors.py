@@ -283,6 +283,22 @@ def test_every_scope_is_offered_in_the_admin_and_a_created_key_is_shown_once(adm
     assert key.created_by.username == "admin"
 
 
+def test_a_rate_that_is_not_one_is_refused_on_the_admin_form_naming_the_field(admin_client):
+    """It used to reach ApiKey.issue in save_model, whose ValueError was a 500."""
+    response = admin_client.post(
+        "/admin/omen_site/apikey/add/", {"name": "partner", "scopes": ["read:signals"], "throttle_rate": "lots"}
+    )
+
+    assert response.status_code == 200
+    assert list(response.context["adminform"].form.errors) == ["throttle_rate"]
+    assert "Not a rate: write N/s, N/min, N/hour or N/day" in response.content.decode()
+    assert not ApiKey.objects.filter(name="partner").exists()
+    admin_client.post(
+        "/admin/omen_site/apikey/add/", {"name": "partner", "scopes": ["read:signals"], "throttle_rate": " 50/min "}
+    )
+    assert ApiKey.objects.get(name="partner").throttle_rate == "50/min"
+
+
 def test_the_schema_generates_and_validates_without_a_warning(tmp_path):
     call_command("spectacular", "--validate", "--fail-on-warn", "--file", str(tmp_path / "schema.yml"))
 
