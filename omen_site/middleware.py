@@ -53,7 +53,11 @@ class SlashRedirectMiddleware(CommonMiddleware):
 
 
 class RequestIdMiddleware:
-    """Every response carries ``X-Request-ID``: the client's, if plain, else a new one."""
+    """Every response carries ``X-Request-ID``: the client's, if plain, else a new one.
+
+    The outermost middleware (settings.MIDDLEWARE), so that an answer any other one gives -- a
+    Host refused by SecurityMiddleware's HTTPS redirect, the redirect itself -- carries it too.
+    """
 
     def __init__(self, get_response):
         self.get_response = get_response
@@ -86,9 +90,12 @@ def _shaped(request, page):
     error = error or ("server_error" if page.status_code >= 500 else "bad_request")
     message = f"{page.status_code} {page.reason_phrase} for {request.method} {request.path}."
     response = api_error_response(request, page.status_code, error, message)
-    for header in ("Allow", "Retry-After"):
-        if header in page:
-            response[header] = page[header]
+    # The page's other headers stay: Allow, Retry-After, and what the middleware inside this one
+    # added (this one is outermost): nosniff, the Content-Security-Policy, X-Frame-Options.
+    for header, value in page.items():
+        if header.lower() not in {"content-type", "content-length"}:
+            response[header] = value
+    response.cookies = page.cookies
     return response
 
 

@@ -73,6 +73,9 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # Outermost, so that every answer carries an X-Request-ID and an API error names the request,
+    # even a refusal of SecurityMiddleware's (a Host not in ALLOWED_HOSTS meets its HTTPS redirect).
+    "omen_site.middleware.RequestIdMiddleware",
     "django.middleware.security.SecurityMiddleware",
     # Content-Security-Policy on every answer: CONTENT_SECURITY_POLICY below, or a view's own.
     "csp.middleware.CSPMiddleware",
@@ -82,8 +85,6 @@ MIDDLEWARE = [
     "omen_site.api.access_log.ApiAccessLogMiddleware",
     "corsheaders.middleware.CorsMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
-    # Before the redirect below, so that it carries an X-Request-ID too.
-    "omen_site.middleware.RequestIdMiddleware",
     # Django's CommonMiddleware, with a 308 for an API path missing its slash (keeps a POST's body).
     "omen_site.middleware.SlashRedirectMiddleware",
     "omen_site.middleware.StorableQueryMiddleware",
@@ -190,7 +191,9 @@ STATIC_ROOT = VAR_DIR / "static"
 if IS_PRODUCTION:
     # Serves the admin's collected static files without a separate server;
     # in development runserver serves them.
-    MIDDLEWARE.insert(1, "whitenoise.middleware.WhiteNoiseMiddleware")
+    # Right after SecurityMiddleware, as WhiteNoise asks.
+    _security = MIDDLEWARE.index("django.middleware.security.SecurityMiddleware")
+    MIDDLEWARE.insert(_security + 1, "whitenoise.middleware.WhiteNoiseMiddleware")
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {

@@ -286,8 +286,9 @@ def _caller(request) -> tuple[int | None, str, int | None]:
 class ApiAccessLogMiddleware:
     """Buffers an entry for every logged request; the response's close writes the buffer when due.
 
-    Outermost but for the latency timer (and SecurityMiddleware, whose HTTPS redirects are not
-    API answers): the duration includes the other middleware, and the status is the one sent.
+    Outermost but for the request id's, the latency timer and SecurityMiddleware (whose HTTPS
+    redirects are not API answers): the duration includes the other middleware, and the status is
+    the one sent.
     """
 
     def __init__(self, get_response):

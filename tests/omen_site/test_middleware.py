@@ -108,6 +108,39 @@ def test_with_debug_on_an_api_path_that_matches_nothing_is_still_the_error_shape
     assert client.get("/admin/nope/").headers["Content-Type"].startswith("text/html")  # pages stay pages
 
 
+def test_a_shaped_page_keeps_the_headers_the_middleware_inside_gave_it(client):
+    """The request id's middleware is outermost: the security headers are on the page it shapes."""
+    reply = client.post("/api/docs/")  # Django's 405 page: the docs are plain Django views
+
+    assert reply.status_code == 405 and reply.json()["error"] == "method_not_allowed"
+    assert reply["Allow"] == "GET, HEAD, OPTIONS"
+    assert reply["X-Content-Type-Options"] == "nosniff"
+    assert reply["X-Frame-Options"] == "DENY"
+    assert "default-src 'none'" in reply["Content-Security-Policy"]
+
+
+@pytest.mark.parametrize("debug", [False, True], ids=["debug-off", "debug-on"])
+def test_a_host_refused_by_the_https_redirect_still_answers_with_its_request_id(client, settings, debug):
+    """SecurityMiddleware reads the Host first when it redirects to HTTPS (production's default), so
+    a Host not in ALLOWED_HOSTS is refused there: the request id must already be set."""
+    settings.SECURE_SSL_REDIRECT = True
+    settings.DEBUG = debug
+    reply = client.get("/api/v1/signals/", headers={"host": "evil.example", "X-Request-ID": "probe-host"})
+
+    assert reply.status_code == 400
+    assert reply.json()["error"] == "bad_request"
+    assert reply.json()["request_id"] == "probe-host"
+    assert reply["X-Request-ID"] == "probe-host"
+
+
+def test_an_https_redirect_carries_a_request_id_too(client, settings):
+    settings.SECURE_SSL_REDIRECT = True
+    reply = client.get("/api/v1/signals/", headers={"X-Request-ID": "probe-redirect"})
+
+    assert reply.status_code == 301 and reply["Location"].startswith("https://")
+    assert reply["X-Request-ID"] == "probe-redirect"
+
+
 def test_a_page_outside_the_api_missing_its_slash_keeps_djangos_301(admin_client):
     response = admin_client.get("/admin/signals/signal")
     assert response.status_code == 301 and response["Location"] == "/admin/signals/signal/"

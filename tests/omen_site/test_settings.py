@@ -246,6 +246,18 @@ def test_allowed_hosts_of_blanks_is_empty_and_refused_in_production():
     assert "ALLOWED_HOSTS is empty" in result.stderr
 
 
+def test_production_keeps_every_answer_under_the_request_id_and_whitenoise_right_after_security():
+    code = "from django.conf import settings; print(*settings.MIDDLEWARE[:3])"
+    result = manage("shell", "--no-imports", "-c", code, **production())
+
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split()[-3:] == [
+        "omen_site.middleware.RequestIdMiddleware",
+        "django.middleware.security.SecurityMiddleware",
+        "whitenoise.middleware.WhiteNoiseMiddleware",
+    ]
+
+
 def test_values_in_range_and_booleans_as_the_docs_write_them_start(tmp_path):
     result = manage(
         "check",
