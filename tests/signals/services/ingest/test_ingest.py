@@ -164,7 +164,7 @@ def test_bulk_insert_announces_every_created_signal_in_the_same_transaction():
     assert in_transaction
     stored = Signal.objects.values_list(
         "pk", "signal_id", "trace_id", "input_event_hash", "source_event_id", "ruleset_version",
-        "observed_at", "created_at", Cast("contract", output_field=TextField()),
+        "observed_at", "created_at", Cast("contract", output_field=TextField()), "pushed",
     )  # fmt: skip
     # What listeners are told is what the table holds, contract text byte for byte.
     assert sorted(announced) == sorted(stored)
