@@ -65,9 +65,9 @@ class RequestIdMiddleware:
     def __call__(self, request):
         given = request.headers.get(REQUEST_ID_HEADER, "")
         request.request_id = given if _CLIENT_REQUEST_ID.fullmatch(given) else uuid.uuid4().hex
-        response = self.get_response(request)
-        if is_api_request(request) and response.status_code >= 400 and _is_a_page(response):
-            response = _shaped(request, response)
+        # Shaped here too: a page a middleware outside the access log answered (Django's debug page
+        # for a Host SecurityMiddleware refused) is in the error shape as well.
+        response = api_page_shaped(request, self.get_response(request))
         response[REQUEST_ID_HEADER] = request.request_id
         # Where the caller stands against its rate limit (omen_site/api/throttle.py), on every API reply.
         rate_limit = getattr(request, "rate_limit", None)
@@ -77,6 +77,24 @@ class RequestIdMiddleware:
             response["X-RateLimit-Remaining"] = str(remaining)
             response["X-RateLimit-Reset"] = str(reset)
         return response
+
+
+class ApiErrorPageMiddleware:
+    """An error page answered under /api/ becomes the error shape, just inside the access log, so
+    that the log records the size of what is sent, not of the page."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        return api_page_shaped(request, self.get_response(request))
+
+
+def api_page_shaped(request, response):
+    """``response``, or, for an error page (HTML, text) under /api/, the error shape in its stead."""
+    if is_api_request(request) and response.status_code >= 400 and _is_a_page(response):
+        return _shaped(request, response)
+    return response
 
 
 def _is_a_page(response) -> bool:
@@ -91,11 +109,17 @@ def _shaped(request, page):
     message = f"{page.status_code} {page.reason_phrase} for {request.method} {request.path}."
     response = api_error_response(request, page.status_code, error, message)
     # The page's other headers stay: Allow, Retry-After, and what the middleware inside this one
-    # added (this one is outermost): nosniff, the Content-Security-Policy, X-Frame-Options.
+    # added (X-Frame-Options; outermost, also nosniff and the Content-Security-Policy).
     for header, value in page.items():
         if header.lower() not in {"content-type", "content-length"}:
             response[header] = value
     response.cookies = page.cookies
+    # And a view's own Content-Security-Policy (django-csp's decorators leave it on the response,
+    # for CSPMiddleware, outside this one, to write): the docs pages' stays theirs.
+    for name, value in vars(page).items():
+        if name.startswith("_csp"):
+            setattr(response, name, value)
+    response["Content-Length"] = str(len(response.content))  # as CommonMiddleware set it on the page
     return response
 
 

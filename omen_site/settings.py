@@ -83,6 +83,8 @@ MIDDLEWARE = [
     "omen_site.operations.metrics.RequestLatencyMiddleware",
     # Logs every request under /api/ (timed from here), buffered and written in bulk.
     "omen_site.api.access_log.ApiAccessLogMiddleware",
+    # Error pages under /api/ in the error shape before the log above records their size.
+    "omen_site.middleware.ApiErrorPageMiddleware",
     "corsheaders.middleware.CorsMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     # Django's CommonMiddleware, with a 308 for an API path missing its slash (keeps a POST's body).
@@ -229,8 +231,12 @@ with warnings.catch_warnings():
         _db_problem = "" if _db.get("ENGINE") else "it names no database scheme"
         if _db.get("ENGINE") not in {"", None, "django.db.backends.sqlite3", "django.db.backends.postgresql"}:
             _db_problem = f"{_db['ENGINE'].rsplit('.', 1)[-1]} is neither SQLite nor PostgreSQL"
-    except ValueError as exc:  # "Port could not be cast to integer value as 'x'": never the password
-        _db_problem = str(exc)
+    except ValueError:
+        # Not the error's text: "Port could not be cast to integer value as 'x'" quotes what came
+        # before the host, and an unencoded / or ? in the password makes that the password's start.
+        _db_problem = (
+            "its port is not a number; in the user name or password, write / ? # @ and : as %2F %3F %23 %40 and %3A"
+        )
 if _db_problem:
     # The message never repeats the URL: it holds the password.
     raise ImproperlyConfigured(

@@ -354,32 +354,35 @@ def signals_write_restored(signals: Sequence[RestoredSignal]) -> int:
     return len(created)
 
 
-def signals_restore(stored: Iterable[tuple[str, datetime]]) -> int:
-    """Put back signals kept outside the database (retention's archives): (stored contract, created_at) pairs.
+def signals_restore(stored: Iterable[tuple[str, datetime, bool]]) -> int:
+    """Put back signals kept outside the database (retention's archives): (stored contract,
+    created_at, pushed) triples, ``pushed`` for a partner's signal (the contract does not say it).
 
     The same rule as import turns each contract into its row; a signal the database has is
-    skipped, so restoring twice adds nothing. Each restored signal gets a create frame: the
-    ledger shows it deleted, then back. Raises ``ContractError`` naming the field of a contract
-    that cannot make a row, before anything is written. The caller holds the transaction.
+    skipped, so restoring twice adds nothing. Each restored signal gets a create frame, which
+    says ``pushed`` as its row does: the ledger shows it deleted, then back. Raises
+    ``ContractError`` naming the field of a contract that cannot make a row, before anything is
+    written. The caller holds the transaction.
     """
-    signals = [_restored(contract, created_at) for contract, created_at in stored]
+    signals = [_restored(contract, created_at, pushed) for contract, created_at, pushed in stored]
     return signals_write_restored(signals) if signals else 0
 
 
-def signals_restore_check(stored: Iterable[tuple[str, datetime]]) -> None:
-    """Check, writing nothing, that ``signals_restore`` would take each pair: a caller that
+def signals_restore_check(stored: Iterable[tuple[str, datetime, bool]]) -> None:
+    """Check, writing nothing, that ``signals_restore`` would take each triple: a caller that
     restores in several transactions checks them all before the first. Raises ``ContractError``
-    naming the pair's place (from 1) and the field."""
-    for place, (contract, created_at) in enumerate(stored, start=1):
+    naming the triple's place (from 1) and the field."""
+    for place, (contract, created_at, pushed) in enumerate(stored, start=1):
         try:
-            _restored(contract, created_at)
+            _restored(contract, created_at, pushed)
         except ContractError as exc:
             raise ContractError(f"line {place}", str(exc)) from exc
 
 
-def _restored(contract: str, created_at: datetime) -> RestoredSignal:
+def _restored(contract: str, created_at: datetime, pushed: bool) -> RestoredSignal:
     try:
         document = orjson.loads(contract)
     except orjson.JSONDecodeError as exc:
         raise ContractError("contract", f"not JSON ({exc})") from exc
-    return restore_signal({"signal": document, "emitted_at": created_at.isoformat()})
+    # As a frame's envelope carries them: the row, its SavedSignal and so its create frame say pushed.
+    return restore_signal({"signal": document, "emitted_at": created_at.isoformat(), "pushed": pushed})

@@ -437,15 +437,15 @@ def _write_partition(end: LedgerEnd, now: datetime) -> None:
 def _frame_sources(rows: list[tuple]) -> tuple[dict[int, tuple], set[int]]:
     """Signal fields per pk for the create rows: from memory when this process just committed
     them, else read from the signal, else from its later delete (created and deleted before
-    this run, by a delete queued with the whole contract); and which updated signals a partner
-    pushed.
+    this run, by a delete queued with the whole contract); and which of the signals framed from
+    an outbox row's contract a partner pushed.
 
     A frame says ``pushed`` as the writer finds the row. One whose row is gone by then (deleted
     since its save) says nothing, and is followed in the ledger by that signal's delete frame.
     """
     found: dict[int, tuple] = {}
     unknown = []
-    updated = []
+    from_contract = []
     for _, operation, pk, signal_id, contract, *_ in rows:
         if operation == Operation.CREATE and contract is None:
             saved = take_committed(pk, signal_id)
@@ -453,10 +453,14 @@ def _frame_sources(rows: list[tuple]) -> tuple[dict[int, tuple], set[int]]:
                 unknown.append(pk)
             else:
                 found[pk] = saved[1:]
-        elif operation == Operation.UPDATE:
-            updated.append(pk)
-    pushed_updates = (
-        set(Signal.objects.filter(pk__in=updated, pushed=True).values_list("pk", flat=True)) if updated else set()
+        elif operation != Operation.DELETE:
+            # Framed from the contract its outbox row holds (an update's; a create's kept before
+            # its row changed), which does not say pushed: the row does.
+            from_contract.append(pk)
+    pushed_rows = (
+        set(Signal.objects.filter(pk__in=from_contract, pushed=True).values_list("pk", flat=True))
+        if from_contract
+        else set()
     )
     if unknown:
         found.update(
@@ -486,7 +490,7 @@ def _frame_sources(rows: list[tuple]) -> tuple[dict[int, tuple], set[int]]:
                     found[pk] = _fields_from_contract(contract, saved_at)
                 except _UNREADABLE as exc:
                     raise _unreadable_row(outbox_id, exc) from exc
-    return found, pushed_updates
+    return found, pushed_rows
 
 
 # A contract the writer cannot parse is a LedgerError naming its outbox row, recorded on the
@@ -528,7 +532,7 @@ def _fields_from_contract(contract: str, saved_at: datetime) -> list:
         observed_at,
         saved_at,
         contract,
-        False,  # pushed: not in a contract (an update's is looked up: _frame_sources)
+        False,  # pushed: not in a contract (the row's is looked up: _frame_sources)
     ]
 
 
@@ -536,7 +540,7 @@ def _append_batch(end: LedgerEnd, rows: list[tuple], now: datetime) -> list[floa
     """Frame ``rows`` after ``end`` (moving it) and insert their frame references in the caller's
     transaction; return the seconds each fsync took, one per segment."""
     _write_partition(end, now)
-    sources, pushed_updates = _frame_sources(rows)
+    sources, pushed_rows = _frame_sources(rows)
     written_at = format_timestamp(now)
     written_at_db = datetime_adapter()(now)
     # A bulk batch shares one emitted_at (and markets share observation times): format each once.
@@ -574,8 +578,8 @@ def _append_batch(end: LedgerEnd, rows: list[tuple], now: datetime) -> list[floa
             except _UNREADABLE as exc:
                 raise _unreadable_row(outbox_id, exc) from exc
         sid, trace_id, input_hash, source_event_id, ruleset, observed_at, emitted_at, contract_json, pushed = fields
-        if operation == Operation.UPDATE:
-            pushed = signal_pk in pushed_updates
+        if contract is not None and operation != Operation.DELETE:
+            pushed = signal_pk in pushed_rows
         if end.segment_frames >= max_frames or end.size >= max_bytes:
             end.move_to(end.partition, end.ordinal + 1)
             chunks.append((end.ordinal, 0, 0, []))

@@ -12,7 +12,6 @@ from django.utils import timezone
 from ledger.public import signals_restore, signals_restore_check
 from retention.policies import effective_policies
 from retention.services import archive
-from signals.models import Signal
 
 _CHUNK = 1000
 
@@ -60,15 +59,13 @@ def restore_archive(day: date) -> Restored:
         # Every line is read and checked once before the first commit: a line that is no
         # archived signal (ArchiveDamaged), or whose contract cannot make a row (ContractError,
         # naming the line), stops the restore before any of the day is back, not part-way.
-        signals_restore_check((signal.contract, signal.created_at) for signal in archive.read_day(day))
+        signals_restore_check((signal.contract, signal.created_at, signal.pushed) for signal in archive.read_day(day))
         signals = archive.read_day(day)
         total = restored = 0
         while chunk := list(islice(signals, _CHUNK)):
             total += len(chunk)
             with transaction.atomic():
-                restored += signals_restore((signal.contract, signal.created_at) for signal in chunk)
                 # A partner's signal goes back to its own policy (partner_signals): the contract
-                # the ledger restores from does not say it was pushed, its archive line does.
-                if pushed := [signal.signal_id for signal in chunk if signal.pushed]:
-                    Signal.objects.filter(signal_id__in=pushed).update(pushed=True)
+                # does not say it was pushed, its archive line does.
+                restored += signals_restore((signal.contract, signal.created_at, signal.pushed) for signal in chunk)
     return Restored(day=day, in_archive=total, restored=restored)

@@ -69,6 +69,16 @@ def test_a_keyed_request_leaves_one_entry_with_its_fields(client):
     assert 0 < entry.duration_ms < 60_000
 
 
+def test_an_error_page_answered_under_the_api_is_logged_at_the_size_of_the_error_shape_sent(client, settings):
+    settings.DEBUG = True  # Django's debug 404 page, which no error handler sees, becomes the error shape
+
+    response = client.get("/api/v1/nothing-here/")
+
+    assert (response.status_code, response["Content-Type"]) == (404, "application/json")
+    entry = ApiAccessLogEntry.objects.get()
+    assert entry.response_bytes == len(response.content)  # not the HTML page's, some 8 KB
+
+
 @pytest.mark.parametrize(
     ("remote_addr", "stored"),
     [

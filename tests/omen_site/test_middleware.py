@@ -109,7 +109,8 @@ def test_with_debug_on_an_api_path_that_matches_nothing_is_still_the_error_shape
 
 
 def test_a_shaped_page_keeps_the_headers_the_middleware_inside_gave_it(client):
-    """The request id's middleware is outermost: the security headers are on the page it shapes."""
+    """Shaped inside the security middleware (just inside the access log), the page keeps its Allow
+    and its view's own Content-Security-Policy (the docs pages'), and gets the security headers."""
     reply = client.post("/api/docs/")  # Django's 405 page: the docs are plain Django views
 
     assert reply.status_code == 405 and reply.json()["error"] == "method_not_allowed"

@@ -15,7 +15,9 @@ from django.db.models import TextField
 from django.db.models.functions import Cast
 
 from ledger.models import LedgerOutbox
+from ledger.reading import ledger_segments, read_segment
 from ledger.services.verify import ledger_verify
+from ledger.services.writer import ledger_drain
 from retention.models import LegalHold, SignalArchive
 from retention.services import archive, archive_read
 from retention.services import restore as restore_module
@@ -408,6 +410,17 @@ def test_a_partners_signal_kept_longer_than_the_signals_policy_follows_its_own_p
 
     # Back under its own policy: the line said it was pushed (the contract does not).
     assert dict(Signal.objects.values_list("signal_id", "pushed")) == {pushed.signal_id: True, polled.signal_id: False}
+    # And its create frame says so (framed from memory, the drain on commit): a replay keeps the mark.
+    ledger_drain()
+    envelopes = [
+        orjson.loads(frame.payload)
+        for ref in ledger_segments(settings.LEDGER_DIR)
+        for frame in read_segment(ref).frames
+    ]
+    last_create = {
+        envelope["signal_id"]: envelope.get("pushed") for envelope in envelopes if envelope["operation"] == "create"
+    }
+    assert last_create == {pushed.signal_id: True, polled.signal_id: None}
 
 
 def test_an_archived_signal_is_held_by_its_source_event_as_the_database_names_it():

@@ -369,3 +369,20 @@ def test_a_partners_signals_are_marked_pushed_in_their_frames_and_replayed_as_pu
     assert result.problems == []
     assert signal_table() == before  # pushed included: a partner's signal is kept by partner_signals again
     assert Signal.objects.filter(pushed=True).count() == 2
+
+
+def test_a_partners_signal_changed_before_its_create_is_framed_is_marked_in_both_frames(ledger_dir, settings):
+    settings.LEDGER_DRAIN_ON_COMMIT = "off"
+    signals_ingest(records=[RawEventFactory(observed_at=DAY_1)], pushed=True)
+    changed = Signal.objects.get()
+    changed.status = "RESOLVED"
+    changed.contract = {**changed.contract, "status": "RESOLVED"}
+    changed.save()  # the waiting create keeps the contract it was made with: framed from that, not the row
+
+    ledger_drain(now=DAY_1)
+
+    envelopes = [json.loads(frame.payload) for ref in ledger_segments(ledger_dir) for frame in read_segment(ref).frames]
+    assert [(envelope["operation"], envelope.get("pushed")) for envelope in envelopes] == [
+        ("create", True),
+        ("update", True),
+    ]

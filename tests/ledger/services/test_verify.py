@@ -381,7 +381,7 @@ def test_a_signal_deleted_between_the_reads_and_restored_and_framed_while_verify
     settings.LEDGER_DRAIN_ON_COMMIT = "off"
     first = Signal.objects.order_by("pk").first()
     identity = Signal.objects.filter(pk=first.pk).values_list(*DeletedSignal._fields).get()
-    stored = Signal.objects.filter(pk=first.pk).values_list(Cast("contract", TextField()), "created_at").get()
+    stored = Signal.objects.filter(pk=first.pk).values_list(Cast("contract", TextField()), "created_at", "pushed").get()
     take_snapshot = verify._database_snapshot
 
     def snapshot_then_restored():
