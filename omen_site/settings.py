@@ -644,8 +644,9 @@ SPECTACULAR_SETTINGS = {
 # --- Operations: health, metrics, security headers, CORS (docs/operations.md) -----------------
 
 # /health/ready: each check must answer within this (seconds); they run side by side.
-# From 0.1 (a round trip to the database or Redis) to 60 (longer than any probe waits for an answer).
-HEALTH_CHECK_TIMEOUT_SECONDS = env.float("HEALTH_CHECK_TIMEOUT_SECONDS", default=3.0, minimum=0.1, maximum=60)
+# From 0.1 (a round trip to the database or Redis) to 20: a probe waits this long, and gunicorn
+# kills a sync worker silent for 30 s (its default timeout).
+HEALTH_CHECK_TIMEOUT_SECONDS = env.float("HEALTH_CHECK_TIMEOUT_SECONDS", default=3.0, minimum=0.1, maximum=20)
 # /health/ready fails while a save has waited in the ledger outbox longer than this (seconds);
 # by default when the writer counts as stalled. 0 leaves the outbox out of readiness.
 HEALTH_OUTBOX_LAG_SECONDS = env.int("HEALTH_OUTBOX_LAG_SECONDS", default=LEDGER_STALL_AFTER_SECONDS, minimum=0)

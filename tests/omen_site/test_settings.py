@@ -128,7 +128,7 @@ REFUSALS = [
     pytest.param(
         {"HEALTH_CHECK_TIMEOUT_SECONDS": "3s"},
         "HEALTH_CHECK_TIMEOUT_SECONDS",
-        "HEALTH_CHECK_TIMEOUT_SECONDS='3s' is not a number: set it to a number from 0.1 to 60",
+        "HEALTH_CHECK_TIMEOUT_SECONDS='3s' is not a number: set it to a number from 0.1 to 20",
         id="number-not-a-number",
     ),
     pytest.param(
