@@ -19,6 +19,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 
@@ -74,8 +75,14 @@ class ForkServer:
         os.kill(pid, signal.SIGKILL)  # unreaped until "reap", a child that died on its own keeps its pid
         self._send("reap")
         lines = []
-        while (line := next_line(self.output, 10, context)) != f"exited {pid}\n":
-            lines.append(line)
+        # A SIGKILLed process dies only once it leaves the kernel: one inside an fsync the disk is
+        # slow to finish (the other suite writing meanwhile) can take seconds. CI once waited more
+        # than 10 s here; a minute, as every other wait, and a timeout says where the child was.
+        try:
+            while (line := next_line(self.output, 60, context)) != f"exited {pid}\n":
+                lines.append(line)
+        except AssertionError as error:
+            raise AssertionError(f"{error}; after the SIGKILL the child was {process_state(pid)}") from None
         return lines
 
     def close(self) -> None:
@@ -83,6 +90,17 @@ class ForkServer:
         self.process.wait()
         self.process.stdin.close()
         self.process.stdout.close()
+
+
+def process_state(pid: int) -> str:
+    """The kernel's word on a process: its state and, if it sleeps, the function it waits in."""
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+        wchan = Path(f"/proc/{pid}/wchan").read_text().strip() or "-"
+    except OSError as error:
+        return f"not readable in /proc ({error.strerror})"
+    state = next((line.split(":", 1)[1].strip() for line in status.splitlines() if line.startswith("State:")), "?")
+    return f"in state {state}, waiting in {wchan}"
 
 
 def next_line(output: LineReader, timeout: float, context: str) -> str:
