@@ -183,6 +183,9 @@ REFUSED_NAMES = [
     pytest.param("in\ttab", "(it has U+0009)", id="tab"),
     pytest.param("admin\u202e", "(it has U+202E)", id="bidi-override"),
     pytest.param("line\u2028two", "(it has U+2028)", id="line-separator"),
+    # Letters and marks that render as nothing: a list showed these names as blank.
+    pytest.param("\u3164\u3164", "(it has U+3164)", id="hangul-filler"),
+    pytest.param("admin\ufe0f\u034f", "(it has U+FE0F, U+034F)", id="variation-selector-and-joiner"),
 ]
 
 
