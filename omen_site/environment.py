@@ -64,8 +64,10 @@ class StrictEnv(environ.Env):
     def float(self, var, default, *, minimum=None, maximum=None):
         return self._number(var, default, minimum, maximum, whole=False)
 
-    def list(self, var, cast=None, default=environ.Env.NOTSET):
-        return [entry for entry in (e.strip() for e in super().list(var, cast=cast, default=default)) if entry]
+    def list(self, var, default=environ.Env.NOTSET):
+        """Comma-separated strings, each stripped, empty ones dropped (no ``cast``: entries are
+        stripped as text, and no setting here lists anything else)."""
+        return [entry for entry in (e.strip() for e in super().list(var, default=default)) if entry]
 
     def _number(self, var, default, minimum, maximum, *, whole):
         raw = self.ENVIRON.get(var)
