@@ -654,6 +654,12 @@ HEALTH_OUTBOX_LAG_SECONDS = env.int("HEALTH_OUTBOX_LAG_SECONDS", default=LEDGER_
 # latency there, /health/live included, so a directory that is not there would make each one a 500.
 # Refused here, not in a system check: gunicorn's workers, which write it, run no checks. Not a
 # setting: prometheus_client reads the variable from the environment itself.
+# Its deprecated lowercase name still turns that mode on in prometheus_client, unchecked here.
+if "prometheus_multiproc_dir" in os.environ and "PROMETHEUS_MULTIPROC_DIR" not in os.environ:
+    raise ImproperlyConfigured(
+        "prometheus_multiproc_dir is set: prometheus_client reads it as PROMETHEUS_MULTIPROC_DIR, "
+        "its deprecated lowercase name; rename it to PROMETHEUS_MULTIPROC_DIR (checked at start) or unset it."
+    )
 _multiproc_dir = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
 if _multiproc_dir is not None:
     if not os.path.isdir(_multiproc_dir):

@@ -120,6 +120,12 @@ REFUSALS = [
         id="prometheus-multiproc-dir-missing",
     ),
     pytest.param(
+        {"prometheus_multiproc_dir": "/nonexistent/omen-prometheus"},
+        "PROMETHEUS_MULTIPROC_DIR",
+        "prometheus_multiproc_dir is set: prometheus_client reads it as PROMETHEUS_MULTIPROC_DIR",
+        id="prometheus-multiproc-dir-lowercase",
+    ),
+    pytest.param(
         production(SECURE_SSL_REDIRECT="ture"),
         "SECURE_SSL_REDIRECT",
         "SECURE_SSL_REDIRECT='ture' is neither true nor false",
