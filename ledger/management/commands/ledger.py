@@ -11,9 +11,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
-from ledger.envelope import read_head
-from ledger.reading import ledger_segments, segment_data
-from ledger.wal import LedgerCorruption, LedgerError, LedgerWriteError, read_frames
+from ledger.wal import LedgerCorruption, LedgerError, LedgerWriteError
 
 # Exit codes, also documented in --help and the README.
 DAMAGED = 2  # the ledger's files or their reconciliation with the database are wrong
@@ -35,14 +33,6 @@ class _Bar:
 
     def __exit__(self, *exc_info):
         self.bar.close()
-
-
-def _keyed_frames(ref) -> list[tuple[tuple, bytes]]:
-    """A segment's frames keyed by their place in the ledger: (partition, ledger_sequence)."""
-    return [
-        ((ref.partition, read_head(frame.payload).ledger_sequence or 0), frame.payload)
-        for frame in read_frames(segment_data(ref.path)).frames
-    ]
 
 
 class Command(BaseCommand):
@@ -156,27 +146,35 @@ class Command(BaseCommand):
     # ----------------------------------------------------------------- tail
 
     def _tail(self, lines, follow, **options):
-        root = Path(settings.LEDGER_DIR)
-        shown: list[tuple[tuple, bytes]] = []
-        for ref in reversed(ledger_segments(root)):  # the newest segments, until there are enough frames
-            shown[:0] = _keyed_frames(ref)
-            if len(shown) >= lines:
-                break
-        for _, payload in shown[-lines:] if lines > 0 else []:
-            self.stdout.write(payload.decode())
-        self.stdout.flush()  # a pipe (| jq, a consumer) sees them now, not when a buffer fills
-        last = shown[-1][0] if shown else None
+        from ledger.services.feed import frames_after
+
+        # The feed's frames, so that tail of everything is the feed from 0: every tier (a frame
+        # moved to the archive or long-term storage is still the ledger's), committed frames only
+        # (one past the writer's recorded end may yet be cut), each once across segment rotations
+        # and tier moves (the position, not a file, says where it stopped).
+        end = frames_after(0, limit=0).end
+        after = self._print_frames(max(end - lines, 0) if lines > 0 else end, until=end)
         try:
             while follow:
                 time.sleep(1)
-                for ref in ledger_segments(root)[-2:]:  # a rotation may have happened since the last look
-                    for key, payload in _keyed_frames(ref):
-                        if last is None or key > last:
-                            self.stdout.write(payload.decode())
-                            self.stdout.flush()
-                            last = key
+                after = self._print_frames(after)
         except KeyboardInterrupt:  # Ctrl-C ends a follow quietly, whether it was asleep or reading
             return
+
+    def _print_frames(self, after: int, until: int | None = None) -> int:
+        """Print the committed frames after position ``after`` (up to ``until``); the last one's position."""
+        from ledger.services.feed import MAX_PAGE, frames_after
+
+        while until is None or after < until:
+            page = frames_after(after, MAX_PAGE if until is None else min(until - after, MAX_PAGE))
+            for frame in page.frames:
+                if until is None or frame.position <= until:  # not one committed since the end was read
+                    self.stdout.write(frame.payload.decode())
+            self.stdout.flush()  # a pipe (| jq, a consumer) sees them now, not when a buffer fills
+            after = page.next_after
+            if not page.has_more or not page.frames:
+                break
+        return after
 
     # ----------------------------------------------------------------- replay / import
 

@@ -148,3 +148,39 @@ def test_partitions_and_the_feed_cost_the_same_queries_whatever_the_ledger_holds
     with django_assert_num_queries(2):  # where the writer ended, and the sealed partitions' frame counts
         frames = frames_after(0, 1000).frames
     assert len(frames) == 2 * sealed_days + 2
+
+
+def test_ledger_tail_of_everything_is_the_feed_from_zero_across_every_tier(api, settings):
+    """Cold and long-term partitions are the ledger too: tail read LEDGER_DIR only and printed
+    none of their frames (the feed served them)."""
+    settings.LEDGER_SEGMENT_MAX_FRAMES = 2
+    old = DAY - timedelta(days=400)
+    signals_framed_on(old, 3)  # goes to long-term storage
+    signals_framed_on(DAY - timedelta(days=40), 2)  # goes to the archive (cold)
+    signals_framed_on(DAY - timedelta(days=10), 2)  # warm
+    signals_framed_on(DAY, 2)  # the writer's partition
+    seal.partitions_seal_due(now=DAY)
+    tiers.partitions_move_due(now=DAY)
+    tiers.partitions_move_due(now=DAY)  # a second pass: compressed partitions are archived, then moved on
+    assert sorted(p.name for p in settings.LEDGER_LONG_TERM_DIR.iterdir()) == [old.date().isoformat()]
+
+    frames = follow(api, limit=3)
+
+    assert [f["position"] for f in frames] == list(range(1, 10))
+    assert [f["envelope"] for f in frames] == tail_everything()
+    out = io.StringIO()
+    call_command("ledger", "tail", "-n", "4", stdout=out)
+    assert [json.loads(line) for line in out.getvalue().splitlines()] == [f["envelope"] for f in frames[-4:]]
+
+
+def test_ledger_tail_prints_no_frame_past_the_recorded_end(api):
+    """A frame a dying writer appended but never recorded may yet be cut: the feed holds it back,
+    and so must tail."""
+    signals_framed_on(DAY, 3)
+    state = LedgerWriterState.objects.get()
+    recorded = (state.last_sequence, state.offset, state.segment_frames)
+    signals_framed_on(DAY, 2)
+    LedgerWriterState.objects.update(last_sequence=recorded[0], offset=recorded[1], segment_frames=recorded[2])
+
+    assert len(tail_everything()) == 3
+    assert [f["envelope"] for f in follow(api, limit=10)] == tail_everything()

@@ -11,6 +11,8 @@ import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
 
+from ledger.services.writer import ledger_drain
+from tests.support.factories import SignalFactory
 from tests.support.original_ledger import original_contracts, write_original_partition
 from tests.support.processes import ROOT, LineReader, child_env, manage, query
 
@@ -137,13 +139,16 @@ def test_tail_prints_the_newest_frames_then_follows_new_ones(omen, recorded_dir)
     assert follower.returncode == 0
 
 
+@pytest.mark.django_db
 def test_a_ledger_file_the_command_cannot_read_is_one_line_naming_it(ledger_dir, settings):
     """No traceback for an operator: the file, the errno text, what to do."""
-    settings.LEDGER_DIR = ledger_dir
-    ledger_dir.mkdir(parents=True, exist_ok=True)
-    partition = ledger_dir / "2026-11-20"
-    partition.mkdir()
-    (partition / "signals-001.wal").mkdir()  # a directory where a segment should be: reading it fails
+    settings.LEDGER_DRAIN_ON_COMMIT = "off"
+    SignalFactory()
+    ledger_drain()
+    (segment,) = ledger_dir.glob("*/signals-001.wal")
+    partition = segment.parent
+    segment.unlink()
+    segment.mkdir()  # a directory where a segment should be: reading it fails
 
     with pytest.raises(CommandError) as failed:
         call_command("ledger", "tail")
