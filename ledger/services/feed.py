@@ -14,9 +14,11 @@ What a consumer gets:
   past it are adopted by the next drain, and only then served, so a consumer never sees a
   frame that a crashed run might yet rewrite;
 - **each frame once**: a page ends at a frame, and following ``next_after`` from 0 visits
-  every frame the ledger holds exactly once. A frame missing inside a segment, or
-  a segment missing inside a partition, stops the feed with ``FeedBroken`` instead of
-  skipping it silently;
+  every frame the ledger holds exactly once. A frame missing inside a segment, a segment
+  missing inside a partition, or a sealed partition whose segments hold fewer frames than its
+  manifest, stops the feed with ``FeedBroken`` instead of skipping it silently. A partition
+  moved to another tier (or purged) while a page is read is looked for again: the page is read
+  again, so it never counts a moved partition as empty;
 - **the stored bytes**: the envelope text as it is in the segment, so a consumer can recompute
   the chain hashes;
 - **a purged partition is skipped, its positions kept**: its frames still count (its
@@ -96,6 +98,16 @@ _indexes: OrderedDict[Path, _SegmentIndex] = OrderedDict()
 _indexes_lock = threading.Lock()
 
 
+class _Moved(Exception):
+    """A partition or segment listed for this page was moved to another tier (or purged) before it was read."""
+
+
+# A tier move, compression or purge renames the new copy into place before it removes the old
+# one, so reading the page again finds each partition where it now is; only a page read while
+# several moves in a row pass under it needs more than a second read.
+_READS = 3
+
+
 def frames_after(after: int, limit: int = 100) -> FeedPage:
     """Up to ``limit`` committed frames at positions after ``after``, in write order.
 
@@ -106,6 +118,18 @@ def frames_after(after: int, limit: int = 100) -> FeedPage:
     if limit < 0:
         raise ValueError(f"limit must be 0 or more, got {limit}")
     limit = min(limit, MAX_PAGE)
+    for read in range(1, _READS + 1):
+        try:
+            return _page(after, limit)
+        except (_Moved, FileNotFoundError) as exc:
+            if read == _READS:
+                if isinstance(exc, FileNotFoundError):
+                    raise
+                raise FeedBroken(f"{exc} on {_READS} reads in a row; try again") from None
+    raise AssertionError("unreachable")
+
+
+def _page(after: int, limit: int) -> FeedPage:
     state = LedgerWriterState.objects.filter(pk=1).first()
     end_partition = PartitionName.parse(state.partition) if state and state.partition else None
     if end_partition is None or not state.last_sequence:
@@ -128,6 +152,7 @@ def frames_after(after: int, limit: int = 100) -> FeedPage:
         if counted is not None and (position + counted <= after or len(frames) == limit):
             position += counted  # wholly before the page, or after it: only its count matters
             continue
+        before_partition = position
         for expected_ordinal, path in enumerate(list_segments(directory), start=1):
             ref = SegmentRef(partition, segment_ordinal(path.name), path)
             if ref.ordinal != expected_ordinal:
@@ -143,6 +168,15 @@ def frames_after(after: int, limit: int = 100) -> FeedPage:
             position += whole
             if partition == end_partition and whole < len(index.sequences):
                 break  # the recorded end lies in this segment
+        if counted is not None and position - before_partition != counted:
+            # Served on, every later frame would carry a wrong position: the consumer would skip
+            # some and be given others twice.
+            if not directory.is_dir():
+                raise _Moved(f"{name} left {directory.parent} while the page was read")
+            raise FeedBroken(
+                f"{name}: its segments hold {position - before_partition} frames, its manifest "
+                f"{counted}; run ledger verify"
+            )
     return FeedPage(frames, after, position)
 
 

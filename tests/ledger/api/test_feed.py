@@ -184,3 +184,18 @@ def test_ledger_tail_prints_no_frame_past_the_recorded_end(api):
 
     assert len(tail_everything()) == 3
     assert [f["envelope"] for f in follow(api, limit=10)] == tail_everything()
+
+
+def test_a_sealed_partitions_last_segment_missing_stops_the_feed_with_a_503(api, settings):
+    """Positions after it would all be wrong: the next partition's frames were served at the
+    missing ones' positions."""
+    settings.LEDGER_SEGMENT_MAX_FRAMES = 2
+    signals_framed_on(DAY, 3)
+    seal.partition_seal("2026-11-20", now=DAY + timedelta(days=2))
+    signals_framed_on(DAY + timedelta(days=3), 2)
+    (settings.LEDGER_DIR / "2026-11-20" / "signals-002.wal").unlink()
+
+    reply = api.get("/api/v1/ledger/frames/?after=1")
+
+    assert reply.status_code == 503
+    assert reply.json()["message"] == ("2026-11-20: its segments hold 2 frames, its manifest 3; run ledger verify")

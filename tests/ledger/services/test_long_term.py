@@ -19,7 +19,7 @@ from ledger.layout import list_partitions, read_tombstone, tombstone_path
 from ledger.models import LedgerPartition, LedgerWriterState, Tier
 from ledger.public import partitions_purge
 from ledger.reading import ledger_segments, read_segment
-from ledger.services import purge
+from ledger.services import feed, purge
 from ledger.services.feed import frames_after
 from ledger.services.replay import ledger_replay
 from ledger.services.seal import partition_seal
@@ -481,3 +481,36 @@ def test_replay_crosses_a_purged_gap_and_says_what_it_did_not_replay(old_ledger,
     assert [line.split(" was purged")[0] for line in result.purged] == [old_ledger.gone, old_ledger.deletes]
     assert "its 4 frame(s) were not replayed (the 1 delete(s) its tombstone names were)" in result.purged[1]
     assert ledger_verify().ok
+
+
+@pytest.mark.parametrize("limit", [1, 100])
+def test_a_page_read_while_its_partition_moves_to_long_term_serves_every_frame_at_its_position(
+    settings, monkeypatch, limit
+):
+    """The move renames the copy into place, then removes the original: a page that listed the
+    partition in the archive found no segment there and served the next partition's frames at
+    the moved one's positions (a consumer then had them twice, and the moved ones out of order)."""
+    name, _ = sealed(NOW - timedelta(days=400), 3)
+    framed(NOW, 2)
+    partitions_move_due(now=NOW - timedelta(days=100))  # cold, not yet long-term
+    assert (settings.LEDGER_ARCHIVE_DIR / name).is_dir()
+    expected = [(frame.position, frame.payload) for frame in frames_after(0).frames]
+    listing = feed.ledger_partitions
+
+    def listed_then_moved(*directories, **options):
+        found = listing(*directories, **options)
+        if (settings.LEDGER_ARCHIVE_DIR / name).is_dir():
+            partition_long_term(name, now=NOW)
+        return found
+
+    monkeypatch.setattr(feed, "ledger_partitions", listed_then_moved)
+    served, after = [], 0
+    while True:
+        page = frames_after(after, limit)
+        served.extend((frame.position, frame.payload) for frame in page.frames)
+        after = page.next_after
+        if not page.has_more:
+            break
+
+    assert served == expected and len(served) == 5
+    assert (settings.LEDGER_LONG_TERM_DIR / name).is_dir()
