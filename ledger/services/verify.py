@@ -47,6 +47,7 @@ numbers are kept (outbox ids and a 64-bit digest of the signal id), in arrays.
 from __future__ import annotations
 
 import bisect
+import errno
 import hashlib
 from array import array
 from collections import Counter
@@ -585,6 +586,20 @@ def _check_foreign(report: VerifyReport, unexplained: list[tuple[SegmentRef, int
         )
 
 
+class _PurgedMeanwhile(Exception):
+    """A partition listed as on disk was purged (its tombstone written, its files removed) before
+    verify read it: its frames, chain and references are no longer what was listed."""
+
+    def __init__(self, partition: PartitionName) -> None:
+        super().__init__(str(partition))
+        self.partition = partition
+
+
+# Retention's sweep purges the partitions past the cutoff one after another; a verify that met one
+# of them starts again (with a new snapshot), and each start meets fewer.
+_STARTS = 5
+
+
 def ledger_verify(
     root: Path | None = None,
     archive: Path | None = None,
@@ -602,6 +617,28 @@ def ledger_verify(
         Path(archive or settings.LEDGER_ARCHIVE_DIR),
         Path(long_term or settings.LEDGER_LONG_TERM_DIR),
     )
+    purged_meanwhile: list[str] = []
+    for start in range(1, _STARTS + 1):
+        try:
+            report = _verify(directories, reconcile, contents, progress)
+        except _PurgedMeanwhile as exc:
+            if start == _STARTS:
+                raise FileNotFoundError(
+                    errno.ENOENT,
+                    f"partitions were purged while verify read them ({', '.join(purged_meanwhile)}, "
+                    f"{exc.partition}); run it again once the retention sweep is done",
+                    str(exc.partition),
+                ) from None
+            purged_meanwhile.append(str(exc.partition))
+            continue
+        report.notes[:0] = [f"{name}: purged while verify read it: verify started again" for name in purged_meanwhile]
+        return report
+    raise AssertionError("unreachable")
+
+
+def _verify(
+    directories: tuple[Path, Path, Path], reconcile: bool, contents: bool, progress: Progress | None
+) -> VerifyReport:
     report = VerifyReport()
     snapshot = _database_snapshot() if reconcile else None
     # Read before the files are listed: a partition a row names was on disk (or purged) by then.
@@ -705,6 +742,8 @@ def _read_moving(ref: SegmentRef, directories: tuple[Path, ...]) -> tuple[Segmen
     except FileNotFoundError:
         located = read_located(ref.partition, ref.name, *directories)
         if located is None:
+            if tombstone_path(directories[2], ref.partition).exists():
+                raise _PurgedMeanwhile(ref.partition) from None
             raise
         _tier, moved, data = located
         return moved, read_segment(moved, data)

@@ -19,7 +19,7 @@ from ledger.layout import list_partitions, read_tombstone, tombstone_path
 from ledger.models import LedgerPartition, LedgerWriterState, Tier
 from ledger.public import partitions_purge
 from ledger.reading import ledger_segments, read_segment
-from ledger.services import feed, purge
+from ledger.services import feed, purge, verify
 from ledger.services.feed import frames_after
 from ledger.services.replay import ledger_replay
 from ledger.services.seal import partition_seal
@@ -514,3 +514,23 @@ def test_a_page_read_while_its_partition_moves_to_long_term_serves_every_frame_a
 
     assert served == expected and len(served) == 5
     assert (settings.LEDGER_LONG_TERM_DIR / name).is_dir()
+
+
+def test_verify_goes_on_when_the_sweep_purges_a_partition_it_is_reading(old_ledger, monkeypatch):
+    """The daily sweep may purge while an operator's verify runs: verify stopped with "cannot use
+    ...: No such file or directory" (exit 1), as if the ledger could not be read."""
+    reading = verify.read_segment
+    purged = []
+
+    def purged_while_reading(ref, data=None):
+        if not purged:
+            purged.append(partitions_purge(CUTOFF, now=NOW))
+        return reading(ref, data)
+
+    monkeypatch.setattr(verify, "read_segment", purged_while_reading)
+    report = ledger_verify()
+
+    assert purged[0].purged == 2
+    assert report.ok, report.problems
+    assert (report.partitions, report.purged, report.purged_frames) == (5, 2, 7)
+    assert any("purged while verify read it" in note for note in report.notes)
