@@ -67,19 +67,24 @@ def _check(partition: PartitionName, now: datetime) -> PartitionCheck | None:
         return PartitionCheck(name, True, "purged: only its tombstone remains (ledger verify checks the chain over it)")
     try:
         built = build_manifest(partition, directory, now)
+        sealed = is_sealed(directory)
+        manifest = (read_manifest(directory) or {}) if sealed else {}
+        figures = manifest_figures(name, directory, manifest) if manifest else {}
     except FileNotFoundError:
         return None
     except (LedgerCorruption, EnvelopeError) as exc:
         return PartitionCheck(name, False, f"cannot be read back whole: {exc}")
+    if not directory.is_dir():
+        # Moved after its segments were read: its marker and manifest went with it, and a sealed
+        # partition would be called open, or its segments said to differ from no manifest.
+        return None
     read = f"{built['total_records']} frames in {len(built['segments'])} segment(s) read back, CRCs and chain intact"
-    if not is_sealed(directory):
+    if not sealed:
         return PartitionCheck(name, True, f"open (not sealed yet): {read}")
-    manifest = read_manifest(directory) or {}
     differ = [key for key in MANIFEST_FACTS if built.get(key) != manifest.get(key)]
     if differ:
         return PartitionCheck(name, False, f"sealed, but its segments differ from its manifest in {', '.join(differ)}")
     row = LedgerPartition.objects.filter(name=name).values(*CHAINED_FIELDS).first()
-    figures = manifest_figures(name, directory, manifest)
     differ = [key for key in CHAINED_FIELDS if row is not None and row[key] != figures[key]]
     if differ:
         return PartitionCheck(name, False, f"sealed, but its manifest and its row disagree on {', '.join(differ)}")
