@@ -37,7 +37,7 @@ from ledger.layout import (
     write_durably,
 )
 from ledger.models import LedgerPartition, LedgerWriterState, Tier
-from ledger.services.writer import LedgerBusy, locked_ledger
+from ledger.services.writer import LedgerBusy, describe_os_error, locked_ledger
 
 log = logging.getLogger("omen.ledger")
 
@@ -432,3 +432,10 @@ def _attempt(transition, name: str, now: datetime) -> TierResult:
     except TierRefused as exc:
         log.error("ledger: partition %s kept in its tier: %s", name, exc)
         return TierResult(name, "refused", detail=str(exc))
+    except OSError as exc:
+        # The disk's refusal (a segment it cannot read, a full or read-only tier) is this
+        # partition's: the others still move, and what the move left is completed or replaced by
+        # the next run (a hidden copy, a hidden original), as after a crash.
+        detail = f"cannot use {describe_os_error(exc)}"
+        log.error("ledger: partition %s kept in its tier: %s", name, detail)
+        return TierResult(name, "refused", detail=detail)

@@ -257,6 +257,29 @@ def test_partitions_move_due_reports_a_refused_partition_and_moves_the_others(le
     assert LedgerPartition.objects.get(name=broken).tier == Tier.HOT
 
 
+def test_a_partition_the_disk_will_not_read_is_reported_and_the_others_still_move(ledger_dir, settings):
+    """An OSError (a bad sector, a long-term volume gone read-only) escaped: that partition and every
+    one after it stayed where they were, hour after hour, with a traceback for a report."""
+    unreadable, fine = sealed_day(12), sealed_day(10)
+    move_writer_on()
+    segment = ledger_dir / unreadable / "signals-001.wal"
+    segment.unlink()
+    segment.mkdir()  # reading it fails as a damaged disk would: with an OSError
+    (ledger_dir.parent / "a-file").write_bytes(b"")
+    settings.LEDGER_LONG_TERM_DIR = ledger_dir.parent / "a-file" / "long-term"  # never a directory
+
+    results = partitions_move_due(now=NOW)
+    later = partitions_move_due(now=NOW + timedelta(days=400))
+
+    assert [(result.partition, result.action) for result in results] == [
+        (unreadable, "refused"), (fine, "compressed"),
+    ]  # fmt: skip
+    assert results[0].detail.startswith(f"cannot use {segment}: Is a directory (errno 21)")
+    assert LedgerPartition.objects.get(name=unreadable).tier == Tier.HOT
+    assert [(result.partition, result.action) for result in later][-1] == (fine, "refused")
+    assert "Not a directory (errno 20)" in later[-1].detail
+
+
 def test_the_writer_keeps_appending_after_its_old_partition_moved_to_the_archive(ledger_dir, settings):
     name = sealed_day(40)
     assert LedgerWriterState.objects.get().partition == name  # nothing written since
