@@ -16,7 +16,8 @@ What a consumer gets:
 - **each frame once**: a page ends at a frame, and following ``next_after`` from 0 visits
   every frame the ledger holds exactly once. A frame missing inside a segment, a segment
   missing inside a partition, or a sealed partition whose segments hold fewer frames than its
-  manifest, stops the feed with ``FeedBroken`` instead of skipping it silently. A partition
+  manifest, or a recorded partition in no directory and without a tombstone (an unmounted
+  volume), stops the feed with ``FeedBroken`` instead of skipping it silently. A partition
   moved to another tier (or purged) while a page is read is looked for again: the page is read
   again, so it never counts a moved partition as empty;
 - **the stored bytes**: the envelope text as it is in the segment, so a consumer can recompute
@@ -134,14 +135,31 @@ def _page(after: int, limit: int) -> FeedPage:
     end_partition = PartitionName.parse(state.partition) if state and state.partition else None
     if end_partition is None or not state.last_sequence:
         return FeedPage([], after, 0)
-    sealed_frames = dict(
-        LedgerPartition.objects.filter(sealed_at__isnull=False).values_list("name", "frames").iterator()
-    )
+    recorded = {
+        name: (frames, tier)
+        for name, frames, tier in LedgerPartition.objects.filter(sealed_at__isnull=False)
+        .values_list("name", "frames", "tier")
+        .iterator()
+    }
+    sealed_frames = {name: frames for name, (frames, _tier) in recorded.items()}
 
     frames: list[FeedFrame] = []
     position = 0  # frames before the partition or segment being looked at
     directories = (Path(settings.LEDGER_DIR), Path(settings.LEDGER_ARCHIVE_DIR), Path(settings.LEDGER_LONG_TERM_DIR))
-    for partition, directory in ledger_partitions(*directories, tombstones=True):
+    listed = ledger_partitions(*directories, tombstones=True)
+    # Rows are read before the directories are listed, and a move or purge puts the new copy (or
+    # the tombstone) in place before it removes the old: a recorded partition found nowhere is
+    # missing (an unmounted volume, a directory setting changed), not moving. Counted as empty,
+    # every later frame would be served at a lower position: consumers would skip that many.
+    missing = sorted(recorded.keys() - {str(partition) for partition, _ in listed})
+    if missing:
+        frames_then, tier = recorded[missing[0]]
+        raise FeedBroken(
+            f"{missing[0]} is recorded ({tier}, {frames_then} frames), but in none of LEDGER_DIR, "
+            "LEDGER_ARCHIVE_DIR and LEDGER_LONG_TERM_DIR, and no tombstone says it was purged: the positions "
+            "after it are unknown (is a volume missing?); run ledger verify"
+        )
+    for partition, directory in listed:
         if partition > end_partition:
             break  # the writer moved there but has not recorded a frame in it yet
         name = str(partition)

@@ -534,3 +534,27 @@ def test_verify_goes_on_when_the_sweep_purges_a_partition_it_is_reading(old_ledg
     assert report.ok, report.problems
     assert (report.partitions, report.purged, report.purged_frames) == (5, 2, 7)
     assert any("purged while verify read it" in note for note in report.notes)
+
+
+@pytest.mark.parametrize("purged", [False, True])
+def test_the_feed_stops_rather_than_shift_positions_when_the_long_term_directory_is_missing(
+    old_ledger, settings, purged
+):
+    """An unmounted LEDGER_LONG_TERM_DIR hid its partitions (and tombstones): every later frame was
+    served at a lower position, so a consumer's cursor skipped that many frames, and got them again
+    once the volume was back."""
+    if purged:
+        partitions_purge(CUTOFF, now=NOW)
+    long_term = settings.LEDGER_LONG_TERM_DIR
+    before = [(frame.position, frame.payload) for frame in frames_after(11).frames]
+    long_term.rename(long_term.with_name("unmounted"))
+
+    with pytest.raises(feed.FeedBroken) as broken:
+        frames_after(11)
+    with pytest.raises(feed.FeedBroken):
+        frames_after(0, limit=0)
+
+    assert str(broken.value).startswith(f"{old_ledger.gone} is recorded (")
+    assert "in none of LEDGER_DIR, LEDGER_ARCHIVE_DIR and LEDGER_LONG_TERM_DIR" in str(broken.value)
+    long_term.with_name("unmounted").rename(long_term)
+    assert [(frame.position, frame.payload) for frame in frames_after(11).frames] == before
