@@ -15,7 +15,7 @@ What a consumer gets:
   frame that a crashed run might yet rewrite;
 - **each frame once**: a page ends at a frame, and following ``next_after`` from 0 visits
   every frame the ledger holds exactly once. A frame missing inside a segment, a segment
-  missing inside a partition, or a sealed partition whose segments hold fewer frames than its
+  missing inside a partition, a sealed partition whose segments hold fewer frames than its
   manifest, or a recorded partition in no directory and without a tombstone (an unmounted
   volume), stops the feed with ``FeedBroken`` instead of skipping it silently. A partition
   moved to another tier (or purged) while a page is read is looked for again: the page is read

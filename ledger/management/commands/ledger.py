@@ -166,13 +166,16 @@ class Command(BaseCommand):
         from ledger.services.feed import MAX_PAGE, frames_after
 
         while until is None or after < until:
-            page = frames_after(after, MAX_PAGE if until is None else min(until - after, MAX_PAGE))
-            for frame in page.frames:
-                if until is None or frame.position <= until:  # not one committed since the end was read
-                    self.stdout.write(frame.payload.decode())
+            page = frames_after(after, MAX_PAGE)
+            # Not one committed since the end was read: -n's count stands, and -f prints it next.
+            shown = [frame for frame in page.frames if until is None or frame.position <= until]
+            for frame in shown:
+                self.stdout.write(frame.payload.decode())
             self.stdout.flush()  # a pipe (| jq, a consumer) sees them now, not when a buffer fills
-            after = page.next_after
-            if not page.has_more or not page.frames:
+            if not shown:
+                break
+            after = shown[-1].position
+            if not page.has_more:
                 break
         return after
 

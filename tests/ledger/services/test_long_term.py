@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import io
 import shutil
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -558,3 +559,13 @@ def test_the_feed_stops_rather_than_shift_positions_when_the_long_term_directory
     assert "in none of LEDGER_DIR, LEDGER_ARCHIVE_DIR and LEDGER_LONG_TERM_DIR" in str(broken.value)
     long_term.with_name("unmounted").rename(long_term)
     assert [(frame.position, frame.payload) for frame in frames_after(11).frames] == before
+
+
+def test_ledger_tail_of_everything_is_the_feed_from_zero_across_purged_gaps(old_ledger):
+    partitions_purge(CUTOFF, now=NOW)
+    out = io.StringIO()
+    call_command("ledger", "tail", "-n", "12", stdout=out)
+
+    served = frames_after(0).frames
+    assert [frame.position for frame in served] == [4, 5, 10, 11, 12]
+    assert out.getvalue().encode() == b"".join(frame.payload + b"\n" for frame in served)
