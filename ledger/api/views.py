@@ -1,4 +1,5 @@
 import secrets
+from contextlib import contextmanager
 
 import orjson
 from django.http import Http404, HttpResponse
@@ -31,6 +32,17 @@ NDJSON = "application/x-ndjson"
 class LedgerDamaged(exceptions.APIException):
     status_code = 503
     default_code = "ledger_damaged"
+
+
+@contextmanager
+def ledger_read():
+    """A ledger that cannot be read is a 503 saying why (run ledger verify, or try again), never a 500."""
+    try:
+        yield
+    except FeedBroken as exc:
+        raise LedgerDamaged(str(exc)) from exc
+    except OSError as exc:  # a disk fault, or a segment moved more often than the feed looks again
+        raise LedgerDamaged(f"the ledger could not be read: {exc.strerror or exc}; try again") from exc
 
 
 class NdjsonRenderer(BaseRenderer):
@@ -100,12 +112,8 @@ class FrameFeed(QueryParametersChecked, APIView):
     def get(self, request):
         query = FeedQuerySerializer(data=request.query_params)
         query.is_valid(raise_exception=True)
-        try:
+        with ledger_read():
             page = frames_after(query.validated_data["after"], query.validated_data["limit"])
-        except FeedBroken as exc:
-            raise LedgerDamaged(str(exc)) from exc
-        except OSError as exc:  # a segment moved to another tier between listing and reading it, or a disk fault
-            raise LedgerDamaged(f"the ledger could not be read: {exc.strerror or exc}; try again") from exc
         figures = {"after": page.after, "next_after": page.next_after, "end": page.end, "has_more": page.has_more}
         if request.accepted_renderer.media_type == NDJSON:
             response = HttpResponse(b"".join(frame.payload + b"\n" for frame in page.frames), content_type=NDJSON)
@@ -132,7 +140,14 @@ class AttemptPageSerializer(serializers.Serializer):
     results = WebhookAttemptSerializer(many=True)
 
 
-@extend_schema_view(create=extend_schema(responses={201: WebhookSubscriptionCreatedSerializer}))
+@extend_schema_view(
+    create=extend_schema(
+        responses={
+            201: WebhookSubscriptionCreatedSerializer,
+            503: OpenApiResponse(description="The ledger is damaged: where it ends is unknown."),
+        }
+    )
+)
 class WebhookSubscriptionViewSet(QueryParametersChecked, viewsets.ModelViewSet):
     """Webhook subscriptions: where OMEN POSTs each new signal that passes the filters.
 
@@ -152,7 +167,9 @@ class WebhookSubscriptionViewSet(QueryParametersChecked, viewsets.ModelViewSet):
         serializer = self.get_serializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         secret = serializer.validated_data.pop("secret", None) or secrets.token_urlsafe(32)
-        subscription = serializer.save(secret=secret, cursor=webhooks.ledger_end())
+        with ledger_read():  # the new subscription starts where the ledger ends
+            end = webhooks.ledger_end()
+        subscription = serializer.save(secret=secret, cursor=end)
         return Response(WebhookSubscriptionCreatedSerializer(subscription).data, status=status.HTTP_201_CREATED)
 
     @extend_schema(request=None, responses=WebhookSubscriptionSerializer)

@@ -4,6 +4,7 @@ import pytest
 
 from ledger.models import WebhookAttempt, WebhookSubscription
 from ledger.services import webhooks, writer
+from ledger.wal import read_frames
 from omen_site.api.keys import ApiKey
 from tests.support.factories import SignalFactory
 from tests.support.saves import meanwhile_before_the_next_update
@@ -165,3 +166,23 @@ def test_the_lists_cost_the_same_queries_whatever_their_rows(view_get, django_as
         assert len(view_get("/api/v1/webhooks/")["results"]) == rows
     with django_assert_num_queries(2):  # the subscription, then its page of attempts
         assert len(view_get(f"/api/v1/webhooks/{subscription.pk}/attempts/")["results"]) == 1
+
+
+def test_a_subscription_asked_for_while_the_ledger_cannot_say_where_it_ends_is_a_503_and_not_made(
+    admin_api, ledger_dir
+):
+    """Its cursor is the ledger's end: a damaged ledger (here a frame cut out) made this a 500."""
+    SignalFactory.create_batch(3)
+    writer.ledger_drain()
+    (segment,) = ledger_dir.glob("*/signals-001.wal")
+    frames = read_frames(segment.read_bytes()).frames
+    data = segment.read_bytes()
+    segment.write_bytes(data[: frames[1].offset] + data[frames[2].offset :])
+
+    reply = admin_api.post(
+        "/api/v1/webhooks/", {"name": "s", "url": "https://risk.example/hook"}, content_type="application/json"
+    )
+
+    assert reply.status_code == 503, reply.content
+    assert reply.json()["error"] == "ledger_damaged" and "frame 2 carries sequence" in reply.json()["message"]
+    assert not WebhookSubscription.objects.exists()
