@@ -11,6 +11,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
+from ledger.reading import ledger_segments
 from ledger.wal import LedgerCorruption, LedgerError, LedgerWriteError
 
 # Exit codes, also documented in --help and the README.
@@ -153,6 +154,11 @@ class Command(BaseCommand):
         # (one past the writer's recorded end may yet be cut), each once across segment rotations
         # and tier moves (the position, not a file, says where it stopped).
         end = frames_after(0, limit=0).end
+        if end == 0 and ledger_segments(Path(settings.LEDGER_DIR)):
+            self.stderr.write(
+                "this database records no frame of the ledger in LEDGER_DIR: none is committed here "
+                "(`ledger replay` rebuilds an empty database from it)"
+            )
         after = self._print_frames(max(end - lines, 0) if lines > 0 else end, until=end)
         try:
             while follow:

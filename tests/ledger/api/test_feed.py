@@ -199,3 +199,14 @@ def test_a_sealed_partitions_last_segment_missing_stops_the_feed_with_a_503(api,
 
     assert reply.status_code == 503
     assert reply.json()["message"] == ("2026-11-20: its segments hold 2 frames, its manifest 3; run ledger verify")
+
+
+def test_ledger_tail_says_why_it_prints_nothing_of_a_ledger_this_database_did_not_write(settings):
+    signals_framed_on(DAY, 2)
+    LedgerWriterState.objects.all().delete()  # as a new database pointed at an existing LEDGER_DIR
+    out, err = io.StringIO(), io.StringIO()
+
+    call_command("ledger", "tail", stdout=out, stderr=err)
+
+    assert out.getvalue() == ""
+    assert "records no frame of the ledger in LEDGER_DIR" in err.getvalue()
