@@ -301,7 +301,7 @@ class _Verifier:
                 report.add_problem(f"{where}@{read.end.offset}", damage)
         self.last = (ref, read.end.offset)
         self.previous = ref
-        self.done += ref.path.stat().st_size
+        self.done += _size(ref)  # 0 for a segment moved since it was read: a progress bar, not a fault
         if self.progress:
             self.progress(self.done, self.total)
 
@@ -659,6 +659,7 @@ def _verify(
             verifier.segment(ref, read)
             summaries.append(_SegmentSummary(ref.name, len(read.frames), read.size, read.sha256))
             del read  # one segment in memory at a time
+        directory = _where_now(partition, directory, directories)
         _check_manifest(report, partition, directory, summaries)
         if report.ok and (directory / SEALED_FILE).exists():
             LedgerPartition.objects.filter(name=str(partition)).update(verified_at=timezone.now())
@@ -733,6 +734,17 @@ def _check_missing_partitions(report: VerifyReport, rows: dict[str, dict], liste
             f"recorded ({row['tier']}, {row['frames']} frames), but in none of LEDGER_DIR, LEDGER_ARCHIVE_DIR "
             "and LEDGER_LONG_TERM_DIR, and no tombstone says it was purged",
         )
+
+
+def _where_now(partition: PartitionName, directory: Path, directories: tuple[Path, ...]) -> Path:
+    """Where a partition listed in ``directory`` is now: a tier move since then put its copy, manifest
+    and marker included, in an older tier before it removed this one (else its manifest goes unchecked)."""
+    if directory.is_dir():
+        return directory
+    for root in directories[directories.index(directory.parent) + 1 :] if directory.parent in directories else ():
+        if (root / str(partition)).is_dir():
+            return root / str(partition)
+    return directory
 
 
 def _read_moving(ref: SegmentRef, directories: tuple[Path, ...]) -> tuple[SegmentRef, SegmentRead]:

@@ -569,3 +569,30 @@ def test_ledger_tail_of_everything_is_the_feed_from_zero_across_purged_gaps(old_
     served = frames_after(0).frames
     assert [frame.position for frame in served] == [4, 5, 10, 11, 12]
     assert out.getvalue().encode() == b"".join(frame.payload + b"\n" for frame in served)
+
+
+def test_verify_checks_the_manifest_of_a_partition_that_moved_to_long_term_while_it_was_read(settings, monkeypatch):
+    """Its segments were read where they went, but its manifest was looked for where it had been:
+    found in neither place, it was not checked, and a damaged manifest passed."""
+    name, _ = sealed(NOW - timedelta(days=400), 3)
+    framed(NOW, 1)
+    partitions_move_due(now=NOW - timedelta(days=100))  # cold
+    manifest_file = settings.LEDGER_ARCHIVE_DIR / name / "_manifest.json"
+    manifest = orjson.loads(manifest_file.read_bytes())
+    manifest["total_records"] += 1  # the segments' checksums still match: the move copies it
+    manifest_file.write_bytes(orjson.dumps(manifest))
+    reading = verify.read_segment
+
+    def read_then_moved(ref, data=None):
+        read = reading(ref, data)
+        if str(ref.partition) == name and ref.ordinal == 2 and (settings.LEDGER_ARCHIVE_DIR / name).is_dir():
+            partition_long_term(name, now=NOW)
+        return read
+
+    monkeypatch.setattr(verify, "read_segment", read_then_moved)
+    report = ledger_verify(reconcile=False)
+
+    assert (settings.LEDGER_LONG_TERM_DIR / name).is_dir()
+    assert [str(problem) for problem in report.problems] == [
+        f"{name}: manifest total_records 4 does not match the frames"
+    ]
