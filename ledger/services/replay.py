@@ -105,16 +105,18 @@ def ledger_replay(
     root = Path(root)
     _check_root(root)
     directories = (root, *(Path(d) if d is not None else None for d in (archive, long_term)))
-    refs = ledger_segments(*directories)
-    gaps = [(partition, path) for partition, path in ledger_partitions(*directories, tombstones=True)
-            if is_tombstone(path)]  # fmt: skip
-    total = sum(ref.path.stat().st_size for ref in refs)
     result = ReplayResult()
-    _report(progress, 0, total)
     with transaction.atomic():
         # The writer's lock order: the state row first, then the directory (no deadlock with it).
         state, _ = LedgerWriterState.objects.select_for_update().get_or_create(pk=1)
         with directory_lock(root):
+            # Listed under the lock that tier moves and purges take: listed before it, a partition
+            # a move finished while replay waited was looked for where it had been.
+            refs = ledger_segments(*directories)
+            gaps = [(partition, path) for partition, path in ledger_partitions(*directories, tombstones=True)
+                    if is_tombstone(path)]  # fmt: skip
+            total = sum(ref.path.stat().st_size for ref in refs)
+            _report(progress, 0, total)
             _check_empty()
             # Left by a database whose signals were all deleted: they point at frames replayed again.
             LedgerFrameRef.objects.all().delete()

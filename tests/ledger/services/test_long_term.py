@@ -20,7 +20,7 @@ from ledger.layout import list_partitions, read_tombstone, tombstone_path
 from ledger.models import LedgerPartition, LedgerWriterState, Tier
 from ledger.public import partitions_purge
 from ledger.reading import ledger_segments, read_segment
-from ledger.services import feed, purge, verify
+from ledger.services import feed, purge, replay, verify
 from ledger.services.feed import frames_after
 from ledger.services.replay import ledger_replay
 from ledger.services.seal import partition_seal
@@ -596,3 +596,32 @@ def test_verify_checks_the_manifest_of_a_partition_that_moved_to_long_term_while
     assert [str(problem) for problem in report.problems] == [
         f"{name}: manifest total_records 4 does not match the frames"
     ]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_replay_reads_a_partition_that_moved_to_long_term_while_it_waited_for_the_writers_lock(
+    settings, ledger_dir, monkeypatch
+):
+    """Replay listed the segments, then waited for the lock an hourly move held: it then read the
+    moved partition where it had been and refused the ledger as damaged ("segment cannot be read")."""
+    name, _ = sealed(NOW - timedelta(days=400), 3)
+    framed(NOW, 1)
+    partitions_move_due(now=NOW - timedelta(days=100))  # cold
+    before = sorted(Signal.objects.values_list("signal_id", "contract"))
+    with transaction.atomic():
+        for model in (ProbabilityPoint, Signal, SourceEvent):
+            model.objects.all()._raw_delete(using="default")
+    locking = replay.directory_lock
+
+    @contextmanager
+    def locked_once_the_move_is_done(root):
+        partition_long_term(name, now=NOW)  # it held the lock: replay had it next
+        with locking(root):
+            yield
+
+    monkeypatch.setattr(replay, "directory_lock", locked_once_the_move_is_done)
+    result = ledger_replay(ledger_dir, settings.LEDGER_ARCHIVE_DIR, settings.LEDGER_LONG_TERM_DIR)
+
+    assert (settings.LEDGER_LONG_TERM_DIR / name).is_dir()
+    assert (result.frames, result.problems) == (4, [])
+    assert sorted(Signal.objects.values_list("signal_id", "contract")) == before
