@@ -12,8 +12,9 @@ how it went as a message on the signal page.
 import secrets
 
 import orjson
+from django import forms
 from django.contrib import admin, messages
-from django.core.exceptions import PermissionDenied
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import models
 from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect
@@ -24,6 +25,7 @@ from django.utils.html import format_html, format_html_join
 from ledger import tasks as ledger_tasks
 from ledger.models import LedgerOutbox, LedgerPartition, LedgerWriterState, WebhookSubscription
 from ledger.services import webhooks
+from ledger.services.feed import FeedBroken
 from ledger.services.frame_refs import FrameRef, frame_verify, signal_frames
 from signals.models import Signal
 from signals.public import SignalPageSection
@@ -166,8 +168,24 @@ class LedgerOutboxAdmin(ReadOnlyAdmin):
         return results, may_have_duplicates
 
 
+class WebhookSubscriptionForm(forms.ModelForm):
+    def clean(self):
+        cleaned = super().clean()
+        if self.instance.pk is None:
+            # A new subscription starts at the ledger's end, found here so that a ledger that
+            # cannot say where it ends is an error on the form, not a server error on saving.
+            try:
+                self.ledger_end = webhooks.ledger_end()
+            except (FeedBroken, OSError) as exc:
+                raise ValidationError(
+                    f"The ledger cannot say where it ends, where this subscription would start: {exc}"
+                ) from exc
+        return cleaned
+
+
 @admin.register(WebhookSubscription)
 class WebhookSubscriptionAdmin(admin.ModelAdmin):
+    form = WebhookSubscriptionForm
     list_display = ["name", "url", "state", "cursor", "delivered", "last_delivered_at", "pause_reason"]
     list_filter = ["active", ("paused_at", admin.EmptyFieldListFilter)]
     search_fields = ["name", "url"]
@@ -224,7 +242,7 @@ class WebhookSubscriptionAdmin(admin.ModelAdmin):
             if not webhooks.subscription_save_edit(obj, form.changed_data):
                 raise Http404(f"Webhook subscription {obj.pk} was deleted while it was being edited.")
         else:
-            obj.cursor = webhooks.ledger_end()  # from now on, like the API
+            obj.cursor = form.ledger_end  # from now on, like the API
             super().save_model(request, obj, form, change)
 
     @admin.action(description="Resume delivery from the signal that paused it")

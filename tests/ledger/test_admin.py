@@ -166,3 +166,26 @@ def test_an_operator_adds_a_webhook_from_the_ledger_end_and_resumes_a_paused_one
     assert "OMEN-X" in page  # its recent attempts
     assert 'name="secret"' not in page and "s" * 32 not in page  # shown when made, never again
     assert WebhookSubscription.objects.get().paused_at is None
+
+
+def test_a_webhook_added_while_the_ledger_cannot_say_where_it_ends_is_refused_on_the_form(admin_client, ledger_dir):
+    """Its cursor is the ledger's end: a damaged ledger (here a frame cut out) made the add a 500."""
+    from ledger.models import WebhookSubscription
+    from ledger.wal import read_frames
+
+    signals_ingest(records=RawEventFactory.build_batch(3))
+    ledger_drain(now=DAY)
+    (segment,) = ledger_dir.glob("*/signals-001.wal")
+    data = segment.read_bytes()
+    frames = read_frames(data).frames
+    segment.write_bytes(data[: frames[1].offset] + data[frames[2].offset :])
+
+    refused = admin_client.post(
+        "/admin/ledger/webhooksubscription/add/",
+        {"name": "risk desk", "url": "https://risk.example/hook", "secret": "s" * 32, "active": "on",
+         "sources": "[]", "signal_types": "[]", "statuses": "[]", "categories": "[]", "confidence_levels": "[]"},
+    )  # fmt: skip
+
+    assert refused.status_code == 200
+    assert "The ledger cannot say where it ends" in refused.content.decode()
+    assert not WebhookSubscription.objects.exists()
