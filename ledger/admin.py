@@ -28,6 +28,7 @@ from ledger.services import webhooks
 from ledger.services.feed import FeedBroken
 from ledger.services.frame_refs import FrameRef, frame_verify, signal_frames
 from signals.models import Signal
+from signals.models.choices import Category, ConfidenceLevel, SignalStatus, SignalType, Source
 from signals.public import SignalPageSection
 from utilities.admin import ReadOnlyAdmin
 
@@ -168,7 +169,27 @@ class LedgerOutboxAdmin(ReadOnlyAdmin):
         return results, may_have_duplicates
 
 
+def _choices_ticked(choices, every: str) -> forms.MultipleChoiceField:
+    return forms.MultipleChoiceField(
+        choices=choices, required=False, widget=forms.CheckboxSelectMultiple, help_text=f"None ticked: {every}."
+    )
+
+
 class WebhookSubscriptionForm(forms.ModelForm):
+    """The filters as the API takes them (ledger/api/serializers.py): lists of known choices, minimums
+    from 0 to 1. Typed as the model's JSON, a filter could be anything: a number made every delivery
+    raise, a string matched by substring, a misspelt choice never matched, and null was a 500."""
+
+    sources = _choices_ticked(Source.choices, "every source")
+    signal_types = _choices_ticked(SignalType.choices, "every type")
+    statuses = _choices_ticked(SignalStatus.choices, "every status")
+    categories = _choices_ticked(Category.choices, "every category")
+    confidence_levels = _choices_ticked(ConfidenceLevel.choices, "every level")
+    min_probability = forms.FloatField(min_value=0, max_value=1, required=False)
+    min_confidence = forms.FloatField(min_value=0, max_value=1, required=False)
+    # No Meta: the admin makes the model form from this one, its other fields through
+    # formfield_for_dbfield and formfield_overrides.
+
     def clean(self):
         cleaned = super().clean()
         if self.instance.pk is None:
@@ -228,6 +249,7 @@ class WebhookSubscriptionAdmin(admin.ModelAdmin):
     def formfield_for_dbfield(self, db_field, request, **kwargs):
         if db_field.name == "secret":
             kwargs["strip"] = False  # the receiver signs with the secret as given: byte for byte
+            kwargs["min_length"] = WebhookSubscription.SECRET_MIN_LENGTH
         return super().formfield_for_dbfield(db_field, request, **kwargs)
 
     def get_exclude(self, request, obj=None):

@@ -69,7 +69,7 @@ class WebhookSubscriptionSerializer(serializers.ModelSerializer):
         write_only=True,
         required=False,
         trim_whitespace=False,  # the receiver signs with the secret as given: byte for byte
-        min_length=16,
+        min_length=WebhookSubscription.SECRET_MIN_LENGTH,
         max_length=128,
         help_text="The HMAC-SHA256 key of X-OMEN-Signature; omitted: one is made and shown once.",
     )

@@ -17,6 +17,8 @@ from signals.models.choices import Category, ConfidenceLevel, SignalStatus, Sign
 class WebhookSubscription(models.Model):
     # What delivery writes: shown everywhere, edited nowhere (the admin, the API).
     DELIVERY_STATE_FIELDS = ("paused_at", "pause_reason", "cursor", "delivered", "last_delivered_at", "created_at")
+    # The shortest secret the admin and the API take: a key a receiver's HMAC can rely on.
+    SECRET_MIN_LENGTH = 16
 
     name = models.CharField(max_length=100)
     url = models.URLField(

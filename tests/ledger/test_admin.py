@@ -77,8 +77,7 @@ def test_the_admin_keeps_a_webhook_secret_as_typed_and_refuses_a_url_no_delivery
     def add(url, secret):
         return admin_client.post(
             "/admin/ledger/webhooksubscription/add/",
-            {"name": "desk", "url": url, "secret": secret, "active": "on",
-             "sources": "[]", "signal_types": "[]", "statuses": "[]", "categories": "[]", "confidence_levels": "[]"},
+            {"name": "desk", "url": url, "secret": secret, "active": "on"},
         )  # fmt: skip
 
     refused = add("ftp://risk.example/hook", "s" * 32)
@@ -105,9 +104,7 @@ def test_an_operators_edit_keeps_the_cursor_and_the_pause_a_delivery_wrote_meanw
         ):
             edited = admin_client.post(
                 f"/admin/ledger/webhooksubscription/{subscription.pk}/change/",
-                {"name": "risk desk", "url": receiver.url, "active": "on", "min_probability": "0.5",
-                 "sources": "[]", "signal_types": "[]", "statuses": "[]", "categories": "[]",
-                 "confidence_levels": "[]"},
+                {"name": "risk desk", "url": receiver.url, "active": "on", "min_probability": "0.5"},
             )  # fmt: skip
     finally:
         receiver.stop()
@@ -129,8 +126,7 @@ def test_an_operators_edit_of_a_subscription_deleted_meanwhile_is_a_404(admin_cl
     with meanwhile_before_the_next_update(WebhookSubscription, lambda: WebhookSubscription.objects.all().delete()):
         edited = admin_client.post(
             f"/admin/ledger/webhooksubscription/{subscription.pk}/change/",
-            {"name": "risk desk", "url": "https://example.com/hook", "active": "on", "sources": "[]",
-             "signal_types": "[]", "statuses": "[]", "categories": "[]", "confidence_levels": "[]"},
+            {"name": "risk desk", "url": "https://example.com/hook", "active": "on"},
         )  # fmt: skip
 
     # A 404, not the 500 of a save that found no row. (The admin's transaction rolls back, and in this
@@ -148,8 +144,7 @@ def test_an_operator_adds_a_webhook_from_the_ledger_end_and_resumes_a_paused_one
 
     added = admin_client.post(
         "/admin/ledger/webhooksubscription/add/",
-        {"name": "risk desk", "url": "https://risk.example/hook", "secret": "s" * 32, "active": "on",
-         "sources": "[]", "signal_types": "[]", "statuses": "[]", "categories": "[]", "confidence_levels": "[]"},
+        {"name": "risk desk", "url": "https://risk.example/hook", "secret": "s" * 32, "active": "on"},
     )  # fmt: skip
     subscription = WebhookSubscription.objects.get()
     assert added.status_code == 302 and subscription.cursor == 2  # from now on
@@ -182,10 +177,66 @@ def test_a_webhook_added_while_the_ledger_cannot_say_where_it_ends_is_refused_on
 
     refused = admin_client.post(
         "/admin/ledger/webhooksubscription/add/",
-        {"name": "risk desk", "url": "https://risk.example/hook", "secret": "s" * 32, "active": "on",
-         "sources": "[]", "signal_types": "[]", "statuses": "[]", "categories": "[]", "confidence_levels": "[]"},
-    )  # fmt: skip
+        {"name": "risk desk", "url": "https://risk.example/hook", "secret": "s" * 32, "active": "on"},
+    )
 
     assert refused.status_code == 200
     assert "The ledger cannot say where it ends" in refused.content.decode()
     assert not WebhookSubscription.objects.exists()
+
+
+@pytest.mark.parametrize(
+    ("field", "typed", "error"),
+    [
+        # What the API refuses the admin refuses too. Typed as JSON, a number was stored and made
+        # every delivery raise, a string matched by substring, a misspelt choice never matched,
+        # and null was a 500 (the column is NOT NULL).
+        ("sources", "5", "Select a valid choice. 5 is not one of the available choices."),
+        ("sources", '"polymarket"', "Select a valid choice."),
+        ("statuses", "ACTIVEE", "Select a valid choice. ACTIVEE is not one of the available choices."),
+        ("categories", "null", "Select a valid choice. null is not one of the available choices."),
+        ("min_probability", "1.5", "Ensure this value is less than or equal to 1."),
+        ("min_confidence", "-0.1", "Ensure this value is greater than or equal to 0."),
+        ("secret", "short", "Ensure this value has at least 16 characters (it has 5)."),
+    ],
+)
+def test_the_admin_refuses_webhook_filters_and_secrets_the_api_refuses(admin_client, field, typed, error):
+    from ledger.models import WebhookSubscription
+
+    form = {"name": "desk", "url": "https://risk.example/hook", "secret": "s" * 32, "active": "on"}
+    added = admin_client.post("/admin/ledger/webhooksubscription/add/", {**form, field: typed})
+
+    assert added.status_code == 200
+    assert error in added.content.decode()
+    assert not WebhookSubscription.objects.exists()
+
+
+def test_the_admin_offers_each_filter_as_choices_and_stores_a_list_delivery_reads(admin_client):
+    from ledger.models import WebhookSubscription
+    from ledger.services import webhooks
+    from tests.support.factories import SignalFactory
+
+    form = admin_client.get("/admin/ledger/webhooksubscription/add/").content.decode()
+    added = admin_client.post(
+        "/admin/ledger/webhooksubscription/add/",
+        {"name": "desk", "url": "https://risk.example/hook", "secret": "s" * 32, "active": "on",
+         "sources": ["polymarket", "yahoo"], "min_probability": "0.25"},
+    )  # fmt: skip
+
+    assert 'type="checkbox" name="sources" value="polymarket"' in form
+    assert added.status_code == 302
+    subscription = WebhookSubscription.objects.get()
+    assert (subscription.sources, subscription.statuses, subscription.min_probability) == (
+        ["polymarket", "yahoo"],
+        [],
+        0.25,
+    )
+    assert webhooks.subscription_matches(subscription, SignalFactory())
+    edited = admin_client.post(
+        f"/admin/ledger/webhooksubscription/{subscription.pk}/change/",
+        {"name": "desk", "url": "https://risk.example/hook", "active": "on", "sources": ["yahoo"]},
+    )
+    assert edited.status_code == 302
+    subscription.refresh_from_db()
+    assert (subscription.sources, subscription.min_probability) == (["yahoo"], None)
+    assert not webhooks.subscription_matches(subscription, SignalFactory())
