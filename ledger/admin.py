@@ -272,4 +272,5 @@ class WebhookSubscriptionAdmin(admin.ModelAdmin):
         paused = [subscription for subscription in queryset if subscription.paused]
         for subscription in paused:
             webhooks.subscription_resume(subscription)
+            self.log_change(request, subscription, "Resumed.")  # the audit trail: who resumed it, when
         self.message_user(request, f"{len(paused)} subscription(s) resumed.", messages.SUCCESS)

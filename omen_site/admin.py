@@ -3,7 +3,6 @@ from django.contrib import admin, messages
 from django.contrib.auth import get_user_model
 from django.contrib.auth.admin import UserAdmin
 from django.urls import reverse
-from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.text import capfirst
 
@@ -114,8 +113,12 @@ class ApiKeyAdmin(admin.ModelAdmin):
     # Revoking ends a key as deleting would, and keys are never changed: so it needs delete.
     @admin.action(description="Revoke the selected keys", permissions=["delete"])
     def revoke(self, request, queryset):
-        count = queryset.filter(revoked_at__isnull=True).update(revoked_at=timezone.now())
-        self.message_user(request, f"{count} key(s) revoked.")
+        # Key by key, not one UPDATE: a save tells this process to stop trusting the key at once
+        # (an UPDATE left it trusted for its second), and the change log records who revoked it.
+        revoked = [key for key in queryset.filter(revoked_at__isnull=True) if key.revoke()]
+        for key in revoked:
+            self.log_change(request, key, "Revoked.")
+        self.message_user(request, f"{len(revoked)} key(s) revoked.")
 
 
 class StatusClassFilter(admin.SimpleListFilter):

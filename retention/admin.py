@@ -90,9 +90,15 @@ class LegalHoldAdmin(admin.ModelAdmin):
 
     @admin.action(description="Release the selected holds", permissions=["change"])
     def release(self, request, queryset):
-        released = queryset.filter(released_at__isnull=True).update(
-            released_at=timezone.now(), released_by=request.user
-        )
+        # Hold by hold, each only if it still stands (two operators releasing at once release it
+        # once), and each in the change log: the audit trail shows who released what, and when.
+        released = 0
+        for hold in queryset.filter(released_at__isnull=True):
+            if LegalHold.objects.filter(pk=hold.pk, released_at__isnull=True).update(
+                released_at=timezone.now(), released_by=request.user
+            ):
+                self.log_change(request, hold, "Released.")
+                released += 1
         self.message_user(request, f"{released} hold(s) released.", messages.SUCCESS)
 
 

@@ -3,6 +3,7 @@
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from django.contrib.admin.models import CHANGE, LogEntry
 
 from ledger.models import LedgerOutbox, Operation, Tier
 from ledger.services.seal import partition_seal
@@ -161,6 +162,8 @@ def test_an_operator_adds_a_webhook_from_the_ledger_end_and_resumes_a_paused_one
     assert "OMEN-X" in page  # its recent attempts
     assert 'name="secret"' not in page and "s" * 32 not in page  # shown when made, never again
     assert WebhookSubscription.objects.get().paused_at is None
+    (resumed,) = LogEntry.objects.filter(content_type__model="webhooksubscription", action_flag=CHANGE)
+    assert (resumed.object_id, resumed.get_change_message()) == (str(subscription.pk), "Resumed.")
 
 
 def test_a_webhook_added_while_the_ledger_cannot_say_where_it_ends_is_refused_on_the_form(admin_client, ledger_dir):

@@ -34,6 +34,20 @@ def test_a_key_revoked_in_this_process_is_refused_at_once():
     assert ApiKey.find(raw) is None
 
 
+def test_a_key_revoked_in_the_admin_is_refused_at_once_and_the_change_log_says_who(admin_client, admin_user):
+    from django.contrib.admin.models import CHANGE, LogEntry
+
+    key, raw = ApiKey.issue("cached", ["read:signals"])
+    assert ApiKey.find(raw) is not None  # trusted by this process for its second
+
+    admin_client.post("/admin/omen_site/apikey/", {"action": "revoke", "_selected_action": [key.pk]})
+
+    # The action revoked with an UPDATE: no post_save, so this process trusted the key on.
+    assert ApiKey.find(raw) is None
+    (entry,) = LogEntry.objects.filter(object_id=str(key.pk), content_type__model="apikey")
+    assert (entry.user, entry.action_flag, entry.get_change_message()) == (admin_user, CHANGE, "Revoked.")
+
+
 @pytest.fixture
 def redis_cache(settings):
     client = redis.Redis.from_url(REDIS_URL)
