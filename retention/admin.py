@@ -66,6 +66,8 @@ class LegalHoldAdmin(admin.ModelAdmin):
     """Holds keep records from every sweep. Released, not deleted: the hold itself is evidence."""
 
     list_display = ["target", "reason", "set_by", "set_at", "released_at"]
+    # Both may be null, which Django's own select_related() leaves out: a query per row each.
+    list_select_related = ["source_event", "set_by"]
     list_filter = [("released_at", admin.EmptyFieldListFilter)]
     raw_id_fields = ["source_event"]
     readonly_fields = ["set_by", "set_at", "released_at", "released_by"]

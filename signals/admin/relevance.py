@@ -11,6 +11,8 @@ class RelevanceTermAdmin(admin.ModelAdmin):
     """Operators tune relevance without a deploy; the next ingest decides with these terms."""
 
     list_display = ("term", "kind", "category", "weight", "enabled", "updated_at", "updated_by")
+    # Null for a term no one changed in the admin, so Django's own select_related() leaves it out.
+    list_select_related = ("updated_by",)
     list_filter = ("kind", "category", "enabled")
     list_editable = ("enabled",)
     search_fields = ("term", "note")

@@ -4,6 +4,8 @@ from dataclasses import replace
 from datetime import timedelta
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
 from signals.models import RelevanceTerm, Signal
 from signals.services.ingest import signals_ingest
@@ -63,3 +65,16 @@ def test_the_term_list_shows_the_ruleset_version_new_signals_record(admin_client
 
     assert response.status_code == 200
     assert "New signals record ruleset version 2026.12.0+" in response.content.decode()
+
+
+def test_the_term_list_costs_the_same_queries_whoever_changed_each_term(admin_client, django_user_model):
+    def listed_with(terms: int) -> int:
+        for number in range(RelevanceTerm.objects.count(), terms):
+            user = django_user_model.objects.create_user(f"operator-{number}")
+            RelevanceTerm.objects.create(term=f"term {number}", category="disruption", updated_by=user)
+        with CaptureQueriesContext(connection) as captured:
+            assert admin_client.get("/admin/signals/relevanceterm/").status_code == 200
+        return len(captured)
+
+    # updated_by may be null, so Django's own select_related() left it out: a query per row.
+    assert listed_with(2) == listed_with(12)
