@@ -24,6 +24,13 @@ class RetentionPolicyAdmin(admin.ModelAdmin):
         )
         return super().get_queryset(request)
 
+    def get_fields(self, request, obj=None):
+        # Only a policy whose default keeps at most so many per key (probability_history) has a
+        # sweeper that reads the limit: on another it would be shown and never applied.
+        if obj is not None and DEFAULTS[obj.name].max_per_key is None:
+            return [field for field in self.fields if field != "max_per_key"]
+        return self.fields
+
     def has_add_permission(self, request):
         return False  # the table's rows come from the code
 

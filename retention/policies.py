@@ -218,7 +218,11 @@ def effective_policies() -> dict[str, EffectivePolicy]:
             keep_for, source = overrides[name], "environment"
         else:
             keep_for, source = default.keep_for, "default"
-        max_per_key = row.max_per_key if row is not None and row.max_per_key is not None else default.max_per_key
+        max_per_key = default.max_per_key
+        if max_per_key is not None and row is not None and row.max_per_key is not None:
+            # Only a policy with a per-key limit has a sweeper that reads one: one stored on another
+            # (the admin offered it on every policy before) would be reported and never applied.
+            max_per_key = row.max_per_key
         policies[name] = EffectivePolicy(
             name=name,
             covers=default.covers,

@@ -129,3 +129,26 @@ def test_a_period_stored_before_the_limit_keeps_the_longest_and_every_report_wor
     call_command("retention", "status")
     storage_report()
     assert "ledger" in capsys.readouterr().out
+
+
+@pytest.mark.django_db
+def test_only_a_policy_that_keeps_at_most_so_many_per_key_offers_that_limit(admin_client):
+    limited = [name for name, default in DEFAULTS.items() if default.max_per_key is not None]
+    assert limited == ["probability_history"]  # the one sweeper that reads it (sweep.py)
+    signals, history = (RetentionPolicy.objects.create(name=name) for name in ("signals", "probability_history"))
+
+    for policy in (signals, history):
+        form = {"keep_for": "", "max_per_key": "5", "enabled": "on"}
+        saved = admin_client.post(f"/admin/retention/retentionpolicy/{policy.pk}/change/", form)
+        assert saved.status_code == 302
+
+    # On signals the limit was stored and shown ("90d, at most 5 per market": in the admin,
+    # retention status, the storage report), and no sweep applied it.
+    signals.refresh_from_db()
+    history.refresh_from_db()
+    assert (signals.max_per_key, history.max_per_key) == (None, 5)
+    RetentionPolicy.objects.filter(name="signals").update(max_per_key=5)  # stored before this release
+    policies = effective_policies()
+    assert (policies["signals"].max_per_key, policies["probability_history"].max_per_key) == (None, 5)
+    page = admin_client.get(f"/admin/retention/retentionpolicy/{signals.pk}/change/").content.decode()
+    assert 'name="max_per_key"' not in page
