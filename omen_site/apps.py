@@ -39,11 +39,13 @@ class OmenSiteConfig(AppConfig):
         from django.contrib import admin
 
         from omen_site.admin_access import admin_actions_need_permissions, periodic_task_form_without_inline_script
+        from utilities.admin import lists_refuse_unanswerable_lookups
 
         # Every admin module is loaded by now: django.contrib.admin, which loads them, comes first
         # in INSTALLED_APPS, and apps are made ready in that order.
         admin_actions_need_permissions(admin.site)
         periodic_task_form_without_inline_script(admin.site)
+        lists_refuse_unanswerable_lookups(admin.site)
         from omen_site.storage import describe_storage
 
         storage = describe_storage()

@@ -4,14 +4,18 @@ from datetime import UTC, date, datetime, timedelta
 from typing import NamedTuple
 
 import orjson
+from django.apps import apps
 from django.contrib import admin, messages
+from django.contrib.admin.options import IncorrectLookupParameters
 from django.contrib.admin.views.main import ORDER_VAR, ChangeList
-from django.core.exceptions import ImproperlyConfigured
+from django.core.exceptions import FieldDoesNotExist, FieldError, ImproperlyConfigured
 from django.core.paginator import Paginator
 from django.db import models
+from django.db.models.constants import LOOKUP_SEP
 from django.utils import timezone
 from django.utils.functional import cached_property
 from django.utils.html import format_html
+from django.utils.inspect import func_supports_parameter
 
 COUNT_CAP = 10_000
 
@@ -63,6 +67,83 @@ class ReadOnlyAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return False
+
+
+# --- Filters from the query string ---------------------------------------------------------------
+
+# Django builds a year's bounds as Python datetimes (years 1 to 9999); its date drill-down also
+# the end of the period chosen, the start of the next, so the drill-down's last year is 9998.
+FIRST_YEAR, LAST_YEAR = 1, 9999
+_BIGINT = 2**63
+
+
+def lists_refuse_unanswerable_lookups(site: admin.AdminSite) -> None:
+    """Make every list of ``site`` send a lookup it cannot answer to ``?e=1``, as a bad filter.
+
+    Django's admin takes a lookup on any field from a list's query string, beside the filters the
+    page offers (``?title__regex=``, ``?generated_at__year__gt=``). Some fail once the query is
+    built or run, a 500 on every backend: a regular expression the database cannot compile (or one
+    written to be slow), a year outside 1 to 9999 (the drill-down's 9999 too), an integer past 64
+    bits on a foreign key. ``lookup_answerable`` refuses those before the list is read. Called
+    once every admin module is loaded (omen_site/apps.py), so lists of other apps' models are
+    covered too.
+    """
+    for model in apps.get_models():
+        if site.is_registered(model):
+            _refuse_unanswerable_lookups(site.get_model_admin(model))
+
+
+def _refuse_unanswerable_lookups(model_admin: admin.ModelAdmin) -> None:
+    allowed = model_admin.lookup_allowed
+
+    def lookup_allowed(lookup, value, request=None):
+        lookup_answerable(model_admin.model, model_admin.date_hierarchy, lookup, value)
+        return allowed(lookup, value, request) if takes_request else allowed(lookup, value)
+
+    takes_request = func_supports_parameter(allowed, "request")  # an admin written before Django 5.0
+
+    model_admin.lookup_allowed = lookup_allowed
+
+
+def lookup_answerable(model, date_hierarchy: str | None, lookup: str, value: str) -> None:
+    """Raise IncorrectLookupParameters if the list's ``lookup=value`` would fail as a query."""
+    parts = lookup.split(LOOKUP_SEP)
+    values = value.split(",") if parts[-1] in {"in", "range"} else [value]
+    if {"regex", "iregex"} & set(parts):
+        raise IncorrectLookupParameters(f"{lookup}: a list is not filtered by regular expression")
+    if {"year", "iso_year"} & set(parts) and parts[-1] != "isnull":
+        last = LAST_YEAR - 1 if lookup == f"{date_hierarchy}__year" else LAST_YEAR
+        if any(number is not None and not FIRST_YEAR <= number <= last for number in map(_integer, values)):
+            raise IncorrectLookupParameters(f"{lookup}={value}: a year from {FIRST_YEAR} to {last}")
+    if isinstance(_compared_field(model, parts), models.IntegerField):
+        if any(number is not None and not -_BIGINT <= number < _BIGINT for number in map(_integer, values)):
+            raise IncorrectLookupParameters(f"{lookup}={value}: past the largest integer a column holds")
+
+
+def _integer(text: str) -> int | None:
+    try:
+        return int(text)
+    except (TypeError, ValueError):
+        return None
+
+
+def _compared_field(model, parts: list[str]):
+    """The field a lookup's value is compared with (a foreign key's: the key it points at), or None."""
+    opts, field = model._meta, None
+    for part in parts:
+        try:
+            field = opts.get_field(part)
+        except FieldDoesNotExist:
+            break  # a transform or the lookup: the field before it is the one compared
+        if not field.is_relation or field.related_model is None:
+            continue
+        opts = field.related_model._meta
+    if field is None or not field.is_relation:
+        return field
+    try:
+        return getattr(field, "target_field", field)
+    except FieldError:  # a relation through several columns: no one field compared
+        return None
 
 
 # --- The date drill-down --------------------------------------------------------------------------
