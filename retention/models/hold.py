@@ -1,6 +1,9 @@
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import models
 
+from ledger.models import LedgerFrameRef
+from signals.models import Signal
 from signals.models.choices import Source
 
 
@@ -52,6 +55,20 @@ class LegalHold(models.Model):
 
     def __str__(self):
         return f"hold on {self.target}"
+
+    def clean(self):
+        # The sweeps compare a held id exactly: one OMEN never issued (mistyped, in lower case)
+        # would hold nothing, silently. A signal swept to its archive is still in the ledger.
+        if self._state.adding and self.signal_id:
+            known = (
+                Signal.objects.filter(signal_id=self.signal_id).exists()
+                or LedgerFrameRef.objects.filter(signal_id=self.signal_id).exists()
+            )
+            if not known:
+                raise ValidationError(
+                    {"signal_id": f"No signal {self.signal_id} in the database or the ledger: a signal id is "
+                     "as the signal's page shows it (OMEN- and twelve capitals or digits for OMEN's own)."}
+                )  # fmt: skip
 
     @property
     def target(self) -> str:

@@ -42,3 +42,33 @@ def test_the_hold_list_costs_the_same_queries_whatever_each_hold_names(admin_cli
     # set_by and source_event may be null, so Django's own select_related() left them out: two
     # queries per row (its target names the source event, its "set by" the user).
     assert listed_with(2) == listed_with(12)
+
+
+def hold(admin_client, signal_id: str):
+    return admin_client.post("/admin/retention/legalhold/add/", {"signal_id": signal_id, "reason": "litigation"})
+
+
+def test_a_hold_on_a_signal_id_omen_never_issued_is_refused_naming_it(admin_client):
+    signal = SignalFactory()
+
+    # The sweep compares ids exactly: a mistyped one (or one in lower case) held nothing, silently,
+    # and the signal meant went at its 90 days.
+    for typed in ("OMEN-000000000000", signal.signal_id.lower()):
+        refused = hold(admin_client, typed)
+        assert refused.status_code == 200
+        assert f"No signal {typed} in the database or the ledger" in refused.content.decode()
+    assert not LegalHold.objects.exists()
+
+    assert hold(admin_client, f"  {signal.signal_id} ").status_code == 302
+    assert LegalHold.objects.get().signal_id == signal.signal_id
+
+
+def test_a_hold_on_a_signal_only_the_ledger_holds_now_is_taken(admin_client):
+    from ledger.services.writer import ledger_drain
+    from signals.models import Signal
+
+    signal = SignalFactory()
+    ledger_drain()
+    Signal.objects.filter(pk=signal.pk).delete()  # swept to its archive, say: its frames stay (the ledger policy)
+
+    assert hold(admin_client, signal.signal_id).status_code == 302
