@@ -20,6 +20,10 @@ SIGNALS_CSS = "signals/admin.css"
 
 # The rejections summed up above their list: at most this many, the newest, of those in view.
 SUMMARY_ROWS = 10_000
+# The points a source event's page lists, the newest: a market polled every two minutes keeps
+# 1,000 to 1,700 between nightly sweeps (probability_history), each a row of the page. The
+# signal page charts the newest 500.
+EVENT_PAGE_POINTS = 100
 
 # Each state a source or a run can be in, as one of the stylesheet's health tones.
 HEALTH_TONES = {
@@ -96,6 +100,15 @@ class SourceEventAdmin(ReadOnlyAdmin):
     def has_change_permission(self, request, obj=None):
         # The inline needs view access only; nothing here is editable.
         return False
+
+    def get_formset_kwargs(self, request, obj, inline, prefix):
+        kwargs = super().get_formset_kwargs(request, obj, inline, prefix)
+        if isinstance(inline, ProbabilityPointInline) and obj is not None:
+            # Bounded before the formset adds its own filter (on the event), which a slice would refuse.
+            newest = obj.probability_points.order_by("-observed_at").values("pk")[:EVENT_PAGE_POINTS]
+            kwargs["queryset"] = kwargs["queryset"].filter(pk__in=newest)
+            inline.verbose_name_plural = f"probability points (the newest {EVENT_PAGE_POINTS})"
+        return kwargs
 
     @admin.display(description="recent probabilities")
     def recent_probabilities(self, event):
