@@ -5,6 +5,8 @@ from django.contrib.auth.admin import UserAdmin
 from django.urls import reverse
 from django.utils.html import format_html
 from django.utils.text import capfirst
+from django_celery_beat.admin import PeriodicTaskAdmin
+from django_celery_beat.models import PeriodicTask
 
 from omen_site.api.access_log import ApiAccessLogEntry
 from omen_site.api.keys import SCOPES, ApiKey
@@ -46,6 +48,49 @@ class OmenUserAdmin(UserAdmin):
             if user.pk in named
         ]
         return deleted, model_count, perms_needed, protected
+
+
+if admin.site.is_registered(PeriodicTask):  # by django_celery_beat, which comes before the site
+    admin.site.unregister(PeriodicTask)
+
+
+@admin.register(PeriodicTask)
+class OmenPeriodicTaskAdmin(PeriodicTaskAdmin):
+    """django_celery_beat's, but its list's actions write the admin's change log, as its form does.
+
+    They change the tasks with a queryset UPDATE, which logs nothing: who switched the retention
+    sweep, the backup or a source's polls off (or ran one now), and when, was recorded nowhere.
+    """
+
+    def _logged(self, request, queryset, action):
+        tasks = list(queryset)  # the selection, as it stood: a toggle changes what a filter matches
+        response = action(request, queryset)
+        enabled = dict(PeriodicTask.objects.filter(pk__in=[task.pk for task in tasks]).values_list("pk", "enabled"))
+        for task in tasks:
+            self.log_change(request, task, "Enabled." if enabled.get(task.pk) else "Disabled.")
+        return response
+
+    @admin.action(description=PeriodicTaskAdmin.enable_tasks.short_description)
+    def enable_tasks(self, request, queryset):
+        return self._logged(request, queryset, super().enable_tasks)
+
+    @admin.action(description=PeriodicTaskAdmin.disable_tasks.short_description)
+    def disable_tasks(self, request, queryset):
+        return self._logged(request, queryset, super().disable_tasks)
+
+    @admin.action(description=PeriodicTaskAdmin.toggle_tasks.short_description)
+    def toggle_tasks(self, request, queryset):
+        return self._logged(request, queryset, super().toggle_tasks)
+
+    @admin.action(description=PeriodicTaskAdmin.run_tasks.short_description)
+    def run_tasks(self, request, queryset):
+        tasks = list(queryset)
+        response = super().run_tasks(request, queryset)
+        # With a task the worker does not know, none was sent (the action says so): nothing to log.
+        if all(self.celery_app.tasks.get(task.task) for task in tasks):
+            for task in tasks:
+                self.log_change(request, task, "Sent to run now.")
+        return response
 
 
 class ApiKeyCreationForm(forms.ModelForm):

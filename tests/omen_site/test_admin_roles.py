@@ -230,3 +230,24 @@ def test_an_operator_changes_a_relevance_term_and_a_schedule_through_the_admin(o
 @pytest.mark.parametrize("path", ["/admin/auth/user/", "/admin/auth/group/", "/admin/axes/accessattempt/"])
 def test_neither_role_sees_accounts_or_login_records(analyst, operator, path):
     assert analyst.get(path).status_code == operator.get(path).status_code == 403
+
+
+def test_an_operators_schedule_actions_are_in_the_change_log_naming_them(operator):
+    from django.contrib.admin.models import CHANGE, LogEntry
+
+    polls, sweep = PeriodicTask.objects.get(name="poll-polymarket"), PeriodicTask.objects.get(name="retention-sweep")
+    url = admin_url(PeriodicTask, "changelist")
+
+    operator.post(url, {"action": "disable_tasks", "_selected_action": [polls.pk]})
+    operator.post(url, {"action": "toggle_tasks", "_selected_action": [polls.pk, sweep.pk]})
+    operator.post(url, {"action": "enable_tasks", "_selected_action": [sweep.pk]})
+
+    # Who switched the retention sweep (or a source's polls) off, and when, is the audit trail's:
+    # the task's own form logged a change, its list's actions (a queryset UPDATE) did not.
+    logged = LogEntry.objects.filter(content_type__model="periodictask", action_flag=CHANGE).order_by("pk")
+    assert [(entry.object_id, entry.user.username, entry.get_change_message()) for entry in logged] == [
+        (str(polls.pk), "operator", "Disabled."),
+        (str(polls.pk), "operator", "Enabled."),
+        (str(sweep.pk), "operator", "Disabled."),
+        (str(sweep.pk), "operator", "Enabled."),
+    ]
