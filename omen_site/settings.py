@@ -339,7 +339,7 @@ CELERY_TIMEZONE = "UTC"
 CELERY_TASK_IGNORE_RESULT = True  # runs are recorded as SourceRun rows, not task results
 # The schedule lives in the database (django-celery-beat) so operators can edit
 # it; omen_site/schedule.py defines it and syncs it in after every migrate.
-CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
+CELERY_BEAT_SCHEDULER = "omen_site.beat:Scheduler"
 
 LEDGER_DIR = Path(env.str("LEDGER_DIR", default=str(VAR_DIR / "ledger")))
 # Expired signals' daily archive files and their lock (retention/services/archive.py).

@@ -1,6 +1,7 @@
 """Fixtures for tests that run OMEN's Celery worker and beat as real processes on the real Redis."""
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -10,7 +11,7 @@ import pytest
 import redis
 
 from tests.support.broker import REDIS_URL
-from tests.support.processes import ROOT, child_env, manage, query
+from tests.support.processes import ROOT, child_env, free_port, manage, query, wait_until
 from tests.support.recorded_server import Reply
 
 
@@ -89,3 +90,47 @@ def omen(fresh_database_url, tmp_path, source_server, broker, recorded_dir):
         if process.poll() is None:
             os.killpg(process.pid, signal.SIGKILL)
             process.wait()
+
+
+class PrivateRedis:
+    """A redis-server of the test's own, on a port of its own, that the test may stop and start again:
+    the shared one on 6379 is never stopped (other suites use it)."""
+
+    def __init__(self, tmp_path):
+        self.port = free_port()
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+        self.log = tmp_path / f"redis-{self.port}.log"
+        self.process: subprocess.Popen | None = None
+
+    def start(self) -> None:
+        self.process = subprocess.Popen(
+            ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
+            stdout=open(self.log, "a"),
+            stderr=subprocess.STDOUT,
+        )
+        wait_until(self._answers, 10, f"redis-server on port {self.port}")
+
+    def stop(self) -> None:
+        """Gone at once, as a crashed broker is: SIGKILL, no shutdown."""
+        if self.process is not None and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait()
+
+    def client(self) -> redis.Redis:
+        return redis.Redis(host="127.0.0.1", port=self.port)
+
+    def _answers(self) -> bool:
+        try:
+            return self.client().ping()
+        except redis.ConnectionError:
+            return False
+
+
+@pytest.fixture
+def private_redis(tmp_path):
+    if not shutil.which("redis-server"):
+        pytest.skip("redis-server is not installed")
+    server = PrivateRedis(tmp_path)
+    server.start()
+    yield server
+    server.stop()

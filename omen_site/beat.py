@@ -1,0 +1,65 @@
+"""Beat's scheduler: django-celery-beat's, which keeps a run it could not send.
+
+Celery's beat marks an entry run *before* sending it, and a send that fails (the broker is away)
+is only logged, as a stack and a traceback (some 150 lines an entry): the run is lost. For a poll
+the next comes two minutes later, but the nightly backup and retention sweep would wait a whole
+day. Here a send that fails for want of the broker puts the entry back as it was, due, says so in
+one line, and tries again SEND_RETRY_SECONDS later; once the broker is back it goes, once.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+
+from django_celery_beat.schedulers import DatabaseScheduler
+from kombu.exceptions import OperationalError
+
+logger = logging.getLogger(__name__)
+
+# Between two tries while the broker is away: each try blocks beat for a second or so (kombu's
+# publish retries), and every entry due meanwhile waits its turn behind it.
+SEND_RETRY_SECONDS = 10.0
+
+
+class Scheduler(DatabaseScheduler):
+    def __init__(self, *args, **kwargs):
+        self._retry_at = 0.0
+        self._before_reserve: tuple[str, object, int] | None = None
+        super().__init__(*args, **kwargs)
+
+    def tick(self, *args, **kwargs):
+        wait = self._retry_at - time.monotonic()
+        if wait > 0:
+            return min(wait, self.max_interval)
+        return super().tick(*args, **kwargs)
+
+    def reserve(self, entry):
+        # reserve() moves the entry's last run to now on the row's model, which the entry shares:
+        # what it was is kept here, to be put back if the send fails.
+        self._before_reserve = (entry.name, entry.model.last_run_at, entry.model.total_run_count)
+        return super().reserve(entry)
+
+    def apply_entry(self, entry, producer=None):
+        logger.info("Scheduler: Sending due task %s (%s)", entry.name, entry.task)
+        try:
+            self.apply_async(entry, producer=producer, advance=False)
+        except Exception as exc:
+            if not isinstance(exc.__context__, OperationalError):
+                # Not the broker (a task's arguments it cannot serialise, say): trying again would
+                # fail again, so the run goes, as Celery lets it, with the traceback to fix it by.
+                logger.exception("Message Error: %s", exc)
+                return
+            self._keep_due(entry)
+            self._retry_at = time.monotonic() + SEND_RETRY_SECONDS
+            logger.error("%s; still due, tried again in %d s", " ".join(str(exc).split()), SEND_RETRY_SECONDS)
+
+    def _keep_due(self, entry) -> None:
+        name, last_run_at, total_run_count = self._before_reserve
+        if name != entry.name:
+            return
+        entry.model.last_run_at, entry.model.total_run_count = last_run_at, total_run_count
+        # Written back at the next sync, so a beat restarted meanwhile finds the entry due too.
+        self._dirty.add(name)
+        # The heap already holds the entry at its next period: rebuilt, it holds it due now.
+        self._heap_invalidated = True

@@ -1,0 +1,68 @@
+"""Beat on a broker that goes away and comes back: a redis-server of the test's own, killed and
+started again on the same port (the shared Redis on 6379 is never stopped)."""
+
+import subprocess
+import sys
+import time
+
+import pytest
+
+from tests.support.processes import ROOT, child_env, manage, wait_until
+
+pytestmark = [pytest.mark.slow, pytest.mark.integration]
+
+ONLY_THE_SEAL_ENTRY = (
+    "from django_celery_beat.models import PeriodicTask, PeriodicTasks; "
+    "PeriodicTask.objects.exclude(name='ledger-seal').update(enabled=False); "
+    "PeriodicTasks.update_changed()"
+)
+# Hourly, last run two hours ago: due now. As an overdue nightly entry is at its time of day.
+SEAL_DUE_NOW = (
+    "from datetime import timedelta; from django.utils import timezone; "
+    "from django_celery_beat.models import PeriodicTask, PeriodicTasks; "
+    "PeriodicTask.objects.filter(name='ledger-seal').update(last_run_at=timezone.now() - timedelta(hours=2)); "
+    "PeriodicTasks.update_changed()"
+)
+
+
+def test_an_entry_due_while_the_broker_is_down_is_sent_once_it_is_back_and_logged_in_one_line(
+    fresh_database_url, tmp_path, private_redis
+):
+    env = child_env(fresh_database_url(), tmp_path / "var", CELERY_BROKER_URL=private_redis.url)
+    manage(env, "migrate", "--no-input")
+    manage(env, "shell", "-c", ONLY_THE_SEAL_ENTRY)
+    log_path = tmp_path / "beat.log"
+    beat = subprocess.Popen(
+        [sys.executable, "-m", "celery", "-A", "omen_site", "beat", "--loglevel=INFO"],
+        cwd=ROOT,
+        env=env,
+        stdout=open(log_path, "w"),
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    try:
+        # Never run, the entry is due at start: beat sends it, so it is connected when the broker goes.
+        wait_until(lambda: private_redis.client().llen("ledger"), 60, "beat to send the entry at start")
+        private_redis.client().delete("ledger")
+        private_redis.stop()
+        outage_starts = len(log_path.read_text())
+        manage(env, "shell", "-c", SEAL_DUE_NOW)
+        wait_until(
+            lambda: "Couldn't apply scheduled task ledger-seal" in log_path.read_text()[outage_starts:],
+            60,
+            "beat to fail to send the due entry",
+        )
+        time.sleep(3)  # a little outage: more attempts, which must stay quiet
+        private_redis.start()
+
+        queued = wait_until(lambda: private_redis.client().llen("ledger"), 60, "the entry to reach the broker")
+        time.sleep(3)
+        assert queued == private_redis.client().llen("ledger") == 1  # sent once, not once per attempt
+        during_outage = log_path.read_text()[outage_starts:]
+        assert "Traceback" not in during_outage
+        failures = [line for line in during_outage.splitlines() if "Couldn't apply scheduled task" in line]
+        assert failures and all("ledger-seal" in line and "6" in line for line in failures), during_outage
+        assert len(during_outage.splitlines()) < 20, during_outage
+    finally:
+        beat.kill()
+        beat.wait()
