@@ -1,0 +1,56 @@
+"""A real worker whose database connection is cut mid-task (a PostgreSQL restart or failover, a
+proxy dropping idle connections): the database answers again at once, on a new connection."""
+
+import subprocess
+import sys
+
+import pytest
+from celery import Celery
+
+from tests.support.processes import ROOT, child_env, manage, query, wait_until
+from tests.support.recorded_server import Reply
+
+pytestmark = [pytest.mark.slow, pytest.mark.integration]
+
+CUT_CONNECTIONS = (
+    "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
+    " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+)
+
+
+def test_a_poll_whose_connection_is_cut_mid_poll_records_its_failure_and_frees_its_source(
+    fresh_database_url, tmp_path, private_redis, source_server, recorded_dir
+):
+    database_url = fresh_database_url()
+    if database_url.startswith("sqlite"):
+        pytest.skip("a connection to cut: PostgreSQL's")
+    markets = (recorded_dir / "polymarket_gamma_markets_active_part1.json").read_bytes()
+    source_server.route("/markets", Reply(body=markets, delay=3))
+    env = child_env(
+        database_url, tmp_path / "var", CELERY_BROKER_URL=private_redis.url, POLYMARKET_GAMMA_API_URL=source_server.url
+    )
+    manage(env, "migrate", "--no-input")
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "celery", "-A", "omen_site", "worker", "--concurrency=1", "--loglevel=INFO"],
+        cwd=ROOT,
+        env=env,
+        stdout=open(tmp_path / "worker.log", "w"),
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    try:
+        Celery(broker=private_redis.url).send_task("signals.tasks.source_poll", args=["polymarket"])
+        wait_until(lambda: source_server.requests, 60, "the poll to reach the source")
+        assert query(database_url, CUT_CONNECTIONS)[0][0] >= 1  # the poll's, while the reply is on its way
+
+        run = wait_until(
+            lambda: query(database_url, "SELECT outcome, error FROM signals_sourcerun WHERE outcome <> 'running'"),
+            30,
+            "the poll's run to end",
+        )
+        assert run[0][0] == "failed" and "OperationalError" in run[0][1], run
+        # Its source is free for the next poll at once, not once its lock is stale minutes later.
+        assert query(database_url, "SELECT polling_since FROM signals_sourcestate") == [(None,)]
+    finally:
+        worker.kill()
+        worker.wait()
