@@ -49,3 +49,11 @@ def test_a_worker_or_beat_with_a_refused_setting_stops_with_one_line(program):
     assert result.stderr.splitlines() == [
         "OMEN_ENV=production refuses to start: DEBUG is on: unset DEBUG or set DEBUG=false."
     ]
+
+
+def test_workers_and_beat_never_give_up_on_the_broker():
+    # Celery's default, 100 tries 2 to 30 s apart, ends a worker some 46 minutes into a broker
+    # outage ("Unrecoverable error"), and nothing started it again. Not waited for
+    # here: the setting is what decides it.
+    assert app.conf.broker_connection_max_retries is None
+    assert app.conf.broker_connection_retry_on_startup is True

@@ -194,3 +194,14 @@ def test_the_image_creates_each_data_volumes_mount_point_for_its_user():
     for target in targets:
         assert target in made, f"{target}: add it to the Dockerfile's mkdir -p"
         assert any(target == path or target.startswith(path + "/") for path in owned), f"{target}: chown it to omen"
+
+
+def test_every_long_running_omen_service_is_restarted_when_it_stops():
+    # A worker or beat that exits (a crash, the OOM killer) would stay down: nothing else restarts it.
+    compose = parse_compose((ROOT / "docker-compose.yml").read_text())
+    services = compose["services"]
+
+    assert {name: services[name].get("restart") for name in ("web", "worker", "beat")} == dict.fromkeys(
+        ("web", "worker", "beat"), "unless-stopped"
+    )
+    assert services["migrate"]["restart"] == "no"  # runs once, before the others start
