@@ -59,6 +59,7 @@ from ledger.models import WebhookAttempt, WebhookSubscription
 from ledger.services.feed import FeedFrame, frames_after
 from ledger.services.restore import ContractError, restore_signal
 from ledger.webhook_targets import TargetRefused, delivery_transport, request_deadline
+from utilities.database import on_a_live_connection
 
 logger = logging.getLogger(__name__)
 
@@ -176,8 +177,11 @@ def subscription_deliver(
     except (WebhookSubscription.DoesNotExist, SubscriptionDeleted):
         pass  # logged below, with the stops that found no row by the claim
     finally:
-        if not WebhookSubscription.objects.filter(pk=pk, delivering_token=token).update(
-            delivering_since=None, delivering_token=""
+        # On a live connection: the database gone from under the delivery left the claim held.
+        if not on_a_live_connection(
+            lambda: WebhookSubscription.objects.filter(pk=pk, delivering_token=token).update(
+                delivering_since=None, delivering_token=""
+            )
         ):
             # The claim went to another worker, or went with the row: deleted during the delivery.
             run.deleted = not WebhookSubscription.objects.filter(pk=pk).exists()

@@ -15,7 +15,7 @@ import uuid
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db import InterfaceError, OperationalError, connection, transaction
+from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
@@ -24,6 +24,7 @@ from signals.models.choices import SignalStatus
 from signals.services.ingest import signals_ingest
 from signals.sources.http import FetchError, FetchPolicy, fetch_json, source_client
 from signals.sources.registry import SOURCES
+from utilities.database import on_a_live_connection
 
 logger = logging.getLogger(__name__)
 
@@ -86,30 +87,13 @@ def source_poll(*, source: str, token: str = "", policy: FetchPolicy = DEFAULT_P
     except BaseException as exc:  # a soft time limit, the database going away: the run says so
         if run.pk and run.outcome == Outcome.RUNNING:
             error = f"poll interrupted: {type(exc).__name__}: {exc}"
-            _on_a_live_connection(lambda: _finish(run, Outcome.FAILED, error=error))
+            on_a_live_connection(lambda: _finish(run, Outcome.FAILED, error=error))
             # A worker shutting down (KeyboardInterrupt, SystemExit) says nothing about the source.
             if isinstance(exc, Exception):
                 _record_result(source, success=False)
         raise
     finally:
-        _on_a_live_connection(lambda: _release_poll_lock(source))
-
-
-def _on_a_live_connection(write):
-    """Run a write that ends a poll; if the poll's connection died under it (the database restarted,
-    a proxy cut it), once more on a new one.
-
-    Without this the run stayed "running" and the source's lock held until it went stale
-    (SOURCE_POLL_LOCK_SECONDS): the next polls were turned away as busy, and the run was recorded
-    at last as a process that died.
-    """
-    try:
-        return write()
-    except (OperationalError, InterfaceError):
-        if connection.in_atomic_block:
-            raise  # a transaction of the caller's: its connection cannot be swapped under it
-        connection.close()
-        return write()
+        on_a_live_connection(lambda: _release_poll_lock(source))
 
 
 def _fetch_and_parse(definition, run: SourceRun, policy: FetchPolicy, deadline: float) -> tuple[list, str]:

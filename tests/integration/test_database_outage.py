@@ -9,6 +9,7 @@ from celery import Celery
 
 from tests.support.processes import ROOT, child_env, manage, query, wait_until
 from tests.support.recorded_server import Reply
+from tests.support.webhook_receiver import WebhookReceiver
 
 pytestmark = [pytest.mark.slow, pytest.mark.integration]
 
@@ -54,3 +55,49 @@ def test_a_poll_whose_connection_is_cut_mid_poll_records_its_failure_and_frees_i
     finally:
         worker.kill()
         worker.wait()
+
+
+def test_a_delivery_whose_connection_is_cut_mid_delivery_frees_its_subscription(
+    fresh_database_url, tmp_path, private_redis, recorded_dir
+):
+    database_url = fresh_database_url()
+    if database_url.startswith("sqlite"):
+        pytest.skip("a connection to cut: PostgreSQL's")
+    env = child_env(database_url, tmp_path / "var", CELERY_BROKER_URL=private_redis.url)
+    manage(env, "migrate", "--no-input")
+    receiver = WebhookReceiver().start()
+    worker = None
+    try:
+        pk = int(manage(
+            env, "shell", "-c",
+            "from ledger.models import WebhookSubscription as W; "
+            f"print(W.objects.create(name='downstream', url='{receiver.url}', secret='s' * 32).pk)",
+        ).split()[-1])  # fmt: skip
+        manage(env, "ingest_file", str(recorded_dir / "polymarket_gamma_markets_active_part1.json"),
+               "--source", "polymarket")  # fmt: skip
+        held = query(database_url, "SELECT signal_id FROM signals_signal ORDER BY id")[1][0]
+        receiver.hold(held)
+        worker = subprocess.Popen(
+            [sys.executable, "-m", "celery", "-A", "omen_site", "worker", "--concurrency=1", "--loglevel=INFO"],
+            cwd=ROOT,
+            env=env,
+            stdout=open(tmp_path / "worker.log", "w"),
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        Celery(broker=private_redis.url).send_task("ledger.tasks.webhook_deliver", args=[pk], queue="ledger")
+        assert receiver.holding.wait(60), "the delivery never reached the second signal"
+        assert query(database_url, CUT_CONNECTIONS)[0][0] >= 1  # the worker's, while the receiver answers
+        receiver.release()
+
+        # The claim goes with the delivery that held it, not WEBHOOK_LOCK_SECONDS (4 minutes) later.
+        wait_until(
+            lambda: query(database_url, "SELECT delivering_token FROM ledger_webhooksubscription") == [("",)],
+            30,
+            "the subscription's claim to be released",
+        )
+    finally:
+        receiver.stop()
+        if worker is not None:
+            worker.kill()
+            worker.wait()
