@@ -61,5 +61,11 @@ class Scheduler(DatabaseScheduler):
         entry.model.last_run_at, entry.model.total_run_count = last_run_at, total_run_count
         # Written back at the next sync, so a beat restarted meanwhile finds the entry due too.
         self._dirty.add(name)
-        # The heap already holds the entry at its next period: rebuilt, it holds it due now.
+        # The heap already holds the entry at its next period: rebuilt, it holds it due now. It is
+        # rebuilt from the entries as the schedule was last read, whose last run is as it was then:
+        # each takes its row's (moved by every send since), or what was sent meanwhile (a poll, the
+        # night's backup) would be due again and sent twice.
+        for scheduled in self._schedule.values():  # not .schedule, which may read the database
+            scheduled.last_run_at = scheduled.model.last_run_at
+            scheduled.total_run_count = scheduled.model.total_run_count
         self._heap_invalidated = True

@@ -1,6 +1,7 @@
 """Beat on a broker that goes away and comes back: a redis-server of the test's own, killed and
 started again on the same port (the shared Redis on 6379 is never stopped)."""
 
+import json
 import subprocess
 import sys
 import time
@@ -63,6 +64,51 @@ def test_an_entry_due_while_the_broker_is_down_is_sent_once_it_is_back_and_logge
         failures = [line for line in during_outage.splitlines() if "Couldn't apply scheduled task" in line]
         assert failures and all("ledger-seal" in line and "6" in line for line in failures), during_outage
         assert len(during_outage.splitlines()) < 20, during_outage
+    finally:
+        beat.kill()
+        beat.wait()
+
+
+# The seal entry due at once (never run), the tiers entry (hourly too) 20 seconds later.
+SEAL_NOW_AND_TIERS_SOON = (
+    "from datetime import timedelta; from django.utils import timezone; "
+    "from django_celery_beat.models import PeriodicTask, PeriodicTasks; "
+    "PeriodicTask.objects.exclude(name__in=['ledger-seal', 'ledger-tiers']).update(enabled=False); "
+    "PeriodicTask.objects.filter(name='ledger-tiers').update("
+    "last_run_at=timezone.now() - timedelta(seconds=3600 - 20)); "
+    "PeriodicTasks.update_changed()"
+)
+
+
+def test_an_entry_kept_due_through_an_outage_sends_no_other_entry_again(fresh_database_url, tmp_path, private_redis):
+    env = child_env(fresh_database_url(), tmp_path / "var", CELERY_BROKER_URL=private_redis.url)
+    manage(env, "migrate", "--no-input")
+    manage(env, "shell", "-c", SEAL_NOW_AND_TIERS_SOON)
+    log_path = tmp_path / "beat.log"
+    beat = subprocess.Popen(
+        [sys.executable, "-m", "celery", "-A", "omen_site", "beat", "--loglevel=INFO"],
+        cwd=ROOT,
+        env=env,
+        stdout=open(log_path, "w"),
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    try:
+        wait_until(lambda: private_redis.client().llen("ledger"), 60, "beat to send the seal entry at start")
+        private_redis.stop()
+        wait_until(
+            lambda: "Couldn't apply scheduled task ledger-tiers" in log_path.read_text(),
+            60,
+            "beat to fail to send the tiers entry",
+        )
+        time.sleep(3)
+        private_redis.start()  # empty: what is queued from here on was sent after the outage
+
+        wait_until(lambda: private_redis.client().llen("ledger"), 60, "the tiers entry to reach the broker")
+        time.sleep(6)
+        sent = [json.loads(message)["headers"]["task"] for message in private_redis.client().lrange("ledger", 0, -1)]
+        # The seal entry ran a minute ago and is not due for an hour: not sent again.
+        assert sent == ["ledger.tasks.partitions_move_due"], log_path.read_text()
     finally:
         beat.kill()
         beat.wait()
