@@ -18,8 +18,10 @@ def retention_sweep() -> list[dict]:
 
 # Daily (omen_site/schedule.py): a dump, then its proof by a restore into a scratch database, which
 # for a large database outlasts the default five minutes: it gets an hour, as the sweep does. The
-# row records the outcome, so a failure is seen in the admin and the storage report, not retried.
-@shared_task(time_limit=3600, soft_time_limit=3300)
+# row records the outcome, so a failure is seen in the admin and the storage report, not retried:
+# nor is a backup whose process was killed (reject_on_worker_lost, on for every other task), which
+# the OOM killer would kill again at once, dumping the database each time; the next marks it failed.
+@shared_task(time_limit=3600, soft_time_limit=3300, reject_on_worker_lost=False)
 def backup_create() -> dict | None:
     try:
         backup = backups.backup_create()
