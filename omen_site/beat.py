@@ -1,4 +1,5 @@
-"""Beat's scheduler: django-celery-beat's, which keeps a run it could not send.
+"""Beat's scheduler: django-celery-beat's, which keeps a run it could not send, and counts from now
+an entry whose last run is after now (the clock went back: ``Entry``).
 
 Celery's beat marks an entry run *before* sending it, and a send that fails (the broker is away)
 is only logged, as a stack and a traceback (some 150 lines an entry): the run is lost. For a poll
@@ -11,8 +12,10 @@ from __future__ import annotations
 
 import logging
 import time
+from datetime import timedelta
 
-from django_celery_beat.schedulers import DatabaseScheduler
+from celery.utils.time import maybe_make_aware
+from django_celery_beat.schedulers import DatabaseScheduler, ModelEntry
 from kombu.exceptions import OperationalError
 
 logger = logging.getLogger(__name__)
@@ -22,7 +25,31 @@ logger = logging.getLogger(__name__)
 SEND_RETRY_SECONDS = 10.0
 
 
+# A last run later than now by more than this is taken for a clock that went back (a host that
+# booted fast and was corrected by NTP, a VM restored from a snapshot); under it, clocks of two hosts.
+CLOCK_WENT_BACK_AFTER = timedelta(minutes=1)
+
+
+class Entry(ModelEntry):
+    def is_due(self):
+        # Celery counts the next run from the last one: a last run two hours from now (written
+        # before the clock went back two hours) held every entry two hours and a period, and the
+        # rows keep it, so restarting beat did not help. Counted from now instead: one period on.
+        now = maybe_make_aware(self._default_now())
+        if self.last_run_at and maybe_make_aware(self.last_run_at) > now + CLOCK_WENT_BACK_AFTER:
+            logger.warning(
+                "beat: %s last ran at %s, after now (%s): the clock went back; its next run is counted from now",
+                self.name,
+                maybe_make_aware(self.last_run_at).isoformat(timespec="seconds"),
+                now.isoformat(timespec="seconds"),
+            )
+            self.last_run_at = self.model.last_run_at = now
+        return super().is_due()
+
+
 class Scheduler(DatabaseScheduler):
+    Entry = Entry
+
     def __init__(self, *args, **kwargs):
         self._retry_at = 0.0
         self._before_reserve: tuple[str, object, int] | None = None
