@@ -7,6 +7,7 @@ machinery above it only push it out of sight. ``--traceback`` (Django's own flag
 
 import logging
 import os
+import sys
 import traceback
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -121,7 +122,25 @@ def database_unreachable_in_one_line(argv: Sequence[str]) -> Iterator[None]:
 
 
 @contextmanager
+def interruption_in_one_line(argv: Sequence[str]) -> Iterator[None]:
+    """Ctrl-C ends a command with one line and status 130 (128 + SIGINT), as a shell reports it.
+
+    What the command committed before stays, and every long command is built to be run again
+    (a sweep marks its run interrupted and goes on, a backup clears what a stopped one left):
+    the 20-60 lines of whichever frame the interrupt landed in only tell the operator to worry.
+    """
+    try:
+        yield
+    except KeyboardInterrupt:
+        if traceback_wanted(argv):
+            raise
+        command = argv[1] if len(argv) > 1 else "manage.py"
+        sys.stderr.write(f"manage.py {command}: interrupted (Ctrl-C)\n")
+        raise SystemExit(130) from None
+
+
+@contextmanager
 def operator_errors(argv: Sequence[str]) -> Iterator[None]:
-    """Both of the above, for manage.py."""
-    with settings_refusal_in_one_line(argv), database_unreachable_in_one_line(argv):
+    """The three above, for manage.py."""
+    with interruption_in_one_line(argv), settings_refusal_in_one_line(argv), database_unreachable_in_one_line(argv):
         yield

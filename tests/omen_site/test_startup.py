@@ -1,6 +1,9 @@
 """A refused setting or an unreachable database ends in one line naming the variable, not a traceback."""
 
 import logging
+import signal
+import subprocess
+import sys
 
 import pytest
 from django.core.exceptions import ImproperlyConfigured
@@ -12,10 +15,12 @@ from omen_site.startup import (
     connection_failure_reason,
     database_unreachable_in_one_line,
     database_unreachable_message,
+    interruption_in_one_line,
     settings_refusal_in_one_line,
     traceback_wanted,
 )
 from tests.omen_site.commandline import manage
+from tests.support.processes import ROOT
 
 LIBPQ_REFUSED = (
     'connection failed: connection to server at "127.0.0.1", port 1 failed: Connection refused\n'
@@ -179,3 +184,31 @@ def test_manage_py_shows_the_database_traceback_with_the_traceback_flag(tmp_path
     assert result.returncode == 1
     assert "Traceback (most recent call last)" in result.stderr
     assert "OperationalError: unable to open database file" in result.stderr
+
+
+def test_ctrl_c_ends_a_command_with_one_line_and_status_130_unless_the_traceback_is_asked_for(capsys):
+    with pytest.raises(SystemExit) as exit_, interruption_in_one_line(["manage.py", "retention", "sweep"]):
+        raise KeyboardInterrupt
+    with pytest.raises(KeyboardInterrupt), interruption_in_one_line(["manage.py", "retention", "--traceback"]):
+        raise KeyboardInterrupt
+
+    assert exit_.value.code == 130  # 128 + SIGINT, as a shell reports a command Ctrl-C stopped
+    assert capsys.readouterr().err == "manage.py retention: interrupted (Ctrl-C)\n"
+
+
+@pytest.mark.slow
+def test_manage_py_stopped_by_ctrl_c_says_so_in_one_line(tmp_path):
+    env = {"OMEN_ENV_FILE": "/dev/null", "DATABASE_URL": f"sqlite:///{tmp_path / 'db.sqlite3'}"}
+    busy = "print('ready', flush=True); import time; time.sleep(60)"  # a command Ctrl-C interrupts mid-way
+    command = [sys.executable, "manage.py", "shell", "-v", "0", "-c", busy]
+    child = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert child.stdout.readline() == "ready\n"
+        child.send_signal(signal.SIGINT)
+        _, stderr = child.communicate(timeout=30)
+    finally:
+        child.kill()
+
+    assert child.returncode == 130
+    assert "Traceback" not in stderr
+    assert stderr.splitlines()[-1] == "manage.py shell: interrupted (Ctrl-C)"
