@@ -74,6 +74,14 @@ def test_missing_file_is_a_command_error(tmp_path):
         ingest(tmp_path / "nope.json")
 
 
+@pytest.mark.parametrize("size", ["0", "-1", "100001", "99999999999999999999"])
+def test_a_batch_size_out_of_range_is_refused_naming_the_argument(recorded_dir, size):
+    """The fault probe's `--batch-size 99999999999999999999` ended in islice()'s traceback."""
+    with pytest.raises(CommandError, match=r"argument --batch-size: .* from 1 to 100,000"):
+        call_command("ingest_file", str(recorded_dir / RECORDED), "--source=polymarket", f"--batch-size={size}")
+    assert Signal.objects.count() == Rejection.objects.count() == 0
+
+
 def market(**overrides):
     record = {
         "id": "990001",
