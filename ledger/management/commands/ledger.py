@@ -4,6 +4,7 @@ Every subcommand exits non-zero on any problem, with the problem's location on s
 ledger is damaged, 3 when it is intact but its writer is stalled (``verify``, ``drain``).
 """
 
+import argparse
 import time
 from pathlib import Path
 
@@ -36,6 +37,17 @@ class _Bar:
         self.bar.close()
 
 
+def frame_count(text: str) -> int:
+    """``tail -n``: a negative count printed nothing and exited 0, as an empty ledger does."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{text!r}: how many frames, 0 or more")
+    return value
+
+
 class Command(BaseCommand):
     help = "Verify, drain, seal, tail, replay, import or reindex the signal ledger (WAL frames under LEDGER_DIR)."
 
@@ -58,7 +70,7 @@ class Command(BaseCommand):
         seal.add_argument("partitions", nargs="*", metavar="PARTITION", help="e.g. 2026-11-24")
         seal.add_argument("--force", action="store_true", help="also seal a partition still written today")
         tail = commands.add_parser("tail", help="print the newest frames' envelopes, one JSON line each")
-        tail.add_argument("-n", "--lines", type=int, default=10, help="how many frames (default 10)")
+        tail.add_argument("-n", "--lines", type=frame_count, default=10, help="how many frames, 0 or more (default 10)")
         tail.add_argument("-f", "--follow", action="store_true", help="keep printing frames as they are written")
         commands.add_parser("replay", help="rebuild the signals of an empty database from the ledger")
         imports = commands.add_parser(

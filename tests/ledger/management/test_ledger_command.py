@@ -156,3 +156,11 @@ def test_a_ledger_file_the_command_cannot_read_is_one_line_naming_it(ledger_dir,
     message = str(failed.value)
     assert "\n" not in message
     assert message.startswith(f"ledger tail: cannot use {partition / 'signals-001.wal'}: Is a directory (errno 21)")
+
+
+def test_tail_refuses_a_negative_count_naming_the_option(ledger_dir, settings):
+    """The fault probe's `ledger tail -n -5` printed nothing and exited 0, as if the ledger were empty."""
+    settings.LEDGER_DIR = ledger_dir
+
+    with pytest.raises(CommandError, match=r"argument -n/--lines: '-5': how many frames, 0 or more"):
+        call_command("ledger", "tail", "-n", "-5")
