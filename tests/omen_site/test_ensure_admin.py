@@ -79,3 +79,18 @@ def test_production_refuses_and_creates_nothing(var_dir, settings):
 
     assert not User.objects.exists()
     assert not (var_dir / "admin-password.txt").exists()
+
+
+@pytest.mark.parametrize(
+    ("username", "words"),
+    [
+        ("", "This field cannot be blank"),
+        ("x" * 151, "at most 150 characters"),
+        ("bad name!", "Enter a valid username"),
+    ],
+)
+def test_a_username_the_user_model_refuses_is_one_line_naming_the_option(var_dir, username, words):
+    """The fault probe's `--username ""` ended in create_user's traceback; 500 characters made the user on SQLite."""
+    with pytest.raises(CommandError, match=f"^--username: .*{words}"):
+        ensure_admin("--username", username)
+    assert not User.objects.exists()

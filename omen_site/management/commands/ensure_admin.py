@@ -3,6 +3,7 @@ import secrets
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
+from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 
 
@@ -19,6 +20,13 @@ class Command(BaseCommand):
     def handle(self, *args, username, url, **options):
         if settings.IS_PRODUCTION:
             raise CommandError("ensure_admin is for development; in production use manage.py createsuperuser.")
+        User = get_user_model()
+        try:
+            # The model's own rules (blank, length, characters): create_user checks only the blank
+            # one, with a traceback, and SQLite stores a name longer than the column.
+            User._meta.get_field(User.USERNAME_FIELD).clean(username, None)
+        except ValidationError as exc:
+            raise CommandError(f"--username: {' '.join(exc.messages)}") from None
         password_file = settings.VAR_DIR / "admin-password.txt"
         password_file.parent.mkdir(parents=True, exist_ok=True)
         if password_file.exists():
@@ -29,7 +37,6 @@ class Command(BaseCommand):
             fd = os.open(password_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
             with os.fdopen(fd, "w") as handle:
                 handle.write(password + "\n")
-        User = get_user_model()
         user = User.objects.filter(username=username).first()
         if user is None:
             User.objects.create_superuser(username=username, email="", password=password)
