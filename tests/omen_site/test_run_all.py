@@ -16,6 +16,8 @@ import urllib.error
 import urllib.request
 
 import pytest
+from django.core.management import call_command
+from django.core.management.base import CommandError
 
 from tests.support.processes import (
     ROOT,
@@ -184,3 +186,13 @@ def test_run_all_stops_the_others_and_fails_when_the_web_app_cannot_bind_its_por
     assert "run_all: web exited on its own (status 1)" in run.output()
     assert set(run.children()) == {"web", "worker", "beat"}
     assert_all_gone(run, exited_at)
+
+
+@pytest.mark.parametrize("port", ["0", "-1", "65536", "99999", "http"])
+def test_run_all_refuses_a_port_no_socket_can_bind_before_starting_anything(port, monkeypatch):
+    """The fault probe's `run_all --port 99999`: runserver's child died of OverflowError, its
+    autoreloader lived on, and the worker and beat ran on beside no web app until killed."""
+    monkeypatch.setattr("omen_site.management.commands.run_all.Supervisor", None)  # starting anything fails
+
+    with pytest.raises(CommandError, match=r"argument --port: .*from 1 to 65535"):
+        call_command("run_all", "--port", port)

@@ -1,8 +1,20 @@
+import argparse
 import sys
 
 from django.core.management.base import BaseCommand
 
 from omen_site.devserver import Supervisor, children
+
+
+def port_number(text: str) -> int:
+    """A port out of range killed runserver's child, while its autoreloader, the worker and beat ran on."""
+    try:
+        port = int(text)
+    except ValueError:
+        port = 0
+    if not 1 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"{text!r}: a TCP port, from 1 to 65535")
+    return port
 
 
 class Command(BaseCommand):
@@ -16,7 +28,7 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("--host", default="127.0.0.1")
-        parser.add_argument("--port", type=int, default=8000)
+        parser.add_argument("--port", type=port_number, default=8000, help="the web app's port (default 8000)")
 
     def handle(self, *args, host, port, **options):
         sys.exit(Supervisor(children(host, port), out=self.stdout).run())
