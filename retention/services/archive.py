@@ -53,6 +53,11 @@ class SweepRunning(Exception):
     """Another sweep holds the archive directory's lock."""
 
 
+class ArchiveUnwritable(OSError):
+    """A day file could not be written (a full disk, a permission); the message names the file and
+    RETENTION_ARCHIVE_DIR. An OSError still, for whoever catches those."""
+
+
 @dataclass(frozen=True, slots=True)
 class ArchivedSignal:
     signal_id: str
@@ -273,7 +278,7 @@ class DayFile:
             # Disk full, say: before the manifest names it, the partial file is nobody's; it goes,
             # and the error says which file and which setting.
             pending.unlink(missing_ok=True)
-            raise OSError(
+            raise ArchiveUnwritable(
                 exc.errno, f"cannot write {pending} (RETENTION_ARCHIVE_DIR={archive_root()}): {exc.strerror or exc}"
             ) from exc
         if not written:

@@ -147,9 +147,15 @@ def _run(policy: EffectivePolicy, context: Sweep) -> RetentionRun:
         # interrupted and finishes its work), rather than start the next policy and be killed.
         raise
     except Exception as exc:
-        log.exception("retention: policy %s failed", policy.name)
+        error = f"{type(exc).__name__}: {exc}"
+        if isinstance(exc, archive.ArchiveDamaged | archive.ArchiveUnwritable):
+            # Expected (a damaged day file, a full disk): the line names the file and what to do,
+            # and a traceback would bury it on the operator's terminal.
+            log.error("retention: policy %s failed: %s", policy.name, error)
+        else:
+            log.exception("retention: policy %s failed", policy.name)
         RetentionRun.objects.filter(pk=run.pk).update(
-            status=RetentionRun.Status.FAILED, error=f"{type(exc).__name__}: {exc}", finished_at=timezone.now()
+            status=RetentionRun.Status.FAILED, error=error, finished_at=timezone.now()
         )
     else:
         RetentionRun.objects.filter(pk=run.pk).update(status=RetentionRun.Status.OK, finished_at=timezone.now())

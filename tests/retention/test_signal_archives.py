@@ -2,6 +2,7 @@
 
 import gzip
 import hashlib
+import logging
 import threading
 from contextlib import closing
 from datetime import UTC, datetime, timedelta
@@ -621,7 +622,7 @@ def test_a_failed_write_of_the_archive_is_raised_to_the_sweep(tmp_path, monkeypa
             out.write(b"%d\n" % n)
 
 
-def test_a_day_whose_archive_cannot_be_written_fails_the_run_and_keeps_its_signals(monkeypatch):
+def test_a_day_whose_archive_cannot_be_written_fails_the_run_and_keeps_its_signals(monkeypatch, caplog):
     # The write fails while the day's rows are still being read (on PostgreSQL, a COPY that holds
     # the connection): the run must still be recorded as failed, not wait on its own connection.
     signals = [signal_at(DAY_1 + timedelta(hours=hour), external_id=f"55120{hour}") for hour in range(3)]
@@ -640,12 +641,17 @@ def test_a_day_whose_archive_cannot_be_written_fails_the_run_and_keeps_its_signa
             connection.close()  # this thread's own
 
     sweeping = threading.Thread(target=sweep_in_thread, daemon=True)
-    sweeping.start()
-    sweeping.join(timeout=60)
+    with caplog.at_level(logging.ERROR, logger="omen.retention"):
+        sweeping.start()
+        sweeping.join(timeout=60)
 
     assert not sweeping.is_alive(), "the sweep hangs"
     (run,) = runs
     assert run.status == "failed" and "No space left" in run.error
+    # Expected, and the line names the file and the setting: no traceback on the operator's terminal.
+    (record,) = [record for record in caplog.records if record.name == "omen.retention"]
+    assert record.getMessage() == f"retention: policy signals failed: {run.error}"
+    assert record.exc_info is None
     assert Signal.objects.count() == len(signals)
     # Which file, which setting; and no partial file left beside the day's.
     pending = archive.day_path(DAY_1.date()).with_name(f"{DAY_1.date()}.jsonl.gz.new")
