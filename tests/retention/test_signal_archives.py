@@ -679,6 +679,21 @@ def test_a_day_older_than_the_ledger_keeps_with_no_archive_is_said_to_have_none(
     assert "Read the file instead" not in str(refused.value)
 
 
+def test_a_day_file_that_cannot_be_read_is_one_line_naming_it():
+    """The fault probe's day file replaced by a directory: restore-archive ended in IsADirectoryError's traceback."""
+    signal_at(DAY_1)
+    sweep(["signals"], now=DAY_1 + timedelta(days=1) + KEEP)
+    path = archive.day_path(DAY_1.date())
+    path.unlink()
+    path.mkdir()
+
+    with pytest.raises(CommandError) as refused:
+        call_command("retention", "restore-archive", DAY_1.date().isoformat())
+
+    assert str(refused.value) == f"{DAY_1.date()}: cannot read {path}: Is a directory (errno 21)"
+    assert refused.value.returncode == 1 and not Signal.objects.exists()
+
+
 def test_a_day_whose_file_is_gone_but_whose_manifest_entry_stays_is_said_to_be_missing():
     signal_at(DAY_1)
     sweep(["signals"], now=DAY_1 + timedelta(days=1) + KEEP)

@@ -97,6 +97,9 @@ class Command(BaseCommand):
             raise CommandError(str(exc), returncode=DAMAGED) from None
         except ContractError as exc:
             raise CommandError(f"{day}: a line cannot make a signal: {exc}") from None
+        except OSError as exc:  # the day file there but unreadable: a directory, a permission, a bad disk
+            where = exc.filename if exc.filename is not None else "the day's archive"
+            raise CommandError(f"{day}: cannot read {where}: {exc.strerror or exc} (errno {exc.errno})") from None
         self.stdout.write(
             f"{day}: {result.in_archive:,} signals in the archive, {result.restored:,} restored, "
             f"{result.present:,} already in the database"
