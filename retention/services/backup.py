@@ -424,13 +424,17 @@ def backup_restore(directory: Path, database_url: str) -> Restored:
     says why (and it is logged as a warning).
     """
     manifest = checksums_verify(directory)
+    unreadable = RestoreRefused(
+        "--database-url: not a database URL; write postgres://USER@HOST:5432/NAME or sqlite:////path/to/file"
+    )  # never the URL itself: it may hold the password
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # django-environ warns of a scheme it does not know; refused below
-        target = environ.Env.db_url_config(database_url)
+        try:
+            target = environ.Env.db_url_config(database_url)
+        except ValueError:  # urllib's own refusals: a port that is no number, a broken [IPv6] host
+            raise unreadable from None
     if not target.get("ENGINE"):
-        raise RestoreRefused(
-            "--database-url: not a database URL; write postgres://USER@HOST:5432/NAME or sqlite:////path/to/file"
-        )
+        raise unreadable
     engine = _engine(target)
     if engine.backend != manifest["backend"]:
         raise RestoreRefused(

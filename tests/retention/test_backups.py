@@ -147,6 +147,22 @@ def test_restore_refuses_a_damaged_backup_naming_the_file_and_leaves_the_target_
     assert tables_in(url) == []
 
 
+@pytest.mark.parametrize(
+    "url", ["junk", "", "postgres://omen:s3cret@127.0.0.1:notaport/omen", "postgres://omen:s3cret@[::1/omen"]
+)
+def test_restore_refuses_a_database_url_it_cannot_read_in_one_line_without_the_password(url):
+    """The fault probe's `--database-url postgres://u@h:notaport/db` ended in urllib's ValueError traceback."""
+    SignalFactory()
+    backup = backup_create()
+    assert backup.proven, backup.error
+
+    with pytest.raises(CommandError) as refused:
+        call_command("restore", str(backup.directory), "--database-url", url)
+
+    assert str(refused.value).startswith("--database-url: not a database URL")
+    assert "s3cret" not in str(refused.value) and refused.value.returncode == 1
+
+
 def cut_the_dump_in_half(backup: Backup) -> Path:
     dump = dump_of(backup)
     dump.write_bytes(dump.read_bytes()[: dump.stat().st_size // 2])
