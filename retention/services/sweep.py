@@ -113,7 +113,8 @@ def sweep(
     if unknown:
         raise ValueError(f"no policy {', '.join(unknown)}; the policies are {', '.join(DEFAULTS)}")
     policies = effective_policies()
-    chosen = [policies[name] for name in (names or DEFAULTS) if names or policies[name].enabled]
+    # The table's order, each policy once however often it is named (a repeated --policy ran twice).
+    chosen = [policies[name] for name in DEFAULTS if (name in names if names else policies[name].enabled)]
     # The quick policies first: a first sweep over a large backlog of signals can take its whole
     # time limit, and must not keep backups or idempotency keys from being swept meanwhile.
     chosen.sort(key=lambda policy: policy.name in LONG_POLICIES)

@@ -253,6 +253,14 @@ def test_a_disabled_policy_is_skipped_unless_named():
     assert run.deleted == 1
 
 
+def test_a_policy_named_twice_is_swept_once():
+    """The fault probe's `sweep --policy backups --policy backups` ran the policy twice, two runs recorded."""
+    runs = sweep(["rejections", "backups", "rejections"], dry_run=True)
+
+    assert [run.policy for run in runs] == ["rejections", "backups"]
+    assert RetentionRun.objects.count() == 2
+
+
 def test_a_policy_whose_cutoff_cannot_be_computed_fails_alone_and_the_others_run(monkeypatch):
     import dataclasses
 
