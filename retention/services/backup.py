@@ -448,19 +448,28 @@ def backup_restore(directory: Path, database_url: str) -> Restored:
                 f"{engine.label} is not empty ({len(existing)} tables: {', '.join(existing[:3])}...): "
                 "restore into a new, empty database"
             )
-        engine.restore(directory / manifest["dump"])
-        restored = engine.counts()
     except (psycopg.Error, sqlite3.Error) as exc:
         raise BackupError(f"{engine.label}: {exc}") from None
-    _compare(manifest["tables"], restored)
     try:
-        _record_restored(engine, directory, manifest, restored)
-    except BackupError as exc:
-        # The data is in and counted: the restore has succeeded. Only its bookkeeping is missing,
-        # which the caller is told of rather than failed by.
-        log.warning("%s", exc)
-        return Restored(manifest=manifest, target=engine.label, tables=restored, unrecorded=str(exc))
-    return Restored(manifest=manifest, target=engine.label, tables=restored)
+        try:
+            engine.restore(directory / manifest["dump"])
+            restored = engine.counts()
+        except (psycopg.Error, sqlite3.Error) as exc:
+            raise BackupError(f"{engine.label}: {exc}") from None
+        _compare(manifest["tables"], restored)
+        try:
+            _record_restored(engine, directory, manifest, restored)
+            unrecorded = ""
+        except BackupError as exc:
+            # The data is in and counted: the restore has succeeded. Only its bookkeeping is missing,
+            # which the caller is told of rather than failed by.
+            log.warning("%s", exc)
+            unrecorded = str(exc)
+        engine.finish()
+    except BaseException:
+        engine.discard()  # a failed or stopped restore leaves the target as it found it
+        raise
+    return Restored(manifest=manifest, target=engine.label, tables=restored, unrecorded=unrecorded)
 
 
 def _record_restored(engine: _Postgres | _Sqlite, directory: Path, manifest: dict, restored: dict[str, int]) -> None:
@@ -783,6 +792,12 @@ class _Postgres:
     def restore(self, dump: Path) -> None:
         self._restore(dump, self.name)
 
+    def finish(self) -> None:
+        pass  # pg_restore committed its one transaction
+
+    def discard(self) -> None:
+        pass  # nothing is staged: a pg_restore that failed rolled back
+
     def counts(self) -> dict[str, int]:
         with self.connect() as conn:
             return _pg_counts(conn)
@@ -871,18 +886,36 @@ class _Sqlite:
         with closing(_read_only(path)) as conn:
             return list(_sqlite_tables(conn))
 
+    def _staged(self) -> Path:
+        path = self._path()
+        return path.with_name(f".{path.name}.restoring")
+
     def restore(self, dump: Path) -> None:
-        with closing(_read_only(dump)) as source, closing(sqlite3.connect(self._path())) as target:
+        # Into a file beside the target, renamed onto it once counted and recorded (``finish``):
+        # restored in place, a restore stopped midway left a copy the next one called "not empty",
+        # or a hot journal it could not open. What a killed restore staged is its own: it goes.
+        self.discard()
+        with closing(_read_only(dump)) as source, closing(sqlite3.connect(self._staged())) as target:
             source.backup(target)
 
+    def finish(self) -> None:
+        fsync_path(self._staged())
+        os.replace(self._staged(), self._path())
+        fsync_path(self._path().parent)
+
+    def discard(self) -> None:
+        staged = self._staged()
+        for path in (staged, staged.with_name(f"{staged.name}-journal")):
+            path.unlink(missing_ok=True)
+
     def counts(self) -> dict[str, int]:
-        with closing(_read_only(self._path())) as conn:
+        with closing(_read_only(self._staged())) as conn:
             return _sqlite_counts(conn)
 
     def update_row(self, table: str, key: str, pk: int, columns: dict) -> int:
         values = [_sqlite_value(value) for value in columns.values()]
         assignments = ", ".join(f"{_quoted(column)} = ?" for column in columns)
-        with closing(sqlite3.connect(self._path())) as conn, conn:  # commits on leaving
+        with closing(sqlite3.connect(self._staged())) as conn, conn:  # commits on leaving
             return conn.execute(
                 f"UPDATE {_quoted(table)} SET {assignments} WHERE {_quoted(key)} = ?", [*values, pk]
             ).rowcount

@@ -163,6 +163,34 @@ def test_restore_refuses_a_database_url_it_cannot_read_in_one_line_without_the_p
     assert "s3cret" not in str(refused.value) and refused.value.returncode == 1
 
 
+@sqlite_only
+def test_an_sqlite_restore_stopped_midway_leaves_no_file_under_the_targets_name_and_a_rerun_finishes(
+    tmp_path, monkeypatch
+):
+    """The fault probe killed `restore` after SQLite's copy: the next one said "not empty", or, with
+    the copy's hot journal left, "attempt to write a readonly database", and a half-done restore
+    sat under the target's name."""
+    SignalFactory()
+    backup = backup_create()
+    assert backup.proven, backup.error
+    target = tmp_path / "restored.sqlite3"
+    url = f"sqlite:///{target}"
+
+    def stopped(self):
+        raise KeyboardInterrupt  # Ctrl-C between the copy and its count
+
+    with monkeypatch.context() as patched:
+        patched.setattr(_Sqlite, "counts", stopped)
+        with pytest.raises(KeyboardInterrupt):
+            call_command("restore", str(backup.directory), "--database-url", url)
+    assert not target.exists()
+
+    call_command("restore", str(backup.directory), "--database-url", url, stdout=StringIO())
+
+    assert Signal._meta.db_table in tables_in(url)
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["restored.sqlite3"]  # nothing staged is left
+
+
 def cut_the_dump_in_half(backup: Backup) -> Path:
     dump = dump_of(backup)
     dump.write_bytes(dump.read_bytes()[: dump.stat().st_size // 2])
