@@ -449,13 +449,13 @@ def backup_restore(directory: Path, database_url: str) -> Restored:
                 "restore into a new, empty database"
             )
     except (psycopg.Error, sqlite3.Error) as exc:
-        raise BackupError(f"{engine.label}: {exc}") from None
+        raise BackupError(f"{engine.label}: {_one_line(exc)}") from None
     try:
         try:
             engine.restore(directory / manifest["dump"])
             restored = engine.counts()
         except (psycopg.Error, sqlite3.Error) as exc:
-            raise BackupError(f"{engine.label}: {exc}") from None
+            raise BackupError(f"{engine.label}: {_one_line(exc)}") from None
         _compare(manifest["tables"], restored)
         try:
             _record_restored(engine, directory, manifest, restored)
@@ -470,6 +470,11 @@ def backup_restore(directory: Path, database_url: str) -> Restored:
         engine.discard()  # a failed or stopped restore leaves the target as it found it
         raise
     return Restored(manifest=manifest, target=engine.label, tables=restored, unrecorded=unrecorded)
+
+
+def _one_line(exc: Exception) -> str:
+    """A driver's message on one line: libpq adds its hint ("Is the server running...?") on a second."""
+    return "; ".join(line.strip() for line in str(exc).splitlines() if line.strip())
 
 
 def _record_restored(engine: _Postgres | _Sqlite, directory: Path, manifest: dict, restored: dict[str, int]) -> None:
@@ -487,7 +492,7 @@ def _record_restored(engine: _Postgres | _Sqlite, directory: Path, manifest: dic
         updated = engine.update_row(Backup._meta.db_table, Backup._meta.pk.column, manifest["backup"], columns)
     except (psycopg.Error, sqlite3.Error) as exc:
         raise BackupError(
-            f"{engine.label}: restored, but backup {manifest['backup']} not recorded proven: {exc}"
+            f"{engine.label}: restored, but backup {manifest['backup']} not recorded proven: {_one_line(exc)}"
         ) from None
     if updated != 1:
         raise BackupError(f"{engine.label}: restored, but it holds no row of backup {manifest['backup']}")

@@ -585,3 +585,19 @@ def test_a_scratch_name_holds_the_backup_id_within_postgresqls_63_bytes():
     names = [_Postgres(db).scratch_name(123456789) for db in (long, other)]
     assert all(len(name.encode()) <= 63 and name.endswith("_proof_123456789") for name in names)
     assert names[0] != names[1]
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="a PostgreSQL backup, restored to a server not there")
+def test_restore_into_a_server_that_is_not_there_is_one_line():
+    """libpq's refusal is two lines (the reason, then "Is the server running...?"): a CommandError
+    of two lines, the second indented by a tab, under the first."""
+    SignalFactory()
+    backup = backup_create()
+    assert backup.proven, backup.error
+
+    with pytest.raises(CommandError) as refused:
+        call_command("restore", str(backup.directory), "--database-url", "postgres://omen:s3cret@127.0.0.1:1/omen")
+
+    message = str(refused.value)
+    assert "\n" not in message and "s3cret" not in message
+    assert message.startswith("postgresql://127.0.0.1:1/omen: connection failed: ") and "Connection refused" in message
