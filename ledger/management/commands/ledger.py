@@ -61,8 +61,10 @@ class Command(BaseCommand):
             "intact but its writer is stalled (saves waiting longer than LEDGER_STALL_AFTER_SECONDS, default "
             "300, a failed last drain, or another database's frames in LEDGER_DIR); 1 verify itself could not run.",
         )
-        verify.add_argument("--no-reconcile", action="store_true", help="check the files only")
-        verify.add_argument(
+        # --contents is part of the reconciliation: with --no-reconcile it compared nothing, and said OK.
+        scope = verify.add_mutually_exclusive_group()
+        scope.add_argument("--no-reconcile", action="store_true", help="check the files only")
+        scope.add_argument(
             "--contents", action="store_true", help="also compare every stored contract with its latest frame"
         )
         commands.add_parser("drain", help="frame every save still waiting in the outbox, now")

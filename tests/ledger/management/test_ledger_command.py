@@ -164,3 +164,11 @@ def test_tail_refuses_a_negative_count_naming_the_option(ledger_dir, settings):
 
     with pytest.raises(CommandError, match=r"argument -n/--lines: '-5': how many frames, 0 or more"):
         call_command("ledger", "tail", "-n", "-5")
+
+
+def test_verify_refuses_contents_without_the_reconciliation_it_is_part_of(ledger_dir, settings):
+    """The fault probe's `ledger verify --no-reconcile --contents` compared no contract and said "ledger OK"."""
+    settings.LEDGER_DIR = ledger_dir
+
+    with pytest.raises(CommandError, match="argument --contents: not allowed with argument --no-reconcile"):
+        call_command("ledger", "verify", "--no-reconcile", "--contents")
