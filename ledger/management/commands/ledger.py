@@ -147,15 +147,23 @@ class Command(BaseCommand):
     def _seal(self, partitions, force, **options):
         from ledger.services.seal import SealRefused, partition_seal, partitions_seal_due
 
+        sealed = 0
+
+        def say(result) -> None:
+            nonlocal sealed
+            sealed += 1
+            self.stdout.write(f"sealed {result.partition}: {result.frames} frames, {result.bytes} bytes")
+
         try:
-            results = (
-                [partition_seal(name, force=force) for name in partitions] if partitions else partitions_seal_due()
-            )
+            if partitions:
+                for name in partitions:  # each said as it is sealed: a refusal later does not hide it
+                    say(partition_seal(name, force=force))
+            else:
+                for result in partitions_seal_due():
+                    say(result)
         except SealRefused as exc:
             raise CommandError(str(exc)) from exc
-        for result in results:
-            self.stdout.write(f"sealed {result.partition}: {result.frames} frames, {result.bytes} bytes")
-        if not results:
+        if not sealed:
             self.stdout.write("nothing to seal")
 
     # ----------------------------------------------------------------- tail

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime, timedelta
+from io import StringIO
 
 import pytest
+from django.core.management import call_command
+from django.core.management.base import CommandError
 
 from ledger.layout import MANIFEST_FILE, SEALED_FILE, list_segments
 from ledger.models import LedgerPartition
@@ -170,3 +173,15 @@ def test_an_empty_segment_a_writer_left_is_sealed_with_no_frames(ledger_dir):
     }
     assert manifest["last_sequence"] == manifest["segments"][-2]["last_sequence"]
     assert ledger_verify().ok
+
+
+def test_the_command_says_which_partitions_it_sealed_before_one_it_could_not(ledger_dir):
+    """The fault probe's `ledger seal A B`, B refused: A was sealed, and the output said only that B failed."""
+    name = write_day(DAY)
+    out = StringIO()
+
+    with pytest.raises(CommandError, match="partition 2026-11-21 does not exist"):
+        call_command("ledger", "seal", name, "2026-11-21", stdout=out)
+
+    assert out.getvalue().startswith(f"sealed {name}: 7 frames, ")
+    assert (ledger_dir / name / SEALED_FILE).exists()
