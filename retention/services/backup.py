@@ -34,7 +34,7 @@ import shutil
 import sqlite3
 import subprocess
 import warnings
-from contextlib import closing
+from contextlib import closing, contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path, PurePosixPath
@@ -441,34 +441,35 @@ def backup_restore(directory: Path, database_url: str) -> Restored:
             f"the backup is of a {manifest['backend']} database; {engine.label} is {engine.backend}: "
             "restore it into a database of its own kind"
         )
-    try:
-        existing = engine.tables()
-        if existing:
-            raise RestoreRefused(
-                f"{engine.label} is not empty ({len(existing)} tables: {', '.join(existing[:3])}...): "
-                "restore into a new, empty database"
-            )
-    except (psycopg.Error, sqlite3.Error) as exc:
-        raise BackupError(f"{engine.label}: {_one_line(exc)}") from None
-    try:
+    with engine.exclusive():
         try:
-            engine.restore(directory / manifest["dump"])
-            restored = engine.counts()
+            existing = engine.tables()
+            if existing:
+                raise RestoreRefused(
+                    f"{engine.label} is not empty ({len(existing)} tables: {', '.join(existing[:3])}...): "
+                    "restore into a new, empty database"
+                )
         except (psycopg.Error, sqlite3.Error) as exc:
             raise BackupError(f"{engine.label}: {_one_line(exc)}") from None
-        _compare(manifest["tables"], restored)
         try:
-            _record_restored(engine, directory, manifest, restored)
-            unrecorded = ""
-        except BackupError as exc:
-            # The data is in and counted: the restore has succeeded. Only its bookkeeping is missing,
-            # which the caller is told of rather than failed by.
-            log.warning("%s", exc)
-            unrecorded = str(exc)
-        engine.finish()
-    except BaseException:
-        engine.discard()  # a failed or stopped restore leaves the target as it found it
-        raise
+            try:
+                engine.restore(directory / manifest["dump"])
+                restored = engine.counts()
+            except (psycopg.Error, sqlite3.Error) as exc:
+                raise BackupError(f"{engine.label}: {_one_line(exc)}") from None
+            _compare(manifest["tables"], restored)
+            try:
+                _record_restored(engine, directory, manifest, restored)
+                unrecorded = ""
+            except BackupError as exc:
+                # The data is in and counted: the restore has succeeded. Only its bookkeeping is missing,
+                # which the caller is told of rather than failed by.
+                log.warning("%s", exc)
+                unrecorded = str(exc)
+            engine.finish()
+        except BaseException:
+            engine.discard()  # a failed or stopped restore leaves the target as it found it
+            raise
     return Restored(manifest=manifest, target=engine.label, tables=restored, unrecorded=unrecorded)
 
 
@@ -797,6 +798,12 @@ class _Postgres:
     def restore(self, dump: Path) -> None:
         self._restore(dump, self.name)
 
+    @contextmanager
+    def exclusive(self):
+        # A second pg_restore into the same database fails on the first table the other made, and
+        # its one transaction rolls back: nothing to hold.
+        yield
+
     def finish(self) -> None:
         pass  # pg_restore committed its one transaction
 
@@ -850,6 +857,7 @@ class _Sqlite:
     def __init__(self, db: dict):
         self.name = str(db["NAME"])
         self.label = f"sqlite:{self.name}"
+        self._staged_fd: int | None = None  # held by ``exclusive`` while a restore runs
 
     def dump(self, path: Path) -> Snapshot:
         # Through the live connection: it reads a file database and the suite's in-memory one alike.
@@ -895,11 +903,38 @@ class _Sqlite:
         path = self._path()
         return path.with_name(f".{path.name}.restoring")
 
+    @contextmanager
+    def exclusive(self):
+        """One restore into this target at a time: an flock on the staged file, which goes with a
+        dead process (SQLite's own locks are fcntl locks, apart from it). A second restore would
+        otherwise remove the first one's staged copy, or rename its own onto it."""
+        staged = self._staged()
+        try:
+            fd = os.open(staged, os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as exc:
+            raise BackupError(f"{self.label}: cannot write {staged}: {exc.strerror or exc}") from None
+        locked = False
+        try:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                raise RestoreRefused(f"{self.label}: another restore into it is running") from None
+            locked = True
+            self._staged_fd = fd
+            yield
+        finally:
+            self._staged_fd = None
+            if locked and _same_file(fd, staged) and os.fstat(fd).st_size == 0:
+                staged.unlink()  # refused before anything was staged (a target not empty): no trace left
+            os.close(fd)
+
     def restore(self, dump: Path) -> None:
         # Into a file beside the target, renamed onto it once counted and recorded (``finish``):
         # restored in place, a restore stopped midway left a copy the next one called "not empty",
-        # or a hot journal it could not open. What a killed restore staged is its own: it goes.
-        self.discard()
+        # or a hot journal it could not open. What a killed restore staged is its own: emptied here,
+        # in the locked file, rather than removed (a new file would not be locked).
+        os.ftruncate(self._staged_fd, 0)
+        self._staged().with_name(f"{self._staged().name}-journal").unlink(missing_ok=True)
         with closing(_read_only(dump)) as source, closing(sqlite3.connect(self._staged())) as target:
             source.backup(target)
 
@@ -924,6 +959,16 @@ class _Sqlite:
             return conn.execute(
                 f"UPDATE {_quoted(table)} SET {assignments} WHERE {_quoted(key)} = ?", [*values, pk]
             ).rowcount
+
+
+def _same_file(fd: int, path: Path) -> bool:
+    """Whether ``path`` still names the file open as ``fd`` (not renamed away, nor made anew)."""
+    try:
+        named = path.stat()
+    except FileNotFoundError:
+        return False
+    opened = os.fstat(fd)
+    return (opened.st_dev, opened.st_ino) == (named.st_dev, named.st_ino)
 
 
 def _read_only(path: Path) -> sqlite3.Connection:

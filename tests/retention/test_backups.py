@@ -191,6 +191,32 @@ def test_an_sqlite_restore_stopped_midway_leaves_no_file_under_the_targets_name_
     assert sorted(path.name for path in tmp_path.iterdir()) == ["restored.sqlite3"]  # nothing staged is left
 
 
+@sqlite_only
+def test_a_second_restore_into_the_same_sqlite_target_while_one_runs_is_refused(tmp_path, monkeypatch):
+    SignalFactory()
+    backup = backup_create()
+    assert backup.proven, backup.error
+    target = tmp_path / "restored.sqlite3"
+    url = f"sqlite:///{target}"
+    refusals = []
+    counts = _Sqlite.counts
+
+    def counts_while_another_restore_starts(self):
+        if not refusals:  # the first restore has copied; a second one, into the same file, starts now
+            refusals.append("")
+            with pytest.raises(CommandError) as refused:
+                call_command("restore", str(backup.directory), "--database-url", url, stdout=StringIO())
+            refusals[0] = str(refused.value)
+        return counts(self)
+
+    monkeypatch.setattr(_Sqlite, "counts", counts_while_another_restore_starts)
+    call_command("restore", str(backup.directory), "--database-url", url, stdout=StringIO())
+
+    assert refusals == [f"sqlite:{target}: another restore into it is running"]
+    assert Signal._meta.db_table in tables_in(url)
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["restored.sqlite3"]
+
+
 def cut_the_dump_in_half(backup: Backup) -> Path:
     dump = dump_of(backup)
     dump.write_bytes(dump.read_bytes()[: dump.stat().st_size // 2])
