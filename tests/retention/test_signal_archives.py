@@ -706,3 +706,15 @@ def test_a_day_whose_file_is_gone_but_whose_manifest_entry_stays_is_said_to_be_m
         call_command("retention", "restore-archive", DAY_1.date().isoformat())
 
     assert refused.value.returncode == 2 and "SHA-256" not in str(refused.value)
+
+
+def test_restore_archive_help_gives_every_exit_status(capsys):
+    """Its --help said only "Exit 2: damaged.", while most refusals (no archive, a day older than the
+    ledger keeps, a line that cannot make a row, a sweep running) exit 1."""
+    with pytest.raises(SystemExit):
+        call_command("retention", "restore-archive", "--help")
+    text = " ".join(capsys.readouterr().out.split())
+
+    assert "0 restored, or already in the database" in text
+    assert "2 the day's file is damaged" in text
+    assert "1 anything else" in text

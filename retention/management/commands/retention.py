@@ -1,7 +1,7 @@
 """``manage.py retention <sweep|status|restore-archive>``: the operator's tools for retention.
 
 ``sweep`` exits 1 when a policy failed (its run says why) or another sweep is running;
-``restore-archive`` exits 2 when the day's archive does not match its checksum.
+``restore-archive`` exits 2 when the day's archive is damaged, 1 on any other refusal.
 """
 
 from datetime import date
@@ -34,10 +34,19 @@ class Command(BaseCommand):
             "--policy", action="append", choices=list(DEFAULTS), help="only this policy (repeatable); default: all"
         )
         run.add_argument("--dry-run", action="store_true", help="count what would go, delete nothing")
-        run.add_argument("--batch-size", type=int, help="rows per transaction (default RETENTION_BATCH_SIZE)")
+        run.add_argument(
+            "--batch-size",
+            type=int,
+            help=f"rows per transaction, 1 to {settings.RETENTION_BATCH_SIZE_MAX:,} (default RETENTION_BATCH_SIZE)",
+        )
         commands.add_parser("status", help="per policy: keep for, oldest record, expired now, last run")
         restore = commands.add_parser(
-            "restore-archive", help="put an archived day's signals back (idempotent)", description="Exit 2: damaged."
+            "restore-archive",
+            help="put an archived day's signals back (idempotent)",
+            description="Exit status: 0 restored, or already in the database; 2 the day's file is damaged (it "
+            "fails its checksum, is not whole gzip, holds a line that is no archived signal, or is missing while "
+            "its manifest entry stays); 1 anything else (no archive of the day, a day older than the ledger keeps, "
+            "a line whose contract cannot make a row, a sweep running, a file that cannot be read).",
         )
         restore.add_argument("day", type=date.fromisoformat, help="YYYY-MM-DD, the signals' generated_at day (UTC)")
 
