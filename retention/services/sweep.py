@@ -147,6 +147,19 @@ def _run(policy: EffectivePolicy, context: Sweep) -> RetentionRun:
         # The task is out of time: stop here (the run stays "running" and the next sweep marks it
         # interrupted and finishes its work), rather than start the next policy and be killed.
         raise
+    except KeyboardInterrupt:
+        # Ctrl-C: the process lives on long enough to say so, rather than leave the run "running"
+        # (what `retention status` shows) until the next sweep marks it. Its batches are committed
+        # with their counts, so the next sweep finishes the work as after a kill.
+        try:
+            RetentionRun.objects.filter(pk=run.pk).update(
+                status=RetentionRun.Status.INTERRUPTED,
+                error="stopped by Ctrl-C: the next sweep finishes its work",
+                finished_at=timezone.now(),
+            )
+        except Exception:  # the interrupt broke the connection mid-query: the next sweep marks it
+            log.warning("retention: run %s of %s left running; the next sweep marks it", run.pk, policy.name)
+        raise
     except Exception as exc:
         error = f"{type(exc).__name__}: {exc}"
         if isinstance(exc, archive.ArchiveDamaged | archive.ArchiveUnwritable):

@@ -16,6 +16,7 @@ from ledger.models import WebhookAttempt, WebhookSubscription
 from retention.models import LegalHold, RetentionPolicy, RetentionRun
 from retention.policies import DEFAULTS
 from retention.services import archive
+from retention.services import sweep as sweep_module
 from retention.services.status import policy_status
 from retention.services.sweep import sweep
 from signals.models import ProbabilityPoint, Rejection, SourceEvent, SourceRun
@@ -292,6 +293,22 @@ def test_a_run_a_killed_sweep_left_running_is_marked_interrupted():
 
     killed.refresh_from_db()
     assert killed.status == RetentionRun.Status.INTERRUPTED and killed.finished_at is not None
+
+
+def test_a_sweep_stopped_by_ctrl_c_marks_its_run_interrupted_at_once(monkeypatch):
+    """The fault probe's Ctrl-C left the run `running`, and `retention status` said so, until the next sweep."""
+    RejectionFactory(created_at=T)
+
+    def stopped(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setitem(sweep_module.SWEEPERS, "rejections", stopped)
+    with pytest.raises(KeyboardInterrupt):
+        sweep(["rejections"], now=T + timedelta(days=365))
+
+    (run,) = RetentionRun.objects.all()
+    assert run.status == RetentionRun.Status.INTERRUPTED and run.finished_at is not None
+    assert run.error == "stopped by Ctrl-C: the next sweep finishes its work"
 
 
 def test_a_second_sweep_while_one_runs_is_refused():
