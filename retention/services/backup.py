@@ -157,7 +157,14 @@ def backup_create() -> Backup:
         except Exception as exc:
             log.exception("backup %s failed", backup.pk)
             return _failed(backup, f"not written: {_describe(exc)}")
-        return backup_prove(backup)
+        except KeyboardInterrupt:
+            _interrupted(backup)  # its partial directory is gone already (_write)
+            raise
+        try:
+            return backup_prove(backup)
+        except KeyboardInterrupt:
+            _interrupted(backup)  # a whole directory, not proven: pruned with its row, by age
+            raise
     finally:
         os.close(lock)  # closing releases the flock
 
@@ -271,6 +278,15 @@ def _failed(backup: Backup, error: str) -> Backup:
     )
     backup.refresh_from_db()
     return backup
+
+
+def _interrupted(backup: Backup) -> None:
+    """Ctrl-C: the row says so now, rather than "running" (NOT PROVEN, "still running") until the
+    next backup marks it."""
+    try:
+        _failed(backup, "interrupted: stopped by Ctrl-C")
+    except Exception:  # the interrupt broke the connection mid-query: the next backup marks it
+        log.warning("backup %s left running; the next backup marks it interrupted", backup.pk)
 
 
 def _describe(exc: Exception) -> str:

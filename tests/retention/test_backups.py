@@ -217,6 +217,26 @@ def test_a_second_restore_into_the_same_sqlite_target_while_one_runs_is_refused(
     assert sorted(path.name for path in tmp_path.iterdir()) == ["restored.sqlite3"]
 
 
+@pytest.mark.parametrize("stage", ["dump", "prove"])
+def test_a_backup_stopped_by_ctrl_c_is_recorded_failed_at_once_and_leaves_no_directory(settings, monkeypatch, stage):
+    """The fault probe's Ctrl-C left the row `running` (storage_report: NOT PROVEN, "still running")
+    until the next backup."""
+    SignalFactory()
+
+    def stopped(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(_Sqlite if connection.vendor == "sqlite" else _Postgres, stage, stopped)
+    with pytest.raises(KeyboardInterrupt):
+        backup_create()
+
+    (backup,) = Backup.objects.all()
+    assert backup.status == "failed" and backup.error == "interrupted: stopped by Ctrl-C"
+    assert backup.finished_at is not None and backup.proven_at is None
+    if stage == "dump":  # the partial directory is removed; a whole, unproven one stays for the prune
+        assert [path.name for path in Path(settings.BACKUP_DIR).iterdir()] == ["_LOCK"]
+
+
 def cut_the_dump_in_half(backup: Backup) -> Path:
     dump = dump_of(backup)
     dump.write_bytes(dump.read_bytes()[: dump.stat().st_size // 2])
