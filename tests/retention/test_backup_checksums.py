@@ -40,3 +40,19 @@ def test_a_manifest_that_matches_its_checksum_but_is_no_manifest_is_damaged(tmp_
 
     with pytest.raises(BackupDamaged, match="backup.json: not a format-1 backup manifest"):
         checksums_verify(tmp_path)
+
+
+@pytest.mark.parametrize(
+    ("command", "words"),
+    [
+        ("restore", ["0 restored", "2 a file of the backup is missing or does not match", "1 anything else"]),
+        ("backup", ["0 the backup is made and proven", "1 it failed", "another backup is running"]),
+    ],
+)
+def test_the_help_gives_every_exit_status(capsys, command, words):
+    with pytest.raises(SystemExit):
+        call_command(command, "--help")
+    text = " ".join(capsys.readouterr().out.split())
+
+    for word in words:
+        assert word in text

@@ -11,7 +11,8 @@ from retention.services.backup import BackupRunning, backup_create
 class Command(BaseCommand):
     help = (
         "Back up the database, the ledger's manifests and its writer state into BACKUP_DIR, then prove the backup "
-        "by restoring it into a scratch database and counting every table."
+        "by restoring it into a scratch database and counting every table. Exit status: 0 the backup is made "
+        "and proven; 1 it failed (its row in the admin and storage_report say why) or another backup is running."
     )
 
     def handle(self, *args, **options):
