@@ -7,6 +7,7 @@ from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
 from signals.services.ingest import DEFAULT_BATCH_SIZE, signals_ingest
+from signals.sources.polymarket import MAX_YEAR, MIN_YEAR
 from signals.sources.registry import SOURCES
 
 # bench/ingest.py: past the default of 2,000 a batch gains nothing. The bound keeps a slip of the
@@ -26,6 +27,21 @@ def batch_size_argument(text: str) -> int:
     return value
 
 
+def fetch_time(text: str) -> datetime:
+    """``--fetched-at``, in UTC when no offset is given, within the years the parsers accept of a
+    record's own times: a record without one is observed at its fetch time, and 0001-01-01 ended in
+    an OverflowError where ingest looks back over the market's history."""
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: not an ISO 8601 time (2026-11-20T08:00:00+00:00)") from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    if not MIN_YEAR <= moment.astimezone(UTC).year <= MAX_YEAR:
+        raise argparse.ArgumentTypeError(f"{text!r}: a fetch time between the years {MIN_YEAR} and {MAX_YEAR}")
+    return moment
+
+
 class Command(BaseCommand):
     help = "Ingest a saved source reply (JSON) into signals and rejections: the offline way to load real data."
 
@@ -34,8 +50,9 @@ class Command(BaseCommand):
         parser.add_argument("--source", required=True, choices=sorted(SOURCES), help="which source sent the reply")
         parser.add_argument(
             "--fetched-at",
-            type=datetime.fromisoformat,
-            help="when the reply was fetched (ISO 8601); default: the file's modification time",
+            type=fetch_time,
+            help=f"when the reply was fetched (ISO 8601, UTC unless it says otherwise; {MIN_YEAR} to {MAX_YEAR}); "
+            "default: the file's modification time",
         )
         parser.add_argument(
             "--batch-size",
@@ -55,8 +72,6 @@ class Command(BaseCommand):
             raise CommandError(f"{path} is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from exc
         if fetched_at is None:
             fetched_at = datetime.fromtimestamp(path.stat().st_mtime, tz=UTC)
-        elif fetched_at.tzinfo is None:
-            fetched_at = fetched_at.replace(tzinfo=UTC)
         try:
             records = SOURCES[source].parser(payload, fetched_at=fetched_at)
         except ValueError as exc:

@@ -82,6 +82,15 @@ def test_a_batch_size_out_of_range_is_refused_naming_the_argument(recorded_dir, 
     assert Signal.objects.count() == Rejection.objects.count() == 0
 
 
+@pytest.mark.parametrize("moment", ["0001-01-01T00:00:00", "1969-12-31T23:59:59+00:00", "9999-12-31T23:59:59"])
+def test_a_fetch_time_outside_the_years_the_parsers_accept_is_refused_naming_the_argument(recorded_dir, moment):
+    """The fault probe's `--fetched-at 0001-01-01T00:00:00`: a market without updatedAt is observed at its
+    fetch time, and the history window before it ended in OverflowError's traceback."""
+    with pytest.raises(CommandError, match=r"argument --fetched-at: .* between the years 1970 and 2200"):
+        call_command("ingest_file", str(recorded_dir / RECORDED), "--source=polymarket", f"--fetched-at={moment}")
+    assert Signal.objects.count() == Rejection.objects.count() == 0
+
+
 def market(**overrides):
     record = {
         "id": "990001",
