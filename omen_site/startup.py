@@ -7,6 +7,7 @@ machinery above it only push it out of sight. ``--traceback`` (Django's own flag
 
 import logging
 import os
+import select
 import sys
 import traceback
 from collections.abc import Iterator, Mapping, Sequence
@@ -139,8 +140,38 @@ def interruption_in_one_line(argv: Sequence[str]) -> Iterator[None]:
         raise SystemExit(130) from None
 
 
+def stdout_reader_gone() -> bool:
+    """Whether stdout is a pipe whose reader has closed it (``| head``): poll says POLLERR."""
+    try:
+        poller = select.poll()
+        poller.register(sys.stdout.fileno(), select.POLLOUT)
+        return any(events & select.POLLERR for _, events in poller.poll(0))
+    except (OSError, ValueError):  # no real descriptor (a test's StringIO), or it is closed
+        return False
+
+
+@contextmanager
+def closed_pipe_quietly() -> Iterator[None]:
+    """A reader that closed stdout (``ledger tail | head -1``) ends the command quietly, with 141
+    (128 + SIGPIPE) as a shell reports such a command: the reader has what it wanted. Anything
+    else raising BrokenPipeError (a socket) keeps its traceback."""
+    try:
+        yield
+    except BrokenPipeError:
+        if not stdout_reader_gone():
+            raise
+        # Python flushes stdout once more at exit, which would print "Exception ignored ...".
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        raise SystemExit(141) from None
+
+
 @contextmanager
 def operator_errors(argv: Sequence[str]) -> Iterator[None]:
-    """The three above, for manage.py."""
-    with interruption_in_one_line(argv), settings_refusal_in_one_line(argv), database_unreachable_in_one_line(argv):
+    """The four above, for manage.py."""
+    with (
+        closed_pipe_quietly(),
+        interruption_in_one_line(argv),
+        settings_refusal_in_one_line(argv),
+        database_unreachable_in_one_line(argv),
+    ):
         yield

@@ -212,3 +212,23 @@ def test_manage_py_stopped_by_ctrl_c_says_so_in_one_line(tmp_path):
     assert child.returncode == 130
     assert "Traceback" not in stderr
     assert stderr.splitlines()[-1] == "manage.py shell: interrupted (Ctrl-C)"
+
+
+@pytest.mark.slow
+def test_manage_py_whose_reader_closed_the_pipe_ends_quietly(tmp_path):
+    """`manage.py ledger tail -n 2000 | head -1`: the reader has what it wanted; no traceback, no
+    "Exception ignored" when Python flushes stdout at exit, and 141 (128 + SIGPIPE) as a shell
+    reports a command a closed pipe ended."""
+    env = {"OMEN_ENV_FILE": "/dev/null", "DATABASE_URL": f"sqlite:///{tmp_path / 'db.sqlite3'}"}
+    command = [sys.executable, "manage.py", "shell", "-v", "0", "-c", "for n in range(10**6): print(n)"]
+    child = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert child.stdout.readline() == "0\n"
+        child.stdout.close()  # as `head -1` does
+        stderr = child.stderr.read()
+        child.wait(timeout=30)
+    finally:
+        child.kill()
+
+    assert child.returncode == 141
+    assert "Traceback" not in stderr and "Exception ignored" not in stderr and "BrokenPipe" not in stderr, stderr

@@ -100,6 +100,8 @@ class Command(BaseCommand):
             raise CommandError(str(exc), returncode=STALLED) from exc
         except LedgerError as exc:
             raise CommandError(str(exc)) from exc
+        except BrokenPipeError:
+            raise  # stdout's reader is gone (`tail | head`): no ledger file is at fault; manage.py ends it
         except OSError as exc:  # reading or moving the ledger's files (verify, seal, tail...)
             from ledger.services.writer import describe_os_error
 

@@ -172,3 +172,20 @@ def test_verify_refuses_contents_without_the_reconciliation_it_is_part_of(ledger
 
     with pytest.raises(CommandError, match="argument --contents: not allowed with argument --no-reconcile"):
         call_command("ledger", "verify", "--no-reconcile", "--contents")
+
+
+def test_tail_into_a_pipe_its_reader_closed_is_no_ledger_error(ledger_dir, settings):
+    """The fault probe's `ledger tail -n 2000 | head -c 100`: "cannot use LEDGER_DIR: Broken pipe
+    (errno 32); check LEDGER_DIR and the disk under it", exit 1. The pipe is manage.py's to end."""
+    settings.LEDGER_DIR = ledger_dir
+    ledger_dir.mkdir(parents=True, exist_ok=True)
+
+    class ClosedPipe:
+        def write(self, text):
+            raise BrokenPipeError(32, "Broken pipe")
+
+        def flush(self):
+            raise BrokenPipeError(32, "Broken pipe")
+
+    with pytest.raises(BrokenPipeError):
+        call_command("ledger", "tail", stdout=ClosedPipe())
