@@ -14,9 +14,10 @@ class OmenSiteConfig(AppConfig):
         from django.db.backends.signals import connection_created
         from django.db.models.signals import post_migrate
 
-        from omen_site.database import use_compiled_tz_loader
+        from omen_site.database import use_compiled_tz_loader, use_idle_connection_check
 
         connection_created.connect(use_compiled_tz_loader, dispatch_uid="omen-compiled-tz-loader")
+        connection_created.connect(use_idle_connection_check, dispatch_uid="omen-idle-connection-check")
 
         from omen_site.receivers import sync_beat_schedule_after_migrate
 

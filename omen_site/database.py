@@ -1,4 +1,6 @@
-"""How a PostgreSQL connection reads ``timestamptz``: psycopg's C loader, where Django installs a Python one.
+"""PostgreSQL connections: how they read ``timestamptz``, and how the pool checks one it hands out.
+
+**timestamptz.** psycopg's C loader, where Django installs a Python one.
 
 Django (5.2) registers on every connection a loader derived from psycopg's pure-Python
 ``TimestamptzLoader``, to set each value's ``tzinfo`` to the connection's time zone. With the
@@ -9,14 +11,26 @@ psycopg #1273). ``CompiledTzLoader`` keeps Django's contract, the same ``timezon
 (which ``create_cursor`` compares) and the same ``replace(tzinfo=…)``, and delegates the parsing to
 whatever loader psycopg itself registers for ``timestamptz``: the C one when it is installed, the
 Python one otherwise, so nothing changes without it.
+
+**The pool's check.** A connection the server has closed (a restart, a failover, a proxy's idle
+cut, ``pg_terminate_backend``) sits in psycopg's pool looking whole, and failed the next request
+or task that took it. Django's ``CONN_HEALTH_CHECKS`` makes the pool send an empty query first:
+a round trip on every checkout, so on every API request (about 0.11 ms a checkout measured, beside
+the list's 0.4 ms of SQL). A server that closes a connection says so on its socket first (a FATAL
+message, then the end of the stream), so ``check_idle_connection`` looks there instead, without
+waiting (about 4 µs): only a connection with something to read gets the round trip, which tells a
+notice the server sent an idle client from a connection that is gone.
 """
 
 from __future__ import annotations
+
+import select
 
 import psycopg
 from psycopg.adapt import Loader
 from psycopg.pq import Format
 from psycopg.types.datetime import TimestamptzLoader
+from psycopg_pool import ConnectionPool
 
 TIMESTAMPTZ_OID = psycopg.adapters.types["timestamptz"].oid
 _PSYCOPG_LOADER: type[Loader] = psycopg.adapters.get_loader(TIMESTAMPTZ_OID, Format.TEXT)
@@ -52,3 +66,22 @@ def use_compiled_tz_loader(sender, connection, **kwargs) -> None:
     # A pooled connection comes back with the loader of its last checkout.
     if adapters.get_loader(TIMESTAMPTZ_OID, Format.TEXT) is not wanted:
         adapters.register_loader(TIMESTAMPTZ_OID, wanted)
+
+
+def check_idle_connection(connection: psycopg.Connection) -> None:
+    """psycopg_pool's ``check``: raise ``OperationalError`` for a connection the server closed."""
+    if connection.closed or connection.broken:
+        raise psycopg.OperationalError("the connection is closed")
+    readable, _, _ = select.select([connection.fileno()], [], [], 0)
+    if readable:
+        # An idle connection has nothing to read unless the server closed it or sent a notice.
+        ConnectionPool.check_connection(connection)
+
+
+def use_idle_connection_check(sender, connection, **kwargs) -> None:
+    """``connection_created`` receiver: the pool that handed out ``connection`` checks each one it
+    hands out by ``check_idle_connection``. Django passes the pool's ``check`` itself (only its
+    round trip, with CONN_HEALTH_CHECKS), so it is set on the pool once Django has made it."""
+    pool = connection.pool if connection.vendor == "postgresql" else None
+    if pool is not None and pool._check is not check_idle_connection:
+        pool._check = check_idle_connection

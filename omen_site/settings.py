@@ -278,10 +278,8 @@ elif _db["ENGINE"] == "django.db.backends.postgresql":
             "and at most the other open; lower DATABASE_POOL_MIN_SIZE or raise DATABASE_POOL_MAX_SIZE."
         )
     _db["CONN_MAX_AGE"] = 0
-    # The pool checks each connection (an empty query, one round trip) as it hands it out. Without
-    # it a connection the server had dropped (a restart, a failover, a proxy's idle cut) was handed
-    # out as it was, and failed the next request or task of every process that held one.
-    _db["CONN_HEALTH_CHECKS"] = True
+    # Not CONN_HEALTH_CHECKS (a round trip on every checkout): the pool checks each connection it
+    # hands out by its socket instead (omen_site/database.py, check_idle_connection).
 
 # --- Cache, broker, ledger ----------------------------------------------------
 
