@@ -13,13 +13,14 @@ whatever loader psycopg itself registers for ``timestamptz``: the C one when it 
 Python one otherwise, so nothing changes without it.
 
 **The pool's check.** A connection the server has closed (a restart, a failover, a proxy's idle
-cut, ``pg_terminate_backend``) sits in psycopg's pool looking whole, and failed the next request
-or task that took it. Django's ``CONN_HEALTH_CHECKS`` makes the pool send an empty query first:
-a round trip on every checkout, so on every API request (about 0.11 ms a checkout measured, beside
-the list's 0.4 ms of SQL). A server that closes a connection says so on its socket first (a FATAL
-message, then the end of the stream), so ``check_idle_connection`` looks there instead, without
-waiting (about 4 µs): only a connection with something to read gets the round trip, which tells a
-notice the server sent an idle client from a connection that is gone.
+cut, ``pg_terminate_backend``) sits in psycopg's pool looking whole, and failed the next request or
+task that took it. Django's ``CONN_HEALTH_CHECKS`` makes the pool send an empty query first: a
+round trip on every checkout, so on every API request (0.11-0.13 ms a checkout by
+bench/pool_check.py, beside the list's 0.4 ms of SQL). A server that closes a connection says so on
+its socket first (a FATAL message, then the end of the stream), so ``check_idle_connection`` looks
+there instead, without waiting (within a few µs of no check at all): only a connection with
+something to read gets the round trip, which tells a notice the server sent an idle client from a
+connection that is gone.
 """
 
 from __future__ import annotations
