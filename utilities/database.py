@@ -17,8 +17,8 @@ def on_a_live_connection(write: Callable[[], T]) -> T:
     For the writes that end a task and free what it claimed (a poll's run and lock, a webhook
     delivery's claim): on the dead connection they failed, and the claim was held until it went
     stale, minutes later. A database still away fails the second try too, and the claim goes stale
-    as before. The database pool checks the connection it hands out (``CONN_HEALTH_CHECKS``), so
-    the new one is live.
+    as before. The pool hands out no connection the server closed (omen_site/database.py,
+    ``check_idle_connection``), so the new one is live.
     """
     try:
         return write()

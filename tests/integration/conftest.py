@@ -4,14 +4,13 @@ import os
 import shutil
 import signal
 import subprocess
-import sys
 import time
 
 import pytest
 import redis
 
 from tests.support.broker import REDIS_URL
-from tests.support.processes import ROOT, child_env, free_port, manage, query, wait_until
+from tests.support.processes import child_env, free_port, manage, query, start_celery, wait_until
 from tests.support.recorded_server import Reply
 
 
@@ -57,15 +56,7 @@ def omen(fresh_database_url, tmp_path, source_server, broker, recorded_dir):
 
         def start(self, *celery_args):
             # Each process logs to the test's tmp_path, for a failed run to be read.
-            log = open(tmp_path / f"{celery_args[0]}-{len(processes)}.log", "w")
-            process = subprocess.Popen(
-                [sys.executable, "-m", "celery", "-A", "omen_site", *celery_args, "--loglevel=INFO"],
-                cwd=ROOT,
-                env=self.env,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,  # its own process group: SIGKILL takes the pool children too
-            )
+            process = start_celery(self.env, tmp_path / f"{celery_args[0]}-{len(processes)}.log", *celery_args)
             processes.append(process)
             return process
 

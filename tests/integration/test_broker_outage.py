@@ -2,13 +2,11 @@
 started again on the same port (the shared Redis on 6379 is never stopped)."""
 
 import json
-import subprocess
-import sys
 import time
 
 import pytest
 
-from tests.support.processes import ROOT, child_env, manage, wait_until
+from tests.support.processes import child_env, manage, start_celery, wait_until
 
 pytestmark = [pytest.mark.slow, pytest.mark.integration]
 
@@ -33,14 +31,7 @@ def test_an_entry_due_while_the_broker_is_down_is_sent_once_it_is_back_and_logge
     manage(env, "migrate", "--no-input")
     manage(env, "shell", "-c", ONLY_THE_SEAL_ENTRY)
     log_path = tmp_path / "beat.log"
-    beat = subprocess.Popen(
-        [sys.executable, "-m", "celery", "-A", "omen_site", "beat", "--loglevel=INFO"],
-        cwd=ROOT,
-        env=env,
-        stdout=open(log_path, "w"),
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
+    beat = start_celery(env, log_path, "beat")
     try:
         # Never run, the entry is due at start: beat sends it, so it is connected when the broker goes.
         wait_until(lambda: private_redis.client().llen("ledger"), 60, "beat to send the entry at start")
@@ -85,14 +76,7 @@ def test_an_entry_kept_due_through_an_outage_sends_no_other_entry_again(fresh_da
     manage(env, "migrate", "--no-input")
     manage(env, "shell", "-c", SEAL_NOW_AND_TIERS_SOON)
     log_path = tmp_path / "beat.log"
-    beat = subprocess.Popen(
-        [sys.executable, "-m", "celery", "-A", "omen_site", "beat", "--loglevel=INFO"],
-        cwd=ROOT,
-        env=env,
-        stdout=open(log_path, "w"),
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
+    beat = start_celery(env, log_path, "beat")
     try:
         wait_until(lambda: private_redis.client().llen("ledger"), 60, "beat to send the seal entry at start")
         private_redis.stop()

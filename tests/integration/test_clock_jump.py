@@ -1,11 +1,8 @@
 """Beat after the clock went back: the rows of django-celery-beat keep the last runs written before."""
 
-import subprocess
-import sys
-
 import pytest
 
-from tests.support.processes import ROOT, child_env, manage, wait_until
+from tests.support.processes import child_env, manage, start_celery, wait_until
 
 pytestmark = [pytest.mark.slow, pytest.mark.integration]
 
@@ -28,14 +25,7 @@ def test_a_poll_that_last_ran_after_now_runs_one_period_from_now_not_hours_later
     manage(env, "migrate", "--no-input")
     manage(env, "shell", "-c", POLL_RAN_IN_THE_FUTURE)
     log_path = tmp_path / "beat.log"
-    beat = subprocess.Popen(
-        [sys.executable, "-m", "celery", "-A", "omen_site", "beat", "--loglevel=INFO"],
-        cwd=ROOT,
-        env=env,
-        stdout=open(log_path, "w"),
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
+    beat = start_celery(env, log_path, "beat")
     try:
         # Counted from the future, the poll would wait two hours and its period; restarting beat
         # would not help, the rows keep it.

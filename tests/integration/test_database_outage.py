@@ -1,13 +1,10 @@
 """A real worker whose database connection is cut mid-task (a PostgreSQL restart or failover, a
 proxy dropping idle connections): the database answers again at once, on a new connection."""
 
-import subprocess
-import sys
-
 import pytest
 from celery import Celery
 
-from tests.support.processes import ROOT, child_env, manage, query, wait_until
+from tests.support.processes import child_env, manage, query, start_celery, wait_until
 from tests.support.recorded_server import Reply
 from tests.support.webhook_receiver import WebhookReceiver
 
@@ -31,14 +28,7 @@ def test_a_poll_whose_connection_is_cut_mid_poll_records_its_failure_and_frees_i
         database_url, tmp_path / "var", CELERY_BROKER_URL=private_redis.url, POLYMARKET_GAMMA_API_URL=source_server.url
     )
     manage(env, "migrate", "--no-input")
-    worker = subprocess.Popen(
-        [sys.executable, "-m", "celery", "-A", "omen_site", "worker", "--concurrency=1", "--loglevel=INFO"],
-        cwd=ROOT,
-        env=env,
-        stdout=open(tmp_path / "worker.log", "w"),
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
+    worker = start_celery(env, tmp_path / "worker.log", "worker", "--concurrency=1")
     try:
         Celery(broker=private_redis.url).send_task("signals.tasks.source_poll", args=["polymarket"])
         wait_until(lambda: source_server.requests, 60, "the poll to reach the source")
@@ -77,14 +67,7 @@ def test_a_delivery_whose_connection_is_cut_mid_delivery_frees_its_subscription(
                "--source", "polymarket")  # fmt: skip
         held = query(database_url, "SELECT signal_id FROM signals_signal ORDER BY id")[1][0]
         receiver.hold(held)
-        worker = subprocess.Popen(
-            [sys.executable, "-m", "celery", "-A", "omen_site", "worker", "--concurrency=1", "--loglevel=INFO"],
-            cwd=ROOT,
-            env=env,
-            stdout=open(tmp_path / "worker.log", "w"),
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
+        worker = start_celery(env, tmp_path / "worker.log", "worker", "--concurrency=1")
         Celery(broker=private_redis.url).send_task("ledger.tasks.webhook_deliver", args=[pk], queue="ledger")
         assert receiver.holding.wait(60), "the delivery never reached the second signal"
         assert query(database_url, CUT_CONNECTIONS)[0][0] >= 1  # the worker's, while the receiver answers

@@ -2,14 +2,12 @@
 
 import os
 import signal
-import subprocess
-import sys
 import time
 
 import pytest
 from celery import Celery
 
-from tests.support.processes import ROOT, all_processes, child_env, manage, query, wait_until
+from tests.support.processes import all_processes, child_env, manage, query, start_celery, wait_until
 
 pytestmark = [pytest.mark.slow, pytest.mark.integration]
 
@@ -30,14 +28,7 @@ def test_a_backup_killed_with_its_process_is_not_started_again_at_once(fresh_dat
         CELERY_UNACKED_RESTORE_THROTTLE="1",
     )
     manage(env, "migrate", "--no-input")
-    worker = subprocess.Popen(
-        [sys.executable, "-m", "celery", "-A", "omen_site", "worker", "--concurrency=1", "--loglevel=INFO"],
-        cwd=ROOT,
-        env=env,
-        stdout=open(tmp_path / "worker.log", "w"),
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
+    worker = start_celery(env, tmp_path / "worker.log", "worker", "--concurrency=1")
     try:
         Celery(broker=private_redis.url).send_task("retention.tasks.backup_create")
         wait_until(lambda: query(database_url, BACKUPS)[0][0], 60, "the backup to start")
