@@ -83,8 +83,9 @@ def lists_refuse_unanswerable_lookups(site: admin.AdminSite) -> None:
     Django's admin takes a lookup on any field from a list's query string, beside the filters the
     page offers (``?title__regex=``, ``?generated_at__year__gt=``). Some fail once the query is
     built or run, a 500 on every backend: a regular expression the database cannot compile (or one
-    written to be slow), a year outside 1 to 9999 (the drill-down's 9999 too), an integer past 64
-    bits on a foreign key. ``lookup_answerable`` refuses those before the list is read. Called
+    written to be slow), a year outside 1 to 9999 (the drill-down's 9999 too, and its month or day
+    past a C long), an integer past 64 bits on a foreign key. ``lookup_answerable`` refuses those
+    before the list is read. Called
     once every admin module is loaded (omen_site/apps.py), so lists of other apps' models are
     covered too.
     """
@@ -115,6 +116,11 @@ def lookup_answerable(model, date_hierarchy: str | None, lookup: str, value: str
         last = LAST_YEAR - 1 if lookup == f"{date_hierarchy}__year" else LAST_YEAR
         if any(number is not None and not FIRST_YEAR <= number <= last for number in map(_integer, values)):
             raise IncorrectLookupParameters(f"{lookup}={value}: a year from {FIRST_YEAR} to {last}")
+    # The drill-down builds a datetime of its year, month and day: one past a C long is an
+    # OverflowError there (not the ValueError Django turns into a bad filter).
+    bounds = {f"{date_hierarchy}__month": 12, f"{date_hierarchy}__day": 31} if date_hierarchy else {}
+    if lookup in bounds and (number := _integer(value)) is not None and not 1 <= number <= bounds[lookup]:
+        raise IncorrectLookupParameters(f"{lookup}={value}: from 1 to {bounds[lookup]}")
     if isinstance(_compared_field(model, parts), models.IntegerField):
         if any(number is not None and not -_BIGINT <= number < _BIGINT for number in map(_integer, values)):
             raise IncorrectLookupParameters(f"{lookup}={value}: past the largest integer a column holds")
