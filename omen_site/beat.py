@@ -15,6 +15,7 @@ import time
 from datetime import timedelta
 
 from celery.utils.time import maybe_make_aware
+from django.db import DatabaseError
 from django_celery_beat.schedulers import DatabaseScheduler, ModelEntry
 from kombu.exceptions import OperationalError
 
@@ -43,7 +44,16 @@ class Entry(ModelEntry):
                 maybe_make_aware(self.last_run_at).isoformat(timespec="seconds"),
                 now.isoformat(timespec="seconds"),
             )
-            self.last_run_at = self.model.last_run_at = now
+            ahead, self.last_run_at = self.model.last_run_at, now
+            self.model.last_run_at = now
+            # On the row too: beat reads every row again each five minutes (SCHEDULE_SYNC_MAX_INTERVAL)
+            # and at a restart, and a last run still ahead there was counted from now again each
+            # time, so an entry of a longer period never came due until the clock caught up. An
+            # update, not a save: a save marks the schedule changed, and every entry is read again.
+            try:
+                type(self.model)._default_manager.filter(pk=self.model.pk, last_run_at=ahead).update(last_run_at=now)
+            except DatabaseError as exc:
+                logger.warning("beat: %s: its last run not written back (%s); beat tries again", self.name, exc)
         return super().is_due()
 
 
