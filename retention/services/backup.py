@@ -906,7 +906,9 @@ class _Sqlite:
     def _path(self) -> Path:
         if self.name == ":memory:" or "mode=memory" in self.name:
             raise RestoreRefused(f"{self.label} lives in memory: restore into a file")
-        return Path(self.name)
+        # The file a symlink names (a database on a volume of its own): the restore is staged beside
+        # it and renamed onto it, and renamed onto the link it would replace the link instead.
+        return Path(os.path.realpath(self.name))
 
     def tables(self) -> list[str]:
         path = self._path()

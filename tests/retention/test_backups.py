@@ -192,6 +192,26 @@ def test_an_sqlite_restore_stopped_midway_leaves_no_file_under_the_targets_name_
 
 
 @sqlite_only
+def test_an_sqlite_restore_into_a_symlink_fills_the_file_it_points_at(tmp_path):
+    """Restored in place, a target named by a symlink (the database file on a volume of its own) was
+    the file it points at; renamed onto the link, the restored copy replaced the link, beside it,
+    and the file the link pointed at stayed empty."""
+    SignalFactory()
+    backup = backup_create()
+    assert backup.proven, backup.error
+    (tmp_path / "volume").mkdir()
+    real = tmp_path / "volume" / "omen.sqlite3"
+    link = tmp_path / "omen.sqlite3"
+    link.symlink_to(real)
+
+    call_command("restore", str(backup.directory), "--database-url", f"sqlite:///{link}", stdout=StringIO())
+
+    assert link.is_symlink()
+    assert Signal._meta.db_table in tables_in(f"sqlite:///{real}")
+    assert sorted(path.name for path in (tmp_path / "volume").iterdir()) == ["omen.sqlite3"]
+
+
+@sqlite_only
 def test_a_second_restore_into_the_same_sqlite_target_while_one_runs_is_refused(tmp_path, monkeypatch):
     SignalFactory()
     backup = backup_create()
