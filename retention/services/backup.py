@@ -32,6 +32,7 @@ import os
 import re
 import shutil
 import sqlite3
+import stat
 import subprocess
 import warnings
 from contextlib import closing, contextmanager
@@ -957,6 +958,12 @@ class _Sqlite:
             source.backup(target)
 
     def finish(self) -> None:
+        try:
+            # Restored in place, the target kept its mode (an operator's 0600 on a file that will
+            # hold password hashes); renamed onto it, the staged copy brings its own.
+            os.chmod(self._staged(), stat.S_IMODE(self._path().stat().st_mode))
+        except FileNotFoundError:
+            pass  # a new target: SQLite's own mode, as it would have made it
         fsync_path(self._staged())
         os.replace(self._staged(), self._path())
         fsync_path(self._path().parent)

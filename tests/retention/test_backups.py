@@ -212,6 +212,23 @@ def test_an_sqlite_restore_into_a_symlink_fills_the_file_it_points_at(tmp_path):
 
 
 @sqlite_only
+def test_an_sqlite_restore_keeps_the_mode_of_the_empty_file_it_fills(tmp_path):
+    """An operator who made the target readable by its owner only (it will hold the users' password
+    hashes and the API keys' digests) had it replaced by a copy any user could read."""
+    SignalFactory()
+    backup = backup_create()
+    assert backup.proven, backup.error
+    target = tmp_path / "omen.sqlite3"
+    target.touch()
+    target.chmod(0o600)
+
+    call_command("restore", str(backup.directory), "--database-url", f"sqlite:///{target}", stdout=StringIO())
+
+    assert Signal._meta.db_table in tables_in(f"sqlite:///{target}")
+    assert target.stat().st_mode & 0o777 == 0o600
+
+
+@sqlite_only
 def test_a_second_restore_into_the_same_sqlite_target_while_one_runs_is_refused(tmp_path, monkeypatch):
     SignalFactory()
     backup = backup_create()
