@@ -160,10 +160,15 @@ def partition_seal(name: str, *, now: datetime | None = None, force: bool = Fals
 def partitions_seal_due(*, now: datetime | None = None) -> list[SealResult]:
     """Seal every unsealed partition whose day ended ``LEDGER_SEAL_AFTER_HOURS`` ago."""
     now = now or timezone.now()
+    return [partition_seal(name, now=now) for name in partitions_due_to_seal(now)]
+
+
+def partitions_due_to_seal(now: datetime) -> list[str]:
+    """The unsealed partitions whose day ended ``LEDGER_SEAL_AFTER_HOURS`` before ``now``, oldest first."""
     cutoff = (now.astimezone(UTC) - timedelta(hours=settings.LEDGER_SEAL_AFTER_HOURS)).date()
     root = Path(settings.LEDGER_DIR)
     return [
-        partition_seal(str(partition), now=now)
+        str(partition)
         for partition in list_partitions(root)
         if partition.day < cutoff and not is_sealed(root / str(partition))
     ]

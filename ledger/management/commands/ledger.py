@@ -147,7 +147,9 @@ class Command(BaseCommand):
         self.stdout.write(f"{result.frames} frames written, {result.adopted} recorded after a dead writer run")
 
     def _seal(self, partitions, force, **options):
-        from ledger.services.seal import SealRefused, partition_seal, partitions_seal_due
+        from django.utils import timezone
+
+        from ledger.services.seal import SealRefused, partition_seal, partitions_due_to_seal
 
         sealed = 0
 
@@ -161,8 +163,9 @@ class Command(BaseCommand):
                 for name in partitions:  # each said as it is sealed: a refusal later does not hide it
                     say(partition_seal(name, force=force))
             else:
-                for result in partitions_seal_due():
-                    say(result)
+                now = timezone.now()
+                for name in partitions_due_to_seal(now):  # the due ones, each said as it is sealed too
+                    say(partition_seal(name, now=now))
         except SealRefused as exc:
             raise CommandError(str(exc)) from exc
         if not sealed:

@@ -185,3 +185,21 @@ def test_the_command_says_which_partitions_it_sealed_before_one_it_could_not(led
 
     assert out.getvalue().startswith(f"sealed {name}: 7 frames, ")
     assert (ledger_dir / name / SEALED_FILE).exists()
+
+
+def test_the_command_says_which_due_partitions_it_sealed_before_one_it_could_not(ledger_dir):
+    """`ledger seal` with no partition named: the due ones were all sealed before any was printed,
+    so a damaged one later hid those sealed before it, as `ledger seal A B` did."""
+    first = write_day(DAY)
+    second = write_day(DAY + timedelta(days=1))
+    segment = list_segments(ledger_dir / second)[-1]
+    data = bytearray(segment.read_bytes())
+    data[len(data) // 2] ^= 0xFF  # a frame the CRC refuses
+    segment.write_bytes(bytes(data))
+    out = StringIO()
+
+    with pytest.raises(CommandError):
+        call_command("ledger", "seal", stdout=out)
+
+    assert out.getvalue().startswith(f"sealed {first}: 7 frames, ")
+    assert (ledger_dir / first / SEALED_FILE).exists()
