@@ -63,7 +63,15 @@ class Scheduler(DatabaseScheduler):
     def __init__(self, *args, **kwargs):
         self._retry_at = 0.0
         self._before_reserve: tuple[str, object, int] | None = None
+        self._sending = False
         super().__init__(*args, **kwargs)
+
+    def should_sync(self):
+        # Celery's apply_async writes the schedule as a send ends, failed or not, before
+        # apply_entry can put a refused run back: the row said the entry had run, and a beat
+        # restarted meanwhile (compose restarts it) lost it. Written once apply_entry is done
+        # with the send instead, with the run as the send left it.
+        return not self._sending and super().should_sync()
 
     def tick(self, *args, **kwargs):
         wait = self._retry_at - time.monotonic()
@@ -79,6 +87,7 @@ class Scheduler(DatabaseScheduler):
 
     def apply_entry(self, entry, producer=None):
         logger.info("Scheduler: Sending due task %s (%s)", entry.name, entry.task)
+        self._sending = True
         try:
             self.apply_async(entry, producer=producer, advance=False)
         except Exception as exc:
@@ -90,6 +99,10 @@ class Scheduler(DatabaseScheduler):
             self._keep_due(entry)
             self._retry_at = time.monotonic() + SEND_RETRY_SECONDS
             logger.error("%s; still due, tried again in %d s", " ".join(str(exc).split()), SEND_RETRY_SECONDS)
+        finally:
+            self._sending = False
+            if self.should_sync():
+                self._do_sync()  # where Celery's apply_async would have, with the run as the send left it
 
     def _keep_due(self, entry) -> None:
         name, last_run_at, total_run_count = self._before_reserve
