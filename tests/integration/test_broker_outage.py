@@ -61,13 +61,16 @@ def test_an_entry_due_while_the_broker_is_down_is_sent_once_it_is_back_and_logge
         beat.wait()
 
 
-# The seal entry due at once (never run), the tiers entry (hourly too) 20 seconds later.
+# The seal entry due at once (never run), the tiers entry (hourly too) 45 seconds later: beat sends
+# the seal entry, the broker goes, and the tiers entry falls due with no schedule read between (a
+# change of the rows would have beat read every entry again, hiding what this test looks for).
+# Beat has the 45 s to start and send the seal entry, which took up to ~20 s on a loaded machine.
 SEAL_NOW_AND_TIERS_SOON = (
     "from datetime import timedelta; from django.utils import timezone; "
     "from django_celery_beat.models import PeriodicTask, PeriodicTasks; "
     "PeriodicTask.objects.exclude(name__in=['ledger-seal', 'ledger-tiers']).update(enabled=False); "
     "PeriodicTask.objects.filter(name='ledger-tiers').update("
-    "last_run_at=timezone.now() - timedelta(seconds=3600 - 20)); "
+    "last_run_at=timezone.now() - timedelta(seconds=3600 - 45)); "
     "PeriodicTasks.update_changed()"
 )
 
@@ -79,7 +82,9 @@ def test_an_entry_kept_due_through_an_outage_sends_no_other_entry_again(fresh_da
     log_path = tmp_path / "beat.log"
     beat = start_celery(env, log_path, "beat")
     try:
-        wait_until(lambda: private_redis.client().llen("ledger"), 60, "beat to send the seal entry at start")
+        wait_until(lambda: private_redis.client().llen("ledger"), 45, "beat to send the seal entry at start")
+        queued = [json.loads(message)["headers"]["task"] for message in private_redis.client().lrange("ledger", 0, -1)]
+        assert queued == ["ledger.tasks.partitions_seal_due"], ("the tiers entry came due before the outage", queued)
         private_redis.stop()
         wait_until(
             lambda: "Couldn't apply scheduled task ledger-tiers" in log_path.read_text(),
