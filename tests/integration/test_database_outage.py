@@ -23,7 +23,9 @@ def test_a_poll_whose_connection_is_cut_mid_poll_records_its_failure_and_frees_i
     if database_url.startswith("sqlite"):
         pytest.skip("a connection to cut: PostgreSQL's")
     markets = (recorded_dir / "polymarket_gamma_markets_active_part1.json").read_bytes()
-    source_server.route("/markets", Reply(body=markets, delay=3))
+    # The connections are cut while the reply is on its way: 8 s for this test to see the request
+    # and cut them on a machine as loaded as CI's (with 3 it failed once under load, its output lost).
+    source_server.route("/markets", Reply(body=markets, delay=8))
     env = child_env(
         database_url, tmp_path / "var", CELERY_BROKER_URL=private_redis.url, POLYMARKET_GAMMA_API_URL=source_server.url
     )
