@@ -73,8 +73,11 @@ def check_idle_connection(connection: psycopg.Connection) -> None:
     """psycopg_pool's ``check``: raise ``OperationalError`` for a connection the server closed."""
     if connection.closed or connection.broken:
         raise psycopg.OperationalError("the connection is closed")
-    readable, _, _ = select.select([connection.fileno()], [], [], 0)
-    if readable:
+    # poll, not select: select refuses a descriptor past FD_SETSIZE (1024), a ValueError the pool
+    # would not take for a failed check, and every checkout of a process with many files open failed.
+    waiting = select.poll()
+    waiting.register(connection.fileno(), select.POLLIN)
+    if waiting.poll(0):
         # An idle connection has nothing to read unless the server closed it or sent a notice.
         ConnectionPool.check_connection(connection)
 

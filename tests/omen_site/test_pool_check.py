@@ -40,7 +40,9 @@ def test_a_connection_the_server_closed_while_it_sat_in_the_pool_is_replaced(poo
     """A restart, a failover, a proxy's idle cut: here the server ends the backend of the idle connection."""
     first = backend_pid(pool)
     with psycopg.connect(conninfo(), autocommit=True) as other:
-        assert other.execute("SELECT pg_terminate_backend(%s)", [first]).fetchone()[0]
+        # With a timeout it returns once the backend is gone (its FATAL sent, the socket closed);
+        # without, at once, and the pool could hand the connection out before the server closed it.
+        assert other.execute("SELECT pg_terminate_backend(%s, 5000)", [first]).fetchone()[0]
 
     with pool.connection() as conn:
         second = conn.execute("SELECT pg_backend_pid()").fetchone()[0]  # not OperationalError
