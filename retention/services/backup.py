@@ -460,6 +460,7 @@ def backup_restore(directory: Path, database_url: str) -> Restored:
         )
     with engine.exclusive():
         try:
+            engine.refuse_foreign_journal()
             existing = engine.tables()
             if existing:
                 raise RestoreRefused(
@@ -808,6 +809,9 @@ class _Postgres:
             f"--dbname={self.conninfo(dbname)}", str(dump),
         )  # fmt: skip
 
+    def refuse_foreign_journal(self) -> None:
+        pass  # the server keeps its own write-ahead log, with the database it belongs to
+
     def tables(self) -> list[str]:
         with self.connect() as conn:
             return [_pg_key(schema, table) for schema, table in _pg_tables(conn)]
@@ -911,6 +915,25 @@ class _Sqlite:
         # it and renamed onto it, and renamed onto the link it would replace the link instead.
         return Path(os.path.realpath(self.name))
 
+    def refuse_foreign_journal(self) -> None:
+        """Refuse a target beside a -wal that holds frames, or a -journal that holds anything:
+        SQLite pairs them with a database file by name alone, so once the restored copy is renamed
+        onto the target, the first connection would lay their pages over it (another database's,
+        left when one was deleted or emptied without them, or the target's own, still open)."""
+        path = self._path()
+        for suffix, empty_size in (("-wal", _WAL_HEADER_BYTES), ("-journal", 0)):
+            journal = path.with_name(f"{path.name}{suffix}")
+            try:
+                size = journal.stat().st_size
+            except FileNotFoundError:
+                continue
+            if size > empty_size:
+                raise RestoreRefused(
+                    f"{self.label}: {journal} holds {size:,} bytes of writes that SQLite would lay over the "
+                    "restored copy (left by a database deleted or emptied without it, or one still open): stop "
+                    f"whatever uses {path.name}, remove {journal.name} and {path.name}-shm, then restore again"
+                )
+
     def tables(self) -> list[str]:
         path = self._path()
         if not path.exists():
@@ -984,6 +1007,10 @@ class _Sqlite:
             return conn.execute(
                 f"UPDATE {_quoted(table)} SET {assignments} WHERE {_quoted(key)} = ?", [*values, pk]
             ).rowcount
+
+
+# A -wal no longer than its header holds no frames: what a database opened and closed leaves.
+_WAL_HEADER_BYTES = 32
 
 
 def _same_file(fd: int, path: Path) -> bool:

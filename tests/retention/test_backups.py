@@ -254,6 +254,60 @@ def test_a_second_restore_into_the_same_sqlite_target_while_one_runs_is_refused(
     assert sorted(path.name for path in tmp_path.iterdir()) == ["restored.sqlite3"]
 
 
+def another_databases_journal(directory: Path, suffix: str) -> bytes:
+    """The -wal (or hot -journal) of a database with one table, "stale", left as a crash leaves it."""
+    source = directory / "other.sqlite3"
+    with closing(sqlite3.connect(source, isolation_level=None)) as other:
+        if suffix == "-wal":
+            other.execute("PRAGMA journal_mode=WAL")
+            other.execute("PRAGMA wal_autocheckpoint=0")
+            other.execute("CREATE TABLE stale (x)")
+            other.execute("INSERT INTO stale VALUES (1)")
+            journal = Path(f"{source}-wal").read_bytes()  # still open: the frames are not checkpointed
+        else:
+            other.execute("CREATE TABLE stale (x)")
+            other.executemany("INSERT INTO stale VALUES (randomblob(3000))", [()] * 50)
+            other.execute("PRAGMA cache_size=1")  # the transaction spills: its journal is synced, hot
+            other.execute("BEGIN")
+            other.execute("DROP TABLE stale")
+            other.execute("CREATE TABLE newer (x)")
+            other.executemany("INSERT INTO newer VALUES (randomblob(3000))", [()] * 100)
+            journal = Path(f"{source}-journal").read_bytes()  # mid-transaction: a hot journal
+            other.execute("ROLLBACK")
+    for path in directory.glob("other.sqlite3*"):
+        path.unlink()
+    return journal
+
+
+@sqlite_only
+@pytest.mark.parametrize("suffix", ["-wal", "-journal"])
+@pytest.mark.parametrize("target_exists", [False, True], ids=["deleted", "emptied"])
+def test_an_sqlite_restore_beside_another_databases_journal_is_refused_naming_it(tmp_path, suffix, target_exists):
+    """The fault probe's operator deleted (or emptied) the database file and not its -wal: the restore
+    said it succeeded, and the next connection laid the old database's frames over the restored copy
+    (a database holding the old one's tables, not the backup's). SQLite pairs a journal with a file
+    by name alone."""
+    SignalFactory()
+    backup = backup_create()
+    assert backup.proven, backup.error
+    target = tmp_path / "omen.sqlite3"
+    if target_exists:
+        target.touch()
+    journal = Path(f"{target}{suffix}")
+    journal.write_bytes(another_databases_journal(tmp_path, suffix))
+    url = f"sqlite:///{target}"
+
+    with pytest.raises(CommandError) as refused:
+        call_command("restore", str(backup.directory), "--database-url", url, stdout=StringIO())
+
+    message = str(refused.value)
+    assert message.startswith(f"sqlite:{target}: {journal} holds ") and f"remove {journal.name} and" in message
+    assert journal.exists() and target.exists() == target_exists  # left for the operator to judge
+    journal.unlink()
+    call_command("restore", str(backup.directory), "--database-url", url, stdout=StringIO())
+    assert "stale" not in tables_in(url) and Signal._meta.db_table in tables_in(url)
+
+
 @pytest.mark.parametrize("stage", ["dump", "prove"])
 def test_a_backup_stopped_by_ctrl_c_is_recorded_failed_at_once_and_leaves_no_directory(settings, monkeypatch, stage):
     """The fault probe's Ctrl-C left the row `running` (storage_report: NOT PROVEN, "still running")
