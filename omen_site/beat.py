@@ -1,21 +1,33 @@
-"""Beat's scheduler: django-celery-beat's, which keeps a run it could not send, and counts from now
-an entry whose last run is after now (the clock went back: ``Entry``).
+"""Beat's scheduler: django-celery-beat's, which keeps a run it could not send, counts from now
+an entry whose last run is after now (the clock went back: ``Entry``), and sends nothing unless it
+holds the schedule's lock (``ScheduleLock``).
 
 Celery's beat marks an entry run *before* sending it, and a send that fails (the broker is away)
 is only logged, as a stack and a traceback (some 150 lines an entry): the run is lost. For a poll
 the next comes two minutes later, but the nightly backup and retention sweep would wait a whole
 day. Here a send that fails for want of the broker puts the entry back as it was, due, says so in
 one line, and tries again SEND_RETRY_SECONDS later; once the broker is back it goes, once.
+
+Exactly one beat must run: a second one (a service scaled to two, a beat started by hand beside
+the stack's) sent every entry again, so each poll ran twice and the nightly backup dumped the
+database twice. The schedule's lock makes any other beat a standby: it says so in one line, sends
+nothing, and takes over once the one holding the lock stops (its lock goes with its process, or
+with its database session on PostgreSQL).
 """
 
 from __future__ import annotations
 
+import fcntl
+import hashlib
 import logging
+import os
 import time
-from datetime import timedelta
+from datetime import datetime, timedelta
+from pathlib import Path
 
+import psycopg
 from celery.utils.time import maybe_make_aware
-from django.db import DatabaseError
+from django.db import DatabaseError, connection
 from django_celery_beat.schedulers import DatabaseScheduler, ModelEntry
 from kombu.exceptions import OperationalError
 
@@ -29,6 +41,84 @@ SEND_RETRY_SECONDS = 10.0
 # A last run later than now by more than this is taken for a clock that went back (a host that
 # booted fast and was corrected by NTP, a VM restored from a snapshot); under it, clocks of two hosts.
 CLOCK_WENT_BACK_AFTER = timedelta(minutes=1)
+
+
+# How often a standby beat tries the schedule's lock, and the beat holding it checks that it still
+# does (on PostgreSQL a round trip on the lock's own connection: a server restart ends the session
+# and frees the lock, for a standby to take).
+LOCK_RETRY_SECONDS = 10.0
+
+
+class ScheduleLock:
+    """The one beat's: on PostgreSQL a session advisory lock (scoped to the database, so two OMENs
+    on one server do not share it) on a connection of its own; on SQLite an flock on a file beside
+    the database, whose processes share a machine. Either goes with the process that held it."""
+
+    # An advisory lock's key: a number no other code of this database takes.
+    KEY = int.from_bytes(hashlib.sha256(b"omen beat schedule").digest()[:8], "big", signed=True)
+
+    def __init__(self) -> None:
+        self._session: psycopg.Connection | None = None
+        self._fd: int | None = None
+
+    def where(self) -> str:
+        """What the lock is, for a message."""
+        if connection.vendor == "postgresql":
+            return f"advisory lock {self.KEY} of database {connection.settings_dict['NAME']}"
+        path = self._path()
+        return "an in-memory database: no other process shares it" if path is None else f"flock on {path}"
+
+    def _path(self) -> Path | None:
+        name = str(connection.settings_dict["NAME"])
+        if name == ":memory:" or "mode=memory" in name:
+            return None
+        return Path(f"{os.path.realpath(name)}.beat-lock")
+
+    def acquire(self) -> bool:
+        """Take the lock if it is free. Raises ``psycopg.Error`` or ``OSError`` if it cannot ask."""
+        if connection.vendor != "postgresql":
+            path = self._path()
+            if path is None:
+                return True
+            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                os.close(fd)
+                return False
+            self._fd = fd
+            return True
+        params = connection.get_connection_params()  # Django's, without its pool: this one is kept
+        session = psycopg.connect(**params, autocommit=True)
+        try:
+            taken = session.execute("SELECT pg_try_advisory_lock(%s)", [self.KEY]).fetchone()[0]
+        except BaseException:
+            session.close()
+            raise
+        if not taken:
+            session.close()
+            return False
+        self._session = session
+        return True
+
+    def still_held(self) -> bool:
+        """Whether the lock is still this process's: on PostgreSQL, whether its session is alive."""
+        if self._session is None:
+            return True  # an flock stays with the process
+        try:
+            self._session.execute("SELECT 1")
+        except psycopg.Error:
+            self.release()
+            return False
+        return True
+
+    def release(self) -> None:
+        if self._session is not None:
+            self._session.close()
+            self._session = None
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
 
 
 class Entry(ModelEntry):
@@ -64,7 +154,15 @@ class Scheduler(DatabaseScheduler):
         self._retry_at = 0.0
         self._before_reserve: tuple[str, object, int] | None = None
         self._sending = False
+        self._lock = ScheduleLock()
+        self._holding = False
+        self._lock_checked_at: float | None = None
+        self._told_waiting = False
         super().__init__(*args, **kwargs)
+
+    def close(self):
+        super().close()
+        self._lock.release()
 
     def should_sync(self):
         # Celery's apply_async writes the schedule as a send ends, failed or not, before
@@ -74,10 +172,47 @@ class Scheduler(DatabaseScheduler):
         return not self._sending and super().should_sync()
 
     def tick(self, *args, **kwargs):
+        if not self._holds_the_lock():
+            return LOCK_RETRY_SECONDS
         wait = self._retry_at - time.monotonic()
         if wait > 0:
             return min(wait, self.max_interval)
         return super().tick(*args, **kwargs)
+
+    def _holds_the_lock(self) -> bool:
+        now = time.monotonic()
+        if self._lock_checked_at is not None and now - self._lock_checked_at < LOCK_RETRY_SECONDS:
+            return self._holding
+        self._lock_checked_at = now
+        if self._holding:
+            if self._lock.still_held():
+                return True
+            self._holding = False
+            logger.error("beat: lost the schedule's lock (%s: its session ended); sends nothing until it has "
+                         "it again", self._lock.where())  # fmt: skip
+        try:
+            taken = self._lock.acquire()
+        except (psycopg.Error, OSError) as exc:
+            logger.error("beat: cannot take the schedule's lock (%s): %s; tried again in %d s",
+                         self._lock.where(), " ".join(str(exc).split()), LOCK_RETRY_SECONDS)  # fmt: skip
+            return False
+        if not taken:
+            if not self._told_waiting:
+                self._told_waiting = True
+                logger.warning("beat: another beat holds the schedule (%s): this one sends nothing, and takes "
+                               "over if that one stops", self._lock.where())  # fmt: skip
+            return False
+        self._holding = True
+        if self._told_waiting:
+            logger.warning("beat: the other beat stopped; this one holds the schedule (%s) and sends it",
+                           self._lock.where())  # fmt: skip
+        else:
+            logger.info("beat: holds the schedule (%s); another beat started would wait", self._lock.where())
+        self._told_waiting = False
+        # Every entry read again at the next tick: the other beat sent some since this one read them,
+        # and the runs it wrote are on the rows (django-celery-beat reads them all after 5 minutes).
+        self._last_full_sync = datetime.min
+        return True
 
     def reserve(self, entry):
         # reserve() moves the entry's last run to now on the row's model, which the entry shares:

@@ -5,10 +5,10 @@ from datetime import timedelta
 
 import pytest
 from django.utils import timezone
-from django_celery_beat.models import IntervalSchedule, PeriodicTask
+from django_celery_beat.models import IntervalSchedule, PeriodicTask, PeriodicTasks
 from kombu.exceptions import OperationalError
 
-from omen_site.beat import Entry, Scheduler
+from omen_site.beat import LOCK_RETRY_SECONDS, Entry, ScheduleLock, Scheduler
 from omen_site.celery import app
 
 pytestmark = pytest.mark.django_db
@@ -59,3 +59,58 @@ def test_a_run_the_broker_refused_is_never_written_as_done(monkeypatch):
     assert PeriodicTask.objects.get(pk=task.pk).last_run_at == last_run
     scheduler.sync()  # and once written, it is as it was: due
     assert PeriodicTask.objects.get(pk=task.pk).last_run_at == last_run
+
+
+def due_hourly_entry(name: str = "hourly") -> PeriodicTask:
+    hourly, _ = IntervalSchedule.objects.get_or_create(every=1, period=IntervalSchedule.HOURS)
+    task = PeriodicTask.objects.create(name=name, task="ledger.tasks.partitions_move_due", interval=hourly)
+    PeriodicTask.objects.filter(pk=task.pk).update(last_run_at=timezone.now() - timedelta(hours=2))
+    return task
+
+
+def sends_of(monkeypatch, task: PeriodicTask) -> list[str]:
+    sent = []
+    monkeypatch.setattr(app.tasks[task.task], "apply_async", lambda *args, **kwargs: sent.append(task.name))
+    return sent
+
+
+@pytest.mark.django_db(transaction=True)  # the lock's holder and the scheduler: two sessions on PostgreSQL
+def test_a_second_beat_sends_nothing_while_another_holds_the_schedule_and_takes_over_when_it_stops(monkeypatch, caplog):
+    """A second beat (a service scaled to two, one started by hand beside the stack's) sent every
+    entry again: each poll ran twice, the nightly backup dumped the database twice."""
+    if ScheduleLock().where().startswith("an in-memory database"):
+        pytest.skip("the suite's in-memory SQLite has no file to lock beside it: tests/integration/test_two_beats.py")
+    PeriodicTask.objects.update(enabled=False)  # the schedule the migrations install: not this test's
+    task = due_hourly_entry()
+    other_beat = ScheduleLock()
+    assert other_beat.acquire()
+    sent = sends_of(monkeypatch, task)
+    scheduler = Scheduler(app=app)
+    try:
+        with caplog.at_level(logging.WARNING, logger="omen_site.beat"):
+            assert scheduler.tick() == LOCK_RETRY_SECONDS
+            scheduler._lock_checked_at = None  # the next try, LOCK_RETRY_SECONDS on
+            assert scheduler.tick() == LOCK_RETRY_SECONDS
+        assert sent == []
+        waiting = [record.getMessage() for record in caplog.records]
+        assert len(waiting) == 1 and "another beat holds the schedule" in waiting[0], waiting
+
+        # The other beat sends the entry (its run on the row), then stops.
+        PeriodicTask.objects.filter(pk=task.pk).update(last_run_at=timezone.now())
+        other_beat.release()
+        scheduler._lock_checked_at = None
+        scheduler.tick()
+        assert sent == []  # read again on taking over: the run the other beat made is not made twice
+        assert "this one holds the schedule" in caplog.records[1].getMessage()
+
+        PeriodicTask.objects.filter(pk=task.pk).update(last_run_at=timezone.now() - timedelta(hours=2))
+        PeriodicTasks.update_changed()
+        scheduler.tick()
+        assert sent == ["hourly"]
+        assert not ScheduleLock().acquire()  # held by the scheduler now
+    finally:
+        scheduler.close()
+        other_beat.release()
+    takeover = ScheduleLock()
+    assert takeover.acquire()  # a beat that stops lets the next one have it
+    takeover.release()
