@@ -1,13 +1,63 @@
 """The Celery app. Tasks live in each app's tasks.py; settings in settings.py (CELERY_*)."""
 
+import logging
 import os
 import sys
 
-from celery import Celery, signals
+from celery import Celery, Task, signals
+from celery.exceptions import Reject
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "omen_site.settings")
 
-app = Celery("omen_site")
+logger = logging.getLogger(__name__)
+
+# A task whose pool process is killed mid-run (the OOM killer, a crash in C) goes back in the queue
+# (CELERY_TASK_REJECT_ON_WORKER_LOST) to run again: one that dies of its input died again, and was
+# put back again, forever, each time taking a pool process down. Its third delivery is its last.
+MAX_DELIVERIES = 3
+# How long the broker keeps a task's count of redeliveries: longer than any queue waits.
+DELIVERIES_KEPT_SECONDS = 86_400
+
+
+class DeliveryCappedTask(Task):
+    """Every OMEN task: a message delivered more than MAX_DELIVERIES times is dropped, with an
+    error naming the task, instead of being run again. Counted in the broker (Redis) from the first
+    redelivery on, so a first delivery costs nothing; kombu's filesystem transport (the development
+    default) redelivers nothing."""
+
+    def __call__(self, *args, **kwargs):
+        request = self.request
+        if request.id and not request.is_eager and (request.delivery_info or {}).get("redelivered"):
+            redeliveries = _count_redelivery(self.app, request.id)
+            if redeliveries is not None and redeliveries >= MAX_DELIVERIES:
+                logger.error(
+                    "task %s[%s] dropped: delivered %d times, its process lost each time before it finished "
+                    "(killed for memory?); what it was sent to do is not done",
+                    self.name,
+                    request.id,
+                    redeliveries + 1,
+                )
+                raise Reject(f"delivered {redeliveries + 1} times, its process lost each time", requeue=False)
+        return super().__call__(*args, **kwargs)
+
+
+def _count_redelivery(app: Celery, task_id: str) -> int | None:
+    """This task's redeliveries so far, this one included; None if the broker cannot count them."""
+    try:
+        with app.pool.acquire(block=True) as connection:
+            client = getattr(connection.default_channel, "client", None)
+            if client is None or not hasattr(client, "incr"):
+                return None  # not Redis
+            key = f"omen:redeliveries:{task_id}"
+            with client.pipeline() as pipe:
+                count, _ = pipe.incr(key).expire(key, DELIVERIES_KEPT_SECONDS).execute()
+            return int(count)
+    except Exception as exc:  # the count is a guard, not the task: never the reason a task fails
+        logger.warning("task %s: its redeliveries not counted (%s)", task_id, " ".join(str(exc).split()))
+        return None
+
+
+app = Celery("omen_site", task_cls=DeliveryCappedTask)
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
 

@@ -72,12 +72,12 @@ def manage(env: dict[str, str], *args: str, timeout: float = 300) -> str:
     return result.stdout
 
 
-def start_celery(env: dict[str, str], log_path: Path, *celery_args: str) -> subprocess.Popen:
-    """``celery -A omen_site <celery_args> --loglevel=INFO``, logging to ``log_path`` for a failed
+def start_celery(env: dict[str, str], log_path: Path, *celery_args: str, app: str = "omen_site") -> subprocess.Popen:
+    """``celery -A <app> <celery_args> --loglevel=INFO``, logging to ``log_path`` for a failed
     test to be read, in a process group of its own: SIGKILL to the group takes the pool children too."""
     with open(log_path, "w") as log:  # the child has its own copy of the descriptor
         return subprocess.Popen(
-            [sys.executable, "-m", "celery", "-A", "omen_site", *celery_args, "--loglevel=INFO"],
+            [sys.executable, "-m", "celery", "-A", app, *celery_args, "--loglevel=INFO"],
             cwd=ROOT,
             env=env,
             stdout=log,
