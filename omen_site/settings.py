@@ -314,10 +314,11 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
         "control_folder": str(CELERY_BROKER_DIR / "control"),
     }
 if CELERY_BROKER_URL.startswith(("redis://", "rediss://")):
-    # An unacknowledged task (its worker was killed) is redelivered after this;
-    # longer than any task may run (CELERY_TASK_TIME_LIMIT).
+    # An unacknowledged task (its whole worker died) is redelivered after this; longer than any
+    # task may run (the sweep and the backup an hour: retention.W001), or a task still running is
+    # delivered again. A pool process killed alone puts its task back at once (reject_on_worker_lost).
     CELERY_BROKER_TRANSPORT_OPTIONS = {
-        "visibility_timeout": env.int("CELERY_VISIBILITY_TIMEOUT_SECONDS", default=900),
+        "visibility_timeout": env.int("CELERY_VISIBILITY_TIMEOUT_SECONDS", default=3900),
         # Sweep for abandoned messages every interval x throttle seconds (kombu: 10 x 10).
         "unacked_restore_interval": env.int("CELERY_UNACKED_RESTORE_INTERVAL_SECONDS", default=10),
         "unacked_restore_throttle": env.int("CELERY_UNACKED_RESTORE_THROTTLE", default=10),

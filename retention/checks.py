@@ -1,9 +1,11 @@
-"""System checks for retention: an override that cannot be read, or an archive that cannot be written."""
+"""System checks for retention: an override that cannot be read, an archive that cannot be written,
+a broker that would deliver a long task again while it runs."""
 
 from django.conf import settings
-from django.core.checks import Error, register
+from django.core.checks import Error, Warning, register
 
 from retention.policies import environment_overrides
+from retention.tasks import TIME_LIMIT_SECONDS
 from utilities.checks import writable_directory_errors
 
 
@@ -28,3 +30,23 @@ def check_retention_archive_dir(app_configs=None, **kwargs) -> list[Error]:
 def check_backup_dir(app_configs=None, **kwargs) -> list[Error]:
     """retention.E003: the daily backup writes here; found out at start, not on the first night."""
     return writable_directory_errors("BACKUP_DIR", settings.BACKUP_DIR, "retention.E003")
+
+
+@register()
+def check_visibility_timeout(app_configs=None, **kwargs) -> list[Warning]:
+    """retention.W001: Redis hands a task still running to another worker once its visibility
+    timeout has passed: a sweep or backup (an hour at most) outliving it was delivered again every
+    timeout, and each delivery past the third counted as one whose process had died."""
+    timeout = (settings.CELERY_BROKER_TRANSPORT_OPTIONS or {}).get("visibility_timeout")
+    if not settings.CELERY_BROKER_URL.startswith(("redis://", "rediss://")) or timeout is None:
+        return []
+    if timeout <= TIME_LIMIT_SECONDS:
+        return [
+            Warning(
+                f"CELERY_VISIBILITY_TIMEOUT_SECONDS ({timeout}) is not longer than the retention sweep and the "
+                f"backup may run ({TIME_LIMIT_SECONDS} s): Redis would deliver a long one again while it runs.",
+                hint=f"Set CELERY_VISIBILITY_TIMEOUT_SECONDS above {TIME_LIMIT_SECONDS} (the default is 3900).",
+                id="retention.W001",
+            )
+        ]
+    return []

@@ -152,3 +152,29 @@ def test_only_a_policy_that_keeps_at_most_so_many_per_key_offers_that_limit(admi
     assert (policies["signals"].max_per_key, policies["probability_history"].max_per_key) == (None, 5)
     page = admin_client.get(f"/admin/retention/retentionpolicy/{signals.pk}/change/").content.decode()
     assert 'name="max_per_key"' not in page
+
+
+@pytest.mark.parametrize(("timeout", "warned"), [(900, True), (3600, True), (3601, False)])
+def test_a_redis_visibility_timeout_a_sweep_can_outlive_is_retention_w001(settings, timeout, warned):
+    """At 900 s, Redis delivered a sweep or backup still running (they may run an hour) again every
+    15 minutes; past its third delivery a task counts as one whose process died each time."""
+    from retention import checks
+
+    settings.CELERY_BROKER_URL = "redis://127.0.0.1:6379/0"
+    settings.CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": timeout}
+
+    warnings = checks.check_visibility_timeout()
+
+    assert [warning.id for warning in warnings] == (["retention.W001"] if warned else [])
+    if warned:
+        assert f"CELERY_VISIBILITY_TIMEOUT_SECONDS ({timeout})" in warnings[0].msg
+
+
+def test_the_default_redis_visibility_timeout_outlasts_the_sweep(tmp_path):
+    from tests.support.processes import child_env, manage
+
+    env = child_env(
+        f"sqlite:///{tmp_path / 'omen.sqlite3'}", tmp_path / "var", CELERY_BROKER_URL="redis://127.0.0.1:6379/0"
+    )
+
+    manage(env, "check", "--fail-level", "WARNING")  # exits 1 on retention.W001
