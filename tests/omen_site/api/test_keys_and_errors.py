@@ -186,6 +186,7 @@ REFUSED_NAMES = [
     # Letters and marks that render as nothing: a list showed these names as blank.
     pytest.param("\u3164\u3164", "(it has U+3164)", id="hangul-filler"),
     pytest.param("admin\ufe0f\u034f", "(it has U+FE0F, U+034F)", id="variation-selector-and-joiner"),
+    pytest.param("\u2800\u2800", "(it has U+2800)", id="braille-blank"),  # a symbol, drawn as a space
 ]
 
 
