@@ -6,7 +6,6 @@ import hashlib
 import hmac
 import secrets
 import time
-import unicodedata
 from datetime import timedelta
 
 from django.conf import settings
@@ -16,6 +15,7 @@ from django.db.models.signals import post_delete, post_save
 from django.utils import timezone
 
 from omen_site.api.rates import parse_rate
+from utilities.text import unprintable
 
 READ_SIGNALS, WRITE_SIGNALS = "read:signals", "write:signals"
 READ_LEDGER, READ_STATS, READ_STORAGE, ADMIN = "read:ledger", "read:stats", "read:storage", "admin"
@@ -30,36 +30,6 @@ LAST_USE_RESOLUTION = timedelta(minutes=1)
 FOUND_FOR_SECONDS = 1.0
 _FOUND_AT_MOST = 1000  # live keys held; past it the cache starts over
 _found: dict[str, tuple[float, ApiKey]] = {}  # digest -> (trusted until, monotonic clock; key)
-
-
-# Characters a key's name may not hold: control characters (a newline lets a name forge a line of
-# `api_key list`, an escape rewrites the terminal), invisible format characters (bidirectional
-# overrides, zero-width spaces: a name that reads as another), line and paragraph separators, and
-# lone surrogates (which PostgreSQL cannot store).
-UNPRINTABLE_CATEGORIES = frozenset({"Cc", "Cf", "Cs", "Zl", "Zp"})
-# Unicode's Default_Ignorable_Code_Point ranges (DerivedCoreProperties.txt), which a renderer
-# shows as nothing. Most are format characters (Cf) already, but not all: the Hangul fillers
-# U+3164 and U+FFA0 are letters, the variation selectors and U+034F marks, so a name made of
-# them passed every other check and listed as blank. The blank Braille pattern, U+2800, is a
-# symbol (So) no property marks, drawn as a space: a name of it listed as blank too.
-SHOWN_AS_NOTHING = (
-    (0x00AD, 0x00AD), (0x034F, 0x034F), (0x061C, 0x061C), (0x115F, 0x1160), (0x17B4, 0x17B5),
-    (0x180B, 0x180F), (0x200B, 0x200F), (0x202A, 0x202E), (0x2060, 0x206F), (0x3164, 0x3164),
-    (0xFE00, 0xFE0F), (0xFEFF, 0xFEFF), (0xFFA0, 0xFFA0), (0xFFF0, 0xFFF8), (0x1BCA0, 0x1BCA3),
-    (0x1D173, 0x1D17A), (0xE0000, 0xE0FFF), (0x2800, 0x2800),
-)  # fmt: skip
-
-
-def _shown_as_nothing(character: str) -> bool:
-    code = ord(character)
-    return any(low <= code <= high for low, high in SHOWN_AS_NOTHING)
-
-
-def unprintable(text: str) -> list[str]:
-    """The characters of ``text`` a name may not hold, each once, in order."""
-    return list(
-        dict.fromkeys(c for c in text if unicodedata.category(c) in UNPRINTABLE_CATEGORIES or _shown_as_nothing(c))
-    )
 
 
 def printable(text: str) -> str:

@@ -5,6 +5,7 @@ from django.db import models
 
 from signals.pipeline import vocab
 from signals.pipeline.text import BLOCK, WATCH, words
+from utilities.text import unprintable
 
 
 class RelevanceTerm(models.Model):
@@ -54,6 +55,14 @@ class RelevanceTerm(models.Model):
         return f"{self.term} ({self.kind})"
 
     def clean(self):
+        # A zero-width space or soft hyphen pasted with a word kept it from matching any title,
+        # and the term looked like the word everywhere it was listed.
+        invisible = unprintable(self.term)
+        if invisible:
+            found = ", ".join(f"U+{ord(c):04X}" for c in invisible)
+            raise ValidationError(
+                {"term": f"A term cannot hold invisible or control characters (it has {found}): type it again."}
+            )
         normalised = " ".join(words(self.term.replace("(s)", "").replace("(es)", "")))
         if not normalised:
             raise ValidationError({"term": "A term needs at least one letter or digit."})

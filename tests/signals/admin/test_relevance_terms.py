@@ -58,6 +58,21 @@ def test_a_watch_term_needs_a_category_and_the_error_names_it(admin_client):
     assert not RelevanceTerm.objects.exists()
 
 
+@pytest.mark.parametrize(
+    ("term", "named"),
+    [("hor\u200bmuz", "U+200B"), ("ho\u00adrmuz", "U+00AD"), ("\u2066hormuz\u2069", "U+2066, U+2069")],
+    ids=["zero-width-space", "soft-hyphen", "bidi-isolates"],
+)
+def test_a_term_holding_an_invisible_character_is_refused_naming_it(admin_client, term, named):
+    """Pasted from a web page, "hor<U+200B>muz" was saved looking like "hormuz" in every list and
+    matched no title: no signal ever counted it, and nothing said why."""
+    response = add_term(admin_client, term=term, category="geopolitical")
+
+    assert response.status_code == 200
+    assert f"(it has {named})" in response.content.decode()
+    assert not RelevanceTerm.objects.exists()
+
+
 def test_the_term_list_shows_the_ruleset_version_new_signals_record(admin_client):
     add_term(admin_client, term="cobalt", category="energy")
 
