@@ -106,8 +106,20 @@ _ADVICE = {
 def describe_os_error(error: OSError) -> str:
     """``<file>: <errno text> (errno N); <what to do>``, for one line an operator can act on."""
     where = error.filename or settings.LEDGER_DIR
-    advice = _ADVICE.get(error.errno, "check LEDGER_DIR and the disk under it")
+    advice = _ADVICE.get(error.errno, f"check {_tier_setting(where)} and the disk under it")
     return f"{where}: {error.strerror or error} (errno {error.errno}); {advice}"
+
+
+def _tier_setting(path) -> str:
+    """The setting naming the tier directory ``path`` is in (the innermost, should one hold
+    another); LEDGER_DIR for a path in none of them."""
+    path = Path(os.path.abspath(path))
+    under = []
+    for name in ("LEDGER_DIR", "LEDGER_ARCHIVE_DIR", "LEDGER_LONG_TERM_DIR"):
+        directory = Path(os.path.abspath(getattr(settings, name)))
+        if path.is_relative_to(directory):
+            under.append((len(directory.parts), name))
+    return max(under)[1] if under else "LEDGER_DIR"
 
 
 class LedgerStorageError(LedgerWriteError):

@@ -278,6 +278,9 @@ def test_a_partition_the_disk_will_not_read_is_reported_and_the_others_still_mov
     assert LedgerPartition.objects.get(name=unreadable).tier == Tier.HOT
     assert [(result.partition, result.action) for result in later][-1] == (fine, "refused")
     assert "Not a directory (errno 20)" in later[-1].detail
+    # The directory to look at is the one the failing path is under, not always LEDGER_DIR.
+    assert results[0].detail.endswith("; check LEDGER_DIR and the disk under it")
+    assert later[-1].detail.endswith("; check LEDGER_LONG_TERM_DIR and the disk under it"), later[-1].detail
 
 
 def test_the_writer_keeps_appending_after_its_old_partition_moved_to_the_archive(ledger_dir, settings):
