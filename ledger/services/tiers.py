@@ -264,6 +264,7 @@ def _move_partition(move: _Move, name: str, now: datetime | None) -> TierResult:
         if destination.exists():
             manifest = _verify_existing_copy(source, destination)
         else:
+            _refuse_a_directory_without_its_partitions(move, name)
             manifest = sealed_manifest(source)
             _refuse_raw_segments(source)
             _copy_partition(source, destination)
@@ -271,6 +272,24 @@ def _move_partition(move: _Move, name: str, now: datetime | None) -> TierResult:
         _record(name, destination, manifest, now, move.tier)
     log.info("ledger: partition %s is %s, in %s", name, move.tier, destination)
     return TierResult(name, move.action, len(manifest.get("segments", [])))
+
+
+def _refuse_a_directory_without_its_partitions(move: _Move, moving: str) -> None:
+    """Refuse a destination that lacks the partition last moved into it (``moving`` aside): a
+    volume not mounted leaves its mount point an empty directory on another disk, and a partition
+    moved there would be hidden once the volume is mounted again."""
+    last = (
+        LedgerPartition.objects.filter(tier=move.tier)
+        .exclude(name=moving)
+        .order_by(f"-{_MOVED_AT[move.tier]}", "-name")
+        .values_list("name", flat=True)
+        .first()
+    )
+    if last is not None and not (move.destination / last).is_dir():
+        raise TierRefused(
+            f"{move.destination_setting} ({move.destination}) does not hold {last}, the last partition moved "
+            "there: is its volume mounted? Nothing moves into it until that partition is there again"
+        )
 
 
 def _raw_segments(directory: Path) -> list[str]:

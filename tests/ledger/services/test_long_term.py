@@ -119,6 +119,33 @@ def test_partitions_older_than_a_year_move_to_long_term_and_are_read_in_order(ol
     assert partitions_move_due(now=NOW) == []
 
 
+def test_no_partition_moves_into_a_long_term_directory_that_lacks_the_last_one_moved_there(settings):
+    """With the long-term volume not mounted, its mount point is an empty directory on the root
+    disk: the hourly move wrote the next partition there (and removed it from the archive), where
+    the volume, once mounted again, hid it."""
+    first, _ = sealed(NOW - timedelta(days=800), 1)
+    second, _ = sealed(NOW - timedelta(days=500), 1)
+    framed(NOW, 1)  # the writer moves on
+    partitions_move_due(now=NOW - timedelta(days=200))  # the first to long-term, the second archived
+    assert [LedgerPartition.objects.get(name=name).tier for name in (first, second)] == [Tier.LONG_TERM, Tier.COLD]
+    mounted = settings.LEDGER_LONG_TERM_DIR
+    unmounted = mounted.parent / "mount-point"
+    unmounted.mkdir()
+    settings.LEDGER_LONG_TERM_DIR = unmounted
+
+    (result,) = partitions_move_due(now=NOW)
+
+    assert (result.partition, result.action) == (second, "refused")
+    assert f"LEDGER_LONG_TERM_DIR ({unmounted}) does not hold {first}" in result.detail, result.detail
+    assert "is its volume mounted?" in result.detail
+    assert list(unmounted.iterdir()) == []
+    assert (settings.LEDGER_ARCHIVE_DIR / second).is_dir()
+    assert LedgerPartition.objects.get(name=second).tier == Tier.COLD
+
+    settings.LEDGER_LONG_TERM_DIR = mounted  # mounted again: the move goes on
+    assert [(result.partition, result.action) for result in partitions_move_due(now=NOW)] == [(second, "long_term")]
+
+
 def test_a_partition_moves_to_long_term_once_365_whole_days_lie_between_its_day_and_today(settings):
     name, _ = sealed(datetime(2025, 1, 10, 12, tzinfo=UTC), 2)
     framed(datetime(2025, 11, 1, 12, tzinfo=UTC), 1)  # the writer moves on
