@@ -1,4 +1,5 @@
 from django.contrib import admin, messages
+from django.contrib.admin.views.main import ChangeList
 from django.template.defaultfilters import filesizeformat
 from django.utils import timezone
 from django.utils.text import Truncator
@@ -8,6 +9,16 @@ from retention.policies import DEFAULTS, effective_policies, format_duration
 from utilities.admin import ReadOnlyAdmin, pretty_json
 
 
+class _PolicyChangeList(ChangeList):
+    def get_results(self, request):
+        # Every row's policy as it applies, read once for the page: each row's columns read them
+        # all again otherwise (two reads a row).
+        super().get_results(request)
+        policies = effective_policies()
+        for row in self.result_list:
+            row.effective = policies[row.name]
+
+
 @admin.register(RetentionPolicy)
 class RetentionPolicyAdmin(admin.ModelAdmin):
     """One row per policy of the table; blank values follow the default (or its environment override)."""
@@ -15,6 +26,10 @@ class RetentionPolicyAdmin(admin.ModelAdmin):
     list_display = ["name", "keeps", "set_by_whom", "action", "enabled", "changed_by", "changed_at"]
     fields = ["name", "covers", "default", "keep_for", "max_per_key", "enabled", "changed_by", "changed_at"]
     readonly_fields = ["name", "covers", "default", "changed_by", "changed_at"]
+    list_select_related = ["changed_by"]
+
+    def get_changelist(self, request, **kwargs):
+        return _PolicyChangeList
 
     def get_queryset(self, request):
         # Every policy of the table has its row, so an operator finds each one to change.
@@ -38,7 +53,8 @@ class RetentionPolicyAdmin(admin.ModelAdmin):
         return False  # blank values are how a row returns to the defaults
 
     def _effective(self, obj):
-        return effective_policies()[obj.name]
+        effective = getattr(obj, "effective", None)  # a list row's, read for its page
+        return effective if effective is not None else effective_policies()[obj.name]
 
     @admin.display(description="keeps")
     def keeps(self, obj):
