@@ -5,6 +5,8 @@ machinery above it only push it out of sight. ``--traceback`` (Django's own flag
 ``LOG_LEVEL=DEBUG`` brings the traceback back.
 """
 
+import argparse
+import json
 import logging
 import os
 import select
@@ -14,6 +16,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 
 from django.core.exceptions import ImproperlyConfigured
+from django.core.management.base import CommandError, SystemCheckError
 from django.db.backends.signals import connection_created
 from django.db.utils import OperationalError
 
@@ -165,11 +168,88 @@ def closed_pipe_quietly() -> Iterator[None]:
         raise SystemExit(141) from None
 
 
+# OMEN's commands whose --json prints one JSON object (tests/omen_site/test_storage_report.py
+# fails when a command gains a --json option without being listed).
+JSON_COMMANDS = frozenset({"storage_report"})
+
+
+def json_wanted(argv: Sequence[str]) -> bool:
+    return len(argv) > 1 and argv[1] in JSON_COMMANDS and "--json" in argv[2:]
+
+
+def usage_error_message(exc: BaseException) -> str | None:
+    """The message argparse's ``error()`` gave when it raised ``exc`` (a bad argument), else None."""
+    for frame, _ in traceback.walk_tb(exc.__traceback__):
+        if frame.f_code is argparse.ArgumentParser.error.__code__:
+            return frame.f_locals["message"]
+    return None
+
+
+def exit_status(exc: BaseException) -> int:
+    """The status the process exits with when ``exc`` ends it."""
+    if not isinstance(exc, SystemExit):
+        return exc.returncode if isinstance(exc, CommandError) else 130 if isinstance(exc, KeyboardInterrupt) else 1
+    if exc.code is None:
+        return 0
+    return exc.code if isinstance(exc.code, int) else 1
+
+
+def refusal_said(exc: BaseException) -> dict:
+    """What a refused command tells a --json reader: the kind of refusal, its one line, its exit status.
+
+    ``exc`` is what ends the process: a SystemExit the handlers above made of the original error
+    (which it holds as its context), or the original itself when the traceback was asked for.
+    """
+    status = exit_status(exc)
+    line = exc.code if isinstance(exc, SystemExit) and isinstance(exc.code, str) else None
+    cause: BaseException | None = exc
+    while cause is not None:
+        if (message := usage_error_message(cause)) is not None:
+            return {"error": "usage", "message": message, "exit_status": status}
+        if isinstance(cause, KeyboardInterrupt):
+            return {"error": "interrupted", "message": "interrupted (Ctrl-C)", "exit_status": status}
+        if isinstance(cause, ImproperlyConfigured):
+            return {"error": "settings_refused", "message": line or str(cause), "exit_status": status}
+        if isinstance(cause, OperationalError) and connection_being_opened(cause) is not None:
+            return {"error": "database_unreachable", "message": line or str(cause), "exit_status": status}
+        if isinstance(cause, SystemCheckError):
+            return {"error": "system_check_failed", "message": str(cause).strip(), "exit_status": status}
+        if isinstance(cause, CommandError):
+            return {"error": "command_failed", "message": str(cause), "exit_status": status}
+        if not isinstance(cause, SystemExit):
+            return {"error": "unexpected", "message": f"{type(cause).__name__}: {cause}", "exit_status": status}
+        cause = cause.__context__
+    return {"error": "exited", "message": line or f"exit status {status}", "exit_status": status}
+
+
+@contextmanager
+def refusal_as_json(argv: Sequence[str]) -> Iterator[None]:
+    """A command asked for --json prints one JSON object on stdout whatever happens: its own
+    output, or ``{"error", "message", "exit_status"}`` when it is refused or fails (stderr says it
+    as it would without --json, a traceback included). A monitor parsing stdout never gets nothing."""
+    if not json_wanted(argv):
+        yield
+        return
+    try:
+        yield
+    except BrokenPipeError:
+        raise  # the reader is gone: nobody to tell
+    except BaseException as exc:
+        if exit_status(exc) != 0 and not stdout_reader_gone():
+            try:
+                sys.stdout.write(json.dumps(refusal_said(exc)) + "\n")
+                sys.stdout.flush()
+            except (OSError, ValueError):  # stdout closed or gone meanwhile: the status still says it
+                pass
+        raise
+
+
 @contextmanager
 def operator_errors(argv: Sequence[str]) -> Iterator[None]:
-    """The four above, for manage.py."""
+    """The handlers above, for manage.py."""
     with (
         closed_pipe_quietly(),
+        refusal_as_json(argv),
         interruption_in_one_line(argv),
         settings_refusal_in_one_line(argv),
         database_unreachable_in_one_line(argv),

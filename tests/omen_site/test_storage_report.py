@@ -112,3 +112,133 @@ def test_the_json_report_holds_the_backups_and_retention_sections_a_monitor_need
         None,
         None,
     )
+
+
+# --json as a monitor reads it: stdout is one JSON object whatever happens, the report or the
+# refusal, so a script parsing it never gets nothing (a refused setting, an unreachable database
+# and a failed check printed to stderr alone) or a half-read traceback.
+
+
+def refusal(result) -> dict:
+    """The JSON object a refused ``storage_report --json`` printed, checked against its exit status."""
+    data = json.loads(result.stdout)
+    assert set(data) == {"error", "message", "exit_status"}, data
+    assert data["exit_status"] == result.returncode != 0
+    return data
+
+
+@pytest.mark.slow
+def test_json_report_refused_by_a_setting_prints_the_refusal_as_json(tmp_path):
+    from tests.omen_site.commandline import manage
+
+    result = manage("storage_report", "--json", DEBUG="maybe", OMEN_VAR_DIR=str(tmp_path))
+
+    data = refusal(result)
+    assert result.returncode == 1
+    assert data["error"] == "settings_refused"
+    assert data["message"].startswith("DEBUG='maybe' is neither true nor false")
+    assert result.stderr.splitlines()[-1] == data["message"]  # stderr says it as before
+
+
+@pytest.mark.slow
+def test_json_report_of_an_unreachable_database_prints_the_refusal_as_json(tmp_path):
+    from tests.omen_site.commandline import manage
+
+    path = tmp_path / "missing-directory" / "omen.sqlite3"
+    result = manage("storage_report", "--json", DATABASE_URL=f"sqlite:///{path}", OMEN_VAR_DIR=str(tmp_path))
+
+    data = refusal(result)
+    assert (data["error"], result.returncode) == ("database_unreachable", 1)
+    assert data["message"].startswith(f"Cannot open the SQLite database {path} (DATABASE_URL)")
+
+
+@pytest.mark.slow
+def test_json_report_stopped_by_a_system_check_prints_the_checks_as_json(tmp_path):
+    from tests.omen_site.commandline import manage
+
+    unwritable = tmp_path / "file"
+    unwritable.write_text("not a directory")
+    result = manage(
+        "storage_report",
+        "--json",
+        DATABASE_URL=f"sqlite:///{tmp_path / 'omen.sqlite3'}",
+        OMEN_VAR_DIR=str(tmp_path),
+        LEDGER_DIR=str(unwritable / "ledger"),
+    )
+
+    data = refusal(result)
+    assert (data["error"], result.returncode) == ("system_check_failed", 1)
+    assert "(ledger.E001) LEDGER_DIR" in data["message"]
+
+
+@pytest.mark.slow
+def test_json_report_of_an_unmigrated_database_prints_the_error_as_json_and_keeps_the_traceback(tmp_path):
+    from tests.omen_site.commandline import manage
+
+    result = manage(
+        "storage_report", "--json", DATABASE_URL=f"sqlite:///{tmp_path / 'omen.sqlite3'}", OMEN_VAR_DIR=str(tmp_path)
+    )
+
+    data = refusal(result)
+    assert (data["error"], result.returncode) == ("unexpected", 1)
+    assert data["message"].startswith("OperationalError: no such table")
+    assert "Traceback (most recent call last)" in result.stderr
+
+
+@pytest.mark.slow
+def test_json_report_with_a_mistyped_argument_prints_the_usage_error_as_json(tmp_path):
+    from tests.omen_site.commandline import manage
+
+    result = manage("storage_report", "--json", "--bogus", OMEN_VAR_DIR=str(tmp_path))
+
+    data = refusal(result)
+    assert data["error"] == "usage"
+    assert data["message"] == "unrecognized arguments: --bogus"
+
+
+def test_json_report_interrupted_by_ctrl_c_prints_the_interruption_as_json(capsys):
+    from omen_site.startup import operator_errors
+
+    with pytest.raises(SystemExit) as exit_, operator_errors(["manage.py", "storage_report", "--json"]):
+        raise KeyboardInterrupt
+
+    out, err = capsys.readouterr()
+    assert exit_.value.code == 130
+    assert json.loads(out) == {"error": "interrupted", "message": "interrupted (Ctrl-C)", "exit_status": 130}
+    assert err == "manage.py storage_report: interrupted (Ctrl-C)\n"
+
+
+def test_a_command_without_json_output_prints_nothing_on_stdout_when_refused(capsys):
+    from omen_site.startup import operator_errors
+
+    with pytest.raises(SystemExit), operator_errors(["manage.py", "retention", "sweep", "--json"]):
+        raise KeyboardInterrupt
+    with pytest.raises(SystemExit), operator_errors(["manage.py", "storage_report"]):
+        raise KeyboardInterrupt
+
+    assert capsys.readouterr().out == ""
+
+
+def test_every_command_with_json_output_prints_its_refusals_as_json():
+    """A command that gains --json is listed in JSON_COMMANDS, so that its refusals are JSON too."""
+    import argparse
+
+    from django.core.management import get_commands, load_command_class
+
+    from omen_site.startup import JSON_COMMANDS
+
+    def option_strings(parser):
+        for action in parser._actions:
+            yield from action.option_strings
+            if isinstance(action, argparse._SubParsersAction):
+                for subparser in action.choices.values():
+                    yield from option_strings(subparser)
+
+    with_json = {
+        name
+        for name, app in get_commands().items()
+        if app in {"ledger", "omen_site", "retention", "signals"}
+        and "--json" in option_strings(load_command_class(app, name).create_parser("manage.py", name))
+    }
+
+    assert with_json == JSON_COMMANDS

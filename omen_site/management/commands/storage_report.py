@@ -10,7 +10,12 @@ class Command(BaseCommand):
     help = "Say where OMEN keeps its data, whether it survives a restart, and how much there is."
 
     def add_arguments(self, parser):
-        parser.add_argument("--json", action="store_true", help="print one JSON object instead of text")
+        parser.add_argument(
+            "--json",
+            action="store_true",
+            help='print one JSON object instead of text; refused or failed, {"error", "message", "exit_status"} '
+            "(omen_site/startup.py)",
+        )
 
     def handle(self, *args, **options):
         report = storage_report()
