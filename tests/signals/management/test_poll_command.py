@@ -7,7 +7,10 @@ from io import StringIO
 
 import pytest
 from django.core.management import call_command
+from django.core.management.base import CommandError
+from django.utils import timezone
 
+from tests.support.factories import SourceStateFactory
 from tests.support.processes import ROOT, child_env, manage
 from tests.support.recorded_server import Reply
 
@@ -29,15 +32,59 @@ def test_poll_prints_what_it_did(source_server, settings, recorded_dir):
     assert "source health: healthy" in text
 
 
-def test_poll_of_a_source_without_its_key_says_disabled(settings):
+def test_poll_of_a_source_without_its_key_says_disabled_and_exits_5(settings):
+    """It exited 0, as a poll does: cron could not tell a source never polled from one polled."""
     settings.NEWSAPI_KEY = ""
     out = StringIO()
 
-    call_command("poll", "newsapi", stdout=out)
+    with pytest.raises(CommandError, match="newsapi was not polled: it is disabled") as refused:
+        call_command("poll", "newsapi", stdout=out)
 
+    assert refused.value.returncode == 5
     assert "newsapi: Disabled" in out.getvalue()
     assert "NEWSAPI_KEY is not set" in out.getvalue()
     assert "source health: disabled" in out.getvalue()
+
+
+def test_poll_while_another_poll_of_the_source_runs_exits_3(source_server, settings):
+    """It exited 0 after polling nothing, as a poll that fetched does."""
+    settings.POLYMARKET_GAMMA_API_URL = source_server.url
+    SourceStateFactory(source="polymarket", polling_since=timezone.now())
+    out = StringIO()
+
+    with pytest.raises(CommandError, match="polymarket was not polled: another poll of it is running") as refused:
+        call_command("poll", "polymarket", stdout=out)
+
+    assert refused.value.returncode == 3
+    assert "polymarket: Skipped: already being polled" in out.getvalue()
+    assert source_server.requests == []
+
+
+def test_poll_of_a_source_whose_circuit_is_open_exits_4(source_server, settings):
+    settings.POLYMARKET_GAMMA_API_URL = source_server.url
+    SourceStateFactory(source="polymarket", breaker="open", consecutive_failures=5, opened_at=timezone.now())
+    out = StringIO()
+
+    with pytest.raises(CommandError, match="polymarket was not polled: its circuit is open") as refused:
+        call_command("poll", "polymarket", stdout=out)
+
+    assert refused.value.returncode == 4
+    assert source_server.requests == []
+
+
+def test_poll_help_gives_every_exit_status(capsys):
+    with pytest.raises(SystemExit):
+        call_command("poll", "--help")
+    text = " ".join(capsys.readouterr().out.split())
+
+    for words in [
+        "0 polled",
+        "1 the poll failed",
+        "3 not polled: another poll",
+        "4 not polled: its circuit",
+        "5 not polled: the source is disabled",
+    ]:
+        assert words in text
 
 
 def test_a_source_sending_its_headers_a_byte_a_second_ends_the_command_at_the_deadline(
