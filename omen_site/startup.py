@@ -16,6 +16,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 
 from django.core.exceptions import ImproperlyConfigured
+from django.core.management import ManagementUtility
 from django.core.management.base import CommandError, SystemCheckError
 from django.db.backends.signals import connection_created
 from django.db.utils import OperationalError
@@ -168,6 +169,38 @@ def closed_pipe_quietly() -> Iterator[None]:
         raise SystemExit(141) from None
 
 
+def usage_error_message(exc: BaseException) -> str | None:
+    """The message argparse's ``error()`` gave when it raised ``exc`` (a bad argument), else None."""
+    for frame, _ in traceback.walk_tb(exc.__traceback__):
+        if frame.f_code is argparse.ArgumentParser.error.__code__:
+            return frame.f_locals["message"]
+    return None
+
+
+# A bad argument or an unknown command: EX_USAGE of sysexits.h. argparse's own 2 is what
+# `ledger verify`, `restore` and `retention restore-archive` document as damage found.
+USAGE = 64
+
+
+def unknown_command(exc: BaseException) -> bool:
+    """Whether ``exc`` is Django's exit for a command it does not know (``manage.py storge_report``)."""
+    return any(
+        frame.f_code is ManagementUtility.fetch_command.__code__ for frame, _ in traceback.walk_tb(exc.__traceback__)
+    )
+
+
+@contextmanager
+def usage_error_status(argv: Sequence[str]) -> Iterator[None]:
+    """A bad argument (argparse prints the usage and its error) or an unknown command exits 64, not
+    argparse's 2 (or Django's 1): a monitor alerting on a documented status does not page on a typo."""
+    try:
+        yield
+    except SystemExit as exc:
+        if exc.code in (0, None) or (usage_error_message(exc) is None and not unknown_command(exc)):
+            raise
+        raise SystemExit(USAGE) from None
+
+
 # OMEN's commands whose --json prints one JSON object (tests/omen_site/test_storage_report.py
 # fails when a command gains a --json option without being listed).
 JSON_COMMANDS = frozenset({"storage_report"})
@@ -175,14 +208,6 @@ JSON_COMMANDS = frozenset({"storage_report"})
 
 def json_wanted(argv: Sequence[str]) -> bool:
     return len(argv) > 1 and argv[1] in JSON_COMMANDS and "--json" in argv[2:]
-
-
-def usage_error_message(exc: BaseException) -> str | None:
-    """The message argparse's ``error()`` gave when it raised ``exc`` (a bad argument), else None."""
-    for frame, _ in traceback.walk_tb(exc.__traceback__):
-        if frame.f_code is argparse.ArgumentParser.error.__code__:
-            return frame.f_locals["message"]
-    return None
 
 
 def exit_status(exc: BaseException) -> int:
@@ -250,6 +275,7 @@ def operator_errors(argv: Sequence[str]) -> Iterator[None]:
     with (
         closed_pipe_quietly(),
         refusal_as_json(argv),
+        usage_error_status(argv),
         interruption_in_one_line(argv),
         settings_refusal_in_one_line(argv),
         database_unreachable_in_one_line(argv),

@@ -232,3 +232,50 @@ def test_manage_py_whose_reader_closed_the_pipe_ends_quietly(tmp_path):
 
     assert child.returncode == 141
     assert "Traceback" not in stderr and "Exception ignored" not in stderr and "BrokenPipe" not in stderr, stderr
+
+
+# A bad argument: argparse exits 2, which ledger verify, restore and restore-archive document as
+# "damage found", so a monitor would page on a typo. Every command exits 64 (EX_USAGE) instead.
+USAGE_ERRORS = [
+    pytest.param(["ledger", "verify", "--no-reconcile", "--contents"], "not allowed with argument", id="verify-both"),
+    pytest.param(["ledger", "verfy"], "invalid choice: 'verfy'", id="ledger-typo"),
+    pytest.param(["ledger", "tail", "-n", "-1"], "how many frames, 0 or more", id="tail-negative"),
+    pytest.param(["restore", "x"], "the following arguments are required: --database-url", id="restore-no-url"),
+    pytest.param(["retention", "restore-archive", "2026-13-01"], "invalid fromisoformat value", id="restore-archive"),
+    pytest.param(["poll", "nosuch"], "invalid choice: 'nosuch'", id="poll-unknown-source"),
+    pytest.param(["migrate", "--bogus"], "unrecognized arguments: --bogus", id="django-command"),
+]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("args", "words"), USAGE_ERRORS)
+def test_a_bad_argument_exits_64_never_a_documented_status(tmp_path, args, words):
+    result = manage(*args, DATABASE_URL=f"sqlite:///{tmp_path / 'db.sqlite3'}", OMEN_VAR_DIR=str(tmp_path))
+
+    assert result.returncode == 64, result.stderr
+    assert "usage: manage.py" in result.stderr and words in result.stderr.splitlines()[-1]
+    assert result.stdout == ""
+
+
+@pytest.mark.slow
+def test_an_unknown_command_exits_64_and_help_exits_0(tmp_path):
+    env = {"DATABASE_URL": f"sqlite:///{tmp_path / 'db.sqlite3'}", "OMEN_VAR_DIR": str(tmp_path)}
+
+    unknown = manage("storge_report", **env)
+    helped = manage("ledger", "verify", "--help", **env)
+
+    assert unknown.returncode == 64 and "Unknown command: 'storge_report'" in unknown.stderr
+    assert helped.returncode == 0 and "Exit status: 0" in " ".join(helped.stdout.split())
+
+
+def test_a_usage_error_exits_64_in_process(capsys):
+    import argparse
+
+    from omen_site.startup import USAGE, operator_errors
+
+    parser = argparse.ArgumentParser(prog="manage.py ledger")
+    with pytest.raises(SystemExit) as exit_, operator_errors(["manage.py", "ledger", "verfy"]):
+        parser.parse_args(["--bogus"])
+
+    assert exit_.value.code == USAGE == 64
+    assert capsys.readouterr().err.endswith("manage.py ledger: error: unrecognized arguments: --bogus\n")

@@ -192,7 +192,7 @@ def test_json_report_with_a_mistyped_argument_prints_the_usage_error_as_json(tmp
     result = manage("storage_report", "--json", "--bogus", OMEN_VAR_DIR=str(tmp_path))
 
     data = refusal(result)
-    assert data["error"] == "usage"
+    assert (data["error"], result.returncode) == ("usage", 64)
     assert data["message"] == "unrecognized arguments: --bogus"
 
 

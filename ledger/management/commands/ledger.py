@@ -1,7 +1,8 @@
 """``manage.py ledger <verify|drain|seal|tail|replay|import|reindex>``: the operator's tools for the ledger.
 
 Every subcommand exits non-zero on any problem, with the problem's location on stderr: 2 when the
-ledger is damaged, 3 when it is intact but its writer is stalled (``verify``, ``drain``).
+ledger is damaged, 3 when it is intact but its writer is stalled (``verify``, ``drain``). A bad
+argument exits 64, not argparse's 2 (``omen_site/startup.py``).
 """
 
 import argparse
@@ -59,7 +60,8 @@ class Command(BaseCommand):
             description="Exit status: 0 the ledger is intact and its writer keeps up; 2 damage (a frame, the "
             "chain, a manifest, the recorded end, or a row that disagrees with the ledger); 3 the ledger is "
             "intact but its writer is stalled (saves waiting longer than LEDGER_STALL_AFTER_SECONDS, default "
-            "300, a failed last drain, or another database's frames in LEDGER_DIR); 1 verify itself could not run.",
+            "300, a failed last drain, or another database's frames in LEDGER_DIR); 1 verify itself could not run; "
+            "64 a bad argument.",
         )
         # --contents is part of the reconciliation: with --no-reconcile it compared nothing, and said OK.
         scope = verify.add_mutually_exclusive_group()

@@ -21,7 +21,7 @@ class Command(BaseCommand):
         "Restore a backup (a directory of BACKUP_DIR) into an empty database, after checking its checksums. "
         "Exit status: 0 restored (with a warning when the restored database could not record the backup "
         "proven); 2 a file of the backup is missing or does not match SHA256SUMS; 1 anything else (no such "
-        "backup, a target that is not empty or of the other kind, the restore failing)."
+        "backup, a target that is not empty or of the other kind, the restore failing); 64 a bad argument."
     )
     # It reads a backup and writes the target alone: a restore must work while the configured
     # database, or a directory the checks look at, is what is being recovered.

@@ -46,7 +46,8 @@ class Command(BaseCommand):
             description="Exit status: 0 restored, or already in the database; 2 the day's file is damaged (it "
             "fails its checksum, is not whole gzip, holds a line that is no archived signal, or is missing while "
             "its manifest entry stays); 1 anything else (no archive of the day, a day older than the ledger keeps, "
-            "a line whose contract cannot make a row, a sweep running, a file that cannot be read).",
+            "a line whose contract cannot make a row, a sweep running, a file that cannot be read); 64 a bad "
+            "argument (a day that is no date).",
         )
         restore.add_argument("day", type=date.fromisoformat, help="YYYY-MM-DD, the signals' generated_at day (UTC)")
 

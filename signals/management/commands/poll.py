@@ -12,7 +12,7 @@ from signals.services.poll import source_poll
 from signals.sources.registry import SOURCES
 
 Outcome = SourceRun.Outcome
-# Exit statuses, also in --help and docs/operations.md. 2 is left out: argparse's own, once.
+# Exit statuses, also in --help and docs/operations.md; a bad argument exits 64 (omen_site/startup.py).
 FAILED = 1
 # Not polled, and why: each an outcome a SourceRun records.
 NOT_POLLED = {
