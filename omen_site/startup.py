@@ -144,6 +144,18 @@ def interruption_in_one_line(argv: Sequence[str]) -> Iterator[None]:
         raise SystemExit(130) from None
 
 
+@contextmanager
+def command_error_status() -> Iterator[None]:
+    """A command's error reaches here only under ``--traceback`` (Django prints it and exits with its
+    status otherwise); it exits with that status all the same, not the 1 of any uncaught exception:
+    ``ledger --traceback verify`` says 2 for damage, as without the flag."""
+    try:
+        yield
+    except CommandError as exc:
+        traceback.print_exc()
+        raise SystemExit(exc.returncode) from None
+
+
 def stdout_reader_gone() -> bool:
     """Whether stdout is a pipe whose reader has closed it (``| head``): poll says POLLERR."""
     try:
@@ -279,5 +291,6 @@ def operator_errors(argv: Sequence[str]) -> Iterator[None]:
         interruption_in_one_line(argv),
         settings_refusal_in_one_line(argv),
         database_unreachable_in_one_line(argv),
+        command_error_status(),
     ):
         yield

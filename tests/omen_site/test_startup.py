@@ -279,3 +279,36 @@ def test_a_usage_error_exits_64_in_process(capsys):
 
     assert exit_.value.code == USAGE == 64
     assert capsys.readouterr().err.endswith("manage.py ledger: error: unrecognized arguments: --bogus\n")
+
+
+# --traceback asks for where a command stopped, not for another exit status: Django re-raises a
+# CommandError under it, and Python exited 1, so `ledger --traceback verify` said 1 for damage.
+
+
+@pytest.mark.slow
+def test_the_traceback_flag_keeps_a_commands_exit_status(tmp_path):
+    partition = tmp_path / "ledger" / "2026-12-01"
+    partition.mkdir(parents=True)
+    (partition / "signals-001.wal").write_bytes(b"\xff" * 300)  # no frame: damage
+    env = {"DATABASE_URL": f"sqlite:///{tmp_path / 'db.sqlite3'}", "OMEN_VAR_DIR": str(tmp_path)}
+
+    plain = manage("ledger", "verify", "--no-reconcile", **env)
+    traced = manage("ledger", "--traceback", "verify", "--no-reconcile", **env)
+
+    assert plain.returncode == traced.returncode == 2, traced.stderr
+    assert "Traceback (most recent call last)" in traced.stderr
+    assert traced.stderr.splitlines()[-1].endswith("CommandError: ledger verify found 1 problem(s)")
+
+
+def test_a_command_error_under_the_traceback_flag_exits_with_its_own_status(capsys):
+    from django.core.management.base import CommandError
+
+    from omen_site.startup import operator_errors
+
+    with pytest.raises(SystemExit) as exit_, operator_errors(["manage.py", "poll", "--traceback", "newsapi"]):
+        raise CommandError("newsapi was not polled: it is disabled", returncode=5)
+
+    assert exit_.value.code == 5
+    err = capsys.readouterr().err
+    assert "Traceback (most recent call last)" in err
+    assert err.endswith("CommandError: newsapi was not polled: it is disabled\n")
