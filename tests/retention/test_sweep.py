@@ -345,10 +345,28 @@ def test_an_unknown_policy_is_refused_by_name():
         sweep(["rejection"])
 
 
-@pytest.mark.parametrize("rows", ["0", "10001"])
+@pytest.mark.parametrize("rows", ["0", "10001", "many"])
 def test_a_batch_size_outside_what_a_batch_may_hold_is_refused(rows):
-    with pytest.raises(CommandError, match="--batch-size: from 1 to 10,000"):
+    with pytest.raises(CommandError, match=f"argument --batch-size: '{rows}': rows per transaction, from 1 to 10,000"):
         call_command("retention", "sweep", "--policy", "rejections", "--batch-size", rows)
+
+
+@pytest.mark.slow
+def test_a_batch_size_out_of_range_is_a_bad_argument_not_a_failed_sweep(tmp_path):
+    """It exited 1, which the sweep documents as a policy failed or another sweep running."""
+    from tests.omen_site.commandline import manage
+
+    result = manage(
+        "retention",
+        "sweep",
+        "--batch-size",
+        "0",
+        DATABASE_URL=f"sqlite:///{tmp_path / 'db.sqlite3'}",
+        OMEN_VAR_DIR=str(tmp_path),
+    )
+
+    assert result.returncode == 64, result.stderr
+    assert result.stderr.splitlines()[-1].endswith("argument --batch-size: '0': rows per transaction, from 1 to 10,000")
 
 
 def test_the_command_prints_a_summary_and_the_status(capsys):

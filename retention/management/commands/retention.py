@@ -4,6 +4,7 @@
 ``restore-archive`` exits 2 when the day's archive is damaged, 1 on any other refusal.
 """
 
+import argparse
 from datetime import date
 
 from django.conf import settings
@@ -18,6 +19,19 @@ from retention.services.status import policy_status
 from retention.services.sweep import sweep
 
 DAMAGED = 2
+
+
+def batch_size_argument(text: str) -> int:
+    """``--batch-size``, refused as a bad argument (exit 64) when out of range: it exited 1, as a failed sweep."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if not 1 <= value <= settings.RETENTION_BATCH_SIZE_MAX:
+        raise argparse.ArgumentTypeError(
+            f"{text!r}: rows per transaction, from 1 to {settings.RETENTION_BATCH_SIZE_MAX:,}"
+        )
+    return value
 
 
 def _when(moment) -> str:
@@ -36,7 +50,7 @@ class Command(BaseCommand):
         run.add_argument("--dry-run", action="store_true", help="count what would go, delete nothing")
         run.add_argument(
             "--batch-size",
-            type=int,
+            type=batch_size_argument,
             help=f"rows per transaction, 1 to {settings.RETENTION_BATCH_SIZE_MAX:,} (default RETENTION_BATCH_SIZE)",
         )
         commands.add_parser("status", help="per policy: keep for, oldest record, expired now, last run")
@@ -55,8 +69,6 @@ class Command(BaseCommand):
         getattr(self, f"_{action.replace('-', '_')}")(**options)
 
     def _sweep(self, policy=None, dry_run=False, batch_size=None, **options):
-        if batch_size is not None and not 1 <= batch_size <= settings.RETENTION_BATCH_SIZE_MAX:
-            raise CommandError(f"--batch-size: from 1 to {settings.RETENTION_BATCH_SIZE_MAX:,}")
         bars: dict[str, tqdm] = {}
 
         def progress(name: str, rows: int) -> None:
