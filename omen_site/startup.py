@@ -219,7 +219,12 @@ JSON_COMMANDS = frozenset({"storage_report"})
 
 
 def json_wanted(argv: Sequence[str]) -> bool:
-    return len(argv) > 1 and argv[1] in JSON_COMMANDS and "--json" in argv[2:]
+    """Whether the command was asked for --json, or an abbreviation of it (argparse takes --js)."""
+    return (
+        len(argv) > 1
+        and argv[1] in JSON_COMMANDS
+        and any(len(arg) > 2 and "--json".startswith(arg) for arg in argv[2:])
+    )
 
 
 def exit_status(exc: BaseException) -> int:

@@ -242,3 +242,14 @@ def test_every_command_with_json_output_prints_its_refusals_as_json():
     }
 
     assert with_json == JSON_COMMANDS
+
+
+@pytest.mark.parametrize("flag", ["--json", "--jso", "--js", "--j"])
+def test_an_abbreviated_json_flag_prints_the_refusal_as_json_too(capsys, flag):
+    """argparse takes --js for --json (the report was JSON), but a refusal printed nothing."""
+    from omen_site.startup import operator_errors
+
+    with pytest.raises(SystemExit), operator_errors(["manage.py", "storage_report", flag]):
+        raise KeyboardInterrupt
+
+    assert json.loads(capsys.readouterr().out)["error"] == "interrupted"
