@@ -172,7 +172,14 @@ def closed_pipe_quietly() -> Iterator[None]:
     (128 + SIGPIPE) as a shell reports such a command: the reader has what it wanted. Anything
     else raising BrokenPipeError (a socket) keeps its traceback."""
     try:
-        yield
+        try:
+            yield
+        finally:
+            # What stdout still buffers (a pipe is block-buffered without PYTHONUNBUFFERED) is
+            # flushed here, where a closed pipe is told apart: Python's own flush at exit printed
+            # "Exception ignored ... BrokenPipeError" and exited 120, whatever the command's status.
+            if sys.stdout is not None:  # None when the process started with descriptor 1 closed
+                sys.stdout.flush()
     except BrokenPipeError:
         if not stdout_reader_gone():
             raise

@@ -312,3 +312,40 @@ def test_a_command_error_under_the_traceback_flag_exits_with_its_own_status(caps
     err = capsys.readouterr().err
     assert "Traceback (most recent call last)" in err
     assert err.endswith("CommandError: newsapi was not polled: it is disabled\n")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("damaged", [False, True], ids=["intact", "damaged"])
+def test_a_closed_pipe_ends_quietly_with_141_when_stdout_is_buffered(tmp_path, damaged):
+    """Without PYTHONUNBUFFERED (the image sets it; a shell on a host does not) a short output waits
+    in stdout's buffer until Python flushes it at exit: a closed pipe then printed "Exception ignored
+    ... BrokenPipeError" and exited 120, whatever the command's own status."""
+    import os
+
+    partition = tmp_path / "ledger" / "2026-12-01"
+    partition.mkdir(parents=True)
+    if damaged:
+        (partition / "signals-001.wal").write_bytes(b"\xff" * 300)
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONUNBUFFERED"}
+    env.update(
+        OMEN_ENV_FILE="/dev/null", DATABASE_URL=f"sqlite:///{tmp_path / 'db.sqlite3'}", OMEN_VAR_DIR=str(tmp_path)
+    )
+    for name in ("OMEN_ENV", "LEDGER_DIR", "LEDGER_ARCHIVE_DIR", "LOG_LEVEL"):
+        env.pop(name, None)
+    read_end, write_end = os.pipe()
+    os.close(read_end)  # the reader is gone before the command writes
+    try:
+        result = subprocess.run(
+            [sys.executable, "manage.py", "ledger", "verify", "--no-reconcile"],
+            cwd=ROOT,
+            env=env,
+            stdout=write_end,
+            stderr=subprocess.PIPE,
+            text=True,
+            timeout=120,
+        )
+    finally:
+        os.close(write_end)
+
+    assert result.returncode == 141, result.stderr
+    assert "Exception ignored" not in result.stderr and "BrokenPipe" not in result.stderr, result.stderr
