@@ -349,3 +349,42 @@ def test_a_closed_pipe_ends_quietly_with_141_when_stdout_is_buffered(tmp_path, d
 
     assert result.returncode == 141, result.stderr
     assert "Exception ignored" not in result.stderr and "BrokenPipe" not in result.stderr, result.stderr
+
+
+# Ctrl-C in the first half second, while manage.py imports Django and Celery, came before its
+# handlers: Python's KeyboardInterrupt traceback, and no JSON for --json. The interrupt is made
+# to land there by an import hook, as a timed signal could not be.
+EARLY_INTERRUPT = """
+import runpy, sys
+
+class Interrupt:
+    def find_spec(self, name, path=None, target=None):
+        if name == "celery":
+            raise KeyboardInterrupt
+
+sys.meta_path.insert(0, Interrupt())
+sys.argv = ["manage.py", *sys.argv[1:]]
+runpy.run_path("manage.py", run_name="__main__")
+"""
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("json_flag", [False, True], ids=["text", "json"])
+def test_ctrl_c_while_manage_py_imports_django_says_so_in_one_line(tmp_path, json_flag):
+    import json
+
+    from tests.omen_site.commandline import run
+
+    args = ["storage_report", "--json"] if json_flag else ["storage_report"]
+    result = run(["-c", EARLY_INTERRUPT], *args, DATABASE_URL=f"sqlite:///{tmp_path / 'db.sqlite3'}")
+
+    assert result.returncode == 130
+    assert result.stderr == "manage.py storage_report: interrupted (Ctrl-C)\n"
+    if json_flag:
+        assert json.loads(result.stdout) == {
+            "error": "interrupted",
+            "message": "interrupted (Ctrl-C)",
+            "exit_status": 130,
+        }
+    else:
+        assert result.stdout == ""
