@@ -14,12 +14,15 @@ What a consumer gets:
   past it are adopted by the next drain, and only then served, so a consumer never sees a
   frame that a crashed run might yet rewrite;
 - **each frame once**: a page ends at a frame, and following ``next_after`` from 0 visits
-  every frame the ledger holds exactly once. A frame missing inside a segment, a segment
-  missing inside a partition, a sealed partition whose segments hold fewer frames than its
-  manifest, or a recorded partition in no directory and without a tombstone (an unmounted
-  volume), stops the feed with ``FeedBroken`` instead of skipping it silently. A partition
-  moved to another tier (or purged) while a page is read is looked for again: the page is read
-  again, so it never counts a moved partition as empty;
+  every frame the ledger holds exactly once. What would make it skip one stops the feed with a
+  ``FeedBroken`` instead, of one of two kinds. ``FeedDamaged``: the files disagree with what was
+  recorded (a frame missing inside a segment, a segment missing inside a partition, a sealed
+  partition whose segments hold fewer frames than its manifest), named by partition, segment and
+  offset; reading again gives the same answer. ``FeedUnavailable``: nothing says the ledger is
+  damaged, but part of it cannot be read now (a recorded partition in no directory and without
+  a tombstone, as when a volume is not mounted; a partition moving under every read); reading
+  again later may serve it. A partition moved to another tier (or purged) while a page is read
+  is looked for again: the page is read again, so it never counts a moved partition as empty;
 - **the stored bytes**: the envelope text as it is in the segment, so a consumer can recompute
   the chain hashes;
 - **a purged partition is skipped, its positions kept**: its frames still count (its
@@ -48,7 +51,7 @@ from pathlib import Path
 from django.conf import settings
 
 from ledger.envelope import read_head
-from ledger.layout import PartitionName, list_segments, read_tombstone, segment_ordinal
+from ledger.layout import PartitionName, list_segments, read_tombstone, segment_name, segment_ordinal
 from ledger.models import LedgerPartition, LedgerWriterState
 from ledger.reading import SegmentRef, is_tombstone, ledger_partitions, segment_data
 from ledger.wal import HEADER_SIZE, LedgerError, read_frames, split_ledger_sequence
@@ -58,6 +61,21 @@ MAX_PAGE = 1000
 
 class FeedBroken(LedgerError):
     """The ledger cannot be served from here on without skipping a committed frame."""
+
+
+class FeedDamaged(FeedBroken):
+    """The ledger's files disagree with what it recorded, at ``where`` (partition, segment and offset,
+    as far as they say where): reading again gives the same answer."""
+
+    def __init__(self, where: str, reason: str) -> None:
+        self.where = where
+        self.reason = reason
+        super().__init__(f"{where}: {reason}; run ledger verify")
+
+
+class FeedUnavailable(FeedBroken):
+    """Part of the ledger cannot be read now, and nothing says it is damaged (a volume not mounted, a
+    partition moving under every read): reading again later may serve it."""
 
 
 _INDEX_CACHE_SIZE = 256  # segments; at most ~10,000 frames each, 24 bytes a frame
@@ -124,9 +142,11 @@ def frames_after(after: int, limit: int = 100) -> FeedPage:
             return _page(after, limit)
         except (_Moved, FileNotFoundError) as exc:
             if read == _READS:
-                if isinstance(exc, FileNotFoundError):
-                    raise
-                raise FeedBroken(f"{exc} on {_READS} reads in a row; try again") from None
+                if isinstance(exc, FileNotFoundError):  # listed, then gone before it was read
+                    raise FeedUnavailable(
+                        f"{exc.filename or exc}: gone on {_READS} reads in a row (moved to another tier?); try again"
+                    ) from exc
+                raise FeedUnavailable(f"{exc} on {_READS} reads in a row; try again") from None
     raise AssertionError("unreachable")
 
 
@@ -154,7 +174,7 @@ def _page(after: int, limit: int) -> FeedPage:
     missing = sorted(recorded.keys() - {str(partition) for partition, _ in listed})
     if missing:
         frames_then, tier = recorded[missing[0]]
-        raise FeedBroken(
+        raise FeedUnavailable(
             f"{missing[0]} is recorded ({tier}, {frames_then} frames), but in none of LEDGER_DIR, "
             "LEDGER_ARCHIVE_DIR and LEDGER_LONG_TERM_DIR, and no tombstone says it was purged: the positions "
             "after it are unknown (is a volume missing?); run ledger verify"
@@ -171,13 +191,13 @@ def _page(after: int, limit: int) -> FeedPage:
             position += counted  # wholly before the page, or after it: only its count matters
             continue
         before_partition = position
+        where = name  # the end of the partition's last whole frame, once a segment is read
         for expected_ordinal, path in enumerate(list_segments(directory), start=1):
             ref = SegmentRef(partition, segment_ordinal(path.name), path)
             if ref.ordinal != expected_ordinal:
-                raise FeedBroken(
-                    f"{name}: segment {expected_ordinal} is missing (found {path.name}); run ledger verify"
-                )
+                raise FeedDamaged(f"{name}/{segment_name(expected_ordinal)}", f"missing (found {path.name})")
             index = _index(ref)
+            where = _end_of(ref, index)
             whole = _committed_count(ref, index, state.last_sequence if partition == end_partition else None)
             first = max(after - position, 0)  # index in this segment of the first frame to serve
             wanted = min(whole, first + limit - len(frames))
@@ -191,9 +211,9 @@ def _page(after: int, limit: int) -> FeedPage:
             # some and be given others twice.
             if not directory.is_dir():
                 raise _Moved(f"{name} left {directory.parent} while the page was read")
-            raise FeedBroken(
-                f"{name}: its segments hold {position - before_partition} frames, its manifest "
-                f"{counted}; run ledger verify"
+            raise FeedDamaged(
+                where,
+                f"the partition's frames end here, after {position - before_partition}; its manifest counts {counted}",
             )
     return FeedPage(frames, after, position)
 
@@ -202,9 +222,7 @@ def _purged_frames(path: Path) -> int:
     try:
         return read_tombstone(path).frames
     except ValueError as exc:
-        raise FeedBroken(
-            f"{path} is not a tombstone ({exc}): positions after it are unknown; run ledger verify"
-        ) from None
+        raise FeedDamaged(str(path), f"not a tombstone ({exc}): positions after it are unknown") from None
 
 
 def _committed_count(ref: SegmentRef, index: _SegmentIndex, last_sequence: int | None) -> int:
@@ -216,11 +234,16 @@ def _committed_count(ref: SegmentRef, index: _SegmentIndex, last_sequence: int |
             return 0
         if ref.ordinal == end_ordinal:
             if end_index > count:
-                raise FeedBroken(
-                    f"{ref}: the writer recorded {end_index} frames, the file holds {count}; run ledger verify"
+                raise FeedDamaged(
+                    _end_of(ref, index), f"frame {count + 1} is not here whole; the writer recorded {end_index}"
                 )
             count = end_index
     return count
+
+
+def _end_of(ref: SegmentRef, index: _SegmentIndex) -> str:
+    """Where the segment's last whole frame ends, as a damage report names it."""
+    return f"{ref}@{index.ends[-1] if index.ends else 0}"
 
 
 def _read(ref: SegmentRef, index: _SegmentIndex, start: int, stop: int, before: int) -> list[FeedFrame]:
@@ -235,7 +258,7 @@ def _read(ref: SegmentRef, index: _SegmentIndex, start: int, stop: int, before: 
     scan = read_frames(chunk)
     if len(scan.frames) < stop - start:
         # The file changed under its index (rewritten in place): not a state to serve from.
-        raise FeedBroken(f"{ref}@{low}: the frames no longer match what was indexed; run ledger verify")
+        raise FeedDamaged(f"{ref}@{low}", "the frames no longer match what was indexed")
     return [
         FeedFrame(before + start + i + 1, str(ref.partition), index.sequences[start + i], bytes(frame.payload))
         for i, frame in enumerate(scan.frames[: stop - start])
@@ -257,9 +280,10 @@ def _index(ref: SegmentRef) -> _SegmentIndex:
         sequence = read_head(frame.payload).ledger_sequence
         expected = (ref.ordinal << 32) | (len(sequences) + 1)
         if sequence != expected:
-            raise FeedBroken(
-                f"{ref}@{frame.offset}: frame {len(sequences) + 1} carries sequence {sequence}, not {expected} "
-                "(a frame is missing or out of place); run ledger verify"
+            raise FeedDamaged(
+                f"{ref}@{frame.offset}",
+                f"frame {len(sequences) + 1} carries sequence {sequence}, not {expected} "
+                "(a frame is missing or out of place)",
             )
         sequences.append(sequence)
         offsets.append(frame.offset)

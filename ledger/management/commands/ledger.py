@@ -1,8 +1,9 @@
 """``manage.py ledger <verify|drain|seal|tail|replay|import|reindex>``: the operator's tools for the ledger.
 
 Every subcommand exits non-zero on any problem, with the problem's location on stderr: 2 when the
-ledger is damaged, 3 when it is intact but its writer is stalled (``verify``, ``drain``). A bad
-argument exits 64, not argparse's 2 (``omen_site/startup.py``).
+ledger is damaged, 3 when it is intact but its writer is stalled (``verify``, ``drain``), 75 when
+part of it cannot be read now but nothing says it is damaged (``tail``: run it again), 1 otherwise.
+A bad argument exits 64, not argparse's 2 (``omen_site/startup.py``).
 """
 
 import argparse
@@ -16,9 +17,10 @@ from tqdm import tqdm
 from ledger.reading import ledger_segments
 from ledger.wal import LedgerCorruption, LedgerError, LedgerWriteError
 
-# Exit codes, also documented in --help and the README.
+# Exit codes, also documented in --help, the README and docs/operations.md.
 DAMAGED = 2  # the ledger's files or their reconciliation with the database are wrong
 STALLED = 3  # the ledger is intact but its writer is not keeping up
+TRY_AGAIN = 75  # a volume not mounted, a partition moving under every read: sysexits' EX_TEMPFAIL
 
 
 class _Bar:
@@ -73,7 +75,14 @@ class Command(BaseCommand):
         seal = commands.add_parser("seal", help="seal partitions: those due (default) or the ones named")
         seal.add_argument("partitions", nargs="*", metavar="PARTITION", help="e.g. 2026-11-24")
         seal.add_argument("--force", action="store_true", help="also seal a partition still written today")
-        tail = commands.add_parser("tail", help="print the newest frames' envelopes, one JSON line each")
+        tail = commands.add_parser(
+            "tail",
+            help="print the newest frames' envelopes, one JSON line each",
+            description="Exit status: 0 printed; 2 damage (named by partition, segment and offset; run ledger "
+            "verify); 75 part of the ledger cannot be read now, but nothing says it is damaged (a partition "
+            "recorded in no directory, as when a volume is not mounted, or moving under every read): run it "
+            "again; 1 anything else.",
+        )
         tail.add_argument("-n", "--lines", type=frame_count, default=10, help="how many frames, 0 or more (default 10)")
         tail.add_argument("-f", "--follow", action="store_true", help="keep printing frames as they are written")
         commands.add_parser("replay", help="rebuild the signals of an empty database from the ledger")
@@ -94,8 +103,14 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args, action, **options):
+        from ledger.services.feed import FeedDamaged, FeedUnavailable
+
         try:
             getattr(self, f"_{action}")(**options)
+        except FeedDamaged as exc:
+            raise CommandError(f"ledger {action}: damaged at {exc}", returncode=DAMAGED) from exc
+        except FeedUnavailable as exc:
+            raise CommandError(f"ledger {action}: {exc}", returncode=TRY_AGAIN) from exc
         except LedgerCorruption as exc:
             raise CommandError(str(exc), returncode=DAMAGED) from exc
         except LedgerWriteError as exc:

@@ -194,11 +194,15 @@ def test_a_sealed_partitions_last_segment_missing_stops_the_feed_with_a_503(api,
     seal.partition_seal("2026-11-20", now=DAY + timedelta(days=2))
     signals_framed_on(DAY + timedelta(days=3), 2)
     (settings.LEDGER_DIR / "2026-11-20" / "signals-002.wal").unlink()
+    frames_end = read_frames((settings.LEDGER_DIR / "2026-11-20" / "signals-001.wal").read_bytes()).frames[-1].end
 
     reply = api.get("/api/v1/ledger/frames/?after=1")
 
     assert reply.status_code == 503
-    assert reply.json()["message"] == ("2026-11-20: its segments hold 2 frames, its manifest 3; run ledger verify")
+    assert reply.json()["message"] == (
+        f"2026-11-20/signals-001.wal@{frames_end}: the partition's frames end here, after 2; its manifest counts 3; "
+        "run ledger verify"
+    )
 
 
 def test_ledger_tail_says_why_it_prints_nothing_of_a_ledger_this_database_did_not_write(settings):

@@ -139,6 +139,38 @@ def test_tail_prints_the_newest_frames_then_follows_new_ones(omen, recorded_dir)
     assert follower.returncode == 0
 
 
+def errors(result: subprocess.CompletedProcess) -> list[str]:
+    """The command's own lines on stderr (a development run logs its start there too)."""
+    return [line for line in result.stderr.splitlines() if " INFO " not in line]
+
+
+def test_tail_exits_2_naming_the_damage_and_75_while_a_partition_cannot_be_found(omen, tmp_path):
+    """Both were one FeedBroken, exit 1 as for a bad option: a script could not tell damage (exit 2
+    for every other ledger command) from a volume not mounted for a moment (run it again)."""
+    url, env, ledger = omen("var")
+    manage(env, "load_demo")
+    (segment,) = ledger.glob("*/signals-001.wal")
+    partition = segment.parent
+    manage(env, "ledger", "seal", partition.name, "--force")
+
+    partition.rename(tmp_path / "unmounted")
+    unmounted = run(env, "ledger", "tail", "-n", "2")
+    (tmp_path / "unmounted").rename(partition)
+    served = run(env, "ledger", "tail", "-n", "2")
+    data = bytearray(segment.read_bytes())
+    data[200] ^= 0x20  # inside the first frame: not one frame reads
+    segment.write_bytes(bytes(data))
+    damaged = run(env, "ledger", "tail", "-n", "2")
+
+    assert (unmounted.returncode, unmounted.stdout) == (75, "")
+    (line,) = errors(unmounted)
+    assert f"ledger tail: {partition.name} is recorded (hot, " in line and "is a volume missing?" in line
+    assert served.returncode == 0 and len(served.stdout.splitlines()) == 2
+    assert (damaged.returncode, damaged.stdout) == (2, "")
+    (line,) = errors(damaged)
+    assert f"ledger tail: damaged at {partition.name}/signals-001.wal@0: frame 1 is not here whole" in line
+
+
 @pytest.mark.django_db
 def test_a_ledger_file_the_command_cannot_read_is_one_line_naming_it(ledger_dir, settings):
     """No traceback for an operator: the file, the errno text, what to do."""
