@@ -96,15 +96,16 @@ def query(database_url: str, sql: str) -> list[tuple]:
 
 
 class LineReader:
-    """A child's stdout, line by line, with a timeout per line.
+    """A child's stdout (or ``stream``, its stderr), line by line, with a timeout per line.
 
     ``select`` on the pipe plus ``readline`` misses lines: readline buffers every line that has
     arrived, and the pipe then looks empty. A thread reads instead and hands lines over a queue.
     """
 
-    def __init__(self, process: subprocess.Popen) -> None:
+    def __init__(self, process: subprocess.Popen, stream=None) -> None:
         self._lines: queue.Queue[str | None] = queue.Queue()
-        self._thread = threading.Thread(target=self._pump, args=(process.stdout,), daemon=True)
+        stream = process.stdout if stream is None else stream
+        self._thread = threading.Thread(target=self._pump, args=(stream,), daemon=True)
         self._thread.start()
 
     def _pump(self, stream) -> None:

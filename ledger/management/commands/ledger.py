@@ -22,6 +22,8 @@ DAMAGED = 2  # the ledger's files or their reconciliation with the database are 
 STALLED = 3  # the ledger is intact but its writer is not keeping up
 TRY_AGAIN = 75  # a volume not mounted, a partition moving under every read: sysexits' EX_TEMPFAIL
 
+FOLLOW_POLL_SECONDS = 1  # tail -f: how often it asks for new frames, and reads again what could not be read
+
 
 class _Bar:
     """A byte progress bar fed by the services' ``progress(done, total)`` callbacks."""
@@ -84,7 +86,12 @@ class Command(BaseCommand):
             "again; 1 anything else.",
         )
         tail.add_argument("-n", "--lines", type=frame_count, default=10, help="how many frames, 0 or more (default 10)")
-        tail.add_argument("-f", "--follow", action="store_true", help="keep printing frames as they are written")
+        tail.add_argument(
+            "-f",
+            "--follow",
+            action="store_true",
+            help="keep printing frames as they are written; what would exit 75 is waited out, read again every second",
+        )
         commands.add_parser("replay", help="rebuild the signals of an empty database from the ledger")
         imports = commands.add_parser(
             "import",
@@ -191,32 +198,56 @@ class Command(BaseCommand):
     # ----------------------------------------------------------------- tail
 
     def _tail(self, lines, follow, **options):
-        from ledger.services.feed import frames_after
-
         # The feed's frames, so that tail of everything is the feed from 0: every tier (a frame
         # moved to the archive or long-term storage is still the ledger's), committed frames only
         # (one past the writer's recorded end may yet be cut), each once across segment rotations
         # and tier moves (the position, not a file, says where it stopped).
-        end = frames_after(0, limit=0).end
-        if end == 0 and ledger_segments(Path(settings.LEDGER_DIR)):
-            self.stderr.write(
-                "this database records no frame of the ledger in LEDGER_DIR: none is committed here "
-                "(`ledger replay` rebuilds an empty database from it)"
-            )
-        after = self._print_frames(max(end - lines, 0) if lines > 0 else end, until=end)
+        self._unavailable = None  # what -f last said it could not read, until a read succeeds
         try:
+            end = self._frames_after(0, 0, follow).end
+            if end == 0 and ledger_segments(Path(settings.LEDGER_DIR)):
+                self.stderr.write(
+                    "this database records no frame of the ledger in LEDGER_DIR: none is committed here "
+                    "(`ledger replay` rebuilds an empty database from it)"
+                )
+            after = self._print_frames(max(end - lines, 0) if lines > 0 else end, follow, until=end)
             while follow:
-                time.sleep(1)
-                after = self._print_frames(after)
-        except KeyboardInterrupt:  # Ctrl-C ends a follow quietly, whether it was asleep or reading
-            return
+                time.sleep(FOLLOW_POLL_SECONDS)
+                after = self._print_frames(after, follow)
+        except KeyboardInterrupt:  # Ctrl-C ends a follow quietly, whether it was asleep, waiting or reading
+            if not follow:
+                raise
 
-    def _print_frames(self, after: int, until: int | None = None) -> int:
+    def _frames_after(self, after: int, limit: int, follow: bool):
+        """The feed's page. Following, a part of the ledger that cannot be read now is said once on
+        stderr and read again every FOLLOW_POLL_SECONDS, from the same position: a volume back
+        after a minute costs a follower nothing. Damage ends the command, following or not."""
+        from ledger.services.feed import FeedUnavailable, frames_after
+
+        while True:
+            try:
+                page = frames_after(after, limit)
+            except FeedUnavailable as exc:
+                if not follow:
+                    raise
+                if str(exc) != self._unavailable:  # once, not every poll of an hour without the volume
+                    self.stderr.write(f"ledger tail: waiting, reading again every {FOLLOW_POLL_SECONDS} s: {exc}")
+                    self._unavailable = str(exc)
+                time.sleep(FOLLOW_POLL_SECONDS)
+                continue
+            if self._unavailable is not None:
+                self.stderr.write(f"ledger tail: the ledger reads again; following on after position {after}")
+                self._unavailable = None
+            return page
+
+    def _print_frames(self, after: int, follow: bool, until: int | None = None) -> int:
         """Print the committed frames after position ``after`` (up to ``until``); the last one's position."""
-        from ledger.services.feed import MAX_PAGE, frames_after
+        from ledger.services.feed import MAX_PAGE
 
         while until is None or after < until:
-            page = frames_after(after, MAX_PAGE)
+            # A page at a time from the last frame printed: one read again after a wait prints
+            # nothing twice and skips nothing.
+            page = self._frames_after(after, MAX_PAGE, follow)
             # Not one committed since the end was read: -n's count stands, and -f prints it next.
             shown = [frame for frame in page.frames if until is None or frame.position <= until]
             for frame in shown:

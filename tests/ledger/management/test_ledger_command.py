@@ -66,12 +66,12 @@ def test_import_an_original_ledger_twice_then_verify_tail_and_seal(omen, tmp_pat
     assert len(query(url, "SELECT id FROM signals_signal")) == 5
 
 
-def new_markets(directory) -> Path:
+def new_markets(directory, prefix: str = "7") -> Path:
     """The demo's markets under new ids: a reply whose signals no ledger holds yet."""
     markets = json.loads((ROOT / "signals" / "demo" / "polymarket_markets.json").read_text())
     for market in markets:
-        market["id"] = f"7{market['id']}"
-    path = directory / "new-markets.json"
+        market["id"] = f"{prefix}{market['id']}"
+    path = directory / f"new-markets-{prefix}.json"
     path.write_text(json.dumps(markets))
     return path
 
@@ -169,6 +169,60 @@ def test_tail_exits_2_naming_the_damage_and_75_while_a_partition_cannot_be_found
     assert (damaged.returncode, damaged.stdout) == (2, "")
     (line,) = errors(damaged)
     assert f"ledger tail: damaged at {partition.name}/signals-001.wal@0: frame 1 is not here whole" in line
+
+
+def next_error(errors: LineReader, timeout: float) -> str:
+    """The child's next line on stderr that is its own (not the start's log line)."""
+    while " INFO " in (line := errors.line(timeout)):
+        pass
+    return line
+
+
+def test_tail_follow_waits_for_a_missing_partition_then_goes_on_after_the_last_frame_it_printed(omen, tmp_path):
+    """-f ended (exit 1) at the first read that found a recorded partition in no directory: a volume
+    unmounted for a moment stopped every follower. It now says so once, reads again every second,
+    and goes on after the last frame it printed; damage still ends it."""
+    url, env, ledger = omen("var")
+    manage(env, "load_demo")
+    (segment,) = ledger.glob("*/signals-001.wal")
+    sealed = segment.parent
+    manage(env, "ledger", "seal", sealed.name, "--force")
+    manage(env, "ingest_file", str(new_markets(tmp_path, "7")), "--source", "polymarket")  # to a late partition
+    (late,) = {path.parent for path in ledger.glob("*/signals-001.wal")} - {sealed}
+    follower = subprocess.Popen(
+        [sys.executable, "manage.py", "ledger", "tail", "-n", "3", "-f"],
+        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    output, errors = LineReader(follower), LineReader(follower, follower.stderr)
+    try:
+        before = [json.loads(output.line(timeout=30))["signal_id"] for _ in range(3)]  # printed: it now follows
+        framed_before = [row[0] for row in query(url, "SELECT signal_id FROM signals_signal ORDER BY id")]
+        sealed.rename(tmp_path / "unmounted")
+        waiting = next_error(errors, timeout=30)
+        manage(env, "ingest_file", str(new_markets(tmp_path, "8")), "--source", "polymarket")
+        framed = [row[0] for row in query(url, "SELECT signal_id FROM signals_signal ORDER BY id")]
+        (tmp_path / "unmounted").rename(sealed)
+        after = [json.loads(output.line(timeout=30))["signal_id"] for _ in framed[len(framed_before) :]]
+        reading = next_error(errors, timeout=30)
+        data = bytearray((late / "signals-001.wal").read_bytes())
+        data[200] ^= 0x20  # inside the late partition's first frame
+        (late / "signals-001.wal").write_bytes(bytes(data))
+        follower.wait(timeout=30)
+        damaged = next_error(errors, timeout=30)
+    finally:
+        follower.kill()
+        follower.wait(timeout=30)
+        follower.stdout.close()
+        follower.stderr.close()
+
+    assert before == framed_before[-3:]
+    assert waiting.startswith("ledger tail: waiting, reading again every 1 s: ")
+    assert f"{sealed.name} is recorded (hot, " in waiting
+    assert len(after) > 3 and sorted(after) == sorted(framed[len(framed_before) :])  # each once
+    assert reading.strip() == f"ledger tail: the ledger reads again; following on after position {len(framed_before)}"
+    assert follower.returncode == 2
+    assert f"ledger tail: damaged at {late.name}/signals-001.wal@0: frame 1 is not here whole" in damaged
+    assert output.remaining(timeout=5) == []  # nothing printed twice
 
 
 @pytest.mark.django_db
