@@ -25,6 +25,7 @@ from ledger.services.feed import FeedBroken, frames_after
 from utilities.query_parameters import QueryParametersChecked
 
 READ_LEDGER = "read:ledger"
+PAST_END = "past_end"  # the feed's 400 for an ``after`` this ledger never gave
 ADMIN = "admin"
 NDJSON = "application/x-ndjson"
 
@@ -46,7 +47,7 @@ def ledger_read():
 
 
 class NdjsonRenderer(BaseRenderer):
-    """Offers ``application/x-ndjson``; the feed writes its lines itself, an error is one JSON line."""
+    """Offers ``application/x-ndjson``; the feed writes its lines itself, and an error in JSON."""
 
     media_type = NDJSON
     format = "ndjson"
@@ -93,6 +94,8 @@ class FrameFeed(QueryParametersChecked, APIView):
     Keep ``next_after`` and ask again: from ``after=0`` you see every frame once. With
     ``Accept: application/x-ndjson`` the reply is the envelopes alone, one per line, as
     ``manage.py ledger tail`` prints them, and the page figures come in ``X-Ledger-*`` headers.
+    ``after`` at the ledger's end is an empty page (ask again later); past it, a 400: this
+    ledger never gave that position.
     """
 
     read_scope = READ_LEDGER
@@ -105,15 +108,47 @@ class FrameFeed(QueryParametersChecked, APIView):
         except Http404 as exc:  # DRF's answer to an unknown ?format=
             raise exceptions.ValidationError({"format": ["Choose json or ndjson."]}) from exc
 
+    def handle_exception(self, exc):
+        # Every API error is the one shape in application/json (the schema says so): sent as
+        # x-ndjson, a 400, 401 or 429 to an ndjson follower was a content type no client expects.
+        response = super().handle_exception(exc)
+        self.request.accepted_renderer, self.request.accepted_media_type = JSONRenderer(), JSONRenderer.media_type
+        return response
+
     @extend_schema(
         parameters=[FeedQuerySerializer],
-        responses={200: FeedPageSerializer, 503: OpenApiResponse(description="The ledger is damaged.")},
+        responses={
+            200: FeedPageSerializer,
+            400: OpenApiResponse(
+                description="A parameter is not valid, named in details; or `after` is past the ledger's end "
+                f"(code `{PAST_END}`): a position this ledger never gave, kept from another ledger or from "
+                "before its database was restored. `after` at the end is an empty page."
+            ),
+            503: OpenApiResponse(
+                description="The ledger is damaged, or part of it cannot be read now: the message says which."
+            ),
+        },
     )
     def get(self, request):
         query = FeedQuerySerializer(data=request.query_params)
         query.is_valid(raise_exception=True)
         with ledger_read():
             page = frames_after(query.validated_data["after"], query.validated_data["limit"])
+        if page.after > page.end:
+            # An empty page would say "caught up" while the ledger writes on below the cursor: the
+            # consumer would skip every frame up to it, having kept other frames at those positions.
+            raise exceptions.ValidationError(
+                {
+                    "after": [
+                        exceptions.ErrorDetail(
+                            f"Past the ledger's end, position {page.end}: not a position this ledger gave (a "
+                            "cursor kept from another ledger, or from before its database was restored?); the "
+                            f"frames you hold past {page.end} are not this ledger's.",
+                            code=PAST_END,
+                        )
+                    ]
+                }
+            )
         figures = {"after": page.after, "next_after": page.next_after, "end": page.end, "has_more": page.has_more}
         if request.accepted_renderer.media_type == NDJSON:
             response = HttpResponse(b"".join(frame.payload + b"\n" for frame in page.frames), content_type=NDJSON)

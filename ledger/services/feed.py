@@ -179,12 +179,15 @@ def _page(after: int, limit: int) -> FeedPage:
             "LEDGER_ARCHIVE_DIR and LEDGER_LONG_TERM_DIR, and no tombstone says it was purged: the positions "
             "after it are unknown (is a volume missing?); run ledger verify"
         )
+    end_ordinal, end_index = split_ledger_sequence(state.last_sequence)
+    ended = False  # whether the segment of the writer's recorded end was read
     for partition, directory in listed:
         if partition > end_partition:
             break  # the writer moved there but has not recorded a frame in it yet
         name = str(partition)
         if is_tombstone(directory):  # purged: its positions are skipped, never reused
             position += sealed_frames[name] if name in sealed_frames else _purged_frames(directory)
+            ended = ended or partition == end_partition
             continue
         counted = sealed_frames.get(name) if partition != end_partition else None
         if counted is not None and (position + counted <= after or len(frames) == limit):
@@ -199,6 +202,7 @@ def _page(after: int, limit: int) -> FeedPage:
             index = _index(ref)
             where = _end_of(ref, index)
             whole = _committed_count(ref, index, state.last_sequence if partition == end_partition else None)
+            ended = ended or (partition == end_partition and ref.ordinal == end_ordinal)
             first = max(after - position, 0)  # index in this segment of the first frame to serve
             wanted = min(whole, first + limit - len(frames))
             if first < wanted:
@@ -215,6 +219,23 @@ def _page(after: int, limit: int) -> FeedPage:
                 where,
                 f"the partition's frames end here, after {position - before_partition}; its manifest counts {counted}",
             )
+    if not ended:
+        # A sealed partition found nowhere stopped the page above; the writer's, open, has no row
+        # and is looked for here. Counted short of its recorded end, the page's end would be too
+        # low: a consumer's cursor past it would look like one this ledger never gave.
+        found = next((directory for partition, directory in listed if partition == end_partition), None)
+        if found is None:
+            raise FeedUnavailable(
+                f"{end_partition}, where the writer recorded the ledger's end, is in none of LEDGER_DIR, "
+                "LEDGER_ARCHIVE_DIR and LEDGER_LONG_TERM_DIR: where the ledger ends is unknown (is a volume "
+                "missing?); run ledger verify"
+            )
+        if not found.is_dir():
+            raise _Moved(f"{end_partition} left {found.parent} while the page was read")
+        raise FeedDamaged(
+            f"{end_partition}/{segment_name(end_ordinal)}",
+            f"missing, though the writer recorded the ledger's end in it (frame {end_index})",
+        )
     return FeedPage(frames, after, position)
 
 

@@ -122,7 +122,7 @@ REPLAYED_HEADER = {
 def document_error_responses(result, generator, request, public, **kwargs):
     """drf-spectacular postprocessing hook: every /api/ operation names the 4xx answers it can give,
     each a JSON body in the one error shape (components/schemas/Error), and every POST its
-    ``Idempotency-Key``. Codes a view documents itself are left as they are."""
+    ``Idempotency-Key``. A code a view documents itself keeps its description."""
     result.setdefault("components", {}).setdefault("schemas", {})[ERROR_COMPONENT] = ERROR_SCHEMA
     reference = {"$ref": f"#/components/schemas/{ERROR_COMPONENT}"}
     for path, operations in result.get("paths", {}).items():
@@ -142,13 +142,12 @@ def document_error_responses(result, generator, request, public, **kwargs):
                 codes += ["409", "413"]
                 _document_idempotency(operation)
             for code in sorted(codes):
-                operation["responses"].setdefault(
+                response = operation["responses"].setdefault(
                     code,
-                    {
-                        "description": ERROR_RESPONSES[code].format(API_MAX_BODY_BYTES=settings.API_MAX_BODY_BYTES),
-                        "content": {"application/json": {"schema": reference}},
-                    },
+                    {"description": ERROR_RESPONSES[code].format(API_MAX_BODY_BYTES=settings.API_MAX_BODY_BYTES)},
                 )
+                # A view's own description says more of when it answers; the body is the one shape still.
+                response.setdefault("content", {"application/json": {"schema": reference}})
     return result
 
 

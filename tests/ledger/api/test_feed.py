@@ -108,6 +108,75 @@ def test_a_frame_missing_inside_a_segment_stops_the_feed_with_a_503(api, ledger_
     assert "frame 2 carries sequence" in reply.json()["message"]
 
 
+@pytest.mark.parametrize("accept", ["application/json", "application/x-ndjson"])
+def test_after_past_the_ledgers_end_is_a_400_naming_after_and_the_end(api, accept):
+    """A cursor kept from before the database was restored (or from another ledger) got empty pages
+    forever: the consumer never learnt, and skipped every frame written below its cursor."""
+    signals_framed_on(DAY, 5)
+    state = LedgerWriterState.objects.get()
+    old_state = (state.last_sequence, state.offset, state.segment_frames)
+    signals_framed_on(DAY, 1)  # a sixth frame the consumer has
+    # The database as restored from a backup taken after five frames.
+    LedgerWriterState.objects.update(last_sequence=old_state[0], offset=old_state[1], segment_frames=old_state[2])
+
+    caught_up = api.get("/api/v1/ledger/frames/?after=5", HTTP_ACCEPT=accept)
+    past = api.get("/api/v1/ledger/frames/?after=6", HTTP_ACCEPT=accept)
+
+    assert caught_up.status_code == 200  # a follower at the end polls on
+    if accept == "application/json":
+        assert caught_up.json() == {"after": 5, "next_after": 5, "end": 5, "has_more": False, "frames": []}
+    else:
+        assert (caught_up.content, caught_up["X-Ledger-End"]) == (b"", "5")
+    assert (past.status_code, past["Content-Type"]) == (400, "application/json")  # the one error shape
+    body = past.json()
+    assert body["error"] == "invalid_request"
+    (detail,) = body["details"]
+    assert (detail["field"], detail["code"]) == ("after", "past_end")
+    assert detail["message"].startswith("Past the ledger's end, position 5: not a position this ledger gave")
+    assert body["request_id"] == past["X-Request-ID"]
+
+
+def test_the_schema_documents_the_400_for_an_after_past_the_end_in_the_error_shape(client):
+    document = client.get("/api/schema/", HTTP_ACCEPT="application/json").json()
+
+    answer = document["paths"]["/api/v1/ledger/frames/"]["get"]["responses"]["400"]
+
+    assert "past the ledger's end (code `past_end`)" in answer["description"]
+    assert answer["content"] == {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}
+
+
+def test_a_fresh_ledger_refuses_a_cursor_and_serves_after_0(api):
+    assert api.get("/api/v1/ledger/frames/?after=0").json()["end"] == 0
+    assert api.get("/api/v1/ledger/frames/?after=1").json()["details"][0]["code"] == "past_end"
+
+
+@pytest.mark.parametrize("gone", ["partition", "segment"])
+def test_the_writers_partition_or_segment_missing_is_a_503_not_a_lower_end(api, settings, tmp_path, gone):
+    """Counted short of the writer's recorded end, the feed's end was too low: a consumer's cursor
+    looked past it (and a new webhook subscription started before frames it had already been sent)."""
+    settings.LEDGER_SEGMENT_MAX_FRAMES = 2
+    signals_framed_on(DAY, 3)  # segments 1 (two frames) and 2 (the recorded end)
+    partition = settings.LEDGER_DIR / "2026-11-20"
+    if gone == "partition":
+        partition.rename(tmp_path / "unmounted")
+    else:
+        (partition / "signals-002.wal").unlink()
+
+    reply = api.get("/api/v1/ledger/frames/?after=3")
+
+    assert reply.status_code == 503
+    assert (
+        reply.json()["message"]
+        == {
+            "partition": "2026-11-20, where the writer recorded the ledger's end, is in none of LEDGER_DIR, "
+            "LEDGER_ARCHIVE_DIR and LEDGER_LONG_TERM_DIR: where the ledger ends is unknown (is a volume missing?); "
+            "run ledger verify",
+            "segment": "2026-11-20/signals-002.wal: missing, though the writer recorded the ledger's end in it "
+            "(frame 1); run ledger verify",
+        }[gone]
+    )
+
+
 @pytest.mark.parametrize("query", ["after=-1", "limit=0", "limit=1001", "after=x"])
 def test_a_bad_position_or_limit_is_a_400_naming_it(api, query):
     reply = api.get(f"/api/v1/ledger/frames/?{query}")
