@@ -2,17 +2,19 @@
 
 import csv
 import io
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 
 import pytest
-from django.db import connection
+from django.db import connection, connections
 from django.http import StreamingHttpResponse
 from django.utils import timezone
 
 from signals.admin import exports
 from signals.admin.exports import CSV_COLUMNS
-from signals.models import Signal
+from signals.models import Rejection, Signal
 from tests.signals.admin.bulk import bulk_signals, list_order, staff_user
+from tests.support.factories import RejectionFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -182,3 +184,27 @@ def test_the_export_streams_chunk_by_chunk_from_an_iterator(exporter, monkeypatc
     assert response.streaming
     chunks = list(response.streaming_content)
     assert len(chunks) == 1 + 3  # the header, then 4 + 4 + 2 rows
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_database_takes_writes_while_an_export_streams(exporter, monkeypatch):
+    """An export only reads: ingest, the ledger and the retention sweep write on meanwhile. On
+    SQLite a transaction begins IMMEDIATE (settings), taking the write lock; an export holding one
+    for as long as it streams (a slow client: minutes) made every write fail "database is locked"."""
+    monkeypatch.setattr(exports, "CHUNK_ROWS", 4)
+    bulk_signals(10)
+    content = iter(exporter.get(EXPORT.format("csv")).streaming_content)
+    streamed = [next(content), next(content)]  # the header and the first rows: the export is reading
+
+    def write():
+        try:
+            RejectionFactory()
+        finally:
+            connections.close_all()  # this thread's own connection
+
+    with ThreadPoolExecutor(max_workers=1) as writer:
+        writer.submit(write).result(timeout=30)
+
+    rows = list(csv.reader(io.StringIO(b"".join([*streamed, *content]).decode("utf-8-sig"), newline="")))
+    assert [row[0] for row in rows[1:]] == list_order()
+    assert Rejection.objects.count() == 1
