@@ -27,4 +27,7 @@ RUN useradd --create-home omen && mkdir -p /app/var /var/lib/omen/ledger /var/li
 USER omen
 
 EXPOSE 8000
-CMD ["gunicorn", "omen_site.wsgi", "--bind", "0.0.0.0:8000", "--workers", "3"]
+# Threaded workers (gthread): a worker reports to gunicorn from its main thread whatever its
+# requests take, so an admin export streaming past the worker timeout (30 s) is not killed midway,
+# as a sync worker, silent while it serves a request, was (tests/omen_site/test_web_command.py).
+CMD ["gunicorn", "omen_site.wsgi", "--bind", "0.0.0.0:8000", "--workers", "3", "--worker-class", "gthread", "--threads", "4"]
