@@ -83,7 +83,8 @@ def lists_refuse_unanswerable_lookups(site: admin.AdminSite) -> None:
     Django's admin takes a lookup on any field from a list's query string, beside the filters the
     page offers (``?title__regex=``, ``?generated_at__year__gt=``). Some fail once the query is
     built or run, a 500 on every backend: a regular expression the database cannot compile (or one
-    written to be slow), a year outside 1 to 9999 (the drill-down's 9999 too, and its month or day
+    written to be slow), a range (read character by character: ``?title__range=ab``, one
+    character a 500), a year outside 1 to 9999 (the drill-down's 9999 too, and its month or day
     past a C long), an integer past 64 bits on a foreign key. ``lookup_answerable`` refuses those
     before the list is read. Called
     once every admin module is loaded (omen_site/apps.py), so lists of other apps' models are
@@ -109,9 +110,12 @@ def _refuse_unanswerable_lookups(model_admin: admin.ModelAdmin) -> None:
 def lookup_answerable(model, date_hierarchy: str | None, lookup: str, value: str) -> None:
     """Raise IncorrectLookupParameters if the list's ``lookup=value`` would fail as a query."""
     parts = lookup.split(LOOKUP_SEP)
-    values = value.split(",") if parts[-1] in {"in", "range"} else [value]
+    values = value.split(",") if parts[-1] == "in" else [value]
     if {"regex", "iregex"} & set(parts):
         raise IncorrectLookupParameters(f"{lookup}: a list is not filtered by regular expression")
+    # Django passes a range's text as it is: its first two characters were the bounds.
+    if "range" in parts:
+        raise IncorrectLookupParameters(f"{lookup}: a list is not filtered by range (use __gte and __lte)")
     if {"year", "iso_year"} & set(parts) and parts[-1] != "isnull":
         last = LAST_YEAR - 1 if lookup == f"{date_hierarchy}__year" else LAST_YEAR
         if any(number is not None and not FIRST_YEAR <= number <= last for number in map(_integer, values)):
