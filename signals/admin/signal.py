@@ -2,7 +2,7 @@
 
 import re
 
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.contrib.admin.options import IncorrectLookupParameters
 from django.contrib.admin.views.main import ERROR_FLAG
 from django.contrib.auth import get_permission_codename
@@ -10,6 +10,7 @@ from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpResponseRedirect
 from django.urls import path, reverse
 from django.utils.html import format_html
+from django.utils.text import smart_split
 
 from signals.admin import signal_page
 from signals.admin.exports import FORMATS, export_name, export_response, filters_summary
@@ -30,6 +31,10 @@ ID_SEARCHES = [
     (re.compile(r"[0-9a-f]{64}"), "input_event_hash"),
     (re.compile(rf"(?:{'|'.join(Source.values)})-\S+"), "source_event_id"),
 ]
+
+# A title's words are a few dozen; each word searched is a condition of the query, and past about
+# 1,000 SQLite refuses the query ("Expression tree is too large").
+SEARCH_WORDS_MAX = 64
 
 EXPORT_LABELS = {"csv": "Export list as CSV", "jsonl": "Export list as JSON Lines"}
 
@@ -117,6 +122,10 @@ class SignalAdmin(MinMaxDateHierarchyMixin, ReadOnlyAdmin):
         for pattern, column in ID_SEARCHES:
             if pattern.fullmatch(term):
                 return queryset.filter(**{column: term}), False
+        if len(list(smart_split(term))) > SEARCH_WORDS_MAX:
+            message = f"That search holds more than {SEARCH_WORDS_MAX} words: search a title by a few of its words."
+            messages.error(request, message)
+            raise IncorrectLookupParameters(message)
         return super().get_search_results(request, queryset, search_term)
 
     def has_export_permission(self, request):

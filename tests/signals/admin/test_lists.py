@@ -214,6 +214,23 @@ def test_a_title_search_for_words_no_title_holds_finds_nothing(admin_client):
     assert shown(open_list(admin_client, "?q=hormuz+volcano")) == []
 
 
+def test_a_search_of_more_words_than_a_title_holds_is_refused_with_a_message(admin_client):
+    """Each word is a condition: on SQLite past about 1,000 of them the query was an error
+    ("Expression tree is too large"), the list and its exports a 500."""
+    bulk_signals(6)
+    most = " ".join(["hormuz"] * signal_admin.SEARCH_WORDS_MAX)
+
+    listed = admin_client.get(LIST, {"q": " ".join(["a"] * 2000)}, follow=True)
+    exported = admin_client.get(LIST + "export.csv", {"q": "x " * 1500}, follow=True)
+
+    for response in (listed, exported):
+        assert response.redirect_chain == [(f"{LIST}?e=1", 302)]
+        assert [m.message for m in response.context["messages"]] == [
+            f"That search holds more than {signal_admin.SEARCH_WORDS_MAX} words: search a title by a few of its words."
+        ]
+    assert len(shown(open_list(admin_client, f"?q={most}"))) == 3
+
+
 @pytest.mark.parametrize("column", ["signal_id", "trace_id", "input_event_hash", "source_event_id"])
 def test_an_id_search_is_an_equality_on_its_column_never_a_title_scan(admin_client, column):
     bulk_signals(12)
