@@ -6,9 +6,10 @@ from typing import NamedTuple
 import orjson
 from django.apps import apps
 from django.contrib import admin, messages
+from django.contrib.admin import helpers
 from django.contrib.admin.options import IncorrectLookupParameters
 from django.contrib.admin.views.main import ORDER_VAR, ChangeList
-from django.core.exceptions import FieldDoesNotExist, FieldError, ImproperlyConfigured
+from django.core.exceptions import FieldDoesNotExist, FieldError, ImproperlyConfigured, ValidationError
 from django.core.paginator import Paginator
 from django.db import models
 from django.db.models.constants import LOOKUP_SEP
@@ -93,6 +94,39 @@ def lists_refuse_unanswerable_lookups(site: admin.AdminSite) -> None:
     for model in apps.get_models():
         if site.is_registered(model):
             _refuse_unanswerable_lookups(site.get_model_admin(model))
+            _refuse_unanswerable_selections(site.get_model_admin(model))
+
+
+def _refuse_unanswerable_selections(model_admin: admin.ModelAdmin) -> None:
+    """An action posted with a "selected row" its primary key cannot be (``abc``, an integer past
+    64 bits) answers with a message on the list, as an empty selection does: Django filtered by it
+    as it was, a 500 (or, on SQLite past 64 bits, an export cut off after its first line)."""
+    respond = model_admin.response_action
+
+    def response_action(request, queryset):
+        selected = request.POST.getlist(helpers.ACTION_CHECKBOX_NAME)
+        refused = [value for value in selected if not _a_key_of(model_admin.model, value)]
+        if refused:
+            shown = ", ".join(repr(value) for value in refused[:3])
+            model_admin.message_user(
+                request, f"Not rows of this list: {shown}. Select rows by their boxes.", messages.ERROR
+            )
+            return None
+        return respond(request, queryset)
+
+    model_admin.response_action = response_action
+
+
+def _a_key_of(model, value: str) -> bool:
+    pk = model._meta.pk
+    field = getattr(pk, "target_field", pk) if pk.is_relation else pk
+    try:
+        key = field.to_python(value)
+    except ValidationError:
+        return False
+    if key is None:
+        return False
+    return not isinstance(field, models.IntegerField) or -_BIGINT <= key < _BIGINT
 
 
 def _refuse_unanswerable_lookups(model_admin: admin.ModelAdmin) -> None:

@@ -141,6 +141,23 @@ def test_the_actions_export_the_selected_signals(exporter, action, file_format):
     assert response["Content-Disposition"].endswith(f'_selected.{file_format}"')
 
 
+@pytest.mark.parametrize("value", ["abc", "", "1.5", "99999999999999999999", "-9223372036854775809"])
+def test_a_selection_that_is_no_row_is_refused_with_a_message(exporter, value):
+    bulk_signals(3)
+    first = Signal.objects.order_by("id").first().pk
+
+    response = exporter.post(
+        LIST + "?source__exact=polymarket", {"action": "export_selected_csv", "_selected_action": [first, value]}
+    )
+
+    assert not isinstance(response, StreamingHttpResponse)
+    assert (response.status_code, response["Location"]) == (302, LIST + "?source__exact=polymarket")
+    listed = exporter.get(response["Location"])
+    assert [m.message for m in listed.context["messages"]] == [
+        f"Not rows of this list: {value!r}. Select rows by their boxes."
+    ]
+
+
 def test_the_list_offers_exports_that_keep_its_filters_and_search(exporter):
     bulk_signals(3)
 
