@@ -22,6 +22,12 @@ from django.utils.http import content_disposition_header
 
 # Rows read from the database, and written out, at a time.
 CHUNK_ROWS = 2000
+# A PostgreSQL export's transaction waits, idle, while the client reads what was sent; a client
+# that stays connected but reads nothing more is given this long before the server ends it (the
+# download ends short). Without it, a threaded worker waited on the socket for as long as the
+# client stayed, holding the transaction and its snapshot, which keeps vacuum from the rows
+# deleted since.
+IDLE_SECONDS = 300
 
 # (header, column): readable names, the columns an analyst filters and sorts a sheet by.
 CSV_COLUMNS = [
@@ -79,6 +85,8 @@ def _in_one_transaction(chunks, using):
         yield from chunks
         return
     with transaction.atomic(using=using):
+        with connections[using].cursor() as cursor:
+            cursor.execute("SELECT set_config('idle_in_transaction_session_timeout', %s, true)", [f"{IDLE_SECONDS}s"])
         yield from chunks
 
 

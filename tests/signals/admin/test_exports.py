@@ -2,11 +2,12 @@
 
 import csv
 import io
+import time
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 
 import pytest
-from django.db import connection, connections
+from django.db import DatabaseError, connection, connections
 from django.http import StreamingHttpResponse
 from django.utils import timezone
 
@@ -15,6 +16,7 @@ from signals.admin.exports import CSV_COLUMNS
 from signals.models import Rejection, Signal
 from tests.signals.admin.bulk import bulk_signals, list_order, staff_user
 from tests.support.factories import RejectionFactory
+from tests.support.processes import admin_connection
 
 pytestmark = pytest.mark.django_db
 
@@ -225,3 +227,31 @@ def test_the_database_takes_writes_while_an_export_streams(exporter, monkeypatch
     rows = list(csv.reader(io.StringIO(b"".join([*streamed, *content]).decode("utf-8-sig"), newline="")))
     assert [row[0] for row in rows[1:]] == list_order()
     assert Rejection.objects.count() == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_export_whose_client_stops_reading_ends_its_transaction_after_the_idle_limit(exporter, monkeypatch):
+    """A client that stays connected but stops reading held its export's transaction (and the
+    snapshot that keeps vacuum from the rows deleted since) for as long as it stayed: a threaded
+    worker waits on the socket for ever."""
+    if connections["default"].vendor != "postgresql":
+        pytest.skip("SQLite's export reads without a transaction")
+    monkeypatch.setattr(exports, "CHUNK_ROWS", 4)
+    monkeypatch.setattr(exports, "IDLE_SECONDS", 1)
+    bulk_signals(10)
+    content = iter(exporter.get(EXPORT.format("csv")).streaming_content)
+    next(content), next(content)  # the header and the first rows: the export's transaction is open
+    pid = connections["default"].connection.info.backend_pid
+
+    def idle_in_transaction() -> bool:
+        with admin_connection(connections["default"].settings_dict) as other:
+            state = other.execute("SELECT state FROM pg_stat_activity WHERE pid = %s", [pid]).fetchone()
+        return state is not None and state[0] == "idle in transaction"
+
+    assert idle_in_transaction()
+    time.sleep(3)  # the client reads nothing
+
+    assert not idle_in_transaction()
+    with pytest.raises(DatabaseError):  # the server ended the session
+        list(content)  # the rest of the export is not sent: the download ends short
+    connections["default"].close()
