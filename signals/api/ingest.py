@@ -7,6 +7,8 @@ is harmless (signal ids are deterministic); an ``Idempotency-Key`` header also r
 answer again (``omen_site.api.idempotency``).
 """
 
+from datetime import UTC
+
 from django.utils import timezone
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
@@ -14,6 +16,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from signals.services.ingest import signals_ingest
+from signals.sources.polymarket import MAX_YEAR, MIN_YEAR
 from signals.sources.registry import SOURCES
 from utilities.query_parameters import QueryParametersChecked
 
@@ -25,7 +28,17 @@ INGEST_SOURCES = tuple(sorted(SOURCES))
 class IngestRequestSerializer(serializers.Serializer):
     source = serializers.ChoiceField(choices=INGEST_SOURCES, help_text="Whose shape the reply has.")
     reply = serializers.JSONField(help_text="The source's reply, as its API sent it.")
-    fetched_at = serializers.DateTimeField(required=False, help_text="When the reply was fetched; default: now.")
+    fetched_at = serializers.DateTimeField(
+        required=False, help_text=f"When the reply was fetched ({MIN_YEAR} to {MAX_YEAR}); default: now."
+    )
+
+    def validate_fetched_at(self, value):
+        # The years the parsers take of a record's own times: a record without one is observed at
+        # its fetch time, and year 1 was an OverflowError where ingest looks back over a market's
+        # history (a 500), year 9999 every market past its end date (ingest_file's --fetched-at too).
+        if not MIN_YEAR <= value.astimezone(UTC).year <= MAX_YEAR:
+            raise serializers.ValidationError(f"A fetch time between the years {MIN_YEAR} and {MAX_YEAR}.")
+        return value
 
 
 class RecordOutcomeSerializer(serializers.Serializer):

@@ -206,3 +206,20 @@ def test_a_body_over_ten_mib_is_a_413_before_it_is_read(partner):
 def test_a_malformed_idempotency_key_is_a_400(partner):
     reply = post(partner, {"source": "polymarket", "reply": []}, HTTP_IDEMPOTENCY_KEY="x" * 256)
     assert reply.status_code == 400 and reply.json()["details"][0]["field"] == "Idempotency-Key"
+
+
+@pytest.mark.parametrize(
+    "moment", ["0001-01-01T00:00:00Z", "1969-12-31T23:59:59Z", "2201-01-01T00:00:00Z", "9999-12-31T23:59:59Z"]
+)
+def test_a_fetch_time_outside_the_years_the_parsers_accept_is_a_400_naming_fetched_at(partner, markets, moment):
+    """The fault probe's fetched_at of year 1: a market without updatedAt is observed at its fetch
+    time, and the history window before it was an OverflowError (a 500); 9999 was taken, and every
+    market looked past its end date. ingest_file's --fetched-at takes the same years."""
+    market = {key: value for key, value in markets[7].items() if key != "updatedAt"}
+
+    reply = post(partner, {"source": "polymarket", "reply": [market], "fetched_at": moment})
+
+    assert reply.status_code == 400, reply.content
+    assert [d["field"] for d in reply.json()["details"]] == ["fetched_at"]
+    assert "1970" in reply.json()["message"] and "2200" in reply.json()["message"]
+    assert not Signal.objects.exists() and not Rejection.objects.exists()
