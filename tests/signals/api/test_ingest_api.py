@@ -223,3 +223,36 @@ def test_a_fetch_time_outside_the_years_the_parsers_accept_is_a_400_naming_fetch
     assert [d["field"] for d in reply.json()["details"]] == ["fetched_at"]
     assert "1970" in reply.json()["message"] and "2200" in reply.json()["message"]
     assert not Signal.objects.exists() and not Rejection.objects.exists()
+
+
+@pytest.mark.parametrize(
+    ("text", "field"),
+    [
+        ('{"source": "polymarket", "reply": [{"id": "1\\ud800", "question": "Ceasefire?"}]}', "reply[0].id"),
+        ('{"source": "polymarket", "reply": [{}, {"id": "2", "question": "Ceasefire \\udc00"}]}', "reply[1].question"),
+        ('{"source": "polymarket", "reply": [{"\\udfff": 1}]}', "reply[0]"),
+        ('{"source": "polymarket\\ud83d", "reply": []}', "source"),
+    ],
+)
+def test_a_lone_surrogate_anywhere_in_the_body_is_a_400_naming_where(partner, text, field):
+    """The fault probe's "\\ud800" in a record: JSON's escapes can spell half a UTF-16 pair, which
+    is no character; Python kept it in a str that no UTF-8 encoder takes (the rejection's digest
+    raised UnicodeEncodeError, a 500; a text column refuses it). A poll's reply, read by orjson,
+    is refused whole for it; so is the API's body, naming where it is."""
+    reply = partner.post(URL, data=text, content_type="application/json")
+
+    assert reply.status_code == 400, reply.content
+    assert [d["field"] for d in reply.json()["details"]] == [field]
+    assert "surrogate" in reply.json()["message"]
+    assert not Signal.objects.exists() and not Rejection.objects.exists()
+
+
+def test_an_escaped_surrogate_pair_is_the_character_it_spells(partner, markets):
+    market = {**markets[7], "question": markets[7]["question"] + " \U0001f54a"}  # a dove, as "\ud83d\udd4a"
+
+    reply = partner.post(
+        URL, data=json.dumps({"source": "polymarket", "reply": [market]}), content_type="application/json"
+    )
+
+    assert reply.status_code == 200, reply.content
+    assert Signal.objects.get().title.endswith("\U0001f54a")
