@@ -101,6 +101,12 @@ class IdempotencyMiddleware:
             return _too_large(request)
         except RawPostDataException:  # already read as a stream: nothing to compare, let it through
             return self.get_response(request)
+        if len(body) < length:
+            # The client went away mid-upload (or sent less than it said): a server hands the part
+            # that came over as the body. Answered without claiming the key, which names the whole
+            # request: kept, this part's 400 made the retry of the whole a 409 for a day.
+            message = f"The body ended after {len(body)} of the {length} bytes Content-Length announced."
+            return _error(request, 400, "body_incomplete", message, field="Content-Length")
         digest = hashlib.sha256(
             b"\0".join([request.method.encode(), request.get_full_path().encode(), body])
         ).hexdigest()

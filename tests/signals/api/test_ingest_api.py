@@ -1,5 +1,6 @@
 """``POST /api/v1/signals/ingest/``: a partner's reply through the pipeline, per-record outcomes, idempotency, size."""
 
+import io
 import json
 
 import pytest
@@ -256,3 +257,24 @@ def test_an_escaped_surrogate_pair_is_the_character_it_spells(partner, markets):
 
     assert reply.status_code == 200, reply.content
     assert Signal.objects.get().title.endswith("\U0001f54a")
+
+
+def test_a_body_cut_short_by_a_client_gone_mid_upload_does_not_use_up_its_idempotency_key(partner, markets):
+    """The fault probe's partner that went away halfway through its upload: the server read what
+    came (gunicorn hands a short body over as it is), kept the 400 its half got under the key, and
+    the partner's retry of the whole body was a 409, "used for another request", for 24 hours."""
+    whole = json.dumps({"source": "polymarket", "reply": markets[:8]}).encode()
+    cut = partner.post(
+        URL,
+        data=whole,
+        content_type="application/json",
+        HTTP_IDEMPOTENCY_KEY="upload-1",
+        **{"wsgi.input": io.BytesIO(whole[: len(whole) // 2])},  # Content-Length says the whole
+    )
+
+    retried = partner.post(URL, data=whole, content_type="application/json", HTTP_IDEMPOTENCY_KEY="upload-1")
+
+    assert cut.status_code == 400 and cut.json()["error"] == "body_incomplete"
+    assert cut.json()["details"][0]["field"] == "Content-Length"
+    assert retried.status_code == 200 and "Idempotent-Replayed" not in retried, retried.content
+    assert retried.json()["created"] > 0
