@@ -13,17 +13,22 @@ view would, and says where the key stands: replays are no way around the throttl
 
 Done as middleware rather than in each view so every write endpoint, now and later, gets the
 same rule; it runs before the view reads the body, which also lets it refuse an oversized body
-with a 413 before any of it is read.
+with a 413 before any of it is read. A body sent without a length (``Transfer-Encoding:
+chunked``), which Django reads as empty, is read here to its end, at most the limit, and handed on
+with its length; a server that does not end such a body for the application (runserver's) gets a
+411.
 """
 
 from __future__ import annotations
 
 import hashlib
+import io
 from datetime import timedelta
 
 import orjson
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
+from django.core.handlers.wsgi import LimitedStream
 from django.db import IntegrityError, models, transaction
 from django.http import HttpResponse, JsonResponse
 from django.http.request import RawPostDataException
@@ -72,12 +77,45 @@ def _too_large(request) -> JsonResponse:
     return _error(request, 413, "body_too_large", f"The request body is over {limit} bytes ({limit // 2**20} MiB).")
 
 
+def _read_to_its_end(request) -> JsonResponse | None:
+    """A body sent without Content-Length, read whole and handed on with its length; or the refusal.
+
+    Django reads a body of the length CONTENT_LENGTH gives, none without it: a chunked upload
+    (gunicorn decodes it and ends the input, ``wsgi.input_terminated``) was an empty body, a good
+    batch a 400 naming every field as missing, and one past the limit never met it.
+    """
+    if not request.META.get("wsgi.input_terminated"):
+        message = "Send Content-Length: this server cannot read a body sent without one (Transfer-Encoding)."
+        return _error(request, 411, "length_required", message, field="Content-Length")
+    limit = settings.API_MAX_BODY_BYTES
+    stream = request.META["wsgi.input"]
+    parts, size = [], 0
+    while size <= limit:  # one byte past the limit is enough to refuse it
+        part = stream.read(min(2**16, limit + 1 - size))
+        if not part:
+            break
+        parts.append(part)
+        size += len(part)
+    if size > limit:
+        return _too_large(request)
+    body = b"".join(parts)
+    request.META["CONTENT_LENGTH"] = str(size)  # DRF reads no body without it
+    request._stream = LimitedStream(io.BytesIO(body), size)  # as WSGIRequest would have, given the length
+    return None
+
+
 class IdempotencyMiddleware:
     def __init__(self, get_response):
         self.get_response = get_response
 
     def __call__(self, request):
-        if request.method != "POST" or not request.path.startswith("/api/"):
+        if not request.path.startswith("/api/"):
+            return self.get_response(request)
+        if not request.META.get("CONTENT_LENGTH") and "HTTP_TRANSFER_ENCODING" in request.META:
+            refusal = _read_to_its_end(request)
+            if refusal is not None:
+                return refusal
+        if request.method != "POST":
             return self.get_response(request)
         try:
             length = int(request.META.get("CONTENT_LENGTH") or 0)

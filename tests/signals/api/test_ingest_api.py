@@ -278,3 +278,34 @@ def test_a_body_cut_short_by_a_client_gone_mid_upload_does_not_use_up_its_idempo
     assert cut.json()["details"][0]["field"] == "Content-Length"
     assert retried.status_code == 200 and "Idempotent-Replayed" not in retried, retried.content
     assert retried.json()["created"] > 0
+
+
+def chunked(client, body: bytes, *, terminated: bool = True, **headers):
+    """A POST as gunicorn hands a chunked upload over: no Content-Length, the input decoded and ended."""
+    environ = {"CONTENT_LENGTH": "", "HTTP_TRANSFER_ENCODING": "chunked", "wsgi.input": io.BytesIO(body)}
+    if terminated:
+        environ["wsgi.input_terminated"] = True
+    return client.post(URL, data=body, content_type="application/json", **environ, **headers)
+
+
+def test_a_chunked_body_is_read_whole_and_one_over_ten_mib_is_a_413(partner, markets):
+    """The fault probe's chunked uploads to gunicorn: with no Content-Length, Django read an empty
+    body, so a good batch was a 400 ("source: This field is required") and one past 10 MiB never
+    met the limit."""
+    body = json.dumps({"source": "polymarket", "reply": markets[:8]}).encode()
+
+    first = chunked(partner, body, HTTP_IDEMPOTENCY_KEY="chunked-1")
+    replayed = chunked(partner, body, HTTP_IDEMPOTENCY_KEY="chunked-1")
+    too_large = chunked(partner, b'{"source": "polymarket", "reply": [' + b" " * (10 * 2**20) + b"]}")
+
+    assert first.status_code == 200 and first.json()["created"] > 0, first.content
+    assert replayed["Idempotent-Replayed"] == "true" and replayed.content == first.content
+    assert too_large.status_code == 413 and too_large.json()["error"] == "body_too_large"
+
+
+def test_a_chunked_body_a_server_does_not_end_is_a_411(partner):
+    """A server that passes a chunked body on undecoded (runserver's) gives no end to read to."""
+    reply = chunked(partner, b'{"source": "polymarket", "reply": []}', terminated=False)
+
+    assert reply.status_code == 411 and reply.json()["error"] == "length_required"
+    assert reply.json()["details"][0]["field"] == "Content-Length"
