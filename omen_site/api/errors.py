@@ -98,7 +98,7 @@ ERROR_RESPONSES = {
     "404": "Nothing has this id.",
     "429": "Past the key's rate: Retry-After says when to come back.",
     # Only where the operation takes a body:
-    "415": "The body is not JSON: send Content-Type: application/json.",
+    "415": "The body is not JSON (send Content-Type: application/json), or it is compressed (Content-Encoding).",
     # Only on POSTs (omen_site/api/idempotency.py):
     "409": "This Idempotency-Key named another request (another body, path or method), or its request still runs.",
     "413": "The body is over API_MAX_BODY_BYTES ({API_MAX_BODY_BYTES:,} bytes).",

@@ -13,10 +13,10 @@ view would, and says where the key stands: replays are no way around the throttl
 
 Done as middleware rather than in each view so every write endpoint, now and later, gets the
 same rule; it runs before the view reads the body, which also lets it refuse an oversized body
-with a 413 before any of it is read. A body sent without a length (``Transfer-Encoding:
-chunked``), which Django reads as empty, is read here to its end, at most the limit, and handed on
-with its length; a server that does not end such a body for the application (runserver's) gets a
-411.
+with a 413 before any of it is read, and a compressed one (``Content-Encoding``) with a 415. A
+body sent without a length (``Transfer-Encoding: chunked``), which Django reads as empty, is read
+here to its end, at most the limit, and handed on with its length; a server that does not end
+such a body for the application (runserver's) gets a 411.
 """
 
 from __future__ import annotations
@@ -77,6 +77,16 @@ def _too_large(request) -> JsonResponse:
     return _error(request, 413, "body_too_large", f"The request body is over {limit} bytes ({limit // 2**20} MiB).")
 
 
+def _encoded(request, coding: str) -> JsonResponse:
+    """A compressed body is not read (the size limit is on what is sent; a small gzip can hold a
+    large body): a 415 naming Content-Encoding (RFC 9110 15.5.16), not the parse error its bytes
+    made, which said the body's UTF-8 could not be decoded."""
+    message = f"Content-Encoding {coding!r} is not accepted: send the body uncompressed (identity)."
+    response = _error(request, 415, "unsupported_content_encoding", message, field="Content-Encoding")
+    response["Accept-Encoding"] = "identity"
+    return response
+
+
 def _read_to_its_end(request) -> JsonResponse | None:
     """A body sent without Content-Length, read whole and handed on with its length; or the refusal.
 
@@ -111,6 +121,9 @@ class IdempotencyMiddleware:
     def __call__(self, request):
         if not request.path.startswith("/api/"):
             return self.get_response(request)
+        coding = request.META.get("HTTP_CONTENT_ENCODING", "")
+        if any(part.strip().lower() not in {"", "identity"} for part in coding.split(",")):
+            return _encoded(request, coding)
         if not request.META.get("CONTENT_LENGTH") and "HTTP_TRANSFER_ENCODING" in request.META:
             refusal = _read_to_its_end(request)
             if refusal is not None:

@@ -1,5 +1,6 @@
 """``POST /api/v1/signals/ingest/``: a partner's reply through the pipeline, per-record outcomes, idempotency, size."""
 
+import gzip
 import io
 import json
 
@@ -309,3 +310,25 @@ def test_a_chunked_body_a_server_does_not_end_is_a_411(partner):
 
     assert reply.status_code == 411 and reply.json()["error"] == "length_required"
     assert reply.json()["details"][0]["field"] == "Content-Length"
+
+
+@pytest.mark.parametrize("coding", ["gzip", "deflate", "br", "identity, gzip"])
+def test_a_compressed_body_is_a_415_naming_content_encoding(partner, coding):
+    """The fault probe's gzip upload: the body was read as the JSON it is not, a 400 saying its
+    UTF-8 could not be decoded at byte 0x8b, which sent the partner looking in the wrong place."""
+    body = gzip.compress(json.dumps({"source": "polymarket", "reply": []}).encode())
+
+    reply = partner.post(URL, data=body, content_type="application/json", HTTP_CONTENT_ENCODING=coding)
+
+    assert reply.status_code == 415, reply.content
+    assert reply.json()["error"] == "unsupported_content_encoding"
+    assert reply.json()["details"][0]["field"] == "Content-Encoding"
+    assert reply["Accept-Encoding"] == "identity"
+
+
+def test_a_body_said_to_be_identity_encoded_is_read(partner):
+    body = json.dumps({"source": "polymarket", "reply": []})
+
+    reply = partner.post(URL, data=body, content_type="application/json", HTTP_CONTENT_ENCODING="Identity")
+
+    assert reply.status_code == 200, reply.content
