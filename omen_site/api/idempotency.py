@@ -23,13 +23,15 @@ from __future__ import annotations
 
 import hashlib
 import io
+import logging
 from datetime import timedelta
+from functools import partial
 
 import orjson
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
 from django.core.handlers.wsgi import LimitedStream
-from django.db import IntegrityError, models, transaction
+from django.db import DatabaseError, IntegrityError, connection, models, transaction
 from django.http import HttpResponse, JsonResponse
 from django.http.request import RawPostDataException
 from django.utils import timezone
@@ -39,6 +41,8 @@ from omen_site.api.auth import HEADER as API_KEY_HEADER
 from omen_site.api.keys import ApiKey
 from omen_site.api.throttle import count_request, key_rate
 from omen_site.middleware import api_error_response, request_id_of
+
+log = logging.getLogger("omen.api.idempotency")
 
 HEADER = "Idempotency-Key"
 MAX_KEY_CHARS = 255
@@ -169,23 +173,48 @@ class IdempotencyMiddleware:
                 response["Retry-After"] = str(wait)
                 return response
             return _answer_from(request, stored, digest)
+        forget = IdempotentRequest.objects.filter(pk=stored.pk).delete
         try:
             response = self.get_response(request)
         except BaseException:
-            IdempotentRequest.objects.filter(pk=stored.pk).delete()
+            _on_a_working_connection(forget, request, "forget")
             raise
         # A path no view answers is not the request the key named either: forgotten too.
         unrouted = getattr(request, "resolver_match", None) is None
         if response.status_code in _NOT_KEPT or response.status_code >= 500 or response.streaming or unrouted:
-            IdempotentRequest.objects.filter(pk=stored.pk).delete()  # a retry should run again
+            _on_a_working_connection(forget, request, "forget")  # a retry should run again
             return response
-        IdempotentRequest.objects.filter(pk=stored.pk).update(
-            completed_at=timezone.now(),
-            status_code=response.status_code,
-            content_type=response.get("Content-Type", ""),
-            body=response.content,
+        _on_a_working_connection(
+            partial(
+                IdempotentRequest.objects.filter(pk=stored.pk).update,
+                completed_at=timezone.now(),
+                status_code=response.status_code,
+                content_type=response.get("Content-Type", ""),
+                body=response.content,
+            ),
+            request,
+            "keep the answer under",
         )
         return response
+
+
+def _on_a_working_connection(write, request, what: str) -> None:
+    """The key's bookkeeping after the view, once more on a new connection if the first one failed.
+
+    A view that failed because the database connection was cut (a restart, a failover) left it
+    dead for this write too: the key stayed "in progress", and the client's retry was a 409 for
+    IN_PROGRESS_TIMEOUT though nothing ran. If the second try fails as well, the view's answer
+    still goes out (it is what happened) and the key waits for IN_PROGRESS_TIMEOUT.
+    """
+    for last in (False, True):
+        try:
+            write()
+            return
+        except DatabaseError:
+            if last or connection.in_atomic_block:
+                log.exception("could not %s Idempotency-Key of request %s", what, request_id_of(request))
+                return
+            connection.close()  # the next query opens another (the pool's check discards a dead one)
 
 
 def _claim(client: str, key: str, digest: str) -> tuple[bool, IdempotentRequest]:

@@ -4,11 +4,14 @@ import gzip
 import io
 import json
 
+import psycopg
 import pytest
+from django.db import close_old_connections, connection
 
 from ledger.models import LedgerOutbox
 from omen_site.api.keys import ApiKey
 from omen_site.models import IdempotentRequest
+from signals.api import ingest as ingest_view
 from signals.models import Rejection, Signal
 from tests.support.throttle_windows import away_from_a_minutes_end
 
@@ -332,3 +335,39 @@ def test_a_body_said_to_be_identity_encoded_is_read(partner):
     reply = partner.post(URL, data=body, content_type="application/json", HTTP_CONTENT_ENCODING="Identity")
 
     assert reply.status_code == 200, reply.content
+
+
+@pytest.mark.postgresql
+@pytest.mark.django_db(transaction=True)
+def test_a_request_whose_database_connection_is_cut_midway_leaves_its_key_free_for_the_retry(
+    partner, markets, monkeypatch, settings
+):
+    """The fault probe's connections cut under a running ingest (a restart, a failover): the view
+    failed, and so did forgetting the key on the same dead connection, so the key stayed "in
+    progress" and the partner's retry was a 409 "still running" for ten minutes, though nothing ran."""
+    if connection.vendor != "postgresql":
+        pytest.skip("a connection to cut: PostgreSQL's")
+    partner.raise_request_exception = False
+    real_ingest = ingest_view.signals_ingest
+
+    def cut_then_ingest(**kwargs):
+        with psycopg.connect(**psycopg_params(settings), autocommit=True) as other:
+            other.execute("SELECT pg_terminate_backend(%s, 5000)", [connection.connection.info.backend_pid])
+        return real_ingest(**kwargs)
+
+    monkeypatch.setattr(ingest_view, "signals_ingest", cut_then_ingest)
+    body = {"source": "polymarket", "reply": markets[:8]}
+    cut = post(partner, body, HTTP_IDEMPOTENCY_KEY="cut-1")
+    monkeypatch.setattr(ingest_view, "signals_ingest", real_ingest)
+    close_old_connections()  # as a server does when a request ends (the test client does not)
+
+    retried = post(partner, body, HTTP_IDEMPOTENCY_KEY="cut-1")
+
+    assert cut.status_code == 500 and cut.json()["error"] == "server_error"
+    assert retried.status_code == 200 and "Idempotent-Replayed" not in retried, retried.content
+    assert retried.json()["created"] > 0
+
+
+def psycopg_params(settings) -> dict:
+    db = settings.DATABASES["default"]
+    return {"dbname": db["NAME"], "user": db["USER"], "host": db["HOST"], "port": db["PORT"] or 5432}
