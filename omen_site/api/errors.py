@@ -34,6 +34,10 @@ def _details(detail, field: str = "") -> list[dict]:
     return [{"field": field, "message": str(detail), "code": getattr(detail, "code", "invalid")}]
 
 
+# What a refusal of the request as a whole is about, named as a field in its details.
+WHOLE_REQUEST_FIELDS = {exceptions.ParseError: "body", exceptions.UnsupportedMediaType: "Content-Type"}
+
+
 def api_exception_handler(exc, context):
     # Django's own exceptions, as DRF's handler would translate them, so their code is known too.
     if isinstance(exc, Http404):
@@ -51,10 +55,13 @@ def api_exception_handler(exc, context):
         )
         error = "invalid_request"
     else:
-        details = []
         message = str(exc.detail) if isinstance(exc, exceptions.APIException) else str(exc)
         codes = exc.get_codes() if isinstance(exc, exceptions.APIException) else "error"
         error = codes if isinstance(codes, str) else "error"
+        # A refusal of the body as a whole names what it refuses: the body, or the header that
+        # says what it is (details were empty, naming nothing).
+        field = WHOLE_REQUEST_FIELDS.get(type(exc), "")
+        details = [{"field": field, "message": message, "code": error}] if field else []
     response.data = {
         "error": error,
         "message": message,

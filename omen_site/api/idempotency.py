@@ -78,7 +78,8 @@ def _error(request, status: int, error: str, message: str, field: str = "") -> J
 
 def _too_large(request) -> JsonResponse:
     limit = settings.API_MAX_BODY_BYTES
-    return _error(request, 413, "body_too_large", f"The request body is over {limit} bytes ({limit // 2**20} MiB).")
+    message = f"The request body is over {limit} bytes ({limit // 2**20} MiB)."
+    return _error(request, 413, "body_too_large", message, field="body")
 
 
 def _encoded(request, coding: str) -> JsonResponse:
@@ -244,7 +245,11 @@ def _answer_from(request, stored: IdempotentRequest, digest: str) -> HttpRespons
         )
     if stored.completed_at is None:
         return _error(
-            request, 409, "request_in_progress", f"A request with this {HEADER} is still running; retry later."
+            request,
+            409,
+            "request_in_progress",
+            f"A request with this {HEADER} is still running; retry later.",
+            field=HEADER,
         )
     body = bytes(stored.body)
     if stored.status_code >= 400 and stored.content_type.startswith("application/json"):

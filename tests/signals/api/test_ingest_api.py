@@ -1,6 +1,7 @@
 """``POST /api/v1/signals/ingest/``: a partner's reply through the pipeline, per-record outcomes, idempotency, size."""
 
 import gzip
+import hashlib
 import io
 import json
 
@@ -371,3 +372,40 @@ def test_a_request_whose_database_connection_is_cut_midway_leaves_its_key_free_f
 def psycopg_params(settings) -> dict:
     db = settings.DATABASES["default"]
     return {"dbname": db["NAME"], "user": db["USER"], "host": db["HOST"], "port": db["PORT"] or 5432}
+
+
+@pytest.mark.parametrize(
+    ("body", "content_type", "status", "field"),
+    [
+        (b'{"source": "polymarket", "reply": [', "application/json", 400, "body"),
+        (b'{"source": "polymarket", "reply": ["\xff"]}', "application/json", 400, "body"),
+        (b'{"source": "polymarket", "reply": [NaN]}', "application/json", 400, "body"),
+        (b'{"source": "polymarket", "reply": []}', "text/plain", 415, "Content-Type"),
+        (b'{"source": "polymarket", "reply": []}', "", 415, "Content-Type"),
+        (b"[" + b" " * (10 * 2**20) + b"]", "application/json", 413, "body"),
+    ],
+)
+def test_a_body_or_header_refused_whole_is_named_in_the_details(partner, body, content_type, status, field):
+    """The fault probe's refusals of the body as a whole (JSON that does not parse, a Content-Type
+    that is not JSON, a body too large): the error shape's details were empty, naming nothing."""
+    reply = partner.post(URL, data=body, content_type=content_type)
+
+    assert reply.status_code == status, reply.content
+    assert [d["field"] for d in reply.json()["details"]] == [field]
+    assert reply.json()["details"][0]["code"] == reply.json()["error"]
+
+
+def test_a_key_whose_request_still_runs_is_a_409_naming_the_key(partner):
+    body = json.dumps({"source": "polymarket", "reply": []}).encode()
+    running = post(partner, {"source": "polymarket", "reply": []}, HTTP_IDEMPOTENCY_KEY="slow-1")
+    IdempotentRequest.objects.update(completed_at=None)  # as while the first request runs
+    assert (
+        IdempotentRequest.objects.get().request_digest
+        == hashlib.sha256(b"POST\0" + URL.encode() + b"\0" + body).hexdigest()
+    )
+
+    again = partner.post(URL, data=body, content_type="application/json", HTTP_IDEMPOTENCY_KEY="slow-1")
+
+    assert running.status_code == 200 and again.status_code == 409
+    assert again.json()["error"] == "request_in_progress"
+    assert [d["field"] for d in again.json()["details"]] == ["Idempotency-Key"]
