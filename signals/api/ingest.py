@@ -21,6 +21,10 @@ from signals.sources.registry import SOURCES
 from utilities.query_parameters import QueryParametersChecked
 
 WRITE_SIGNALS = "write:signals"
+# Records one request takes. API_MAX_BODY_BYTES bounds bytes, not records: 10 MiB of "1," is five
+# million records (a parse, a rejection and an outcome each), a worker's minutes and an answer of
+# a gigabyte. 10 MiB of real Gamma markets is about 2,000; 10,000 rejected ones take about a second.
+MAX_RECORDS = 10_000
 # The sources a reply can come from: the polled ones (not "original", which only import writes).
 INGEST_SOURCES = tuple(sorted(SOURCES))
 
@@ -31,6 +35,14 @@ class IngestRequestSerializer(serializers.Serializer):
     fetched_at = serializers.DateTimeField(
         required=False, help_text=f"When the reply was fetched ({MIN_YEAR} to {MAX_YEAR}); default: now."
     )
+
+    def validate(self, attrs):
+        # Counted before the source's parser reads any: parsing is much of the cost bounded here.
+        count = SOURCES[attrs["source"]].records_in(attrs["reply"])
+        if count > MAX_RECORDS:
+            message = f"The reply holds {count:,} records; a request takes at most {MAX_RECORDS:,}: send it in parts."
+            raise serializers.ValidationError({"reply": [message]})
+        return attrs
 
     def validate_fetched_at(self, value):
         # The years the parsers take of a record's own times: a record without one is observed at

@@ -247,7 +247,7 @@ def _records(payload: Any) -> list[tuple[Any, dict | None]]:
         )
     records: list[tuple[Any, dict | None]] = []
     for item in items:
-        if isinstance(item, dict) and "question" not in item and "markets" in item:
+        if _is_event(item):
             nested = item["markets"]
             if isinstance(nested, list):
                 records.extend((market, item) for market in nested)
@@ -256,6 +256,17 @@ def _records(payload: Any) -> list[tuple[Any, dict | None]]:
         else:
             records.append((item, None))
     return records
+
+
+def _is_event(item: Any) -> bool:
+    return isinstance(item, dict) and "question" not in item and "markets" in item
+
+
+def count_markets(payload: Any) -> int:
+    """How many records ``parse_markets`` reads from a reply, counted without parsing one (0 for
+    a reply it refuses as a whole)."""
+    items = [payload] if isinstance(payload, dict) else payload if isinstance(payload, list) else []
+    return sum(len(item["markets"]) if _is_event(item) and isinstance(item["markets"], list) else 1 for item in items)
 
 
 def parse_markets(payload: Any, *, fetched_at: datetime) -> list[RawEvent | ParseFailure]:

@@ -15,7 +15,7 @@ from typing import Any
 
 from signals.sources.news import parse_newsapi, parse_newsdata
 from signals.sources.openmeteo import parse_forecast, parse_marine, parse_openmeteo
-from signals.sources.polymarket import parse_markets
+from signals.sources.polymarket import count_markets, parse_markets
 from signals.sources.yahoo import parse_chart
 
 
@@ -40,6 +40,9 @@ class SourceDefinition:
     # follow_up(config, external_ids) -> the requests that fetch those of its things by id:
     # markets OMEN issued signals for that left the active list, to see how they ended.
     follow_up: Callable[[Any, list[str]], list[SourceRequest]] | None = None
+    # records_in(payload) -> how many records the parser reads from it, counted without parsing
+    # one (0 for a payload it refuses whole): the ingest API bounds a request's records by it.
+    records_in: Callable[[Any], int] = lambda payload: 0
 
 
 def _polymarket_requests(config) -> list[SourceRequest]:
@@ -129,6 +132,17 @@ def _yahoo_requests(config) -> list[SourceRequest]:
     ]
 
 
+def _list_length(payload: Any, *keys: str) -> int:
+    """The length of the array under ``keys`` (none: the payload itself), 0 where there is none."""
+    for key in keys:
+        payload = payload.get(key) if isinstance(payload, dict) else None
+    return len(payload) if isinstance(payload, list) else 0
+
+
+def _openmeteo_locations(payload: Any) -> int:
+    return 1 if isinstance(payload, dict) else _list_length(payload)
+
+
 def _needs(setting: str):
     def reason(config) -> str | None:
         return None if getattr(config, setting) else f"{setting} is not set: set it to poll this source"
@@ -137,9 +151,25 @@ def _needs(setting: str):
 
 
 SOURCES: dict[str, SourceDefinition] = {
-    "polymarket": SourceDefinition("polymarket", parse_markets, _polymarket_requests, follow_up=_polymarket_follow_up),
-    "openmeteo": SourceDefinition("openmeteo", _parse_openmeteo, _openmeteo_requests),
-    "newsapi": SourceDefinition("newsapi", parse_newsapi, _newsapi_requests, _needs("NEWSAPI_KEY")),
-    "newsdata": SourceDefinition("newsdata", parse_newsdata, _newsdata_requests, _needs("NEWSDATA_KEY")),
-    "yahoo": SourceDefinition("yahoo", parse_chart, _yahoo_requests),
+    "polymarket": SourceDefinition(
+        "polymarket", parse_markets, _polymarket_requests, follow_up=_polymarket_follow_up, records_in=count_markets
+    ),
+    "openmeteo": SourceDefinition("openmeteo", _parse_openmeteo, _openmeteo_requests, records_in=_openmeteo_locations),
+    "newsapi": SourceDefinition(
+        "newsapi",
+        parse_newsapi,
+        _newsapi_requests,
+        _needs("NEWSAPI_KEY"),
+        records_in=lambda payload: _list_length(payload, "articles"),
+    ),
+    "newsdata": SourceDefinition(
+        "newsdata",
+        parse_newsdata,
+        _newsdata_requests,
+        _needs("NEWSDATA_KEY"),
+        records_in=lambda payload: _list_length(payload, "results"),
+    ),
+    "yahoo": SourceDefinition(
+        "yahoo", parse_chart, _yahoo_requests, records_in=lambda payload: _list_length(payload, "chart", "result")
+    ),
 }

@@ -1,5 +1,6 @@
 """``POST /api/v1/signals/ingest/``: a partner's reply through the pipeline, per-record outcomes, idempotency, size."""
 
+import dataclasses
 import gzip
 import hashlib
 import io
@@ -14,6 +15,7 @@ from omen_site.api.keys import ApiKey
 from omen_site.models import IdempotentRequest
 from signals.api import ingest as ingest_view
 from signals.models import Rejection, Signal
+from signals.sources.registry import SOURCES
 from tests.support.throttle_windows import away_from_a_minutes_end
 
 pytestmark = pytest.mark.django_db
@@ -409,3 +411,44 @@ def test_a_key_whose_request_still_runs_is_a_409_naming_the_key(partner):
     assert running.status_code == 200 and again.status_code == 409
     assert again.json()["error"] == "request_in_progress"
     assert [d["field"] for d in again.json()["details"]] == ["Idempotency-Key"]
+
+
+RECORDS_A_REQUEST_TAKES = 10_000
+
+
+def reply_of(source: str, records: int) -> object:
+    """A reply of ``records`` records in the source's shape (each a 1, which its parser refuses)."""
+    many = [1] * records
+    return {
+        "polymarket": [{"id": "e1", "markets": many[: records // 2]}, *many[records // 2 :]],  # in an event, and not
+        "openmeteo": many,
+        "newsapi": {"status": "ok", "articles": many},
+        "newsdata": {"status": "success", "results": many},
+        "yahoo": {"chart": {"result": many, "error": None}},
+    }[source]
+
+
+@pytest.mark.parametrize("source", sorted(SOURCES))
+def test_a_reply_of_more_records_than_a_request_takes_is_a_400_naming_reply_before_any_is_parsed(
+    partner, source, monkeypatch
+):
+    """The fault probe's 400 KB body of 200,000 records ([1, 1, 1, ...]): 11.5 s of a worker and a
+    37 MB answer, kept under the key too; a 1.2 MB one outlasted gunicorn's 30 s timeout (the
+    worker killed mid-ingest), and 10 MiB spent 30 s in the parser alone. The body limit bounds
+    bytes, not records: the count is checked before the parser runs."""
+    monkeypatch.setitem(SOURCES, source, dataclasses.replace(SOURCES[source], parser=None))  # never reached
+
+    reply = post(partner, {"source": source, "reply": reply_of(source, RECORDS_A_REQUEST_TAKES + 1)})
+
+    assert reply.status_code == 400, reply.content
+    assert [d["field"] for d in reply.json()["details"]] == ["reply"]
+    assert "10,001 records" in reply.json()["message"] and "10,000" in reply.json()["message"]
+    assert not Rejection.objects.exists()
+
+
+@pytest.mark.parametrize("source", sorted(SOURCES))
+def test_a_reply_of_as_many_records_as_a_request_takes_is_ingested(partner, source):
+    reply = post(partner, {"source": source, "reply": reply_of(source, RECORDS_A_REQUEST_TAKES)})
+
+    assert reply.status_code == 200, reply.content[:300]
+    assert reply.json()["fetched"] == RECORDS_A_REQUEST_TAKES
