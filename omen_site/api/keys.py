@@ -134,7 +134,9 @@ class ApiKey(models.Model):
         """The live key ``raw`` is, or None (unknown, malformed or revoked)."""
         kind, _, rest = raw.partition("_")
         prefix, _, secret = rest.partition("_")
-        if kind != KEY_PREFIX or not prefix or not secret:
+        # A key is printable ASCII: one with a NUL went to PostgreSQL as the prefix, which refuses
+        # NUL in any text parameter (a 500 where a server, such as runserver, passes the header on).
+        if kind != KEY_PREFIX or not prefix or not secret or not (raw.isascii() and raw.isprintable()):
             return None
         digest = key_digest(raw)
         now = time.monotonic()

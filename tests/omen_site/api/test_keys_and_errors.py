@@ -56,6 +56,25 @@ def test_a_key_is_stored_as_a_hash_and_found_by_its_plain_text_once():
     assert ApiKey.find(raw) is None
 
 
+@pytest.mark.parametrize("raw", ["omen_ab\x00cd_secret", "omen_abcd_se\x00cret", "omen_ab\x1fcd_secret"])
+def test_a_key_holding_a_control_character_is_unknown_not_a_server_error(client, raw):
+    """The fault probe's X-API-Key with a NUL in its prefix, sent to runserver (gunicorn refuses
+    such a header itself): the prefix went to PostgreSQL, which refuses NUL in any text
+    parameter, and the request was a 500; SQLite took it and matched nothing."""
+    assert ApiKey.find(raw) is None
+    for reply in (
+        get(client, "/api/v1/signals/", raw),
+        client.post(
+            "/api/v1/signals/ingest/",
+            data="{}",
+            content_type="application/json",
+            HTTP_X_API_KEY=raw,
+            HTTP_IDEMPOTENCY_KEY="k",
+        ),
+    ):
+        assert_error_shape(reply, 401, "invalid_api_key")
+
+
 def test_an_unknown_scope_is_refused_naming_it():
     with pytest.raises(ValueError, match="unknown scope.*read:everything"):
         ApiKey.issue("x", ["read:everything"])
