@@ -7,7 +7,9 @@ is a 409: the key names one request. Keys belong to the API key that sent them, 
 never collide; a request without an API key passes through (the view refuses it).
 
 Only answers that settle the request are kept: a success or a refusal of the request itself.
-Answers that a retry might change (401, 403, 409, 429, any 5xx) are forgotten, so the retry runs.
+Answers that a retry might change (401, 403, 409, 429, any 5xx) are forgotten, so the retry runs;
+so are refusals of a header the key's digest does not cover (415 for Content-Type, 406 for
+Accept): kept, the same body sent again with the header put right got the refusal again.
 Every answer given from here (a replay, a 409) counts against the key's rate as a request to the
 view would, and says where the key stands: replays are no way around the throttle.
 
@@ -48,7 +50,7 @@ HEADER = "Idempotency-Key"
 MAX_KEY_CHARS = 255
 # A request still marked in progress after this is taken to have died with its process.
 IN_PROGRESS_TIMEOUT = timedelta(minutes=10)
-_NOT_KEPT = {401, 403, 409, 429}
+_NOT_KEPT = {401, 403, 406, 409, 415, 429}
 
 
 class IdempotentRequest(models.Model):

@@ -452,3 +452,25 @@ def test_a_reply_of_as_many_records_as_a_request_takes_is_ingested(partner, sour
 
     assert reply.status_code == 200, reply.content[:300]
     assert reply.json()["fetched"] == RECORDS_A_REQUEST_TAKES
+
+
+@pytest.mark.parametrize(
+    ("wrong", "status"),
+    [
+        ({"content_type": "text/plain"}, 415),
+        ({"content_type": "application/json", "HTTP_ACCEPT": "application/xml"}, 406),
+    ],
+)
+def test_a_refusal_of_a_header_is_not_kept_so_the_retry_with_the_right_one_runs(partner, markets, wrong, status):
+    """The fault probe's partner that forgot Content-Type: the 415 was kept under its key, and
+    the same body sent again with Content-Type: application/json (the digest covers the method,
+    path and body, not the headers) was given the 415 again for 24 hours; an Accept the API
+    does not serve (406) the same."""
+    body = json.dumps({"source": "polymarket", "reply": markets[:8]})
+
+    refused = partner.post(URL, data=body, HTTP_IDEMPOTENCY_KEY="header-1", **wrong)
+    retried = partner.post(URL, data=body, content_type="application/json", HTTP_IDEMPOTENCY_KEY="header-1")
+
+    assert refused.status_code == status, refused.content
+    assert retried.status_code == 200 and "Idempotent-Replayed" not in retried, retried.content
+    assert retried.json()["created"] > 0
