@@ -35,7 +35,11 @@ def _details(detail, field: str = "") -> list[dict]:
 
 
 # What a refusal of the request as a whole is about, named as a field in its details.
-WHOLE_REQUEST_FIELDS = {exceptions.ParseError: "body", exceptions.UnsupportedMediaType: "Content-Type"}
+WHOLE_REQUEST_FIELDS = {
+    exceptions.ParseError: "body",
+    exceptions.UnsupportedMediaType: "Content-Type",
+    exceptions.NotAcceptable: "Accept",
+}
 
 
 def api_exception_handler(exc, context):

@@ -474,3 +474,10 @@ def test_a_refusal_of_a_header_is_not_kept_so_the_retry_with_the_right_one_runs(
     assert refused.status_code == status, refused.content
     assert retried.status_code == 200 and "Idempotent-Replayed" not in retried, retried.content
     assert retried.json()["created"] > 0
+
+
+def test_an_accept_the_api_does_not_serve_is_a_406_naming_accept(partner):
+    reply = post(partner, {"source": "polymarket", "reply": []}, HTTP_ACCEPT="application/xml")
+
+    assert reply.status_code == 406
+    assert [d["field"] for d in reply.json()["details"]] == ["Accept"]
