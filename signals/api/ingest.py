@@ -7,7 +7,7 @@ is harmless (signal ids are deterministic); an ``Idempotency-Key`` header also r
 answer again (``omen_site.api.idempotency``).
 """
 
-from datetime import UTC
+from datetime import UTC, timedelta
 
 from django.utils import timezone
 from drf_spectacular.utils import extend_schema
@@ -25,6 +25,8 @@ WRITE_SIGNALS = "write:signals"
 # million records (a parse, a rejection and an outcome each), a worker's minutes and an answer of
 # a gigabyte. 10 MiB of real Gamma markets is about 2,000; 10,000 rejected ones take about a second.
 MAX_RECORDS = 10_000
+# How far ahead of this server's clock a partner's may run: a fetch time later than this is refused.
+FETCHED_AT_SKEW = timedelta(minutes=5)
 # The sources a reply can come from: the polled ones (not "original", which only import writes).
 INGEST_SOURCES = tuple(sorted(SOURCES))
 
@@ -33,7 +35,7 @@ class IngestRequestSerializer(serializers.Serializer):
     source = serializers.ChoiceField(choices=INGEST_SOURCES, help_text="Whose shape the reply has.")
     reply = serializers.JSONField(help_text="The source's reply, as its API sent it.")
     fetched_at = serializers.DateTimeField(
-        required=False, help_text=f"When the reply was fetched ({MIN_YEAR} to {MAX_YEAR}); default: now."
+        required=False, help_text=f"When the reply was fetched ({MIN_YEAR} to now); default: now."
     )
 
     def validate(self, attrs):
@@ -50,6 +52,12 @@ class IngestRequestSerializer(serializers.Serializer):
         # history (a 500), year 9999 every market past its end date (ingest_file's --fetched-at too).
         if not MIN_YEAR <= value.astimezone(UTC).year <= MAX_YEAR:
             raise serializers.ValidationError(f"A fetch time between the years {MIN_YEAR} and {MAX_YEAR}.")
+        # Nor one in the future: a market's row moves only forward in time, so an observation
+        # dated ahead left every later one, polls' included, older, and the market as it left it.
+        if value > timezone.now() + FETCHED_AT_SKEW:
+            raise serializers.ValidationError(
+                f"A fetch time in the future (this server's clock reads {timezone.now():%Y-%m-%dT%H:%M:%SZ})."
+            )
         return value
 
 

@@ -5,10 +5,12 @@ import gzip
 import hashlib
 import io
 import json
+from datetime import timedelta
 
 import psycopg
 import pytest
 from django.db import close_old_connections, connection
+from django.utils import timezone
 
 from ledger.models import LedgerOutbox
 from omen_site.api.keys import ApiKey
@@ -481,3 +483,24 @@ def test_an_accept_the_api_does_not_serve_is_a_406_naming_accept(partner):
 
     assert reply.status_code == 406
     assert [d["field"] for d in reply.json()["details"]] == ["Accept"]
+
+
+def test_a_fetch_time_in_the_future_is_a_400_naming_fetched_at_and_does_not_freeze_its_market(partner, markets):
+    """The fault probe's fetched_at of 2029 (a careless partner's 2062 for 2026 would do the
+    same): a market without updatedAt is observed at its fetch time, and a market's row moves
+    only forward in time, so every later observation, polls' included, was older: its
+    probability, title and latest signal stayed as the future push left them."""
+    market = {
+        **{key: value for key, value in markets[7].items() if key != "updatedAt"},
+        "endDate": "2099-01-01T00:00:00Z",
+    }
+    future = (timezone.now() + timedelta(days=1)).isoformat()
+    near = (timezone.now() + timedelta(minutes=1)).isoformat()  # a partner's clock a little ahead
+
+    refused = post(partner, {"source": "polymarket", "reply": [market], "fetched_at": future})
+    taken = post(partner, {"source": "polymarket", "reply": [market], "fetched_at": near})
+
+    assert refused.status_code == 400, refused.content
+    assert [d["field"] for d in refused.json()["details"]] == ["fetched_at"]
+    assert "future" in refused.json()["message"]
+    assert taken.status_code == 200 and taken.json()["created"] == 1, taken.content
