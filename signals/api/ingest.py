@@ -7,7 +7,7 @@ is harmless (signal ids are deterministic); an ``Idempotency-Key`` header also r
 answer again (``omen_site.api.idempotency``).
 """
 
-from datetime import UTC, timedelta
+from datetime import UTC, datetime, timedelta
 
 from django.utils import timezone
 from drf_spectacular.utils import extend_schema
@@ -15,6 +15,7 @@ from rest_framework import serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from signals.pipeline.events import ParseFailure, RawEvent
 from signals.services.ingest import signals_ingest
 from signals.sources.polymarket import MAX_YEAR, MIN_YEAR
 from signals.sources.registry import SOURCES
@@ -94,6 +95,9 @@ class SignalIngest(QueryParametersChecked, APIView):
             records = SOURCES[source].parser(given.validated_data["reply"], fetched_at=fetched_at)
         except ValueError as exc:  # the reply as a whole is not one of this source's
             raise serializers.ValidationError({"reply": [str(exc)]}) from exc
+        if not SOURCES[source].forecasts:
+            latest = timezone.now() + FETCHED_AT_SKEW
+            records = [_not_ahead(record, latest, SOURCES[source].observed_at_field) for record in records]
         summary = signals_ingest(records=records, keep_outcomes=True, pushed=True)
         return Response(
             IngestReplySerializer(
@@ -108,6 +112,22 @@ class SignalIngest(QueryParametersChecked, APIView):
                 }
             ).data
         )
+
+
+def _not_ahead(record: RawEvent | ParseFailure, latest: datetime, field: str) -> RawEvent | ParseFailure:
+    """The record, or its rejection when it says it was observed after it arrived here.
+
+    A market's row (SourceEvent) moves only forward in time: a record observed ahead of this
+    server's clock left every later observation of it, polls' included, older, and the market's
+    probability, title and latest signal as the push left them.
+    """
+    if isinstance(record, ParseFailure) or record.observed_at <= latest:
+        return record
+    reason = (
+        f"{record.source} {record.external_id}: {field} {record.observed_at:%Y-%m-%dT%H:%M:%SZ} is after "
+        f"this server received the record ({timezone.now():%Y-%m-%dT%H:%M:%SZ})"
+    )
+    return ParseFailure(record.source, record.external_id, field, reason, record.title[:200])
 
 
 def _described(record, outcome) -> dict:

@@ -43,6 +43,11 @@ class SourceDefinition:
     # records_in(payload) -> how many records the parser reads from it, counted without parsing
     # one (0 for a payload it refuses whole): the ingest API bounds a request's records by it.
     records_in: Callable[[Any], int] = lambda payload: 0
+    # Its records' observed_at is a forecast's hour, ahead of the fetch by design (Open-Meteo's
+    # worst hour to come); any other source's is a time that has passed.
+    forecasts: bool = False
+    # The record's field its observed_at is read from, to name in a rejection.
+    observed_at_field: str = "observed_at"
 
 
 def _polymarket_requests(config) -> list[SourceRequest]:
@@ -152,9 +157,16 @@ def _needs(setting: str):
 
 SOURCES: dict[str, SourceDefinition] = {
     "polymarket": SourceDefinition(
-        "polymarket", parse_markets, _polymarket_requests, follow_up=_polymarket_follow_up, records_in=count_markets
+        "polymarket",
+        parse_markets,
+        _polymarket_requests,
+        follow_up=_polymarket_follow_up,
+        records_in=count_markets,
+        observed_at_field="updatedAt",
     ),
-    "openmeteo": SourceDefinition("openmeteo", _parse_openmeteo, _openmeteo_requests, records_in=_openmeteo_locations),
+    "openmeteo": SourceDefinition(
+        "openmeteo", _parse_openmeteo, _openmeteo_requests, records_in=_openmeteo_locations, forecasts=True
+    ),
     "newsapi": SourceDefinition(
         "newsapi",
         parse_newsapi,
@@ -170,6 +182,10 @@ SOURCES: dict[str, SourceDefinition] = {
         records_in=lambda payload: _list_length(payload, "results"),
     ),
     "yahoo": SourceDefinition(
-        "yahoo", parse_chart, _yahoo_requests, records_in=lambda payload: _list_length(payload, "chart", "result")
+        "yahoo",
+        parse_chart,
+        _yahoo_requests,
+        records_in=lambda payload: _list_length(payload, "chart", "result"),
+        observed_at_field="timestamp",
     ),
 }

@@ -16,7 +16,7 @@ from ledger.models import LedgerOutbox
 from omen_site.api.keys import ApiKey
 from omen_site.models import IdempotentRequest
 from signals.api import ingest as ingest_view
-from signals.models import Rejection, Signal
+from signals.models import Rejection, Signal, SourceEvent
 from signals.sources.registry import SOURCES
 from tests.support.throttle_windows import away_from_a_minutes_end
 
@@ -504,3 +504,22 @@ def test_a_fetch_time_in_the_future_is_a_400_naming_fetched_at_and_does_not_free
     assert [d["field"] for d in refused.json()["details"]] == ["fetched_at"]
     assert "future" in refused.json()["message"]
     assert taken.status_code == 200 and taken.json()["created"] == 1, taken.content
+
+
+def test_a_record_observed_after_it_arrived_is_rejected_and_does_not_freeze_its_market(partner, markets):
+    """As a fetched_at in the future, a market's own updatedAt ahead of this server's clock: the
+    market's row kept the pushed probability, title and latest signal against every later
+    observation. The record is rejected, naming updatedAt; the others in the batch go on."""
+    market = {**markets[7], "endDate": "2099-01-01T00:00:00Z"}
+    ahead = {**market, "updatedAt": (timezone.now() + timedelta(hours=3)).isoformat()}
+    other = {**markets[8], "updatedAt": timezone.now().isoformat()}
+
+    first = post(partner, {"source": "polymarket", "reply": [ahead, other]}).json()
+    now = {**market, "updatedAt": timezone.now().isoformat(), "outcomePrices": '["0.3", "0.7"]'}
+    second = post(partner, {"source": "polymarket", "reply": [now]}).json()
+
+    rejected, taken = first["records"]
+    assert (rejected["outcome"], rejected["status"], rejected["field"]) == ("rejected", "REJECTED_PARSE", "updatedAt")
+    assert "after" in rejected["reason"] and taken["status"] != "REJECTED_PARSE"
+    assert second["records"][0]["outcome"] == "created"
+    assert SourceEvent.objects.get(external_id=market["id"]).last_probability == 0.3
