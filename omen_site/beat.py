@@ -47,6 +47,13 @@ CLOCK_WENT_BACK_AFTER = timedelta(minutes=1)
 # does (on PostgreSQL a round trip on the lock's own connection: a server restart ends the session
 # and frees the lock, for a standby to take).
 LOCK_RETRY_SECONDS = 10.0
+# The lock's session is ended by the server once idle this long: the holder checks it every
+# LOCK_RETRY_SECONDS, so only a holder gone without a word (its host lost, the network cut, where
+# the server would otherwise keep the session, and the lock, until TCP gives up: two hours) stops.
+LOCK_SESSION_IDLE_SECONDS = 60
+# The holder's side of the same: its check of a session whose server is gone fails within this,
+# rather than waiting on the socket for as long as TCP would.
+LOCK_SOCKET_TIMEOUT_MS = 30_000
 
 
 class ScheduleLock:
@@ -89,8 +96,11 @@ class ScheduleLock:
             self._fd = fd
             return True
         params = connection.get_connection_params()  # Django's, without its pool: this one is kept
+        params |= {"keepalives": 1, "keepalives_idle": 10, "keepalives_interval": 5, "keepalives_count": 3,
+                   "tcp_user_timeout": LOCK_SOCKET_TIMEOUT_MS}  # fmt: skip
         session = psycopg.connect(**params, autocommit=True)
         try:
+            session.execute(f"SET idle_session_timeout = {int(LOCK_SESSION_IDLE_SECONDS * 1000)}")
             taken = session.execute("SELECT pg_try_advisory_lock(%s)", [self.KEY]).fetchone()[0]
         except BaseException:
             session.close()
@@ -168,8 +178,8 @@ class Scheduler(DatabaseScheduler):
         # Celery's apply_async writes the schedule as a send ends, failed or not, before
         # apply_entry can put a refused run back: the row said the entry had run, and a beat
         # restarted meanwhile (compose restarts it) lost it. Written once apply_entry is done
-        # with the send instead, with the run as the send left it.
-        return not self._sending and super().should_sync()
+        # with the send instead, with the run as the send left it. Only by the lock's holder.
+        return self._holding and not self._sending and super().should_sync()
 
     def tick(self, *args, **kwargs):
         if not self._holds_the_lock():
@@ -188,6 +198,9 @@ class Scheduler(DatabaseScheduler):
             if self._lock.still_held():
                 return True
             self._holding = False
+            # Runs not yet written are the new holder's to make now: written later, this beat's
+            # older ones would overwrite that beat's.
+            self._dirty.clear()
             logger.error("beat: lost the schedule's lock (%s: its session ended); sends nothing until it has "
                          "it again", self._lock.where())  # fmt: skip
         try:
@@ -209,9 +222,14 @@ class Scheduler(DatabaseScheduler):
         else:
             logger.info("beat: holds the schedule (%s); another beat started would wait", self._lock.where())
         self._told_waiting = False
-        # Every entry read again at the next tick: the other beat sent some since this one read them,
-        # and the runs it wrote are on the rows (django-celery-beat reads them all after 5 minutes).
-        self._last_full_sync = datetime.min
+        # Every entry read again, and the heap built from them at this tick: another beat may have
+        # sent some since this one read them, and each run it made is on its row (written as sent).
+        # Not by marking the schedule stale: django-celery-beat then marks the heap stale too, and the
+        # tick after this one rebuilt it from entries that still held their last run from before the
+        # send, so every due entry went twice.
+        self._schedule = self.all_as_schedule()
+        self._heap, self._heap_invalidated = None, False
+        self._last_full_sync = datetime.now()  # naive, as django-celery-beat keeps it
         return True
 
     def reserve(self, entry):

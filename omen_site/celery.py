@@ -31,13 +31,13 @@ class DeliveryCappedTask(Task):
             redeliveries = _count_redelivery(self.app, request.id)
             if redeliveries is not None and redeliveries >= MAX_DELIVERIES:
                 logger.error(
-                    "task %s[%s] dropped: delivered %d times, its process lost each time before it finished "
-                    "(killed for memory?); what it was sent to do is not done",
+                    "task %s[%s] dropped: delivered %d times without finishing (its process or its worker lost "
+                    "each time: killed for memory, or stopped mid-task); what it was sent to do is not done",
                     self.name,
                     request.id,
                     redeliveries + 1,
                 )
-                raise Reject(f"delivered {redeliveries + 1} times, its process lost each time", requeue=False)
+                raise Reject(f"delivered {redeliveries + 1} times without finishing", requeue=False)
         return super().__call__(*args, **kwargs)
 
 

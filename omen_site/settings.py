@@ -347,6 +347,9 @@ CELERY_TASK_IGNORE_RESULT = True  # runs are recorded as SourceRun rows, not tas
 # The schedule lives in the database (django-celery-beat) so operators can edit
 # it; omen_site/schedule.py defines it and syncs it in after every migrate.
 CELERY_BEAT_SCHEDULER = "omen_site.beat:Scheduler"
+# Each run written to its row as it is sent, not every three minutes: a beat taking over from one
+# that was killed reads the rows, and would send again each run they did not hold yet.
+CELERY_BEAT_SYNC_EVERY = 1
 
 LEDGER_DIR = Path(env.str("LEDGER_DIR", default=str(VAR_DIR / "ledger")))
 # Expired signals' daily archive files and their lock (retention/services/archive.py).

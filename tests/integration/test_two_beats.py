@@ -3,6 +3,8 @@ over once the first stops (omen_site/beat.py, ``ScheduleLock``)."""
 
 import os
 import signal
+from datetime import datetime, timedelta
+from itertools import pairwise
 
 import pytest
 
@@ -39,6 +41,13 @@ def test_a_second_beat_sends_nothing_while_the_first_runs_and_takes_over_when_it
         sent_by_first = first_log.read_text().count(SENT)
         wait_until(lambda: first_log.read_text().count(SENT) >= sent_by_first + 3, 30, "three more sends")
         assert SENT not in second_log.read_text()  # the entry went once each time, from the first
+        # Once each time from the first, too: taking the lock at start, it sent each due entry twice, 30 ms apart.
+        times = [
+            datetime.strptime(line[1:24], "%Y-%m-%d %H:%M:%S,%f")
+            for line in first_log.read_text().splitlines()
+            if SENT in line
+        ]
+        assert min(later - earlier for earlier, later in pairwise(times)) > timedelta(seconds=1), times
 
         os.killpg(first.pid, signal.SIGKILL)  # no clean stop: the lock goes with the process
         first.wait()

@@ -1,6 +1,7 @@
 """Beat's scheduler (omen_site/beat.py), its entries read from django-celery-beat's rows."""
 
 import logging
+import time
 from datetime import timedelta
 
 import pytest
@@ -61,9 +62,9 @@ def test_a_run_the_broker_refused_is_never_written_as_done(monkeypatch):
     assert PeriodicTask.objects.get(pk=task.pk).last_run_at == last_run
 
 
-def due_hourly_entry(name: str = "hourly") -> PeriodicTask:
+def due_hourly_entry(name: str = "hourly", task: str = "ledger.tasks.partitions_move_due") -> PeriodicTask:
     hourly, _ = IntervalSchedule.objects.get_or_create(every=1, period=IntervalSchedule.HOURS)
-    task = PeriodicTask.objects.create(name=name, task="ledger.tasks.partitions_move_due", interval=hourly)
+    task = PeriodicTask.objects.create(name=name, task=task, interval=hourly)
     PeriodicTask.objects.filter(pk=task.pk).update(last_run_at=timezone.now() - timedelta(hours=2))
     return task
 
@@ -114,3 +115,67 @@ def test_a_second_beat_sends_nothing_while_another_holds_the_schedule_and_takes_
     takeover = ScheduleLock()
     assert takeover.acquire()  # a beat that stops lets the next one have it
     takeover.release()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_beat_taking_the_schedule_sends_a_due_entry_once_however_many_ticks_follow(monkeypatch):
+    """The review's: on taking the lock (every start), beat read the schedule again and left the
+    heap marked stale; the tick after the first send rebuilt it from entries that still held their
+    old last run, and sent every due entry a second time, 30 ms after the first."""
+    PeriodicTask.objects.update(enabled=False)
+    task = due_hourly_entry()
+    sent = sends_of(monkeypatch, task)
+    scheduler = Scheduler(app=app)
+    try:
+        for _ in range(4):
+            scheduler.tick()
+    finally:
+        scheduler.close()
+    assert sent == ["hourly"]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_each_run_is_on_its_row_once_sent_so_a_beat_taking_over_makes_none_twice(monkeypatch):
+    """Celery writes the runs every three minutes: a beat killed within them left runs a beat taking
+    over did not know of, and sent again (the nightly backup among them)."""
+    if ScheduleLock().where().startswith("an in-memory database"):
+        pytest.skip("the suite's in-memory SQLite has no file to lock beside it: tests/integration/test_two_beats.py")
+    PeriodicTask.objects.update(enabled=False)
+    sent = sends_of(monkeypatch, due_hourly_entry("hourly"))
+    sent_too = sends_of(monkeypatch, due_hourly_entry("hourly-too", task="ledger.tasks.partitions_seal_due"))
+    first = Scheduler(app=app)
+    for _ in range(3):
+        first.tick()
+    assert sorted(sent + sent_too) == ["hourly", "hourly-too"]  # Celery wrote the first at once, not the second
+    first._lock.release()  # killed: no sync at close, its lock gone with it
+
+    second = Scheduler(app=app)
+    try:
+        for _ in range(3):
+            second.tick()
+    finally:
+        second.close()
+    assert sorted(sent + sent_too) == ["hourly", "hourly-too"]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_lock_of_a_beat_gone_without_a_word_is_free_once_its_session_has_been_idle_a_while(monkeypatch):
+    """A holder whose host vanished (no FIN, no RST) kept its session, and the lock, until the
+    server's TCP keepalive gave up: two hours without polls, backups or sweeps."""
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        pytest.skip("an flock goes with its process: a host gone takes it")
+    monkeypatch.setattr("omen_site.beat.LOCK_SESSION_IDLE_SECONDS", 1)
+    vanished = ScheduleLock()
+    assert vanished.acquire()
+    try:
+        assert not ScheduleLock().acquire()
+        time.sleep(2.5)  # the holder says nothing: as if its host were gone
+
+        standby = ScheduleLock()
+        assert standby.acquire()
+        standby.release()
+        assert not vanished.still_held()
+    finally:
+        vanished.release()
