@@ -107,11 +107,17 @@ def sweep(
     """Sweep every enabled policy (or those named), in the table's order; one RetentionRun each.
 
     Raises ``archive.SweepRunning`` when another sweep holds the lock, and ValueError for an
-    unknown policy name. A policy that fails is recorded as failed and the others still run.
+    unknown policy name or a batch size outside 1 to RETENTION_BATCH_SIZE_MAX. A policy that fails
+    is recorded as failed and the others still run.
     """
     unknown = sorted(set(names or ()) - DEFAULTS.keys())
     if unknown:
         raise ValueError(f"no policy {', '.join(unknown)}; the policies are {', '.join(DEFAULTS)}")
+    # Checked here too, not only by the command's argument: call_command("retention", "sweep",
+    # batch_size=-1) passes no argparse type, and every policy then failed on a negative slice.
+    if batch_size is not None and not 1 <= batch_size <= settings.RETENTION_BATCH_SIZE_MAX:
+        most = settings.RETENTION_BATCH_SIZE_MAX
+        raise ValueError(f"batch size {batch_size}: rows per transaction, from 1 to {most:,}")
     policies = effective_policies()
     # The table's order, each policy once however often it is named (a repeated --policy ran twice).
     chosen = [policies[name] for name in DEFAULTS if (name in names if names else policies[name].enabled)]

@@ -369,6 +369,14 @@ def test_a_batch_size_out_of_range_is_a_bad_argument_not_a_failed_sweep(tmp_path
     assert result.stderr.splitlines()[-1].endswith("argument --batch-size: '0': rows per transaction, from 1 to 10,000")
 
 
+@pytest.mark.parametrize("size", [-1, 10_001])
+def test_a_batch_size_out_of_range_from_code_is_refused_before_any_policy_runs(size):
+    """call_command(..., batch_size=-1) passes no argparse type: every policy ran and failed."""
+    with pytest.raises(ValueError, match=f"batch size {size}: rows per transaction, from 1 to 10,000"):
+        sweep(batch_size=size)
+    assert not RetentionRun.objects.exists()
+
+
 def test_the_command_prints_a_summary_and_the_status(capsys):
     RejectionFactory(created_at=T)
     RejectionFactory(created_at=timezone.now())
