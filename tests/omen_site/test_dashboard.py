@@ -94,7 +94,9 @@ def test_the_chart_has_a_bar_per_source_and_day_with_signals_their_heights_in_th
     page = index()
 
     bars = [match.groupdict() for match in BAR.finditer(page)]
-    assert page.count('<rect class="bar') == len(bars) == 5
+    # Five bars, six between 00:00 and 02:00 UTC, when the signal of two hours ago is yesterday's
+    # (CI failed so at 01:50): counted from the data, not written down.
+    assert page.count('<rect class="bar') == len(bars) == len(expected_bars()) in (5, 6)
     assert Counter({(bar["day"], bar["source"]): int(bar["count"]) for bar in bars}) == expected_bars()
     by_count = sorted(bars, key=lambda bar: int(bar["count"]))
     heights = [float(bar["height"]) for bar in by_count]
