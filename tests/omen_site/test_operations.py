@@ -2,7 +2,6 @@
 
 import json
 import os
-import signal
 import socket
 import subprocess
 import sys
@@ -37,7 +36,7 @@ from tests.support.factories import (
     SourceRunFactory,
     SourceStateFactory,
 )
-from tests.support.processes import ROOT, child_env, free_port, wait_until
+from tests.support.processes import ROOT, child_env, free_port, stop_process_group, wait_until
 
 # --------------------------------------------------------------------------- a URLconf for the failures
 # The site's own URLs and handlers, plus views that fail the ways no real view should.
@@ -278,13 +277,7 @@ def test_concurrent_probes_against_a_hung_database_name_only_the_parts_that_hang
                     assert "no answer within HEALTH_CHECK_TIMEOUT_SECONDS=1" in body["checks"]["database"]["detail"]
                     assert elapsed < 3, body
     finally:
-        os.killpg(server.pid, signal.SIGTERM)
-        try:
-            server.wait(15)
-        except subprocess.TimeoutExpired:
-            os.killpg(server.pid, signal.SIGKILL)
-            server.wait(5)
-        server.stderr.close()
+        stop_process_group(server)
         silent.close()
 
 

@@ -7,9 +7,7 @@ worker reports from its main thread whatever its requests take.
 """
 
 import json
-import os
 import re
-import signal
 import socket
 import subprocess
 import sys
@@ -18,7 +16,7 @@ import time
 import pytest
 import yaml
 
-from tests.support.processes import ROOT, child_env, free_port, manage, wait_until
+from tests.support.processes import ROOT, child_env, free_port, manage, stop_process_group, wait_until
 
 pytestmark = pytest.mark.slow
 
@@ -87,13 +85,7 @@ def test_an_export_streams_past_the_worker_timeout(fresh_database_url, tmp_path)
             received.append(chunk)
         client.close()
     finally:
-        os.killpg(server.pid, signal.SIGTERM)
-        try:
-            server.wait(15)
-        except subprocess.TimeoutExpired:
-            os.killpg(server.pid, signal.SIGKILL)
-            server.wait(5)
-        server.stderr.close()
+        stop_process_group(server)
 
     head, _, body = b"".join(received).partition(b"\r\n\r\n")
     assert head.startswith(b"HTTP/1.0 200"), head

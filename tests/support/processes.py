@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import queue
+import signal
 import socket
 import sqlite3
 import subprocess
@@ -84,6 +85,19 @@ def start_celery(env: dict[str, str], log_path: Path, *celery_args: str, app: st
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
+
+
+def stop_process_group(process: subprocess.Popen) -> None:
+    """SIGTERM to a child started in a session of its own (a gunicorn and its workers), SIGKILL if
+    it is not gone within 15 s; its stderr pipe closed."""
+    os.killpg(process.pid, signal.SIGTERM)
+    try:
+        process.wait(15)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait(5)
+    if process.stderr is not None:
+        process.stderr.close()
 
 
 def query(database_url: str, sql: str) -> list[tuple]:
